@@ -1,0 +1,322 @@
+/*
+ * registry.h - client for the Docker Registry HTTP API v2 / OCI Distribution
+ * API: references, HTTP transport with auth, manifests, tags, catalog, blobs.
+ *
+ * Ownership: every `**out` result belongs to the caller and is freed with the
+ * matching `_free()` function, which accepts NULL. `const char *` results of
+ * getters are borrowed. Functions return 0 on success or a negative REG_E*
+ * code; the human message is written to the caller's `reg_error`, which may
+ * be NULL. The library never prints, never exits, never reads global config.
+ * Nothing here writes a password, token or Authorization header into a
+ * `reg_error` message.
+ */
+#ifndef REGISTRY_H
+#define REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+enum {
+    REG_OK = 0,
+    REG_ERR = -1,          /* anything else: protocol violation, I/O */
+    REG_ENOTFOUND = -2,    /* 404, *_UNKNOWN registry codes */
+    REG_EAUTH = -3,        /* 401: missing or wrong credentials */
+    REG_EDENIED = -4,      /* 403 / DENIED: authenticated but not allowed */
+    REG_ERETRY = -5,       /* transient: connect/timeout, 5xx, 429, 408 */
+    REG_EDIGEST = -6,      /* content digest or size does not match */
+    REG_EINVAL = -7,       /* bad input: reference, manifest, argument */
+    REG_EUNSUPPORTED = -8, /* the registry does not support the operation */
+    REG_ENOMEM = -9,
+    REG_ECANCELED = -10, /* the caller's cancel flag was raised */
+    REG_ETLS = -11       /* TLS handshake / certificate verification failed */
+};
+
+typedef struct reg_error {
+    int code;                /* one of REG_E*, 0 when unset */
+    long http_status;        /* last HTTP status, 0 if none */
+    long retry_after;        /* seconds from Retry-After, -1 if absent */
+    char registry_code[48];  /* first "code" of an error body, e.g. */
+                             /* "MANIFEST_BLOB_UNKNOWN"; empty if none */
+    char msg[512];
+} reg_error;
+
+/* Sets code and a printf-style message; returns code. err may be NULL. */
+int reg_error_set(reg_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prefixes the existing message with context ("copy blob x: ..."). */
+void reg_error_prefix(reg_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Clears err to "no error". */
+void reg_error_clear(reg_error *err);
+/* Short static name of a code: "not found", "unauthorized", ... */
+const char *reg_strerror(int code);
+/* True for codes worth retrying (REG_ERETRY, and REG_EAUTH after a token
+ * expired mid-transfer is reported as REG_ERETRY by the library). */
+bool reg_error_retryable(int code);
+
+/*
+ * Maps an HTTP status and a registry error body
+ * ({"errors":[{"code":"...","message":"...","detail":...}]}) to a code and a
+ * message "WHAT: HTTP 404 MANIFEST_UNKNOWN: manifest unknown". Fills
+ * err->http_status and err->registry_code. Returns the code.
+ */
+int reg_error_from_http(reg_error *err, long status, const char *body,
+                        size_t len, const char *what);
+
+/* -------------------------------------------------------------- references */
+
+/* A parsed image reference, normalised: Docker Hub's names become
+ * domain "registry-1.docker.io" and single-component paths get "library/". */
+typedef struct reg_ref {
+    char *domain; /* "registry-1.docker.io", "127.0.0.1:5000", "localhost" */
+    char *path;   /* repository path: "library/nginx", "a/b/c" */
+    char *tag;    /* NULL when absent */
+    char *digest; /* "sha256:<64 hex>" or NULL when absent */
+} reg_ref;
+
+/* Parses the full Docker reference grammar. On a bad name returns REG_EINVAL
+ * with a precise message (which part, what was expected). */
+int reg_ref_parse(reg_ref **out, const char *s, reg_error *err);
+void reg_ref_free(reg_ref *r);
+/* "domain/path[:tag][@digest]", malloc'd (NULL on OOM). */
+char *reg_ref_format(const reg_ref *r);
+/* "domain/path", malloc'd. */
+char *reg_ref_repo(const reg_ref *r);
+/* Maps Docker Hub aliases (docker.io, index.docker.io,
+ * registry.hub.docker.com) to "registry-1.docker.io"; other hosts are
+ * returned unchanged. Borrowed/static or `host` itself. */
+const char *reg_canonical_host(const char *host);
+/* Validators for the grammar's parts (true when valid). */
+bool reg_valid_tag(const char *tag);
+bool reg_valid_digest(const char *digest);
+bool reg_valid_path(const char *path);
+
+/* ---------------------------------------------------------------- digests */
+
+#define REG_DIGEST_LEN 71 /* "sha256:" + 64 hex, without NUL */
+
+/* Writes "sha256:<hex>" of the bytes into out (REG_DIGEST_LEN+1 bytes). */
+void reg_sha256_digest(char out[REG_DIGEST_LEN + 1], const void *data,
+                       size_t len);
+
+/* --------------------------------------------------------------- manifests */
+
+#define REG_MT_DOCKER_V2S1 "application/vnd.docker.distribution.manifest.v1+json"
+#define REG_MT_DOCKER_V2S1_SIGNED                                              \
+    "application/vnd.docker.distribution.manifest.v1+prettyjws"
+#define REG_MT_DOCKER_V2S2 "application/vnd.docker.distribution.manifest.v2+json"
+#define REG_MT_DOCKER_LIST                                                     \
+    "application/vnd.docker.distribution.manifest.list.v2+json"
+#define REG_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define REG_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+
+/* The Accept header value a client sends for manifests (all of the above). */
+extern const char *const REG_MANIFEST_ACCEPT;
+
+typedef enum reg_manifest_kind {
+    REG_KIND_UNKNOWN = 0, /* artifact or unknown type: passed through */
+    REG_KIND_V2S1,        /* Docker schema 1 (signed or not): passed through */
+    REG_KIND_V2S2,
+    REG_KIND_DOCKER_LIST,
+    REG_KIND_OCI_MANIFEST,
+    REG_KIND_OCI_INDEX
+} reg_manifest_kind;
+
+typedef struct reg_descriptor {
+    char *media_type; /* may be NULL (schema 1 layers) */
+    char *digest;     /* "sha256:..." */
+    int64_t size;     /* -1 when unknown (schema 1) */
+    char *platform;   /* "os/arch[/variant]" for index children, else NULL */
+} reg_descriptor;
+
+typedef struct reg_manifest {
+    reg_manifest_kind kind;
+    char *media_type;    /* from the body's mediaType or the Content-Type */
+    unsigned char *body; /* the exact bytes */
+    size_t len;
+    char digest[REG_DIGEST_LEN + 1]; /* sha256 of body */
+    /* index / list: the child manifests */
+    reg_descriptor *children;
+    size_t n_children;
+    /* image manifests: config first (when present), then layers, then
+     * other blobs an artifact references; de-duplicated */
+    reg_descriptor *blobs;
+    size_t n_blobs;
+    /* OCI `subject` (a manifest this one refers to), or NULL */
+    reg_descriptor *subject;
+} reg_manifest;
+
+/*
+ * Parses manifest bytes. content_type is the HTTP Content-Type (may be NULL;
+ * the body's mediaType wins when present). Copies the bytes. Unknown but
+ * well-formed JSON is accepted as REG_KIND_UNKNOWN (its "config", "layers",
+ * "blobs" descriptors, if any, are listed as blobs so they can be copied).
+ * Returns REG_EINVAL when the bytes are not JSON or a known kind is malformed.
+ */
+int reg_manifest_parse(reg_manifest **out, const char *content_type,
+                       const void *body, size_t len, reg_error *err);
+void reg_manifest_free(reg_manifest *m);
+/* True for list/index kinds. */
+bool reg_manifest_is_index(const reg_manifest *m);
+/* "docker v2s2", "oci index", ... for messages. Static. */
+const char *reg_manifest_kind_name(reg_manifest_kind k);
+
+/* ------------------------------------------------------------- the client */
+
+/* Process-wide state shared by all clients: a libcurl share handle for
+ * connections, DNS and TLS sessions. Call once before starting threads.
+ * Thread-safe once created. */
+typedef struct reg_global reg_global;
+int reg_global_new(reg_global **out, reg_error *err);
+void reg_global_free(reg_global *g);
+
+/* Hooks the program gives the library (all optional). They are called from
+ * worker threads and must be thread-safe. */
+typedef struct reg_hooks {
+    /* Called before every HTTP request to this registry (rate limiting). */
+    void (*before_request)(void *payload, const char *host);
+    /* Called as blob bytes arrive (bandwidth limiting may sleep here). */
+    void (*on_blob_bytes)(void *payload, size_t n);
+    /* Called for each HTTP request made, for debug logs: method, URL
+     * without credentials, status. */
+    void (*on_http)(void *payload, const char *method, const char *url,
+                    long status);
+    void *payload;
+} reg_hooks;
+
+typedef struct reg_client_opts {
+    const char *host;     /* "host[:port]" as in references (canonical) */
+    const char *username; /* NULL or "" = anonymous */
+    const char *password;
+    bool insecure;       /* skip TLS verification; fall back to plain HTTP */
+    const char *ca_file; /* extra CA bundle (PEM), or NULL */
+    const char *user_agent;         /* NULL = "image-transfer/<version>" */
+    long connect_timeout_s;         /* 0 = 30 */
+    long low_speed_time_s;          /* abort below 1 KiB/s for this long; */
+                                    /* 0 = 60 */
+    int64_t chunk_threshold;        /* blobs larger use chunked PATCH; */
+                                    /* 0 = 512 MiB, -1 = never chunk */
+    int64_t chunk_size;             /* 0 = 64 MiB */
+    reg_hooks hooks;
+} reg_client_opts;
+
+/* One client per registry host; safe to use from many threads at once. The
+ * strings in opts are copied. Tokens are cached per scope until expiry. */
+typedef struct reg_client reg_client;
+int reg_client_new(reg_client **out, reg_global *g, const reg_client_opts *o,
+                   reg_error *err);
+void reg_client_free(reg_client *c);
+const char *reg_client_host(const reg_client *c);
+
+/* ---------------------------------------------------- manifest operations */
+
+/* GET a manifest by tag or digest. When ref is a digest, the bytes are
+ * verified against it (REG_EDIGEST otherwise). */
+int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
+                     const char *ref, reg_error *err);
+/* HEAD a manifest: digest (from Docker-Content-Digest, or computed via GET
+ * when the registry omits it), media type and size. Any out may be NULL.
+ * REG_ENOTFOUND when absent. */
+int reg_manifest_head(reg_client *c, const char *repo, const char *ref,
+                      char digest_out[REG_DIGEST_LEN + 1],
+                      char **media_type_out, int64_t *size_out,
+                      reg_error *err);
+/* PUT the exact bytes of m under ref (a tag or m->digest). Checks the
+ * digest the registry answers with against m->digest. */
+int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
+                     const reg_manifest *m, reg_error *err);
+
+/* ------------------------------------------------------- tags and catalog */
+
+/* All tags of repo, following Link: rel="next" pages. *out is a
+ * NULL-terminated array freed with reg_strv_free. A missing repository
+ * gives REG_ENOTFOUND. page_size 0 = let the registry choose. */
+int reg_tags_list(char ***out, size_t *n_out, reg_client *c, const char *repo,
+                  int page_size, reg_error *err);
+/* All repositories of the registry (_catalog), following pages. */
+int reg_catalog(char ***out, size_t *n_out, reg_client *c, int page_size,
+                reg_error *err);
+void reg_strv_free(char **v);
+
+/* ---------------------------------------------------------------- blobs */
+
+/* 0 when the blob exists in repo (size in *size_out if not NULL),
+ * REG_ENOTFOUND when it does not. */
+int reg_blob_exists(reg_client *c, const char *repo, const char *digest,
+                    int64_t *size_out, reg_error *err);
+/* Cross-repository mount. 0 when mounted (201); REG_ENOTFOUND when the
+ * registry answered 202 (could not mount; the upload session it opened is
+ * cancelled); other errors as usual. */
+int reg_blob_mount(reg_client *c, const char *repo, const char *digest,
+                   const char *from_repo, reg_error *err);
+
+typedef struct reg_copy_opts {
+    /* Called with the number of bytes just moved (progress). */
+    void (*progress)(void *payload, int64_t delta);
+    void *payload;
+    /* When non-NULL and it becomes non-zero, the copy stops with
+     * REG_ECANCELED and the upload is cancelled. */
+    const volatile int *cancel;
+    size_t buffer_size; /* ring buffer bytes; 0 = 256 KiB */
+} reg_copy_opts;
+
+/*
+ * Streams blob `d` from src/src_repo to dst/dst_repo. The bytes pass through
+ * a bounded ring buffer (pause/continue back-pressure both ways) and never
+ * touch the disk; memory is bounded whatever the size. The SHA-256 and the
+ * size are checked on the fly and the upload is completed only if both
+ * match d->digest / d->size (when d->size >= 0); otherwise it is cancelled
+ * and REG_EDIGEST returned. Uses one monolithic PUT, or chunked PATCHes
+ * when d->size exceeds the client's chunk threshold. opts may be NULL.
+ */
+int reg_blob_copy(reg_client *src, const char *src_repo, reg_client *dst,
+                  const char *dst_repo, const reg_descriptor *d,
+                  const reg_copy_opts *opts, reg_error *err);
+
+/* Uploads bytes held in memory as a blob (POST + PUT). The digest is
+ * computed and, when expect_digest is non-NULL, checked first. */
+int reg_blob_upload(reg_client *c, const char *repo, const void *data,
+                    size_t len, const char *expect_digest, reg_error *err);
+
+/* GETs a whole blob into memory (at most max_len bytes, else REG_EINVAL),
+ * verifying its digest. For small blobs such as image configs. */
+int reg_blob_get(unsigned char **out, size_t *len_out, reg_client *c,
+                 const char *repo, const char *digest, size_t max_len,
+                 reg_error *err);
+
+/* ------------------------------------------------------ header parsers */
+
+/* One `WWW-Authenticate` challenge. */
+typedef struct reg_challenge {
+    char *scheme;  /* "Bearer", "Basic" (as written) */
+    char *realm;   /* may be NULL */
+    char *service; /* may be NULL */
+    char *scope;   /* may be NULL */
+    char *error;   /* e.g. "insufficient_scope", may be NULL */
+} reg_challenge;
+/* Parses a WWW-Authenticate header value (quoted strings with escapes,
+ * unquoted tokens, any order, extra params). REG_EINVAL if malformed. */
+int reg_challenge_parse(reg_challenge **out, const char *header,
+                        reg_error *err);
+void reg_challenge_free(reg_challenge *c);
+
+/* Extracts the rel="next" target of a Link header value, malloc'd into
+ * *out, or *out = NULL when there is none. Handles several links in one
+ * value, quoted/unquoted rel, extra params, spacing. Returns 0 or
+ * REG_EINVAL. */
+int reg_link_next(char **out, const char *header);
+/* Resolves a possibly relative URL (as in Link/Location) against base
+ * "scheme://host[:port]/...", malloc'd. */
+char *reg_url_resolve(const char *base, const char *ref);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* REGISTRY_H */

@@ -1,0 +1,73 @@
+/*
+ * options.h - the command line, compatible with the original image-transfer
+ * (camelCase flags) plus kebab-case aliases and this tool's additions.
+ * Accepts --flag=value and --flag value; booleans also as bare --flag and
+ * --flag=true|false.
+ */
+#ifndef IT_OPTIONS_H
+#define IT_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef enum it_tui_mode {
+    IT_TUI_AUTO = 0, /* dashboard when stdout is a terminal */
+    IT_TUI_ON,
+    IT_TUI_OFF
+} it_tui_mode;
+
+typedef struct it_options {
+    /* generic mode */
+    char *security_file; /* --securityFile / --security-file */
+    char *rule_file;     /* --ruleFile / --rule-file */
+    char *registry;      /* --registry, default $DEFAULT_REGISTRY */
+    char *ns;            /* --ns, default $DEFAULT_NAMESPACE */
+    int routines;        /* --routines, default 5, 1..256 */
+    int retry;           /* --retry, default 2, 0..100 */
+    int qps;             /* --qps, default 100 per registry host, 0 = off */
+    bool tag_exist_overridden; /* --tag-exist-overridden, default true */
+
+    /* CCR -> TCR mode */
+    bool ccr_to_tcr;        /* --ccrToTcr */
+    char *secret_file;      /* --secretFile / --secret-file */
+    char *tcr_name;         /* --tcrName / --tcr-name */
+    char *tcr_region;       /* --tcrRegion, default ap-guangzhou */
+    char *ccr_region;       /* --ccrRegion, default ap-guangzhou */
+    int ccr_tag_nums;       /* --ccrTagNums / --ccr-tag-nums, default 0 */
+    bool tcr_namespace_public; /* --tcr-namespace-public */
+    char *tc_endpoint;      /* --tc-endpoint, default */
+                            /* https://tcr.tencentcloudapi.com */
+    char *ccr_registry;     /* --ccr-registry override */
+    char *tcr_registry;     /* --tcr-registry override */
+
+    /* this tool's additions */
+    char *state_dir;   /* --state-dir, default $XDG_STATE_HOME/image-transfer */
+                       /* or ~/.local/state/image-transfer */
+    char *report;      /* --report=FILE */
+    bool dry_run;      /* --dry-run */
+    int64_t bandwidth; /* --bandwidth bytes/s ("50M", "1.5G", "800K"), 0 */
+    char *log_level;   /* --log-level error|warn|info|debug, default info */
+    char *log_file;    /* --log-file */
+    it_tui_mode tui;   /* --tui / --no-tui */
+    bool exit_on_done; /* --exit-on-done */
+    int progress_interval; /* --progress-interval seconds, default 10 */
+    char *ca_file;     /* --ca-file: extra CA bundle for all registries */
+    bool help;
+    bool version;
+} it_options;
+
+/* Parses argv into o (defaults first, then environment, then flags).
+ * Returns 0, or -1 with a message such as "--routines: expected an integer
+ * from 1 to 256, got 'x'" or "unknown flag --foo (see --help)". */
+int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err);
+void it_options_free(it_options *o);
+/* Writes --help text (every flag, the three config files with a short
+ * example each) to f. */
+void it_options_usage(void *file /* FILE* */);
+/* Parses "50M" style byte rates: K/M/G (powers of 1024), optional "B",
+ * optional "/s". -1 on error. */
+int64_t it_parse_bytes(const char *s);
+
+#endif /* IT_OPTIONS_H */
