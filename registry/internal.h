@@ -24,10 +24,10 @@ void reg_buf_free(reg_buf *b);
  * the registry's base URL ("/v2/<repo>/manifests/<ref>"), or an absolute
  * URL (a Location header). */
 typedef struct reg_req {
-    const char *method; /* "GET", "HEAD", "PUT", "POST", "PATCH", "DELETE" */
-    const char *url;    /* "/v2/..." or "http(s)://..." */
-    const char *repo;   /* scope repository (NULL for catalog) */
-    const char *actions; /* "pull", "pull,push" */
+    const char *method;    /* "GET", "HEAD", "PUT", "POST", "PATCH", "DELETE" */
+    const char *url;       /* "/v2/..." or "http(s)://..." */
+    const char *repo;      /* scope repository (NULL for catalog) */
+    const char *actions;   /* "pull", "pull,push" */
     const char *from_repo; /* extra pull scope for mounts, or NULL */
     const char *accept;    /* Accept header, or NULL */
     const char *content_type;
@@ -39,12 +39,12 @@ typedef struct reg_req {
 typedef struct reg_resp {
     long status;
     reg_buf body;
-    char *content_type;   /* malloc'd or NULL */
-    char *location;       /* absolute URL, malloc'd or NULL */
-    char *docker_digest;  /* Docker-Content-Digest, malloc'd or NULL */
-    char *link;           /* Link header, malloc'd or NULL */
+    char *content_type;     /* malloc'd or NULL */
+    char *location;         /* absolute URL, malloc'd or NULL */
+    char *docker_digest;    /* Docker-Content-Digest, malloc'd or NULL */
+    char *link;             /* Link header, malloc'd or NULL */
     int64_t content_length; /* -1 when absent */
-    long retry_after;     /* seconds, -1 when absent */
+    long retry_after;       /* seconds, -1 when absent */
     char *www_authenticate; /* malloc'd or NULL */
 } reg_resp;
 void reg_resp_free(reg_resp *r);
@@ -89,10 +89,9 @@ int reg__request(reg_client *c, const reg_req *req, reg_resp *resp,
  * url may be relative ("/v2/...") or absolute. The caller sets the
  * method, callbacks and CURLOPT_HTTPHEADER, and frees the handle.
  */
-int reg__prepare_stream(CURL **out, struct curl_slist **headers,
-                        reg_client *c, const char *method, const char *url,
-                        const char *repo, const char *actions,
-                        reg_error *err);
+int reg__prepare_stream(CURL **out, struct curl_slist **headers, reg_client *c,
+                        const char *method, const char *url, const char *repo,
+                        const char *actions, reg_error *err);
 
 /* Absolute URL for a relative "/v2/..." path (detecting http/https on
  * first use for insecure registries). malloc'd. */

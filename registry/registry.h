@@ -39,11 +39,11 @@ enum {
 };
 
 typedef struct reg_error {
-    int code;                /* one of REG_E*, 0 when unset */
-    long http_status;        /* last HTTP status, 0 if none */
-    long retry_after;        /* seconds from Retry-After, -1 if absent */
-    char registry_code[48];  /* first "code" of an error body, e.g. */
-                             /* "MANIFEST_BLOB_UNKNOWN"; empty if none */
+    int code;               /* one of REG_E*, 0 when unset */
+    long http_status;       /* last HTTP status, 0 if none */
+    long retry_after;       /* seconds from Retry-After, -1 if absent */
+    char registry_code[48]; /* first "code" of an error body, e.g. */
+                            /* "MANIFEST_BLOB_UNKNOWN"; empty if none */
     char msg[512];
 } reg_error;
 
@@ -108,14 +108,16 @@ void reg_sha256_digest(char out[REG_DIGEST_LEN + 1], const void *data,
 
 /* --------------------------------------------------------------- manifests */
 
-#define REG_MT_DOCKER_V2S1 "application/vnd.docker.distribution.manifest.v1+json"
+#define REG_MT_DOCKER_V2S1                                                     \
+    "application/vnd.docker.distribution.manifest.v1+json"
 #define REG_MT_DOCKER_V2S1_SIGNED                                              \
     "application/vnd.docker.distribution.manifest.v1+prettyjws"
-#define REG_MT_DOCKER_V2S2 "application/vnd.docker.distribution.manifest.v2+json"
+#define REG_MT_DOCKER_V2S2                                                     \
+    "application/vnd.docker.distribution.manifest.v2+json"
 #define REG_MT_DOCKER_LIST                                                     \
     "application/vnd.docker.distribution.manifest.list.v2+json"
 #define REG_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define REG_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define REG_MT_OCI_INDEX    "application/vnd.oci.image.index.v1+json"
 
 /* The Accept header value a client sends for manifests (all of the above). */
 extern const char *const REG_MANIFEST_ACCEPT;
@@ -195,15 +197,15 @@ typedef struct reg_client_opts {
     const char *host;     /* "host[:port]" as in references (canonical) */
     const char *username; /* NULL or "" = anonymous */
     const char *password;
-    bool insecure;       /* skip TLS verification; fall back to plain HTTP */
-    const char *ca_file; /* extra CA bundle (PEM), or NULL */
-    const char *user_agent;         /* NULL = "image-transfer/<version>" */
-    long connect_timeout_s;         /* 0 = 30 */
-    long low_speed_time_s;          /* abort below 1 KiB/s for this long; */
-                                    /* 0 = 60 */
-    int64_t chunk_threshold;        /* blobs larger use chunked PATCH; */
-                                    /* 0 = 512 MiB, -1 = never chunk */
-    int64_t chunk_size;             /* 0 = 64 MiB */
+    bool insecure;          /* skip TLS verification; fall back to plain HTTP */
+    const char *ca_file;    /* extra CA bundle (PEM), or NULL */
+    const char *user_agent; /* NULL = "image-transfer/<version>" */
+    long connect_timeout_s; /* 0 = 30 */
+    long low_speed_time_s;  /* abort below 1 KiB/s for this long; */
+                            /* 0 = 60 */
+    int64_t chunk_threshold; /* blobs larger use chunked PATCH; */
+                             /* 0 = 512 MiB, -1 = never chunk */
+    int64_t chunk_size;      /* 0 = 64 MiB */
     reg_hooks hooks;
 } reg_client_opts;
 
@@ -226,8 +228,7 @@ int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
  * REG_ENOTFOUND when absent. */
 int reg_manifest_head(reg_client *c, const char *repo, const char *ref,
                       char digest_out[REG_DIGEST_LEN + 1],
-                      char **media_type_out, int64_t *size_out,
-                      reg_error *err);
+                      char **media_type_out, int64_t *size_out, reg_error *err);
 /* PUT the exact bytes of m under ref (a tag or m->digest). Checks the
  * digest the registry answers with against m->digest. */
 int reg_manifest_put(reg_client *c, const char *repo, const char *ref,

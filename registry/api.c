@@ -1,0 +1,704 @@
+/*
+ * api.c - the registry API calls over reg__request(): manifests (GET, HEAD,
+ * PUT), tags and catalog with pagination, blob existence, cross-repository
+ * mounts, in-memory uploads and downloads.
+ */
+#include "internal.h"
+
+#include <jansson.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_PAGES 100000
+
+static bool is_ok(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+/* Checks repo and ref (a tag or a digest; ref may be NULL). */
+static int check_names(const char *repo, const char *ref, reg_error *err)
+{
+    if (repo == NULL || !reg_valid_path(repo))
+        return reg_error_set(err, REG_EINVAL, "invalid repository name \"%s\"",
+                             repo != NULL ? repo : "(null)");
+    if (ref != NULL && !reg_valid_tag(ref) && !reg_valid_digest(ref))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid tag or digest \"%s\" for %s", ref, repo);
+    return REG_OK;
+}
+
+static int check_digest(const char *digest, reg_error *err)
+{
+    if (digest == NULL || !reg_valid_digest(digest))
+        return reg_error_set(err, REG_EINVAL, "invalid digest \"%s\"",
+                             digest != NULL ? digest : "(null)");
+    return REG_OK;
+}
+
+/* Concatenates the NULL-terminated list of strings into a malloc'd one. */
+static char *join(const char *first, ...)
+{
+    va_list ap;
+    size_t n = 1;
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *))
+        n += strlen(s);
+    va_end(ap);
+    char *out = malloc(n);
+    if (out == NULL)
+        return NULL;
+    size_t off = 0;
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *)) {
+        size_t l = strlen(s);
+        memcpy(out + off, s, l);
+        off += l;
+    }
+    va_end(ap);
+    out[off] = '\0';
+    return out;
+}
+
+/* Maps a non-2xx answer: "WHAT repo:ref: HTTP ..." */
+static int http_fail(reg_error *err, const reg_resp *r, const char *what)
+{
+    int rc =
+        reg_error_from_http(err, r->status, r->body.data, r->body.len, what);
+    if (err != NULL)
+        err->retry_after = r->retry_after; /* -1 when absent */
+    return rc;
+}
+
+/* ------------------------------------------------------------ manifests */
+
+int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
+                     const char *ref, reg_error *err)
+{
+    reg_resp resp = {0};
+    char *path = NULL;
+    char what[512];
+    int rc;
+
+    *out = NULL;
+    rc = check_names(repo, ref, err);
+    if (rc != REG_OK || ref == NULL)
+        return rc != REG_OK ? rc
+                            : reg_error_set(err, REG_EINVAL, "no reference");
+    snprintf(what, sizeof(what), "get manifest %s:%s", repo, ref);
+    path = join("/v2/", repo, "/manifests/", ref, (char *)NULL);
+    if (path == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    reg_req req = {.method = "GET",
+                   .url = path,
+                   .repo = repo,
+                   .actions = "pull",
+                   .accept = REG_MANIFEST_ACCEPT};
+    rc = reg__request(c, &req, &resp, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        goto cleanup;
+    }
+    if (resp.status != 200) {
+        rc = http_fail(err, &resp, what);
+        goto cleanup;
+    }
+    rc = reg_manifest_parse(out, resp.content_type, resp.body.data,
+                            resp.body.len, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        goto cleanup;
+    }
+    if (reg_valid_digest(ref) && strcmp((*out)->digest, ref) != 0) {
+        rc = reg_error_set(err, REG_EDIGEST,
+                           "%s: the registry sent bytes with digest %s", what,
+                           (*out)->digest);
+        reg_manifest_free(*out);
+        *out = NULL;
+        goto cleanup;
+    }
+cleanup:
+    reg_resp_free(&resp);
+    free(path);
+    return rc;
+}
+
+int reg_manifest_head(reg_client *c, const char *repo, const char *ref,
+                      char digest_out[REG_DIGEST_LEN + 1],
+                      char **media_type_out, int64_t *size_out, reg_error *err)
+{
+    reg_resp resp = {0};
+    reg_manifest *m = NULL;
+    char *path = NULL;
+    char what[512];
+    int rc;
+
+    if (media_type_out != NULL)
+        *media_type_out = NULL;
+    rc = check_names(repo, ref, err);
+    if (rc != REG_OK || ref == NULL)
+        return rc != REG_OK ? rc
+                            : reg_error_set(err, REG_EINVAL, "no reference");
+    snprintf(what, sizeof(what), "head manifest %s:%s", repo, ref);
+    path = join("/v2/", repo, "/manifests/", ref, (char *)NULL);
+    if (path == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    reg_req req = {.method = "HEAD",
+                   .url = path,
+                   .repo = repo,
+                   .actions = "pull",
+                   .accept = REG_MANIFEST_ACCEPT};
+    rc = reg__request(c, &req, &resp, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        goto cleanup;
+    }
+    if (resp.status != 200) {
+        rc = http_fail(err, &resp, what);
+        goto cleanup;
+    }
+    if (resp.docker_digest == NULL || !reg_valid_digest(resp.docker_digest)) {
+        /* No usable digest header: fetch the bytes and hash them. */
+        rc = reg_manifest_get(&m, c, repo, ref, err);
+        if (rc != REG_OK)
+            goto cleanup;
+        if (digest_out != NULL)
+            snprintf(digest_out, REG_DIGEST_LEN + 1, "%s", m->digest);
+        if (media_type_out != NULL && m->media_type != NULL) {
+            *media_type_out = strdup(m->media_type);
+            if (*media_type_out == NULL) {
+                rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+                goto cleanup;
+            }
+        }
+        if (size_out != NULL)
+            *size_out = (int64_t)m->len;
+        goto cleanup;
+    }
+    if (digest_out != NULL)
+        snprintf(digest_out, REG_DIGEST_LEN + 1, "%s", resp.docker_digest);
+    if (media_type_out != NULL && resp.content_type != NULL) {
+        /* Drop parameters ("; charset=utf-8"). */
+        size_t n = strcspn(resp.content_type, ";");
+        while (n > 0 && resp.content_type[n - 1] == ' ')
+            n--;
+        *media_type_out = strndup(resp.content_type, n);
+        if (*media_type_out == NULL) {
+            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+    }
+    if (size_out != NULL)
+        *size_out = resp.content_length;
+cleanup:
+    reg_manifest_free(m);
+    reg_resp_free(&resp);
+    free(path);
+    return rc;
+}
+
+int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
+                     const reg_manifest *m, reg_error *err)
+{
+    reg_resp resp = {0};
+    char *path = NULL;
+    char what[512];
+    int rc;
+
+    rc = check_names(repo, ref, err);
+    if (rc != REG_OK)
+        return rc;
+    if (ref == NULL || m == NULL || m->body == NULL || m->media_type == NULL)
+        return reg_error_set(err, REG_EINVAL,
+                             "put manifest: missing reference or manifest");
+    snprintf(what, sizeof(what), "put manifest %s:%s", repo, ref);
+    if (reg_valid_digest(ref) && strcmp(ref, m->digest) != 0)
+        return reg_error_set(err, REG_EINVAL, "%s: the manifest's digest is %s",
+                             what, m->digest);
+    path = join("/v2/", repo, "/manifests/", ref, (char *)NULL);
+    if (path == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    reg_req req = {.method = "PUT",
+                   .url = path,
+                   .repo = repo,
+                   .actions = "pull,push",
+                   .content_type = m->media_type,
+                   .body = m->body,
+                   .body_len = m->len,
+                   .max_response = 1024 * 1024};
+    rc = reg__request(c, &req, &resp, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        goto cleanup;
+    }
+    if (!is_ok(resp.status)) {
+        rc = http_fail(err, &resp, what);
+        goto cleanup;
+    }
+    /* Schema 1 signed manifests are digested without their signatures, so
+     * the registry's digest legitimately differs for them. */
+    if (resp.docker_digest != NULL && m->kind != REG_KIND_V2S1 &&
+        strcmp(resp.docker_digest, m->digest) != 0) {
+        rc = reg_error_set(err, REG_EDIGEST,
+                           "%s: the registry stored digest %s, expected %s",
+                           what, resp.docker_digest, m->digest);
+        goto cleanup;
+    }
+cleanup:
+    reg_resp_free(&resp);
+    free(path);
+    return rc;
+}
+
+/* ------------------------------------------------------- tags and catalog */
+
+void reg_strv_free(char **v)
+{
+    if (v == NULL)
+        return;
+    for (char **p = v; *p != NULL; p++)
+        free(*p);
+    free(v);
+}
+
+/* A small open-addressing set of 64-bit hashes of the page URLs seen, so a
+ * server that loops its Link headers is caught at once. */
+typedef struct seen_set {
+    uint64_t *slots;
+    size_t cap, n;
+} seen_set;
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h != 0 ? h : 1;
+}
+
+/* Returns 1 when added, 0 when already present, -1 on OOM. */
+static int seen_add(seen_set *s, const char *url)
+{
+    if (s->n * 2 >= s->cap) {
+        size_t ncap = s->cap > 0 ? s->cap * 2 : 64;
+        uint64_t *ns = calloc(ncap, sizeof(*ns));
+        if (ns == NULL)
+            return -1;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (s->slots[i] == 0)
+                continue;
+            size_t j = s->slots[i] & (ncap - 1);
+            while (ns[j] != 0)
+                j = (j + 1) & (ncap - 1);
+            ns[j] = s->slots[i];
+        }
+        free(s->slots);
+        s->slots = ns;
+        s->cap = ncap;
+    }
+    uint64_t h = fnv1a(url);
+    size_t j = h & (s->cap - 1);
+    while (s->slots[j] != 0) {
+        if (s->slots[j] == h)
+            return 0;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->slots[j] = h;
+    s->n++;
+    return 1;
+}
+
+/*
+ * GETs a paginated list: first_path, then each Link rel="next", collecting
+ * the strings of array `key` of every page. repo is the scope (NULL for the
+ * catalog).
+ */
+static int list_pages(char ***out, size_t *n_out, reg_client *c,
+                      const char *repo, const char *first_path, const char *key,
+                      const char *what, reg_error *err)
+{
+    reg_resp resp = {0};
+    seen_set seen = {0};
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = REG_OK;
+
+    *out = NULL;
+    if (n_out != NULL)
+        *n_out = 0;
+    /* Absolute from the start, so a Link back to the first page is seen
+     * as a repeat. */
+    char *url = reg__url(c, first_path, err);
+    if (url == NULL)
+        return err != NULL && err->code != 0 ? err->code : REG_ENOMEM;
+    for (int page = 0;; page++) {
+        if (page >= MAX_PAGES) {
+            rc = reg_error_set(err, REG_ERR, "%s: more than %d pages", what,
+                               MAX_PAGES);
+            goto cleanup;
+        }
+        int added = seen_add(&seen, url);
+        if (added < 0)
+            goto oom;
+        if (added == 0)
+            break; /* the server sent a page we already read: stop */
+        reg_req req = {.method = "GET",
+                       .url = url,
+                       .repo = repo,
+                       .actions = "pull",
+                       .accept = "application/json"};
+        rc = reg__request(c, &req, &resp, err);
+        if (rc != REG_OK) {
+            reg_error_prefix(err, "%s", what);
+            goto cleanup;
+        }
+        if (resp.status != 200) {
+            rc = http_fail(err, &resp, what);
+            goto cleanup;
+        }
+        json_error_t jerr;
+        json_t *root = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
+        json_t *arr = json_is_object(root) ? json_object_get(root, key) : NULL;
+        if (root == NULL ||
+            (arr != NULL && !json_is_array(arr) && !json_is_null(arr))) {
+            json_decref(root);
+            rc = reg_error_set(err, REG_ERR,
+                               "%s: the registry sent malformed JSON", what);
+            goto cleanup;
+        }
+        size_t i;
+        json_t *item;
+        json_array_foreach(arr, i, item)
+        {
+            const char *s = json_string_value(item);
+            if (s == NULL)
+                continue;
+            if (n + 2 > cap) {
+                size_t ncap = cap > 0 ? cap * 2 : 64;
+                char **nv = realloc(v, ncap * sizeof(*nv));
+                if (nv == NULL) {
+                    json_decref(root);
+                    goto oom;
+                }
+                v = nv;
+                cap = ncap;
+            }
+            v[n] = strdup(s);
+            if (v[n] == NULL) {
+                json_decref(root);
+                goto oom;
+            }
+            n++;
+            v[n] = NULL;
+        }
+        json_decref(root);
+
+        char *next = NULL;
+        if (resp.link != NULL && reg_link_next(&next, resp.link) != REG_OK) {
+            rc = reg_error_set(err, REG_ERR, "%s: bad Link header", what);
+            goto cleanup;
+        }
+        if (next == NULL)
+            break;
+        /* Resolve against the page we just read. */
+        char *abs = reg_url_resolve(url, next);
+        free(next);
+        if (abs == NULL)
+            goto oom;
+        free(url);
+        url = abs;
+    }
+    if (v == NULL) {
+        v = calloc(1, sizeof(*v));
+        if (v == NULL)
+            goto oom;
+    }
+    *out = v;
+    v = NULL;
+    if (n_out != NULL)
+        *n_out = n;
+    goto cleanup;
+oom:
+    rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+cleanup:
+    reg_strv_free(v);
+    free(seen.slots);
+    reg_resp_free(&resp);
+    free(url);
+    return rc;
+}
+
+int reg_tags_list(char ***out, size_t *n_out, reg_client *c, const char *repo,
+                  int page_size, reg_error *err)
+{
+    char path[1024];
+    char what[512];
+    *out = NULL;
+    int rc = check_names(repo, NULL, err);
+    if (rc != REG_OK)
+        return rc;
+    snprintf(what, sizeof(what), "list tags of %s", repo);
+    if (page_size > 0)
+        snprintf(path, sizeof(path), "/v2/%s/tags/list?n=%d", repo, page_size);
+    else
+        snprintf(path, sizeof(path), "/v2/%s/tags/list", repo);
+    return list_pages(out, n_out, c, repo, path, "tags", what, err);
+}
+
+int reg_catalog(char ***out, size_t *n_out, reg_client *c, int page_size,
+                reg_error *err)
+{
+    char path[64];
+    *out = NULL;
+    if (page_size > 0)
+        snprintf(path, sizeof(path), "/v2/_catalog?n=%d", page_size);
+    else
+        snprintf(path, sizeof(path), "/v2/_catalog");
+    return list_pages(out, n_out, c, NULL, path, "repositories", "list catalog",
+                      err);
+}
+
+/* ---------------------------------------------------------------- blobs */
+
+int reg_blob_exists(reg_client *c, const char *repo, const char *digest,
+                    int64_t *size_out, reg_error *err)
+{
+    reg_resp resp = {0};
+    char what[512];
+    int rc = check_names(repo, NULL, err);
+    if (rc == REG_OK)
+        rc = check_digest(digest, err);
+    if (rc != REG_OK)
+        return rc;
+    snprintf(what, sizeof(what), "check blob %s in %s", digest, repo);
+    char *path = join("/v2/", repo, "/blobs/", digest, (char *)NULL);
+    if (path == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    reg_req req = {
+        .method = "HEAD", .url = path, .repo = repo, .actions = "pull"};
+    rc = reg__request(c, &req, &resp, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        goto cleanup;
+    }
+    if (resp.status != 200) {
+        rc = http_fail(err, &resp, what);
+        goto cleanup;
+    }
+    if (size_out != NULL)
+        *size_out = resp.content_length;
+cleanup:
+    reg_resp_free(&resp);
+    free(path);
+    return rc;
+}
+
+/* Cancels an upload session (best effort; errors are ignored). */
+static void cancel_upload(reg_client *c, const char *repo, const char *location)
+{
+    reg_resp resp = {0};
+    reg_req req = {.method = "DELETE",
+                   .url = location,
+                   .repo = repo,
+                   .actions = "pull,push"};
+    reg__request(c, &req, &resp, NULL);
+    reg_resp_free(&resp);
+}
+
+int reg_blob_mount(reg_client *c, const char *repo, const char *digest,
+                   const char *from_repo, reg_error *err)
+{
+    reg_resp resp = {0};
+    char what[512];
+    char *path = NULL, *q = NULL;
+    int rc = check_names(repo, NULL, err);
+    if (rc == REG_OK)
+        rc = check_names(from_repo, NULL, err);
+    if (rc == REG_OK)
+        rc = check_digest(digest, err);
+    if (rc != REG_OK)
+        return rc;
+    snprintf(what, sizeof(what), "mount blob %s from %s into %s", digest,
+             from_repo, repo);
+    char *ed = reg__escape(digest);
+    char *ef = reg__escape(from_repo);
+    if (ed != NULL && ef != NULL)
+        q = join("?mount=", ed, "&from=", ef, (char *)NULL);
+    free(ed);
+    free(ef);
+    if (q == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    path = join("/v2/", repo, "/blobs/uploads/", q, (char *)NULL);
+    free(q);
+    if (path == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    reg_req req = {.method = "POST",
+                   .url = path,
+                   .repo = repo,
+                   .actions = "pull,push",
+                   .from_repo = from_repo,
+                   .max_response = 64 * 1024};
+    rc = reg__request(c, &req, &resp, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        goto cleanup;
+    }
+    if (resp.status == 201)
+        goto cleanup;
+    if (resp.status == 202) {
+        if (resp.location != NULL)
+            cancel_upload(c, repo, resp.location);
+        rc = reg_error_set(err, REG_ENOTFOUND,
+                           "%s: the registry did not mount (HTTP 202)", what);
+        if (err != NULL)
+            err->http_status = 202;
+        goto cleanup;
+    }
+    rc = http_fail(err, &resp, what);
+cleanup:
+    reg_resp_free(&resp);
+    free(path);
+    return rc;
+}
+
+int reg_blob_upload(reg_client *c, const char *repo, const void *data,
+                    size_t len, const char *expect_digest, reg_error *err)
+{
+    reg_resp resp = {0};
+    char digest[REG_DIGEST_LEN + 1];
+    char what[512];
+    char *path = NULL, *put_url = NULL, *location = NULL;
+    int rc = check_names(repo, NULL, err);
+    if (rc != REG_OK)
+        return rc;
+    if (data == NULL && len > 0)
+        return reg_error_set(err, REG_EINVAL, "upload: no data");
+    reg_sha256_digest(digest, data != NULL ? data : (const void *)"", len);
+    snprintf(what, sizeof(what), "upload blob %s to %s", digest, repo);
+    if (expect_digest != NULL && strcmp(expect_digest, digest) != 0)
+        return reg_error_set(err, REG_EDIGEST, "%s: expected digest %s", what,
+                             expect_digest);
+    path = join("/v2/", repo, "/blobs/uploads/", (char *)NULL);
+    if (path == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    reg_req post = {.method = "POST",
+                    .url = path,
+                    .repo = repo,
+                    .actions = "pull,push",
+                    .max_response = 64 * 1024};
+    rc = reg__request(c, &post, &resp, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        goto cleanup;
+    }
+    if (resp.status != 202 || resp.location == NULL) {
+        if (resp.status == 202)
+            rc = reg_error_set(err, REG_ERR,
+                               "%s: upload started without a Location", what);
+        else
+            rc = http_fail(err, &resp, what);
+        goto cleanup;
+    }
+    location = strdup(resp.location);
+    char *ed = reg__escape(digest);
+    if (location == NULL || ed == NULL) {
+        free(ed);
+        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    put_url = join(location, strchr(location, '?') != NULL ? "&" : "?",
+                   "digest=", ed, (char *)NULL);
+    free(ed);
+    if (put_url == NULL) {
+        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    reg_req put = {.method = "PUT",
+                   .url = put_url,
+                   .repo = repo,
+                   .actions = "pull,push",
+                   .content_type = "application/octet-stream",
+                   .body = data != NULL ? data : (const void *)"",
+                   .body_len = len,
+                   .max_response = 64 * 1024};
+    rc = reg__request(c, &put, &resp, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        cancel_upload(c, repo, location);
+        goto cleanup;
+    }
+    if (resp.status != 201 && !is_ok(resp.status)) {
+        rc = http_fail(err, &resp, what);
+        cancel_upload(c, repo, location);
+        goto cleanup;
+    }
+    if (resp.docker_digest != NULL && strcmp(resp.docker_digest, digest) != 0) {
+        rc =
+            reg_error_set(err, REG_EDIGEST, "%s: the registry stored digest %s",
+                          what, resp.docker_digest);
+        goto cleanup;
+    }
+cleanup:
+    reg_resp_free(&resp);
+    free(path);
+    free(put_url);
+    free(location);
+    return rc;
+}
+
+int reg_blob_get(unsigned char **out, size_t *len_out, reg_client *c,
+                 const char *repo, const char *digest, size_t max_len,
+                 reg_error *err)
+{
+    reg_resp resp = {0};
+    char what[512];
+    char got[REG_DIGEST_LEN + 1];
+    *out = NULL;
+    if (len_out != NULL)
+        *len_out = 0;
+    int rc = check_names(repo, NULL, err);
+    if (rc == REG_OK)
+        rc = check_digest(digest, err);
+    if (rc != REG_OK)
+        return rc;
+    snprintf(what, sizeof(what), "get blob %s from %s", digest, repo);
+    char *path = join("/v2/", repo, "/blobs/", digest, (char *)NULL);
+    if (path == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    reg_req req = {.method = "GET",
+                   .url = path,
+                   .repo = repo,
+                   .actions = "pull",
+                   .max_response = max_len > 0 ? max_len : 1};
+    rc = reg__request(c, &req, &resp, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        goto cleanup;
+    }
+    if (resp.status != 200) {
+        rc = http_fail(err, &resp, what);
+        goto cleanup;
+    }
+    reg_sha256_digest(got, resp.body.data, resp.body.len);
+    if (strcmp(got, digest) != 0) {
+        rc = reg_error_set(err, REG_EDIGEST, "%s: received bytes hash to %s",
+                           what, got);
+        goto cleanup;
+    }
+    *out = (unsigned char *)resp.body.data;
+    if (len_out != NULL)
+        *len_out = resp.body.len;
+    resp.body.data = NULL;
+    resp.body.len = 0;
+    resp.body.cap = 0;
+cleanup:
+    reg_resp_free(&resp);
+    free(path);
+    return rc;
+}

@@ -1,0 +1,1284 @@
+/*
+ * client.c - the HTTP transport of the registry library: the process-wide
+ * curl share handle, one client per registry host, authentication
+ * (anonymous, Basic, Bearer tokens cached per scope), http/https detection
+ * for insecure registries, and redirects followed by hand so credentials
+ * never reach another host.
+ *
+ * Locking: c->lock guards c->base_url, the auth state (c->challenge) and the
+ * token cache (c->tokens). No network I/O happens under it except the
+ * one-time probe of /v2/ (which every other thread has to wait for anyway).
+ */
+#include "internal.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#ifndef IT_VERSION
+#define IT_VERSION "0.1.0"
+#endif
+
+#define DEFAULT_MAX_RESPONSE ((size_t)16 * 1024 * 1024)
+#define MAX_REDIRECTS        5
+#define MAX_TOKENS           4096
+#define TOKEN_MAX_BODY       ((size_t)1024 * 1024)
+
+/* ------------------------------------------------------------ the global */
+
+struct reg_global {
+    CURLSH *share;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access,
+                       void *userptr)
+{
+    (void)h;
+    (void)access;
+    reg_global *g = userptr;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&g->locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *userptr)
+{
+    (void)h;
+    reg_global *g = userptr;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&g->locks[data]);
+}
+
+int reg_global_new(reg_global **out, reg_error *err)
+{
+    *out = NULL;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return reg_error_set(err, REG_ERR, "curl_global_init failed");
+    reg_global *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&g->locks[i], NULL);
+    g->share = curl_share_init();
+    if (g->share == NULL) {
+        reg_global_free(g);
+        return reg_error_set(err, REG_ENOMEM, "curl_share_init failed");
+    }
+    curl_share_setopt(g->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(g->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(g->share, CURLSHOPT_USERDATA, g);
+    curl_share_setopt(g->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(g->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    if (curl_share_setopt(g->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) !=
+        CURLSHE_OK) {
+        /* Older libcurl: connections are then reused per handle only. */
+    }
+    *out = g;
+    return REG_OK;
+}
+
+void reg_global_free(reg_global *g)
+{
+    if (g == NULL)
+        return;
+    if (g->share != NULL)
+        curl_share_cleanup(g->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&g->locks[i]);
+    free(g);
+    curl_global_cleanup();
+}
+
+/* ------------------------------------------------------ the auth state */
+
+typedef enum auth_kind {
+    AUTH_NONE = 0, /* /v2/ answered without a challenge */
+    AUTH_BASIC,
+    AUTH_BEARER
+} auth_kind;
+
+/* What client.c hangs off c->challenge. */
+typedef struct auth_state {
+    bool probed; /* base_url decided and the /v2/ challenge recorded */
+    auth_kind kind;
+    char *realm;
+    char *service;
+} auth_state;
+
+/* One cached token; a list hangs off c->tokens. */
+typedef struct token_entry {
+    char *scope;
+    char *token;
+    time_t refresh_at; /* use until then; fetch anew afterwards */
+    struct token_entry *next;
+} token_entry;
+
+static char *xstrdup(const char *s)
+{
+    return s == NULL ? NULL : strdup(s);
+}
+
+static void tokens_free(token_entry *t)
+{
+    while (t != NULL) {
+        token_entry *n = t->next;
+        free(t->scope);
+        if (t->token != NULL) {
+            OPENSSL_cleanse(t->token, strlen(t->token));
+            free(t->token);
+        }
+        free(t);
+        t = n;
+    }
+}
+
+/* Returns a malloc'd copy of the cached token for scope, or NULL. Caller
+ * holds no lock. */
+static char *token_lookup(reg_client *c, const char *scope)
+{
+    char *tok = NULL;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&c->lock);
+    for (token_entry *t = c->tokens; t != NULL; t = t->next) {
+        if (strcmp(t->scope, scope) == 0 && now < t->refresh_at) {
+            tok = strdup(t->token);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return tok;
+}
+
+/* Drops the cached token for scope (after the registry refused it). */
+static void token_drop(reg_client *c, const char *scope)
+{
+    pthread_mutex_lock(&c->lock);
+    token_entry **pp = (token_entry **)&c->tokens;
+    while (*pp != NULL) {
+        token_entry *t = *pp;
+        if (strcmp(t->scope, scope) == 0) {
+            *pp = t->next;
+            t->next = NULL;
+            tokens_free(t);
+        } else {
+            pp = &t->next;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Stores a token (copied); drops expired entries and bounds the cache. */
+static void token_store(reg_client *c, const char *scope, const char *token,
+                        time_t refresh_at)
+{
+    token_entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return;
+    e->scope = strdup(scope);
+    e->token = strdup(token);
+    e->refresh_at = refresh_at;
+    if (e->scope == NULL || e->token == NULL) {
+        tokens_free(e);
+        return;
+    }
+    time_t now = time(NULL);
+    pthread_mutex_lock(&c->lock);
+    token_entry **pp = (token_entry **)&c->tokens;
+    size_t n = 0;
+    while (*pp != NULL) {
+        token_entry *t = *pp;
+        if (now >= t->refresh_at || strcmp(t->scope, scope) == 0 ||
+            n >= MAX_TOKENS - 1) {
+            *pp = t->next;
+            t->next = NULL;
+            tokens_free(t);
+        } else {
+            pp = &t->next;
+            n++;
+        }
+    }
+    e->next = c->tokens;
+    c->tokens = e;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+void reg__before_request(reg_client *c)
+{
+    if (c != NULL && c->hooks.before_request != NULL)
+        c->hooks.before_request(c->hooks.payload, c->host);
+}
+
+static void on_http(reg_client *c, const char *method, const char *url,
+                    long status)
+{
+    if (c->hooks.on_http != NULL)
+        c->hooks.on_http(c->hooks.payload, method, url, status);
+}
+
+int reg__curl_error(reg_error *err, CURLcode rc, const char *what,
+                    const char *curl_errbuf)
+{
+    int code;
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_AGAIN:
+        code = REG_ERETRY;
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+        code = REG_ETLS;
+        break;
+    case CURLE_ABORTED_BY_CALLBACK:
+        code = REG_ECANCELED;
+        break;
+    case CURLE_OUT_OF_MEMORY:
+        code = REG_ENOMEM;
+        break;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        code = REG_EINVAL;
+        break;
+    default:
+        code = REG_ERR;
+        break;
+    }
+    const char *detail = (curl_errbuf != NULL && curl_errbuf[0] != '\0')
+                             ? curl_errbuf
+                             : curl_easy_strerror(rc);
+    if (err != NULL)
+        err->http_status = 0;
+    return reg_error_set(err, code, "%s: %s (curl error %d)",
+                         what != NULL ? what : "request", detail, (int)rc);
+}
+
+/* "host:port" of an absolute URL, lower-cased, default port filled in.
+ * malloc'd, or NULL when the URL does not parse. */
+static char *url_hostport(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *out = NULL;
+    if (u == NULL)
+        return NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+        goto cleanup;
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto cleanup;
+    if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        goto cleanup;
+    size_t n = strlen(host) + strlen(port) + 2;
+    out = malloc(n);
+    if (out == NULL)
+        goto cleanup;
+    snprintf(out, n, "%s:%s", host, port);
+    for (char *p = out; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+cleanup:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return out;
+}
+
+/* True when url points at the registry itself (same host and port as the
+ * client's base URL): only then may credentials be sent. */
+static bool same_registry(reg_client *c, const char *base, const char *url)
+{
+    (void)c;
+    char *a = url_hostport(base);
+    char *b = url_hostport(url);
+    bool same = a != NULL && b != NULL && strcmp(a, b) == 0;
+    free(a);
+    free(b);
+    return same;
+}
+
+/* Applies the options every request of this client needs. */
+static void setup_handle(reg_client *c, CURL *h, const char *url, char *errbuf)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_SHARE, c->global->share);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (errbuf != NULL)
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout_s);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->low_speed_time_s);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (c->insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    }
+    /* NOTE: CURLOPT_CAINFO replaces the system bundle for this client: a
+     * registry with a private CA is then trusted through that file only. */
+    if (c->ca_file != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+}
+
+/* ------------------------------------------------------ one HTTP exchange */
+
+typedef struct exchange {
+    reg_resp *resp;
+    bool too_large;
+} exchange;
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+    exchange *x = userp;
+    size_t n = size * nmemb;
+    int rc = reg_buf_append(&x->resp->body, data, n);
+    if (rc == REG_EINVAL) {
+        x->too_large = true;
+        return 0;
+    }
+    return rc == REG_OK ? n : 0;
+}
+
+static void resp_reset_headers(reg_resp *r)
+{
+    free(r->content_type);
+    free(r->location);
+    free(r->docker_digest);
+    free(r->link);
+    free(r->www_authenticate);
+    r->content_type = NULL;
+    r->location = NULL;
+    r->docker_digest = NULL;
+    r->link = NULL;
+    r->www_authenticate = NULL;
+    r->content_length = -1;
+    r->retry_after = -1;
+}
+
+void reg_resp_free(reg_resp *r)
+{
+    if (r == NULL)
+        return;
+    resp_reset_headers(r);
+    reg_buf_free(&r->body);
+    r->status = 0;
+}
+
+/* Replaces *slot with a copy of v (first WWW-Authenticate wins, others last
+ * one wins). */
+static void set_header(char **slot, const char *v, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s == NULL)
+        return;
+    memcpy(s, v, n);
+    s[n] = '\0';
+    free(*slot);
+    *slot = s;
+}
+
+static long parse_retry_after(const char *v)
+{
+    char *end = NULL;
+    errno = 0;
+    long secs = strtol(v, &end, 10);
+    if (end != v && errno == 0 && *end == '\0' && secs >= 0)
+        return secs;
+    time_t when = curl_getdate(v, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    time_t now = time(NULL);
+    return when > now ? (long)(when - now) : 0;
+}
+
+static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+    exchange *x = userp;
+    reg_resp *r = x->resp;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        /* A new response (after 100 Continue): forget earlier headers. */
+        resp_reset_headers(r);
+        return n;
+    }
+    const char *colon = memchr(data, ':', n);
+    if (colon == NULL)
+        return n;
+    size_t nlen = (size_t)(colon - data);
+    const char *v = colon + 1;
+    const char *end = data + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' ||
+                       end[-1] == '\t'))
+        end--;
+    size_t vlen = (size_t)(end - v);
+#define IS(name)                                                               \
+    (nlen == sizeof(name) - 1 && strncasecmp(data, name, nlen) == 0)
+    if (IS("Content-Type")) {
+        set_header(&r->content_type, v, vlen);
+    } else if (IS("Location")) {
+        set_header(&r->location, v, vlen);
+    } else if (IS("Docker-Content-Digest")) {
+        set_header(&r->docker_digest, v, vlen);
+    } else if (IS("Link")) {
+        set_header(&r->link, v, vlen);
+    } else if (IS("WWW-Authenticate")) {
+        /* Prefer a Bearer challenge when several are offered. */
+        if (r->www_authenticate == NULL ||
+            (vlen >= 6 && strncasecmp(v, "Bearer", 6) == 0))
+            set_header(&r->www_authenticate, v, vlen);
+    } else if (IS("Content-Length") || IS("Retry-After")) {
+        char tmp[128];
+        if (vlen < sizeof(tmp)) {
+            memcpy(tmp, v, vlen);
+            tmp[vlen] = '\0';
+            if (IS("Retry-After")) {
+                r->retry_after = parse_retry_after(tmp);
+            } else {
+                char *e = NULL;
+                errno = 0;
+                long long cl = strtoll(tmp, &e, 10);
+                if (e != tmp && *e == '\0' && errno == 0 && cl >= 0)
+                    r->content_length = (int64_t)cl;
+            }
+        }
+    }
+#undef IS
+    return n;
+}
+
+/*
+ * Performs exactly one HTTP request to an absolute url (no redirects, no
+ * auth logic). auth is a full "Authorization: ..." header line or NULL.
+ * Returns 0 when a response arrived (resp->status set), else a REG_E* code.
+ */
+static int perform_once(reg_client *c, const char *method, const char *url,
+                        const char *auth, const char *accept,
+                        const char *content_type, const void *body,
+                        size_t body_len, size_t max_response, reg_resp *resp,
+                        reg_error *err)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs = NULL, *tmp;
+    int rc = REG_OK;
+    exchange x = {.resp = resp, .too_large = false};
+    char line[1024];
+
+    reg_resp_free(resp);
+    resp->body.max = max_response > 0 ? max_response : DEFAULT_MAX_RESPONSE;
+
+    CURL *h = curl_easy_init();
+    if (h == NULL)
+        return reg_error_set(err, REG_ENOMEM, "curl_easy_init failed");
+    setup_handle(c, h, url, errbuf);
+
+    if (accept != NULL) {
+        snprintf(line, sizeof(line), "Accept: %s", accept);
+        tmp = curl_slist_append(hdrs, line);
+        if (tmp == NULL)
+            goto oom;
+        hdrs = tmp;
+    }
+    if (content_type != NULL) {
+        snprintf(line, sizeof(line), "Content-Type: %s", content_type);
+        tmp = curl_slist_append(hdrs, line);
+        if (tmp == NULL)
+            goto oom;
+        hdrs = tmp;
+    }
+    tmp = curl_slist_append(hdrs, "Expect:");
+    if (tmp == NULL)
+        goto oom;
+    hdrs = tmp;
+    if (auth != NULL) {
+        tmp = curl_slist_append(hdrs, auth);
+        if (tmp == NULL)
+            goto oom;
+        hdrs = tmp;
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else {
+        /* POST/PUT/PATCH/DELETE with an in-memory body (possibly empty). */
+        if (body != NULL || strcmp(method, "DELETE") != 0) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)body_len);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+                             body != NULL ? body : (const void *)"");
+        }
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    reg__before_request(c);
+    CURLcode cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        on_http(c, method, url, 0);
+        if (x.too_large) {
+            rc = reg_error_set(err, REG_EINVAL,
+                               "%s %s: response larger than %zu bytes", method,
+                               url, resp->body.max);
+        } else {
+            char what[600];
+            snprintf(what, sizeof(what), "%s %s", method, url);
+            rc = reg__curl_error(err, cc, what, errbuf);
+        }
+        goto cleanup;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    on_http(c, method, url, resp->status);
+    if (resp->body.data == NULL)
+        reg_buf_append(&resp->body, "", 0);
+    if (resp->location != NULL) {
+        char *abs = reg_url_resolve(url, resp->location);
+        if (abs != NULL) {
+            free(resp->location);
+            resp->location = abs;
+        }
+    }
+    goto cleanup;
+oom:
+    rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+cleanup:
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+/* ------------------------------------------ base URL and auth discovery */
+
+/* Records a challenge header in the auth state; caller holds the lock. */
+static void learn_challenge(auth_state *st, const char *header)
+{
+    if (header == NULL) {
+        return;
+    }
+    reg_challenge *ch = NULL;
+    if (reg_challenge_parse(&ch, header, NULL) != REG_OK || ch == NULL)
+        return;
+    if (ch->scheme != NULL && strcasecmp(ch->scheme, "Bearer") == 0 &&
+        ch->realm != NULL) {
+        char *realm = strdup(ch->realm);
+        char *service = xstrdup(ch->service);
+        if (realm != NULL) {
+            free(st->realm);
+            free(st->service);
+            st->realm = realm;
+            st->service = service;
+            st->kind = AUTH_BEARER;
+        } else {
+            free(service);
+        }
+    } else if (ch->scheme != NULL && strcasecmp(ch->scheme, "Basic") == 0) {
+        st->kind = AUTH_BASIC;
+    }
+    reg_challenge_free(ch);
+}
+
+/* Failures that mean "this port may not speak TLS": a handshake error
+ * ("wrong version number") or garbage instead of a TLS record. */
+static bool is_tls_mismatch(int rc)
+{
+    return rc == REG_ETLS || rc == REG_ERR;
+}
+
+/*
+ * Makes sure the base URL and the registry's auth scheme are known: a GET of
+ * /v2/ (once per client). For insecure clients a failed TLS handshake
+ * switches to plain http:// when the registry answers there.
+ */
+static int ensure_probed(reg_client *c, reg_error *err)
+{
+    auth_state *st = c->challenge;
+    int rc = REG_OK;
+    char *url = NULL;
+    reg_resp resp = {0};
+
+    pthread_mutex_lock(&c->lock);
+    if (st->probed)
+        goto cleanup;
+    size_t n = strlen(c->base_url) + 8;
+    url = malloc(n);
+    if (url == NULL) {
+        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    snprintf(url, n, "%s/v2/", c->base_url);
+    reg_error e1 = {0};
+    rc = perform_once(c, "GET", url, NULL, NULL, NULL, NULL, 0, 64 * 1024,
+                      &resp, &e1);
+    if (rc != REG_OK && c->insecure && strncmp(url, "https://", 8) == 0 &&
+        is_tls_mismatch(rc)) {
+        /* Not TLS on that port? Try plain HTTP. */
+        char *http_base = NULL, *http_url = NULL;
+        size_t hn = strlen(c->host) + 8;
+        http_base = malloc(hn);
+        http_url = malloc(hn + 4);
+        if (http_base == NULL || http_url == NULL) {
+            free(http_base);
+            free(http_url);
+            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        snprintf(http_base, hn, "http://%s", c->host);
+        snprintf(http_url, hn + 4, "%s/v2/", http_base);
+        reg_error e2 = {0};
+        int rc2 = perform_once(c, "GET", http_url, NULL, NULL, NULL, NULL, 0,
+                               64 * 1024, &resp, &e2);
+        free(http_url);
+        if (rc2 == REG_OK) {
+            free(c->base_url);
+            c->base_url = http_base;
+            rc = REG_OK;
+        } else {
+            free(http_base);
+        }
+    }
+    if (rc != REG_OK) {
+        if (err != NULL)
+            *err = e1;
+        goto cleanup;
+    }
+    if (resp.status == 401)
+        learn_challenge(st, resp.www_authenticate);
+    else
+        st->kind = AUTH_NONE;
+    st->probed = true;
+cleanup:
+    pthread_mutex_unlock(&c->lock);
+    reg_resp_free(&resp);
+    free(url);
+    return rc;
+}
+
+char *reg__url(reg_client *c, const char *path, reg_error *err)
+{
+    if (path == NULL) {
+        reg_error_set(err, REG_EINVAL, "no URL");
+        return NULL;
+    }
+    if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0)
+        return strdup(path);
+    if (ensure_probed(c, err) != REG_OK)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    size_t n = strlen(c->base_url) + strlen(path) + 2;
+    char *out = malloc(n);
+    if (out != NULL)
+        snprintf(out, n, "%s%s%s", c->base_url, path[0] == '/' ? "" : "/",
+                 path);
+    pthread_mutex_unlock(&c->lock);
+    if (out == NULL)
+        reg_error_set(err, REG_ENOMEM, "out of memory");
+    return out;
+}
+
+/* ----------------------------------------------------------- credentials */
+
+static bool has_user(const reg_client *c)
+{
+    return c->username != NULL && c->username[0] != '\0';
+}
+
+/* "Authorization: Basic <b64(user:pass)>", malloc'd. */
+static char *basic_header(const reg_client *c)
+{
+    size_t ul = strlen(c->username);
+    size_t pl = c->password != NULL ? strlen(c->password) : 0;
+    size_t rawlen = ul + 1 + pl;
+    unsigned char *raw = malloc(rawlen + 1);
+    size_t b64cap = 4 * ((rawlen + 2) / 3) + 1;
+    size_t cap = b64cap + 32;
+    char *out = malloc(cap);
+    if (raw == NULL || out == NULL) {
+        free(raw);
+        free(out);
+        return NULL;
+    }
+    memcpy(raw, c->username, ul);
+    raw[ul] = ':';
+    if (pl > 0)
+        memcpy(raw + ul + 1, c->password, pl);
+    int off = snprintf(out, cap, "Authorization: Basic ");
+    EVP_EncodeBlock((unsigned char *)out + off, raw, (int)rawlen);
+    OPENSSL_cleanse(raw, rawlen);
+    free(raw);
+    return out;
+}
+
+static void free_secret(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Parses an RFC 3339 time ("2024-05-01T10:00:00Z", fractions and offsets
+ * allowed). Returns (time_t)-1 when it does not parse. */
+static time_t parse_rfc3339(const char *s)
+{
+    int y, mo, d, h, mi, sec;
+    int used = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+               &used) != 6)
+        return (time_t)-1;
+    struct tm tm = {0};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    const char *p = s + used;
+    if (*p == '.') {
+        p++;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if ((*p == '+' || *p == '-') && strlen(p) >= 6) {
+        int oh = (p[1] - '0') * 10 + (p[2] - '0');
+        int om = (p[4] - '0') * 10 + (p[5] - '0');
+        long off = (long)oh * 3600 + (long)om * 60;
+        t = *p == '+' ? t - off : t + off;
+    }
+    return t;
+}
+
+/*
+ * Fetches a Bearer token for scope from the realm the registry named.
+ * Sends basic credentials when the client has them. Returns the token
+ * (malloc'd) in *out and caches it.
+ */
+static int fetch_token(char **out, reg_client *c, const char *scope,
+                       reg_error *err)
+{
+    auth_state *st = c->challenge;
+    char *realm = NULL, *service = NULL, *url = NULL, *auth = NULL;
+    char *scopes_q = NULL;
+    reg_resp resp = {0};
+    json_t *root = NULL;
+    int rc = REG_OK;
+
+    *out = NULL;
+    pthread_mutex_lock(&c->lock);
+    realm = xstrdup(st->realm);
+    service = xstrdup(st->service);
+    pthread_mutex_unlock(&c->lock);
+    if (realm == NULL) {
+        rc = reg_error_set(err, REG_EAUTH,
+                           "%s: bearer challenge without a realm", c->host);
+        goto cleanup;
+    }
+    /* scope may hold several space-separated scopes: one &scope= each. */
+    size_t qcap = 16 + strlen(scope) * 3 + 16 * 8;
+    scopes_q = calloc(1, qcap);
+    if (scopes_q == NULL)
+        goto oom;
+    size_t qlen = 0;
+    const char *p = scope;
+    while (*p != '\0') {
+        const char *sp = strchr(p, ' ');
+        size_t len = sp != NULL ? (size_t)(sp - p) : strlen(p);
+        char piece[1024];
+        if (len > 0 && len < sizeof(piece)) {
+            memcpy(piece, p, len);
+            piece[len] = '\0';
+            char *esc = reg__escape(piece);
+            if (esc == NULL)
+                goto oom;
+            int w = snprintf(scopes_q + qlen, qcap - qlen, "&scope=%s", esc);
+            free(esc);
+            if (w < 0 || (size_t)w >= qcap - qlen)
+                break;
+            qlen += (size_t)w;
+        }
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    char *esc_service = service != NULL ? reg__escape(service) : NULL;
+    if (service != NULL && esc_service == NULL)
+        goto oom;
+    size_t ulen = strlen(realm) + qlen + 32 +
+                  (esc_service != NULL ? strlen(esc_service) : 0);
+    url = malloc(ulen);
+    if (url == NULL) {
+        free(esc_service);
+        goto oom;
+    }
+    const char *sep = strchr(realm, '?') != NULL ? "&" : "?";
+    if (esc_service != NULL)
+        snprintf(url, ulen, "%s%sservice=%s%s", realm, sep, esc_service,
+                 scopes_q);
+    else
+        snprintf(url, ulen, "%s%s%s", realm, sep, qlen > 0 ? scopes_q + 1 : "");
+    free(esc_service);
+
+    if (has_user(c)) {
+        auth = basic_header(c);
+        if (auth == NULL)
+            goto oom;
+    }
+    reg_error e = {0};
+    rc = perform_once(c, "GET", url, auth, "application/json", NULL, NULL, 0,
+                      TOKEN_MAX_BODY, &resp, &e);
+    if (rc != REG_OK) {
+        if (err != NULL)
+            *err = e;
+        reg_error_prefix(err, "%s: token request", c->host);
+        goto cleanup;
+    }
+    if (resp.status == 401 || resp.status == 403) {
+        if (has_user(c))
+            rc = reg_error_set(err, REG_EAUTH,
+                               "%s: authentication failed for user \"%s\": "
+                               "the token server refused the credentials "
+                               "(HTTP %ld)",
+                               c->host, c->username, resp.status);
+        else
+            rc = reg_error_set(err, REG_EAUTH,
+                               "%s: the token server refused anonymous "
+                               "access (HTTP %ld); configure credentials",
+                               c->host, resp.status);
+        if (err != NULL)
+            err->http_status = resp.status;
+        goto cleanup;
+    }
+    if (resp.status != 200) {
+        rc = reg_error_from_http(err, resp.status, resp.body.data,
+                                 resp.body.len, "token request");
+        reg_error_prefix(err, "%s", c->host);
+        goto cleanup;
+    }
+    json_error_t jerr;
+    root = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
+    const char *tok = NULL;
+    if (json_is_object(root)) {
+        tok = json_string_value(json_object_get(root, "token"));
+        if (tok == NULL || tok[0] == '\0')
+            tok = json_string_value(json_object_get(root, "access_token"));
+    }
+    if (tok == NULL || tok[0] == '\0') {
+        rc = reg_error_set(err, REG_EAUTH,
+                           "%s: the token server answered without a token",
+                           c->host);
+        goto cleanup;
+    }
+    json_int_t expires_in = 60;
+    json_t *ei = json_object_get(root, "expires_in");
+    if (json_is_integer(ei) && json_integer_value(ei) > 0)
+        expires_in = json_integer_value(ei);
+    time_t now = time(NULL);
+    time_t issued = now;
+    const char *ia = json_string_value(json_object_get(root, "issued_at"));
+    if (ia != NULL) {
+        time_t t = parse_rfc3339(ia);
+        /* A server clock ahead of ours must not extend the lifetime. */
+        if (t != (time_t)-1 && t < now)
+            issued = t;
+    }
+    json_int_t margin = expires_in >= 120 ? 30 : expires_in / 4;
+    time_t refresh_at = issued + (time_t)(expires_in - margin);
+    *out = strdup(tok);
+    if (*out == NULL)
+        goto oom;
+    token_store(c, scope, tok, refresh_at);
+    goto cleanup;
+oom:
+    rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+cleanup:
+    if (root != NULL) {
+        json_decref(root);
+    }
+    /* The body held the token: wipe it. */
+    if (resp.body.data != NULL)
+        OPENSSL_cleanse(resp.body.data, resp.body.len);
+    reg_resp_free(&resp);
+    free_secret(auth);
+    free(realm);
+    free(service);
+    free(url);
+    free(scopes_q);
+    return rc;
+}
+
+/*
+ * Builds the Authorization header line for scope according to what the
+ * registry asked for. *fresh tells whether it was just obtained (so a 401
+ * with it is final). *out is NULL for anonymous access.
+ */
+static int auth_header(char **out, bool *fresh, reg_client *c,
+                       const char *scope, bool force_fresh, reg_error *err)
+{
+    auth_state *st = c->challenge;
+    *out = NULL;
+    *fresh = false;
+    pthread_mutex_lock(&c->lock);
+    auth_kind kind = st->kind;
+    pthread_mutex_unlock(&c->lock);
+
+    if (kind == AUTH_BASIC) {
+        if (!has_user(c))
+            return REG_OK;
+        *out = basic_header(c);
+        *fresh = true;
+        return *out != NULL ? REG_OK
+                            : reg_error_set(err, REG_ENOMEM, "out of memory");
+    }
+    if (kind != AUTH_BEARER)
+        return REG_OK;
+    char *tok = force_fresh ? NULL : token_lookup(c, scope);
+    if (tok == NULL) {
+        int rc = fetch_token(&tok, c, scope, err);
+        if (rc != REG_OK)
+            return rc;
+        *fresh = true;
+    }
+    size_t n = strlen(tok) + 32;
+    *out = malloc(n);
+    if (*out != NULL)
+        snprintf(*out, n, "Authorization: Bearer %s", tok);
+    free_secret(tok);
+    return *out != NULL ? REG_OK
+                        : reg_error_set(err, REG_ENOMEM, "out of memory");
+}
+
+/* "repository:<repo>:<actions>[ repository:<from>:pull]" or the catalog
+ * scope. malloc'd. */
+static char *make_scope(const char *repo, const char *actions,
+                        const char *from_repo)
+{
+    char buf[2048];
+    if (repo == NULL)
+        snprintf(buf, sizeof(buf), "registry:catalog:*");
+    else if (from_repo != NULL && strcmp(from_repo, repo) != 0)
+        snprintf(buf, sizeof(buf), "repository:%s:%s repository:%s:pull", repo,
+                 actions != NULL ? actions : "pull", from_repo);
+    else
+        snprintf(buf, sizeof(buf), "repository:%s:%s", repo,
+                 actions != NULL ? actions : "pull");
+    return strdup(buf);
+}
+
+static int auth_failed(reg_client *c, reg_error *err)
+{
+    int rc;
+    if (has_user(c))
+        rc = reg_error_set(err, REG_EAUTH,
+                           "%s: authentication failed for user \"%s\" "
+                           "(HTTP 401)",
+                           c->host, c->username);
+    else
+        rc = reg_error_set(err, REG_EAUTH,
+                           "%s: authentication required (HTTP 401) and no "
+                           "credentials are configured",
+                           c->host);
+    if (err != NULL)
+        err->http_status = 401;
+    return rc;
+}
+
+/* ------------------------------------------------------------ requests */
+
+/* One request with manual redirects (GET/HEAD only); auth is sent only to
+ * the registry's own host:port. */
+static int perform_redirects(reg_client *c, const reg_req *req, const char *url,
+                             const char *auth, reg_resp *resp,
+                             bool *from_registry, reg_error *err)
+{
+    char *base = NULL, *cur = strdup(url);
+    int rc = REG_OK;
+    bool follow =
+        strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (cur == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    pthread_mutex_lock(&c->lock);
+    base = strdup(c->base_url);
+    pthread_mutex_unlock(&c->lock);
+    if (base == NULL) {
+        free(cur);
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    }
+    for (int hop = 0;; hop++) {
+        bool mine = same_registry(c, base, cur);
+        *from_registry = mine;
+        rc = perform_once(c, req->method, cur, mine ? auth : NULL, req->accept,
+                          req->content_type, req->body, req->body_len,
+                          req->max_response, resp, err);
+        if (rc != REG_OK || !follow)
+            break;
+        long s = resp->status;
+        if (!(s == 301 || s == 302 || s == 303 || s == 307 || s == 308) ||
+            resp->location == NULL)
+            break;
+        if (hop >= MAX_REDIRECTS) {
+            rc = reg_error_set(err, REG_ERR, "%s %s: more than %d redirects",
+                               req->method, url, MAX_REDIRECTS);
+            break;
+        }
+        if (strncmp(resp->location, "http://", 7) != 0 &&
+            strncmp(resp->location, "https://", 8) != 0) {
+            rc = reg_error_set(err, REG_ERR,
+                               "%s %s: redirect to an unsupported URL",
+                               req->method, url);
+            break;
+        }
+        char *next = strdup(resp->location);
+        if (next == NULL) {
+            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+            break;
+        }
+        free(cur);
+        cur = next;
+    }
+    free(cur);
+    free(base);
+    return rc;
+}
+
+int reg__request(reg_client *c, const reg_req *req, reg_resp *resp,
+                 reg_error *err)
+{
+    char *url = NULL, *scope = NULL, *auth = NULL;
+    int rc;
+
+    if (c == NULL || req == NULL || req->method == NULL || req->url == NULL)
+        return reg_error_set(err, REG_EINVAL, "bad request arguments");
+    rc = ensure_probed(c, err);
+    if (rc != REG_OK)
+        return rc;
+    url = reg__url(c, req->url, err);
+    if (url == NULL)
+        return err != NULL && err->code != 0 ? err->code : REG_ENOMEM;
+    scope = make_scope(req->repo, req->actions, req->from_repo);
+    if (scope == NULL) {
+        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+
+    bool force_fresh = false;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        bool fresh = false, from_registry = false;
+        free_secret(auth);
+        auth = NULL;
+        rc = auth_header(&auth, &fresh, c, scope, force_fresh, err);
+        if (rc != REG_OK)
+            goto cleanup;
+        rc = perform_redirects(c, req, url, auth, resp, &from_registry, err);
+        if (rc != REG_OK || resp->status != 401 || !from_registry)
+            goto cleanup;
+        /* 401 from the registry: learn its challenge and retry once. */
+        if (fresh) {
+            rc = auth_failed(c, err);
+            goto cleanup;
+        }
+        auth_state *st = c->challenge;
+        pthread_mutex_lock(&c->lock);
+        learn_challenge(st, resp->www_authenticate);
+        auth_kind now = st->kind;
+        pthread_mutex_unlock(&c->lock);
+        if (now == AUTH_BEARER) {
+            token_drop(c, scope);
+            force_fresh = true;
+        } else if (now == AUTH_BASIC && has_user(c)) {
+            /* retry with basic credentials */
+        } else {
+            rc = auth_failed(c, err);
+            goto cleanup;
+        }
+    }
+    rc = auth_failed(c, err);
+cleanup:
+    free_secret(auth);
+    free(scope);
+    free(url);
+    return rc;
+}
+
+int reg__prepare_stream(CURL **out, struct curl_slist **headers, reg_client *c,
+                        const char *method, const char *url, const char *repo,
+                        const char *actions, reg_error *err)
+{
+    char *abs = NULL, *scope = NULL, *auth = NULL, *base = NULL;
+    int rc = REG_OK;
+    bool fresh = false;
+    CURL *h = NULL;
+
+    *out = NULL;
+    (void)method;
+    rc = ensure_probed(c, err);
+    if (rc != REG_OK)
+        return rc;
+    abs = reg__url(c, url, err);
+    if (abs == NULL)
+        return err != NULL && err->code != 0 ? err->code : REG_ENOMEM;
+    scope = make_scope(repo, actions, NULL);
+    if (scope == NULL)
+        goto oom;
+    pthread_mutex_lock(&c->lock);
+    base = strdup(c->base_url);
+    pthread_mutex_unlock(&c->lock);
+    if (base == NULL)
+        goto oom;
+    if (same_registry(c, base, abs)) {
+        rc = auth_header(&auth, &fresh, c, scope, false, err);
+        if (rc != REG_OK)
+            goto cleanup;
+    }
+    h = curl_easy_init();
+    if (h == NULL)
+        goto oom;
+    /* No error buffer: the caller owns the handle and may set its own. */
+    setup_handle(c, h, abs, NULL);
+    if (auth != NULL) {
+        struct curl_slist *tmp = curl_slist_append(*headers, auth);
+        if (tmp == NULL)
+            goto oom;
+        *headers = tmp;
+    }
+    *out = h;
+    h = NULL;
+    goto cleanup;
+oom:
+    rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+cleanup:
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    free_secret(auth);
+    free(scope);
+    free(base);
+    free(abs);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the client */
+
+int reg_client_new(reg_client **out, reg_global *g, const reg_client_opts *o,
+                   reg_error *err)
+{
+    *out = NULL;
+    if (g == NULL || o == NULL || o->host == NULL || o->host[0] == '\0')
+        return reg_error_set(err, REG_EINVAL, "client: no registry host");
+    for (const char *p = o->host; *p != '\0'; p++) {
+        if (*p == '/' || *p == '@' || isspace((unsigned char)*p))
+            return reg_error_set(err, REG_EINVAL,
+                                 "client: bad registry host \"%s\"", o->host);
+    }
+    reg_client *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    pthread_mutex_init(&c->lock, NULL);
+    c->global = g;
+    c->host = strdup(o->host);
+    size_t n = strlen(o->host) + 9;
+    c->base_url = malloc(n);
+    if (c->base_url != NULL)
+        snprintf(c->base_url, n, "https://%s", o->host);
+    if (o->username != NULL && o->username[0] != '\0') {
+        c->username = strdup(o->username);
+        c->password = strdup(o->password != NULL ? o->password : "");
+        if (c->username == NULL || c->password == NULL)
+            goto oom;
+    }
+    c->insecure = o->insecure;
+    if (o->ca_file != NULL && o->ca_file[0] != '\0') {
+        c->ca_file = strdup(o->ca_file);
+        if (c->ca_file == NULL)
+            goto oom;
+        FILE *f = fopen(o->ca_file, "r");
+        if (f == NULL) {
+            int rc = reg_error_set(err, REG_EINVAL,
+                                   "client: cannot read CA file %s: %s",
+                                   o->ca_file, strerror(errno));
+            reg_client_free(c);
+            return rc;
+        }
+        fclose(f);
+    }
+    if (o->user_agent != NULL) {
+        c->user_agent = strdup(o->user_agent);
+    } else {
+        c->user_agent = strdup("image-transfer/" IT_VERSION);
+    }
+    c->connect_timeout_s = o->connect_timeout_s > 0 ? o->connect_timeout_s : 30;
+    c->low_speed_time_s = o->low_speed_time_s > 0 ? o->low_speed_time_s : 60;
+    c->chunk_threshold = o->chunk_threshold != 0 ? o->chunk_threshold
+                                                 : (int64_t)512 * 1024 * 1024;
+    c->chunk_size =
+        o->chunk_size > 0 ? o->chunk_size : (int64_t)64 * 1024 * 1024;
+    c->hooks = o->hooks;
+    c->challenge = calloc(1, sizeof(auth_state));
+    if (c->host == NULL || c->base_url == NULL || c->user_agent == NULL ||
+        c->challenge == NULL)
+        goto oom;
+    *out = c;
+    return REG_OK;
+oom:
+    reg_client_free(c);
+    return reg_error_set(err, REG_ENOMEM, "out of memory");
+}
+
+void reg_client_free(reg_client *c)
+{
+    if (c == NULL)
+        return;
+    tokens_free(c->tokens);
+    auth_state *st = c->challenge;
+    if (st != NULL) {
+        free(st->realm);
+        free(st->service);
+        free(st);
+    }
+    free(c->host);
+    free(c->base_url);
+    free(c->username);
+    free_secret(c->password);
+    free(c->ca_file);
+    free(c->user_agent);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+const char *reg_client_host(const reg_client *c)
+{
+    return c != NULL ? c->host : NULL;
+}

@@ -1,0 +1,531 @@
+/*
+ * manifest.c - manifest digests and parsing of every manifest kind the tool
+ * copies: Docker schema 1 (passed through), Docker v2 schema 2, Docker
+ * manifest list, OCI image manifest, OCI image index, and unknown artifact
+ * types (passed through, their descriptors listed as blobs).
+ *
+ * The parser only extracts what a copier needs (blobs, children, subject);
+ * the bytes themselves are kept unchanged so digests are preserved.
+ */
+#include "registry.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *const REG_MANIFEST_ACCEPT = REG_MT_OCI_INDEX
+    "," REG_MT_DOCKER_LIST "," REG_MT_OCI_MANIFEST "," REG_MT_DOCKER_V2S2
+    "," REG_MT_DOCKER_V2S1_SIGNED "," REG_MT_DOCKER_V2S1;
+
+void reg_sha256_digest(char out[REG_DIGEST_LEN + 1], const void *data,
+                       size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (data == NULL)
+        data = "";
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+        mdlen != 32) {
+        /* Cannot happen with a working libcrypto; leave an invalid digest
+         * that never matches anything rather than garbage. */
+        snprintf(out, REG_DIGEST_LEN + 1, "sha256:");
+        return;
+    }
+    memcpy(out, "sha256:", 7);
+    for (unsigned int i = 0; i < 32; i++) {
+        out[7 + 2 * i] = hex[md[i] >> 4];
+        out[8 + 2 * i] = hex[md[i] & 15];
+    }
+    out[REG_DIGEST_LEN] = '\0';
+}
+
+const char *reg_manifest_kind_name(reg_manifest_kind k)
+{
+    switch (k) {
+    case REG_KIND_V2S1:
+        return "docker schema1";
+    case REG_KIND_V2S2:
+        return "docker v2s2";
+    case REG_KIND_DOCKER_LIST:
+        return "docker manifest list";
+    case REG_KIND_OCI_MANIFEST:
+        return "oci manifest";
+    case REG_KIND_OCI_INDEX:
+        return "oci index";
+    case REG_KIND_UNKNOWN:
+    default:
+        return "unknown";
+    }
+}
+
+bool reg_manifest_is_index(const reg_manifest *m)
+{
+    return m != NULL &&
+           (m->kind == REG_KIND_DOCKER_LIST || m->kind == REG_KIND_OCI_INDEX);
+}
+
+static void descriptor_clear(reg_descriptor *d)
+{
+    free(d->media_type);
+    free(d->digest);
+    free(d->platform);
+    memset(d, 0, sizeof(*d));
+}
+
+static void descriptors_free(reg_descriptor *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        descriptor_clear(&v[i]);
+    free(v);
+}
+
+void reg_manifest_free(reg_manifest *m)
+{
+    if (m == NULL)
+        return;
+    free(m->media_type);
+    free(m->body);
+    descriptors_free(m->children, m->n_children);
+    descriptors_free(m->blobs, m->n_blobs);
+    if (m->subject != NULL) {
+        descriptor_clear(m->subject);
+        free(m->subject);
+    }
+    free(m);
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s);
+    char *p = malloc(n + 1);
+    if (p != NULL)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+/* Known media type -> kind, or -1 when the type is not one of the six. */
+static int kind_of_media_type(const char *mt)
+{
+    if (mt == NULL)
+        return -1;
+    if (strcmp(mt, REG_MT_DOCKER_V2S2) == 0)
+        return REG_KIND_V2S2;
+    if (strcmp(mt, REG_MT_DOCKER_LIST) == 0)
+        return REG_KIND_DOCKER_LIST;
+    if (strcmp(mt, REG_MT_OCI_MANIFEST) == 0)
+        return REG_KIND_OCI_MANIFEST;
+    if (strcmp(mt, REG_MT_OCI_INDEX) == 0)
+        return REG_KIND_OCI_INDEX;
+    if (strcmp(mt, REG_MT_DOCKER_V2S1) == 0 ||
+        strcmp(mt, REG_MT_DOCKER_V2S1_SIGNED) == 0)
+        return REG_KIND_V2S1;
+    return -1;
+}
+
+/*
+ * The Content-Type without parameters, lowercased, or NULL when absent or
+ * generic (application/json, text/plain, octet-stream say nothing about the
+ * manifest kind). malloc'd.
+ */
+static char *clean_content_type(const char *ct)
+{
+    if (ct == NULL)
+        return NULL;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return NULL;
+    char *s = malloc(n + 1);
+    if (s == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        char c = ct[i];
+        s[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    s[n] = '\0';
+    if (strcmp(s, "application/json") == 0 || strcmp(s, "text/plain") == 0 ||
+        strcmp(s, "application/octet-stream") == 0 ||
+        strcmp(s, "binary/octet-stream") == 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/*
+ * Fills d from a descriptor object. `field` names it in messages
+ * ("layers[2]"). want_platform: read "platform" into "os/arch[/variant]".
+ */
+static int parse_descriptor(reg_descriptor *d, json_t *o, const char *field,
+                            bool want_platform, reg_error *err)
+{
+    if (!json_is_object(o))
+        return reg_error_set(
+            err, REG_EINVAL,
+            "invalid manifest: %s is missing or not a descriptor "
+            "object",
+            field);
+    json_t *mt = json_object_get(o, "mediaType");
+    json_t *dg = json_object_get(o, "digest");
+    json_t *sz = json_object_get(o, "size");
+    if (mt != NULL && !json_is_string(mt))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: %s.mediaType is not a string",
+                             field);
+    if (!json_is_string(dg))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: %s.digest is missing or not a "
+                             "string",
+                             field);
+    if (!reg_valid_digest(json_string_value(dg)))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: %s.digest '%.80s' is not "
+                             "sha256:<64 lowercase hex>",
+                             field, json_string_value(dg));
+    if (!json_is_integer(sz))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: %s.size is missing or not an "
+                             "integer",
+                             field);
+    if (json_integer_value(sz) < 0)
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: %s.size is negative", field);
+    d->size = (int64_t)json_integer_value(sz);
+    d->digest = dup_str(json_string_value(dg));
+    if (d->digest == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    if (mt != NULL) {
+        d->media_type = dup_str(json_string_value(mt));
+        if (d->media_type == NULL)
+            return reg_error_set(err, REG_ENOMEM, "out of memory");
+    }
+    json_t *p = json_object_get(o, "platform");
+    if (!want_platform || p == NULL)
+        return REG_OK;
+    if (!json_is_object(p))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: %s.platform is not an object",
+                             field);
+    json_t *os = json_object_get(p, "os");
+    json_t *arch = json_object_get(p, "architecture");
+    json_t *var = json_object_get(p, "variant");
+    if (!json_is_string(os) || !json_is_string(arch))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: %s.platform needs string os "
+                             "and architecture",
+                             field);
+    if (var != NULL && !json_is_string(var))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: %s.platform.variant is not a "
+                             "string",
+                             field);
+    const char *v = var != NULL ? json_string_value(var) : "";
+    size_t n = strlen(json_string_value(os)) + strlen(json_string_value(arch)) +
+               strlen(v) + 3;
+    d->platform = malloc(n);
+    if (d->platform == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    snprintf(d->platform, n, "%s/%s%s%s", json_string_value(os),
+             json_string_value(arch), v[0] != '\0' ? "/" : "", v);
+    return REG_OK;
+}
+
+/* A growable descriptor array, optionally de-duplicated by digest. */
+typedef struct desc_vec {
+    reg_descriptor *v;
+    size_t n;
+    size_t cap;
+} desc_vec;
+
+static bool vec_has(const desc_vec *vec, const char *digest)
+{
+    for (size_t i = 0; i < vec->n; i++) {
+        if (strcmp(vec->v[i].digest, digest) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Takes ownership of *d (clears it) whether or not it is kept. */
+static int vec_push(desc_vec *vec, reg_descriptor *d, bool dedup,
+                    reg_error *err)
+{
+    if (dedup && vec_has(vec, d->digest)) {
+        descriptor_clear(d);
+        return REG_OK;
+    }
+    if (vec->n == vec->cap) {
+        size_t cap = vec->cap > 0 ? vec->cap * 2 : 8;
+        reg_descriptor *p = realloc(vec->v, cap * sizeof(*p));
+        if (p == NULL) {
+            descriptor_clear(d);
+            return reg_error_set(err, REG_ENOMEM, "out of memory");
+        }
+        vec->v = p;
+        vec->cap = cap;
+    }
+    vec->v[vec->n++] = *d;
+    memset(d, 0, sizeof(*d));
+    return REG_OK;
+}
+
+/* Parses one descriptor object and pushes it. */
+static int push_descriptor(desc_vec *vec, json_t *o, const char *field,
+                           bool platform, bool dedup, reg_error *err)
+{
+    reg_descriptor d = {0};
+    int rc = parse_descriptor(&d, o, field, platform, err);
+    if (rc != REG_OK) {
+        descriptor_clear(&d);
+        return rc;
+    }
+    return vec_push(vec, &d, dedup, err);
+}
+
+/* Pushes every element of the array at key `name`. required: the key must
+ * be present. */
+static int push_array(desc_vec *vec, json_t *root, const char *name,
+                      bool required, bool platform, bool dedup, reg_error *err)
+{
+    json_t *a = json_object_get(root, name);
+    if (a == NULL && !required)
+        return REG_OK;
+    if (!json_is_array(a))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: %s is missing or not an array",
+                             name);
+    size_t i;
+    json_t *el;
+    json_array_foreach(a, i, el)
+    {
+        char field[64];
+        snprintf(field, sizeof(field), "%s[%zu]", name, i);
+        int rc = push_descriptor(vec, el, field, platform, dedup, err);
+        if (rc != REG_OK)
+            return rc;
+    }
+    return REG_OK;
+}
+
+/* schemaVersion must be the integer `want`. */
+static int check_schema_version(json_t *root, json_int_t want, reg_error *err)
+{
+    json_t *sv = json_object_get(root, "schemaVersion");
+    if (!json_is_integer(sv))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: schemaVersion is missing or "
+                             "not an integer");
+    if (json_integer_value(sv) != want)
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: schemaVersion is %lld, "
+                             "expected %lld",
+                             (long long)json_integer_value(sv),
+                             (long long)want);
+    return REG_OK;
+}
+
+static int parse_subject(reg_manifest *m, json_t *root, reg_error *err)
+{
+    json_t *s = json_object_get(root, "subject");
+    if (s == NULL || json_is_null(s))
+        return REG_OK;
+    m->subject = calloc(1, sizeof(*m->subject));
+    if (m->subject == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    return parse_descriptor(m->subject, s, "subject", false, err);
+}
+
+static int parse_schema1(desc_vec *blobs, json_t *root, reg_error *err)
+{
+    int rc = check_schema_version(root, 1, err);
+    if (rc != REG_OK)
+        return rc;
+    json_t *a = json_object_get(root, "fsLayers");
+    if (!json_is_array(a))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: fsLayers is missing or not an "
+                             "array");
+    size_t i;
+    json_t *el;
+    json_array_foreach(a, i, el)
+    {
+        json_t *bs = json_object_get(el, "blobSum");
+        if (!json_is_string(bs) || !reg_valid_digest(json_string_value(bs)))
+            return reg_error_set(err, REG_EINVAL,
+                                 "invalid manifest: fsLayers[%zu].blobSum is "
+                                 "not sha256:<64 lowercase hex>",
+                                 i);
+        reg_descriptor d = {0};
+        d.size = -1;
+        d.digest = dup_str(json_string_value(bs));
+        if (d.digest == NULL)
+            return reg_error_set(err, REG_ENOMEM, "out of memory");
+        rc = vec_push(blobs, &d, true, err);
+        if (rc != REG_OK)
+            return rc;
+    }
+    return REG_OK;
+}
+
+/*
+ * Decides the kind: the body's mediaType wins; without it, a specific
+ * Content-Type; without that, the shape of the document. Sets *mt_out to
+ * the media type to record (malloc'd, may stay NULL for unknown shapes).
+ */
+static int decide_kind(reg_manifest_kind *kind, char **mt_out, json_t *root,
+                       const char *content_type, reg_error *err)
+{
+    json_t *jmt = json_object_get(root, "mediaType");
+    json_t *sv = json_object_get(root, "schemaVersion");
+    const char *mt = NULL;
+    char *ct = NULL;
+    int rc = REG_OK;
+
+    if (jmt != NULL && !json_is_string(jmt))
+        return reg_error_set(err, REG_EINVAL,
+                             "invalid manifest: mediaType is not a string");
+    if (jmt != NULL) {
+        mt = json_string_value(jmt);
+    } else {
+        ct = clean_content_type(content_type);
+        mt = ct;
+        /* A schema 1 body never carries mediaType; believe its shape over a
+         * Content-Type that claims a schema 2 kind. */
+        if (json_is_integer(sv) && json_integer_value(sv) == 1 &&
+            kind_of_media_type(mt) != REG_KIND_V2S1)
+            mt = json_object_get(root, "signatures") != NULL
+                     ? REG_MT_DOCKER_V2S1_SIGNED
+                     : REG_MT_DOCKER_V2S1;
+        else if (mt == NULL && json_object_get(root, "manifests") != NULL)
+            mt = REG_MT_OCI_INDEX;
+        else if (mt == NULL && (json_object_get(root, "config") != NULL ||
+                                json_object_get(root, "layers") != NULL))
+            mt = REG_MT_OCI_MANIFEST;
+    }
+    int k = kind_of_media_type(mt);
+    *kind = k < 0 ? REG_KIND_UNKNOWN : (reg_manifest_kind)k;
+    *mt_out = NULL;
+    if (mt != NULL) {
+        *mt_out = dup_str(mt);
+        if (*mt_out == NULL)
+            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+    }
+    free(ct);
+    return rc;
+}
+
+int reg_manifest_parse(reg_manifest **out, const char *content_type,
+                       const void *body, size_t len, reg_error *err)
+{
+    int rc = REG_EINVAL;
+    reg_manifest *m = NULL;
+    json_t *root = NULL;
+    desc_vec blobs = {0};
+    desc_vec children = {0};
+
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || (body == NULL && len > 0))
+        return reg_error_set(err, REG_EINVAL, "invalid manifest: no output");
+    if (len == 0)
+        return reg_error_set(err, REG_EINVAL, "invalid manifest: empty body");
+
+    json_error_t jerr;
+    root = json_loadb(body, len, 0, &jerr);
+    if (root == NULL) {
+        rc = reg_error_set(err, REG_EINVAL,
+                           "invalid manifest: not JSON (line %d: %.100s)",
+                           jerr.line, jerr.text);
+        goto cleanup;
+    }
+    if (!json_is_object(root)) {
+        rc = reg_error_set(err, REG_EINVAL,
+                           "invalid manifest: not a JSON object");
+        goto cleanup;
+    }
+
+    m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        goto oom;
+    m->body = malloc(len);
+    if (m->body == NULL)
+        goto oom;
+    memcpy(m->body, body, len);
+    m->len = len;
+    reg_sha256_digest(m->digest, body, len);
+
+    rc = decide_kind(&m->kind, &m->media_type, root, content_type, err);
+    if (rc != REG_OK)
+        goto cleanup;
+
+    switch (m->kind) {
+    case REG_KIND_V2S1:
+        rc = parse_schema1(&blobs, root, err);
+        break;
+    case REG_KIND_V2S2:
+    case REG_KIND_OCI_MANIFEST:
+        rc = check_schema_version(root, 2, err);
+        if (rc == REG_OK)
+            rc = push_descriptor(&blobs, json_object_get(root, "config"),
+                                 "config", false, true, err);
+        if (rc == REG_OK)
+            rc = push_array(&blobs, root, "layers", true, false, true, err);
+        if (rc == REG_OK && m->kind == REG_KIND_OCI_MANIFEST)
+            rc = parse_subject(m, root, err);
+        break;
+    case REG_KIND_DOCKER_LIST:
+    case REG_KIND_OCI_INDEX:
+        rc = check_schema_version(root, 2, err);
+        if (rc == REG_OK)
+            rc = push_array(&children, root, "manifests", true, true, false,
+                            err);
+        if (rc == REG_OK && m->kind == REG_KIND_OCI_INDEX)
+            rc = parse_subject(m, root, err);
+        break;
+    case REG_KIND_UNKNOWN:
+    default: {
+        json_t *cfg = json_object_get(root, "config");
+        rc = REG_OK;
+        if (json_is_object(cfg))
+            rc = push_descriptor(&blobs, cfg, "config", false, true, err);
+        if (rc == REG_OK && json_is_array(json_object_get(root, "layers")))
+            rc = push_array(&blobs, root, "layers", false, false, true, err);
+        if (rc == REG_OK && json_is_array(json_object_get(root, "blobs")))
+            rc = push_array(&blobs, root, "blobs", false, false, true, err);
+        if (rc == REG_OK)
+            rc = parse_subject(m, root, err);
+        break;
+    }
+    }
+    if (rc != REG_OK)
+        goto cleanup;
+
+    m->blobs = blobs.v;
+    m->n_blobs = blobs.n;
+    m->children = children.v;
+    m->n_children = children.n;
+    memset(&blobs, 0, sizeof(blobs));
+    memset(&children, 0, sizeof(children));
+    *out = m;
+    m = NULL;
+    rc = REG_OK;
+    goto cleanup;
+
+oom:
+    rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+cleanup:
+    descriptors_free(blobs.v, blobs.n);
+    descriptors_free(children.v, children.n);
+    reg_manifest_free(m);
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,441 @@
+/*
+ * test_parse.c - header parsers (WWW-Authenticate, Link), URL resolution,
+ * HTTP error mapping, and the small library utilities (reg_error_prefix,
+ * reg_buf, reg__escape). Tables live in tests/fixtures/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "reg_fixture.h"
+#include "registry.h"
+
+#define MAX_KV 16
+
+/* One block of "key: value" lines. */
+typedef struct block {
+    int line;
+    int n;
+    char *key[MAX_KV];
+    char *val[MAX_KV];
+} block;
+
+/* The value of the first line with this key, or NULL. */
+static char *kv_get(const block *b, const char *key)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (strcmp(b->key[i], key) == 0)
+            return b->val[i];
+    }
+    return NULL;
+}
+
+typedef int (*block_fn)(const block *b);
+
+/* Runs fn on every block of the fixture; returns the number of failures
+ * and stores the number of blocks in *count. */
+static int for_each_block(const char *name, block_fn fn, int *count)
+{
+    char path[1024];
+    char *text = fx_read(fx_path(path, sizeof(path), name), NULL);
+    assert_non_null(text);
+    char *cursor = text;
+    int lineno = 0;
+    int failures = 0;
+    block b;
+    memset(&b, 0, sizeof(b));
+    *count = 0;
+    for (;;) {
+        char *line = fx_next_line(&cursor);
+        lineno++;
+        if (line == NULL || line[0] == '\0') {
+            if (b.n > 0) {
+                failures += fn(&b);
+                (*count)++;
+            }
+            memset(&b, 0, sizeof(b));
+            if (line == NULL)
+                break;
+            continue;
+        }
+        if (line[0] == '#')
+            continue;
+        char *colon = strchr(line, ':');
+        assert_non_null(colon);
+        assert_true(b.n < MAX_KV);
+        if (b.n == 0)
+            b.line = lineno;
+        *colon = '\0';
+        b.key[b.n] = line;
+        b.val[b.n] = colon[1] == ' ' ? colon + 2 : colon + 1;
+        b.n++;
+    }
+    free(text);
+    return failures;
+}
+
+/* Decodes a table value: <empty> -> "", <none> -> NULL, else escapes. */
+static char *decode(char *v, size_t *len)
+{
+    if (strcmp(v, "<none>") == 0) {
+        *len = 0;
+        return NULL;
+    }
+    if (strcmp(v, "<empty>") == 0)
+        v[0] = '\0';
+    *len = fx_unescape(v);
+    return v;
+}
+
+/* ------------------------------------------------------ WWW-Authenticate */
+
+static int check_field(const block *b, const char *name, const char *got)
+{
+    char *want = kv_get(b, name);
+    size_t len;
+    if (want != NULL)
+        want = decode(want, &len);
+    if (!fx_streq_opt(got, want)) {
+        print_message("line %d: %s = '%s', want '%s'\n", b->line, name,
+                      got ? got : "(null)", want ? want : "(null)");
+        return 1;
+    }
+    return 0;
+}
+
+static int run_challenge(const block *b)
+{
+    size_t len;
+    char *header = decode(kv_get(b, "header"), &len);
+    char *fail = kv_get(b, "fail");
+    reg_challenge *c = NULL;
+    reg_error err;
+    reg_error_clear(&err);
+    int rc = reg_challenge_parse(&c, header, &err);
+    int bad = 0;
+    if (fail != NULL) {
+        if (rc != REG_EINVAL || c != NULL || strstr(err.msg, fail) == NULL) {
+            print_message("line %d: rc %d msg '%s', want failure with '%s'\n",
+                          b->line, rc, err.msg, fail);
+            bad = 1;
+        }
+        reg_challenge_free(c);
+        return bad;
+    }
+    if (rc != 0 || c == NULL) {
+        print_message("line %d: unexpected error %d: %s\n", b->line, rc,
+                      err.msg);
+        return 1;
+    }
+    bad |= check_field(b, "scheme", c->scheme);
+    bad |= check_field(b, "realm", c->realm);
+    bad |= check_field(b, "service", c->service);
+    bad |= check_field(b, "scope", c->scope);
+    bad |= check_field(b, "error", c->error);
+    reg_challenge_free(c);
+    return bad;
+}
+
+static void test_www_authenticate(void **state)
+{
+    (void)state;
+    int n = 0;
+    int failures = for_each_block("www-authenticate.txt", run_challenge, &n);
+    print_message("%d challenges, %d failures\n", n, failures);
+    assert_true(n >= 25);
+    assert_int_equal(failures, 0);
+    reg_challenge *c = NULL;
+    assert_int_equal(reg_challenge_parse(&c, NULL, NULL), REG_EINVAL);
+    assert_null(c);
+    reg_challenge_free(NULL);
+}
+
+/* ----------------------------------------------------------------- Link */
+
+static int run_link(const block *b)
+{
+    size_t len;
+    char *header = decode(kv_get(b, "header"), &len);
+    char *want = kv_get(b, "next");
+    char *fail = kv_get(b, "fail");
+    char *got = (char *)"sentinel";
+    int rc = reg_link_next(&got, header);
+    int bad = 0;
+    if (fail != NULL) {
+        if (rc != REG_EINVAL || got != NULL) {
+            print_message("line %d: rc %d, want REG_EINVAL and NULL\n", b->line,
+                          rc);
+            bad = 1;
+        }
+    } else if (rc != 0 || !fx_streq_opt(got, fx_opt(want))) {
+        print_message("line %d: rc %d next '%s', want '%s'\n", b->line, rc,
+                      got ? got : "-", want);
+        bad = 1;
+    }
+    if (rc == 0)
+        free(got);
+    return bad;
+}
+
+static void test_link(void **state)
+{
+    (void)state;
+    int n = 0;
+    int failures = for_each_block("link.txt", run_link, &n);
+    print_message("%d links, %d failures\n", n, failures);
+    assert_true(n >= 20);
+    assert_int_equal(failures, 0);
+    char *out = (char *)"x";
+    assert_int_equal(reg_link_next(&out, NULL), 0);
+    assert_null(out);
+}
+
+/* ---------------------------------------------------------- URL resolve */
+
+static void test_url_resolve(void **state)
+{
+    (void)state;
+    char path[1024];
+    char *text = fx_read(fx_path(path, sizeof(path), "url-resolve.txt"), NULL);
+    assert_non_null(text);
+    char *cursor = text;
+    char *line;
+    int lineno = 0;
+    int rows = 0;
+    int failures = 0;
+    while ((line = fx_next_line(&cursor)) != NULL) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char *f[3];
+        char *save = line;
+        for (int i = 0; i < 3; i++) {
+            f[i] = save;
+            char *sp = strchr(save, ' ');
+            assert_true(i == 2 || sp != NULL);
+            if (sp != NULL) {
+                *sp = '\0';
+                save = sp + 1;
+            }
+        }
+        for (int i = 0; i < 3; i++) {
+            if (strcmp(f[i], "<empty>") == 0)
+                f[i][0] = '\0';
+        }
+        rows++;
+        char *got = reg_url_resolve(fx_opt(f[0]), fx_opt(f[1]));
+        if (!fx_streq_opt(got, fx_opt(f[2]))) {
+            print_message("line %d: resolve(%s, %s) = %s, want %s\n", lineno,
+                          f[0], f[1], got ? got : "-", f[2]);
+            failures++;
+        }
+        free(got);
+    }
+    free(text);
+    print_message("%d cases, %d failures\n", rows, failures);
+    assert_true(rows >= 20);
+    assert_int_equal(failures, 0);
+}
+
+/* ------------------------------------------------------ HTTP error map */
+
+static int code_from_name(const char *name)
+{
+    static const struct {
+        const char *name;
+        int code;
+    } codes[] = {
+        {"REG_OK", REG_OK},
+        {"REG_ERR", REG_ERR},
+        {"REG_ENOTFOUND", REG_ENOTFOUND},
+        {"REG_EAUTH", REG_EAUTH},
+        {"REG_EDENIED", REG_EDENIED},
+        {"REG_ERETRY", REG_ERETRY},
+        {"REG_EDIGEST", REG_EDIGEST},
+        {"REG_EINVAL", REG_EINVAL},
+        {"REG_EUNSUPPORTED", REG_EUNSUPPORTED},
+    };
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        if (strcmp(codes[i].name, name) == 0)
+            return codes[i].code;
+    }
+    fail_msg("unknown code name '%s'", name);
+    return 1;
+}
+
+static int run_http_error(const block *b)
+{
+    size_t len = 0;
+    size_t wlen = 0;
+    char *end = NULL;
+    long status = strtol(kv_get(b, "status"), &end, 10);
+    assert_true(end != NULL && *end == '\0');
+    char *body = decode(kv_get(b, "body"), &len);
+    char *what = decode(kv_get(b, "what"), &wlen);
+    int want = code_from_name(kv_get(b, "code"));
+    const char *rcode = fx_opt(kv_get(b, "registry-code"));
+    int bad = 0;
+
+    reg_error err;
+    reg_error_clear(&err);
+    int rc = reg_error_from_http(&err, status, body, len, what);
+    if (rc != want || err.code != want) {
+        print_message("line %d: code %d (%s), want %d: %s\n", b->line, rc,
+                      reg_strerror(rc), want, err.msg);
+        bad = 1;
+    }
+    if (reg_error_from_http(NULL, status, body, len, what) != want) {
+        print_message("line %d: different code without err\n", b->line);
+        bad = 1;
+    }
+    if (err.http_status != status) {
+        print_message("line %d: http_status %ld\n", b->line, err.http_status);
+        bad = 1;
+    }
+    if (strcmp(err.registry_code, rcode ? rcode : "") != 0) {
+        print_message("line %d: registry_code '%s', want '%s'\n", b->line,
+                      err.registry_code, rcode ? rcode : "");
+        bad = 1;
+    }
+    for (int i = 0; i < b->n; i++) {
+        bool must = strcmp(b->key[i], "msg") == 0;
+        bool must_not = strcmp(b->key[i], "msg-not") == 0;
+        if ((must || must_not) &&
+            (strstr(err.msg, b->val[i]) != NULL) != must) {
+            print_message("line %d: message '%s' %s '%s'\n", b->line, err.msg,
+                          must ? "lacks" : "contains", b->val[i]);
+            bad = 1;
+        }
+    }
+    char *max = kv_get(b, "max-len");
+    if (max != NULL && strlen(err.msg) > (size_t)strtol(max, NULL, 10)) {
+        print_message("line %d: message of %zu bytes\n", b->line,
+                      strlen(err.msg));
+        bad = 1;
+    }
+    for (const char *p = err.msg; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c >= 0x7f) {
+            print_message("line %d: byte 0x%02x in message\n", b->line, c);
+            bad = 1;
+            break;
+        }
+    }
+    return bad;
+}
+
+static void test_http_errors(void **state)
+{
+    (void)state;
+    int n = 0;
+    int failures = for_each_block("http-errors.txt", run_http_error, &n);
+    print_message("%d HTTP error cases, %d failures\n", n, failures);
+    assert_true(n >= 40);
+    assert_int_equal(failures, 0);
+}
+
+/* ------------------------------------------------------------ utilities */
+
+static void test_error_helpers(void **state)
+{
+    (void)state;
+    reg_error err;
+    reg_error_clear(&err);
+    assert_int_equal(err.code, 0);
+    assert_int_equal(err.retry_after, -1);
+    assert_int_equal(reg_error_set(NULL, REG_EDIGEST, "x"), REG_EDIGEST);
+    assert_int_equal(reg_error_set(&err, REG_ENOTFOUND, "blob %s", "b"),
+                     REG_ENOTFOUND);
+    reg_error_prefix(&err, "copy %s", "a/b");
+    assert_string_equal(err.msg, "copy a/b: blob b");
+    /* The same context is not stacked twice (retry loops). */
+    reg_error_prefix(&err, "copy %s", "a/b");
+    assert_string_equal(err.msg, "copy a/b: blob b");
+    reg_error_prefix(&err, "image x");
+    assert_string_equal(err.msg, "image x: copy a/b: blob b");
+    assert_int_equal(err.code, REG_ENOTFOUND);
+    reg_error_prefix(NULL, "x");
+
+    /* A long inner message keeps the prefix and is cut at the end. */
+    char big[600];
+    memset(big, 'z', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    reg_error_set(&err, REG_ERR, "%s", big);
+    reg_error_prefix(&err, "ctx");
+    assert_int_equal(strncmp(err.msg, "ctx: zzz", 8), 0);
+    assert_int_equal(strlen(err.msg), sizeof(err.msg) - 1);
+
+    reg_error_clear(&err);
+    reg_error_prefix(&err, "only");
+    assert_string_equal(err.msg, "only");
+
+    assert_string_equal(reg_strerror(REG_ENOTFOUND), "not found");
+    assert_string_equal(reg_strerror(REG_EAUTH), "unauthorized");
+    assert_string_equal(reg_strerror(12345), "unknown error");
+    for (int a = REG_ETLS; a <= REG_OK; a++) {
+        for (int b = a + 1; b <= REG_OK; b++)
+            assert_string_not_equal(reg_strerror(a), reg_strerror(b));
+    }
+    assert_true(reg_error_retryable(REG_ERETRY));
+    assert_false(reg_error_retryable(REG_EAUTH));
+    assert_false(reg_error_retryable(REG_ENOTFOUND));
+    assert_false(reg_error_retryable(REG_EDIGEST));
+}
+
+static void test_buf(void **state)
+{
+    (void)state;
+    reg_buf b = {0};
+    assert_int_equal(reg_buf_append(&b, NULL, 0), 0);
+    assert_non_null(b.data);
+    assert_string_equal(b.data, "");
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(reg_buf_append(&b, "abc", 3), 0);
+    assert_int_equal(b.len, 3000);
+    assert_int_equal(b.data[3000], '\0');
+    assert_int_equal(memcmp(b.data + 2997, "abc", 3), 0);
+    reg_buf_free(&b);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+
+    reg_buf m = {.max = 5};
+    assert_int_equal(reg_buf_append(&m, "12345", 5), 0);
+    assert_int_equal(reg_buf_append(&m, "6", 1), REG_EINVAL);
+    assert_int_equal(m.len, 5);
+    assert_string_equal(m.data, "12345");
+    reg_buf_free(&m);
+    reg_buf_free(NULL);
+}
+
+static void test_escape(void **state)
+{
+    (void)state;
+    char *s = reg__escape("sha256:ab/c d&e=f~g_h.i-j");
+    assert_string_equal(s, "sha256%3Aab%2Fc%20d%26e%3Df~g_h.i-j");
+    free(s);
+    s = reg__escape("");
+    assert_string_equal(s, "");
+    free(s);
+    s = reg__escape("\xc3\xa9");
+    assert_string_equal(s, "%C3%A9");
+    free(s);
+    assert_null(reg__escape(NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_www_authenticate),
+        cmocka_unit_test(test_link),
+        cmocka_unit_test(test_url_resolve),
+        cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_error_helpers),
+        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_escape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
