@@ -1,0 +1,633 @@
+/*
+ * options.c - the command line. Flags are described by one table: names
+ * (the original's camelCase first, then kebab-case aliases), kind, where
+ * the value goes and its range. Parsing follows Go's flag package, which
+ * the original used: "-flag" and "--flag" are the same, "--flag=value" and
+ * "--flag value" for non-booleans, booleans as a bare flag or
+ * "--flag=true|false".
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+#ifndef IT_VERSION
+#define IT_VERSION "0.0.0"
+#endif
+
+typedef enum opt_kind {
+    K_STR,     /* char *; an empty value is refused */
+    K_STR_OPT, /* char *; an empty value clears it (--registry=) */
+    K_INT,
+    K_BOOL,
+    K_BYTES,
+    K_LEVEL,
+    K_TUI,
+    K_NO_TUI,
+    K_HELP,
+    K_VERSION
+} opt_kind;
+
+typedef struct opt_def {
+    const char *names[3];
+    opt_kind kind;
+    size_t off;
+    int min, max;
+} opt_def;
+
+#define OFF(field) offsetof(it_options, field)
+
+static const opt_def opt_table[] = {
+    {{"securityFile", "security-file"}, K_STR, OFF(security_file), 0, 0},
+    {{"ruleFile", "rule-file"}, K_STR, OFF(rule_file), 0, 0},
+    {{"registry"}, K_STR_OPT, OFF(registry), 0, 0},
+    {{"ns", "namespace"}, K_STR_OPT, OFF(ns), 0, 0},
+    {{"routines"}, K_INT, OFF(routines), 1, 256},
+    {{"retry"}, K_INT, OFF(retry), 0, 100},
+    {{"qps"}, K_INT, OFF(qps), 0, 30000},
+    {{"tag-exist-overridden", "tagExistOverridden"},
+     K_BOOL,
+     OFF(tag_exist_overridden),
+     0,
+     0},
+    {{"ccrToTcr", "ccr-to-tcr"}, K_BOOL, OFF(ccr_to_tcr), 0, 0},
+    {{"secretFile", "secret-file"}, K_STR, OFF(secret_file), 0, 0},
+    {{"tcrName", "tcr-name"}, K_STR, OFF(tcr_name), 0, 0},
+    {{"tcrRegion", "tcr-region"}, K_STR, OFF(tcr_region), 0, 0},
+    {{"ccrRegion", "ccr-region"}, K_STR, OFF(ccr_region), 0, 0},
+    {{"ccrTagNums", "ccr-tag-nums"}, K_INT, OFF(ccr_tag_nums), 0, INT_MAX},
+    {{"tcr-namespace-public", "tcrNamespacePublic"},
+     K_BOOL,
+     OFF(tcr_namespace_public),
+     0,
+     0},
+    {{"tc-endpoint", "tcEndpoint"}, K_STR, OFF(tc_endpoint), 0, 0},
+    {{"ccr-registry", "ccrRegistry"}, K_STR_OPT, OFF(ccr_registry), 0, 0},
+    {{"tcr-registry", "tcrRegistry"}, K_STR_OPT, OFF(tcr_registry), 0, 0},
+    {{"state-dir", "stateDir"}, K_STR, OFF(state_dir), 0, 0},
+    {{"report"}, K_STR_OPT, OFF(report), 0, 0},
+    {{"dry-run", "dryRun"}, K_BOOL, OFF(dry_run), 0, 0},
+    {{"bandwidth"}, K_BYTES, OFF(bandwidth), 0, 0},
+    {{"log-level", "logLevel"}, K_LEVEL, OFF(log_level), 0, 0},
+    {{"log-file", "logFile"}, K_STR_OPT, OFF(log_file), 0, 0},
+    {{"tui"}, K_TUI, OFF(tui), 0, 0},
+    {{"no-tui"}, K_NO_TUI, OFF(tui), 0, 0},
+    {{"exit-on-done", "exitOnDone"}, K_BOOL, OFF(exit_on_done), 0, 0},
+    {{"progress-interval", "progressInterval"},
+     K_INT,
+     OFF(progress_interval),
+     0,
+     86400},
+    {{"ca-file", "caFile"}, K_STR_OPT, OFF(ca_file), 0, 0},
+    {{"help", "h"}, K_HELP, OFF(help), 0, 0},
+    {{"version"}, K_VERSION, OFF(version), 0, 0},
+};
+
+static void set_err(it_errbuf *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_err(it_errbuf *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+static const opt_def *find_opt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof opt_table / sizeof opt_table[0]; i++) {
+        for (size_t j = 0; j < 3 && opt_table[i].names[j] != NULL; j++) {
+            const char *n = opt_table[i].names[j];
+            if (strlen(n) == len && strncmp(n, name, len) == 0)
+                return &opt_table[i];
+        }
+    }
+    return NULL;
+}
+
+static bool takes_value(const opt_def *d)
+{
+    return d->kind == K_STR || d->kind == K_STR_OPT || d->kind == K_INT ||
+           d->kind == K_BYTES || d->kind == K_LEVEL;
+}
+
+/* Go's strconv.ParseBool plus yes/no/on/off. */
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"1",    "t",    "T",   "true",
+                                      "True", "TRUE", "yes", "on"};
+    static const char *const no[] = {"0",     "f",     "F",  "false",
+                                     "False", "FALSE", "no", "off"};
+    for (size_t i = 0; i < 8; i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int set_str(char **slot, const char *v, bool empty_ok)
+{
+    char *copy = NULL;
+    if (!(empty_ok && v[0] == '\0')) {
+        copy = strdup(v);
+        if (copy == NULL)
+            return -1;
+    }
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+int64_t it_parse_bytes(const char *s)
+{
+    if (s == NULL)
+        return -1;
+    while (*s == ' ')
+        s++;
+    if (*s == '\0' || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || errno != 0 || !isfinite(v) || v < 0)
+        return -1;
+    /* strtod also reads "inf", "nan" and hex; only plain decimals here */
+    for (const char *p = s; p < end; p++) {
+        if ((*p < '0' || *p > '9') && *p != '.')
+            return -1;
+    }
+    double mult = 1;
+    const char *p = end;
+    switch (*p) {
+    case 'k':
+    case 'K':
+        mult = 1024.0;
+        p++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024.0 * 1024;
+        p++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024.0 * 1024 * 1024;
+        p++;
+        break;
+    case 't':
+    case 'T':
+        mult = 1024.0 * 1024 * 1024 * 1024;
+        p++;
+        break;
+    default:
+        break;
+    }
+    if (mult > 1 && *p == 'i')
+        p++;
+    if (*p == 'B' || *p == 'b')
+        p++;
+    if (strcmp(p, "/s") == 0 || strcmp(p, "/S") == 0)
+        p += 2;
+    if (*p != '\0')
+        return -1;
+    double r = v * mult;
+    if (r >= 9.2e18)
+        return -1;
+    return (int64_t)(r + 0.5);
+}
+
+/* Applies value v (NULL for a bare flag) to the option d. `flag` is the
+ * flag as written, for messages. */
+static int apply(it_options *o, const opt_def *d, const char *flag,
+                 const char *v, it_errbuf *err)
+{
+    char *base = (char *)o;
+    switch (d->kind) {
+    case K_STR:
+    case K_STR_OPT:
+        if (d->kind == K_STR && v[0] == '\0') {
+            set_err(err, "%s: expected a value, got an empty string", flag);
+            return -1;
+        }
+        if (set_str((char **)(base + d->off), v, d->kind == K_STR_OPT) != 0)
+            goto oom;
+        return 0;
+    case K_LEVEL:
+        if (it_log_level_parse(v) < 0) {
+            set_err(err,
+                    "%s: expected error, warn, info or debug, got '%.100s'",
+                    flag, v);
+            return -1;
+        }
+        if (set_str((char **)(base + d->off), v, false) != 0)
+            goto oom;
+        return 0;
+    case K_INT: {
+        errno = 0;
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (end == v || *end != '\0' || errno != 0 || n < d->min ||
+            n > d->max) {
+            if (d->max == INT_MAX)
+                set_err(err,
+                        "%s: expected an integer from %d upwards, got "
+                        "'%.100s'",
+                        flag, d->min, v);
+            else
+                set_err(err,
+                        "%s: expected an integer from %d to %d, got '%.100s'",
+                        flag, d->min, d->max, v);
+            return -1;
+        }
+        *(int *)(base + d->off) = (int)n;
+        return 0;
+    }
+    case K_BYTES: {
+        int64_t n = it_parse_bytes(v);
+        if (n < 0) {
+            set_err(err,
+                    "%s: expected a byte rate such as 800K, 50M, 1.5G "
+                    "(0 = unlimited), got '%.100s'",
+                    flag, v);
+            return -1;
+        }
+        *(int64_t *)(base + d->off) = n;
+        return 0;
+    }
+    case K_BOOL: {
+        bool b = true;
+        if (v != NULL && parse_bool(v, &b) != 0) {
+            set_err(err, "%s: expected true or false, got '%.100s'", flag, v);
+            return -1;
+        }
+        *(bool *)(base + d->off) = b;
+        return 0;
+    }
+    case K_TUI: {
+        if (v == NULL) {
+            o->tui = IT_TUI_ON;
+            return 0;
+        }
+        bool b;
+        if (strcmp(v, "auto") == 0) {
+            o->tui = IT_TUI_AUTO;
+        } else if (parse_bool(v, &b) == 0) {
+            o->tui = b ? IT_TUI_ON : IT_TUI_OFF;
+        } else {
+            set_err(err, "%s: expected true, false or auto, got '%.100s'", flag,
+                    v);
+            return -1;
+        }
+        return 0;
+    }
+    case K_NO_TUI: {
+        bool b = true;
+        if (v != NULL && parse_bool(v, &b) != 0) {
+            set_err(err, "%s: expected true or false, got '%.100s'", flag, v);
+            return -1;
+        }
+        o->tui = b ? IT_TUI_OFF : IT_TUI_AUTO;
+        return 0;
+    }
+    case K_HELP:
+    case K_VERSION: {
+        bool b = true;
+        if (v != NULL && parse_bool(v, &b) != 0) {
+            set_err(err, "%s: expected true or false, got '%.100s'", flag, v);
+            return -1;
+        }
+        *(bool *)(base + d->off) = b;
+        return 0;
+    }
+    }
+    return 0;
+oom:
+    set_err(err, "out of memory");
+    return -1;
+}
+
+static int set_defaults(it_options *o, it_errbuf *err)
+{
+    memset(o, 0, sizeof *o);
+    o->routines = 5;
+    o->retry = 2;
+    o->qps = 100;
+    o->tag_exist_overridden = true;
+    o->ccr_tag_nums = 0;
+    o->progress_interval = 10;
+    o->tui = IT_TUI_AUTO;
+    o->tcr_region = strdup("ap-guangzhou");
+    o->ccr_region = strdup("ap-guangzhou");
+    o->tc_endpoint = strdup("https://tcr.tencentcloudapi.com");
+    o->log_level = strdup("info");
+
+    char buf[4096];
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg != NULL && xdg[0] == '/')
+        snprintf(buf, sizeof buf, "%s/image-transfer", xdg);
+    else if (home != NULL && home[0] != '\0')
+        snprintf(buf, sizeof buf, "%s/.local/state/image-transfer", home);
+    else
+        snprintf(buf, sizeof buf, ".image-transfer-state");
+    o->state_dir = strdup(buf);
+
+    const char *reg = getenv("DEFAULT_REGISTRY");
+    const char *ns = getenv("DEFAULT_NAMESPACE");
+    if (reg != NULL && reg[0] != '\0')
+        o->registry = strdup(reg);
+    if (ns != NULL && ns[0] != '\0')
+        o->ns = strdup(ns);
+
+    if (o->tcr_region == NULL || o->ccr_region == NULL ||
+        o->tc_endpoint == NULL || o->log_level == NULL ||
+        o->state_dir == NULL || (reg != NULL && reg[0] && !o->registry) ||
+        (ns != NULL && ns[0] && !o->ns)) {
+        set_err(err, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks the flags fit together once all are read. */
+static int check(const it_options *o, it_errbuf *err)
+{
+    if (o->help || o->version)
+        return 0;
+    if (o->registry != NULL && (strstr(o->registry, "://") != NULL ||
+                                strchr(o->registry, '/') != NULL)) {
+        set_err(err,
+                "--registry: expected a registry host[:port] such as "
+                "ccr.ccs.tencentyun.com (no scheme, no path), got '%.200s'",
+                o->registry);
+        return -1;
+    }
+    if (o->ccr_to_tcr) {
+        if (o->tcr_name == NULL) {
+            set_err(err, "--ccrToTcr=true needs --tcrName=NAME (the TCR "
+                         "Enterprise instance to migrate into; see --help)");
+            return -1;
+        }
+    } else if (o->rule_file == NULL) {
+        set_err(err, "nothing to do: give --ruleFile=FILE (generic mode) or "
+                     "--ccrToTcr=true --tcrName=NAME (CCR to TCR mode); see "
+                     "--help");
+        return -1;
+    }
+    if (o->tui == IT_TUI_ON && o->log_file == NULL) {
+        /* not an error: main() picks a log file under --state-dir */
+    }
+    return 0;
+}
+
+int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err)
+{
+    if (set_defaults(o, err) != 0)
+        return -1;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            if (i + 1 < argc) {
+                set_err(err,
+                        "unexpected argument '%.200s' (this program "
+                        "takes only flags; see --help)",
+                        argv[i + 1]);
+                return -1;
+            }
+            break;
+        }
+        if (arg[0] != '-' || arg[1] == '\0') {
+            const char *hint = "";
+            bool b;
+            if (parse_bool(arg, &b) == 0 && i > 1)
+                hint = "; a boolean flag takes its value as --flag=true or "
+                       "--flag=false";
+            set_err(err,
+                    "unexpected argument '%.200s' (this program takes only "
+                    "flags; see --help%s)",
+                    arg, hint);
+            return -1;
+        }
+        const char *name = arg + 1;
+        if (name[0] == '-')
+            name++;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq != NULL ? (size_t)(eq - name) : strlen(name);
+        const opt_def *d = find_opt(name, nlen);
+        char flag[128];
+        snprintf(flag, sizeof flag, "--%.*s", (int)(nlen < 100 ? nlen : 100),
+                 name);
+        if (d == NULL || nlen == 0) {
+            set_err(err, "unknown flag %.200s (see --help)", flag);
+            return -1;
+        }
+        const char *v = eq != NULL ? eq + 1 : NULL;
+        if (v == NULL && takes_value(d)) {
+            if (i + 1 >= argc) {
+                set_err(err, "%s: missing value", flag);
+                return -1;
+            }
+            const char *next = argv[i + 1];
+            if (next[0] == '-' && next[1] != '\0' &&
+                !(d->kind == K_INT && next[1] >= '0' && next[1] <= '9')) {
+                set_err(err,
+                        "%s: missing value (the next argument '%.100s' is "
+                        "a flag; write %s=VALUE if the value starts with "
+                        "'-')",
+                        flag, next, flag);
+                return -1;
+            }
+            v = next;
+            i++;
+        }
+        if (apply(o, d, flag, v, err) != 0)
+            return -1;
+    }
+    return check(o, err);
+}
+
+void it_options_free(it_options *o)
+{
+    if (o == NULL)
+        return;
+    free(o->security_file);
+    free(o->rule_file);
+    free(o->registry);
+    free(o->ns);
+    free(o->secret_file);
+    free(o->tcr_name);
+    free(o->tcr_region);
+    free(o->ccr_region);
+    free(o->tc_endpoint);
+    free(o->ccr_registry);
+    free(o->tcr_registry);
+    free(o->state_dir);
+    free(o->report);
+    free(o->log_level);
+    free(o->log_file);
+    free(o->ca_file);
+    memset(o, 0, sizeof *o);
+}
+
+static const char usage_text[] =
+    "image-transfer " IT_VERSION
+    " - copy container images between Docker Registry v2 / OCI\n"
+    "registries, or migrate a whole Tencent Cloud CCR account into TCR\n"
+    "Enterprise. No Docker daemon needed; image data never touches the "
+    "disk.\n"
+    "\n"
+    "Usage:\n"
+    "  image-transfer --securityFile=registry-secret.yaml\n"
+    "                 --ruleFile=transfer-rule.yaml [flags]\n"
+    "  image-transfer --ccrToTcr=true --securityFile=registry-secret.yaml\n"
+    "                 --secretFile=tencentcloud-secret.yaml --tcrName=NAME "
+    "[flags]\n"
+    "\n"
+    "Flags take --flag=value or --flag value; a single dash works too\n"
+    "(-ruleFile=x). Booleans: --flag, --flag=true, --flag=false.\n"
+    "\n"
+    "Generic mode:\n"
+    "  --securityFile, --security-file FILE\n"
+    "        registry credentials (registry-secret.yaml). Registries not in "
+    "it\n"
+    "        use ~/.docker/config.json auths, then anonymous access.\n"
+    "  --ruleFile, --rule-file FILE\n"
+    "        what to copy where (transfer-rule.yaml). Required in this "
+    "mode.\n"
+    "  --registry HOST[:PORT]\n"
+    "        default target registry for rules with an empty target\n"
+    "        (default $DEFAULT_REGISTRY)\n"
+    "  --ns NAMESPACE\n"
+    "        default target namespace for rules with an empty target; "
+    "without\n"
+    "        it the source namespace is kept (default $DEFAULT_NAMESPACE)\n"
+    "  --tag-exist-overridden[=true|false]\n"
+    "        overwrite a target tag that exists with a different digest\n"
+    "        (default true; false leaves such tags alone)\n"
+    "\n"
+    "CCR -> TCR mode:\n"
+    "  --ccrToTcr, --ccr-to-tcr[=true|false]\n"
+    "        migrate every namespace, repository and tag of the CCR "
+    "(TCR\n"
+    "        Personal) account into a TCR Enterprise instance\n"
+    "  --secretFile, --secret-file FILE\n"
+    "        Tencent Cloud API keys (tencentcloud-secret.yaml); default\n"
+    "        $TENCENTCLOUD_SECRET_ID / $TENCENTCLOUD_SECRET_KEY\n"
+    "  --tcrName, --tcr-name NAME      TCR Enterprise instance name "
+    "(required)\n"
+    "  --tcrRegion, --tcr-region REGION    default ap-guangzhou\n"
+    "  --ccrRegion, --ccr-region REGION    default ap-guangzhou\n"
+    "  --ccrTagNums, --ccr-tag-nums N\n"
+    "        copy only the N newest tags of each repository (default 0 = "
+    "all)\n"
+    "  --tcr-namespace-public[=true|false]\n"
+    "        create missing TCR namespaces as public (default private)\n"
+    "  --tc-endpoint URL   Tencent Cloud API endpoint\n"
+    "        (default https://tcr.tencentcloudapi.com)\n"
+    "  --ccr-registry HOST   CCR registry host override\n"
+    "        (default derived from --ccrRegion, e.g. "
+    "ccr.ccs.tencentyun.com)\n"
+    "  --tcr-registry HOST   TCR registry host override\n"
+    "        (default NAME.tencentcloudcr.com)\n"
+    "\n"
+    "Output and state:\n"
+    "  --state-dir DIR     journal of finished blobs and images, so a "
+    "rerun\n"
+    "        copies only what changed (default "
+    "$XDG_STATE_HOME/image-transfer\n"
+    "        or ~/.local/state/image-transfer)\n"
+    "  --report FILE       write a JSON report: summary and one entry per "
+    "image\n"
+    "  --dry-run           list what would be copied; copy nothing, create "
+    "nothing\n"
+    "  --log-level LEVEL   error, warn, info (default) or debug\n"
+    "  --log-file FILE     append logs to FILE instead of stderr (always "
+    "used\n"
+    "        when the dashboard is on)\n"
+    "  --tui, --no-tui     force the dashboard on or off (default: on when\n"
+    "        stdout is a terminal)\n"
+    "  --exit-on-done      leave the dashboard when the run ends instead of\n"
+    "        waiting for a key\n"
+    "  --progress-interval SECONDS\n"
+    "        headless progress line every SECONDS (default 10, 0 = off)\n"
+    "  --ca-file FILE      extra CA bundle (PEM) trusted for all "
+    "registries\n"
+    "  -h, --help          this text\n"
+    "  --version           print the version\n"
+    "\n"
+    "Limits:\n"
+    "  --routines N   worker threads (default 5, 1..256)\n"
+    "  --retry N      retries per request and per failed image (default 2, "
+    "0..100)\n"
+    "  --qps N        requests per second per registry host (default 100,\n"
+    "        0 = unlimited, at most 30000)\n"
+    "  --bandwidth RATE   total blob transfer cap such as 800K, 50M, 1.5G\n"
+    "        bytes per second (K/M/G are powers of 1024; default 0 = "
+    "unlimited)\n"
+    "\n"
+    "Configuration files:\n"
+    "  registry-secret.yaml - credentials per registry or "
+    "registry/namespace\n"
+    "  (the more specific key wins; insecure: true skips TLS verification "
+    "and\n"
+    "  allows plain HTTP):\n"
+    "      ccr.ccs.tencentyun.com:\n"
+    "        username: \"100012345678\"\n"
+    "        password: xxx\n"
+    "      registry.example.com/team-a:\n"
+    "        username: robot\n"
+    "        password: xxx\n"
+    "        insecure: true\n"
+    "\n"
+    "  transfer-rule.yaml - source: target. repo:tag copies one tag, repo "
+    "all\n"
+    "  tags, repo:t1,t2 a list, repo@sha256:... one digest; an empty target "
+    "is\n"
+    "  --registry/--ns plus the source path:\n"
+    "      demo-ns/nginx:latest: tcr.example.com/demo-ns/nginx:latest\n"
+    "      registry.hub.docker.com/library/redis: tcr.example.com/lib/redis\n"
+    "      quay.io/prometheus/node-exporter:v1.7.0,v1.8.0:\n"
+    "\n"
+    "  tencentcloud-secret.yaml - Tencent Cloud API keys (either side "
+    "stands in\n"
+    "  for the other when only one is given):\n"
+    "      ccr:\n"
+    "        secretId: AKIDxxx\n"
+    "        secretKey: xxx\n"
+    "      tcr:\n"
+    "        secretId: AKIDxxx\n"
+    "        secretKey: xxx\n"
+    "\n"
+    "Environment: DEFAULT_REGISTRY, DEFAULT_NAMESPACE, "
+    "TENCENTCLOUD_SECRET_ID,\n"
+    "TENCENTCLOUD_SECRET_KEY, TENCENTCLOUD_SESSION_TOKEN, XDG_STATE_HOME.\n"
+    "\n"
+    "Exit codes:\n"
+    "  0    every image copied or already present\n"
+    "  1    some images failed (listed at the end and in the report)\n"
+    "  2    bad usage or bad configuration\n"
+    "  3    Tencent Cloud API authentication/authorisation failure\n"
+    "  130  interrupted (SIGINT/SIGTERM); rerun to resume\n";
+
+void it_options_usage(void *file)
+{
+    FILE *f = file != NULL ? (FILE *)file : stdout;
+    fputs(usage_text, f);
+}
