@@ -1,10 +1,75 @@
-/* main.c - entry point of image-transfer. */
+/*
+ * main.c - image-transfer: wires options, config files, the journal, the
+ * engine, the dashboard (or headless progress lines) and the report.
+ *
+ * Exit codes: 0 all done, 1 some images failed, 2 usage or configuration
+ * error, 3 cloud API authentication failure, 130 interrupted.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "config.h"
+#include "engine.h"
+#include "headless.h"
+#include "journal.h"
+#include "log.h"
+#include "options.h"
+#include "progress.h"
+#include "report.h"
+#include "tui.h"
+
+static volatile sig_atomic_t g_signals;
+static volatile int g_stop, g_abort;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_signals++;
+    g_stop = 1;
+    if (g_signals >= 2)
+        g_abort = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    puts("image-transfer " IT_VERSION);
-    return 0;
+    it_options opt;
+    it_errbuf err = {{0}};
+    if (it_options_parse(&opt, argc, argv, &err) != 0) {
+        fprintf(stderr, "image-transfer: %s\n", err.msg);
+        it_options_free(&opt);
+        return IT_EXIT_USAGE;
+    }
+    if (opt.help) {
+        it_options_usage(stdout);
+        it_options_free(&opt);
+        return 0;
+    }
+    if (opt.version) {
+        printf("image-transfer %s\n", IT_VERSION);
+        it_options_free(&opt);
+        return 0;
+    }
+    install_signals();
+    it_run_ctl ctl = {.stop = &g_stop, .abort = &g_abort};
+    int rc = it_app_run(&opt, &ctl);
+    it_options_free(&opt);
+    return rc;
 }

@@ -1,0 +1,445 @@
+/* app.c - one run: config, journal, engine, display, report. */
+#include "app.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ccr.h"
+#include "config.h"
+#include "engine.h"
+#include "headless.h"
+#include "journal.h"
+#include "limiter.h"
+#include "log.h"
+#include "progress.h"
+#include "report.h"
+#include "tui.h"
+
+/* Blob records replayed from the journal, kept until the engine exists. */
+typedef struct seed_list {
+    char **reg, **repo, **digest;
+    size_t n, cap;
+} seed_list;
+
+static void seed_blob(void *payload, const char *registry, const char *repo,
+                      const char *digest, int64_t size)
+{
+    (void)size;
+    seed_list *s = payload;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        char **a = realloc(s->reg, cap * sizeof(char *));
+        if (!a)
+            return;
+        s->reg = a;
+        a = realloc(s->repo, cap * sizeof(char *));
+        if (!a)
+            return;
+        s->repo = a;
+        a = realloc(s->digest, cap * sizeof(char *));
+        if (!a)
+            return;
+        s->digest = a;
+        s->cap = cap;
+    }
+    s->reg[s->n] = strdup(registry);
+    s->repo[s->n] = strdup(repo);
+    s->digest[s->n] = strdup(digest);
+    s->n++;
+}
+
+static void seed_list_clear(seed_list *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->reg[i]);
+        free(s->repo[i]);
+        free(s->digest[i]);
+    }
+    free(s->reg);
+    free(s->repo);
+    free(s->digest);
+    memset(s, 0, sizeof(*s));
+}
+
+/* "a.example.com" or "a.example.com, b.example.com" or "3 registries". */
+static void describe_hosts(char *out, size_t cap, it_pair *pairs, size_t n,
+                           bool source)
+{
+    const char *first = NULL;
+    size_t distinct = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *h = source ? pairs[i].src_host : pairs[i].dst_host;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen =
+                strcmp(h, source ? pairs[j].src_host : pairs[j].dst_host) == 0;
+        if (seen)
+            continue;
+        if (!first)
+            first = h;
+        distinct++;
+    }
+    if (distinct == 1)
+        snprintf(out, cap, "%s", first);
+    else
+        snprintf(out, cap, "%zu registries", distinct);
+}
+
+static char *default_state_dir(void)
+{
+    char buf[4096];
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(buf, sizeof(buf), "%s/image-transfer", xdg);
+    else
+        snprintf(buf, sizeof(buf), "%s/.local/state/image-transfer",
+                 home && *home ? home : ".");
+    return strdup(buf);
+}
+
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+typedef struct watcher {
+    it_engine *engine;
+    it_progress *progress;
+    const it_run_ctl *ctl;
+} watcher;
+
+/* Waits for the engine, mirrors a signal's stop request into the progress
+ * model (so the display says "stopping"), and marks the run done. */
+static void *watch(void *arg)
+{
+    watcher *w = arg;
+    bool stopping = false;
+    while (!it_engine_finished(w->engine)) {
+        bool stop = (w->ctl->stop && *w->ctl->stop) ||
+                    it_progress_stop_requested(w->progress);
+        if (stop && !stopping) {
+            stopping = true;
+            it_progress_phase(w->progress, IT_PHASE_STOPPING);
+            log_warn("stop requested: finishing the images in flight "
+                     "(signal again to abort them)");
+        }
+        it_sleep(0.1);
+    }
+    it_engine_wait(w->engine);
+    it_progress_phase(w->progress, IT_PHASE_DONE);
+    return NULL;
+}
+
+typedef struct feeder {
+    it_ccr *ccr;
+    it_engine *engine;
+    it_progress *progress;
+    volatile int *stop;
+    int rc;
+} feeder;
+
+/* The CCR planner runs beside the engine: pairs are copied as soon as
+ * they are found. */
+static void *feed(void *arg)
+{
+    feeder *f = arg;
+    f->rc = it_ccr_feed(f->ccr, f->engine, f->progress, f->stop);
+    return NULL;
+}
+
+static void log_observer(void *payload, it_log_level lvl, const char *line)
+{
+    it_progress_note(payload, lvl == IT_LOG_ERROR, line);
+}
+
+static bool use_tui(const it_options *o)
+{
+    if (o->tui == IT_TUI_ON)
+        return true;
+    if (o->tui == IT_TUI_OFF)
+        return false;
+    return isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+}
+
+/* Resolves every rule before anything is copied: one bad rule is a
+ * configuration error and nothing moves. */
+static int load_pairs(const it_options *o, it_pair **pairs_out, size_t *n_out,
+                      it_errbuf *err)
+{
+    it_rules *rules = NULL;
+    *pairs_out = NULL;
+    *n_out = 0;
+    if (it_rules_load(&rules, o->rule_file, err) != 0)
+        return -1;
+    it_pair *pairs = calloc(rules->n ? rules->n : 1, sizeof(it_pair));
+    if (!pairs) {
+        it_rules_free(rules);
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < rules->n; i++) {
+        if (it_rule_resolve(&pairs[i], &rules->items[i], o->rule_file,
+                            o->registry, o->ns, err) != 0) {
+            for (size_t j = 0; j < i; j++)
+                it_pair_clear(&pairs[j]);
+            free(pairs);
+            it_rules_free(rules);
+            return -1;
+        }
+    }
+    *n_out = rules->n;
+    *pairs_out = pairs;
+    it_rules_free(rules);
+    return 0;
+}
+
+static int load_secrets(const it_options *o, it_secrets **out, it_errbuf *err)
+{
+    char path[4096];
+    *out = NULL;
+    if (o->security_file) {
+        if (it_secrets_load(out, o->security_file, err) != 0)
+            return -1;
+    } else {
+        *out = calloc(1, sizeof(it_secrets));
+        if (!*out) {
+            snprintf(err->msg, sizeof(err->msg), "out of memory");
+            return -1;
+        }
+    }
+    const char *dc = getenv("DOCKER_CONFIG");
+    const char *home = getenv("HOME");
+    if (dc && *dc)
+        snprintf(path, sizeof(path), "%s/config.json", dc);
+    else
+        snprintf(path, sizeof(path), "%s/.docker/config.json",
+                 home ? home : ".");
+    /* A broken Docker config the user never named is not worth stopping
+     * for: say so and go on without it. */
+    it_errbuf derr = {{0}};
+    if (it_secrets_add_docker_config(*out, path, &derr) != 0)
+        fprintf(stderr, "image-transfer: warning: ignoring %s\n", derr.msg);
+    for (size_t i = 0; i < (*out)->n; i++)
+        if ((*out)->items[i].password)
+            it_log_add_secret((*out)->items[i].password);
+    return 0;
+}
+
+int it_app_run(const it_options *o, const it_run_ctl *ctl)
+{
+    it_errbuf err = {{0}};
+    int exit_code = IT_EXIT_USAGE;
+    it_secrets *secrets = NULL;
+    it_pair *pairs = NULL;
+    size_t npairs = 0;
+    it_progress *progress = NULL;
+    it_journal *journal = NULL;
+    it_engine *engine = NULL;
+    it_ccr *ccr = NULL;
+    seed_list seeds = {0};
+    char *state_dir = o->state_dir ? strdup(o->state_dir) : default_state_dir();
+    char log_path[4096];
+    time_t started = time(NULL);
+    bool tui = use_tui(o);
+    int lvl = it_log_level_parse(o->log_level ? o->log_level : "info");
+
+    if (!state_dir || lvl < 0) {
+        fprintf(stderr, "image-transfer: --log-level: expected error, warn, "
+                        "info or debug\n");
+        goto out;
+    }
+    /* With the dashboard on, logs go to a file, never onto the screen. */
+    const char *log_file = o->log_file;
+    if (!log_file && tui) {
+        if (make_dirs(state_dir) == 0) {
+            snprintf(log_path, sizeof(log_path), "%s/image-transfer.log",
+                     state_dir);
+            log_file = log_path;
+        }
+    }
+    if (it_log_open(log_file, (it_log_level)lvl) != 0) {
+        fprintf(stderr, "image-transfer: --log-file %s: %s\n", log_file,
+                strerror(errno));
+        goto out;
+    }
+    const char *mode = o->ccr_to_tcr ? "ccrToTcr" : "generic";
+    char src_desc[256], dst_desc[256];
+    if (load_secrets(o, &secrets, &err) != 0) {
+        fprintf(stderr, "image-transfer: %s\n", err.msg);
+        goto out;
+    }
+    if (o->ccr_to_tcr) {
+        int rc = it_ccr_new(&ccr, o, &err);
+        if (rc != 0) {
+            fprintf(stderr, "image-transfer: %s\n", err.msg);
+            exit_code = rc;
+            goto out;
+        }
+        snprintf(src_desc, sizeof(src_desc), "CCR %s", it_ccr_source_desc(ccr));
+        snprintf(dst_desc, sizeof(dst_desc), "%s", it_ccr_target_desc(ccr));
+    } else {
+        if (!o->rule_file) {
+            fprintf(stderr, "image-transfer: --ruleFile is required in the "
+                            "generic mode (see --help)\n");
+            goto out;
+        }
+        if (load_pairs(o, &pairs, &npairs, &err) != 0) {
+            fprintf(stderr, "image-transfer: %s\n", err.msg);
+            goto out;
+        }
+        describe_hosts(src_desc, sizeof(src_desc), pairs, npairs, true);
+        describe_hosts(dst_desc, sizeof(dst_desc), pairs, npairs, false);
+    }
+    progress = it_progress_new(mode, src_desc, dst_desc, NULL);
+    if (!progress) {
+        fprintf(stderr, "image-transfer: out of memory\n");
+        goto out;
+    }
+    it_progress_phase(progress, IT_PHASE_DISCOVERING);
+    if (tui)
+        it_log_set_observer(log_observer, progress);
+
+    if (!o->dry_run) {
+        it_journal_visitor v = {.blob = seed_blob, .payload = &seeds};
+        if (it_journal_open(&journal, state_dir, &v, &err) != 0) {
+            fprintf(stderr, "image-transfer: %s\n", err.msg);
+            goto out;
+        }
+        long records = 0, torn = 0;
+        it_journal_stats(journal, &records, &torn);
+        if (records || torn)
+            log_info("journal: %ld records from earlier runs%s", records,
+                     torn ? " (a torn last line was dropped)" : "");
+    }
+
+    it_engine_opts eo = {0};
+    eo.routines = o->routines;
+    eo.retry = o->retry;
+    eo.qps = o->qps;
+    eo.bandwidth = o->bandwidth;
+    eo.tag_exist_overridden = o->tag_exist_overridden;
+    eo.dry_run = o->dry_run;
+    eo.secrets = secrets;
+    eo.ca_file = o->ca_file;
+    eo.journal = journal;
+    eo.progress = progress;
+    if (ccr) {
+        eo.creds_fn = it_ccr_creds;
+        eo.creds_payload = ccr;
+    }
+    eo.plan_out = stdout;
+    eo.stop = ctl->stop;
+    eo.abort = ctl->abort;
+    if (it_engine_start(&engine, &eo, &err) != 0) {
+        fprintf(stderr, "image-transfer: %s\n", err.msg);
+        goto out;
+    }
+    for (size_t i = 0; i < seeds.n; i++)
+        it_engine_seed_blob(engine, seeds.reg[i], seeds.repo[i],
+                            seeds.digest[i]);
+    seed_list_clear(&seeds);
+    feeder fd = {ccr, engine, progress, ctl->stop, 0};
+    pthread_t ft;
+    bool feeding = false;
+    if (ccr) {
+        feeding = pthread_create(&ft, NULL, feed, &fd) == 0;
+        if (!feeding) {
+            it_engine_input_done(engine);
+            log_error("cannot start the CCR planner thread");
+            fd.rc = IT_EXIT_FAILED;
+        }
+    } else {
+        for (size_t i = 0; i < npairs; i++)
+            it_engine_add_pair(engine, &pairs[i]);
+        it_engine_input_done(engine);
+    }
+
+    watcher w = {engine, progress, ctl};
+    pthread_t wt;
+    pthread_create(&wt, NULL, watch, &w);
+    bool shown = false;
+    if (tui) {
+        tui_opts to = {.exit_on_done = o->exit_on_done};
+        shown = tui_run(progress, &to) == 0;
+        if (!shown)
+            log_warn("cannot start the dashboard: showing progress lines");
+    }
+    if (!shown)
+        it_headless_run(progress, o->progress_interval, stdout);
+    pthread_join(wt, NULL);
+    if (feeding)
+        pthread_join(ft, NULL);
+    it_log_set_observer(NULL, NULL);
+
+    bool interrupted =
+        (ctl->stop && *ctl->stop) || it_progress_stop_requested(progress);
+    if (it_journal_close(journal) != 0)
+        log_error("journal: some records could not be written");
+    journal = NULL;
+
+    it_engine_stats st;
+    it_engine_stats_get(engine, &st);
+    size_t nres = 0;
+    const it_image_result *res = it_engine_results(engine, &nres);
+    if (o->report && it_report_write(o->report, mode, started, time(NULL), &st,
+                                     res, nres, interrupted, &err) != 0)
+        log_error("%s", err.msg);
+
+    it_snapshot *snap =
+        o->dry_run ? NULL : it_progress_snapshot(progress, NULL);
+    if (o->dry_run) {
+        int64_t bytes = 0;
+        for (size_t i = 0; i < nres; i++)
+            if (res[i].status == IT_STATUS_PLANNED)
+                bytes += res[i].bytes;
+        printf("dry run: %ld image(s) to copy (%lld bytes of new blobs), "
+               "%ld skipped, %ld failed; nothing was written\n",
+               st.images_planned, (long long)bytes, st.images_skipped,
+               st.images_failed);
+    }
+    if (snap) {
+        it_summary_print(stdout, snap);
+        it_snapshot_free(snap);
+    }
+    if (o->report)
+        printf("report: %s\n", o->report);
+    fflush(stdout);
+    exit_code = interrupted            ? IT_EXIT_INTERRUPTED
+                : fd.rc != 0           ? fd.rc
+                : st.images_failed > 0 ? IT_EXIT_FAILED
+                                       : IT_EXIT_OK;
+out:
+    it_engine_free(engine);
+    it_journal_close(journal);
+    seed_list_clear(&seeds);
+    for (size_t i = 0; i < npairs; i++)
+        it_pair_clear(&pairs[i]);
+    free(pairs);
+    it_secrets_free(secrets);
+    it_progress_free(progress);
+    it_ccr_free(ccr);
+    free(state_dir);
+    it_log_close();
+    return exit_code;
+}

@@ -1,0 +1,105 @@
+/*
+ * engine.h - the transfer engine: repository pairs in, images copied out.
+ *
+ * Pairs are fed (possibly while the engine runs, from a producer thread
+ * such as the CCR planner) with it_engine_add_pair; a pool of worker
+ * threads lists tags, compares digests, moves blobs (each distinct blob at
+ * most once per target registry: others get it by mount) and pushes
+ * manifests (an index's children by digest first, then the index to the
+ * tag). See ARCHITECTURE.md, "Data flow" and "Concurrency".
+ */
+#ifndef IT_ENGINE_H
+#define IT_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "journal.h"
+#include "progress.h"
+
+typedef enum it_image_status {
+    IT_STATUS_COPIED = 0,
+    IT_STATUS_SKIPPED,
+    IT_STATUS_FAILED,
+    IT_STATUS_PLANNED /* --dry-run: would be copied */
+} it_image_status;
+
+/* The outcome of one image (one tag), for the report. */
+typedef struct it_image_result {
+    char *source; /* "host/repo:tag" */
+    char *target;
+    char *digest; /* source manifest digest, NULL if never learned */
+    it_image_status status;
+    int64_t bytes; /* blob bytes moved (or, dry-run, to move) */
+    char *error;   /* why failed / skipped, NULL otherwise */
+} it_image_result;
+
+typedef struct it_engine_stats {
+    long images_total, images_copied, images_skipped, images_failed;
+    long images_planned;
+    long blobs_copied, blobs_mounted, blobs_skipped;
+    int64_t bytes_copied;
+    long http_requests;
+} it_engine_stats;
+
+/* Credentials the engine uses for a host when the secrets file has none
+ * with a username (e.g. a TCR instance token). Returns 0 with malloc'd
+ * strings and *expires_at (Unix seconds, 0 = never; the engine asks again
+ * five minutes before), or -1 when it has nothing for that host. Called
+ * from worker threads. */
+typedef int (*it_creds_fn)(void *payload, const char *host, char **username,
+                           char **password, int64_t *expires_at);
+
+typedef struct it_engine_opts {
+    int routines;
+    int retry;
+    int qps;                   /* per registry host, 0 = unlimited */
+    int64_t bandwidth;         /* bytes/s over all blob streams, 0 = off */
+    bool tag_exist_overridden; /* overwrite a target tag with another */
+                               /* digest */
+    bool dry_run;
+    const it_secrets *secrets; /* may be NULL */
+    const char *ca_file;       /* may be NULL */
+    it_creds_fn creds_fn;      /* may be NULL */
+    void *creds_payload;
+    it_journal *journal;   /* may be NULL (no journal) */
+    it_progress *progress; /* required */
+    FILE *plan_out;        /* --dry-run plan lines; NULL = stdout */
+    /* Raised by the signal handler / dashboard (may be NULL): `stop`
+     * stops starting new images and repositories; `abort` also cancels
+     * transfers in flight. */
+    volatile int *stop;
+    volatile int *abort;
+} it_engine_opts;
+
+typedef struct it_engine it_engine;
+
+/* Creates the engine and starts its workers. The opts' pointers must stay
+ * valid until it_engine_free. Returns 0 or -1 with a message. */
+int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err);
+/* Seeds the blob table from the journal: a blob a previous run put into a
+ * target repository (verified with a HEAD before it is trusted there, and
+ * offered as a mount source elsewhere). Call before adding pairs. */
+void it_engine_seed_blob(it_engine *e, const char *registry, const char *repo,
+                         const char *digest);
+/* Queues a repository pair (copied). Thread-safe. */
+int it_engine_add_pair(it_engine *e, const it_pair *p);
+/* Marks a repository pair that cannot be copied (e.g. its namespace could
+ * not be created): reported as failed with reason, nothing is tried. */
+void it_engine_add_failed(it_engine *e, const char *source, const char *target,
+                          const char *reason);
+/* No more pairs will be added. */
+void it_engine_input_done(it_engine *e);
+/* True once everything (and the final retry pass) is finished. */
+bool it_engine_finished(it_engine *e);
+/* Waits until everything (and the final retry pass) is finished. */
+void it_engine_wait(it_engine *e);
+/* Results, valid until it_engine_free. */
+const it_image_result *it_engine_results(const it_engine *e, size_t *n);
+void it_engine_stats_get(const it_engine *e, it_engine_stats *s);
+void it_engine_free(it_engine *e);
+const char *it_image_status_name(it_image_status s);
+
+#endif /* IT_ENGINE_H */

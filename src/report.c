@@ -1,0 +1,82 @@
+/* report.c - the JSON report. */
+#include "report.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void iso8601(char out[32], time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int it_report_write(const char *path, const char *mode, time_t started,
+                    time_t finished, const it_engine_stats *s,
+                    const it_image_result *results, size_t n, bool interrupted,
+                    it_errbuf *err)
+{
+    char t0[32], t1[32], tmp[4096];
+    int rc = -1;
+    iso8601(t0, started);
+    iso8601(t1, finished);
+    json_t *images = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const it_image_result *r = &results[i];
+        json_array_append_new(
+            images,
+            json_pack("{s:s,s:s,s:s?,s:s,s:I,s:s?}", "source",
+                      r->source ? r->source : "", "target",
+                      r->target ? r->target : "", "digest", r->digest, "status",
+                      it_image_status_name(r->status), "bytes",
+                      (json_int_t)r->bytes, "error", r->error));
+    }
+    json_t *summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                                "images_total", (json_int_t)s->images_total,
+                                "images_copied", (json_int_t)s->images_copied,
+                                "images_skipped", (json_int_t)s->images_skipped,
+                                "images_failed", (json_int_t)s->images_failed,
+                                "images_planned", (json_int_t)s->images_planned,
+                                "blobs_copied", (json_int_t)s->blobs_copied,
+                                "blobs_mounted", (json_int_t)s->blobs_mounted,
+                                "blobs_skipped", (json_int_t)s->blobs_skipped,
+                                "bytes_copied", (json_int_t)s->bytes_copied);
+    json_t *root =
+        json_pack("{s:i,s:s,s:s,s:s,s:b,s:o,s:o}", "version", 1, "mode", mode,
+                  "started", t0, "finished", t1, "interrupted", interrupted,
+                  "summary", summary, "images", images);
+    if (!root) {
+        snprintf(err->msg, sizeof(err->msg), "report: cannot build JSON");
+        return -1;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", tmp,
+                 strerror(errno));
+        goto out;
+    }
+    int w = json_dumpf(root, f, JSON_INDENT(2));
+    fputc('\n', f);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || w != 0) {
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", tmp,
+                 strerror(errno));
+        fclose(f);
+        unlink(tmp);
+        goto out;
+    }
+    fclose(f);
+    if (rename(tmp, path) != 0) {
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", path,
+                 strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}

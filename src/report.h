@@ -1,0 +1,21 @@
+/*
+ * report.h - the JSON report (--report=FILE):
+ * {"version":1,"mode":"generic","started":"2026-...Z","finished":"...Z",
+ *  "summary":{"images_total",...,"bytes_copied"},
+ *  "images":[{"source","target","digest","status","bytes","error"}]}
+ */
+#ifndef IT_REPORT_H
+#define IT_REPORT_H
+
+#include <time.h>
+
+#include "engine.h"
+
+/* Writes the report atomically (temp file + rename). Returns 0 or -1 with
+ * a message. */
+int it_report_write(const char *path, const char *mode, time_t started,
+                    time_t finished, const it_engine_stats *stats,
+                    const it_image_result *results, size_t n, bool interrupted,
+                    it_errbuf *err);
+
+#endif /* IT_REPORT_H */

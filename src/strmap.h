@@ -1,0 +1,26 @@
+/*
+ * strmap.h - a small string-keyed hash map (chained, grows by doubling).
+ * Not thread-safe: owners guard it with their own lock. Keys are copied;
+ * values are the caller's (the map never frees them).
+ */
+#ifndef IT_STRMAP_H
+#define IT_STRMAP_H
+
+#include <stddef.h>
+
+typedef struct it_strmap it_strmap;
+
+it_strmap *it_strmap_new(void);
+/* Frees the map and its keys; calls free_value on each value if given. */
+void it_strmap_free(it_strmap *m, void (*free_value)(void *));
+/* Value for key, or NULL. */
+void *it_strmap_get(const it_strmap *m, const char *key);
+/* Inserts or replaces; returns 0 or -1 on OOM. */
+int it_strmap_put(it_strmap *m, const char *key, void *value);
+size_t it_strmap_count(const it_strmap *m);
+/* Calls fn for every entry (order unspecified). */
+void it_strmap_each(const it_strmap *m,
+                    void (*fn)(void *payload, const char *key, void *value),
+                    void *payload);
+
+#endif /* IT_STRMAP_H */
