@@ -76,9 +76,9 @@ void it_rules_free(it_rules *r);
 
 /* A rule with its two sides resolved into references. */
 typedef struct it_pair {
-    char *src_host;  /* canonical registry host */
-    char *src_repo;  /* repository path */
-    char **tags;     /* NULL = all tags of src_repo; else NULL-terminated */
+    char *src_host;   /* canonical registry host */
+    char *src_repo;   /* repository path */
+    char **tags;      /* NULL = all tags of src_repo; else NULL-terminated */
     char *src_digest; /* "sha256:..." when the source names a digest */
     char *dst_host;
     char *dst_repo;

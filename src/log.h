@@ -47,8 +47,8 @@ void it_log_write(it_log_level lvl, const char *fmt, ...)
             it_log_write((lvl), __VA_ARGS__);                                  \
     } while (0)
 #define log_error(...) IT_LOG(IT_LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) IT_LOG(IT_LOG_WARN, __VA_ARGS__)
-#define log_info(...) IT_LOG(IT_LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  IT_LOG(IT_LOG_WARN, __VA_ARGS__)
+#define log_info(...)  IT_LOG(IT_LOG_INFO, __VA_ARGS__)
 #define log_debug(...) IT_LOG(IT_LOG_DEBUG, __VA_ARGS__)
 
 #endif /* IT_LOG_H */

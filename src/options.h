@@ -30,17 +30,17 @@ typedef struct it_options {
     bool tag_exist_overridden; /* --tag-exist-overridden, default true */
 
     /* CCR -> TCR mode */
-    bool ccr_to_tcr;        /* --ccrToTcr */
-    char *secret_file;      /* --secretFile / --secret-file */
-    char *tcr_name;         /* --tcrName / --tcr-name */
-    char *tcr_region;       /* --tcrRegion, default ap-guangzhou */
-    char *ccr_region;       /* --ccrRegion, default ap-guangzhou */
-    int ccr_tag_nums;       /* --ccrTagNums / --ccr-tag-nums, default 0 */
+    bool ccr_to_tcr;           /* --ccrToTcr */
+    char *secret_file;         /* --secretFile / --secret-file */
+    char *tcr_name;            /* --tcrName / --tcr-name */
+    char *tcr_region;          /* --tcrRegion, default ap-guangzhou */
+    char *ccr_region;          /* --ccrRegion, default ap-guangzhou */
+    int ccr_tag_nums;          /* --ccrTagNums / --ccr-tag-nums, default 0 */
     bool tcr_namespace_public; /* --tcr-namespace-public */
-    char *tc_endpoint;      /* --tc-endpoint, default */
-                            /* https://tcr.tencentcloudapi.com */
-    char *ccr_registry;     /* --ccr-registry override */
-    char *tcr_registry;     /* --tcr-registry override */
+    char *tc_endpoint;         /* --tc-endpoint, default */
+                               /* https://tcr.tencentcloudapi.com */
+    char *ccr_registry;        /* --ccr-registry override */
+    char *tcr_registry;        /* --tcr-registry override */
 
     /* this tool's additions */
     char *state_dir;   /* --state-dir, default $XDG_STATE_HOME/image-transfer */
@@ -53,7 +53,7 @@ typedef struct it_options {
     it_tui_mode tui;   /* --tui / --no-tui */
     bool exit_on_done; /* --exit-on-done */
     int progress_interval; /* --progress-interval seconds, default 10 */
-    char *ca_file;     /* --ca-file: extra CA bundle for all registries */
+    char *ca_file;         /* --ca-file: extra CA bundle for all registries */
     bool help;
     bool version;
 } it_options;

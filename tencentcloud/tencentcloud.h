@@ -1,0 +1,334 @@
+/*
+ * tencentcloud.h - Tencent Cloud API 3.0 client for the TCR service
+ * (tcr / 2019-09-24): the TC3-HMAC-SHA256 signer, one generic signed call
+ * over libcurl with retries, and typed, fully paginated wrappers for the
+ * personal-edition (CCR) and enterprise-edition (TCR) actions a CCR -> TCR
+ * migration needs. Knows nothing of registries.
+ *
+ * Reference: docs/tencentcloud-api.md (sections in brackets below).
+ *
+ * Ownership: every `**out` result belongs to the caller and is freed with
+ * the matching `_free()` function, which accepts NULL. Input strings are
+ * copied when kept. `const char *` results of getters are borrowed.
+ *
+ * Errors: functions return TC_OK (0) or a negative TC_E* code. The details
+ * go to the caller's `tc_error` (may be NULL): the API's dotted Code, the
+ * server's Message, the RequestId and the HTTP status. No message ever
+ * contains the SecretKey, the session token or the Authorization header
+ * (server text is scrubbed of both secrets before it is stored).
+ *
+ * Threads: a tc_client is immutable after tc_client_new(); tc_call() and
+ * the wrappers may run on several threads at once on the same client,
+ * provided the transport, clock, sleep and before_request hooks given in
+ * the options are thread-safe (the defaults are). Create clients before
+ * starting threads (tc_client_new() calls curl_global_init()).
+ *
+ * The library never prints, never exits, never reads the environment.
+ */
+#ifndef TENCENTCLOUD_H
+#define TENCENTCLOUD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+enum {
+    TC_OK = 0,
+    TC_ERR = -1,       /* anything else: bad response, quota, non-200 HTTP */
+    TC_EAUTH = -2,     /* AuthFailure*, UnauthorizedOperation* */
+    TC_ERETRY = -3,    /* RequestLimitExceeded*, InternalError* (except  */
+                       /* conflicts), ServiceUnavailable*, transport and */
+                       /* HTTP 429/5xx: still failing after the retries  */
+    TC_ENOTFOUND = -4, /* ResourceNotFound* */
+    TC_ECONFLICT = -5, /* already exists: *Conflict*, *Exist, ResourceInUse */
+    TC_EINVAL = -6,    /* bad argument, InvalidParameter*, MissingParameter,
+                          UnknownParameter, InvalidAction, NoSuchVersion */
+    TC_ENOMEM = -7
+};
+
+typedef struct tc_error {
+    int code;            /* one of TC_E*, 0 when unset */
+    char api_code[64];   /* e.g. "AuthFailure.SignatureFailure"; "" when the
+                            failure is local (transport, parse, argument) */
+    char message[512];   /* human text, with the action as context */
+    char request_id[64]; /* Response.RequestId, "" if none */
+    long http_status;    /* last HTTP status, 0 if no response */
+} tc_error;
+
+/* Sets code and a printf-style message (api_code etc. untouched); returns
+ * code. err may be NULL. */
+int tc_error_set(tc_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Clears err to "no error". */
+void tc_error_clear(tc_error *err);
+/* Maps an API error Code (dotted string) to a TC_E* code. Conflict codes
+ * win over their family (InternalError.ErrorTcrResourceConflict is
+ * TC_ECONFLICT, not retried). Unknown codes are TC_ERR. */
+int tc_error_code_for(const char *api_code);
+/* Short static name of a code: "authentication failed", ... */
+const char *tc_strerror(int code);
+
+/* ----------------------------------------------------------------- signing */
+
+#define TC_SIGN_MAX_HEADERS 12
+
+/* Everything the TC3-HMAC-SHA256 signature depends on [1.1-1.6]. */
+typedef struct tc_sign_input {
+    const char *secret_id;
+    const char *secret_key;
+    const char *service;      /* "tcr" */
+    const char *host;         /* Host header value, incl. ":port" if any */
+    const char *method;       /* NULL = "POST" */
+    const char *query;        /* canonical query string; NULL = "" */
+    const char *content_type; /* NULL = "application/json" */
+    const char *action;       /* X-TC-Action, e.g. "DescribeNamespaces" */
+    const char *version;      /* X-TC-Version, e.g. "2019-09-24" */
+    const char *region;       /* X-TC-Region; NULL or "" = not sent */
+    const char *token;        /* X-TC-Token; NULL or "" = not sent */
+    const char *language;     /* X-TC-Language; NULL or "" = not sent */
+    int64_t timestamp;        /* Unix seconds; the date is its UTC date */
+    const void *payload;      /* exact body bytes (NULL with len 0 = "") */
+    size_t payload_len;
+    bool sign_action; /* also sign x-tc-action (the docs' demo style);
+                         the SDKs sign only content-type;host */
+} tc_sign_input;
+
+/* The signature and every intermediate, for requests and for tests. */
+typedef struct tc_signature {
+    char timestamp[24];      /* decimal Unix seconds */
+    char date[11];           /* "YYYY-MM-DD", UTC */
+    char hashed_payload[65]; /* hex sha256 of the body */
+    char signed_headers[64]; /* "content-type;host[;x-tc-action]" */
+    char canonical_request_hash[65];
+    char signature[65];
+    char *canonical_request; /* malloc'd */
+    char *string_to_sign;    /* malloc'd */
+    char *authorization;     /* malloc'd Authorization header value */
+    /* "Name: value" lines to send, malloc'd: Authorization, Content-Type,
+     * Host, X-TC-Action, X-TC-Version, X-TC-Timestamp, then X-TC-Region,
+     * X-TC-Token, X-TC-Language when set. */
+    char *headers[TC_SIGN_MAX_HEADERS];
+    size_t n_headers;
+} tc_signature;
+
+/*
+ * Pure function: computes the signature of `in` into *out (which it
+ * initialises). Returns TC_OK, TC_EINVAL (missing input or a value with a
+ * newline) or TC_ENOMEM; on failure *out holds nothing to free. Free the
+ * result with tc_signature_clear(). The secret key is not copied into out.
+ */
+int tc_sign(tc_signature *out, const tc_sign_input *in, tc_error *err);
+/* Frees the malloc'd members and zeroes *sig (safe on a zeroed struct). */
+void tc_signature_clear(tc_signature *sig);
+/* The derived keys [1.4]: out_date = HMAC("TC3"+key, date), out_service,
+ * out_signing, each 32 raw bytes. For tests against published values. */
+void tc_sign_derive_keys(unsigned char out_date[32],
+                         unsigned char out_service[32],
+                         unsigned char out_signing[32], const char *secret_key,
+                         const char *date, const char *service);
+/* Writes the UTC date of a Unix timestamp ("YYYY-MM-DD") into out[11].
+ * Returns TC_OK or TC_EINVAL when out of range. */
+int tc_sign_date(char out[11], int64_t timestamp);
+/* Lowercase hex of sha256(data) into out[65]. */
+void tc_sha256_hex(char out[65], const void *data, size_t len);
+
+/* ---------------------------------------------------------------- client */
+
+/* One HTTP request handed to a transport. Headers are "Name: value". */
+typedef struct tc_http_request {
+    const char *method; /* "POST" */
+    const char *url;
+    const char *const *headers;
+    size_t n_headers;
+    const char *body;
+    size_t body_len;
+    long timeout_ms;
+} tc_http_request;
+
+/*
+ * The transport seam. Performs one request and stores the HTTP status and
+ * a malloc'd, NUL-terminated response body (*body, *body_len; freed by the
+ * caller with free()). Returns TC_OK when any HTTP response arrived, or
+ * TC_ERETRY (connection, timeout) / TC_ERR with a message in err (no
+ * secrets in it). The default performs it with libcurl.
+ */
+typedef int (*tc_transport_fn)(void *payload, const tc_http_request *req,
+                               long *status, char **body, size_t *body_len,
+                               tc_error *err);
+
+typedef struct tc_client_opts {
+    const char *endpoint; /* NULL = "https://tcr.tencentcloudapi.com";
+                             "http://127.0.0.1:PORT" for a test double */
+    const char *region;   /* X-TC-Region, e.g. "ap-guangzhou" (required) */
+    const char *secret_id;
+    const char *secret_key;
+    const char *token;    /* temporary-credential token, or NULL */
+    const char *version;  /* NULL = "2019-09-24" */
+    const char *service;  /* NULL = "tcr" (the scope service, any host) */
+    const char *language; /* X-TC-Language, NULL = not sent */
+    int max_retries;      /* retries after the first try; <0 = default 4 */
+    long backoff_base_ms; /* first backoff; <=0 = 200 ms */
+    long backoff_max_ms;  /* backoff cap; <=0 = 10 s */
+    long timeout_ms;      /* per HTTP request; <=0 = 30 s */
+    const char *ca_file;  /* extra CA bundle for the default transport */
+    /* Test seams and hooks, all optional, all get `payload`. */
+    int64_t (*clock)(void *payload);          /* Unix seconds; NULL=time() */
+    void (*sleep_ms)(void *payload, long ms); /* NULL = nanosleep */
+    void (*before_request)(void *payload, const char *action); /* qps */
+    tc_transport_fn transport; /* NULL = libcurl */
+    void *payload;
+} tc_client_opts;
+
+typedef struct tc_client tc_client;
+
+/* Creates a client; copies every string. Returns TC_EINVAL when the
+ * secret id/key or region is missing or the endpoint is not http(s)://. */
+int tc_client_new(tc_client **out, const tc_client_opts *opts, tc_error *err);
+/* Frees the client and wipes its copy of the secrets. NULL is fine. */
+void tc_client_free(tc_client *c);
+/* Borrowed: the SecretId (for messages), the region. */
+const char *tc_client_secret_id(const tc_client *c);
+const char *tc_client_region(const tc_client *c);
+
+/*
+ * Calls `action` with the JSON object `request` (borrowed; NULL = {}).
+ * Signs each attempt afresh. Retries RequestLimitExceeded*, InternalError*
+ * (not conflicts), ServiceUnavailable*, HTTP 429/5xx and transport errors
+ * up to max_retries times with exponential backoff and jitter (a
+ * random delay between half and all of min(max, base * 2^(n-1))). On
+ * success *response is a new reference to the "Response" object (caller
+ * json_decref()s). On failure *response is NULL and err holds the Code,
+ * Message and RequestId; auth failures name the SecretId in the message.
+ */
+int tc_call(tc_client *c, const char *action, json_t *request,
+            json_t **response, tc_error *err);
+
+/* ------------------------------------------------------- typed results */
+
+typedef struct tc_namespace {
+    char *name;
+    char *creation_time; /* as returned, may be "" */
+    int64_t repo_count;  /* CCR only; -1 when absent */
+    bool is_public;      /* TCR only */
+    int64_t id;          /* TCR NamespaceId; -1 when absent */
+} tc_namespace;
+
+typedef struct tc_repo {
+    char *full_name;      /* "ns/repo[/more]" as returned */
+    char *namespace_name; /* before the first '/' (or the Namespace field) */
+    char *name;           /* part after the first '/' */
+    char *server;         /* CCR Data.Server (registry host), "" if absent */
+    bool is_public;
+    int64_t tag_count; /* CCR TagCount; -1 when absent */
+    char *update_time;
+} tc_repo;
+
+typedef struct tc_image {
+    char *tag;
+    char *digest;    /* "sha256:..." (CCR TagId, TCR Digest), "" if absent */
+    int64_t size;    /* bytes (CCR SizeByte, TCR Size); -1 when absent */
+    char *push_time; /* CCR PushTime, TCR UpdateTime; "" if absent */
+    char *kind;      /* "" if absent */
+} tc_image;
+
+typedef struct tc_instance {
+    char *registry_id;   /* "tcr-xxxxxxxx" */
+    char *name;          /* RegistryName */
+    char *status;        /* "Running", ... */
+    char *public_domain; /* "<name>.tencentcloudcr.com" or as returned */
+    char *region;        /* RegionName */
+    char *type;          /* RegistryType */
+} tc_instance;
+
+typedef struct tc_instance_token {
+    char *username;
+    char *token;         /* secret: the docker login password */
+    int64_t exp_time_ms; /* ExpTime, Unix milliseconds */
+    char *token_id;      /* "" for temporary tokens */
+} tc_instance_token;
+
+void tc_namespaces_free(tc_namespace *v, size_t n);
+void tc_repos_free(tc_repo *v, size_t n);
+void tc_images_free(tc_image *v, size_t n);
+void tc_instances_free(tc_instance *v, size_t n);
+/* Wipes the token before freeing. */
+void tc_instance_token_free(tc_instance_token *t);
+
+/* ------------------------------------------------------ typed wrappers
+ *
+ * Each list call returns every item however many pages it takes: Limit at
+ * the reference's maximum (100), Offset as a record offset (personal calls,
+ * DescribeInstances) or a page number from 1 (DescribeNamespaces,
+ * DescribeRepositories, DescribeImages) [3.3]. Paging stops at an empty
+ * page, when the total count is reached, or at a short page when the
+ * response has no total. A short page below a known total (a server that
+ * caps Limit lower than asked) goes on at the next offset; since every
+ * further page must add items this ends within total + 1 pages, and a
+ * server that never reports a total is cut off at TC_MAX_PAGES (TC_ERR).
+ * A page identical to the previous one (Offset ignored) is TC_ERR too.
+ * On failure *out is NULL and *n is 0; errors are those of tc_call().
+ */
+#define TC_PAGE_LIMIT 100
+#define TC_MAX_PAGES  100000
+
+/* DescribeNamespacePersonal with Namespace "" (all CCR namespaces). */
+int tc_ccr_list_namespaces(tc_namespace **out, size_t *n, tc_client *c,
+                           tc_error *err);
+/* DescribeRepositoryOwnerPersonal: all CCR repositories of the account. */
+int tc_ccr_list_repos(tc_repo **out, size_t *n, tc_client *c, tc_error *err);
+/* DescribeImagePersonal: all tags of one CCR repository "ns/repo". */
+int tc_ccr_list_tags(tc_image **out, size_t *n, tc_client *c,
+                     const char *repo_name, tc_error *err);
+
+/* DescribeInstances with Filter RegistryName=name (NULL = no filter). The
+ * server may match loosely: all results are returned; pick with
+ * tc_instance_find(). */
+int tc_tcr_list_instances(tc_instance **out, size_t *n, tc_client *c,
+                          const char *name, tc_error *err);
+/* The instance whose name is exactly `name`, or NULL. Borrowed. */
+const tc_instance *tc_instance_find(const tc_instance *v, size_t n,
+                                    const char *name);
+/* DescribeNamespaces of an instance; name NULL = all. */
+int tc_tcr_list_namespaces(tc_namespace **out, size_t *n, tc_client *c,
+                           const char *registry_id, const char *name,
+                           tc_error *err);
+/* CreateNamespace. TC_ECONFLICT when it already exists (callers may then
+ * confirm with tc_tcr_list_namespaces and treat it as success). */
+int tc_tcr_create_namespace(tc_client *c, const char *registry_id,
+                            const char *name, bool is_public, tc_error *err);
+/* DescribeRepositories; namespace NULL = all namespaces. */
+int tc_tcr_list_repos(tc_repo **out, size_t *n, tc_client *c,
+                      const char *registry_id, const char *namespace_name,
+                      tc_error *err);
+/* DescribeImages of "namespace_name/repo_name" (repo without namespace). */
+int tc_tcr_list_images(tc_image **out, size_t *n, tc_client *c,
+                       const char *registry_id, const char *namespace_name,
+                       const char *repo_name, tc_error *err);
+/* CreateInstanceToken (TokenType "temp"). *out freed with
+ * tc_instance_token_free(). */
+int tc_tcr_create_instance_token(tc_instance_token **out, tc_client *c,
+                                 const char *registry_id, tc_error *err);
+
+/* ------------------------------------------------------------- regions */
+
+/* CCR registry host of a region, e.g. "ap-guangzhou" ->
+ * "ccr.ccs.tencentyun.com", "ap-hongkong" -> "hkccr.ccs.tencentyun.com"
+ * [5]. Returns a static string, or NULL for an unknown region. Prefer the
+ * API's Data.Server (tc_repo.server) when it is present. */
+const char *tc_ccr_registry_host(const char *region);
+/* TCR public host for an instance name: "<name>.tencentcloudcr.com" into
+ * out. Returns TC_OK or TC_EINVAL (empty name, too long). */
+int tc_tcr_registry_host(char *out, size_t cap, const char *instance_name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TENCENTCLOUD_H */

@@ -1,0 +1,583 @@
+#!/usr/bin/env python3
+"""fake_tc_api.py - a fake Tencent Cloud TCR API (tcr / 2019-09-24) server.
+
+A test double written from docs/tencentcloud-api.md, independently of the C
+client: it verifies every request's TC3-HMAC-SHA256 signature the way the
+reference describes (canonical headers rebuilt from the SignedHeaders list,
+host as received in the Host header, raw body bytes hashed, UTC date, a
++-300 s timestamp window, constant-time comparison), answers in the
+standard envelope ({"Response": {..., "RequestId"}}, always HTTP 200), and
+follows the reference's field names, Offset semantics (record offsets for
+the personal calls and DescribeInstances, page numbers from 1 for
+DescribeNamespaces / DescribeRepositories / DescribeImages; 0 is treated
+as 1) and Limit maxima (100 where documented; larger is rejected with
+InvalidParameterValue so clients that overstep are caught).
+
+Usage: fake_tc_api.py --fixture ACCOUNT.json [--port N]
+Binds 127.0.0.1 only, prints "LISTENING <port>" when ready.
+
+Control endpoints (no signature):
+  GET  /__calls   -> JSON list of the API calls seen (action, region,
+                     secret_id, host, signed_headers, params, error)
+  POST /__reset   -> clears the call log and the fault counters
+  POST /__faults  -> body: JSON list of fault rules, replaces the current
+                     ones. A rule: {"action": "X" or "*", "code":
+                     "RequestLimitExceeded", "nth": [2, 3]} fails the 2nd
+                     and 3rd calls of X (counting from 1, per action), or
+                     {"action": "*", "code": "InternalError", "every": 3}
+                     fails every 3rd call. Optional "message".
+  GET  /__state   -> the TCR namespaces per instance (to check creations)
+Fixture "options": {"faults": [...], "clock_offset": seconds added to the
+server clock, "token_ttl": seconds}.
+"""
+
+import argparse
+import datetime
+import hashlib
+import hmac
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+VERSION = "2019-09-24"
+SERVICE = "tcr"
+ALGORITHM = "TC3-HMAC-SHA256"
+WINDOW = 300  # seconds: "more than 5 minutes" -> AuthFailure.SignatureExpire
+MAX_BODY = 1 << 20
+
+
+class ApiError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --------------------------------------------------------------- signing
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def hmac_sha256(key, msg):
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+AUTH_RE = re.compile(
+    r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/\s]+)/(?P<date>[^/\s]+)/"
+    r"(?P<service>[^/\s]+)/tc3_request, SignedHeaders=(?P<signed>[^,\s]+), "
+    r"Signature=(?P<sig>[0-9a-f]{64})$")
+
+
+def verify_request(method, raw_path, headers, body, secrets, now):
+    """Checks the signature; returns the SecretId or raises ApiError."""
+    auth = headers.get("Authorization")
+    if not auth:
+        raise ApiError("AuthFailure.InvalidAuthorization",
+                       "Authorization header is missing.")
+    m = AUTH_RE.match(auth)
+    if not m:
+        raise ApiError("AuthFailure.InvalidAuthorization",
+                       "Authorization header is malformed.")
+    secret_id = m.group("id")
+    if secret_id not in secrets:
+        raise ApiError("AuthFailure.SecretIdNotFound",
+                       "The SecretId %s is not found, please ensure that "
+                       "your SecretId is correct." % secret_id)
+    ts_text = headers.get("X-TC-Timestamp", "")
+    if not re.fullmatch(r"[0-9]{1,12}", ts_text):
+        raise ApiError("AuthFailure.InvalidAuthorization",
+                       "X-TC-Timestamp is missing or not a number.")
+    ts = int(ts_text)
+    if abs(now - ts) > WINDOW:
+        raise ApiError("AuthFailure.SignatureExpire",
+                       "Signature expired. Timestamp %d is more than %d s "
+                       "from server time %d." % (ts, WINDOW, now))
+    date = datetime.datetime.fromtimestamp(
+        ts, datetime.timezone.utc).strftime("%Y-%m-%d")
+    if m.group("date") != date or m.group("service") != SERVICE:
+        raise ApiError("AuthFailure.SignatureFailure",
+                       "The provided credentials could not be validated: "
+                       "credential scope does not match the request date "
+                       "or service.")
+    signed = m.group("signed").split(";")
+    if "content-type" not in signed or "host" not in signed or \
+            signed != sorted(signed):
+        raise ApiError("AuthFailure.SignatureFailure",
+                       "SignedHeaders must list content-type and host, "
+                       "sorted.")
+    canon_headers = ""
+    for name in signed:
+        value = headers.get(name)
+        if value is None:
+            raise ApiError("AuthFailure.SignatureFailure",
+                           "Signed header %s is missing." % name)
+        canon_headers += "%s:%s\n" % (name, value.strip().lower())
+    if headers.get("X-TC-Content-SHA256") == "UNSIGNED-PAYLOAD":
+        payload_hash = sha256_hex(b"UNSIGNED-PAYLOAD")
+    else:
+        payload_hash = sha256_hex(body)
+    parts = urlsplit(raw_path)
+    canonical = "\n".join([method, parts.path or "/", parts.query,
+                           canon_headers, ";".join(signed), payload_hash])
+    string_to_sign = "\n".join([
+        ALGORITHM, ts_text, "%s/%s/tc3_request" % (date, SERVICE),
+        sha256_hex(canonical.encode("utf-8"))])
+    k = hmac_sha256(("TC3" + secrets[secret_id]).encode("utf-8"), date)
+    k = hmac_sha256(k, SERVICE)
+    k = hmac_sha256(k, "tc3_request")
+    want = hmac.new(k, string_to_sign.encode("utf-8"),
+                    hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, m.group("sig")):
+        raise ApiError("AuthFailure.SignatureFailure",
+                       "The provided credentials could not be validated. "
+                       "Please check your signature is correct.")
+    return secret_id, signed
+
+
+# ---------------------------------------------------------------- params
+
+def p_int(params, name, default=None, required=False):
+    v = params.get(name)
+    if v is None:
+        if required:
+            raise ApiError("MissingParameter",
+                           "The request is missing a required parameter "
+                           "`%s`." % name)
+        return default
+    if isinstance(v, bool):
+        raise ApiError("InvalidParameter", "`%s` must be an integer." % name)
+    if isinstance(v, str) and re.fullmatch(r"-?[0-9]+", v):
+        v = int(v)  # the docs' examples send numbers as strings
+    if not isinstance(v, int):
+        raise ApiError("InvalidParameter", "`%s` must be an integer." % name)
+    return v
+
+
+def p_str(params, name, default=None, required=False):
+    v = params.get(name)
+    if v is None:
+        if required:
+            raise ApiError("MissingParameter",
+                           "The request is missing a required parameter "
+                           "`%s`." % name)
+        return default
+    if not isinstance(v, str):
+        raise ApiError("InvalidParameter", "`%s` must be a string." % name)
+    return v
+
+
+def p_bool(params, name, required=False):
+    v = params.get(name)
+    if v is None:
+        if required:
+            raise ApiError("MissingParameter",
+                           "The request is missing a required parameter "
+                           "`%s`." % name)
+        return False
+    if v in ("true", "false"):
+        v = v == "true"
+    if not isinstance(v, bool):
+        raise ApiError("InvalidParameter", "`%s` must be a boolean." % name)
+    return v
+
+
+def limit_of(params, default, maximum):
+    limit = p_int(params, "Limit", default)
+    if limit < 1 or (maximum is not None and limit > maximum):
+        raise ApiError("InvalidParameterValue",
+                       "Limit %d out of range [1, %s]." %
+                       (limit, maximum if maximum else "inf"))
+    return limit
+
+
+def record_page(items, params, default_limit, maximum, required=False):
+    if required:  # DescribeNamespacePersonal marks both as required
+        p_int(params, "Limit", required=True)
+        p_int(params, "Offset", required=True)
+    limit = limit_of(params, default_limit, maximum)
+    offset = p_int(params, "Offset", 0)
+    if offset < 0:
+        raise ApiError("InvalidParameterValue", "Offset must be >= 0.")
+    return items[offset:offset + limit]
+
+
+def number_page(items, params, default_limit, maximum):
+    limit = limit_of(params, default_limit, maximum)
+    page = p_int(params, "Offset", 1)
+    if page < 0:
+        raise ApiError("InvalidParameterValue", "Offset must be >= 0.")
+    page = max(page, 1)  # Offset 0 behaves like page 1
+    return items[(page - 1) * limit:page * limit]
+
+
+NS_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+
+
+# ----------------------------------------------------------------- state
+
+class Account:
+    def __init__(self, fixture):
+        self.lock = threading.Lock()
+        self.secrets = {c["secret_id"]: c["secret_key"]
+                        for c in fixture.get("credentials", [])}
+        self.uin = str(fixture.get("uin", "100000000001"))
+        ccr = fixture.get("ccr", {})
+        self.ccr_server = ccr.get("server", "ccr.ccs.tencentyun.com")
+        self.ccr_namespaces = list(ccr.get("namespaces", []))
+        self.ccr_repos = list(ccr.get("repos", []))
+        tcr = fixture.get("tcr", {})
+        self.instances = list(tcr.get("instances", []))
+        self.tcr_namespaces = {k: list(v) for k, v in
+                               tcr.get("namespaces", {}).items()}
+        self.tcr_repos = {k: list(v) for k, v in
+                          tcr.get("repos", {}).items()}
+        opts = fixture.get("options", {})
+        self.faults = list(opts.get("faults", []))
+        self.clock_offset = int(opts.get("clock_offset", 0))
+        self.token_ttl = int(opts.get("token_ttl", 3600))
+        self.counts = {}
+        self.total_calls = 0
+        self.calls = []
+
+    def instance(self, registry_id):
+        for inst in self.instances:
+            if inst["id"] == registry_id:
+                return inst
+        raise ApiError("ResourceNotFound.TcrResourceNotFound",
+                       "instance %s not found" % registry_id)
+
+    def fault_for(self, action):
+        """Counts the call and returns (code, message) of a fault or None.
+        Called with the lock held."""
+        self.total_calls += 1
+        n = self.counts[action] = self.counts.get(action, 0) + 1
+        for rule in self.faults:
+            if rule.get("action", "*") not in ("*", action):
+                continue
+            count = n if rule.get("action", "*") != "*" else self.total_calls
+            hit = count in rule.get("nth", []) or (
+                rule.get("every") and count % int(rule["every"]) == 0)
+            if hit:
+                return rule.get("code", "InternalError"), rule.get(
+                    "message", "injected fault")
+        return None
+
+    # ----------------------------------------------------------- actions
+
+    def DescribeNamespacePersonal(self, p):
+        query = p_str(p, "Namespace", required=True)
+        items = [n for n in self.ccr_namespaces if query in n["name"]]
+        page = record_page(items, p, 20, None, required=True)
+        return {"Data": {
+            "NamespaceCount": len(items),
+            "NamespaceInfo": [{
+                "Namespace": n["name"],
+                "CreationTime": n.get("creation_time", "2024-06-22 10:37:26"),
+                "RepoCount": sum(1 for r in self.ccr_repos
+                                 if r["name"].split("/", 1)[0] == n["name"]),
+            } for n in page]}}
+
+    def DescribeRepositoryOwnerPersonal(self, p):
+        query = p_str(p, "RepoName", "")
+        items = [r for r in self.ccr_repos if query in r["name"]]
+        page = record_page(items, p, 20, 100)
+        return {"Data": {
+            "TotalCount": len(items),
+            "Server": self.ccr_server,
+            "RepoInfo": [{
+                "RepoName": r["name"],
+                "RepoType": "QCLOUD HUB",
+                "TagCount": len(r.get("tags", [])),
+                "Public": int(r.get("public", 0)),
+                "IsUserFavor": False,
+                "IsQcloudOfficial": False,
+                "FavorCount": 0,
+                "PullCount": 0,
+                "Description": "",
+                "CreationTime": r.get("creation_time", "2024-01-01 00:00:00"),
+                "UpdateTime": r.get("update_time", "2024-01-02 00:00:00"),
+            } for r in page]}}
+
+    def DescribeImagePersonal(self, p):
+        name = p_str(p, "RepoName", required=True)
+        repo = next((r for r in self.ccr_repos if r["name"] == name), None)
+        if repo is None:
+            raise ApiError("ResourceNotFound.ErrNoRepo",
+                           "repository %s does not exist" % name)
+        query = p_str(p, "Tag", "")
+        items = [t for t in repo.get("tags", []) if query in t["name"]]
+        page = record_page(items, p, 20, 100)
+        return {"Data": {
+            "TagCount": len(items),
+            "Server": self.ccr_server,
+            "RepoName": name,
+            "TagInfo": [{
+                "TagName": t["name"],
+                "TagId": t.get("digest", ""),
+                "ImageId": t.get("image_id", t.get("digest", "")),
+                "Size": "%d B" % t.get("size", 0),
+                "SizeByte": t.get("size", 0),
+                "CreationTime": t.get("push_time", ""),
+                "PushTime": t.get("push_time", ""),
+                "UpdateTime": t.get("push_time", ""),
+                "Kind": t.get("kind", "Artifact::application/vnd.docker."
+                                      "distribution.manifest.v2+json"),
+                "Architecture": "amd64",
+                "OS": "linux",
+                "Id": i + 1,
+            } for i, t in enumerate(page)]}}
+
+    def DescribeInstances(self, p):
+        ids = p.get("Registryids")
+        items = list(self.instances)
+        if ids:
+            items = [i for i in items if i["id"] in ids]
+        for f in p.get("Filters") or []:
+            if f.get("Name") == "RegistryName":
+                vals = f.get("Values") or []
+                # loose match, like the real API may be: callers must pick
+                # the exact name themselves
+                items = [i for i in items
+                         if any(v in i["name"] for v in vals)]
+        page = record_page(items, p, 20, 100)
+        return {"TotalCount": len(items), "Registries": [{
+            "RegistryId": i["id"],
+            "RegistryName": i["name"],
+            "RegistryType": i.get("type", "basic"),
+            "Status": i.get("status", "Running"),
+            "PublicDomain": i.get("public_domain",
+                                  i["name"] + ".tencentcloudcr.com"),
+            "CreatedAt": "2024-07-19T15:33:22+08:00",
+            "RegionName": i.get("region", "ap-guangzhou"),
+            "RegionId": 1,
+            "EnableAnonymous": False,
+            "TokenValidTime": 1,
+        } for i in page]}
+
+    def DescribeNamespaces(self, p):
+        rid = p_str(p, "RegistryId", required=True)
+        self.instance(rid)
+        query = p_str(p, "NamespaceName", "")
+        items = [n for n in self.tcr_namespaces.get(rid, [])
+                 if query in n["name"]]
+        page = number_page(items, p, 20, None)
+        return {"TotalCount": len(items), "NamespaceList": [{
+            "Name": n["name"],
+            "CreationTime": n.get("creation_time", "2024-12-10T14:04:56Z"),
+            "Public": bool(n.get("public", False)),
+            "NamespaceId": n.get("id", 0),
+            "Metadata": [{"Key": "public",
+                          "Value": "true" if n.get("public") else "false"}],
+        } for n in page]}
+
+    def CreateNamespace(self, p):
+        rid = p_str(p, "RegistryId", required=True)
+        name = p_str(p, "NamespaceName", required=True)
+        public = p_bool(p, "IsPublic", required=True)
+        self.instance(rid)
+        if not (2 <= len(name) <= 30 and NS_RE.match(name)):
+            raise ApiError("InvalidParameter.ErrorTcrInvalidParameter",
+                           "invalid namespace name %r" % name)
+        nss = self.tcr_namespaces.setdefault(rid, [])
+        if any(n["name"] == name for n in nss):
+            raise ApiError("FailedOperation.ErrorTcrResourceConflict",
+                           "project named %s already exists" % name)
+        nss.append({"name": name, "public": public, "id": len(nss) + 1,
+                    "creation_time": datetime.datetime.now(
+                        datetime.timezone.utc).strftime(
+                        "%Y-%m-%dT%H:%M:%SZ")})
+        return {}
+
+    def DescribeRepositories(self, p):
+        rid = p_str(p, "RegistryId", required=True)
+        self.instance(rid)
+        ns = p_str(p, "NamespaceName", "")
+        query = p_str(p, "RepositoryName", "")
+        items = [r for r in self.tcr_repos.get(rid, [])
+                 if (not ns or r["namespace"] == ns) and query in r["name"]]
+        page = number_page(items, p, 20, 100)
+        return {"TotalCount": len(items), "RepositoryList": [{
+            "Name": r["namespace"] + "/" + r["name"],
+            "Namespace": r["namespace"],
+            "CreationTime": "2024-12-10 14:30:36.806284 +0000 UTC",
+            "UpdateTime": "2024-12-10 14:30:36.806284 +0000 UTC",
+            "Public": False,
+            "Description": "",
+            "BriefDescription": "",
+        } for r in page]}
+
+    def DescribeImages(self, p):
+        rid = p_str(p, "RegistryId", required=True)
+        ns = p_str(p, "NamespaceName", required=True)
+        name = p_str(p, "RepositoryName", required=True)
+        self.instance(rid)
+        repo = next((r for r in self.tcr_repos.get(rid, [])
+                     if r["namespace"] == ns and r["name"] == name), None)
+        if repo is None:
+            raise ApiError("ResourceNotFound.TcrResourceNotFound",
+                           "repository %s/%s not found" % (ns, name))
+        query = p_str(p, "ImageVersion", "")
+        items = [t for t in repo.get("tags", []) if query in t["name"]]
+        page = number_page(items, p, 20, None)
+        return {"TotalCount": len(items), "ImageInfoList": [{
+            "ImageVersion": t["name"],
+            "Digest": t.get("digest", ""),
+            "Size": t.get("size", 0),
+            "UpdateTime": t.get("push_time", ""),
+            "Kind": "docker",
+            "KmsSignature": "",
+        } for t in page]}
+
+    def CreateInstanceToken(self, p):
+        rid = p_str(p, "RegistryId", required=True)
+        inst = self.instance(rid)
+        ttype = p_str(p, "TokenType", "temp")
+        ttl = self.token_ttl if ttype == "temp" else 10 * 365 * 86400
+        now = int(time.time()) + self.clock_offset
+        return {
+            "Username": self.uin,
+            "Token": inst.get("token", "fake-jwt-" + uuid.uuid4().hex),
+            "ExpTime": (now + ttl) * 1000,  # milliseconds, as the docs show
+            "TokenId": "" if ttype == "temp" else uuid.uuid4().hex[:12],
+        }
+
+
+ACTIONS = {"DescribeNamespacePersonal", "DescribeRepositoryOwnerPersonal",
+           "DescribeImagePersonal", "DescribeInstances",
+           "DescribeNamespaces", "CreateNamespace", "DescribeRepositories",
+           "DescribeImages", "CreateInstanceToken"}
+
+
+# ---------------------------------------------------------------- server
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    account = None  # set in main
+
+    def log_message(self, fmt, *args):
+        pass  # quiet: tests read /__calls instead
+
+    def send_json(self, obj, status=200):
+        data = json.dumps(obj).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n < 0 or n > MAX_BODY:
+            raise ValueError("body too large")
+        return self.rfile.read(n) if n else b""
+
+    def do_GET(self):
+        acc = self.account
+        if self.path == "/__calls":
+            with acc.lock:
+                self.send_json(list(acc.calls))
+        elif self.path == "/__state":
+            with acc.lock:
+                self.send_json({"tcr_namespaces": acc.tcr_namespaces})
+        else:
+            self.send_json({"error": "not found"}, 404)
+
+    def do_POST(self):
+        acc = self.account
+        try:
+            body = self.read_body()
+        except ValueError:
+            self.send_json({"error": "body too large"}, 413)
+            return
+        if self.path == "/__reset":
+            with acc.lock:
+                acc.calls.clear()
+                acc.counts.clear()
+                acc.total_calls = 0
+            self.send_json({})
+            return
+        if self.path == "/__faults":
+            with acc.lock:
+                acc.faults = json.loads(body or b"[]")
+                acc.counts.clear()
+                acc.total_calls = 0
+            self.send_json({})
+            return
+        self.api(body)
+
+    def api(self, body):
+        acc = self.account
+        request_id = str(uuid.uuid4())
+        action = self.headers.get("X-TC-Action", "")
+        call = {"action": action,
+                "region": self.headers.get("X-TC-Region", ""),
+                "host": self.headers.get("Host", ""),
+                "content_type": self.headers.get("Content-Type", ""),
+                "secret_id": None, "signed_headers": None, "params": None,
+                "error": None}
+        try:
+            now = int(time.time()) + acc.clock_offset
+            call["secret_id"], call["signed_headers"] = verify_request(
+                "POST", self.path, self.headers, body, acc.secrets, now)
+            if self.headers.get("X-TC-Version") != VERSION:
+                raise ApiError("NoSuchVersion",
+                               "The requested version %r of service tcr "
+                               "does not exist." %
+                               self.headers.get("X-TC-Version"))
+            if action not in ACTIONS:
+                raise ApiError("InvalidAction",
+                               "The action %r is not found." % action)
+            if not call["region"]:
+                raise ApiError("MissingParameter",
+                               "The request is missing a required "
+                               "parameter `Region`.")
+            try:
+                params = json.loads(body.decode("utf-8") or "{}")
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise ApiError("InvalidParameter", "body is not JSON")
+            if not isinstance(params, dict):
+                raise ApiError("InvalidParameter", "body is not an object")
+            call["params"] = params
+            with acc.lock:
+                fault = acc.fault_for(action)
+                if fault is not None:
+                    raise ApiError(*fault)
+                result = getattr(acc, action)(params)
+            result["RequestId"] = request_id
+            resp = {"Response": result}
+        except ApiError as e:
+            call["error"] = e.code
+            resp = {"Response": {"Error": {"Code": e.code,
+                                           "Message": e.message},
+                                 "RequestId": request_id}}
+        with acc.lock:
+            acc.calls.append(call)
+        self.send_json(resp)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fixture", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    with open(args.fixture, encoding="utf-8") as f:
+        Handler.account = Account(json.load(f))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print("LISTENING %d" % server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
