@@ -766,15 +766,19 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
         return true;
     }
     be->in_flight = true;
+    /* A mount source: prefer a repository this run saw the blob in. */
+    const char *pick = NULL;
     for (size_t k = 0; k < be->nrepos; k++) {
-        if (strcmp(be->repos[k], dst_repo) != 0) {
-            from = strdup(be->repos[k]);
-            if (be->verified[k])
-                break; /* prefer a repository this run saw it in */
-            free(from);
-            from = strdup(be->repos[k]);
+        if (strcmp(be->repos[k], dst_repo) == 0)
+            continue;
+        if (be->verified[k]) {
+            pick = be->repos[k];
+            break;
         }
+        if (!pick)
+            pick = be->repos[k];
     }
+    from = pick ? strdup(pick) : NULL;
     pthread_mutex_unlock(&e->blobs_lock);
 
     /* 1. Already there? Only worth a request when the repository existed

@@ -60,16 +60,24 @@ static void replay_line(it_journal *j, const char *line,
         const char *repo = json_string_value(json_object_get(o, "repo"));
         const char *dg = json_string_value(json_object_get(o, "digest"));
         json_int_t size = json_integer_value(json_object_get(o, "size"));
-        if (reg && repo && dg && v && v->blob)
-            v->blob(v->payload, reg, repo, dg, (int64_t)size);
-        j->records++;
+        if (!reg || !repo || !dg) {
+            j->torn++; /* a record without its fields is corrupt */
+        } else {
+            if (v && v->blob)
+                v->blob(v->payload, reg, repo, dg, (int64_t)size);
+            j->records++;
+        }
     } else if (t && strcmp(t, "image") == 0) {
         const char *src = json_string_value(json_object_get(o, "source"));
         const char *dg = json_string_value(json_object_get(o, "digest"));
         const char *dst = json_string_value(json_object_get(o, "target"));
-        if (src && dg && dst && v && v->image)
-            v->image(v->payload, src, dg, dst);
-        j->records++;
+        if (!src || !dg || !dst) {
+            j->torn++;
+        } else {
+            if (v && v->image)
+                v->image(v->payload, src, dg, dst);
+            j->records++;
+        }
     } else {
         j->torn++;
     }
@@ -109,8 +117,15 @@ int it_journal_open(it_journal **out, const char *state_dir,
                  strerror(errno));
         return -1;
     }
-    snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_NAME);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_NAME) >=
+        (int)sizeof(path)) {
+        snprintf(err->msg, sizeof(err->msg), "state dir %.900s: path too long",
+                 state_dir);
+        return -1;
+    }
+    /* O_APPEND: two runs sharing a state dir append whole records, never
+     * overwrite each other's at a stale offset. */
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err->msg, sizeof(err->msg), "journal %.900s: %s", path,
                  strerror(errno));
@@ -145,7 +160,9 @@ static void append(it_journal *j, json_t *rec)
     char *s = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
     if (!s) {
+        pthread_mutex_lock(&j->lock);
         j->failed = 1;
+        pthread_mutex_unlock(&j->lock);
         return;
     }
     size_t len = strlen(s);

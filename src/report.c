@@ -52,7 +52,11 @@ int it_report_write(const char *path, const char *mode, time_t started,
         snprintf(err->msg, sizeof(err->msg), "report: cannot build JSON");
         return -1;
     }
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: path too long",
+                 path);
+        goto out;
+    }
     FILE *f = fopen(tmp, "w");
     if (!f) {
         snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", tmp,

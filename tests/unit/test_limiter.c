@@ -1,0 +1,288 @@
+/*
+ * test_limiter.c - token buckets under a fake clock: the burst is free, the
+ * waits beyond it add up to (n - burst) / rate, rate <= 0 never waits,
+ * tokens refill with time but never above the burst, and threads sharing
+ * one bucket together get the bucket's rate (not more, not less).
+ *
+ * The fake clock is a global guarded by a mutex. The fake sleep models a
+ * thread that wakes at "the time it last read the clock + seconds": the
+ * bucket reads the clock once per take (under its lock) and then sleeps
+ * for the debt computed at that instant, so this is exactly the wake-up
+ * time a real clock would give. The clock only moves forward (max), so
+ * concurrent sleepers overlap instead of adding up.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "limiter.h"
+
+#define EPS  1e-9
+#define BASE 1024.0 /* fake clock start; a power of two keeps sums exact */
+
+/* cmocka 1.1's assert_float_equal works in float: too coarse for clock
+ * values around 1000 s. Compare doubles and print both on failure. */
+#define assert_near(a, b, eps) near_at((a), (b), (eps), __FILE__, __LINE__)
+
+static void near_at(double a, double b, double eps, const char *file, int line)
+{
+    if (!(fabs(a - b) <= eps)) {
+        print_error("%.12g != %.12g (within %g)\n", a, b, eps);
+        _fail(file, line);
+    }
+}
+
+static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
+static double fake_time;
+static long sleep_calls;
+static _Thread_local double last_read; /* this thread's last clock read */
+
+static double fake_now(void)
+{
+    pthread_mutex_lock(&clock_lock);
+    double t = fake_time;
+    pthread_mutex_unlock(&clock_lock);
+    last_read = t;
+    return t;
+}
+
+static void fake_sleep(double seconds)
+{
+    pthread_mutex_lock(&clock_lock);
+    sleep_calls++;
+    double wake = last_read + seconds;
+    if (wake > fake_time)
+        fake_time = wake;
+    pthread_mutex_unlock(&clock_lock);
+}
+
+static void advance(double seconds)
+{
+    pthread_mutex_lock(&clock_lock);
+    fake_time += seconds;
+    pthread_mutex_unlock(&clock_lock);
+}
+
+static int reset_clock(void **state)
+{
+    (void)state;
+    fake_time = BASE;
+    sleep_calls = 0;
+    return 0;
+}
+
+static it_bucket *new_bucket(double rate, double burst)
+{
+    it_bucket *b = it_bucket_new(rate, burst, fake_now, fake_sleep);
+    assert_non_null(b);
+    return b;
+}
+
+static void test_burst_is_immediate(void **state)
+{
+    (void)state;
+    it_bucket *b = new_bucket(10, 5);
+    for (int i = 0; i < 5; i++)
+        assert_near(it_bucket_take(b, 1), 0, EPS);
+    assert_int_equal(sleep_calls, 0);
+    assert_near(fake_time, BASE, EPS);
+    /* The next unit is one token's time away: 1 / rate. */
+    assert_near(it_bucket_take(b, 1), 0.1, EPS);
+    assert_int_equal(sleep_calls, 1);
+    assert_near(fake_time, BASE + 0.1, EPS);
+    it_bucket_free(b);
+
+    /* One take of the whole burst at once is free too. */
+    b = new_bucket(10, 5);
+    assert_near(it_bucket_take(b, 5), 0, EPS);
+    assert_int_equal(sleep_calls, 1);
+    it_bucket_free(b);
+}
+
+static void test_default_burst_is_one_second(void **state)
+{
+    (void)state;
+    it_bucket *b = new_bucket(8, 0);
+    for (int i = 0; i < 8; i++)
+        assert_near(it_bucket_take(b, 1), 0, EPS);
+    assert_int_equal(sleep_calls, 0);
+    assert_near(it_bucket_take(b, 1), 0.125, EPS);
+    it_bucket_free(b);
+}
+
+static void test_waits_add_up(void **state)
+{
+    (void)state;
+    const double rate = 4, burst = 3;
+    const int n = 23;
+    it_bucket *b = new_bucket(rate, burst);
+    double waited = 0;
+    for (int i = 0; i < n; i++)
+        waited += it_bucket_take(b, 1);
+    assert_near(waited, (n - burst) / rate, 1e-6);
+    assert_near(fake_time - BASE, (n - burst) / rate, 1e-6);
+    assert_int_equal(sleep_calls, n - (int)burst);
+    it_bucket_free(b);
+
+    /* Byte-sized takes (bandwidth): 1 MiB/s, 256 KiB burst, 40 chunks of
+     * 64 KiB = 2.5 MiB -> (2.5 - 0.25) s of waiting in total. */
+    reset_clock(NULL);
+    b = new_bucket(1048576, 262144);
+    waited = 0;
+    for (int i = 0; i < 40; i++)
+        waited += it_bucket_take(b, 65536);
+    assert_near(waited, (40.0 * 65536 - 262144) / 1048576, 1e-6);
+    assert_near(fake_time - BASE, 2.25, 1e-6);
+    it_bucket_free(b);
+
+    /* One take larger than the burst waits for the excess. */
+    reset_clock(NULL);
+    b = new_bucket(10, 2);
+    assert_near(it_bucket_take(b, 12), 1.0, 1e-9);
+    it_bucket_free(b);
+}
+
+static void test_unlimited_never_waits(void **state)
+{
+    (void)state;
+    const double rates[] = {0, -1, -1e9};
+    for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
+        it_bucket *b = new_bucket(rates[r], 0);
+        for (int i = 0; i < 1000; i++)
+            assert_near(it_bucket_take(b, 1e9), 0, 0);
+        it_bucket_free(b);
+        b = new_bucket(rates[r], 5);
+        assert_near(it_bucket_take(b, 1e12), 0, 0);
+        it_bucket_free(b);
+    }
+    assert_int_equal(sleep_calls, 0);
+    assert_near(fake_time, BASE, 0);
+    /* A NULL bucket (no limit configured) is a no-op. */
+    assert_near(it_bucket_take(NULL, 100), 0, 0);
+}
+
+static void test_refill_capped_at_burst(void **state)
+{
+    (void)state;
+    /* Binary fractions of a second keep the float arithmetic exact, so
+     * "no wait" below means exactly zero. */
+    it_bucket *b = new_bucket(8, 4);
+    assert_near(it_bucket_take(b, 4), 0, 0);
+    /* 0.375 s later three tokens are back, not more. */
+    advance(0.375);
+    assert_near(it_bucket_take(b, 3), 0, 0);
+    assert_int_equal(sleep_calls, 0);
+    assert_near(it_bucket_take(b, 1), 0.125, EPS);
+    assert_int_equal(sleep_calls, 1);
+
+    /* A long idle period refills only up to the burst. */
+    advance(128);
+    assert_near(it_bucket_take(b, 4), 0, 0);
+    assert_int_equal(sleep_calls, 1);
+    assert_near(it_bucket_take(b, 1), 0.125, EPS);
+    assert_int_equal(sleep_calls, 2);
+
+    /* The debt was waited out; 0.25 s more gives two tokens again. */
+    advance(0.25);
+    assert_near(it_bucket_take(b, 2), 0, 0);
+    assert_int_equal(sleep_calls, 2);
+    assert_near(it_bucket_take(b, 1), 0.125, EPS);
+    it_bucket_free(b);
+}
+
+#define THREADS          4
+#define TAKES_PER_THREAD 50
+
+struct worker {
+    it_bucket *b;
+    double wake[TAKES_PER_THREAD]; /* when each take was granted */
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < TAKES_PER_THREAD; i++) {
+        double waited = it_bucket_take(w->b, 1);
+        /* last_read is the clock this take was reserved at. */
+        w->wake[i] = last_read + waited;
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_threads_share_the_rate(void **state)
+{
+    (void)state;
+    const double rate = 100, burst = 10;
+    it_bucket *b = new_bucket(rate, burst);
+    struct worker w[THREADS];
+    pthread_t tid[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i].b = b;
+        assert_int_equal(pthread_create(&tid[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(tid[i], NULL), 0);
+
+    const int total = THREADS * TAKES_PER_THREAD;
+    double grants[THREADS * TAKES_PER_THREAD];
+    for (int i = 0; i < THREADS; i++)
+        for (int k = 0; k < TAKES_PER_THREAD; k++)
+            grants[i * TAKES_PER_THREAD + k] = w[i].wake[k] - BASE;
+    qsort(grants, (size_t)total, sizeof(grants[0]), cmp_double);
+    /* Never faster than the rate: by time t at most burst + rate * t
+     * units have been granted, whatever the interleaving. */
+    for (int k = 1; k <= total; k++)
+        assert_true(grants[k - 1] >= (k - burst) / rate - 1e-6);
+    /* Not slower either: the last unit is granted exactly when the shared
+     * bucket has produced it, so the threads together got the full rate
+     * (not rate / THREADS, and not rate each). */
+    assert_near(grants[total - 1], (total - burst) / rate, 1e-6);
+    assert_near(fake_time - BASE, (total - burst) / rate, 1e-6);
+    assert_int_equal(sleep_calls, total - (int)burst);
+    it_bucket_free(b);
+}
+
+/* The real clock and sleep, briefly: the clock never goes back and a sleep
+ * lasts at least as long as asked (a lower bound only, so not flaky). */
+static void test_real_clock(void **state)
+{
+    (void)state;
+    double t0 = it_now();
+    it_sleep(0);
+    it_sleep(-1);
+    it_sleep(0.02);
+    double t1 = it_now();
+    assert_true(t1 - t0 >= 0.02 - 1e-3);
+
+    it_bucket *b = it_bucket_new(1000, 1000, NULL, NULL);
+    assert_non_null(b);
+    assert_near(it_bucket_take(b, 1), 0, 0); /* within the burst */
+    it_bucket_free(b);
+    it_bucket_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_burst_is_immediate, reset_clock),
+        cmocka_unit_test_setup(test_default_burst_is_one_second, reset_clock),
+        cmocka_unit_test_setup(test_waits_add_up, reset_clock),
+        cmocka_unit_test_setup(test_unlimited_never_waits, reset_clock),
+        cmocka_unit_test_setup(test_refill_capped_at_burst, reset_clock),
+        cmocka_unit_test_setup(test_threads_share_the_rate, reset_clock),
+        cmocka_unit_test(test_real_clock),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
