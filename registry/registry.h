@@ -57,8 +57,8 @@ void reg_error_prefix(reg_error *err, const char *fmt, ...)
 void reg_error_clear(reg_error *err);
 /* Short static name of a code: "not found", "unauthorized", ... */
 const char *reg_strerror(int code);
-/* True for codes worth retrying (REG_ERETRY, and REG_EAUTH after a token
- * expired mid-transfer is reported as REG_ERETRY by the library). */
+/* True for codes worth retrying later: REG_ERETRY (connection errors,
+ * timeouts, 408, 429, 5xx). */
 bool reg_error_retryable(int code);
 
 /*

@@ -1,0 +1,134 @@
+/*
+ * headless.c - the progress printer for runs without the dashboard, and the
+ * final summary. Reads snapshots only; never touches the engine.
+ */
+#include "headless.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define TICK_MS            100
+#define SUMMARY_FAILED_MAX 20
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static it_phase phase_of(it_progress *p)
+{
+    /* A filter no name matches: the snapshot copies no rows. */
+    it_snapshot_filter none = {"\x01", false};
+    it_snapshot *s = it_progress_snapshot(p, &none);
+    if (!s)
+        return IT_PHASE_COPYING;
+    it_phase ph = s->phase;
+    it_snapshot_free(s);
+    return ph;
+}
+
+static void print_line(it_progress *p, FILE *out)
+{
+    it_snapshot_filter none = {"\x01", false};
+    it_snapshot *s = it_progress_snapshot(p, &none);
+    if (!s)
+        return;
+    char line[256];
+    it_progress_format_line(line, sizeof line, s);
+    fprintf(out, "%s\n", line);
+    fflush(out);
+    it_snapshot_free(s);
+}
+
+void it_headless_run(it_progress *p, int interval_s, FILE *out)
+{
+    if (interval_s <= 0)
+        interval_s = 10;
+    double next = mono_now() + interval_s;
+    struct timespec tick = {0, TICK_MS * 1000000L};
+    while (phase_of(p) != IT_PHASE_DONE) {
+        nanosleep(&tick, NULL);
+        double now = mono_now();
+        if (now >= next) {
+            print_line(p, out);
+            next += interval_s;
+            if (next < now) /* the process was stopped for a while */
+                next = now + interval_s;
+        }
+    }
+}
+
+static const char *result_words(const it_snapshot *s, int failed_repos)
+{
+    const it_totals *t = &s->totals;
+    int done = t->images_copied + t->images_skipped + t->images_failed;
+    if (s->stop_requested && done < t->images_total)
+        return "stopped before the end";
+    if (t->images_failed > 0 || failed_repos > 0)
+        return "finished with failures";
+    if (t->images_total == 0)
+        return "nothing to copy";
+    if (t->images_copied == 0)
+        return "everything was already present";
+    return "success";
+}
+
+void it_summary_print(FILE *out, const it_snapshot *s)
+{
+    const it_totals *t = &s->totals;
+    int failed_repos = 0;
+    for (size_t i = 0; i < s->n_rows; i++)
+        if (s->rows[i].state == IT_REPO_FAILED || s->rows[i].images_failed)
+            failed_repos++;
+    int done = t->images_copied + t->images_skipped + t->images_failed;
+    char bytes[32], rate[32], el[32];
+    it_format_bytes(bytes, sizeof bytes, (double)t->bytes_done);
+    it_format_bytes(rate, sizeof rate,
+                    s->elapsed > 0 ? (double)t->bytes_done / s->elapsed : 0);
+    it_format_duration(el, sizeof el, s->elapsed);
+
+    fprintf(out, "Result:  %s", result_words(s, failed_repos));
+    if (t->images_failed > 0)
+        fprintf(out, " (%d of %d images failed)", t->images_failed,
+                t->images_total);
+    else if (s->stop_requested && done < t->images_total)
+        fprintf(out, " (%d of %d images done)", done, t->images_total);
+    fprintf(out, "\n");
+    fprintf(out, "Repos:   %d of %d done\n", t->repos_done, t->repos_total);
+    fprintf(out, "Images:  %d copied, %d skipped, %d failed, %d total\n",
+            t->images_copied, t->images_skipped, t->images_failed,
+            t->images_total);
+    fprintf(out,
+            "Blobs:   %lld copied, %lld mounted, %lld skipped (already "
+            "present)\n",
+            (long long)t->blobs_copied, (long long)t->blobs_mounted,
+            (long long)t->blobs_skipped);
+    fprintf(out, "Moved:   %s in %s (average %s/s)\n", bytes, el, rate);
+
+    if (failed_repos == 0)
+        return;
+    fprintf(out, "Failed:\n");
+    int shown = 0;
+    for (size_t i = 0; i < s->n_rows; i++) {
+        const it_repo_row *r = &s->rows[i];
+        if (r->state != IT_REPO_FAILED && r->images_failed == 0)
+            continue;
+        if (shown == SUMMARY_FAILED_MAX)
+            break;
+        shown++;
+        if (strcmp(r->src_repo, r->dst_repo) == 0)
+            fprintf(out, "  %s", r->src_repo);
+        else
+            fprintf(out, "  %s -> %s", r->src_repo, r->dst_repo);
+        if (r->images_failed > 0)
+            fprintf(out, " (%d of %d images failed)", r->images_failed,
+                    r->images_total);
+        fprintf(out, ": %s\n", r->error ? r->error : "failed");
+    }
+    if (failed_repos > shown)
+        fprintf(out, "  ... and %d more (see the report)\n",
+                failed_repos - shown);
+}
