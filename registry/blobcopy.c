@@ -63,6 +63,7 @@ typedef struct xfer {
     char *location;
     char *docker_digest;
     char *range;
+    long retry_after; /* seconds, -1 when absent */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
@@ -140,6 +141,7 @@ static void fail_http(copy *cp, const xfer *x, const char *what)
         return;
     cp->failed = reg_error_from_http(cp->err, x->status, x->body.data,
                                      x->body.len, what);
+    cp->err->retry_after = x->retry_after;
     if (cp->failed == REG_OK)
         cp->failed = reg_error_set(cp->err, REG_ERR, "%s: unexpected HTTP %ld",
                                    what, x->status);
@@ -222,6 +224,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
         free(x->docker_digest);
         free(x->range);
         x->location = x->docker_digest = x->range = NULL;
+        x->retry_after = -1;
         x->headers_done = false;
     } else if (n <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
         long status = 0;
@@ -235,6 +238,13 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
         set_owned(&x->docker_digest,
                   header_value(buf, n, "Docker-Content-Digest"));
         set_owned(&x->range, header_value(buf, n, "Range"));
+        char *ra = header_value(buf, n, "Retry-After");
+        if (ra != NULL) {
+            char *e = NULL;
+            long v = strtol(ra, &e, 10);
+            x->retry_after = (e != ra && *e == '\0' && v >= 0) ? v : -1;
+            free(ra);
+        }
     }
     return n;
 }
@@ -812,6 +822,7 @@ static int open_session(copy *cp)
     if (resp.status != 202) {
         rc = reg_error_from_http(cp->err, resp.status, resp.body.data,
                                  resp.body.len, what);
+        cp->err->retry_after = resp.retry_after;
         if (rc == REG_OK)
             rc = reg_error_set(cp->err, REG_ERR, "%s: unexpected HTTP %ld",
                                what, resp.status);
@@ -864,6 +875,7 @@ int reg_blob_copy(reg_client *src, const char *src_repo, reg_client *dst,
     reg_error_clear(&local);
     memset(&cp, 0, sizeof(cp));
     cp.err = err != NULL ? err : &local;
+    cp.err->retry_after = -1;
     cp.src_x.cp = cp.up_x.cp = &cp;
     cp.src_x.kind = XF_SOURCE;
     cp.up_x.kind = XF_PUT;

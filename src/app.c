@@ -418,6 +418,15 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
                st.images_planned, (long long)bytes, st.images_skipped,
                st.images_failed);
     }
+    if (fd.rc == IT_EXIT_USAGE || fd.rc == IT_EXIT_CLOUD_AUTH) {
+        /* The planner stopped the run before anything was planned. */
+        printf("Result:  stopped: %s (see the error above)\n",
+               fd.rc == IT_EXIT_CLOUD_AUTH
+                   ? "the Tencent Cloud API refused the key"
+                   : "the TCR instance cannot be used");
+        it_snapshot_free(snap);
+        snap = NULL;
+    }
     if (snap) {
         it_summary_print(stdout, snap);
         it_snapshot_free(snap);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app.h"
 #include "log.h"
@@ -19,7 +20,12 @@ struct it_ccr {
     char *dst_host;    /* TCR registry host, known after the lookup */
     char *registry_id; /* TCR instance id, known after the lookup */
     char target_desc[256];
-    pthread_mutex_t lock; /* dst_host / registry_id publication */
+    it_secrets *logins; /* registry-secret.yaml + Docker config, to know */
+                        /* whether the TCR host needs an instance token */
+    /* The token the planner fetched up front (to fail fast with exit 3),
+     * handed to the engine's first credential request; NULL after. */
+    tc_instance_token *first_token;
+    pthread_mutex_t lock; /* dst_host, registry_id, first_token */
 };
 
 static int new_client(tc_client **out, const it_options *o, const it_tc_key *k,
@@ -34,6 +40,35 @@ static int new_client(tc_client **out, const it_options *o, const it_tc_key *k,
     co.max_retries = -1;
     co.ca_file = o->ca_file;
     return tc_client_new(out, &co, err);
+}
+
+/* The registry logins the engine will see (app.c loads the same files):
+ * registry-secret.yaml, then the Docker config. Only used to decide
+ * whether the TCR host needs an instance token; passwords stay here. */
+static int load_logins(it_secrets **out, const it_options *o, it_errbuf *err)
+{
+    char path[4096];
+    it_errbuf derr = {{0}};
+    *out = NULL;
+    if (o->security_file) {
+        if (it_secrets_load(out, o->security_file, err) != 0)
+            return -1;
+    } else {
+        *out = calloc(1, sizeof(it_secrets));
+        if (!*out) {
+            snprintf(err->msg, sizeof(err->msg), "out of memory");
+            return -1;
+        }
+    }
+    const char *dc = getenv("DOCKER_CONFIG");
+    const char *home = getenv("HOME");
+    if (dc && *dc)
+        snprintf(path, sizeof(path), "%s/config.json", dc);
+    else
+        snprintf(path, sizeof(path), "%s/.docker/config.json",
+                 home ? home : ".");
+    (void)it_secrets_add_docker_config(*out, path, &derr); /* app warns */
+    return 0;
 }
 
 int it_ccr_new(it_ccr **out, const it_options *o, it_errbuf *err)
@@ -52,7 +87,8 @@ int it_ccr_new(it_ccr **out, const it_options *o, it_errbuf *err)
     }
     pthread_mutex_init(&c->lock, NULL);
     c->o = o;
-    if (it_tc_secrets_load(&c->keys, o->secret_file, err) != 0)
+    if (it_tc_secrets_load(&c->keys, o->secret_file, err) != 0 ||
+        load_logins(&c->logins, o, err) != 0)
         goto fail;
     it_log_add_secret(c->keys->ccr.secret_key);
     it_log_add_secret(c->keys->tcr.secret_key);
@@ -93,6 +129,8 @@ void it_ccr_free(it_ccr *c)
     tc_client_free(c->ccr);
     tc_client_free(c->tcr);
     it_tc_secrets_free(c->keys);
+    it_secrets_free(c->logins);
+    tc_instance_token_free(c->first_token);
     free(c->src_host);
     free(c->dst_host);
     free(c->registry_id);
@@ -110,6 +148,23 @@ const char *it_ccr_target_desc(const it_ccr *c)
     return c->target_desc;
 }
 
+/* Hands the token in *tok to the engine: malloc'd copies, expiry in
+ * seconds. Returns 0 or -1 (out of memory). */
+static int give_token(const tc_instance_token *tok, char **username,
+                      char **password, int64_t *expires_at)
+{
+    *username = strdup(tok->username ? tok->username : "");
+    *password = strdup(tok->token ? tok->token : "");
+    *expires_at = tok->exp_time_ms / 1000;
+    if (!*username || !*password) {
+        free(*username);
+        free(*password);
+        *username = *password = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int it_ccr_creds(void *payload, const char *host, char **username,
                  char **password, int64_t *expires_at)
 {
@@ -119,45 +174,73 @@ int it_ccr_creds(void *payload, const char *host, char **username,
     pthread_mutex_lock(&c->lock);
     bool ours = c->dst_host && strcmp(host, c->dst_host) == 0;
     char *id = ours && c->registry_id ? strdup(c->registry_id) : NULL;
+    if (ours) {
+        /* The planner's token serves the first request, unless it is
+         * already inside the engine's renewal margin (5 minutes). */
+        tok = c->first_token;
+        c->first_token = NULL;
+    }
     pthread_mutex_unlock(&c->lock);
-    if (!id)
+    if (!id) {
+        tc_instance_token_free(tok);
         return -1;
-    int rc = tc_tcr_create_instance_token(&tok, c->tcr, id, &terr);
+    }
+    if (tok && tok->exp_time_ms / 1000 - (int64_t)time(NULL) <= 600) {
+        tc_instance_token_free(tok);
+        tok = NULL;
+    }
+    int rc = 0;
+    if (!tok)
+        rc = tc_tcr_create_instance_token(&tok, c->tcr, id, &terr);
     free(id);
     if (rc != 0) {
         log_error("CreateInstanceToken for %s: %s", host, terr.message);
         return -1;
     }
     it_log_add_secret(tok->token);
-    *username = strdup(tok->username ? tok->username : "");
-    *password = strdup(tok->token ? tok->token : "");
-    *expires_at = tok->exp_time_ms / 1000;
-    log_info("obtained a temporary login for %s (user %s)", host, *username);
+    rc = give_token(tok, username, password, expires_at);
+    if (rc == 0)
+        log_info("obtained a temporary login for %s (user %s)", host,
+                 *username);
     tc_instance_token_free(tok);
-    return 0;
+    return rc;
 }
 
 /* Turns an API failure into a message and an exit code: authentication
- * problems name the key and say what to check. */
+ * problems name the key and say what to check. The client's message
+ * already carries the API code, the RequestId and (for auth failures)
+ * the SecretId; they are added here only when it does not. */
 static int api_failure(const it_ccr *c, const char *what, const char *side,
                        const tc_client *client, const tc_error *terr)
 {
+    const char *id = tc_client_secret_id(client);
+    bool has_rid = terr->request_id[0] == '\0' ||
+                   strstr(terr->message, terr->request_id) != NULL;
     if (terr->code == TC_EAUTH) {
-        log_error("%s: the %s key (SecretId %s) was refused: %s [%s]. Check "
-                  "the `%s:` secretId/secretKey in %s (or "
-                  "TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY), and "
-                  "that the key may use TCR in region %s.",
-                  what, side, tc_client_secret_id(client), terr->message,
-                  terr->api_code, side,
-                  c->o->secret_file ? c->o->secret_file : "the secret file",
-                  tc_client_region(client));
+        bool has_id = id && strstr(terr->message, id) != NULL;
+        const char *hint =
+            strstr(terr->api_code, "SignatureExpire")
+                ? " and that this machine's clock is right (the API allows "
+                  "5 minutes of difference)"
+                : "";
+        log_error("%s: the %s key%s%s%s was refused: %s%s%s%s. Check the "
+                  "`%s:` secretId/secretKey in %s%s, that the key may use "
+                  "TCR in region %s%s.",
+                  what, side, has_id ? "" : " (SecretId ",
+                  has_id ? "" : (id ? id : "?"), has_id ? "" : ")",
+                  terr->message, has_rid ? "" : " (RequestId ",
+                  has_rid ? "" : terr->request_id, has_rid ? "" : ")", side,
+                  c->o->secret_file ? c->o->secret_file
+                                    : "the --secretFile file",
+                  c->o->secret_file ? ""
+                                    : " (or TENCENTCLOUD_SECRET_ID / "
+                                      "TENCENTCLOUD_SECRET_KEY)",
+                  tc_client_region(client), hint);
         return IT_EXIT_CLOUD_AUTH;
     }
-    log_error("%s: %s%s%s", what, terr->message,
-              terr->request_id[0] ? " (RequestId " : "",
-              terr->request_id[0] ? terr->request_id : "");
-    if (terr->request_id[0])
-        log_error("%s: RequestId %s", what, terr->request_id);
+    log_error("%s: %s%s%s%s", what, terr->message,
+              has_rid ? "" : " (RequestId ", has_rid ? "" : terr->request_id,
+              has_rid ? "" : ")");
     return IT_EXIT_FAILED;
 }
 
@@ -201,8 +284,14 @@ static void ns_fail(ns_state *s, const char *ns, const char *reason)
     if (!r)
         return;
     s->reasons = r;
-    s->failed[s->nfailed] = strdup(ns);
-    s->reasons[s->nfailed] = strdup(reason);
+    char *fn = strdup(ns), *rn = strdup(reason);
+    if (!fn || !rn) {
+        free(fn);
+        free(rn);
+        return;
+    }
+    s->failed[s->nfailed] = fn;
+    s->reasons[s->nfailed] = rn;
     s->nfailed++;
 }
 
@@ -216,14 +305,43 @@ static void ns_state_clear(ns_state *s)
     free(s->reasons);
 }
 
-/* Creates the CCR namespaces the instance lacks. Returns 0 or an exit
- * code for a failure that stops the run (auth). */
+/* The namespaces to have on TCR: every CCR namespace, plus any namespace
+ * a listed repository is in that the namespace list missed (a push into
+ * a missing namespace fails). Borrowed pointers; *out freed with free(). */
+static int wanted_namespaces(const char ***out, size_t *n,
+                             const tc_namespace *cn, size_t ncn,
+                             const tc_repo *repos, size_t nrepos)
+{
+    const char **v = calloc(ncn + nrepos + 1, sizeof(char *));
+    size_t k = 0;
+    *out = NULL;
+    *n = 0;
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < ncn + nrepos; i++) {
+        const char *name = i < ncn ? cn[i].name : repos[i - ncn].namespace_name;
+        bool seen = !name || !*name;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = strcmp(v[j], name) == 0;
+        if (!seen)
+            v[k++] = name;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* Creates the namespaces the instance lacks (see wanted_namespaces).
+ * A namespace that cannot be created goes into st; the others go on.
+ * Returns 0 or an exit code for a failure that stops the run (auth,
+ * listing). */
 static int sync_namespaces(it_ccr *c, it_progress *p, const char *reg_id,
-                           ns_state *st)
+                           const tc_repo *repos, size_t nrepos, ns_state *st)
 {
     tc_error terr = {0};
     tc_namespace *cn = NULL, *tn = NULL;
-    size_t ncn = 0, ntn = 0;
+    size_t ncn = 0, ntn = 0, nwant = 0;
+    const char **want = NULL;
     int rc = 0;
     char line[256];
 
@@ -235,9 +353,14 @@ static int sync_namespaces(it_ccr *c, it_progress *p, const char *reg_id,
         rc = api_failure(c, "list TCR namespaces", "tcr", c->tcr, &terr);
         goto out;
     }
+    if (wanted_namespaces(&want, &nwant, cn, ncn, repos, nrepos) != 0) {
+        log_error("out of memory");
+        rc = IT_EXIT_FAILED;
+        goto out;
+    }
     size_t created = 0, present = 0;
-    for (size_t i = 0; i < ncn; i++) {
-        const char *ns = cn[i].name;
+    for (size_t i = 0; i < nwant; i++) {
+        const char *ns = want[i];
         if (has_ns(tn, ntn, ns)) {
             present++;
             continue;
@@ -260,6 +383,11 @@ static int sync_namespaces(it_ccr *c, it_progress *p, const char *reg_id,
                 has_ns(one, n1, ns))
                 r = 0;
             tc_namespaces_free(one, n1);
+            if (r == 0) {
+                log_info("TCR namespace %s already exists", ns);
+                present++;
+                continue;
+            }
         }
         if (r == TC_EAUTH) {
             rc = api_failure(c, "create TCR namespace", "tcr", c->tcr, &terr);
@@ -276,30 +404,29 @@ static int sync_namespaces(it_ccr *c, it_progress *p, const char *reg_id,
         created++;
     }
     snprintf(line, sizeof(line),
-             "%zu in CCR: %zu already in TCR, %zu %s, %zu failed", ncn, present,
-             created, c->o->dry_run ? "to create" : "created", st->nfailed);
+             "%zu in CCR: %zu already in TCR, %zu %s, %zu failed", nwant,
+             present, created, c->o->dry_run ? "to create" : "created",
+             st->nfailed);
     it_progress_prep(p, "namespaces", line);
     log_info("namespaces: %s", line);
 out:
+    free(want);
     tc_namespaces_free(cn, ncn);
     tc_namespaces_free(tn, ntn);
     return rc;
 }
 
+/* Lists the tags of each repository and feeds the pairs into e. Returns
+ * 0 or an exit code for a failure that stops the run (auth). */
 static int feed_repos(it_ccr *c, it_engine *e, it_progress *p,
-                      const ns_state *st, volatile int *stop)
+                      const tc_repo *repos, size_t nrepos, const ns_state *st,
+                      volatile int *stop)
 {
     tc_error terr = {0};
-    tc_repo *repos = NULL;
-    size_t nrepos = 0;
     int rc = 0;
     char line[256];
     long tags_total = 0, tags_left_out = 0;
 
-    if (tc_ccr_list_repos(&repos, &nrepos, c->ccr, &terr) != 0)
-        return api_failure(c, "list CCR repositories", "ccr", c->ccr, &terr);
-    snprintf(line, sizeof(line), "%zu listed", nrepos);
-    it_progress_prep(p, "repositories", line);
     for (size_t i = 0;
          i < nrepos && !(stop && *stop) && !it_progress_stop_requested(p);
          i++) {
@@ -352,8 +479,9 @@ static int feed_repos(it_ccr *c, it_engine *e, it_progress *p,
         pair.tags = tv;
         pair.dst_host = c->dst_host;
         pair.dst_repo = r->full_name;
-        if (tv)
-            it_engine_add_pair(e, &pair); /* copies everything */
+        /* it_engine_add_pair copies everything it keeps. */
+        if (!tv || it_engine_add_pair(e, &pair) != 0)
+            it_engine_add_failed(e, src, dst, "out of memory");
         free(tv);
         tc_images_free(tags, ntags);
         snprintf(line, sizeof(line), "%zu of %zu listed, %ld tags%s", i + 1,
@@ -369,15 +497,49 @@ static int feed_repos(it_ccr *c, it_engine *e, it_progress *p,
         log_warn("%ld older tags left out by --ccrTagNums=%d", tags_left_out,
                  c->o->ccr_tag_nums);
     }
-    tc_repos_free(repos, nrepos);
     return rc;
+}
+
+/* When no registry login covers the TCR host, fetches the first
+ * instance token now, so that a key without CreateInstanceToken rights
+ * stops the run (exit 3) before anything is created or copied. The
+ * token is kept for the engine's first request. Any other failure is
+ * only a warning: the engine asks again when it needs the login.
+ * Returns 0 or IT_EXIT_CLOUD_AUTH. */
+static int check_token(it_ccr *c, const char *reg_id)
+{
+    tc_error terr = {0};
+    tc_instance_token *tok = NULL;
+    const it_cred *cred = it_secrets_find(c->logins, c->dst_host, NULL);
+    if (cred && cred->username)
+        return 0;
+    if (tc_tcr_create_instance_token(&tok, c->tcr, reg_id, &terr) != 0) {
+        if (terr.code != TC_EAUTH) {
+            log_warn("no login for %s yet (will retry): %s", c->dst_host,
+                     terr.message);
+            return 0;
+        }
+        char what[300];
+        snprintf(what, sizeof(what),
+                 "get a login for %s (no username/password for it in "
+                 "registry-secret.yaml)",
+                 c->dst_host);
+        return api_failure(c, what, "tcr", c->tcr, &terr);
+    }
+    it_log_add_secret(tok->token);
+    pthread_mutex_lock(&c->lock);
+    tc_instance_token_free(c->first_token);
+    c->first_token = tok;
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }
 
 int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, volatile int *stop)
 {
     tc_error terr = {0};
     tc_instance *inst = NULL;
-    size_t ninst = 0;
+    tc_repo *repos = NULL;
+    size_t ninst = 0, nrepos = 0;
     ns_state st = {0};
     int rc = 0;
     char line[512];
@@ -421,12 +583,23 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, volatile int *stop)
     it_progress_prep(p, "instance", line);
     log_info("TCR instance: %s", line);
 
-    rc = sync_namespaces(c, p, in->registry_id, &st);
+    rc = check_token(c, in->registry_id);
+    if (rc != 0)
+        goto out;
+    /* Repositories first: their namespaces must exist on TCR too. */
+    if (tc_ccr_list_repos(&repos, &nrepos, c->ccr, &terr) != 0) {
+        rc = api_failure(c, "list CCR repositories", "ccr", c->ccr, &terr);
+        goto out;
+    }
+    snprintf(line, sizeof(line), "%zu listed", nrepos);
+    it_progress_prep(p, "repositories", line);
+    rc = sync_namespaces(c, p, in->registry_id, repos, nrepos, &st);
     if (rc != 0)
         goto out;
     it_progress_phase(p, IT_PHASE_DISCOVERING);
-    rc = feed_repos(c, e, p, &st, stop);
+    rc = feed_repos(c, e, p, repos, nrepos, &st, stop);
 out:
+    tc_repos_free(repos, nrepos);
     tc_instances_free(inst, ninst);
     ns_state_clear(&st);
     it_engine_input_done(e);

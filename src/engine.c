@@ -175,7 +175,7 @@ static bool aborting(const it_engine *e)
  * Returns true when the caller should try again (after the sleep done
  * here).
  */
-static bool again(it_engine *e, int rc, const reg_error *err, int *attempt,
+static bool again(it_engine *e, int rc, reg_error *err, int *attempt,
                   const char *what)
 {
     if (rc == 0 || !reg_error_retryable(rc) || *attempt >= e->o.retry ||
@@ -183,8 +183,16 @@ static bool again(it_engine *e, int rc, const reg_error *err, int *attempt,
         return false;
     double delay = 0.5 * (double)(1 << (*attempt < 6 ? *attempt : 6));
     delay *= 0.5 + (double)(rand() % 1000) / 1000.0; /* jitter */
-    if (err && err->retry_after > 0)
+    /* Retry-After counts only when this very answer was a 429 or 503: the
+     * error struct is reused within a task. */
+    if (err && err->retry_after > 0 &&
+        (err->http_status == 429 || err->http_status == 503))
         delay = err->retry_after > 60 ? 60 : (double)err->retry_after;
+    if (err) {
+        /* consumed: a later transport error must not inherit it */
+        err->retry_after = -1;
+        err->http_status = 0;
+    }
     (*attempt)++;
     log_warn("%s: %s; retry %d/%d in %.1fs", what, err ? err->msg : "",
              *attempt, e->o.retry, delay);
@@ -1365,8 +1373,14 @@ void it_engine_add_failed(it_engine *e, const char *source, const char *target,
 {
     size_t i = add_result(e, source, target);
     set_result(e, i, IT_STATUS_FAILED, NULL, 0, reason);
+    /* Counted as one failed image, so the dashboard's totals agree with
+     * the report and the exit code. */
     int pid = it_progress_repo_add(e->o.progress, source, target);
+    it_progress_repo_tags(e->o.progress, pid, 1);
+    int img = it_progress_image_add(e->o.progress, pid, "(all tags)");
+    it_progress_image_state(e->o.progress, img, IT_IMG_FAILED, NULL, reason);
     it_progress_repo_state(e->o.progress, pid, IT_REPO_FAILED, reason);
+    log_error("%s -> %s: %s", source, target, reason);
 }
 
 void it_engine_input_done(it_engine *e)

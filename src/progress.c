@@ -94,6 +94,8 @@ struct it_progress {
     int64_t ring_sec; /* second the newest bucket stands for */
 
     atomic_bool stop;
+    /* A repo named another registry host than the first repo did. */
+    bool src_hosts_differ, dst_hosts_differ;
 };
 
 typedef struct snap_impl {
@@ -161,6 +163,13 @@ static int hash_grow(it_progress *p)
     p->hash = h;
     p->hash_cap = cap;
     return 0;
+}
+
+/* Both names start with the same registry host (or neither has one). */
+static bool same_host(const char *a, const char *b)
+{
+    size_t n = it_repo_host_len(a);
+    return n == it_repo_host_len(b) && strncmp(a, b, n) == 0;
 }
 
 static bool valid_repo(const it_progress *p, int r)
@@ -410,6 +419,13 @@ int it_progress_repo_add(it_progress *p, const char *src_repo,
     }
     r->src_len = strlen(a);
     r->dst_len = strlen(b);
+    if (p->n_repos > 0) {
+        const repo *first = &p->repos[0];
+        if (!same_host(first->src, a))
+            p->src_hosts_differ = true;
+        if (!same_host(first->dst, b))
+            p->dst_hosts_differ = true;
+    }
     r->tags_n = -1;
     r->st = IT_REPO_WAITING;
     id = (int)p->n_repos++;
@@ -881,6 +897,8 @@ it_snapshot *it_progress_snapshot(it_progress *p,
     }
     s->eta = compute_eta(p, now, sec, s->throughput);
     s->stop_requested = atomic_load(&p->stop);
+    s->one_src_host = !p->src_hosts_differ;
+    s->one_dst_host = !p->dst_hosts_differ;
     pthread_mutex_unlock(&p->mu);
     free(pick);
 
@@ -961,6 +979,35 @@ void it_image_rows_free(it_image_row *rows, size_t n)
 }
 
 /* ----------------------------------------------------------- formatting */
+
+/* ------------------------------------------------------ display names */
+
+size_t it_repo_host_len(const char *name)
+{
+    if (!name)
+        return 0;
+    const char *slash = strchr(name, '/');
+    if (!slash || slash == name)
+        return 0;
+    size_t n = (size_t)(slash - name);
+    if (memchr(name, '.', n) || memchr(name, ':', n) ||
+        (n == 9 && strncmp(name, "localhost", 9) == 0))
+        return n;
+    return 0;
+}
+
+void it_repo_label(const char **src_out, const char **dst_out, const char *src,
+                   const char *dst, bool drop_src_host, bool drop_dst_host)
+{
+    const char *s = src ? src : "";
+    const char *d = dst ? dst : "";
+    size_t sn = drop_src_host ? it_repo_host_len(s) : 0;
+    size_t dn = drop_dst_host ? it_repo_host_len(d) : 0;
+    s += sn ? sn + 1 : 0; /* past "host/" */
+    d += dn ? dn + 1 : 0;
+    *src_out = s;
+    *dst_out = strcmp(s, d) == 0 ? NULL : d;
+}
 
 void it_format_bytes(char *out, size_t cap, double bytes)
 {

@@ -137,6 +137,10 @@ typedef struct it_snapshot {
     bool *note_is_error;
     size_t n_notes;
     bool stop_requested;
+    /* Every repository pair added so far names the same source (target)
+     * registry host (over all repos, whatever the filter): a view may then
+     * drop that host from the rows, the header shows it once. */
+    bool one_src_host, one_dst_host;
 } it_snapshot;
 
 typedef struct it_snapshot_filter {
@@ -152,6 +156,22 @@ void it_snapshot_free(it_snapshot *s);
 int it_progress_repo_images(it_image_row **out, size_t *n_out, it_progress *p,
                             int repo);
 void it_image_rows_free(it_image_row *rows, size_t n);
+
+/* ------------------------------------------------------ display names */
+
+/* Length of the registry host that starts a repository name such as
+ * "127.0.0.1:5000/team/app" (14 here); 0 when the first path component is
+ * not a host by the Docker reference rule (it holds '.' or ':', or is
+ * "localhost") or no '/' follows it. name may be NULL (0). */
+size_t it_repo_host_len(const char *name);
+
+/* What a narrow view shows of a repository pair "host/path" -> "host/path":
+ * *src_out is src without its host when drop_src_host (likewise *dst_out
+ * for dst), and *dst_out is NULL when both shown names are the same (the
+ * view then shows one name). Pointers point into src and dst (borrowed);
+ * nothing is allocated. */
+void it_repo_label(const char **src_out, const char **dst_out, const char *src,
+                   const char *dst, bool drop_src_host, bool drop_dst_host);
 
 /* One headless progress line: "images 120/400 (3 failed) | 1.2 GiB |
  * 45.0 MiB/s | ETA 4m10s" (no newline). */

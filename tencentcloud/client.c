@@ -347,24 +347,25 @@ static int handle_response(tc_client *c, const char *action, long status,
             copy_str(err->api_code, sizeof(err->api_code), code);
         if (rc == TC_EAUTH)
             tc_error_set(err, rc,
-                         "%s: %s: %s (SecretId %s, region %s, "
+                         "%s failed: %s: %s (SecretId %s, region %s, "
                          "RequestId %s)",
                          action, code ? code : "?", msg, c->secret_id,
                          c->region, rid ? rid : "-");
         else
-            tc_error_set(err, rc, "%s: %s: %s (RequestId %s)", action,
+            tc_error_set(err, rc, "%s failed: %s: %s (RequestId %s)", action,
                          code ? code : "?", msg, rid ? rid : "-");
         goto cleanup;
     }
     if (status != 200) {
         rc = (status == 429 || status >= 500) ? TC_ERETRY : TC_ERR;
-        tc_error_set(err, rc, "%s: HTTP status %ld from %s", action, status,
-                     c->host);
+        tc_error_set(err, rc, "%s failed: HTTP status %ld from %s", action,
+                     status, c->host);
         goto cleanup;
     }
     if (!json_is_object(resp)) {
         rc = tc_error_set(err, TC_ERR,
-                          "%s: malformed response from %s (no Response "
+                          "%s failed: malformed response from %s (no "
+                          "Response "
                           "object)",
                           action, c->host);
         goto cleanup;
@@ -452,9 +453,9 @@ int tc_call(tc_client *c, const char *action, json_t *request,
         } else if (err != NULL && err->message[0] != '\0') {
             char tmp[sizeof(err->message)];
             copy_str(tmp, sizeof(tmp), err->message);
-            tc_error_set(err, rc, "%s: %s", action, tmp);
+            tc_error_set(err, rc, "%s failed: %s", action, tmp);
         } else {
-            tc_error_set(err, rc, "%s: transport failed", action);
+            tc_error_set(err, rc, "%s failed: transport failed", action);
         }
         free(resp_body);
         if (rc != TC_ERETRY)

@@ -25,7 +25,9 @@ Control endpoints (no signature):
                      "RequestLimitExceeded", "nth": [2, 3]} fails the 2nd
                      and 3rd calls of X (counting from 1, per action), or
                      {"action": "*", "code": "InternalError", "every": 3}
-                     fails every 3rd call. Optional "message".
+                     fails every 3rd call. Optional "message"; with
+                     "after": true the call is carried out first and
+                     only its answer is the error (a lost response).
   GET  /__state   -> the TCR namespaces per instance (to check creations)
 Fixture "options": {"faults": [...], "clock_offset": seconds added to the
 server clock, "token_ttl": seconds}.
@@ -253,8 +255,8 @@ class Account:
                        "instance %s not found" % registry_id)
 
     def fault_for(self, action):
-        """Counts the call and returns (code, message) of a fault or None.
-        Called with the lock held."""
+        """Counts the call and returns (code, message, after) of a fault or
+        None. Called with the lock held."""
         self.total_calls += 1
         n = self.counts[action] = self.counts.get(action, 0) + 1
         for rule in self.faults:
@@ -264,8 +266,9 @@ class Account:
             hit = count in rule.get("nth", []) or (
                 rule.get("every") and count % int(rule["every"]) == 0)
             if hit:
-                return rule.get("code", "InternalError"), rule.get(
-                    "message", "injected fault")
+                return (rule.get("code", "InternalError"),
+                        rule.get("message", "injected fault"),
+                        bool(rule.get("after", False)))
         return None
 
     # ----------------------------------------------------------- actions
@@ -546,9 +549,11 @@ class Handler(BaseHTTPRequestHandler):
             call["params"] = params
             with acc.lock:
                 fault = acc.fault_for(action)
-                if fault is not None:
-                    raise ApiError(*fault)
+                if fault is not None and not fault[2]:
+                    raise ApiError(fault[0], fault[1])
                 result = getattr(acc, action)(params)
+                if fault is not None:  # done, but the answer is lost
+                    raise ApiError(fault[0], fault[1])
             result["RequestId"] = request_id
             resp = {"Response": result}
         except ApiError as e:
