@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,24 +102,6 @@ static char *default_state_dir(void)
         snprintf(buf, sizeof(buf), "%s/.local/state/image-transfer",
                  home && *home ? home : ".");
     return strdup(buf);
-}
-
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof(buf))
-        return -1;
-    memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 typedef struct watcher {
@@ -272,7 +253,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     /* With the dashboard on, logs go to a file, never onto the screen. */
     const char *log_file = o->log_file;
     if (!log_file && tui) {
-        if (make_dirs(state_dir) == 0) {
+        if (it_make_dirs(state_dir) == 0) {
             snprintf(log_path, sizeof(log_path), "%s/image-transfer.log",
                      state_dir);
             log_file = log_path;
@@ -290,7 +271,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         goto out;
     }
     if (o->ccr_to_tcr) {
-        int rc = it_ccr_new(&ccr, o, &err);
+        int rc = it_ccr_new(&ccr, o, secrets, &err);
         if (rc != 0) {
             fprintf(stderr, "image-transfer: %s\n", err.msg);
             exit_code = rc;

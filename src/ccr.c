@@ -20,8 +20,9 @@ struct it_ccr {
     char *dst_host;    /* TCR registry host, known after the lookup */
     char *registry_id; /* TCR instance id, known after the lookup */
     char target_desc[256];
-    it_secrets *logins; /* registry-secret.yaml + Docker config, to know */
-                        /* whether the TCR host needs an instance token */
+    const it_secrets
+        *logins; /* borrowed: registry-secret.yaml + Docker config, to know */
+                 /* whether the TCR host needs an instance token */
     /* The token the planner fetched up front (to fail fast with exit 3),
      * handed to the engine's first credential request; NULL after. */
     tc_instance_token *first_token;
@@ -42,36 +43,8 @@ static int new_client(tc_client **out, const it_options *o, const it_tc_key *k,
     return tc_client_new(out, &co, err);
 }
 
-/* The registry logins the engine will see (app.c loads the same files):
- * registry-secret.yaml, then the Docker config. Only used to decide
- * whether the TCR host needs an instance token; passwords stay here. */
-static int load_logins(it_secrets **out, const it_options *o, it_errbuf *err)
-{
-    char path[4096];
-    it_errbuf derr = {{0}};
-    *out = NULL;
-    if (o->security_file) {
-        if (it_secrets_load(out, o->security_file, err) != 0)
-            return -1;
-    } else {
-        *out = calloc(1, sizeof(it_secrets));
-        if (!*out) {
-            snprintf(err->msg, sizeof(err->msg), "out of memory");
-            return -1;
-        }
-    }
-    const char *dc = getenv("DOCKER_CONFIG");
-    const char *home = getenv("HOME");
-    if (dc && *dc)
-        snprintf(path, sizeof(path), "%s/config.json", dc);
-    else
-        snprintf(path, sizeof(path), "%s/.docker/config.json",
-                 home ? home : ".");
-    (void)it_secrets_add_docker_config(*out, path, &derr); /* app warns */
-    return 0;
-}
-
-int it_ccr_new(it_ccr **out, const it_options *o, it_errbuf *err)
+int it_ccr_new(it_ccr **out, const it_options *o, const it_secrets *logins,
+               it_errbuf *err)
 {
     tc_error terr = {0};
     *out = NULL;
@@ -87,8 +60,8 @@ int it_ccr_new(it_ccr **out, const it_options *o, it_errbuf *err)
     }
     pthread_mutex_init(&c->lock, NULL);
     c->o = o;
-    if (it_tc_secrets_load(&c->keys, o->secret_file, err) != 0 ||
-        load_logins(&c->logins, o, err) != 0)
+    c->logins = logins;
+    if (it_tc_secrets_load(&c->keys, o->secret_file, err) != 0)
         goto fail;
     it_log_add_secret(c->keys->ccr.secret_key);
     it_log_add_secret(c->keys->tcr.secret_key);
@@ -129,7 +102,6 @@ void it_ccr_free(it_ccr *c)
     tc_client_free(c->ccr);
     tc_client_free(c->tcr);
     it_tc_secrets_free(c->keys);
-    it_secrets_free(c->logins);
     tc_instance_token_free(c->first_token);
     free(c->src_host);
     free(c->dst_host);

@@ -17,8 +17,12 @@
 typedef struct it_ccr it_ccr;
 
 /* Loads the Tencent Cloud keys and creates the API clients. Nothing is
- * called yet. Returns 0, or an exit code (2) with a message. */
-int it_ccr_new(it_ccr **out, const it_options *o, it_errbuf *err);
+ * called yet. logins (registry-secret.yaml + Docker config, as the engine
+ * sees them) is borrowed and must outlive the planner: it tells whether
+ * the TCR host needs an instance token. Returns 0, or an exit code (2)
+ * with a message. */
+int it_ccr_new(it_ccr **out, const it_options *o, const it_secrets *logins,
+               it_errbuf *err);
 void it_ccr_free(it_ccr *c);
 /* Source and target descriptions for the dashboard header. */
 const char *it_ccr_source_desc(const it_ccr *c);

@@ -23,8 +23,7 @@ struct it_journal {
     long torn;
 };
 
-/* mkdir -p */
-static int make_dirs(const char *path)
+int it_make_dirs(const char *path)
 {
     char buf[4096];
     size_t len = strlen(path);
@@ -111,7 +110,7 @@ int it_journal_open(it_journal **out, const char *state_dir,
 {
     char path[4096];
     *out = NULL;
-    if (make_dirs(state_dir) != 0) {
+    if (it_make_dirs(state_dir) != 0) {
         snprintf(err->msg, sizeof(err->msg),
                  "state dir %.900s: cannot create: %s", state_dir,
                  strerror(errno));

@@ -39,6 +39,9 @@ void it_journal_image(it_journal *j, const char *source, const char *digest,
 void it_journal_flush(it_journal *j);
 /* Flushes and closes. Returns 0, or -1 when some write failed. */
 int it_journal_close(it_journal *j);
+/* Creates path and its missing parents (mode 0700), like mkdir -p.
+ * Returns 0 or -1 (errno set). */
+int it_make_dirs(const char *path);
 /* Number of records replayed at open, and torn lines dropped. */
 void it_journal_stats(const it_journal *j, long *records, long *torn);
 
