@@ -931,7 +931,9 @@ static void run_image(it_engine *e, image_ctx *img)
     reg_manifest *m = NULL;
 
     if (stopping(e)) {
-        image_finish(e, img, IT_STATUS_SKIPPED, "interrupted before start");
+        /* Never started: it stays pending (not done) everywhere. */
+        set_result(e, img->result, IT_STATUS_PENDING, NULL, 0,
+                   "not started: the run was stopped");
         return;
     }
     img->dst = get_client(e, r->pair.dst_host, r->pair.dst_repo, &err);
@@ -1074,8 +1076,9 @@ static void list_repo(it_engine *e, repo_ctx *r)
     size_t ntags = 0;
 
     if (stopping(e)) {
-        it_progress_repo_state(e->o.progress, r->pid, IT_REPO_SKIPPED,
-                               "interrupted");
+        size_t i = add_result(e, r->src_name, r->dst_name);
+        set_result(e, i, IT_STATUS_PENDING, NULL, 0,
+                   "not listed: the run was stopped");
         return;
     }
     r->src = get_client(e, r->pair.src_host, r->pair.src_repo, &err);
@@ -1438,6 +1441,9 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
         case IT_STATUS_PLANNED:
             s->images_planned++;
             break;
+        case IT_STATUS_PENDING:
+            s->images_pending++;
+            break;
         }
     }
     s->blobs_copied = atomic_load(&e->blobs_copied);
@@ -1458,6 +1464,8 @@ const char *it_image_status_name(it_image_status s)
         return "failed";
     case IT_STATUS_PLANNED:
         return "planned";
+    case IT_STATUS_PENDING:
+        return "pending";
     }
     return "unknown";
 }

@@ -23,7 +23,8 @@ typedef enum it_image_status {
     IT_STATUS_COPIED = 0,
     IT_STATUS_SKIPPED,
     IT_STATUS_FAILED,
-    IT_STATUS_PLANNED /* --dry-run: would be copied */
+    IT_STATUS_PLANNED, /* --dry-run: would be copied */
+    IT_STATUS_PENDING  /* never started: the run was stopped first */
 } it_image_status;
 
 /* The outcome of one image (one tag), for the report. */
@@ -38,7 +39,7 @@ typedef struct it_image_result {
 
 typedef struct it_engine_stats {
     long images_total, images_copied, images_skipped, images_failed;
-    long images_planned;
+    long images_planned, images_pending;
     long blobs_copied, blobs_mounted, blobs_skipped;
     int64_t bytes_copied;
     long http_requests;

@@ -1006,7 +1006,12 @@ void it_repo_label(const char **src_out, const char **dst_out, const char *src,
     s += sn ? sn + 1 : 0; /* past "host/" */
     d += dn ? dn + 1 : 0;
     *src_out = s;
-    *dst_out = strcmp(s, d) == 0 ? NULL : d;
+    /* One name when nothing changes that the row would show: the same
+     * shown names, or the same path on a target host the row leaves out. */
+    size_t pn = it_repo_host_len(src ? src : "");
+    const char *src_path = (src ? src : "") + (pn ? pn + 1 : 0);
+    bool same = strcmp(s, d) == 0 || (dn && strcmp(src_path, d) == 0);
+    *dst_out = same ? NULL : d;
 }
 
 void it_format_bytes(char *out, size_t cap, double bytes)

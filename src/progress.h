@@ -167,9 +167,10 @@ size_t it_repo_host_len(const char *name);
 
 /* What a narrow view shows of a repository pair "host/path" -> "host/path":
  * *src_out is src without its host when drop_src_host (likewise *dst_out
- * for dst), and *dst_out is NULL when both shown names are the same (the
- * view then shows one name). Pointers point into src and dst (borrowed);
- * nothing is allocated. */
+ * for dst). *dst_out is NULL, and the view shows one name, when both shown
+ * names are the same or when the target's host is dropped and its path is
+ * the source's path. Pointers point into src and dst (borrowed); nothing
+ * is allocated. */
 void it_repo_label(const char **src_out, const char **dst_out, const char *src,
                    const char *dst, bool drop_src_host, bool drop_dst_host);
 

@@ -3,6 +3,8 @@
  * {"version":1,"mode":"generic","started":"2026-...Z","finished":"...Z",
  *  "summary":{"images_total",...,"bytes_copied"},
  *  "images":[{"source","target","digest","status","bytes","error"}]}
+ * status: copied, skipped, failed, planned (--dry-run) or pending (never
+ * started because the run was stopped).
  */
 #ifndef IT_REPORT_H
 #define IT_REPORT_H

@@ -90,6 +90,19 @@ static void put_right(int y, int x, int w, attr_t a, const char *s)
     put(y, x + w - len, len, a, s);
 }
 
+/* Draws s at (y, x) and fills the rest of w columns with spaces in the
+ * same attribute (a selected row is highlighted over its full width). */
+static void put_pad(int y, int x, int w, attr_t a, const char *s)
+{
+    if (y < 0 || y >= LINES || x < 0 || x >= COLS || w <= 0)
+        return;
+    int used = put(y, x, w, a, s);
+    if (w > COLS - x)
+        w = COLS - x;
+    if (used < w)
+        mvhline(y, x + used, (chtype)' ' | a, w - used);
+}
+
 /* Copies s into out so it fits w columns (ASCII names): the middle is
  * replaced by "~" so both the namespace and the repository stay visible. */
 static void fit_middle(char *out, size_t cap, const char *s, int w)
@@ -105,6 +118,108 @@ static void fit_middle(char *out, size_t cap, const char *s, int w)
     }
     int head = (w - 1) / 2, tail = w - 1 - head;
     snprintf(out, cap, "%.*s~%s", head, s, s + len - tail);
+}
+
+/* One character of s (at most left bytes): returns the bytes it takes
+ * (>= 1) and sets *w to the columns put() gives it (an invalid or control
+ * character is shown as a one-column '?'). */
+static size_t char_at(const char *s, size_t left, int *w)
+{
+    mbstate_t ms;
+    memset(&ms, 0, sizeof ms);
+    wchar_t wc;
+    size_t k = mbrtowc(&wc, s, left, &ms);
+    if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+        *w = 1;
+        return 1;
+    }
+    int cw = wcwidth(wc);
+    *w = cw < 0 || wc < 32 || wc == 127 ? 1 : cw;
+    return k;
+}
+
+/* Columns s takes on the screen. */
+static int text_width(const char *s)
+{
+    int cols = 0, cw;
+    size_t left = strlen(s);
+    while (left > 0) {
+        size_t k = char_at(s, left, &cw);
+        cols += cw;
+        s += k;
+        left -= k;
+    }
+    return cols;
+}
+
+/* Copies s into out so it fits w columns: when it is too wide its start is
+ * cut and replaced by an ellipsis ("…", or "..." without UTF-8), because
+ * the end of a repository name is what tells rows apart. */
+static void fit_left(const tui_state *st, char *out, size_t cap, const char *s,
+                     int w)
+{
+    out[0] = '\0';
+    if (w <= 0)
+        return;
+    int total = text_width(s);
+    if (total <= w) {
+        snprintf(out, cap, "%s", s);
+        return;
+    }
+    const char *ell = st->utf8 ? "…" : "...";
+    int ell_w = st->utf8 ? 1 : 3;
+    if (w <= ell_w) {
+        snprintf(out, cap, "%.*s", st->utf8 ? (int)strlen(ell) : w, ell);
+        return;
+    }
+    /* Drop characters from the front until the rest fits beside the
+     * ellipsis. */
+    size_t left = strlen(s);
+    int cw;
+    while (left > 0 && total > w - ell_w) {
+        size_t k = char_at(s, left, &cw);
+        total -= cw;
+        s += k;
+        left -= k;
+    }
+    snprintf(out, cap, "%s%s", ell, s);
+}
+
+#define PAIR_MIN 12
+
+/* The name of a repository row in w columns: "team/app → mirror/app", or
+ * "team/app" when the target has the same name. Hosts are left out when
+ * every repository shares them (the header names them once). When too
+ * wide, each side is cut from the left, sharing the width, so both ends
+ * stay visible; when a side would keep fewer than PAIR_MIN columns, only
+ * the source is shown (the detail view has room for both). */
+static void repo_name(const tui_state *st, char *out, size_t cap,
+                      const it_repo_row *r, int w)
+{
+    const char *src, *dst;
+    it_repo_label(&src, &dst, r->src_repo, r->dst_repo, st->snap->one_src_host,
+                  st->snap->one_dst_host);
+    const char *sep = st->utf8 ? " → " : " -> ";
+    int avail = w - (st->utf8 ? 3 : 4);
+    int sw = text_width(src), dw = dst ? text_width(dst) : 0;
+    int need =
+        (sw < PAIR_MIN ? sw : PAIR_MIN) + (dw < PAIR_MIN ? dw : PAIR_MIN);
+    if (!dst || avail < need) {
+        fit_left(st, out, cap, src, w);
+        return;
+    }
+    int sa = avail / 2, da = avail - sa;
+    if (sw < sa) {
+        da += sa - sw;
+        sa = sw;
+    } else if (dw < da) {
+        sa += da - dw;
+        da = dw;
+    }
+    char a[512], b[512];
+    fit_left(st, a, sizeof a, src, sa);
+    fit_left(st, b, sizeof b, dst, da);
+    snprintf(out, cap, "%s%s%s", a, sep, b);
 }
 
 /* 1234567 -> "1,234,567". */
@@ -261,7 +376,8 @@ static const char *phase_word(const it_snapshot *s)
     case IT_PHASE_STOPPING:
         return "stopping";
     case IT_PHASE_DONE:
-        return "done";
+        /* After q + y the run ended early: do not call that "done". */
+        return s->stop_requested ? "stopped" : "done";
     }
     return "?";
 }
@@ -416,7 +532,7 @@ static int draw_summary(tui_state *st, int y)
     it_format_bytes(b, sizeof b,
                     avg ? (double)t->bytes_done / s->elapsed : s->throughput);
     if (s->phase == IT_PHASE_DONE)
-        snprintf(c, sizeof c, "%s", "finished");
+        snprintf(c, sizeof c, "%s", s->stop_requested ? "stopped" : "finished");
     else if (s->eta < 0)
         snprintf(c, sizeof c, "ETA %s", st->utf8 ? "—" : "--");
     else {
@@ -554,17 +670,12 @@ static void draw_list_rows(tui_state *st, int y0, int h)
         const it_repo_row *r = &s->rows[st->top + k];
         int y = y0 + 1 + k;
         bool sel = st->top + k == st->cursor;
-        char buf[512], name[512];
-        if (strcmp(r->src_repo, r->dst_repo) != 0 && c.name >= 40)
-            snprintf(buf, sizeof buf, "%s %s %s", r->src_repo, arrow(st),
-                     r->dst_repo);
-        else
-            snprintf(buf, sizeof buf, "%s", r->src_repo);
-        fit_middle(name, sizeof name, buf, c.name);
+        char buf[512], name[1100];
+        repo_name(st, name, sizeof name, r, c.name);
         x = 0;
         put(y, x, 2, A_BOLD, sel ? ">" : " ");
         x = 2;
-        putf(y, x, c.name, sel ? A_REVERSE : A_NORMAL, "%-*s", c.name, name);
+        put_pad(y, x, c.name, sel ? A_REVERSE : A_NORMAL, name);
         x += c.name + 1;
         if (r->images_total < 0)
             snprintf(buf, sizeof buf, "-");
@@ -605,12 +716,10 @@ static void draw_detail_rows(tui_state *st, int y0, int h)
     int y = y0;
     char buf[512];
     if (repo) {
+        char name[1100];
+        repo_name(st, name, sizeof name, repo, COLS - 13);
         put(y, 1, 11, A_BOLD, "Repository");
-        int x = 12 + put(y, 12, COLS - 12, A_BOLD, repo->src_repo);
-        if (strcmp(repo->src_repo, repo->dst_repo) != 0) {
-            x += putf(y, x, COLS - x, A_NORMAL, " %s ", arrow(st));
-            put(y, x, COLS - x, A_BOLD, repo->dst_repo);
-        }
+        put(y, 12, COLS - 13, A_BOLD, name);
         y++;
         put(y, 1, 11, A_BOLD, "State");
         int x2 = 12 + put(y, 12, 10, repo_attr(st, repo->state),
@@ -769,7 +878,9 @@ static void draw_footer(tui_state *st, int y)
     if (st->done) {
         attr_t a = color_attr(st, TUI_C_TITLE, A_REVERSE) | A_BOLD;
         x += put(y, x, COLS - rw - 1, a,
-                 " Finished. Press any key to exit (arrows scroll) ");
+                 s->stop_requested
+                     ? " Stopped. Press any key to exit (arrows scroll) "
+                     : " Finished. Press any key to exit (arrows scroll) ");
     } else if (s->stop_requested) {
         attr_t a = color_attr(st, TUI_C_BUSY, A_REVERSE) | A_BOLD;
         x += put(y, x, COLS - rw - 1, a,

@@ -233,7 +233,8 @@ class TuiTest(unittest.TestCase):
             pane.keys("y")
             s = pane.wait_for(lambda s: "Press any key" in s,
                               "the stopped dashboard")
-            self.assertRegex(s.splitlines()[0], r"DONE")
+            self.assertRegex(s.splitlines()[0], r"STOPPED")
+            self.assertIn("Stopped. Press any key", s.splitlines()[-1])
             pane.keys("Enter")  # Enter opens details; leave them again
             pane.keys("Escape", "x")
             self.assertEqual(pane.wait_rc(), 130)

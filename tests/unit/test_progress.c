@@ -412,6 +412,107 @@ static void test_formatters_from_fixture(void **state)
     assert_true(cases >= 10);
 }
 
+/* Splits a fixture line at tabs into at most max fields; returns the count. */
+static int split_tabs(char *line, char **f, int max)
+{
+    int n = 0;
+    f[n++] = line;
+    for (char *c = line; *c && n < max; c++)
+        if (*c == '\t') {
+            *c = '\0';
+            f[n++] = c + 1;
+        }
+    return n;
+}
+
+static void test_repo_labels_from_fixture(void **state)
+{
+    (void)state;
+    const char *dir = getenv("FIXTURES");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/progress/labels.txt",
+             dir ? dir : "tests/fixtures");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[512];
+    int hosts = 0, labels = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char *c[6];
+        int n = split_tabs(line, c, 6);
+        if (strcmp(c[0], "host") == 0) {
+            assert_int_equal(n, 3);
+            char *end;
+            long want = strtol(c[2], &end, 10);
+            assert_true(end != c[2] && *end == '\0');
+            size_t got = it_repo_host_len(c[1]);
+            if ((long)got != want)
+                fail_msg("host_len(%s): got %zu, want %ld", c[1], got, want);
+            hosts++;
+            continue;
+        }
+        assert_string_equal(c[0], "label");
+        assert_int_equal(n, 6);
+        const char *src = NULL, *dst = NULL;
+        it_repo_label(&src, &dst, c[1], c[2], strchr(c[3], 's') != NULL,
+                      strchr(c[3], 'd') != NULL);
+        const char *want_dst = strcmp(c[5], "-") == 0 ? NULL : c[5];
+        if (strcmp(src, c[4]) != 0)
+            fail_msg("label(%s, %s, %s): src '%s', want '%s'", c[1], c[2], c[3],
+                     src, c[4]);
+        if (want_dst ? !dst || strcmp(dst, want_dst) != 0 : dst != NULL)
+            fail_msg("label(%s, %s, %s): dst '%s', want '%s'", c[1], c[2], c[3],
+                     dst ? dst : "(null)", c[5]);
+        labels++;
+    }
+    fclose(f);
+    assert_true(hosts >= 8);
+    assert_true(labels >= 6);
+    /* NULL names are empty names. */
+    assert_int_equal(it_repo_host_len(NULL), 0);
+    const char *s = NULL, *d = NULL;
+    it_repo_label(&s, &d, NULL, NULL, true, true);
+    assert_string_equal(s, "");
+    assert_null(d);
+}
+
+/* The snapshot says whether every repo so far shares its hosts, over all
+ * repos even when a filter hides some. */
+static void test_snapshot_one_host(void **state)
+{
+    (void)state;
+    it_progress *p = new_model();
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    assert_non_null(s);
+    assert_true(s->one_src_host && s->one_dst_host); /* no repos yet */
+    it_snapshot_free(s);
+
+    it_progress_repo_add(p, "a.example:1/team/x", "b.example/m/x");
+    it_progress_repo_add(p, "a.example:1/team/y", "b.example/m/y");
+    s = it_progress_snapshot(p, NULL);
+    assert_true(s->one_src_host && s->one_dst_host);
+    it_snapshot_free(s);
+
+    /* A second target host: the source is still shared. */
+    it_progress_repo_add(p, "a.example:1/team/z", "c.example/m/z");
+    it_snapshot_filter only_x = {"team/x", false};
+    s = it_progress_snapshot(p, &only_x);
+    assert_int_equal(s->n_rows, 1);
+    assert_true(s->one_src_host);
+    assert_false(s->one_dst_host);
+    it_snapshot_free(s);
+
+    /* A second source host; "a.example:2" is not "a.example:1". */
+    it_progress_repo_add(p, "a.example:2/team/x", "b.example/m/x");
+    s = it_progress_snapshot(p, NULL);
+    assert_false(s->one_src_host);
+    assert_false(s->one_dst_host);
+    it_snapshot_free(s);
+    it_progress_free(p);
+}
+
 static void test_format_line_and_summary(void **state)
 {
     (void)state;
@@ -587,6 +688,8 @@ int main(void)
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_notes_ring_prep_and_redaction),
         cmocka_unit_test(test_formatters_from_fixture),
+        cmocka_unit_test(test_repo_labels_from_fixture),
+        cmocka_unit_test(test_snapshot_one_host),
         cmocka_unit_test(test_format_line_and_summary),
         cmocka_unit_test(test_summary_truncates_failed_list),
         cmocka_unit_test(test_threads),
