@@ -40,6 +40,24 @@ static int check_digest(const char *digest, reg_error *err)
     return REG_OK;
 }
 
+/* check_names() with a reference that must be present. */
+static int check_ref(const char *repo, const char *ref, reg_error *err)
+{
+    int rc = check_names(repo, ref, err);
+    if (rc == REG_OK && ref == NULL)
+        rc = reg_error_set(err, REG_EINVAL, "no reference");
+    return rc;
+}
+
+/* Checks repo and a blob digest in it. */
+static int check_blob(const char *repo, const char *digest, reg_error *err)
+{
+    int rc = check_names(repo, NULL, err);
+    if (rc == REG_OK)
+        rc = check_digest(digest, err);
+    return rc;
+}
+
 /* Concatenates the NULL-terminated list of strings into a malloc'd one. */
 static char *join(const char *first, ...)
 {
@@ -74,39 +92,83 @@ static int http_fail(reg_error *err, const reg_resp *r, const char *what)
     return rc;
 }
 
+/* What send_checked() accepts as a good answer, besides one exact status. */
+#define ANY_2XX    0  /* any 2xx */
+#define ANY_STATUS -1 /* every answer: the caller looks at the status */
+
+/*
+ * Sends req. A transport failure keeps its message with "what: " in front;
+ * an answer whose status is not `want` (or ANY_2XX / ANY_STATUS) is mapped
+ * by http_fail(). resp is filled whatever happens; the caller frees it.
+ */
+static int send_checked(reg_client *c, const reg_req *req, reg_resp *resp,
+                        long want, const char *what, reg_error *err)
+{
+    int rc = reg__request(c, req, resp, err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", what);
+        return rc;
+    }
+    if (want == ANY_STATUS)
+        return REG_OK;
+    if (want == ANY_2XX ? !is_ok(resp->status) : resp->status != want)
+        return http_fail(err, resp, what);
+    return REG_OK;
+}
+
+/*
+ * send_checked() to "/v2/<req->repo><tail><ref>" (ref may be NULL); req->url
+ * is set for the call only. Returns REG_ENOMEM when the path cannot be
+ * built (resp is then untouched).
+ */
+static int repo_call(reg_client *c, reg_req *req, const char *tail,
+                     const char *ref, long want, const char *what,
+                     reg_resp *resp, reg_error *err)
+{
+    char *path = join("/v2/", req->repo, tail, ref, (char *)NULL);
+    if (path == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    req->url = path;
+    int rc = send_checked(c, req, resp, want, what, err);
+    req->url = NULL;
+    free(path);
+    return rc;
+}
+
 /* ------------------------------------------------------------ manifests */
+
+/*
+ * GET or HEAD of repo:ref's manifest (`verb` is "get" or "head", for
+ * messages), expecting 200. Fills what[what_cap] with "VERB manifest
+ * repo:ref" for the caller's own messages and resp with the answer (the
+ * caller frees it whatever is returned).
+ */
+static int manifest_call(reg_resp *resp, char *what, size_t what_cap,
+                         reg_client *c, const char *method, const char *verb,
+                         const char *repo, const char *ref, reg_error *err)
+{
+    int rc = check_ref(repo, ref, err);
+    if (rc != REG_OK)
+        return rc;
+    snprintf(what, what_cap, "%s manifest %s:%s", verb, repo, ref);
+    reg_req req = {.method = method,
+                   .repo = repo,
+                   .actions = "pull",
+                   .accept = REG_MANIFEST_ACCEPT};
+    return repo_call(c, &req, "/manifests/", ref, 200, what, resp, err);
+}
 
 int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
                      const char *ref, reg_error *err)
 {
     reg_resp resp = {0};
-    char *path = NULL;
     char what[512];
-    int rc;
 
     *out = NULL;
-    rc = check_names(repo, ref, err);
-    if (rc != REG_OK || ref == NULL)
-        return rc != REG_OK ? rc
-                            : reg_error_set(err, REG_EINVAL, "no reference");
-    snprintf(what, sizeof(what), "get manifest %s:%s", repo, ref);
-    path = join("/v2/", repo, "/manifests/", ref, (char *)NULL);
-    if (path == NULL)
-        return reg_error_set(err, REG_ENOMEM, "out of memory");
-    reg_req req = {.method = "GET",
-                   .url = path,
-                   .repo = repo,
-                   .actions = "pull",
-                   .accept = REG_MANIFEST_ACCEPT};
-    rc = reg__request(c, &req, &resp, err);
-    if (rc != REG_OK) {
-        reg_error_prefix(err, "%s", what);
+    int rc = manifest_call(&resp, what, sizeof(what), c, "GET", "get", repo,
+                           ref, err);
+    if (rc != REG_OK)
         goto cleanup;
-    }
-    if (resp.status != 200) {
-        rc = http_fail(err, &resp, what);
-        goto cleanup;
-    }
     rc = reg_manifest_parse(out, resp.content_type, resp.body.data,
                             resp.body.len, err);
     if (rc != REG_OK) {
@@ -123,7 +185,6 @@ int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
     }
 cleanup:
     reg_resp_free(&resp);
-    free(path);
     return rc;
 }
 
@@ -133,34 +194,14 @@ int reg_manifest_head(reg_client *c, const char *repo, const char *ref,
 {
     reg_resp resp = {0};
     reg_manifest *m = NULL;
-    char *path = NULL;
     char what[512];
-    int rc;
 
     if (media_type_out != NULL)
         *media_type_out = NULL;
-    rc = check_names(repo, ref, err);
-    if (rc != REG_OK || ref == NULL)
-        return rc != REG_OK ? rc
-                            : reg_error_set(err, REG_EINVAL, "no reference");
-    snprintf(what, sizeof(what), "head manifest %s:%s", repo, ref);
-    path = join("/v2/", repo, "/manifests/", ref, (char *)NULL);
-    if (path == NULL)
-        return reg_error_set(err, REG_ENOMEM, "out of memory");
-    reg_req req = {.method = "HEAD",
-                   .url = path,
-                   .repo = repo,
-                   .actions = "pull",
-                   .accept = REG_MANIFEST_ACCEPT};
-    rc = reg__request(c, &req, &resp, err);
-    if (rc != REG_OK) {
-        reg_error_prefix(err, "%s", what);
+    int rc = manifest_call(&resp, what, sizeof(what), c, "HEAD", "head", repo,
+                           ref, err);
+    if (rc != REG_OK)
         goto cleanup;
-    }
-    if (resp.status != 200) {
-        rc = http_fail(err, &resp, what);
-        goto cleanup;
-    }
     if (resp.docker_digest == NULL || !reg_valid_digest(resp.docker_digest)) {
         /* No usable digest header: fetch the bytes and hash them. */
         rc = reg_manifest_get(&m, c, repo, ref, err);
@@ -197,7 +238,6 @@ int reg_manifest_head(reg_client *c, const char *repo, const char *ref,
 cleanup:
     reg_manifest_free(m);
     reg_resp_free(&resp);
-    free(path);
     return rc;
 }
 
@@ -205,11 +245,9 @@ int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
                      const reg_manifest *m, reg_error *err)
 {
     reg_resp resp = {0};
-    char *path = NULL;
     char what[512];
-    int rc;
 
-    rc = check_names(repo, ref, err);
+    int rc = check_names(repo, ref, err);
     if (rc != REG_OK)
         return rc;
     if (ref == NULL || m == NULL || m->body == NULL || m->media_type == NULL)
@@ -219,26 +257,16 @@ int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
     if (reg_valid_digest(ref) && strcmp(ref, m->digest) != 0)
         return reg_error_set(err, REG_EINVAL, "%s: the manifest's digest is %s",
                              what, m->digest);
-    path = join("/v2/", repo, "/manifests/", ref, (char *)NULL);
-    if (path == NULL)
-        return reg_error_set(err, REG_ENOMEM, "out of memory");
     reg_req req = {.method = "PUT",
-                   .url = path,
                    .repo = repo,
                    .actions = "pull,push",
                    .content_type = m->media_type,
                    .body = m->body,
                    .body_len = m->len,
                    .max_response = 1024 * 1024};
-    rc = reg__request(c, &req, &resp, err);
-    if (rc != REG_OK) {
-        reg_error_prefix(err, "%s", what);
+    rc = repo_call(c, &req, "/manifests/", ref, ANY_2XX, what, &resp, err);
+    if (rc != REG_OK)
         goto cleanup;
-    }
-    if (!is_ok(resp.status)) {
-        rc = http_fail(err, &resp, what);
-        goto cleanup;
-    }
     /* Schema 1 signed manifests are digested without their signatures, so
      * the registry's digest legitimately differs for them. */
     if (resp.docker_digest != NULL && m->kind != REG_KIND_V2S1 &&
@@ -250,7 +278,6 @@ int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
     }
 cleanup:
     reg_resp_free(&resp);
-    free(path);
     return rc;
 }
 
@@ -353,15 +380,9 @@ static int list_pages(char ***out, size_t *n_out, reg_client *c,
                        .repo = repo,
                        .actions = "pull",
                        .accept = "application/json"};
-        rc = reg__request(c, &req, &resp, err);
-        if (rc != REG_OK) {
-            reg_error_prefix(err, "%s", what);
+        rc = send_checked(c, &req, &resp, 200, what, err);
+        if (rc != REG_OK)
             goto cleanup;
-        }
-        if (resp.status != 200) {
-            rc = http_fail(err, &resp, what);
-            goto cleanup;
-        }
         json_error_t jerr;
         json_t *root = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
         json_t *arr = json_is_object(root) ? json_object_get(root, key) : NULL;
@@ -471,31 +492,15 @@ int reg_blob_exists(reg_client *c, const char *repo, const char *digest,
 {
     reg_resp resp = {0};
     char what[512];
-    int rc = check_names(repo, NULL, err);
-    if (rc == REG_OK)
-        rc = check_digest(digest, err);
+    int rc = check_blob(repo, digest, err);
     if (rc != REG_OK)
         return rc;
     snprintf(what, sizeof(what), "check blob %s in %s", digest, repo);
-    char *path = join("/v2/", repo, "/blobs/", digest, (char *)NULL);
-    if (path == NULL)
-        return reg_error_set(err, REG_ENOMEM, "out of memory");
-    reg_req req = {
-        .method = "HEAD", .url = path, .repo = repo, .actions = "pull"};
-    rc = reg__request(c, &req, &resp, err);
-    if (rc != REG_OK) {
-        reg_error_prefix(err, "%s", what);
-        goto cleanup;
-    }
-    if (resp.status != 200) {
-        rc = http_fail(err, &resp, what);
-        goto cleanup;
-    }
-    if (size_out != NULL)
+    reg_req req = {.method = "HEAD", .repo = repo, .actions = "pull"};
+    rc = repo_call(c, &req, "/blobs/", digest, 200, what, &resp, err);
+    if (rc == REG_OK && size_out != NULL)
         *size_out = resp.content_length;
-cleanup:
     reg_resp_free(&resp);
-    free(path);
     return rc;
 }
 
@@ -516,12 +521,10 @@ int reg_blob_mount(reg_client *c, const char *repo, const char *digest,
 {
     reg_resp resp = {0};
     char what[512];
-    char *path = NULL, *q = NULL;
+    char *q = NULL;
     int rc = check_names(repo, NULL, err);
     if (rc == REG_OK)
-        rc = check_names(from_repo, NULL, err);
-    if (rc == REG_OK)
-        rc = check_digest(digest, err);
+        rc = check_blob(from_repo, digest, err);
     if (rc != REG_OK)
         return rc;
     snprintf(what, sizeof(what), "mount blob %s from %s into %s", digest,
@@ -534,21 +537,15 @@ int reg_blob_mount(reg_client *c, const char *repo, const char *digest,
     free(ef);
     if (q == NULL)
         return reg_error_set(err, REG_ENOMEM, "out of memory");
-    path = join("/v2/", repo, "/blobs/uploads/", q, (char *)NULL);
-    free(q);
-    if (path == NULL)
-        return reg_error_set(err, REG_ENOMEM, "out of memory");
     reg_req req = {.method = "POST",
-                   .url = path,
                    .repo = repo,
                    .actions = "pull,push",
                    .from_repo = from_repo,
                    .max_response = 64 * 1024};
-    rc = reg__request(c, &req, &resp, err);
-    if (rc != REG_OK) {
-        reg_error_prefix(err, "%s", what);
+    rc = repo_call(c, &req, "/blobs/uploads/", q, ANY_STATUS, what, &resp, err);
+    free(q);
+    if (rc != REG_OK)
         goto cleanup;
-    }
     if (resp.status == 201)
         goto cleanup;
     if (resp.status == 202) {
@@ -563,7 +560,6 @@ int reg_blob_mount(reg_client *c, const char *repo, const char *digest,
     rc = http_fail(err, &resp, what);
 cleanup:
     reg_resp_free(&resp);
-    free(path);
     return rc;
 }
 
@@ -573,7 +569,7 @@ int reg_blob_upload(reg_client *c, const char *repo, const void *data,
     reg_resp resp = {0};
     char digest[REG_DIGEST_LEN + 1];
     char what[512];
-    char *path = NULL, *put_url = NULL, *location = NULL;
+    char *put_url = NULL, *location = NULL;
     int rc = check_names(repo, NULL, err);
     if (rc != REG_OK)
         return rc;
@@ -584,19 +580,14 @@ int reg_blob_upload(reg_client *c, const char *repo, const void *data,
     if (expect_digest != NULL && strcmp(expect_digest, digest) != 0)
         return reg_error_set(err, REG_EDIGEST, "%s: expected digest %s", what,
                              expect_digest);
-    path = join("/v2/", repo, "/blobs/uploads/", (char *)NULL);
-    if (path == NULL)
-        return reg_error_set(err, REG_ENOMEM, "out of memory");
     reg_req post = {.method = "POST",
-                    .url = path,
                     .repo = repo,
                     .actions = "pull,push",
                     .max_response = 64 * 1024};
-    rc = reg__request(c, &post, &resp, err);
-    if (rc != REG_OK) {
-        reg_error_prefix(err, "%s", what);
+    rc = repo_call(c, &post, "/blobs/uploads/", NULL, ANY_STATUS, what, &resp,
+                   err);
+    if (rc != REG_OK)
         goto cleanup;
-    }
     if (resp.status != 202 || resp.location == NULL) {
         if (resp.status == 202)
             rc = reg_error_set(err, REG_ERR,
@@ -627,14 +618,8 @@ int reg_blob_upload(reg_client *c, const char *repo, const void *data,
                    .body = data != NULL ? data : (const void *)"",
                    .body_len = len,
                    .max_response = 64 * 1024};
-    rc = reg__request(c, &put, &resp, err);
+    rc = send_checked(c, &put, &resp, ANY_2XX, what, err);
     if (rc != REG_OK) {
-        reg_error_prefix(err, "%s", what);
-        cancel_upload(c, repo, location);
-        goto cleanup;
-    }
-    if (resp.status != 201 && !is_ok(resp.status)) {
-        rc = http_fail(err, &resp, what);
         cancel_upload(c, repo, location);
         goto cleanup;
     }
@@ -646,7 +631,6 @@ int reg_blob_upload(reg_client *c, const char *repo, const void *data,
     }
 cleanup:
     reg_resp_free(&resp);
-    free(path);
     free(put_url);
     free(location);
     return rc;
@@ -662,29 +646,17 @@ int reg_blob_get(unsigned char **out, size_t *len_out, reg_client *c,
     *out = NULL;
     if (len_out != NULL)
         *len_out = 0;
-    int rc = check_names(repo, NULL, err);
-    if (rc == REG_OK)
-        rc = check_digest(digest, err);
+    int rc = check_blob(repo, digest, err);
     if (rc != REG_OK)
         return rc;
     snprintf(what, sizeof(what), "get blob %s from %s", digest, repo);
-    char *path = join("/v2/", repo, "/blobs/", digest, (char *)NULL);
-    if (path == NULL)
-        return reg_error_set(err, REG_ENOMEM, "out of memory");
     reg_req req = {.method = "GET",
-                   .url = path,
                    .repo = repo,
                    .actions = "pull",
                    .max_response = max_len > 0 ? max_len : 1};
-    rc = reg__request(c, &req, &resp, err);
-    if (rc != REG_OK) {
-        reg_error_prefix(err, "%s", what);
+    rc = repo_call(c, &req, "/blobs/", digest, 200, what, &resp, err);
+    if (rc != REG_OK)
         goto cleanup;
-    }
-    if (resp.status != 200) {
-        rc = http_fail(err, &resp, what);
-        goto cleanup;
-    }
     reg_sha256_digest(got, resp.body.data, resp.body.len);
     if (strcmp(got, digest) != 0) {
         rc = reg_error_set(err, REG_EDIGEST, "%s: received bytes hash to %s",
@@ -699,6 +671,5 @@ int reg_blob_get(unsigned char **out, size_t *len_out, reg_client *c,
     resp.body.cap = 0;
 cleanup:
     reg_resp_free(&resp);
-    free(path);
     return rc;
 }

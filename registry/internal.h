@@ -1,6 +1,7 @@
 /*
  * internal.h - shared between the registry library's own files (client.c,
- * api.c, blobcopy.c). Not installed, not used by src/.
+ * api.c, blobcopy.c, parse.c, reference.c, util.c). Not installed, not
+ * used by src/.
  */
 #ifndef REGISTRY_INTERNAL_H
 #define REGISTRY_INTERNAL_H
@@ -106,5 +107,9 @@ void reg__before_request(reg_client *c);
 
 /* URL-escapes one query value / path piece, malloc'd. */
 char *reg__escape(const char *s);
+
+/* The first n bytes of s (which must hold at least n) as a malloc'd,
+ * NUL-terminated string, or NULL when out of memory. */
+char *reg__dup_n(const char *s, size_t n);
 
 #endif /* REGISTRY_INTERNAL_H */

@@ -100,15 +100,6 @@ void reg_manifest_free(reg_manifest *m)
     free(m);
 }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s);
-    char *p = malloc(n + 1);
-    if (p != NULL)
-        memcpy(p, s, n + 1);
-    return p;
-}
-
 /* Known media type -> kind, or -1 when the type is not one of the six. */
 static int kind_of_media_type(const char *mt)
 {
@@ -200,11 +191,11 @@ static int parse_descriptor(reg_descriptor *d, json_t *o, const char *field,
         return reg_error_set(err, REG_EINVAL,
                              "invalid manifest: %s.size is negative", field);
     d->size = (int64_t)json_integer_value(sz);
-    d->digest = dup_str(json_string_value(dg));
+    d->digest = strdup(json_string_value(dg));
     if (d->digest == NULL)
         return reg_error_set(err, REG_ENOMEM, "out of memory");
     if (mt != NULL) {
-        d->media_type = dup_str(json_string_value(mt));
+        d->media_type = strdup(json_string_value(mt));
         if (d->media_type == NULL)
             return reg_error_set(err, REG_ENOMEM, "out of memory");
     }
@@ -366,7 +357,7 @@ static int parse_schema1(desc_vec *blobs, json_t *root, reg_error *err)
                                  i);
         reg_descriptor d = {0};
         d.size = -1;
-        d.digest = dup_str(json_string_value(bs));
+        d.digest = strdup(json_string_value(bs));
         if (d.digest == NULL)
             return reg_error_set(err, REG_ENOMEM, "out of memory");
         rc = vec_push(blobs, &d, true, err);
@@ -415,7 +406,7 @@ static int decide_kind(reg_manifest_kind *kind, char **mt_out, json_t *root,
     *kind = k < 0 ? REG_KIND_UNKNOWN : (reg_manifest_kind)k;
     *mt_out = NULL;
     if (mt != NULL) {
-        *mt_out = dup_str(mt);
+        *mt_out = strdup(mt);
         if (*mt_out == NULL)
             rc = reg_error_set(err, REG_ENOMEM, "out of memory");
     }

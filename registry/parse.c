@@ -3,22 +3,12 @@
  * challenges (RFC 7235), Link headers (RFC 8288, for pagination) and
  * relative URL resolution (RFC 3986, the parts registries use).
  */
-#include "registry.h"
+#include "internal.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static char *dup_n(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p == NULL)
-        return NULL;
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
 
 static bool is_ws(char c)
 {
@@ -94,7 +84,7 @@ static int read_value(const char **pp, const char *stop, char **val)
         n++;
     if (n == 0)
         return REG_EINVAL;
-    *val = dup_n(p, n);
+    *val = reg__dup_n(p, n);
     if (*val == NULL)
         return REG_ENOMEM;
     *pp = p + n;
@@ -151,7 +141,7 @@ static int parse_one_challenge(reg_challenge **out, const char **pp,
                              "auth scheme at '%.40s'",
                              p);
     c = calloc(1, sizeof(*c));
-    if (c == NULL || (c->scheme = dup_n(p, n)) == NULL) {
+    if (c == NULL || (c->scheme = reg__dup_n(p, n)) == NULL) {
         rc = reg_error_set(err, REG_ENOMEM, "out of memory");
         goto cleanup;
     }
@@ -343,7 +333,7 @@ int reg_link_next(char **out, const char *header)
             free(val);
         }
         if (next) {
-            *out = dup_n(url, url_len);
+            *out = reg__dup_n(url, url_len);
             return *out != NULL ? REG_OK : REG_ENOMEM;
         }
     }
@@ -422,7 +412,7 @@ char *reg_url_resolve(const char *base, const char *ref)
     if (ref == NULL)
         return NULL;
     if (scheme_len(ref) > 0)
-        return dup_n(ref, strlen(ref));
+        return reg__dup_n(ref, strlen(ref));
     if (base == NULL)
         return NULL;
     size_t bs = scheme_len(base);

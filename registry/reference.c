@@ -15,7 +15,7 @@
  * sha256 digests are accepted: every buffer in the library is sized for
  * them (REG_DIGEST_LEN), and other algorithms get a clear message.
  */
-#include "registry.h"
+#include "internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -41,16 +41,6 @@ static bool is_word(char c)
 static bool is_hex_lower(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-static char *dup_n(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p == NULL)
-        return NULL;
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
 }
 
 const char *reg_canonical_host(const char *host)
@@ -281,7 +271,7 @@ int reg_ref_parse(reg_ref **out, const char *s, reg_error *err)
                                d, digest_problem(d));
             goto cleanup;
         }
-        r->digest = dup_n(d, strlen(d));
+        r->digest = reg__dup_n(d, strlen(d));
         if (r->digest == NULL)
             goto oom;
     }
@@ -298,7 +288,7 @@ int reg_ref_parse(reg_ref **out, const char *s, reg_error *err)
     if (last_colon != NULL && (last_slash == NULL || last_colon > last_slash)) {
         const char *t = last_colon + 1;
         size_t tn = (size_t)(s + name_len - t);
-        r->tag = dup_n(t, tn);
+        r->tag = reg__dup_n(t, tn);
         if (r->tag == NULL)
             goto oom;
         if (!reg_valid_tag(r->tag)) {
@@ -334,7 +324,7 @@ int reg_ref_parse(reg_ref **out, const char *s, reg_error *err)
                                    "invalid reference '%.300s': %s", s, why);
                 goto cleanup;
             }
-            r->domain = dup_n(s, dn);
+            r->domain = reg__dup_n(s, dn);
             if (r->domain == NULL)
                 goto oom;
             path = slash + 1;
@@ -370,7 +360,7 @@ int reg_ref_parse(reg_ref **out, const char *s, reg_error *err)
     bool is_hub = r->domain == NULL || host != r->domain;
     if (is_hub) {
         free(r->domain);
-        r->domain = dup_n(HUB_HOST, strlen(HUB_HOST));
+        r->domain = reg__dup_n(HUB_HOST, strlen(HUB_HOST));
         if (r->domain == NULL)
             goto oom;
         if (memchr(path, '/', path_len) == NULL) {
@@ -384,7 +374,7 @@ int reg_ref_parse(reg_ref **out, const char *s, reg_error *err)
         }
     }
     if (r->path == NULL) {
-        r->path = dup_n(path, path_len);
+        r->path = reg__dup_n(path, path_len);
         if (r->path == NULL)
             goto oom;
     }

@@ -1,6 +1,6 @@
 /*
  * util.c - small helpers shared by the registry library: a growable byte
- * buffer and URL escaping.
+ * buffer, URL escaping and copying part of a string.
  */
 #include "internal.h"
 
@@ -54,6 +54,16 @@ void reg_buf_free(reg_buf *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+}
+
+char *reg__dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
 }
 
 /* Percent-encodes everything but RFC 3986 unreserved characters, so the

@@ -22,21 +22,9 @@
 #include <yaml.h>
 
 #include "registry.h"
+#include "util.h"
 
 /* ------------------------------------------------------------ messages */
-
-static void set_err(it_errbuf *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void set_err(it_errbuf *err, const char *fmt, ...)
-{
-    if (err == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-}
 
 static void node_err(it_errbuf *err, const char *path, const yaml_node_t *n,
                      const char *fmt, ...)
@@ -105,11 +93,11 @@ static int ydoc_load(ydoc *d, yaml_node_t **root, const char *path,
     *root = NULL;
     f = fopen(path, "rb");
     if (f == NULL) {
-        set_err(err, "%s: cannot open: %s", path, strerror(errno));
+        it_set_err(err, "%s: cannot open: %s", path, strerror(errno));
         goto cleanup;
     }
     if (!yaml_parser_initialize(&parser)) {
-        set_err(err, "%s: out of memory", path);
+        it_set_err(err, "%s: out of memory", path);
         goto cleanup;
     }
     parser_ok = true;
@@ -120,10 +108,10 @@ static int ydoc_load(ydoc *d, yaml_node_t **root, const char *path,
             snprintf(ctx, sizeof ctx, " %s started at %zu:%zu", parser.context,
                      parser.context_mark.line + 1,
                      parser.context_mark.column + 1);
-        set_err(err, "%s:%zu:%zu: YAML syntax error: %s%s", path,
-                parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                parser.problem != NULL ? parser.problem : "unknown problem",
-                ctx);
+        it_set_err(err, "%s:%zu:%zu: YAML syntax error: %s%s", path,
+                   parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                   parser.problem != NULL ? parser.problem : "unknown problem",
+                   ctx);
         goto cleanup;
     }
     d->loaded = true;
@@ -131,10 +119,10 @@ static int ydoc_load(ydoc *d, yaml_node_t **root, const char *path,
     if (*root != NULL) {
         /* A second document ("---") would be silently ignored: refuse. */
         if (!yaml_parser_load(&parser, &extra)) {
-            set_err(err, "%s:%zu:%zu: YAML syntax error: %s", path,
-                    parser.problem_mark.line + 1,
-                    parser.problem_mark.column + 1,
-                    parser.problem != NULL ? parser.problem : "unknown");
+            it_set_err(err, "%s:%zu:%zu: YAML syntax error: %s", path,
+                       parser.problem_mark.line + 1,
+                       parser.problem_mark.column + 1,
+                       parser.problem != NULL ? parser.problem : "unknown");
             goto cleanup;
         }
         yaml_node_t *r2 = yaml_document_get_root_node(&extra);
@@ -388,7 +376,7 @@ int it_secrets_load(it_secrets **out, const char *path, it_errbuf *err)
         goto cleanup;
     s = calloc(1, sizeof *s);
     if (s == NULL) {
-        set_err(err, "%s: out of memory", path);
+        it_set_err(err, "%s: out of memory", path);
         goto cleanup;
     }
     if (root == NULL || is_null(root)) {
@@ -410,7 +398,7 @@ int it_secrets_load(it_secrets **out, const char *path, it_errbuf *err)
         yaml_node_t *v = NODE(&d.doc, p->value);
         it_cred *c = secrets_push(s);
         if (c == NULL || (c->key = strdup(scalar(k))) == NULL) {
-            set_err(err, "%s: out of memory", path);
+            it_set_err(err, "%s: out of memory", path);
             goto cleanup;
         }
         c->line = (int)k->start_mark.line + 1;
@@ -540,18 +528,18 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
     if (f == NULL) {
         if (errno == ENOENT)
             return 0;
-        set_err(err, "%s: cannot open: %s", path, strerror(errno));
+        it_set_err(err, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     root = json_loadf(f, 0, &jerr);
     fclose(f);
     if (root == NULL) {
-        set_err(err, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
-                jerr.text);
+        it_set_err(err, "%s:%d:%d: invalid JSON: %s", path, jerr.line,
+                   jerr.column, jerr.text);
         goto cleanup;
     }
     if (!json_is_object(root)) {
-        set_err(err, "%s: expected a JSON object with \"auths\"", path);
+        it_set_err(err, "%s: expected a JSON object with \"auths\"", path);
         goto cleanup;
     }
     json_t *auths = json_object_get(root, "auths");
@@ -560,10 +548,10 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
         goto cleanup;
     }
     if (!json_is_object(auths)) {
-        set_err(err,
-                "%s: \"auths\" must be an object of registry to "
-                "{auth} entries",
-                path);
+        it_set_err(err,
+                   "%s: \"auths\" must be an object of registry to "
+                   "{auth} entries",
+                   path);
         goto cleanup;
     }
     const char *key;
@@ -573,14 +561,14 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
         free(host);
         host = auths_host(key);
         if (host == NULL) {
-            set_err(err,
-                    "%s: auths: cannot read a registry from key "
-                    "'%.200s'",
-                    path, key);
+            it_set_err(err,
+                       "%s: auths: cannot read a registry from key "
+                       "'%.200s'",
+                       path, key);
             goto cleanup;
         }
         if (!json_is_object(entry)) {
-            set_err(err, "%s: auths '%.200s' must be an object", path, key);
+            it_set_err(err, "%s: auths '%.200s' must be an object", path, key);
             goto cleanup;
         }
         bool present = false;
@@ -601,10 +589,10 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
             char *colon = userpass != NULL ? strchr(userpass, ':') : NULL;
             if (colon == NULL) {
                 /* the value is not shown: it is the encoded password */
-                set_err(err,
-                        "%s: auths '%.200s': \"auth\" is not base64 of "
-                        "user:password",
-                        path, key);
+                it_set_err(err,
+                           "%s: auths '%.200s': \"auth\" is not base64 of "
+                           "user:password",
+                           path, key);
                 goto cleanup;
             }
             *colon = '\0';
@@ -619,7 +607,7 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
 
         it_cred *c = secrets_push(s);
         if (c == NULL) {
-            set_err(err, "%s: out of memory", path);
+            it_set_err(err, "%s: out of memory", path);
             goto cleanup;
         }
         c->key = strdup(host);
@@ -628,7 +616,7 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
         c->password = dup_str(pass);
         if (c->key == NULL || c->host == NULL || c->username == NULL ||
             (pass != NULL && c->password == NULL)) {
-            set_err(err, "%s: out of memory", path);
+            it_set_err(err, "%s: out of memory", path);
             goto cleanup;
         }
     }
@@ -696,10 +684,10 @@ int it_rules_load(it_rules **out, const char *path, it_errbuf *err)
         goto cleanup;
     if (root == NULL || is_null(root)) {
         /* the original ran with zero rules here and reported success */
-        set_err(err,
-                "%s:1:1: no rules: expected a mapping of source to target "
-                "such as 'nginx:1.25: registry.example.com/lib/nginx'",
-                path);
+        it_set_err(err,
+                   "%s:1:1: no rules: expected a mapping of source to target "
+                   "such as 'nginx:1.25: registry.example.com/lib/nginx'",
+                   path);
         goto cleanup;
     }
     if (root->type != YAML_MAPPING_NODE) {
@@ -714,7 +702,7 @@ int it_rules_load(it_rules **out, const char *path, it_errbuf *err)
     size_t n =
         (size_t)(root->data.mapping.pairs.top - root->data.mapping.pairs.start);
     if (r == NULL || (r->items = calloc(n, sizeof *r->items)) == NULL) {
-        set_err(err, "%s: out of memory", path);
+        it_set_err(err, "%s: out of memory", path);
         goto cleanup;
     }
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -725,7 +713,7 @@ int it_rules_load(it_rules **out, const char *path, it_errbuf *err)
         rule->line = (int)k->start_mark.line + 1;
         rule->source = strdup(scalar(k));
         if (rule->source == NULL) {
-            set_err(err, "%s: out of memory", path);
+            it_set_err(err, "%s: out of memory", path);
             goto cleanup;
         }
         if (is_null(v))
@@ -741,7 +729,7 @@ int it_rules_load(it_rules **out, const char *path, it_errbuf *err)
             continue;
         rule->target = strdup(scalar(v));
         if (rule->target == NULL) {
-            set_err(err, "%s: out of memory", path);
+            it_set_err(err, "%s: out of memory", path);
             goto cleanup;
         }
     }
@@ -819,11 +807,11 @@ static int split_tags(char ***out, const char *list, const char *pfx,
         if (t == NULL)
             goto oom;
         if (t[0] == '\0' || !reg_valid_tag(t)) {
-            set_err(err,
-                    "%ssource '%.200s': %s tag '%.140s' in the tag list "
-                    "(expected tag,tag,... of 1-128 characters "
-                    "[A-Za-z0-9_.-] each)",
-                    pfx, src, t[0] == '\0' ? "empty" : "invalid", t);
+            it_set_err(err,
+                       "%ssource '%.200s': %s tag '%.140s' in the tag list "
+                       "(expected tag,tag,... of 1-128 characters "
+                       "[A-Za-z0-9_.-] each)",
+                       pfx, src, t[0] == '\0' ? "empty" : "invalid", t);
             free(t);
             tags_free(tags);
             return -1;
@@ -843,7 +831,7 @@ static int split_tags(char ***out, const char *list, const char *pfx,
     return 0;
 oom:
     tags_free(tags);
-    set_err(err, "%sout of memory", pfx);
+    it_set_err(err, "%sout of memory", pfx);
     return -1;
 }
 
@@ -861,7 +849,7 @@ static int parse_ref(reg_ref **out, const char *s, const char *pfx,
     reg_error re;
     memset(&re, 0, sizeof re);
     if (reg_ref_parse(out, s, &re) != 0) {
-        set_err(err, "%s%s: %s", pfx, side, re.msg);
+        it_set_err(err, "%s%s: %s", pfx, side, re.msg);
         return -1;
     }
     return 0;
@@ -874,24 +862,24 @@ static int default_target(reg_ref **out, const reg_ref *src, const char *pfx,
                           it_errbuf *err)
 {
     if (def_registry == NULL || def_registry[0] == '\0') {
-        set_err(err,
-                "%sthe rule has no target and there is no default registry "
-                "(write a target, or give --registry / $DEFAULT_REGISTRY)",
-                pfx);
+        it_set_err(err,
+                   "%sthe rule has no target and there is no default registry "
+                   "(write a target, or give --registry / $DEFAULT_REGISTRY)",
+                   pfx);
         return -1;
     }
     if (strstr(def_registry, "://") != NULL || strchr(def_registry, '/')) {
-        set_err(err,
-                "%s--registry '%.200s': expected a registry host[:port] "
-                "without scheme or path",
-                pfx, def_registry);
+        it_set_err(err,
+                   "%s--registry '%.200s': expected a registry host[:port] "
+                   "without scheme or path",
+                   pfx, def_registry);
         return -1;
     }
     if (def_ns != NULL && def_ns[0] != '\0' && !reg_valid_path(def_ns)) {
-        set_err(err,
-                "%s--ns '%.200s': expected a namespace of lowercase "
-                "letters, digits and separators",
-                pfx, def_ns);
+        it_set_err(err,
+                   "%s--ns '%.200s': expected a namespace of lowercase "
+                   "letters, digits and separators",
+                   pfx, def_ns);
         return -1;
     }
     const char *rest = src->path;
@@ -907,10 +895,10 @@ static int default_target(reg_ref **out, const reg_ref *src, const char *pfx,
     if (parse_ref(out, buf, pfx, "default target", err) != 0)
         return -1;
     if (!host_eq((*out)->domain, reg_canonical_host(def_registry))) {
-        set_err(err,
-                "%s--registry '%.200s' is not a registry host name "
-                "(expected a name with a dot or a port, or localhost)",
-                pfx, def_registry);
+        it_set_err(err,
+                   "%s--registry '%.200s' is not a registry host name "
+                   "(expected a name with a dot or a port, or localhost)",
+                   pfx, def_registry);
         reg_ref_free(*out);
         *out = NULL;
         return -1;
@@ -932,7 +920,7 @@ int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
     snprintf(pfx, sizeof pfx, "%s:%d: ", file != NULL ? file : "(rules)",
              r->line);
     if (r->source == NULL) {
-        set_err(err, "%sempty source", pfx);
+        it_set_err(err, "%sempty source", pfx);
         goto cleanup;
     }
     src = trim_dup(r->source, strlen(r->source));
@@ -971,27 +959,28 @@ int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
     } else {
         const char *dc = tag_colon(dst);
         if (dc != NULL && strchr(dc, ',') != NULL) {
-            set_err(err,
-                    "%starget '%.200s': a target cannot have a tag list "
-                    "(expected repository or repository:tag)",
-                    pfx, dst);
+            it_set_err(err,
+                       "%starget '%.200s': a target cannot have a tag list "
+                       "(expected repository or repository:tag)",
+                       pfx, dst);
             goto cleanup;
         }
         if (parse_ref(&dref, dst, pfx, "target", err) != 0)
             goto cleanup;
         if (dref->digest != NULL) {
-            set_err(err,
-                    "%starget '%.200s': a target cannot name a digest "
-                    "(expected repository or repository:tag)",
-                    pfx, dst);
+            it_set_err(err,
+                       "%starget '%.200s': a target cannot name a digest "
+                       "(expected repository or repository:tag)",
+                       pfx, dst);
             goto cleanup;
         }
         if (dref->tag != NULL && !single) {
-            set_err(err,
-                    "%starget '%.200s' has a tag but source '%.200s' names "
-                    "%s; give the target without a tag (each tag keeps its "
-                    "name)",
-                    pfx, dst, src, tags == NULL ? "all tags" : "several tags");
+            it_set_err(err,
+                       "%starget '%.200s' has a tag but source '%.200s' names "
+                       "%s; give the target without a tag (each tag keeps its "
+                       "name)",
+                       pfx, dst, src,
+                       tags == NULL ? "all tags" : "several tags");
             goto cleanup;
         }
     }
@@ -1000,10 +989,10 @@ int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
         strcmp(sref->path, dref->path) == 0 &&
         (dref->tag == NULL || (tags != NULL && count_tags(tags) == 1 &&
                                strcmp(tags[0], dref->tag) == 0))) {
-        set_err(err,
-                "%ssource '%.200s' and its target are the same repository "
-                "and tag",
-                pfx, src);
+        it_set_err(err,
+                   "%ssource '%.200s' and its target are the same repository "
+                   "and tag",
+                   pfx, src);
         goto cleanup;
     }
 
@@ -1023,7 +1012,7 @@ int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
     rc = 0;
     goto cleanup;
 oom:
-    set_err(err, "%sout of memory", pfx);
+    it_set_err(err, "%sout of memory", pfx);
 cleanup:
     if (rc != 0)
         it_pair_clear(out);
@@ -1217,7 +1206,7 @@ static int load_tc_env(it_tc_key *k, it_errbuf *err)
     if (id == NULL && key == NULL)
         return 0;
     if (id == NULL || key == NULL) {
-        set_err(
+        it_set_err(
             err, "%s is set but %s is not (expected both)",
             id != NULL ? "TENCENTCLOUD_SECRET_ID" : "TENCENTCLOUD_SECRET_KEY",
             id != NULL ? "TENCENTCLOUD_SECRET_KEY" : "TENCENTCLOUD_SECRET_ID");
@@ -1225,7 +1214,7 @@ static int load_tc_env(it_tc_key *k, it_errbuf *err)
     }
     it_tc_key e = {(char *)id, (char *)key, (char *)tok};
     if (tc_key_copy(k, &e) != 0) {
-        set_err(err, "out of memory");
+        it_set_err(err, "out of memory");
         return -1;
     }
     return 0;
@@ -1239,7 +1228,7 @@ int it_tc_secrets_load(it_tc_secrets **out, const char *path, it_errbuf *err)
 
     *out = NULL;
     if (s == NULL) {
-        set_err(err, "out of memory");
+        it_set_err(err, "out of memory");
         goto cleanup;
     }
     if (path != NULL && load_tc_file(s, path, err) != 0)
@@ -1257,16 +1246,17 @@ int it_tc_secrets_load(it_tc_secrets **out, const char *path, it_errbuf *err)
             goto cleanup;
         if (!tc_key_set(&env)) {
             if (path != NULL)
-                set_err(err,
-                        "%s: no Tencent Cloud API key: expected ccr: and/or "
-                        "tcr: with secretId and secretKey, or "
-                        "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
-                        "in the environment",
-                        path);
+                it_set_err(err,
+                           "%s: no Tencent Cloud API key: expected ccr: and/or "
+                           "tcr: with secretId and secretKey, or "
+                           "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
+                           "in the environment",
+                           path);
             else
-                set_err(err, "no Tencent Cloud API key: give --secretFile=FILE "
-                             "or set TENCENTCLOUD_SECRET_ID and "
-                             "TENCENTCLOUD_SECRET_KEY");
+                it_set_err(err,
+                           "no Tencent Cloud API key: give --secretFile=FILE "
+                           "or set TENCENTCLOUD_SECRET_ID and "
+                           "TENCENTCLOUD_SECRET_KEY");
             goto cleanup;
         }
         if (tc_key_copy(&s->ccr, &env) != 0 || tc_key_copy(&s->tcr, &env) != 0)
@@ -1277,7 +1267,7 @@ int it_tc_secrets_load(it_tc_secrets **out, const char *path, it_errbuf *err)
     rc = 0;
     goto cleanup;
 oom:
-    set_err(err, "out of memory");
+    it_set_err(err, "out of memory");
 cleanup:
     tc_key_clear(&env);
     it_tc_secrets_free(s);

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "util.h"
 
 #ifndef IT_VERSION
 #define IT_VERSION "0.0.0"
@@ -90,19 +91,6 @@ static const opt_def opt_table[] = {
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
 };
-
-static void set_err(it_errbuf *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void set_err(it_errbuf *err, const char *fmt, ...)
-{
-    if (err == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-}
 
 static const opt_def *find_opt(const char *name, size_t len)
 {
@@ -213,6 +201,17 @@ int64_t it_parse_bytes(const char *s)
     return (int64_t)(r + 0.5);
 }
 
+/* A boolean flag's value: true when bare (v NULL), else parse_bool(v). */
+static int flag_bool(bool *out, const char *flag, const char *v, it_errbuf *err)
+{
+    *out = true;
+    if (v != NULL && parse_bool(v, out) != 0) {
+        it_set_err(err, "%s: expected true or false, got '%.100s'", flag, v);
+        return -1;
+    }
+    return 0;
+}
+
 /* Applies value v (NULL for a bare flag) to the option d. `flag` is the
  * flag as written, for messages. */
 static int apply(it_options *o, const opt_def *d, const char *flag,
@@ -223,7 +222,7 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
     case K_STR:
     case K_STR_OPT:
         if (d->kind == K_STR && v[0] == '\0') {
-            set_err(err, "%s: expected a value, got an empty string", flag);
+            it_set_err(err, "%s: expected a value, got an empty string", flag);
             return -1;
         }
         if (set_str((char **)(base + d->off), v, d->kind == K_STR_OPT) != 0)
@@ -231,9 +230,9 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
         return 0;
     case K_LEVEL:
         if (it_log_level_parse(v) < 0) {
-            set_err(err,
-                    "%s: expected error, warn, info or debug, got '%.100s'",
-                    flag, v);
+            it_set_err(err,
+                       "%s: expected error, warn, info or debug, got '%.100s'",
+                       flag, v);
             return -1;
         }
         if (set_str((char **)(base + d->off), v, false) != 0)
@@ -246,14 +245,14 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
         if (end == v || *end != '\0' || errno != 0 || n < d->min ||
             n > d->max) {
             if (d->max == INT_MAX)
-                set_err(err,
-                        "%s: expected an integer from %d upwards, got "
-                        "'%.100s'",
-                        flag, d->min, v);
+                it_set_err(err,
+                           "%s: expected an integer from %d upwards, got "
+                           "'%.100s'",
+                           flag, d->min, v);
             else
-                set_err(err,
-                        "%s: expected an integer from %d to %d, got '%.100s'",
-                        flag, d->min, d->max, v);
+                it_set_err(
+                    err, "%s: expected an integer from %d to %d, got '%.100s'",
+                    flag, d->min, d->max, v);
             return -1;
         }
         *(int *)(base + d->off) = (int)n;
@@ -262,21 +261,21 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
     case K_BYTES: {
         int64_t n = it_parse_bytes(v);
         if (n < 0) {
-            set_err(err,
-                    "%s: expected a byte rate such as 800K, 50M, 1.5G "
-                    "(0 = unlimited), got '%.100s'",
-                    flag, v);
+            it_set_err(err,
+                       "%s: expected a byte rate such as 800K, 50M, 1.5G "
+                       "(0 = unlimited), got '%.100s'",
+                       flag, v);
             return -1;
         }
         *(int64_t *)(base + d->off) = n;
         return 0;
     }
-    case K_BOOL: {
-        bool b = true;
-        if (v != NULL && parse_bool(v, &b) != 0) {
-            set_err(err, "%s: expected true or false, got '%.100s'", flag, v);
+    case K_BOOL:
+    case K_HELP:
+    case K_VERSION: {
+        bool b;
+        if (flag_bool(&b, flag, v, err) != 0)
             return -1;
-        }
         *(bool *)(base + d->off) = b;
         return 0;
     }
@@ -291,35 +290,23 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
         } else if (parse_bool(v, &b) == 0) {
             o->tui = b ? IT_TUI_ON : IT_TUI_OFF;
         } else {
-            set_err(err, "%s: expected true, false or auto, got '%.100s'", flag,
-                    v);
+            it_set_err(err, "%s: expected true, false or auto, got '%.100s'",
+                       flag, v);
             return -1;
         }
         return 0;
     }
     case K_NO_TUI: {
-        bool b = true;
-        if (v != NULL && parse_bool(v, &b) != 0) {
-            set_err(err, "%s: expected true or false, got '%.100s'", flag, v);
+        bool b;
+        if (flag_bool(&b, flag, v, err) != 0)
             return -1;
-        }
         o->tui = b ? IT_TUI_OFF : IT_TUI_AUTO;
-        return 0;
-    }
-    case K_HELP:
-    case K_VERSION: {
-        bool b = true;
-        if (v != NULL && parse_bool(v, &b) != 0) {
-            set_err(err, "%s: expected true or false, got '%.100s'", flag, v);
-            return -1;
-        }
-        *(bool *)(base + d->off) = b;
         return 0;
     }
     }
     return 0;
 oom:
-    set_err(err, "out of memory");
+    it_set_err(err, "out of memory");
     return -1;
 }
 
@@ -360,7 +347,7 @@ static int set_defaults(it_options *o, it_errbuf *err)
         o->tc_endpoint == NULL || o->log_level == NULL ||
         o->state_dir == NULL || (reg != NULL && reg[0] && !o->registry) ||
         (ns != NULL && ns[0] && !o->ns)) {
-        set_err(err, "out of memory");
+        it_set_err(err, "out of memory");
         return -1;
     }
     return 0;
@@ -373,22 +360,22 @@ static int check(const it_options *o, it_errbuf *err)
         return 0;
     if (o->registry != NULL && (strstr(o->registry, "://") != NULL ||
                                 strchr(o->registry, '/') != NULL)) {
-        set_err(err,
-                "--registry: expected a registry host[:port] such as "
-                "ccr.ccs.tencentyun.com (no scheme, no path), got '%.200s'",
-                o->registry);
+        it_set_err(err,
+                   "--registry: expected a registry host[:port] such as "
+                   "ccr.ccs.tencentyun.com (no scheme, no path), got '%.200s'",
+                   o->registry);
         return -1;
     }
     if (o->ccr_to_tcr) {
         if (o->tcr_name == NULL) {
-            set_err(err, "--ccrToTcr=true needs --tcrName=NAME (the TCR "
-                         "Enterprise instance to migrate into; see --help)");
+            it_set_err(err, "--ccrToTcr=true needs --tcrName=NAME (the TCR "
+                            "Enterprise instance to migrate into; see --help)");
             return -1;
         }
     } else if (o->rule_file == NULL) {
-        set_err(err, "nothing to do: give --ruleFile=FILE (generic mode) or "
-                     "--ccrToTcr=true --tcrName=NAME (CCR to TCR mode); see "
-                     "--help");
+        it_set_err(err, "nothing to do: give --ruleFile=FILE (generic mode) or "
+                        "--ccrToTcr=true --tcrName=NAME (CCR to TCR mode); see "
+                        "--help");
         return -1;
     }
     if (o->tui == IT_TUI_ON && o->log_file == NULL) {
@@ -405,10 +392,10 @@ int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err)
         const char *arg = argv[i];
         if (strcmp(arg, "--") == 0) {
             if (i + 1 < argc) {
-                set_err(err,
-                        "unexpected argument '%.200s' (this program "
-                        "takes only flags; see --help)",
-                        argv[i + 1]);
+                it_set_err(err,
+                           "unexpected argument '%.200s' (this program "
+                           "takes only flags; see --help)",
+                           argv[i + 1]);
                 return -1;
             }
             break;
@@ -419,10 +406,10 @@ int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err)
             if (parse_bool(arg, &b) == 0 && i > 1)
                 hint = "; a boolean flag takes its value as --flag=true or "
                        "--flag=false";
-            set_err(err,
-                    "unexpected argument '%.200s' (this program takes only "
-                    "flags; see --help%s)",
-                    arg, hint);
+            it_set_err(err,
+                       "unexpected argument '%.200s' (this program takes only "
+                       "flags; see --help%s)",
+                       arg, hint);
             return -1;
         }
         const char *name = arg + 1;
@@ -435,23 +422,23 @@ int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err)
         snprintf(flag, sizeof flag, "--%.*s", (int)(nlen < 100 ? nlen : 100),
                  name);
         if (d == NULL || nlen == 0) {
-            set_err(err, "unknown flag %.200s (see --help)", flag);
+            it_set_err(err, "unknown flag %.200s (see --help)", flag);
             return -1;
         }
         const char *v = eq != NULL ? eq + 1 : NULL;
         if (v == NULL && takes_value(d)) {
             if (i + 1 >= argc) {
-                set_err(err, "%s: missing value", flag);
+                it_set_err(err, "%s: missing value", flag);
                 return -1;
             }
             const char *next = argv[i + 1];
             if (next[0] == '-' && next[1] != '\0' &&
                 !(d->kind == K_INT && next[1] >= '0' && next[1] <= '9')) {
-                set_err(err,
-                        "%s: missing value (the next argument '%.100s' is "
-                        "a flag; write %s=VALUE if the value starts with "
-                        "'-')",
-                        flag, next, flag);
+                it_set_err(err,
+                           "%s: missing value (the next argument '%.100s' is "
+                           "a flag; write %s=VALUE if the value starts with "
+                           "'-')",
+                           flag, next, flag);
                 return -1;
             }
             v = next;

@@ -144,13 +144,20 @@ def verify_request(method, raw_path, headers, body, secrets, now):
 
 # ---------------------------------------------------------------- params
 
-def p_int(params, name, default=None, required=False):
+def p_raw(params, name, required):
+    """The parameter as sent, or None when absent (an error when
+    required)."""
     v = params.get(name)
+    if v is None and required:
+        raise ApiError("MissingParameter",
+                       "The request is missing a required parameter "
+                       "`%s`." % name)
+    return v
+
+
+def p_int(params, name, default=None, required=False):
+    v = p_raw(params, name, required)
     if v is None:
-        if required:
-            raise ApiError("MissingParameter",
-                           "The request is missing a required parameter "
-                           "`%s`." % name)
         return default
     if isinstance(v, bool):
         raise ApiError("InvalidParameter", "`%s` must be an integer." % name)
@@ -162,12 +169,8 @@ def p_int(params, name, default=None, required=False):
 
 
 def p_str(params, name, default=None, required=False):
-    v = params.get(name)
+    v = p_raw(params, name, required)
     if v is None:
-        if required:
-            raise ApiError("MissingParameter",
-                           "The request is missing a required parameter "
-                           "`%s`." % name)
         return default
     if not isinstance(v, str):
         raise ApiError("InvalidParameter", "`%s` must be a string." % name)
@@ -175,12 +178,8 @@ def p_str(params, name, default=None, required=False):
 
 
 def p_bool(params, name, required=False):
-    v = params.get(name)
+    v = p_raw(params, name, required)
     if v is None:
-        if required:
-            raise ApiError("MissingParameter",
-                           "The request is missing a required parameter "
-                           "`%s`." % name)
         return False
     if v in ("true", "false"):
         v = v == "true"

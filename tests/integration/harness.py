@@ -47,6 +47,7 @@ __all__ = [
     'free_port', 'Registry', 'TokenServer', 'Unsupported', 'make_layer',
     'push_blob', 'push_manifest', 'seed_image', 'skopeo_raw', 'skopeo_tags',
     'tool', 'binary', 'sha256_digest', 'MT', 'run', 'RedirectProxy',
+    'run_binary', 'Workdir', 'QuietHandler', 'serve_http',
 ]
 
 MT = {
@@ -114,6 +115,55 @@ def binary():
     return os.environ['IMAGE_TRANSFER']
 
 
+def run_binary(args, timeout=120, unset=(), env=None, home=None):
+    """Runs the image-transfer binary to the end with captured output.
+    HOME is `home` (default: the temp dir, so no real ~/.docker is read);
+    the variables named in `unset` are removed, then `env` is added.
+    Returns (returncode, stdout, stderr), decoded."""
+    e = dict(os.environ)
+    for k in unset:
+        e.pop(k, None)
+    e['HOME'] = tempfile.gettempdir() if home is None else home
+    if env:
+        e.update(env)
+    p = subprocess.run([binary()] + list(args), capture_output=True,
+                       timeout=timeout, env=e)
+    return (p.returncode, p.stdout.decode(errors='replace'),
+            p.stderr.decode(errors='replace'))
+
+
+class Workdir:
+    """A temp dir for runs of the binary: config files written into it,
+    the state dir and the report path. cleanup() removes it."""
+
+    def __init__(self, prefix='it-run-'):
+        self.tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        self.dir = self.tmp.name
+        self.state = os.path.join(self.dir, 'state')
+        self.report = os.path.join(self.dir, 'report.json')
+
+    def cleanup(self):
+        self.tmp.cleanup()
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def load_report(self):
+        with open(self.report) as f:
+            return json.load(f)
+
+    def journal(self):
+        """The journal's text, or '' when there is none yet."""
+        path = os.path.join(self.state, 'journal.jsonl')
+        if not os.path.exists(path):
+            return ''
+        with open(path) as f:
+            return f.read()
+
+
 # ------------------------------------------------------------ certificates
 
 _pki = None
@@ -164,6 +214,22 @@ def _pki_dir():
         return d
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler that does not log every request to stderr."""
+
+    def log_message(self, *args):
+        pass
+
+
+def serve_http(handler, port):
+    """Serves `handler` on 127.0.0.1:port from a daemon thread; returns the
+    server (stop it with shutdown() and server_close())."""
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', port), handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 class _TempDir:
     def __init__(self, path):
         self.path = path
@@ -199,7 +265,6 @@ class TokenServer:
         self.port = free_port()
         self.realm = 'http://127.0.0.1:%d/token' % self.port
         self.httpd = None
-        self.thread = None
 
     def count(self):
         with self.lock:
@@ -229,10 +294,7 @@ class TokenServer:
     def start(self):
         server = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 u = urllib.parse.urlparse(self.path)
                 q = urllib.parse.parse_qs(u.query)
@@ -285,12 +347,7 @@ class TokenServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', self.port),
-                                                     Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       daemon=True)
-        self.thread.start()
+        self.httpd = serve_http(Handler, self.port)
         return self
 
     def stop(self):
@@ -705,10 +762,7 @@ class RedirectProxy:
     def start(self):
         proxy = self
 
-        class Front(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Front(QuietHandler):
             def _any(self):
                 n = int(self.headers.get('Content-Length') or 0)
                 body = self.rfile.read(n) if n else None
@@ -750,10 +804,7 @@ class RedirectProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
 
-        class Store(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Store(QuietHandler):
             def _serve(self):
                 with proxy.lock:
                     proxy.store_hits.append({
@@ -776,10 +827,7 @@ class RedirectProxy:
             do_GET = do_HEAD = _serve
 
         for port, handler in ((self.port, Front), (self.store_port, Store)):
-            srv = http.server.ThreadingHTTPServer(('127.0.0.1', port), handler)
-            srv.daemon_threads = True
-            threading.Thread(target=srv.serve_forever, daemon=True).start()
-            self._servers.append(srv)
+            self._servers.append(serve_http(handler, port))
         with _live_lock:
             _live.append(self)
         return self

@@ -196,11 +196,8 @@ class FakeSource:
         self.seen = []
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(harness.QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
 
             def _authorized(self):
                 if fake.basic is None:

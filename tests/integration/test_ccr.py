@@ -11,23 +11,19 @@ fake's namespaces and the target's content change during a run); the
 source registry is shared and read-only.
 """
 import copy
-import http.client
 import json
 import os
-import select
-import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import tcfake  # noqa: E402
 from harness import Registry, seed_image, skopeo_raw, skopeo_tags  # noqa
 
 TESTS_DIR = os.environ.get(
     'TESTS_DIR', os.path.join(os.path.dirname(os.path.abspath(__file__)),
                               '..'))
-FAKE = os.path.join(TESTS_DIR, 'fakes', 'fake_tc_api.py')
 with open(os.path.join(TESTS_DIR, 'fixtures', 'tc-e2e-account.json'),
           encoding='utf-8') as _f:
     BASE = json.load(_f)
@@ -50,87 +46,22 @@ def newest_tag(repo):
     return max(repo['tags'], key=lambda t: t['push_time'])['name']
 
 
-class Fake:
+class Fake(tcfake.FakeTC):
     """The fake API on a free loopback port, serving `fixture`."""
 
     def __init__(self, fixture):
-        self.dir = tempfile.TemporaryDirectory(prefix='it-ccr-fake-')
-        path = os.path.join(self.dir.name, 'account.json')
-        with open(path, 'w', encoding='utf-8') as f:
-            json.dump(fixture, f)
-        self.proc = subprocess.Popen(
-            [sys.executable, FAKE, '--fixture', path],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
-        line = self.proc.stdout.readline() if ready else ''
-        if not line.startswith('LISTENING '):
-            self.close()
-            raise RuntimeError('fake did not start: %r' % line)
-        self.port = int(line.split()[1])
-        self.endpoint = 'http://127.0.0.1:%d' % self.port
-
-    def control(self, method, path, body=None):
-        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=10)
-        try:
-            data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=data)
-            return json.loads(conn.getresponse().read() or b'null')
-        finally:
-            conn.close()
-
-    def calls(self, action=None):
-        return [c for c in self.control('GET', '/__calls')
-                if action is None or c['action'] == action]
+        super().__init__(fixture, prefix='it-ccr-fake-')
 
     def namespaces(self):
         st = self.control('GET', '/__state')
         return {n['name']: n for n in st['tcr_namespaces'].get(REGID, [])}
 
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        for s in (self.proc.stdout, self.proc.stderr):
-            if s:
-                s.close()
-        self.dir.cleanup()
-
-
-class Workdir:
-    def __init__(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix='it-ccr-')
-        self.dir = self.tmp.name
-        self.state = os.path.join(self.dir, 'state')
-        self.report = os.path.join(self.dir, 'report.json')
-
-    def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, 'w') as f:
-            f.write(text)
-        return path
-
-    def load_report(self):
-        with open(self.report) as f:
-            return json.load(f)
-
-    def journal(self):
-        path = os.path.join(self.state, 'journal.jsonl')
-        if not os.path.exists(path):
-            return ''
-        with open(path) as f:
-            return f.read()
-
 
 def run_it(args, timeout=120):
-    e = dict(os.environ)
-    for k in ('TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY',
-              'DOCKER_CONFIG'):
-        e.pop(k, None)
-    e['HOME'] = tempfile.gettempdir()
-    p = subprocess.run([harness.binary()] + args, capture_output=True,
-                       timeout=timeout, env=e)
-    return p.returncode, p.stdout.decode(errors='replace'), \
-        p.stderr.decode(errors='replace')
+    return harness.run_binary(
+        args, timeout=timeout,
+        unset=('TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY',
+               'DOCKER_CONFIG'))
 
 
 def tc_secret_yaml(ccr_key=None, tcr_key=None):
@@ -170,8 +101,8 @@ class CcrToTcrTest(unittest.TestCase):
 
     # ------------------------------------------------------------ setup
     def workdir(self):
-        w = Workdir()
-        self.addCleanup(w.tmp.cleanup)
+        w = harness.Workdir(prefix='it-ccr-')
+        self.addCleanup(w.cleanup)
         return w
 
     def start(self, token_auth=True, public_domain=True, faults=None,

@@ -46,14 +46,8 @@ RETRY_AFTER = 2
 
 
 def run_it(args, timeout=120):
-    env = dict(os.environ)
-    env.pop('DEFAULT_REGISTRY', None)
-    env.pop('DEFAULT_NAMESPACE', None)
-    env['HOME'] = tempfile.gettempdir()
-    p = subprocess.run([harness.binary()] + args, capture_output=True,
-                       timeout=timeout, env=env)
-    return (p.returncode, p.stdout.decode(errors='replace'),
-            p.stderr.decode(errors='replace'))
+    return harness.run_binary(args, timeout=timeout,
+                              unset=('DEFAULT_REGISTRY', 'DEFAULT_NAMESPACE'))
 
 
 def blob_path(repo, digest):

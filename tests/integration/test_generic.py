@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -15,40 +14,10 @@ from harness import Registry, seed_image, make_layer, skopeo_raw  # noqa
 
 
 def run_it(args, timeout=300, env=None):
-    e = dict(os.environ)
-    e.pop('DEFAULT_REGISTRY', None)
-    e.pop('DEFAULT_NAMESPACE', None)
-    e['HOME'] = e.get('IT_TEST_HOME', tempfile.gettempdir())
-    if env:
-        e.update(env)
-    p = subprocess.run([harness.binary()] + args, capture_output=True,
-                       timeout=timeout, env=e)
-    return p.returncode, p.stdout.decode(errors='replace'), \
-        p.stderr.decode(errors='replace')
-
-
-class Workdir:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix='it-generic-')
-        self.state = os.path.join(self.dir, 'state')
-        self.report = os.path.join(self.dir, 'report.json')
-
-    def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, 'w') as f:
-            f.write(text)
-        return path
-
-    def load_report(self):
-        with open(self.report) as f:
-            return json.load(f)
-
-    def journal(self):
-        path = os.path.join(self.state, 'journal.jsonl')
-        if not os.path.exists(path):
-            return ''
-        with open(path) as f:
-            return f.read()
+    return harness.run_binary(
+        args, timeout=timeout, env=env,
+        unset=('DEFAULT_REGISTRY', 'DEFAULT_NAMESPACE'),
+        home=os.environ.get('IT_TEST_HOME'))
 
 
 def secrets_yaml(*regs):
@@ -101,6 +70,11 @@ class GenericModeTest(unittest.TestCase):
                          '%s:%s -> %s' % (src_repo, tag, dst_repo))
         self.assertEqual(want, got)
 
+    def workdir(self):
+        w = harness.Workdir(prefix='it-generic-')
+        self.addCleanup(w.cleanup)
+        return w
+
     def common_args(self, w, secrets, rules):
         return ['--securityFile', w.write('registry-secret.yaml', secrets),
                 '--ruleFile', w.write('transfer-rule.yaml', rules),
@@ -123,7 +97,7 @@ class GenericModeTest(unittest.TestCase):
             '%s/team/api@%s: %s/pinned/api:pinned\n' % (
                 s, d, s, d, s, d, s, s,
                 self.images[('team/api', 'v2')]['digest'], d))
-        w = Workdir()
+        w = self.workdir()
         rc, out, err = run_it(self.common_args(
             w, secrets_yaml(self.src, self.dst), rules) +
             ['--registry', d, '--ns', 'defns'])
@@ -173,7 +147,7 @@ class GenericModeTest(unittest.TestCase):
         # The target already has web:v2 under another digest.
         other = seed_image(self.dst, 'keep/web', 'v2', kind='v2s2', seed=4242)
         rules = '%s/team/web:v2: %s/keep/web:v2\n' % (self.src.host, d)
-        w = Workdir()
+        w = self.workdir()
         rc, out, err = run_it(self.common_args(
             w, secrets_yaml(self.src, self.dst), rules) +
             ['--tag-exist-overridden=false'])
@@ -197,7 +171,7 @@ class GenericModeTest(unittest.TestCase):
         rules = ('%s/other/db:1.0: %s/mixed/db:1.0\n'
                  '%s/team/api:v1: %s/mixed/api:v1\n' % (
                      self.src2.host, d, self.src.host, d))
-        w = Workdir()
+        w = self.workdir()
         rc, out, err = run_it(self.common_args(w, secrets, rules) +
                               ['--retry=0'])
         self.assertEqual(rc, 1, out + err)
@@ -217,7 +191,7 @@ class GenericModeTest(unittest.TestCase):
     def test_4_dry_run_writes_nothing(self):
         d = self.dst.host
         rules = '%s/team/web: %s/dry/web\n' % (self.src.host, d)
-        w = Workdir()
+        w = self.workdir()
         rc, out, err = run_it(self.common_args(
             w, secrets_yaml(self.src, self.dst), rules) + ['--dry-run'])
         self.assertEqual(rc, 0, out + err)
@@ -231,7 +205,7 @@ class GenericModeTest(unittest.TestCase):
                                                      'journal.jsonl')))
 
     def test_5_bad_config_exit_2(self):
-        w = Workdir()
+        w = self.workdir()
         good_rules = w.write('r.yaml', '%s/team/web:v1: %s/x/web:v1\n' % (
             self.src.host, self.dst.host))
         good_sec = w.write('s.yaml', secrets_yaml(self.src, self.dst))
@@ -272,7 +246,7 @@ class GenericModeTest(unittest.TestCase):
             seed_image(self.src, 'heavy/app', 't%d' % i,
                        layers=big[i * 2:i * 2 + 2], seed=700 + i)
         rules = '%s/heavy/app: %s/heavy/app\n' % (self.src.host, d)
-        w = Workdir()
+        w = self.workdir()
         args = self.common_args(w, secrets_yaml(self.src, self.dst), rules)
         args += ['--bandwidth=4M', '--routines=2']
         p = subprocess.Popen([harness.binary()] + args,
@@ -301,7 +275,7 @@ class GenericModeTest(unittest.TestCase):
             seed_image(self.src, 'slow/app', 's%d' % i, layers=[big[i]],
                        seed=900 + i)
         rules = '%s/slow/app: %s/slow/app\n' % (self.src.host, d)
-        w = Workdir()
+        w = self.workdir()
         args = self.common_args(w, secrets_yaml(self.src, self.dst), rules)
         args += ['--bandwidth=2M', '--routines=1']
         p = subprocess.Popen([harness.binary()] + args,

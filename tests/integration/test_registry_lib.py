@@ -10,12 +10,10 @@ must not carry credentials to another host.
 """
 
 import hashlib
-import http.server
 import json
 import os
 import secrets
 import sys
-import threading
 import unittest
 import urllib.parse
 
@@ -41,10 +39,7 @@ class FakePager:
     def __enter__(self):
         pager = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(harness.QuietHandler):
             def do_GET(self):
                 u = urllib.parse.urlparse(self.path)
                 q = urllib.parse.parse_qs(u.query)
@@ -78,9 +73,7 @@ class FakePager:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.srv = http.server.ThreadingHTTPServer(('127.0.0.1', self.port),
-                                                   Handler)
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.srv = harness.serve_http(Handler, self.port)
         return self
 
     def __exit__(self, *exc):

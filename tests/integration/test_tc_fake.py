@@ -17,19 +17,19 @@ import hmac
 import http.client
 import json
 import os
-import select
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tcfake  # noqa: E402
 
 TESTS_DIR = os.environ.get(
     "TESTS_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                               ".."))
 BUILD_DIR = os.environ.get("BUILD_DIR", "")
 TCTOOL = os.path.join(BUILD_DIR, "tests", "tctool")
-FAKE = os.path.join(TESTS_DIR, "fakes", "fake_tc_api.py")
 FIXTURE = os.path.join(TESTS_DIR, "fixtures", "tc-account.json")
 
 with open(FIXTURE, encoding="utf-8") as _f:
@@ -61,46 +61,8 @@ def big_fixture():
     return fx
 
 
-class Fake:
+class Fake(tcfake.FakeTC):
     """Runs the fake server on a free loopback port."""
-
-    def __init__(self, fixture):
-        self.dir = tempfile.TemporaryDirectory(prefix="tcfake-")
-        path = os.path.join(self.dir.name, "account.json")
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(fixture, f)
-        self.proc = subprocess.Popen(
-            [sys.executable, FAKE, "--fixture", path],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line.startswith("LISTENING "):
-            self.close()
-            raise RuntimeError("fake did not start: %r" % line)
-        self.port = int(line.split()[1])
-        self.endpoint = "http://127.0.0.1:%d" % self.port
-
-    def control(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=data)
-            return json.loads(conn.getresponse().read() or b"null")
-        finally:
-            conn.close()
-
-    def calls(self, action=None):
-        return [c for c in self.control("GET", "/__calls")
-                if action is None or c["action"] == action]
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        for s in (self.proc.stdout, self.proc.stderr):
-            if s:
-                s.close()
-        self.dir.cleanup()
 
 
 def tctool(fake, *args, secret_id=SECRET_ID, secret_key=SECRET_KEY,

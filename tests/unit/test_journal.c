@@ -22,56 +22,13 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------ helpers */
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d)) != NULL) {
-                if (strcmp(de->d_name, ".") == 0 ||
-                    strcmp(de->d_name, "..") == 0)
-                    continue;
-                char child[4096];
-                snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
-                remove_tree(child);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int make_tmpdir(void **state)
 {
-    char *dir = strdup("/tmp/it-journal-test-XXXXXX");
-    if (!dir || !mkdtemp(dir)) {
-        free(dir);
-        return -1;
-    }
-    *state = dir;
-    return 0;
-}
-
-static int drop_tmpdir(void **state)
-{
-    remove_tree(*state);
-    free(*state);
-    return 0;
-}
-
-static void path_in(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    assert_true(n > 0 && (size_t)n < cap);
+    return tu_tmpdir_new(state, "journal");
 }
 
 static off_t file_size(const char *path)
@@ -259,7 +216,7 @@ static void test_replay_roundtrip(void **state)
     assert_int_equal(it_journal_close(j), 0);
 
     char path[4096];
-    path_in(path, sizeof(path), dir, "journal.jsonl");
+    tu_path_in(path, sizeof(path), dir, "journal.jsonl");
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0077, 0); /* private to the user */
@@ -321,7 +278,7 @@ static void test_torn_last_line(void **state)
         "{",
     };
     char path[4096];
-    path_in(path, sizeof(path), dir, "journal.jsonl");
+    tu_path_in(path, sizeof(path), dir, "journal.jsonl");
     for (size_t k = 0; k < sizeof(tails) / sizeof(tails[0]); k++) {
         unlink(path);
         it_journal *j = open_ok(dir, NULL);
@@ -359,7 +316,7 @@ static void test_only_torn_line(void **state)
 {
     const char *dir = *state;
     char path[4096];
-    path_in(path, sizeof(path), dir, "journal.jsonl");
+    tu_path_in(path, sizeof(path), dir, "journal.jsonl");
     write_raw(path, "{\"t\":\"bl");
     recorder r = {0};
     it_journal *j = open_ok(dir, &r);
@@ -383,7 +340,7 @@ static void test_corrupt_middle_line(void **state)
 {
     const char *dir = *state;
     char path[4096];
-    path_in(path, sizeof(path), dir, "journal.jsonl");
+    tu_path_in(path, sizeof(path), dir, "journal.jsonl");
     it_journal *j = open_ok(dir, NULL);
     it_journal_blob(j, "r.example", "one", D1, 1);
     assert_int_equal(it_journal_close(j), 0);
@@ -422,19 +379,19 @@ static void test_nested_state_dir(void **state)
 {
     const char *dir = *state;
     char nested[4096], path[4096];
-    path_in(nested, sizeof(nested), dir, "a/b/c/state");
+    tu_path_in(nested, sizeof(nested), dir, "a/b/c/state");
     recorder r = {0};
     it_journal *j = open_ok(nested, &r);
     it_journal_blob(j, "r.example", "repo", D1, 7);
     assert_int_equal(it_journal_close(j), 0);
-    path_in(path, sizeof(path), nested, "journal.jsonl");
+    tu_path_in(path, sizeof(path), nested, "journal.jsonl");
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_true(S_ISREG(st.st_mode));
 
     /* The same dir spelled with a trailing slash is the same journal. */
     char slash[4096];
-    path_in(slash, sizeof(slash), nested, "");
+    tu_path_in(slash, sizeof(slash), nested, "");
     j = open_ok(slash, &r);
     assert_int_equal(r.n, 1);
     assert_blob(&r.v[0], "r.example", "repo", D1, 7);
@@ -448,9 +405,9 @@ static void test_state_dir_error(void **state)
 {
     const char *dir = *state;
     char file[4096], bad[4096];
-    path_in(file, sizeof(file), dir, "plainfile");
+    tu_path_in(file, sizeof(file), dir, "plainfile");
     write_raw(file, "x");
-    path_in(bad, sizeof(bad), file, "state");
+    tu_path_in(bad, sizeof(bad), file, "state");
     it_journal *j = (it_journal *)(uintptr_t)1;
     it_errbuf err = {{0}};
     assert_int_equal(it_journal_open(&j, bad, NULL, &err), -1);
@@ -565,7 +522,7 @@ static void test_concurrent_appends(void **state)
 
     /* Every line is a whole JSON object: no interleaved writes. */
     char path[4096];
-    path_in(path, sizeof(path), dir, "journal.jsonl");
+    tu_path_in(path, sizeof(path), dir, "journal.jsonl");
     char *text = slurp(path);
     size_t lines = 0;
     for (char *p = text; *p;) {
@@ -612,7 +569,7 @@ static void test_exact_keys(void **state)
                                       "size"};
     static const char *image_keys[] = {"t", "source", "digest", "target"};
     char path[4096];
-    path_in(path, sizeof(path), dir, "journal.jsonl");
+    tu_path_in(path, sizeof(path), dir, "journal.jsonl");
     char *text = slurp(path);
     int blobs = 0, images = 0;
     for (char *p = text; *p;) {
@@ -742,7 +699,7 @@ static void test_null_journal(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, make_tmpdir, drop_tmpdir)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, make_tmpdir, tu_tmpdir_drop)
     const struct CMUnitTest tests[] = {
         T(test_replay_roundtrip),
         T(test_torn_last_line),

@@ -21,58 +21,15 @@
 #include <unistd.h>
 
 #include "report.h"
+#include "test_util.h"
 
 /* 2023-11-14T22:13:20Z and 1 h 2 min 3 s later. */
 #define T_START 1700000000
 #define T_END   (1700000000 + 3723)
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d)) != NULL) {
-                if (strcmp(de->d_name, ".") == 0 ||
-                    strcmp(de->d_name, "..") == 0)
-                    continue;
-                char child[4096];
-                snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
-                remove_tree(child);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int make_tmpdir(void **state)
 {
-    char *dir = strdup("/tmp/it-report-test-XXXXXX");
-    if (!dir || !mkdtemp(dir)) {
-        free(dir);
-        return -1;
-    }
-    *state = dir;
-    return 0;
-}
-
-static int drop_tmpdir(void **state)
-{
-    remove_tree(*state);
-    free(*state);
-    return 0;
-}
-
-static void path_in(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    assert_true(n > 0 && (size_t)n < cap);
+    return tu_tmpdir_new(state, "report");
 }
 
 /* Names in dir other than . and .., as a count; *only is set to the single
@@ -151,7 +108,7 @@ static void test_schema(void **state)
 {
     const char *dir = *state;
     char path[4096];
-    path_in(path, sizeof(path), dir, "report.json");
+    tu_path_in(path, sizeof(path), dir, "report.json");
 
     it_image_result r[5] = {
         {"src.example/lib/a:1", "dst.example/ns/a:1", DG_A, IT_STATUS_COPIED,
@@ -201,15 +158,16 @@ static void test_schema(void **state)
 
     json_t *sum = json_object_get(root, "summary");
     static const char *const skeys[] = {
-        "images_total",  "images_copied",  "images_skipped",
-        "images_failed", "images_planned", "blobs_copied",
-        "blobs_mounted", "blobs_skipped",  "bytes_copied"};
-    assert_keys(sum, skeys, 9);
+        "images_total",   "images_copied",  "images_skipped", "images_failed",
+        "images_planned", "images_pending", "blobs_copied",   "blobs_mounted",
+        "blobs_skipped",  "bytes_copied"};
+    assert_keys(sum, skeys, 10);
     assert_int_key(sum, "images_total", 5);
     assert_int_key(sum, "images_copied", 1);
     assert_int_key(sum, "images_skipped", 1);
     assert_int_key(sum, "images_failed", 2);
     assert_int_key(sum, "images_planned", 1);
+    assert_int_key(sum, "images_pending", 0);
     assert_int_key(sum, "blobs_copied", 11);
     assert_int_key(sum, "blobs_mounted", 12);
     assert_int_key(sum, "blobs_skipped", 13);
@@ -255,7 +213,7 @@ static void test_interrupted_and_empty(void **state)
 {
     const char *dir = *state;
     char path[4096];
-    path_in(path, sizeof(path), dir, "r.json");
+    tu_path_in(path, sizeof(path), dir, "r.json");
     it_engine_stats s = {0};
     write_ok(path, "ccrToTcr", 0, 86399, &s, NULL, 0, true);
     json_t *root = load(path);
@@ -281,7 +239,7 @@ static void test_atomic_replace(void **state)
 {
     const char *dir = *state;
     char path[4096], old_link[4096], only[256];
-    path_in(path, sizeof(path), dir, "report.json");
+    tu_path_in(path, sizeof(path), dir, "report.json");
     it_engine_stats s = {0};
     s.images_total = 1;
     it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED, 10, NULL};
@@ -289,7 +247,7 @@ static void test_atomic_replace(void **state)
     assert_int_equal(dir_entries(dir, only, sizeof(only)), 1);
     assert_string_equal(only, "report.json");
 
-    path_in(old_link, sizeof(old_link), dir, "old-report.json");
+    tu_path_in(old_link, sizeof(old_link), dir, "old-report.json");
     assert_int_equal(link(path, old_link), 0);
 
     s.images_total = 2;
@@ -320,18 +278,18 @@ static void test_unwritable_path(void **state)
     it_engine_stats s = {0};
     it_errbuf err = {{0}};
 
-    path_in(file, sizeof(file), dir, "plainfile");
+    tu_path_in(file, sizeof(file), dir, "plainfile");
     FILE *f = fopen(file, "w");
     assert_non_null(f);
     fclose(f);
-    path_in(bad, sizeof(bad), file, "report.json");
+    tu_path_in(bad, sizeof(bad), file, "report.json");
     assert_int_equal(it_report_write(bad, "generic", T_START, T_END, &s, NULL,
                                      0, false, &err),
                      -1);
     assert_non_null(strstr(err.msg, bad));
 
     /* A directory that does not exist. */
-    path_in(bad, sizeof(bad), dir, "no/such/dir/report.json");
+    tu_path_in(bad, sizeof(bad), dir, "no/such/dir/report.json");
     memset(&err, 0, sizeof(err));
     assert_int_equal(it_report_write(bad, "generic", T_START, T_END, &s, NULL,
                                      0, false, &err),
@@ -340,7 +298,7 @@ static void test_unwritable_path(void **state)
 
     /* The path is an existing directory: the temp file can be written but
      * not renamed over it; the temp file is removed again. */
-    path_in(bad, sizeof(bad), dir, "adir");
+    tu_path_in(bad, sizeof(bad), dir, "adir");
     assert_int_equal(mkdir(bad, 0700), 0);
     memset(&err, 0, sizeof(err));
     assert_int_equal(it_report_write(bad, "generic", T_START, T_END, &s, NULL,
@@ -363,7 +321,7 @@ static void test_status_names(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, make_tmpdir, drop_tmpdir)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, make_tmpdir, tu_tmpdir_drop)
     const struct CMUnitTest tests[] = {
         T(test_schema),
         T(test_interrupted_and_empty),
