@@ -30,8 +30,10 @@ static inline void tu_remove_tree(const char *path)
                     strcmp(de->d_name, "..") == 0)
                     continue;
                 char child[4096];
-                snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
-                tu_remove_tree(child);
+                int n =
+                    snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
+                if (n > 0 && (size_t)n < sizeof(child))
+                    tu_remove_tree(child);
             }
             closedir(d);
         }
