@@ -20,49 +20,64 @@
 #include "report.h"
 #include "tui.h"
 
-/* Blob records replayed from the journal, kept until the engine exists. */
+/* Records replayed from the journal, kept until the engine exists. */
+typedef struct seed {
+    bool image;      /* else a blob */
+    char *a, *b, *c; /* blob: registry, repo, digest; image: source, */
+                     /* digest, target */
+} seed;
+
 typedef struct seed_list {
-    char **reg, **repo, **digest;
+    seed *v;
     size_t n, cap;
 } seed_list;
+
+static void seed_add(seed_list *s, bool image, const char *a, const char *b,
+                     const char *c)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        seed *v = realloc(s->v, cap * sizeof(*v));
+        if (!v)
+            return; /* a lost seed only costs a request later */
+        s->v = v;
+        s->cap = cap;
+    }
+    seed *e = &s->v[s->n];
+    e->image = image;
+    e->a = strdup(a);
+    e->b = strdup(b);
+    e->c = strdup(c);
+    if (e->a && e->b && e->c)
+        s->n++;
+    else {
+        free(e->a);
+        free(e->b);
+        free(e->c);
+    }
+}
 
 static void seed_blob(void *payload, const char *registry, const char *repo,
                       const char *digest, int64_t size)
 {
     (void)size;
-    seed_list *s = payload;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        char **a = realloc(s->reg, cap * sizeof(char *));
-        if (!a)
-            return;
-        s->reg = a;
-        a = realloc(s->repo, cap * sizeof(char *));
-        if (!a)
-            return;
-        s->repo = a;
-        a = realloc(s->digest, cap * sizeof(char *));
-        if (!a)
-            return;
-        s->digest = a;
-        s->cap = cap;
-    }
-    s->reg[s->n] = strdup(registry);
-    s->repo[s->n] = strdup(repo);
-    s->digest[s->n] = strdup(digest);
-    s->n++;
+    seed_add(payload, false, registry, repo, digest);
+}
+
+static void seed_image(void *payload, const char *source, const char *digest,
+                       const char *target)
+{
+    seed_add(payload, true, source, digest, target);
 }
 
 static void seed_list_clear(seed_list *s)
 {
     for (size_t i = 0; i < s->n; i++) {
-        free(s->reg[i]);
-        free(s->repo[i]);
-        free(s->digest[i]);
+        free(s->v[i].a);
+        free(s->v[i].b);
+        free(s->v[i].c);
     }
-    free(s->reg);
-    free(s->repo);
-    free(s->digest);
+    free(s->v);
     memset(s, 0, sizeof(*s));
 }
 
@@ -302,7 +317,8 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         it_log_set_observer(log_observer, progress);
 
     if (!o->dry_run) {
-        it_journal_visitor v = {.blob = seed_blob, .payload = &seeds};
+        it_journal_visitor v = {
+            .blob = seed_blob, .image = seed_image, .payload = &seeds};
         if (it_journal_open(&journal, state_dir, &v, &err) != 0) {
             fprintf(stderr, "image-transfer: %s\n", err.msg);
             goto out;
@@ -336,9 +352,13 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         fprintf(stderr, "image-transfer: %s\n", err.msg);
         goto out;
     }
-    for (size_t i = 0; i < seeds.n; i++)
-        it_engine_seed_blob(engine, seeds.reg[i], seeds.repo[i],
-                            seeds.digest[i]);
+    for (size_t i = 0; i < seeds.n; i++) {
+        const seed *sd = &seeds.v[i];
+        if (sd->image)
+            it_engine_seed_image(engine, sd->a, sd->b, sd->c);
+        else
+            it_engine_seed_blob(engine, sd->a, sd->b, sd->c);
+    }
     seed_list_clear(&seeds);
     feeder fd = {ccr, engine, progress, ctl->stop, 0};
     pthread_t ft;

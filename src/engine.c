@@ -128,8 +128,9 @@ struct it_engine {
     it_bucket *bandwidth;
 
     pthread_mutex_t blobs_lock;
-    it_strmap *blobs;   /* "host digest" -> blob_entry */
-    it_strmap *planned; /* dry-run: "host digest" -> (void*)1 */
+    it_strmap *blobs;       /* "host digest" -> blob_entry */
+    it_strmap *planned;     /* dry-run: "host digest" -> (void*)1 */
+    it_strmap *done_images; /* journal: "src\ndst" -> source digest */
 
     atomic_long blobs_copied, blobs_mounted, blobs_skipped;
     atomic_llong bytes_copied;
@@ -921,6 +922,34 @@ static bool has_tag(char **tags, const char *tag)
     return false;
 }
 
+/* The source manifest's digest by HEAD (no download), into img->digest. */
+static int head_source(it_engine *e, image_ctx *img, const char *src_ref,
+                       reg_error *err)
+{
+    repo_ctx *r = img->repo;
+    int rc, attempt = 0;
+    do {
+        rc = reg_manifest_head(r->src, r->pair.src_repo, src_ref, img->digest,
+                               NULL, NULL, err);
+    } while (again(e, rc, err, &attempt, "check source"));
+    return rc;
+}
+
+/* The source digest an earlier run copied to this target, or NULL. */
+static char *journal_digest(it_engine *e, const image_ctx *img)
+{
+    char *key = join2(img->src_str, '\n', img->dst_str);
+    char *d = NULL;
+    if (!key)
+        return NULL;
+    pthread_mutex_lock(&e->blobs_lock);
+    const char *v = it_strmap_get(e->done_images, key);
+    d = xstrdup(v);
+    pthread_mutex_unlock(&e->blobs_lock);
+    free(key);
+    return d;
+}
+
 static void run_image(it_engine *e, image_ctx *img)
 {
     repo_ctx *r = img->repo;
@@ -944,9 +973,31 @@ static void run_image(it_engine *e, image_ctx *img)
     it_progress_image_state(e->o.progress, img->pid, IT_IMG_COPYING, NULL,
                             NULL);
     /* Does the target have this tag? Known from its tag list, else HEAD. */
-    bool dst_maybe =
-        !(r->dst_tags || r->dst_fresh) || has_tag(r->dst_tags, img->dst_ref);
+    bool dst_has = has_tag(r->dst_tags, img->dst_ref);
+    bool dst_maybe = !(r->dst_tags || r->dst_fresh) || dst_has;
+    bool src_known = false;
+    /* Incremental rerun: the journal says this source digest was copied to
+     * this target tag, and the tag is still listed there. If the source
+     * still has that digest, one HEAD settles it. */
+    char *journaled = dst_has ? journal_digest(e, img) : NULL;
+    if (journaled) {
+        rc = head_source(e, img, src_ref, &err);
+        if (rc != 0) {
+            free(journaled);
+            image_finish(e, img, IT_STATUS_FAILED, err.msg);
+            return;
+        }
+        src_known = true;
+        bool same = strcmp(img->digest, journaled) == 0;
+        free(journaled);
+        if (same) {
+            image_finish(e, img, IT_STATUS_SKIPPED,
+                         "already present (same digest, journal)");
+            return;
+        }
+    }
     if (dst_maybe) {
+        attempt = 0;
         do {
             rc = reg_manifest_head(img->dst, r->pair.dst_repo, img->dst_ref,
                                    dst_digest, NULL, NULL, &err);
@@ -960,15 +1011,11 @@ static void run_image(it_engine *e, image_ctx *img)
     }
     if (dst_digest[0]) {
         /* Compare by HEAD on the source: no manifest download if same. */
-        attempt = 0;
-        do {
-            rc = reg_manifest_head(r->src, r->pair.src_repo, src_ref,
-                                   img->digest, NULL, NULL, &err);
-        } while (again(e, rc, &err, &attempt, "check source"));
-        if (rc != 0) {
+        if (!src_known && (rc = head_source(e, img, src_ref, &err)) != 0) {
             image_finish(e, img, IT_STATUS_FAILED, err.msg);
             return;
         }
+        src_known = true;
         if (strcmp(img->digest, dst_digest) == 0) {
             image_finish(e, img, IT_STATUS_SKIPPED,
                          "already present (same digest)");
@@ -983,8 +1030,9 @@ static void run_image(it_engine *e, image_ctx *img)
             image_finish(e, img, IT_STATUS_SKIPPED, why);
             return;
         }
-        src_ref = img->digest;
     }
+    if (src_known)
+        src_ref = img->digest;
     attempt = 0;
     do {
         rc = reg_manifest_get(&m, r->src, r->pair.src_repo, src_ref, &err);
@@ -1288,11 +1336,12 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     e->buckets = it_strmap_new();
     e->blobs = it_strmap_new();
     e->planned = it_strmap_new();
+    e->done_images = it_strmap_new();
     if (o->bandwidth > 0)
         e->bandwidth = it_bucket_new((double)o->bandwidth,
                                      (double)o->bandwidth / 4, NULL, NULL);
     if (!e->clients || !e->buckets || !e->blobs || !e->planned ||
-        reg_global_new(&e->global, &rerr) != 0) {
+        !e->done_images || reg_global_new(&e->global, &rerr) != 0) {
         snprintf(err->msg, sizeof(err->msg), "engine setup: %s",
                  rerr.msg[0] ? rerr.msg : "out of memory");
         it_engine_free(e);
@@ -1323,6 +1372,24 @@ void it_engine_seed_blob(it_engine *e, const char *registry, const char *repo,
     blob_entry *be = entry_get(e, key);
     if (be)
         entry_add(be, repo, false);
+    pthread_mutex_unlock(&e->blobs_lock);
+    free(key);
+}
+
+void it_engine_seed_image(it_engine *e, const char *source, const char *digest,
+                          const char *target)
+{
+    char *key = join2(source, '\n', target);
+    char *d = xstrdup(digest);
+    if (!key || !d) {
+        free(key);
+        free(d);
+        return;
+    }
+    pthread_mutex_lock(&e->blobs_lock);
+    free(it_strmap_get(e->done_images, key)); /* the later record wins */
+    if (it_strmap_put(e->done_images, key, d) != 0)
+        free(d);
     pthread_mutex_unlock(&e->blobs_lock);
     free(key);
 }
@@ -1541,6 +1608,8 @@ void it_engine_free(it_engine *e)
         it_strmap_free(e->blobs, entry_free);
     if (e->planned)
         it_strmap_free(e->planned, NULL);
+    if (e->done_images)
+        it_strmap_free(e->done_images, free);
     it_bucket_free(e->bandwidth);
     reg_global_free(e->global);
     pthread_mutex_destroy(&e->lock);

@@ -138,6 +138,9 @@ class GenericModeTest(unittest.TestCase):
         self.assertEqual(rep['summary']['images_skipped'], 10, rep)
         self.assertEqual(rep['summary']['blobs_copied'], 0)
         self.assertEqual(rep['summary']['bytes_copied'], 0)
+        # With the journal, an unchanged tag costs one HEAD on the source.
+        for img in rep['images']:
+            self.assertIn('journal', img['error'], img)
         # Secrets never show.
         for text in (out, err, w.journal(), json.dumps(rep)):
             self.assertNotIn(PASSWORD, text)
@@ -295,6 +298,40 @@ class GenericModeTest(unittest.TestCase):
             if img['status'] == 'copied':
                 tag = img['target'].rsplit(':', 1)[1]
                 self.assert_same('slow/app', tag, 'slow/app')
+
+    def test_8_journal_rerun_still_sees_changes(self):
+        """A rerun trusts the journal only for what it can see unchanged:
+        a tag deleted on the target is copied again, a tag moved on the
+        source is copied again, the rest is skipped."""
+        d = self.dst.host
+        for t, sd in (('a', 31), ('b', 32)):
+            seed_image(self.src, 'jr/app', t, kind='v2s2', seed=sd)
+        rules = '%s/jr/app: %s/jr/app\n' % (self.src.host, d)
+        w = self.workdir()
+        args = self.common_args(w, secrets_yaml(self.src, self.dst), rules)
+        rc, out, err = run_it(args)
+        self.assertEqual(rc, 0, out + err)
+        # Delete b on the target; move a on the source.
+        b_digest = harness.sha256_digest(skopeo_raw(self.dst, 'jr/app', 'b'))
+        status, _, body = self.dst.request(
+            'DELETE', '/v2/jr/app/manifests/%s' % b_digest,
+            scope='repository:jr/app:pull,push,delete')
+        self.assertEqual(status, 202, body)
+        seed_image(self.src, 'jr/app', 'a', kind='oci', seed=33)
+        rc, out, err = run_it(args)
+        self.assertEqual(rc, 0, out + err)
+        by_tag = {i['target'].rsplit(':', 1)[1]: i
+                  for i in w.load_report()['images']}
+        self.assertEqual(by_tag['a']['status'], 'copied', by_tag)
+        self.assertEqual(by_tag['b']['status'], 'copied', by_tag)
+        self.assert_same('jr/app', 'a', 'jr/app')
+        self.assert_same('jr/app', 'b', 'jr/app')
+        # And now both are settled by the journal.
+        rc, out, err = run_it(args)
+        self.assertEqual(rc, 0, out + err)
+        for img in w.load_report()['images']:
+            self.assertEqual(img['status'], 'skipped', img)
+            self.assertIn('journal', img['error'], img)
 
 
 def harness_journal_blobs(w):
