@@ -131,7 +131,7 @@ static void *watch(void *arg)
 {
     watcher *w = arg;
     bool stopping = false;
-    while (!it_engine_finished(w->engine)) {
+    while (!it_engine_wait_finished(w->engine, 0.1)) {
         bool stop = (w->ctl->stop && *w->ctl->stop) ||
                     it_progress_stop_requested(w->progress);
         if (stop && !stopping) {
@@ -140,7 +140,6 @@ static void *watch(void *arg)
             log_warn("stop requested: finishing the images in flight "
                      "(signal again to abort them)");
         }
-        it_sleep(0.1);
     }
     it_engine_wait(w->engine);
     it_progress_phase(w->progress, IT_PHASE_DONE);

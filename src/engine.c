@@ -104,6 +104,7 @@ struct it_engine {
 
     pthread_mutex_t lock; /* queue, counters, results, repos */
     pthread_cond_t cond;
+    pthread_cond_t done_cv; /* broadcast once `finished` is set */
     task *head[N_LEVELS], *tail[N_LEVELS];
     long outstanding; /* queued + running + parked tasks */
     bool input_done;
@@ -1283,6 +1284,7 @@ static void idle_locked(it_engine *e)
     e->nretry = 0;
     e->finished = true;
     pthread_cond_broadcast(&e->cond);
+    pthread_cond_broadcast(&e->done_cv);
 }
 
 static void *worker(void *arg)
@@ -1330,6 +1332,7 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
         e->o.routines = 1;
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
+    pthread_cond_init(&e->done_cv, NULL);
     pthread_mutex_init(&e->clients_lock, NULL);
     pthread_mutex_init(&e->blobs_lock, NULL);
     e->clients = it_strmap_new();
@@ -1469,9 +1472,18 @@ void it_engine_input_done(it_engine *e)
     }
 }
 
-bool it_engine_finished(it_engine *e)
+bool it_engine_wait_finished(it_engine *e, double timeout_s)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long ns = ts.tv_nsec + (long)((timeout_s - (double)(long)timeout_s) * 1e9);
+    ts.tv_sec += (time_t)timeout_s + ns / 1000000000L;
+    ts.tv_nsec = ns % 1000000000L;
     pthread_mutex_lock(&e->lock);
+    while (!e->finished) {
+        if (pthread_cond_timedwait(&e->done_cv, &e->lock, &ts) != 0)
+            break;
+    }
     bool done = e->finished;
     pthread_mutex_unlock(&e->lock);
     return done;
@@ -1614,6 +1626,7 @@ void it_engine_free(it_engine *e)
     reg_global_free(e->global);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->cond);
+    pthread_cond_destroy(&e->done_cv);
     pthread_mutex_destroy(&e->clients_lock);
     pthread_mutex_destroy(&e->blobs_lock);
     free(e);

@@ -99,8 +99,9 @@ void it_engine_add_failed(it_engine *e, const char *source, const char *target,
                           const char *reason);
 /* No more pairs will be added. */
 void it_engine_input_done(it_engine *e);
-/* True once everything (and the final retry pass) is finished. */
-bool it_engine_finished(it_engine *e);
+/* Waits up to timeout_s seconds (woken at once when the run finishes);
+ * true once everything, including the final retry pass, is finished. */
+bool it_engine_wait_finished(it_engine *e, double timeout_s);
 /* Waits until everything (and the final retry pass) is finished. */
 void it_engine_wait(it_engine *e);
 /* Results, valid until it_engine_free. */

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#define TICK_MS            100
 #define SUMMARY_FAILED_MAX 20
 
 static double mono_now(void)
@@ -16,18 +15,6 @@ static double mono_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static it_phase phase_of(it_progress *p)
-{
-    /* A filter no name matches: the snapshot copies no rows. */
-    it_snapshot_filter none = {"\x01", false};
-    it_snapshot *s = it_progress_snapshot(p, &none);
-    if (!s)
-        return IT_PHASE_COPYING;
-    it_phase ph = s->phase;
-    it_snapshot_free(s);
-    return ph;
 }
 
 static void print_line(it_progress *p, FILE *out)
@@ -45,12 +32,17 @@ static void print_line(it_progress *p, FILE *out)
 
 void it_headless_run(it_progress *p, int interval_s, FILE *out)
 {
-    if (interval_s <= 0)
-        interval_s = 10;
+    /* Woken the moment the run ends: no tick to wait out at the end. */
+    if (interval_s <= 0) { /* --progress-interval=0: no lines */
+        while (!it_progress_wait_done(p, 3600))
+            ;
+        return;
+    }
     double next = mono_now() + interval_s;
-    struct timespec tick = {0, TICK_MS * 1000000L};
-    while (phase_of(p) != IT_PHASE_DONE) {
-        nanosleep(&tick, NULL);
+    for (;;) {
+        double wait = next - mono_now();
+        if (it_progress_wait_done(p, wait > 0.001 ? wait : 0.001))
+            return;
         double now = mono_now();
         if (now >= next) {
             print_line(p, out);

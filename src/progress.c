@@ -63,6 +63,7 @@ typedef struct bucket {
 
 struct it_progress {
     pthread_mutex_t mu;
+    pthread_cond_t done_cv; /* signalled when the phase becomes DONE */
     double (*now_fn)(void);
     double t0;
     char *mode, *source, *target;
@@ -281,6 +282,12 @@ it_progress *it_progress_new(const char *mode, const char *source,
         free(p);
         return NULL;
     }
+    if (pthread_cond_init(&p->done_cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->done_cv);
+        free(p);
+        return NULL;
+    }
     p->now_fn = now_fn;
     p->t0 = now_of(p);
     p->mode = strdup(mode ? mode : "generic");
@@ -335,7 +342,32 @@ void it_progress_phase(it_progress *p, it_phase phase)
     if (phase == IT_PHASE_DONE && p->phase != IT_PHASE_DONE)
         p->done_at = now;
     p->phase = phase;
+    if (phase == IT_PHASE_DONE)
+        pthread_cond_broadcast(&p->done_cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+bool it_progress_wait_done(it_progress *p, double timeout_s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (timeout_s > 0) {
+        double whole = (double)(long)timeout_s;
+        ts.tv_sec += (time_t)whole;
+        ts.tv_nsec += (long)((timeout_s - whole) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    while (p->phase != IT_PHASE_DONE && timeout_s > 0) {
+        if (pthread_cond_timedwait(&p->done_cv, &p->mu, &ts) != 0)
+            break; /* timed out */
+    }
+    bool done = p->phase == IT_PHASE_DONE;
+    pthread_mutex_unlock(&p->mu);
+    return done;
 }
 
 void it_progress_prep(it_progress *p, const char *key, const char *value)

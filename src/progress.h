@@ -83,6 +83,9 @@ void it_progress_blob(it_progress *p, it_blob_outcome o);
 void it_progress_enumeration_done(it_progress *p);
 /* A warning or error line for the bottom pane (already redacted). */
 void it_progress_note(it_progress *p, bool is_error, const char *line);
+/* Waits up to timeout_s seconds for the phase to become IT_PHASE_DONE
+ * (woken at once when it does). Returns true when it is done. */
+bool it_progress_wait_done(it_progress *p, double timeout_s);
 /* Sets / reads the graceful stop request flag (`q` in the dashboard). */
 void it_progress_request_stop(it_progress *p);
 bool it_progress_stop_requested(const it_progress *p);

@@ -677,6 +677,31 @@ static void test_threads(void **state)
     it_progress_free(p);
 }
 
+static void *finish_soon(void *arg)
+{
+    it_progress *p = arg;
+    it_progress_phase(p, IT_PHASE_COPYING);
+    it_progress_phase(p, IT_PHASE_DONE);
+    return NULL;
+}
+
+/* it_progress_wait_done: false on a timeout while the run goes on, true as
+ * soon as another thread marks it done. */
+static void test_wait_done(void **state)
+{
+    (void)state;
+    it_progress *p = it_progress_new("generic", "a", "b", NULL);
+    assert_non_null(p);
+    assert_false(it_progress_wait_done(p, 0.01));
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, finish_soon, p), 0);
+    /* A long timeout: returns when the other thread is done, not later. */
+    assert_true(it_progress_wait_done(p, 600));
+    pthread_join(t, NULL);
+    assert_true(it_progress_wait_done(p, 0));
+    it_progress_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -694,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_summary_truncates_failed_list),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_headless_run),
+        cmocka_unit_test(test_wait_done),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
