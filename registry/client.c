@@ -217,11 +217,22 @@ void reg__before_request(reg_client *c)
         c->hooks.before_request(c->hooks.payload, c->host);
 }
 
+/* A URL without its query: presigned storage URLs carry signatures
+ * there, which must not reach logs or messages. */
+static void url_for_humans(char *out, size_t cap, const char *url)
+{
+    size_t n = strcspn(url, "?");
+    snprintf(out, cap, "%.*s", (int)n, url);
+}
+
 static void on_http(reg_client *c, const char *method, const char *url,
                     long status)
 {
-    if (c->hooks.on_http != NULL)
-        c->hooks.on_http(c->hooks.payload, method, url, status);
+    char shown[1024];
+    if (c->hooks.on_http == NULL)
+        return;
+    url_for_humans(shown, sizeof(shown), url);
+    c->hooks.on_http(c->hooks.payload, method, shown, status);
 }
 
 int reg__curl_error(reg_error *err, CURLcode rc, const char *what,
@@ -281,28 +292,32 @@ int reg__curl_error(reg_error *err, CURLcode rc, const char *what,
                          what != NULL ? what : "request", detail, (int)rc);
 }
 
-/* "host:port" of an absolute URL, lower-cased, default port filled in.
- * malloc'd, or NULL when the URL does not parse. */
+/* "scheme://host:port" of an absolute URL, lower-cased, default port
+ * filled in. malloc'd, or NULL when the URL does not parse. The scheme is
+ * part of it so credentials never follow a redirect from https to http. */
 static char *url_hostport(const char *url)
 {
     CURLU *u = curl_url();
-    char *host = NULL, *port = NULL, *out = NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
     if (u == NULL)
         return NULL;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+        goto cleanup;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
         goto cleanup;
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
         goto cleanup;
     if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
         goto cleanup;
-    size_t n = strlen(host) + strlen(port) + 2;
+    size_t n = strlen(scheme) + strlen(host) + strlen(port) + 5;
     out = malloc(n);
     if (out == NULL)
         goto cleanup;
-    snprintf(out, n, "%s:%s", host, port);
+    snprintf(out, n, "%s://%s:%s", scheme, host, port);
     for (char *p = out; *p != '\0'; p++)
         *p = (char)tolower((unsigned char)*p);
 cleanup:
+    curl_free(scheme);
     curl_free(host);
     curl_free(port);
     curl_url_cleanup(u);
@@ -552,13 +567,15 @@ static int perform_once(reg_client *c, const char *method, const char *url,
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
         on_http(c, method, url, 0);
+        char shown[512];
+        url_for_humans(shown, sizeof(shown), url);
         if (x.too_large) {
             rc = reg_error_set(err, REG_EINVAL,
                                "%s %s: response larger than %zu bytes", method,
-                               url, resp->body.max);
+                               shown, resp->body.max);
         } else {
             char what[600];
-            snprintf(what, sizeof(what), "%s %s", method, url);
+            snprintf(what, sizeof(what), "%s %s", method, shown);
             rc = reg__curl_error(err, cc, what, errbuf);
         }
         goto cleanup;

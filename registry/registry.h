@@ -13,6 +13,7 @@
 #ifndef REGISTRY_H
 #define REGISTRY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -264,7 +265,7 @@ typedef struct reg_copy_opts {
     void *payload;
     /* When non-NULL and it becomes non-zero, the copy stops with
      * REG_ECANCELED and the upload is cancelled. */
-    const volatile int *cancel;
+    const atomic_int *cancel;
     size_t buffer_size; /* ring buffer bytes; 0 = 256 KiB */
 } reg_copy_opts;
 

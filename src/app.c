@@ -150,7 +150,7 @@ typedef struct feeder {
     it_ccr *ccr;
     it_engine *engine;
     it_progress *progress;
-    volatile int *stop;
+    atomic_int *stop;
     int rc;
 } feeder;
 
@@ -434,6 +434,14 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     if (o->report)
         printf("report: %s\n", o->report);
     fflush(stdout);
+    if (ccr && fd.rc == 0)
+        fd.rc = it_ccr_exit_code(ccr);
+    if (ccr && it_ccr_tags_left_out(ccr) > 0) {
+        printf("Note:    %ld older tags were left out by --ccrTagNums=%d\n",
+               it_ccr_tags_left_out(ccr), o->ccr_tag_nums);
+        log_warn("%ld older tags left out by --ccrTagNums=%d",
+                 it_ccr_tags_left_out(ccr), o->ccr_tag_nums);
+    }
     exit_code = interrupted            ? IT_EXIT_INTERRUPTED
                 : fd.rc != 0           ? fd.rc
                 : st.images_failed > 0 ? IT_EXIT_FAILED

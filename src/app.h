@@ -6,6 +6,8 @@
 #ifndef IT_APP_H
 #define IT_APP_H
 
+#include <stdatomic.h>
+
 #include "options.h"
 
 enum {
@@ -18,8 +20,8 @@ enum {
 
 /* Flags raised by signals: stop starting work / abort what is in flight. */
 typedef struct it_run_ctl {
-    volatile int *stop;
-    volatile int *abort;
+    atomic_int *stop;
+    atomic_int *abort;
 } it_run_ctl;
 
 /* Runs the mode the options select. Returns an exit code. */

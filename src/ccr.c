@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "registry.h"
 #include "tencentcloud.h"
 
 struct it_ccr {
@@ -26,7 +27,10 @@ struct it_ccr {
     /* The token the planner fetched up front (to fail fast with exit 3),
      * handed to the engine's first credential request; NULL after. */
     tc_instance_token *first_token;
-    pthread_mutex_t lock; /* dst_host, registry_id, first_token */
+    pthread_mutex_t lock;  /* dst_host, registry_id, first_token, counts */
+    it_progress *progress; /* set by it_ccr_feed, for the prep lines */
+    long repos_listed, repos_tagged, tags_total, tags_left_out;
+    int exit_code; /* an auth failure met while listing tags */
 };
 
 static int new_client(tc_client **out, const it_options *o, const it_tc_key *k,
@@ -277,199 +281,270 @@ static void ns_state_clear(ns_state *s)
     free(s->reasons);
 }
 
-/* The namespaces to have on TCR: every CCR namespace, plus any namespace
- * a listed repository is in that the namespace list missed (a push into
- * a missing namespace fails). Borrowed pointers; *out freed with free(). */
-static int wanted_namespaces(const char ***out, size_t *n,
-                             const tc_namespace *cn, size_t ncn,
-                             const tc_repo *repos, size_t nrepos)
+/* The namespaces known to exist on TCR (or to be created by a dry run),
+ * and those that could not be created. Used by the feeder thread only. */
+typedef struct ns_known {
+    char **names;
+    size_t n, cap;
+    size_t created, present;
+} ns_known;
+
+static bool known_has(const ns_known *k, const char *ns)
 {
-    const char **v = calloc(ncn + nrepos + 1, sizeof(char *));
-    size_t k = 0;
-    *out = NULL;
-    *n = 0;
-    if (!v)
-        return -1;
-    for (size_t i = 0; i < ncn + nrepos; i++) {
-        const char *name = i < ncn ? cn[i].name : repos[i - ncn].namespace_name;
-        bool seen = !name || !*name;
-        for (size_t j = 0; j < k && !seen; j++)
-            seen = strcmp(v[j], name) == 0;
-        if (!seen)
-            v[k++] = name;
-    }
-    *out = v;
-    *n = k;
-    return 0;
+    for (size_t i = 0; i < k->n; i++)
+        if (strcmp(k->names[i], ns) == 0)
+            return true;
+    return false;
 }
 
-/* Creates the namespaces the instance lacks (see wanted_namespaces).
- * A namespace that cannot be created goes into st; the others go on.
- * Returns 0 or an exit code for a failure that stops the run (auth,
- * listing). */
-static int sync_namespaces(it_ccr *c, it_progress *p, const char *reg_id,
-                           const tc_repo *repos, size_t nrepos, ns_state *st)
+static void known_add(ns_known *k, const char *ns)
 {
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 32;
+        char **v = realloc(k->names, cap * sizeof(char *));
+        if (!v)
+            return; /* forgetting only costs a conflict re-check later */
+        k->names = v;
+        k->cap = cap;
+    }
+    char *d = strdup(ns);
+    if (d)
+        k->names[k->n++] = d;
+}
+
+static void known_clear(ns_known *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        free(k->names[i]);
+    free(k->names);
+    memset(k, 0, sizeof(*k));
+}
+
+typedef struct feed_ctx {
+    it_ccr *c;
+    it_engine *e;
+    it_progress *p;
+    atomic_int *stop;
+    const char *reg_id;
+    ns_known known;
+    ns_state st;
+    int rc; /* exit code of a failure that stops the run */
+} feed_ctx;
+
+static void prep_namespaces(feed_ctx *f)
+{
+    char line[256];
+    snprintf(line, sizeof(line), "%zu already in TCR, %zu %s, %zu failed",
+             f->known.present, f->known.created,
+             f->c->o->dry_run ? "to create" : "created", f->st.nfailed);
+    it_progress_prep(f->p, "namespaces", line);
+}
+
+/* Makes sure namespace ns exists on TCR, creating it (private unless
+ * --tcr-namespace-public) when it does not. A namespace that cannot be
+ * created goes into f->st and its repositories fail; an auth failure
+ * stops the run (f->rc). */
+static void ensure_namespace(feed_ctx *f, const char *ns)
+{
+    it_ccr *c = f->c;
+    tc_error terr = {0};
+    if (!ns || !*ns || known_has(&f->known, ns) || ns_failure(&f->st, ns))
+        return;
+    if (c->o->dry_run) {
+        printf("create namespace %s (%s)\n", ns,
+               c->o->tcr_namespace_public ? "public" : "private");
+        known_add(&f->known, ns);
+        f->known.created++;
+        prep_namespaces(f);
+        return;
+    }
+    int r = tc_tcr_create_namespace(c->tcr, f->reg_id, ns,
+                                    c->o->tcr_namespace_public, &terr);
+    if (r == TC_ECONFLICT) {
+        /* Someone (or an earlier run) made it meanwhile: confirm. */
+        tc_namespace *one = NULL;
+        size_t n1 = 0;
+        tc_error e2 = {0};
+        if (tc_tcr_list_namespaces(&one, &n1, c->tcr, f->reg_id, ns, &e2) ==
+                0 &&
+            has_ns(one, n1, ns))
+            r = 0;
+        tc_namespaces_free(one, n1);
+        if (r == 0) {
+            log_info("TCR namespace %s already exists", ns);
+            known_add(&f->known, ns);
+            f->known.present++;
+            prep_namespaces(f);
+            return;
+        }
+    }
+    if (r == TC_EAUTH) {
+        f->rc = api_failure(c, "create TCR namespace", "tcr", c->tcr, &terr);
+        return;
+    }
+    if (r != 0) {
+        log_error("namespace %s could not be created: %s", ns, terr.message);
+        ns_fail(&f->st, ns, terr.message);
+    } else {
+        log_info("created TCR namespace %s (%s)", ns,
+                 c->o->tcr_namespace_public ? "public" : "private");
+        known_add(&f->known, ns);
+        f->known.created++;
+    }
+    prep_namespaces(f);
+}
+
+/* The namespaces the TCR instance has, then every CCR namespace created
+ * where missing. Returns 0 or an exit code that stops the run. */
+static int sync_namespaces(feed_ctx *f)
+{
+    it_ccr *c = f->c;
     tc_error terr = {0};
     tc_namespace *cn = NULL, *tn = NULL;
-    size_t ncn = 0, ntn = 0, nwant = 0;
-    const char **want = NULL;
+    size_t ncn = 0, ntn = 0;
     int rc = 0;
-    char line[256];
 
     if (tc_ccr_list_namespaces(&cn, &ncn, c->ccr, &terr) != 0) {
         rc = api_failure(c, "list CCR namespaces", "ccr", c->ccr, &terr);
         goto out;
     }
-    if (tc_tcr_list_namespaces(&tn, &ntn, c->tcr, reg_id, NULL, &terr) != 0) {
+    if (tc_tcr_list_namespaces(&tn, &ntn, c->tcr, f->reg_id, NULL, &terr) !=
+        0) {
         rc = api_failure(c, "list TCR namespaces", "tcr", c->tcr, &terr);
         goto out;
     }
-    if (wanted_namespaces(&want, &nwant, cn, ncn, repos, nrepos) != 0) {
-        log_error("out of memory");
-        rc = IT_EXIT_FAILED;
-        goto out;
+    for (size_t i = 0; i < ntn; i++)
+        known_add(&f->known, tn[i].name);
+    for (size_t i = 0; i < ncn && f->rc == 0; i++) {
+        if (known_has(&f->known, cn[i].name) && has_ns(tn, ntn, cn[i].name))
+            f->known.present++;
+        else
+            ensure_namespace(f, cn[i].name);
     }
-    size_t created = 0, present = 0;
-    for (size_t i = 0; i < nwant; i++) {
-        const char *ns = want[i];
-        if (has_ns(tn, ntn, ns)) {
-            present++;
-            continue;
-        }
-        if (c->o->dry_run) {
-            printf("create namespace %s (%s)\n", ns,
-                   c->o->tcr_namespace_public ? "public" : "private");
-            created++;
-            continue;
-        }
-        int r = tc_tcr_create_namespace(c->tcr, reg_id, ns,
-                                        c->o->tcr_namespace_public, &terr);
-        if (r == TC_ECONFLICT) {
-            /* Someone (or an earlier run) made it meanwhile: confirm. */
-            tc_namespace *one = NULL;
-            size_t n1 = 0;
-            tc_error e2 = {0};
-            if (tc_tcr_list_namespaces(&one, &n1, c->tcr, reg_id, ns, &e2) ==
-                    0 &&
-                has_ns(one, n1, ns))
-                r = 0;
-            tc_namespaces_free(one, n1);
-            if (r == 0) {
-                log_info("TCR namespace %s already exists", ns);
-                present++;
-                continue;
-            }
-        }
-        if (r == TC_EAUTH) {
-            rc = api_failure(c, "create TCR namespace", "tcr", c->tcr, &terr);
-            goto out;
-        }
-        if (r != 0) {
-            log_error("namespace %s could not be created: %s", ns,
-                      terr.message);
-            ns_fail(st, ns, terr.message);
-            continue;
-        }
-        log_info("created TCR namespace %s (%s)", ns,
-                 c->o->tcr_namespace_public ? "public" : "private");
-        created++;
-    }
-    snprintf(line, sizeof(line),
-             "%zu in CCR: %zu already in TCR, %zu %s, %zu failed", nwant,
-             present, created, c->o->dry_run ? "to create" : "created",
-             st->nfailed);
-    it_progress_prep(p, "namespaces", line);
-    log_info("namespaces: %s", line);
+    prep_namespaces(f);
+    log_info("namespaces: %zu in CCR, %zu already in TCR, %zu %s, %zu failed",
+             ncn, f->known.present, f->known.created,
+             c->o->dry_run ? "to create" : "created", f->st.nfailed);
+    rc = f->rc;
 out:
-    free(want);
     tc_namespaces_free(cn, ncn);
     tc_namespaces_free(tn, ntn);
     return rc;
 }
 
-/* Lists the tags of each repository and feeds the pairs into e. Returns
- * 0 or an exit code for a failure that stops the run (auth). */
-static int feed_repos(it_ccr *c, it_engine *e, it_progress *p,
-                      const tc_repo *repos, size_t nrepos, const ns_state *st,
-                      volatile int *stop)
+static void prep_repositories(it_ccr *c)
 {
-    tc_error terr = {0};
-    int rc = 0;
     char line[256];
-    long tags_total = 0, tags_left_out = 0;
+    pthread_mutex_lock(&c->lock);
+    long listed = c->repos_listed, tagged = c->repos_tagged;
+    long tags = c->tags_total, left = c->tags_left_out;
+    pthread_mutex_unlock(&c->lock);
+    if (left)
+        snprintf(line, sizeof(line),
+                 "%ld listed, tags of %ld: %ld (%ld older left out by "
+                 "--ccrTagNums=%d)",
+                 listed, tagged, tags, left, c->o->ccr_tag_nums);
+    else
+        snprintf(line, sizeof(line), "%ld listed, tags of %ld: %ld", listed,
+                 tagged, tags);
+    it_progress_prep(c->progress, "repositories", line);
+}
 
-    for (size_t i = 0;
-         i < nrepos && !(stop && *stop) && !it_progress_stop_requested(p);
-         i++) {
+/* The engine's tag lister for a CCR repository (runs in its workers):
+ * DescribeImagePersonal, newest --ccrTagNums kept. */
+static int list_ccr_tags(void *payload, const char *repo, char ***out,
+                         it_errbuf *err)
+{
+    it_ccr *c = payload;
+    tc_error terr = {0};
+    tc_image *tags = NULL;
+    size_t ntags = 0;
+    *out = NULL;
+    if (tc_ccr_list_tags(&tags, &ntags, c->ccr, repo, &terr) != 0) {
+        if (terr.code == TC_EAUTH) {
+            int code = api_failure(c, "list CCR tags", "ccr", c->ccr, &terr);
+            pthread_mutex_lock(&c->lock);
+            c->exit_code = code;
+            pthread_mutex_unlock(&c->lock);
+        }
+        snprintf(err->msg, sizeof(err->msg), "list tags: %.900s", terr.message);
+        return -1;
+    }
+    size_t keep = ntags;
+    if (c->o->ccr_tag_nums > 0 && ntags > (size_t)c->o->ccr_tag_nums) {
+        qsort(tags, ntags, sizeof(*tags), by_push_time_desc);
+        keep = (size_t)c->o->ccr_tag_nums;
+        log_info("%s/%s: keeping the %zu most recently pushed of %zu tags "
+                 "(--ccrTagNums)",
+                 c->src_host, repo, keep, ntags);
+    }
+    char **v = calloc(keep + 1, sizeof(char *));
+    for (size_t k = 0; v && k < keep; k++) {
+        v[k] = strdup(tags[k].tag);
+        if (!v[k]) {
+            reg_strv_free(v);
+            v = NULL;
+        }
+    }
+    tc_images_free(tags, ntags);
+    if (!v) {
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return -1;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->repos_tagged++;
+    c->tags_total += (long)keep;
+    c->tags_left_out += (long)(ntags - keep);
+    pthread_mutex_unlock(&c->lock);
+    prep_repositories(c);
+    *out = v;
+    return 0;
+}
+
+/* One page of CCR repositories: queued at once (their tags are listed by
+ * the engine's workers, in parallel with copying). Returns non-zero to
+ * stop listing. */
+static int feed_page(void *payload, const tc_repo *repos, size_t n)
+{
+    feed_ctx *f = payload;
+    it_ccr *c = f->c;
+    for (size_t i = 0; i < n; i++) {
+        if ((f->stop && *f->stop) || it_progress_stop_requested(f->p) ||
+            f->rc != 0)
+            return 1;
         const tc_repo *r = &repos[i];
         char src[1024], dst[1024];
         snprintf(src, sizeof(src), "%s/%s", c->src_host, r->full_name);
         snprintf(dst, sizeof(dst), "%s/%s", c->dst_host, r->full_name);
-        const char *why = ns_failure(st, r->namespace_name);
+        /* A namespace the namespace list missed: create it now. */
+        ensure_namespace(f, r->namespace_name);
+        if (f->rc != 0)
+            return 1;
+        const char *why = ns_failure(&f->st, r->namespace_name);
+        pthread_mutex_lock(&c->lock);
+        c->repos_listed++;
+        pthread_mutex_unlock(&c->lock);
         if (why) {
             char reason[700];
             snprintf(reason, sizeof(reason),
                      "namespace %s could not be created on TCR: %.600s",
                      r->namespace_name, why);
-            it_engine_add_failed(e, src, dst, reason);
+            it_engine_add_failed(f->e, src, dst, reason);
             continue;
         }
-        tc_image *tags = NULL;
-        size_t ntags = 0;
-        if (tc_ccr_list_tags(&tags, &ntags, c->ccr, r->full_name, &terr) != 0) {
-            if (terr.code == TC_EAUTH) {
-                rc = api_failure(c, "list CCR tags", "ccr", c->ccr, &terr);
-                break;
-            }
-            char reason[700];
-            snprintf(reason, sizeof(reason), "list tags: %.600s", terr.message);
-            it_engine_add_failed(e, src, dst, reason);
-            continue;
-        }
-        size_t keep = ntags;
-        if (c->o->ccr_tag_nums > 0 && ntags > (size_t)c->o->ccr_tag_nums) {
-            qsort(tags, ntags, sizeof(*tags), by_push_time_desc);
-            keep = (size_t)c->o->ccr_tag_nums;
-            tags_left_out += (long)(ntags - keep);
-            log_info("%s: keeping the %zu most recently pushed of %zu tags "
-                     "(--ccrTagNums)",
-                     src, keep, ntags);
-        }
-        tags_total += (long)keep;
-        if (keep == 0) {
-            log_info("%s: no tags", src);
-            tc_images_free(tags, ntags);
-            continue;
-        }
-        char **tv = calloc(keep + 1, sizeof(char *));
-        for (size_t k = 0; tv && k < keep; k++)
-            tv[k] = tags[k].tag;
         it_pair pair = {0};
         pair.src_host = c->src_host;
         pair.src_repo = r->full_name;
-        pair.tags = tv;
         pair.dst_host = c->dst_host;
         pair.dst_repo = r->full_name;
+        pair.list_tags = list_ccr_tags;
+        pair.list_payload = c;
         /* it_engine_add_pair copies everything it keeps. */
-        if (!tv || it_engine_add_pair(e, &pair) != 0)
-            it_engine_add_failed(e, src, dst, "out of memory");
-        free(tv);
-        tc_images_free(tags, ntags);
-        snprintf(line, sizeof(line), "%zu of %zu listed, %ld tags%s", i + 1,
-                 nrepos, tags_total, tags_left_out ? " (some left out)" : "");
-        it_progress_prep(p, "repositories", line);
+        if (it_engine_add_pair(f->e, &pair) != 0)
+            it_engine_add_failed(f->e, src, dst, "out of memory");
     }
-    if (tags_left_out) {
-        snprintf(line, sizeof(line),
-                 "%zu listed, %ld tags; %ld older tags left out by "
-                 "--ccrTagNums=%d",
-                 nrepos, tags_total, tags_left_out, c->o->ccr_tag_nums);
-        it_progress_prep(p, "repositories", line);
-        log_warn("%ld older tags left out by --ccrTagNums=%d", tags_left_out,
-                 c->o->ccr_tag_nums);
-    }
-    return rc;
+    prep_repositories(c);
+    return 0;
 }
 
 /* When no registry login covers the TCR host, fetches the first
@@ -506,17 +581,16 @@ static int check_token(it_ccr *c, const char *reg_id)
     return 0;
 }
 
-int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, volatile int *stop)
+int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
 {
     tc_error terr = {0};
     tc_instance *inst = NULL;
-    tc_repo *repos = NULL;
-    size_t ninst = 0, nrepos = 0;
-    ns_state st = {0};
+    size_t ninst = 0;
     int rc = 0;
     char line[512];
     const it_options *o = c->o;
 
+    c->progress = p;
     it_progress_phase(p, IT_PHASE_PREPARING);
     snprintf(line, sizeof(line), "looking up %s in %s", o->tcr_name,
              o->tcr_region);
@@ -558,22 +632,38 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, volatile int *stop)
     rc = check_token(c, in->registry_id);
     if (rc != 0)
         goto out;
-    /* Repositories first: their namespaces must exist on TCR too. */
-    if (tc_ccr_list_repos(&repos, &nrepos, c->ccr, &terr) != 0) {
-        rc = api_failure(c, "list CCR repositories", "ccr", c->ccr, &terr);
-        goto out;
+    feed_ctx f = {
+        .c = c, .e = e, .p = p, .stop = stop, .reg_id = in->registry_id};
+    rc = sync_namespaces(&f);
+    if (rc == 0) {
+        it_progress_phase(p, IT_PHASE_DISCOVERING);
+        /* Repositories stream in page by page: copying starts with the
+         * first page, whatever the size of the account. */
+        if (tc_ccr_each_repo(c->ccr, feed_page, &f, &terr) != 0)
+            rc = api_failure(c, "list CCR repositories", "ccr", c->ccr, &terr);
+        else
+            rc = f.rc;
     }
-    snprintf(line, sizeof(line), "%zu listed", nrepos);
-    it_progress_prep(p, "repositories", line);
-    rc = sync_namespaces(c, p, in->registry_id, repos, nrepos, &st);
-    if (rc != 0)
-        goto out;
-    it_progress_phase(p, IT_PHASE_DISCOVERING);
-    rc = feed_repos(c, e, p, repos, nrepos, &st, stop);
+    known_clear(&f.known);
+    ns_state_clear(&f.st);
 out:
-    tc_repos_free(repos, nrepos);
     tc_instances_free(inst, ninst);
-    ns_state_clear(&st);
     it_engine_input_done(e);
     return rc;
+}
+
+int it_ccr_exit_code(it_ccr *c)
+{
+    pthread_mutex_lock(&c->lock);
+    int code = c->exit_code;
+    pthread_mutex_unlock(&c->lock);
+    return code;
+}
+
+long it_ccr_tags_left_out(it_ccr *c)
+{
+    pthread_mutex_lock(&c->lock);
+    long n = c->tags_left_out;
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }

@@ -34,6 +34,12 @@ int it_ccr_creds(void *payload, const char *host, char **username,
  * it_engine_input_done(e). Call from a thread of its own. Returns 0, or
  * the exit code the run must end with (2: instance not found or not
  * running; 3: API authentication failure; 1: API failure). */
-int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, volatile int *stop);
+int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop);
+
+/* After the run: an exit code for a failure met while the engine listed
+ * tags (3: the ccr key was refused), else 0. */
+int it_ccr_exit_code(it_ccr *c);
+/* Tags left out by --ccrTagNums (known once the run is over). */
+long it_ccr_tags_left_out(it_ccr *c);
 
 #endif /* IT_CCR_H */

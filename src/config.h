@@ -83,6 +83,13 @@ typedef struct it_pair {
     char *dst_host;
     char *dst_repo;
     char *dst_tag; /* NULL = same tag as the source tag */
+    /* Optional: lists the tags to copy instead of the source registry's
+     * tags/list (the CCR planner asks the cloud API, in the engine's
+     * workers). Returns 0 with a NULL-terminated malloc'd array, or -1
+     * with a message in err. Not owned; copied as is. */
+    int (*list_tags)(void *payload, const char *src_repo, char ***tags,
+                     it_errbuf *err);
+    void *list_payload;
 } it_pair;
 
 /* Resolves rule r: parses both sides with the Docker reference grammar

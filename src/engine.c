@@ -65,6 +65,7 @@ typedef struct image_ctx {
     reg_client *dst; /* refreshed per attempt: credentials may expire */
     atomic_int failed;
     atomic_llong bytes;
+    atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
     char digest[REG_DIGEST_LEN + 1];
     struct node *root;
 } image_ctx;
@@ -288,6 +289,14 @@ static bool host_insecure(const it_secrets *s, const char *host)
     return false;
 }
 
+static void free_client(void *p)
+{
+    client_entry *ce = p;
+    reg_client_free(ce->client);
+    free(ce->hooks);
+    free(ce);
+}
+
 /* The client for host with the credentials that apply to repo. Clients
  * are shared by all workers and live as long as the engine. */
 static reg_client *get_client(it_engine *e, const char *host, const char *repo,
@@ -314,20 +323,20 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
         c = ce->client;
         goto out;
     }
-    if (ce) {
-        /* Temporary credentials about to expire: a new client with fresh
-         * ones; the old one may still be in use and is freed at the end. */
-        ce->next_retired = e->retired;
-        e->retired = ce;
-        ce = NULL;
-    }
+    /* Temporary credentials about to expire: a new client with fresh ones.
+     * The old one may still be in use; it is retired (freed at the end)
+     * only once its replacement is in the map. */
+    client_entry *old = ce;
+    ce = NULL;
     if (cred && cred->username) {
         user = xstrdup(cred->username);
         pass = xstrdup(cred->password);
     } else if (e->o.creds_fn && e->o.creds_fn(e->o.creds_payload, host, &user,
                                               &pass, &expires_at) != 0) {
+        /* Nothing now (maybe a passing API failure): anonymous for a
+         * little while, then ask again. */
         user = pass = NULL;
-        expires_at = 0;
+        expires_at = (int64_t)time(NULL) + 300 + 30;
     }
     it_bucket *b = it_strmap_get(e->buckets, host);
     if (!b) {
@@ -357,12 +366,23 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
     if (reg_client_new(&ce->client, e->global, &co, err) != 0) {
         free(h);
         free(ce);
+        if (old) /* keep using the old client rather than none */
+            c = old->client;
+        goto out;
+    }
+    ce->expires_at = expires_at;
+    ce->hooks = h;
+    if (it_strmap_put(e->clients, key, ce) != 0) {
+        free_client(ce);
+        reg_error_set(err, REG_ENOMEM, "out of memory");
+        c = old ? old->client : NULL;
         goto out;
     }
     c = ce->client;
-    ce->expires_at = expires_at;
-    it_strmap_put(e->clients, key, ce);
-    ce->hooks = h;
+    if (old) {
+        old->next_retired = e->retired;
+        e->retired = old;
+    }
 out:
     pthread_mutex_unlock(&e->clients_lock);
     if (pass) {
@@ -372,6 +392,17 @@ out:
     free(user);
     free(key);
     return c;
+}
+
+/* The target client for an image, looked up afresh for each task so that
+ * temporary credentials are renewed during a long image; falls back to
+ * the one the image started with. */
+static reg_client *dst_client(it_engine *e, image_ctx *img)
+{
+    reg_error err = {0};
+    repo_ctx *r = img->repo;
+    reg_client *c = get_client(e, r->pair.dst_host, r->pair.dst_repo, &err);
+    return c ? c : img->dst;
 }
 
 /* ---------------------------------------------------------- results */
@@ -541,11 +572,11 @@ static void node_child_done(it_engine *e, node *n, bool ok)
         return;
     }
     repo_ctx *r = img->repo;
+    reg_client *dst = dst_client(e, img);
     reg_error err = {0};
     int rc, attempt = 0;
     do {
-        rc = reg_manifest_put(img->dst, r->pair.dst_repo, n->push_ref, n->m,
-                              &err);
+        rc = reg_manifest_put(dst, r->pair.dst_repo, n->push_ref, n->m, &err);
     } while (again(e, rc, &err, &attempt, "push manifest"));
     if (rc != 0) {
         if (strstr(err.registry_code, "BLOB_UNKNOWN")) {
@@ -553,8 +584,8 @@ static void node_child_done(it_engine *e, node *n, bool ok)
              * blobs were thought to be so the retry pass copies them. */
             pthread_mutex_lock(&e->blobs_lock);
             for (size_t i = 0; i < n->m->n_blobs; i++) {
-                char *key = join2(reg_client_host(img->dst), ' ',
-                                  n->m->blobs[i].digest);
+                char *key =
+                    join2(reg_client_host(dst), ' ', n->m->blobs[i].digest);
                 blob_entry *be = key ? it_strmap_get(e->blobs, key) : NULL;
                 for (size_t j = 0; be && j < be->nrepos; j++)
                     if (strcmp(be->repos[j], r->pair.dst_repo) == 0)
@@ -613,7 +644,9 @@ static void node_begin(it_engine *e, node *n)
         for (size_t i = 0; i < m->n_blobs; i++)
             if (m->blobs[i].size > 0)
                 expect += m->blobs[i].size;
-        it_progress_image_expect(e->o.progress, n->img->pid, expect);
+        /* An index's children add up: the expectation is the sum. */
+        int64_t total = atomic_fetch_add(&n->img->expect, expect) + expect;
+        it_progress_image_expect(e->o.progress, n->img->pid, total);
         atomic_store(&n->pending, (int)m->n_blobs + 1);
         for (size_t i = 0; i < m->n_blobs; i++)
             enqueue(e, T_BLOB, n, i);
@@ -637,8 +670,8 @@ static void run_node(it_engine *e, node *n)
     if (!r->dst_fresh) {
         /* Already on the target (shared by another index)? */
         do {
-            rc = reg_manifest_head(img->dst, r->pair.dst_repo, n->digest, NULL,
-                                   NULL, NULL, &err);
+            rc = reg_manifest_head(dst_client(e, img), r->pair.dst_repo,
+                                   n->digest, NULL, NULL, NULL, &err);
         } while (again(e, rc, &err, &attempt, "check child manifest"));
         if (rc == 0) {
             node_finish(e, n, true);
@@ -716,11 +749,13 @@ static void entry_free(void *p)
 typedef struct copy_progress {
     it_engine *e;
     image_ctx *img;
+    int64_t moved; /* by this attempt (this task only) */
 } copy_progress;
 
 static void copy_progress_cb(void *payload, int64_t delta)
 {
     copy_progress *cp = payload;
+    cp->moved += delta;
     atomic_fetch_add(&cp->img->bytes, delta);
     atomic_fetch_add(&cp->e->bytes_copied, delta);
     it_progress_bytes(cp->e->o.progress, cp->img->pid, delta);
@@ -743,7 +778,8 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
         node_child_done(e, n, false);
         return false;
     }
-    char *key = join2(reg_client_host(img->dst), ' ', d->digest);
+    reg_client *dst = dst_client(e, img);
+    char *key = join2(reg_client_host(dst), ' ', d->digest);
     char *from = NULL;
     if (!key) {
         image_fail(img, "", "out of memory");
@@ -795,7 +831,7 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
      *    before this run, or the journal says the blob was put there. */
     if (known_here || !r->dst_fresh) {
         do {
-            rc = reg_blob_exists(img->dst, dst_repo, d->digest, NULL, &err);
+            rc = reg_blob_exists(dst, dst_repo, d->digest, NULL, &err);
         } while (again(e, rc, &err, &attempt, "check blob"));
         present = rc == 0;
         outcome = IT_BLOB_SKIPPED;
@@ -804,7 +840,7 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
     if (!present && from) {
         attempt = 0;
         do {
-            rc = reg_blob_mount(img->dst, dst_repo, d->digest, from, &err);
+            rc = reg_blob_mount(dst, dst_repo, d->digest, from, &err);
         } while (rc != REG_ENOTFOUND &&
                  again(e, rc, &err, &attempt, "mount blob"));
         present = rc == 0;
@@ -815,21 +851,21 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
     }
     /* 3. Stream it across. */
     if (!present) {
-        copy_progress cp = {e, img};
+        copy_progress cp = {e, img, 0};
         reg_copy_opts co = {0};
         co.progress = copy_progress_cb;
         co.payload = &cp;
         co.cancel = e->o.abort;
         attempt = 0;
         do {
-            int64_t before = atomic_load(&img->bytes);
-            rc = reg_blob_copy(r->src, r->pair.src_repo, img->dst, dst_repo, d,
-                               &co, &err);
-            if (rc != 0) {
+            cp.moved = 0;
+            rc = reg_blob_copy(r->src, r->pair.src_repo, dst, dst_repo, d, &co,
+                               &err);
+            if (rc != 0 && cp.moved) {
                 /* bytes of a failed attempt do not count as moved */
-                int64_t lost = atomic_load(&img->bytes) - before;
-                atomic_fetch_sub(&img->bytes, lost);
-                atomic_fetch_sub(&e->bytes_copied, lost);
+                atomic_fetch_sub(&img->bytes, cp.moved);
+                atomic_fetch_sub(&e->bytes_copied, cp.moved);
+                it_progress_bytes(e->o.progress, img->pid, -cp.moved);
             }
         } while (again(e, rc, &err, &attempt, "copy blob"));
         present = rc == 0;
@@ -862,8 +898,8 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
         node_child_done(e, n, false);
         return false;
     }
-    it_journal_blob(e->o.journal, reg_client_host(img->dst), dst_repo,
-                    d->digest, d->size);
+    it_journal_blob(e->o.journal, reg_client_host(dst), dst_repo, d->digest,
+                    d->size);
     atomic_fetch_add(outcome == IT_BLOB_COPIED    ? &e->blobs_copied
                      : outcome == IT_BLOB_MOUNTED ? &e->blobs_mounted
                                                   : &e->blobs_skipped,
@@ -960,6 +996,12 @@ static void run_image(it_engine *e, image_ctx *img)
     char dst_digest[REG_DIGEST_LEN + 1] = "";
     reg_manifest *m = NULL;
 
+    if (stopping(e) && img->attempt > 0) {
+        /* Queued for the final retry pass: it stays failed, with the
+         * error it failed with. */
+        repo_image_done(e, r, IT_STATUS_FAILED);
+        return;
+    }
     if (stopping(e)) {
         /* Never started: it stays pending (not done) everywhere. */
         set_result(e, img->result, IT_STATUS_PENDING, NULL, 0,
@@ -1138,7 +1180,14 @@ static void list_repo(it_engine *e, repo_ctx *r)
         return;
     }
     it_progress_repo_state(e->o.progress, r->pid, IT_REPO_LISTING, NULL);
-    if (!r->pair.tags && !r->pair.src_digest) {
+    if (r->pair.list_tags) {
+        it_errbuf lerr = {{0}};
+        if (r->pair.list_tags(r->pair.list_payload, r->pair.src_repo, &tags,
+                              &lerr) != 0) {
+            repo_fail(e, r, lerr.msg);
+            return;
+        }
+    } else if (!r->pair.tags && !r->pair.src_digest) {
         do {
             rc =
                 reg_tags_list(&tags, &ntags, r->src, r->pair.src_repo, 0, &err);
@@ -1263,6 +1312,7 @@ static void idle_locked(it_engine *e)
             img->attempt = 1;
             atomic_store(&img->failed, 0);
             atomic_store(&img->bytes, 0);
+            atomic_store(&img->expect, 0);
             task *t = calloc(1, sizeof(*t));
             if (!t)
                 abort();
@@ -1421,6 +1471,8 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     r->pair.dst_host = xstrdup(p->dst_host);
     r->pair.dst_repo = xstrdup(p->dst_repo);
     r->pair.dst_tag = xstrdup(p->dst_tag);
+    r->pair.list_tags = p->list_tags;
+    r->pair.list_payload = p->list_payload;
     r->src_name = join2(p->src_host, '/', p->src_repo);
     r->dst_name = join2(p->dst_host, '/', p->dst_repo);
     r->pid = it_progress_repo_add(e->o.progress, r->src_name, r->dst_name);
@@ -1463,13 +1515,17 @@ void it_engine_input_done(it_engine *e)
     e->input_done = true;
     if (e->repos_listed == e->nrepos && !e->enum_reported)
         report = e->enum_reported = true;
-    idle_locked(e);
-    pthread_cond_broadcast(&e->cond);
     pthread_mutex_unlock(&e->lock);
+    /* Told before the run can be declared finished, so the phases go in
+     * order (copying, then done). */
     if (report) {
         it_progress_enumeration_done(e->o.progress);
         it_progress_phase(e->o.progress, IT_PHASE_COPYING);
     }
+    pthread_mutex_lock(&e->lock);
+    idle_locked(e);
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
 }
 
 bool it_engine_wait_finished(it_engine *e, double timeout_s)
@@ -1547,14 +1603,6 @@ const char *it_image_status_name(it_image_status s)
         return "pending";
     }
     return "unknown";
-}
-
-static void free_client(void *p)
-{
-    client_entry *ce = p;
-    reg_client_free(ce->client);
-    free(ce->hooks);
-    free(ce);
 }
 
 static void free_bucket(void *p)

@@ -11,6 +11,7 @@
 #ifndef IT_ENGINE_H
 #define IT_ENGINE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,8 +72,8 @@ typedef struct it_engine_opts {
     /* Raised by the signal handler / dashboard (may be NULL): `stop`
      * stops starting new images and repositories; `abort` also cancels
      * transfers in flight. */
-    volatile int *stop;
-    volatile int *abort;
+    atomic_int *stop;
+    atomic_int *abort;
 } it_engine_opts;
 
 typedef struct it_engine it_engine;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +26,16 @@
 #include "report.h"
 #include "tui.h"
 
-static volatile sig_atomic_t g_signals;
-static volatile int g_stop, g_abort;
+/* Lock-free atomics: safe to set in a signal handler and to read from the
+ * worker threads. */
+static atomic_int g_signals, g_stop, g_abort;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_signals++;
-    g_stop = 1;
-    if (g_signals >= 2)
-        g_abort = 1;
+    atomic_store(&g_stop, 1);
+    if (atomic_fetch_add(&g_signals, 1) >= 1)
+        atomic_store(&g_abort, 1);
 }
 
 static void install_signals(void)

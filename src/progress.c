@@ -339,7 +339,14 @@ void it_progress_phase(it_progress *p, it_phase phase)
 {
     double now = now_of(p);
     pthread_mutex_lock(&p->mu);
-    if (phase == IT_PHASE_DONE && p->phase != IT_PHASE_DONE)
+    if (p->phase == IT_PHASE_DONE) {
+        /* Terminal: a late phase change from another thread (the planner
+         * reporting the end of enumeration as the run ends) must not
+         * bring a finished run back to life. */
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    if (phase == IT_PHASE_DONE)
         p->done_at = now;
     p->phase = phase;
     if (phase == IT_PHASE_DONE)

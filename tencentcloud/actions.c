@@ -86,8 +86,12 @@ typedef struct pager {
  * add items, so this ends after at most total + 1 pages; TC_MAX_PAGES
  * bounds a server that never reports a total.
  */
+/* Called after each page with that page's converted items (borrowed);
+ * returns 0 to go on, non-zero to stop listing (not an error). */
+typedef int (*page_fn)(void *payload, const void *items, size_t n);
+
 static int paginate(void **out, size_t *n_out, tc_client *c, const pager *p,
-                    json_t *req, tc_error *err)
+                    json_t *req, page_fn on_page, void *payload, tc_error *err)
 {
     int rc = TC_OK;
     char *items = NULL;
@@ -166,6 +170,9 @@ static int paginate(void **out, size_t *n_out, tc_client *c, const pager *p,
         json_decref(resp);
         resp = NULL;
 
+        if (got > 0 && on_page != NULL &&
+            on_page(payload, items + (n - got) * p->item_size, got) != 0)
+            break;
         if (got == 0)
             break;
         if (jtotal != NULL && total >= 0) {
@@ -422,7 +429,7 @@ int tc_ccr_list_namespaces(tc_namespace **out, size_t *n, tc_client *c,
         json_decref(req);
         return oom(err, p.action);
     }
-    int rc = paginate((void **)out, n, c, &p, req, err);
+    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
     json_decref(req);
     return rc;
 }
@@ -442,8 +449,43 @@ int tc_ccr_list_repos(tc_repo **out, size_t *n, tc_client *c, tc_error *err)
     json_t *req = json_object();
     if (req == NULL)
         return oom(err, p.action);
-    int rc = paginate((void **)out, n, c, &p, req, err);
+    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
     json_decref(req);
+    return rc;
+}
+
+typedef struct repo_pages {
+    int (*fn)(void *payload, const tc_repo *page, size_t n);
+    void *payload;
+} repo_pages;
+
+static int on_repo_page(void *payload, const void *items, size_t n)
+{
+    const repo_pages *rp = payload;
+    return rp->fn(rp->payload, items, n);
+}
+
+int tc_ccr_each_repo(tc_client *c,
+                     int (*fn)(void *payload, const tc_repo *page, size_t n),
+                     void *payload, tc_error *err)
+{
+    repo_pages rp = {fn, payload};
+    static const pager p = {"DescribeRepositoryOwnerPersonal",
+                            false,
+                            "Data",
+                            "RepoInfo",
+                            "TotalCount",
+                            sizeof(tc_repo),
+                            conv_ccr_repo,
+                            free_repo_v};
+    tc_repo *all = NULL;
+    size_t n = 0;
+    json_t *req = json_object();
+    if (req == NULL)
+        return oom(err, p.action);
+    int rc = paginate((void **)&all, &n, c, &p, req, on_repo_page, &rp, err);
+    json_decref(req);
+    tc_repos_free(all, n);
     return rc;
 }
 
@@ -469,7 +511,7 @@ int tc_ccr_list_tags(tc_image **out, size_t *n, tc_client *c,
         json_decref(req);
         return oom(err, p.action);
     }
-    int rc = paginate((void **)out, n, c, &p, req, err);
+    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
     json_decref(req);
     return rc;
 }
@@ -499,7 +541,7 @@ int tc_tcr_list_instances(tc_instance **out, size_t *n, tc_client *c,
             goto cleanup;
         }
     }
-    rc = paginate((void **)out, n, c, &p, req, err);
+    rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
 
 cleanup:
     json_decref(req);
@@ -534,7 +576,7 @@ int tc_tcr_list_namespaces(tc_namespace **out, size_t *n, tc_client *c,
         json_decref(req);
         return oom(err, p.action);
     }
-    int rc = paginate((void **)out, n, c, &p, req, err);
+    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
     json_decref(req);
     return rc;
 }
@@ -578,7 +620,7 @@ int tc_tcr_list_repos(tc_repo **out, size_t *n, tc_client *c,
         json_decref(req);
         return oom(err, p.action);
     }
-    int rc = paginate((void **)out, n, c, &p, req, err);
+    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
     json_decref(req);
     return rc;
 }
@@ -602,7 +644,7 @@ int tc_tcr_list_images(tc_image **out, size_t *n, tc_client *c,
                   namespace_name, "RepositoryName", repo_name);
     if (req == NULL)
         return oom(err, p.action);
-    int rc = paginate((void **)out, n, c, &p, req, err);
+    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
     json_decref(req);
     return rc;
 }

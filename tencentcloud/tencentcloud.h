@@ -283,6 +283,12 @@ int tc_ccr_list_namespaces(tc_namespace **out, size_t *n, tc_client *c,
                            tc_error *err);
 /* DescribeRepositoryOwnerPersonal: all CCR repositories of the account. */
 int tc_ccr_list_repos(tc_repo **out, size_t *n, tc_client *c, tc_error *err);
+/* The same listing, handed over page by page as it arrives: fn gets each
+ * page's repositories (borrowed, valid during the call) and returns 0 to
+ * go on or non-zero to stop early (then TC_OK is returned). */
+int tc_ccr_each_repo(tc_client *c,
+                     int (*fn)(void *payload, const tc_repo *page, size_t n),
+                     void *payload, tc_error *err);
 /* DescribeImagePersonal: all tags of one CCR repository "ns/repo". */
 int tc_ccr_list_tags(tc_image **out, size_t *n, tc_client *c,
                      const char *repo_name, tc_error *err);

@@ -22,7 +22,7 @@
 typedef struct counters {
     int64_t moved;
     int64_t cancel_after; /* raise the cancel flag past this many bytes */
-    volatile int cancel;
+    atomic_int cancel;
 } counters;
 
 static void on_progress(void *payload, int64_t delta)

@@ -699,6 +699,9 @@ static void test_wait_done(void **state)
     assert_true(it_progress_wait_done(p, 600));
     pthread_join(t, NULL);
     assert_true(it_progress_wait_done(p, 0));
+    /* DONE is terminal: a late phase change does not undo it. */
+    it_progress_phase(p, IT_PHASE_COPYING);
+    assert_true(it_progress_wait_done(p, 0));
     it_progress_free(p);
 }
 
