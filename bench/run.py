@@ -64,19 +64,9 @@ def log(msg):
 # ------------------------------------------------------------------ data
 
 def make_layer(seed, size):
-    """A real tar.gz (skopeo would recompress anything else) of `size`
-    pseudo-random bytes; gzip level 1 because random data does not
-    compress anyway and level 9 only costs seeding time."""
-    rnd = random.Random(seed)
-    payload = rnd.randbytes(size)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w', format=tarfile.GNU_FORMAT) as t:
-        info = tarfile.TarInfo('data/blob-%d.bin' % seed)
-        info.size = len(payload)
-        info.mtime = 0
-        info.mode = 0o644
-        t.addfile(info, io.BytesIO(payload))
-    return gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)
+    """Generated layers are real tar.gz files (see harness.make_layer);
+    gzip level 1 because random data does not compress anyway."""
+    return harness.make_layer(seed, size, compresslevel=1)
 
 
 class Workload:

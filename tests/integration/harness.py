@@ -543,9 +543,11 @@ class Registry:
 
 # ------------------------------------------------------------------ images
 
-def make_layer(seed, size):
+def make_layer(seed, size, compresslevel=9):
     """A real tar.gz holding about `size` bytes of pseudo-random data,
-    identical for the same seed and size."""
+    identical for the same seed and size (skopeo recompresses anything
+    that claims gzip and is not). Random data does not compress, so a
+    low compresslevel only saves time."""
     rnd = random.Random(seed)
     payload = rnd.randbytes(size)
     buf = io.BytesIO()
@@ -555,7 +557,8 @@ def make_layer(seed, size):
         info.mtime = 0
         info.mode = 0o644
         t.addfile(info, io.BytesIO(payload))
-    return gzip.compress(buf.getvalue(), mtime=0)
+    return gzip.compress(buf.getvalue(), compresslevel=compresslevel,
+                         mtime=0)
 
 
 def push_blob(reg, repo, data):
