@@ -27,16 +27,13 @@ import concurrent.futures
 import contextlib
 import gzip
 import http.client
-import io
 import json
 import os
-import random
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
