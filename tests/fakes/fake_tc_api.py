@@ -4,7 +4,8 @@
 A test double written from docs/tencentcloud-api.md, independently of the C
 client: it verifies every request's TC3-HMAC-SHA256 signature the way the
 reference describes (canonical headers rebuilt from the SignedHeaders list,
-host as received in the Host header, raw body bytes hashed, UTC date, a
+host as received in the Host header or that name without its port, as the
+official Node SDK signs it, raw body bytes hashed, UTC date, a
 +-300 s timestamp window, constant-time comparison), answers in the
 standard envelope ({"Response": {..., "RequestId"}}, always HTTP 200), and
 follows the reference's field names, Offset semantics (record offsets for
@@ -18,7 +19,12 @@ Binds 127.0.0.1 only, prints "LISTENING <port>" when ready.
 
 Control endpoints (no signature):
   GET  /__calls   -> JSON list of the API calls seen (action, region,
-                     secret_id, host, signed_headers, params, error)
+                     host, content_type, request_client: the
+                     X-TC-RequestClient header; verified: whether the
+                     signature checked out, and then secret_id,
+                     signed_headers and signed_host: the Host header value
+                     or, for the Node SDK, its name without the port;
+                     params, error)
   POST /__reset   -> clears the call log and the fault counters
   POST /__faults  -> body: JSON list of fault rules, replaces the current
                      ones. A rule: {"action": "X" or "*", "code":
@@ -77,7 +83,8 @@ AUTH_RE = re.compile(
 
 
 def verify_request(method, raw_path, headers, body, secrets, now):
-    """Checks the signature; returns the SecretId or raises ApiError."""
+    """Checks the signature; returns (SecretId, signed header names, the
+    host value that was signed) or raises ApiError."""
     auth = headers.get("Authorization")
     if not auth:
         raise ApiError("AuthFailure.InvalidAuthorization",
@@ -113,33 +120,53 @@ def verify_request(method, raw_path, headers, body, secrets, now):
         raise ApiError("AuthFailure.SignatureFailure",
                        "SignedHeaders must list content-type and host, "
                        "sorted.")
-    canon_headers = ""
+    values = {}
     for name in signed:
         value = headers.get(name)
         if value is None:
             raise ApiError("AuthFailure.SignatureFailure",
                            "Signed header %s is missing." % name)
-        canon_headers += "%s:%s\n" % (name, value.strip().lower())
+        values[name] = value.strip().lower()
     if headers.get("X-TC-Content-SHA256") == "UNSIGNED-PAYLOAD":
         payload_hash = sha256_hex(b"UNSIGNED-PAYLOAD")
     else:
         payload_hash = sha256_hex(body)
     parts = urlsplit(raw_path)
-    canonical = "\n".join([method, parts.path or "/", parts.query,
-                           canon_headers, ";".join(signed), payload_hash])
-    string_to_sign = "\n".join([
-        ALGORITHM, ts_text, "%s/%s/tc3_request" % (date, SERVICE),
-        sha256_hex(canonical.encode("utf-8"))])
     k = hmac_sha256(("TC3" + secrets[secret_id]).encode("utf-8"), date)
     k = hmac_sha256(k, SERVICE)
     k = hmac_sha256(k, "tc3_request")
-    want = hmac.new(k, string_to_sign.encode("utf-8"),
-                    hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(want, m.group("sig")):
-        raise ApiError("AuthFailure.SignatureFailure",
-                       "The provided credentials could not be validated. "
-                       "Please check your signature is correct.")
-    return secret_id, signed
+    for host in host_forms(values["host"]):
+        values["host"] = host
+        canon_headers = "".join("%s:%s\n" % (name, values[name])
+                                for name in signed)
+        canonical = "\n".join([method, parts.path or "/", parts.query,
+                               canon_headers, ";".join(signed),
+                               payload_hash])
+        string_to_sign = "\n".join([
+            ALGORITHM, ts_text, "%s/%s/tc3_request" % (date, SERVICE),
+            sha256_hex(canonical.encode("utf-8"))])
+        want = hmac.new(k, string_to_sign.encode("utf-8"),
+                        hashlib.sha256).hexdigest()
+        if hmac.compare_digest(want, m.group("sig")):
+            return secret_id, signed, host
+    raise ApiError("AuthFailure.SignatureFailure",
+                   "The provided credentials could not be validated. "
+                   "Please check your signature is correct.")
+
+
+def host_forms(host):
+    """The values a client may have signed as `host`, given the Host header
+    received: the header itself (the Go SDK and our C client sign the
+    endpoint with its port), then, when it carries a port, the name alone
+    (the official Node SDK signs URL.hostname but sends URL.host, so behind
+    a non-default port the two differ; in production the port is the
+    default and they agree). Both come from the received header, so the
+    signature still binds the request to this host."""
+    forms = [host]
+    m = re.fullmatch(r"(\[[0-9a-f:.]+\]|[^:\[\]]+):[0-9]{1,5}", host)
+    if m:
+        forms.append(m.group(1))
+    return forms
 
 
 # ---------------------------------------------------------------- params
@@ -521,12 +548,16 @@ class Handler(BaseHTTPRequestHandler):
                 "region": self.headers.get("X-TC-Region", ""),
                 "host": self.headers.get("Host", ""),
                 "content_type": self.headers.get("Content-Type", ""),
-                "secret_id": None, "signed_headers": None, "params": None,
+                "request_client": self.headers.get("X-TC-RequestClient", ""),
+                "secret_id": None, "signed_headers": None,
+                "signed_host": None, "verified": False, "params": None,
                 "error": None}
         try:
             now = int(time.time()) + acc.clock_offset
-            call["secret_id"], call["signed_headers"] = verify_request(
+            (call["secret_id"], call["signed_headers"],
+             call["signed_host"]) = verify_request(
                 "POST", self.path, self.headers, body, acc.secrets, now)
+            call["verified"] = True
             if self.headers.get("X-TC-Version") != VERSION:
                 raise ApiError("NoSuchVersion",
                                "The requested version %r of service tcr "
