@@ -89,6 +89,12 @@ typedef struct blob_entry {
     size_t nrepos;
     bool in_flight;
     task *waiters;
+    /* The last copy of it that failed after its retries, in this pass:
+     * images waiting for it from the same source fail at once (the final
+     * retry pass tries again) instead of each repeating the backoff. */
+    char *failed_src; /* "host/repo" it was copied from */
+    char *failed_err;
+    int failed_pass;
 } blob_entry;
 
 typedef struct client_entry {
@@ -110,6 +116,7 @@ struct it_engine {
     long outstanding; /* queued + running + parked tasks */
     bool input_done;
     bool finished;
+    atomic_int pass;     /* 0, then 1 during the final retry pass */
     size_t repos_listed; /* repositories whose tags are known */
     bool enum_reported;
     bool retry_pass_done;
@@ -743,6 +750,8 @@ static void entry_free(void *p)
         free(be->repos[i]);
     free(be->repos);
     free(be->verified);
+    free(be->failed_src);
+    free(be->failed_err);
     free(be);
 }
 
@@ -811,6 +820,21 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
         free(key);
         return true;
     }
+    if (be->failed_src && be->failed_pass == atomic_load(&e->pass) &&
+        strcmp(be->failed_src, r->src_name) == 0) {
+        char msg[600];
+        snprintf(msg, sizeof(msg),
+                 "%.500s (same blob failed for another "
+                 "image)",
+                 be->failed_err ? be->failed_err : "failed");
+        pthread_mutex_unlock(&e->blobs_lock);
+        free(key);
+        char what[200];
+        snprintf(what, sizeof(what), "blob %.19s: ", d->digest);
+        image_fail(img, what, msg);
+        node_child_done(e, n, false);
+        return false;
+    }
     be->in_flight = true;
     /* A mount source: prefer a repository this run saw the blob in. */
     const char *pick = NULL;
@@ -874,8 +898,15 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
 
     pthread_mutex_lock(&e->blobs_lock);
     be->in_flight = false;
-    if (present)
+    if (present) {
         entry_add(be, dst_repo, true);
+    } else if (!aborting(e)) {
+        free(be->failed_src);
+        free(be->failed_err);
+        be->failed_src = xstrdup(r->src_name);
+        be->failed_err = xstrdup(err.msg);
+        be->failed_pass = atomic_load(&e->pass);
+    }
     task *w = be->waiters;
     be->waiters = NULL;
     pthread_mutex_unlock(&e->blobs_lock);
@@ -1305,6 +1336,7 @@ static void idle_locked(it_engine *e)
         return;
     if (!e->retry_pass_done && e->nretry > 0 && !stopping(e)) {
         e->retry_pass_done = true;
+        atomic_store(&e->pass, 1);
         it_progress_phase(e->o.progress, IT_PHASE_RETRYING);
         log_info("retrying %zu failed image(s)", e->nretry);
         for (size_t i = 0; i < e->nretry; i++) {

@@ -425,6 +425,34 @@ class FaultTest(unittest.TestCase):
         self.assertEqual(len(gets), 2 * (1 + retry), gets)
         self.assertTrue(all(e['status'] == 500 for e in gets))
 
+    def test_5b_shared_failing_blob_is_not_retried_per_image(self):
+        """Three images share a layer that always answers 500: one image
+        spends the retries, the others waiting for that blob fail at once
+        (and the final pass tries once more), instead of every image
+        repeating the whole backoff."""
+        repo = 'f4b/app'
+        shared = make_layer(551, 12 * 1024)
+        for i in range(3):
+            seed_image(self.src, repo, 's%d' % i, kind='v2s2',
+                       layers=[shared, make_layer(560 + i, 4096)],
+                       seed=560 + i)
+        bad = sha256_digest(shared)
+        self.psrc.set_rules([{'id': 'perm', 'method': 'GET',
+                              'path': blob_path(repo, bad),
+                              'action': '500'}])
+        retry = 1
+        rc, out, err, rep = self.transfer(self.rule(repo, 'm4b/app'),
+                                          retry=retry)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(rep['summary']['images_failed'], 3, rep)
+        for img in rep['images']:
+            self.assertIn(bad[:19], img['error'], img)
+        for t in ('s0', 's1', 's2'):
+            self.assertFalse(self.dst_has_tag('m4b/app', t))
+        # First pass: one owner, 1 + --retry GETs; the final pass the same.
+        gets = self.hits(self.psrc, 'GET', blob_path(repo, bad))
+        self.assertEqual(len(gets), 2 * (1 + retry), gets)
+
     def test_6_404_is_not_retried(self):
         """A 404 on a blob fails fast: no per-request retries, only the
         final pass asks once more."""
