@@ -130,7 +130,9 @@ struct it_engine {
     image_ctx **images;
     size_t nimages, capimages;
 
-    pthread_mutex_t clients_lock; /* clients, buckets */
+    pthread_mutex_t clients_lock; /* clients, buckets, refreshing */
+    pthread_cond_t clients_cv;    /* a refresh finished */
+    it_strmap *refreshing;        /* keys whose client a worker is making */
     it_strmap *clients;           /* "host\ncredkey" -> client_entry */
     it_strmap *buckets;           /* host -> it_bucket */
     client_entry *retired;        /* clients whose credentials expired */
@@ -324,17 +326,40 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
         return NULL;
     }
     int64_t expires_at = 0;
+    client_entry *ce = NULL, *old = NULL;
     pthread_mutex_lock(&e->clients_lock);
-    client_entry *ce = it_strmap_get(e->clients, key);
-    if (ce && (ce->expires_at == 0 || time(NULL) < ce->expires_at - 300)) {
-        c = ce->client;
-        goto out;
+    for (;;) {
+        ce = it_strmap_get(e->clients, key);
+        if (ce && (ce->expires_at == 0 || time(NULL) < ce->expires_at - 300)) {
+            c = ce->client;
+            pthread_mutex_unlock(&e->clients_lock);
+            goto out;
+        }
+        if (!it_strmap_get(e->refreshing, key))
+            break;
+        /* Another worker is fetching fresh credentials: keep using the
+         * old client while it is valid, else wait for the new one. */
+        if (ce && time(NULL) < ce->expires_at) {
+            c = ce->client;
+            pthread_mutex_unlock(&e->clients_lock);
+            goto out;
+        }
+        pthread_cond_wait(&e->clients_cv, &e->clients_lock);
     }
-    /* Temporary credentials about to expire: a new client with fresh ones.
-     * The old one may still be in use; it is retired (freed at the end)
-     * only once its replacement is in the map. */
-    client_entry *old = ce;
+    /* This worker makes the (new) client. Temporary credentials about to
+     * expire: the old client may still be in use; it is retired (freed at
+     * the end) only once its replacement is in the map. */
+    it_strmap_put(e->refreshing, key, (void *)1);
+    old = ce;
     ce = NULL;
+    it_bucket *b = it_strmap_get(e->buckets, host);
+    if (!b) {
+        b = it_bucket_new(e->o.qps, e->o.qps, NULL, NULL);
+        it_strmap_put(e->buckets, host, b);
+    }
+    pthread_mutex_unlock(&e->clients_lock);
+
+    /* Fetching credentials may take API calls: no lock held meanwhile. */
     if (cred && cred->username) {
         user = xstrdup(cred->username);
         pass = xstrdup(cred->password);
@@ -345,53 +370,56 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
         user = pass = NULL;
         expires_at = (int64_t)time(NULL) + 300 + 30;
     }
-    it_bucket *b = it_strmap_get(e->buckets, host);
-    if (!b) {
-        b = it_bucket_new(e->o.qps, e->o.qps, NULL, NULL);
-        it_strmap_put(e->buckets, host, b);
-    }
     hook_ctx *h = calloc(1, sizeof(*h));
     ce = calloc(1, sizeof(*ce));
-    if (!h || !ce) {
+    if (h && ce) {
+        h->e = e;
+        h->bucket = b;
+        reg_client_opts co = {0};
+        co.host = host;
+        co.username = user;
+        co.password = pass;
+        co.insecure = host_insecure(e->o.secrets, host);
+        co.ca_file = e->o.ca_file;
+        co.hooks.before_request = before_request;
+        co.hooks.on_blob_bytes = on_blob_bytes;
+        co.hooks.on_http = on_http;
+        co.hooks.payload = h;
+        if (reg_client_new(&ce->client, e->global, &co, err) != 0) {
+            free(h);
+            free(ce);
+            h = NULL;
+            ce = NULL;
+        } else {
+            ce->expires_at = expires_at;
+            ce->hooks = h;
+        }
+    } else {
         free(h);
         free(ce);
+        ce = NULL;
         reg_error_set(err, REG_ENOMEM, "out of memory");
-        goto out;
     }
-    h->e = e;
-    h->bucket = b;
-    reg_client_opts co = {0};
-    co.host = host;
-    co.username = user;
-    co.password = pass;
-    co.insecure = host_insecure(e->o.secrets, host);
-    co.ca_file = e->o.ca_file;
-    co.hooks.before_request = before_request;
-    co.hooks.on_blob_bytes = on_blob_bytes;
-    co.hooks.on_http = on_http;
-    co.hooks.payload = h;
-    if (reg_client_new(&ce->client, e->global, &co, err) != 0) {
-        free(h);
-        free(ce);
-        if (old) /* keep using the old client rather than none */
-            c = old->client;
-        goto out;
-    }
-    ce->expires_at = expires_at;
-    ce->hooks = h;
-    if (it_strmap_put(e->clients, key, ce) != 0) {
+
+    pthread_mutex_lock(&e->clients_lock);
+    if (ce && it_strmap_put(e->clients, key, ce) != 0) {
         free_client(ce);
+        ce = NULL;
         reg_error_set(err, REG_ENOMEM, "out of memory");
-        c = old ? old->client : NULL;
-        goto out;
     }
-    c = ce->client;
-    if (old) {
-        old->next_retired = e->retired;
-        e->retired = old;
+    if (ce) {
+        c = ce->client;
+        if (old) {
+            old->next_retired = e->retired;
+            e->retired = old;
+        }
+    } else if (old) {
+        c = old->client; /* keep using the old client rather than none */
     }
-out:
+    it_strmap_put(e->refreshing, key, NULL);
+    pthread_cond_broadcast(&e->clients_cv);
     pthread_mutex_unlock(&e->clients_lock);
+out:
     if (pass) {
         memset(pass, 0, strlen(pass));
         free(pass);
@@ -1416,17 +1444,20 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     pthread_cond_init(&e->cond, NULL);
     pthread_cond_init(&e->done_cv, NULL);
     pthread_mutex_init(&e->clients_lock, NULL);
+    pthread_cond_init(&e->clients_cv, NULL);
     pthread_mutex_init(&e->blobs_lock, NULL);
     e->clients = it_strmap_new();
     e->buckets = it_strmap_new();
+    e->refreshing = it_strmap_new();
     e->blobs = it_strmap_new();
     e->planned = it_strmap_new();
     e->done_images = it_strmap_new();
     if (o->bandwidth > 0)
         e->bandwidth = it_bucket_new((double)o->bandwidth,
                                      (double)o->bandwidth / 4, NULL, NULL);
-    if (!e->clients || !e->buckets || !e->blobs || !e->planned ||
-        !e->done_images || reg_global_new(&e->global, &rerr) != 0) {
+    if (!e->clients || !e->buckets || !e->refreshing || !e->blobs ||
+        !e->planned || !e->done_images ||
+        reg_global_new(&e->global, &rerr) != 0) {
         snprintf(err->msg, sizeof(err->msg), "engine setup: %s",
                  rerr.msg[0] ? rerr.msg : "out of memory");
         it_engine_free(e);
@@ -1696,6 +1727,8 @@ void it_engine_free(it_engine *e)
     }
     if (e->buckets)
         it_strmap_free(e->buckets, free_bucket);
+    if (e->refreshing)
+        it_strmap_free(e->refreshing, NULL);
     if (e->blobs)
         it_strmap_free(e->blobs, entry_free);
     if (e->planned)
@@ -1708,6 +1741,7 @@ void it_engine_free(it_engine *e)
     pthread_cond_destroy(&e->cond);
     pthread_cond_destroy(&e->done_cv);
     pthread_mutex_destroy(&e->clients_lock);
+    pthread_cond_destroy(&e->clients_cv);
     pthread_mutex_destroy(&e->blobs_lock);
     free(e);
 }
