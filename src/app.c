@@ -400,6 +400,15 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
 
     it_engine_stats st;
     it_engine_stats_get(engine, &st);
+    /* The summary in one line on the log (stderr when headless), for
+     * pipelines that keep only the log. */
+    log_info("summary: %ld images: %ld copied, %ld skipped, %ld failed%s; "
+             "blobs: %ld copied, %ld mounted, %ld skipped; %lld bytes "
+             "copied%s",
+             st.images_total, st.images_copied, st.images_skipped,
+             st.images_failed, st.images_pending ? " (some not started)" : "",
+             st.blobs_copied, st.blobs_mounted, st.blobs_skipped,
+             (long long)st.bytes_copied, interrupted ? "; interrupted" : "");
     size_t nres = 0;
     const it_image_result *res = it_engine_results(engine, &nres);
     if (o->report && it_report_write(o->report, mode, started, time(NULL), &st,

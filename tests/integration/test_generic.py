@@ -103,6 +103,9 @@ class GenericModeTest(unittest.TestCase):
             ['--registry', d, '--ns', 'defns'])
         self.assertEqual(rc, 0, out + err)
         rep = w.load_report()
+        # The one-line summary on stderr agrees with the report.
+        self.assertIn('summary: 10 images: %d copied' %
+                      rep['summary']['images_copied'], err)
         self.assertEqual(rep['version'], 1)
         self.assertEqual(rep['mode'], 'generic')
         summ = rep['summary']
