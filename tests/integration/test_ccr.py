@@ -428,6 +428,34 @@ class CcrToTcrTest(unittest.TestCase):
         self.assert_copied([(r, t) for r, t in ALL_TAGS
                             if r.startswith('team-c/')])
 
+    # Enumeration runs while copying runs: repositories are handed to the
+    # engine page by page, and their tags are listed by the engine's
+    # workers before the account's last page of repositories is asked for.
+    def test_10_repositories_stream_in(self):
+        def many(fx):
+            # 250 more (tagless) repositories: three pages of 100.
+            for k in range(250):
+                fx['ccr']['repos'].append(
+                    {'name': 'team-a/bulk%03d' % k, 'public': 0,
+                     'tags': []})
+        self.start(mutate=many)
+        w = self.workdir()
+        rc, out, err = run_it(self.args(w))
+        self.assertEqual(rc, 0, out + err)
+        calls = [c['action'] for c in self.fake.calls()]
+        pages = [i for i, a in enumerate(calls)
+                 if a == 'DescribeRepositoryOwnerPersonal']
+        tags = [i for i, a in enumerate(calls)
+                if a == 'DescribeImagePersonal']
+        self.assertGreaterEqual(len(pages), 3, calls)
+        self.assertEqual(len(tags), len(REPOS) + 250)
+        # Some tags were listed before the last page was requested.
+        self.assertLess(tags[0], pages[-1], calls)
+        for repo, tag in ALL_TAGS:
+            self.assertEqual(
+                harness.sha256_digest(skopeo_raw(self.dst, repo, tag)),
+                self.digests[(repo, tag)])
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
