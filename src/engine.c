@@ -1119,6 +1119,10 @@ static void run_image(it_engine *e, image_ctx *img)
         }
         src_known = true;
         if (strcmp(img->digest, dst_digest) == 0) {
+            /* Journaled too, so the next rerun settles it with one HEAD. */
+            if (!e->o.dry_run)
+                it_journal_image(e->o.journal, img->src_str, img->digest,
+                                 img->dst_str);
             image_finish(e, img, IT_STATUS_SKIPPED,
                          "already present (same digest)");
             return;

@@ -144,6 +144,18 @@ class GenericModeTest(unittest.TestCase):
         # With the journal, an unchanged tag costs one HEAD on the source.
         for img in rep['images']:
             self.assertIn('journal', img['error'], img)
+        # Without a journal (a new state dir) the digests are compared on
+        # both sides; what is found already present is journaled, so the
+        # next run with that state dir uses the journal.
+        w2 = self.workdir()
+        for expect in ('same digest', 'journal'):
+            rc, out, err = run_it(self.common_args(
+                w2, secrets_yaml(self.src, self.dst), rules) +
+                ['--registry', d, '--ns', 'defns'])
+            self.assertEqual(rc, 0, out + err)
+            for img in w2.load_report()['images']:
+                self.assertEqual(img['status'], 'skipped', img)
+                self.assertIn(expect, img['error'], img)
         # Secrets never show.
         for text in (out, err, w.journal(), json.dumps(rep)):
             self.assertNotIn(PASSWORD, text)
