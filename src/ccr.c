@@ -439,15 +439,17 @@ static void prep_repositories(it_ccr *c)
     long listed = c->repos_listed, tagged = c->repos_tagged;
     long tags = c->tags_total, left = c->tags_left_out;
     pthread_mutex_unlock(&c->lock);
+    /* Shown under the namespaces line: "Listed     120 repositories,
+     * tags of 80: 950 (40 older left out by --ccrTagNums=5)". */
     if (left)
         snprintf(line, sizeof(line),
-                 "%ld listed, tags of %ld: %ld (%ld older left out by "
-                 "--ccrTagNums=%d)",
+                 "%ld repositories, tags of %ld: %ld (%ld older left out "
+                 "by --ccrTagNums=%d)",
                  listed, tagged, tags, left, c->o->ccr_tag_nums);
     else
-        snprintf(line, sizeof(line), "%ld listed, tags of %ld: %ld", listed,
-                 tagged, tags);
-    it_progress_prep(c->progress, "repositories", line);
+        snprintf(line, sizeof(line), "%ld repositories, tags of %ld: %ld",
+                 listed, tagged, tags);
+    it_progress_prep(c->progress, "listed", line);
 }
 
 /* The engine's tag lister for a CCR repository (runs in its workers):
