@@ -377,7 +377,9 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
 
     watcher w = {engine, progress, ctl};
     pthread_t wt;
-    pthread_create(&wt, NULL, watch, &w);
+    bool watching = pthread_create(&wt, NULL, watch, &w) == 0;
+    if (!watching) /* no thread to spare: wait here, show only the end */
+        watch(&w);
     bool shown = false;
     if (tui) {
         tui_opts to = {.exit_on_done = o->exit_on_done};
@@ -387,7 +389,8 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     }
     if (!shown)
         it_headless_run(progress, o->progress_interval, stdout);
-    pthread_join(wt, NULL);
+    if (watching)
+        pthread_join(wt, NULL);
     if (feeding)
         pthread_join(ft, NULL);
     it_log_set_observer(NULL, NULL);
