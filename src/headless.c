@@ -19,7 +19,7 @@ static double mono_now(void)
 
 static void print_line(it_progress *p, FILE *out)
 {
-    it_snapshot_filter none = {"\x01", false};
+    it_snapshot_filter none = {.no_rows = true};
     it_snapshot *s = it_progress_snapshot(p, &none);
     if (!s)
         return;

@@ -742,6 +742,8 @@ static bool row_passes(const repo *r, const it_snapshot_filter *f)
 {
     if (!f)
         return true;
+    if (f->no_rows)
+        return false;
     if (f->failed_only && r->st != IT_REPO_FAILED && r->n_failed == 0)
         return false;
     if (f->name_contains && !contains_ci(r->src, f->name_contains) &&

@@ -149,6 +149,7 @@ typedef struct it_snapshot {
 typedef struct it_snapshot_filter {
     const char *name_contains; /* NULL = all */
     bool failed_only;
+    bool no_rows; /* header and totals only (headless lines): copy no rows */
 } it_snapshot_filter;
 
 /* A consistent copy of the model (filter may be NULL). Caller frees. */

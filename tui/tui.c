@@ -142,7 +142,8 @@ static double mono_ms(void)
 
 static void refresh_model(tui_state *st)
 {
-    it_snapshot_filter f = {st->filter[0] ? st->filter : NULL, st->failed_only};
+    it_snapshot_filter f = {.name_contains = st->filter[0] ? st->filter : NULL,
+                            .failed_only = st->failed_only};
     it_snapshot *s = it_progress_snapshot(st->p, &f);
     if (s) {
         it_snapshot_free(st->snap);

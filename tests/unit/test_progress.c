@@ -308,7 +308,7 @@ static void test_filters(void **state)
     it_progress_image_state(p, i, IT_IMG_FAILED, NULL, "denied");
     (void)c;
 
-    it_snapshot_filter f = {"NGINX", false};
+    it_snapshot_filter f = {.name_contains = "NGINX"};
     it_snapshot *s = it_progress_snapshot(p, &f);
     assert_int_equal(s->n_rows, 2); /* source or target, any case */
     assert_non_null(row_named(s, "library/Nginx"));
@@ -316,20 +316,29 @@ static void test_filters(void **state)
     assert_int_equal(s->totals.repos_total, 3); /* totals unfiltered */
     it_snapshot_free(s);
 
-    f = (it_snapshot_filter){NULL, true};
+    f = (it_snapshot_filter){.failed_only = true};
     s = it_progress_snapshot(p, &f);
     assert_int_equal(s->n_rows, 1);
     assert_string_equal(s->rows[0].src_repo, "library/Nginx");
     it_snapshot_free(s);
 
-    f = (it_snapshot_filter){"redis", true};
+    f = (it_snapshot_filter){.name_contains = "redis", .failed_only = true};
     s = it_progress_snapshot(p, &f);
     assert_int_equal(s->n_rows, 0);
     it_snapshot_free(s);
 
-    f = (it_snapshot_filter){"", false};
+    f = (it_snapshot_filter){.name_contains = ""};
     s = it_progress_snapshot(p, &f);
     assert_int_equal(s->n_rows, 3);
+    int repos_total = s->totals.repos_total;
+    it_snapshot_free(s);
+
+    /* Totals only (headless lines): no rows, the same totals. */
+    f = (it_snapshot_filter){.no_rows = true};
+    s = it_progress_snapshot(p, &f);
+    assert_int_equal(s->n_rows, 0);
+    assert_int_equal(s->totals.repos_total, repos_total);
+    assert_true(repos_total >= 3);
     it_snapshot_free(s);
     it_progress_free(p);
 }
@@ -497,7 +506,7 @@ static void test_snapshot_one_host(void **state)
 
     /* A second target host: the source is still shared. */
     it_progress_repo_add(p, "a.example:1/team/z", "c.example/m/z");
-    it_snapshot_filter only_x = {"team/x", false};
+    it_snapshot_filter only_x = {.name_contains = "team/x"};
     s = it_progress_snapshot(p, &only_x);
     assert_int_equal(s->n_rows, 1);
     assert_true(s->one_src_host);
