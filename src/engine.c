@@ -62,7 +62,8 @@ typedef struct image_ctx {
     int pid;
     size_t result;
     int attempt;
-    reg_client *dst; /* refreshed per attempt: credentials may expire */
+    reg_client *dst;  /* refreshed per attempt: credentials may expire */
+    bool dst_expires; /* its credentials are temporary: look up per task */
     atomic_int failed;
     atomic_llong bytes;
     atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
@@ -309,8 +310,10 @@ static void free_client(void *p)
 /* The client for host with the credentials that apply to repo. Clients
  * are shared by all workers and live as long as the engine. */
 static reg_client *get_client(it_engine *e, const char *host, const char *repo,
-                              reg_error *err)
+                              bool *expires, reg_error *err)
 {
+    if (expires)
+        *expires = false;
     const it_cred *cred = it_secrets_find(e->o.secrets, host, repo);
     char *user = NULL, *pass = NULL;
     const char *credkey = "anonymous";
@@ -332,6 +335,8 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
         ce = it_strmap_get(e->clients, key);
         if (ce && (ce->expires_at == 0 || time(NULL) < ce->expires_at - 300)) {
             c = ce->client;
+            if (expires)
+                *expires = ce->expires_at != 0;
             pthread_mutex_unlock(&e->clients_lock);
             goto out;
         }
@@ -341,6 +346,8 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
          * old client while it is valid, else wait for the new one. */
         if (ce && time(NULL) < ce->expires_at) {
             c = ce->client;
+            if (expires)
+                *expires = true;
             pthread_mutex_unlock(&e->clients_lock);
             goto out;
         }
@@ -409,12 +416,16 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
     }
     if (ce) {
         c = ce->client;
+        if (expires)
+            *expires = ce->expires_at != 0;
         if (old) {
             old->next_retired = e->retired;
             e->retired = old;
         }
     } else if (old) {
         c = old->client; /* keep using the old client rather than none */
+        if (expires)
+            *expires = true;
     }
     it_strmap_put(e->refreshing, key, NULL);
     pthread_cond_broadcast(&e->clients_cv);
@@ -434,9 +445,12 @@ out:
  * the one the image started with. */
 static reg_client *dst_client(it_engine *e, image_ctx *img)
 {
+    if (!img->dst_expires)
+        return img->dst; /* the common case: nothing to renew */
     reg_error err = {0};
     repo_ctx *r = img->repo;
-    reg_client *c = get_client(e, r->pair.dst_host, r->pair.dst_repo, &err);
+    reg_client *c =
+        get_client(e, r->pair.dst_host, r->pair.dst_repo, NULL, &err);
     return c ? c : img->dst;
 }
 
@@ -1067,7 +1081,8 @@ static void run_image(it_engine *e, image_ctx *img)
                    "not started: the run was stopped");
         return;
     }
-    img->dst = get_client(e, r->pair.dst_host, r->pair.dst_repo, &err);
+    img->dst = get_client(e, r->pair.dst_host, r->pair.dst_repo,
+                          &img->dst_expires, &err);
     if (!img->dst) {
         image_finish(e, img, IT_STATUS_FAILED, err.msg);
         return;
@@ -1235,9 +1250,9 @@ static void list_repo(it_engine *e, repo_ctx *r)
                    "not listed: the run was stopped");
         return;
     }
-    r->src = get_client(e, r->pair.src_host, r->pair.src_repo, &err);
+    r->src = get_client(e, r->pair.src_host, r->pair.src_repo, NULL, &err);
     if (r->src)
-        r->dst = get_client(e, r->pair.dst_host, r->pair.dst_repo, &err);
+        r->dst = get_client(e, r->pair.dst_host, r->pair.dst_repo, NULL, &err);
     if (!r->src || !r->dst) {
         repo_fail(e, r, err.msg);
         return;
