@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <yaml.h>
 
+#include "log.h"
 #include "registry.h"
 #include "util.h"
 
@@ -80,7 +82,22 @@ static void ydoc_free(ydoc *d)
 
 /* Loads the single document of a YAML file. *root is NULL for an empty
  * file. */
-static int ydoc_load(ydoc *d, yaml_node_t **root, const char *path,
+/* A file holding passwords or keys that group or others may read gets a
+ * warning (not an error: the run goes on, as the original tool's did). */
+static void warn_if_exposed(FILE *f, const char *path)
+{
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    if ((st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+        return;
+    log_warn("%s holds secrets but is readable by %s (mode %04o); run "
+             "`chmod 600 %s`",
+             path, (st.st_mode & S_IROTH) != 0 ? "other users" : "its group",
+             (unsigned)(st.st_mode & 07777), path);
+}
+
+static int ydoc_load(ydoc *d, yaml_node_t **root, const char *path, bool secret,
                      it_errbuf *err)
 {
     int rc = -1;
@@ -96,6 +113,8 @@ static int ydoc_load(ydoc *d, yaml_node_t **root, const char *path,
         it_set_err(err, "%s: cannot open: %s", path, strerror(errno));
         goto cleanup;
     }
+    if (secret)
+        warn_if_exposed(f, path);
     if (!yaml_parser_initialize(&parser)) {
         it_set_err(err, "%s: out of memory", path);
         goto cleanup;
@@ -372,7 +391,7 @@ int it_secrets_load(it_secrets **out, const char *path, it_errbuf *err)
     it_secrets *s = NULL;
 
     *out = NULL;
-    if (ydoc_load(&d, &root, path, err) != 0)
+    if (ydoc_load(&d, &root, path, true, err) != 0)
         goto cleanup;
     s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -680,7 +699,7 @@ int it_rules_load(it_rules **out, const char *path, it_errbuf *err)
     it_rules *r = NULL;
 
     *out = NULL;
-    if (ydoc_load(&d, &root, path, err) != 0)
+    if (ydoc_load(&d, &root, path, false, err) != 0)
         goto cleanup;
     if (root == NULL || is_null(root)) {
         /* the original ran with zero rules here and reported success */
@@ -1126,7 +1145,7 @@ static int load_tc_file(it_tc_secrets *s, const char *path, it_errbuf *err)
     int rc = -1;
     ydoc d = {0};
     yaml_node_t *root = NULL;
-    if (ydoc_load(&d, &root, path, err) != 0)
+    if (ydoc_load(&d, &root, path, true, err) != 0)
         goto cleanup;
     if (root == NULL || is_null(root)) {
         rc = 0;

@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "log.h"
+#include "test_util.h"
 
 static char fixdir[1024];
 
@@ -464,6 +466,96 @@ static void test_tc_secrets(void **state)
     it_tc_secrets_free(NULL);
 }
 
+/* The warnings the loaders log, seen through the log observer. */
+static char seen_warn[4096];
+
+static void observe(void *payload, it_log_level lvl, const char *line)
+{
+    (void)payload;
+    if (lvl == IT_LOG_WARN)
+        snprintf(seen_warn + strlen(seen_warn),
+                 sizeof seen_warn - strlen(seen_warn), "%s\n", line);
+}
+
+/* Loads a copy of a fixture whose mode is set to `mode` and returns what
+ * was warned. */
+static const char *warned_for(const char *dir, const char *fixture,
+                              const char *name, mode_t mode, bool tc)
+{
+    char src[1200], dst[1200], buf[4096];
+    it_errbuf err;
+    fixture_path(src, sizeof src, fixture);
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+    assert_int_equal(chmod(dst, mode), 0);
+    seen_warn[0] = '\0';
+    if (tc) {
+        it_tc_secrets *s = NULL;
+        if (it_tc_secrets_load(&s, dst, &err) != 0)
+            fail_msg("%s", err.msg);
+        it_tc_secrets_free(s);
+    } else {
+        it_secrets *s = NULL;
+        if (it_secrets_load(&s, dst, &err) != 0)
+            fail_msg("%s", err.msg);
+        it_secrets_free(s);
+    }
+    return seen_warn;
+}
+
+static void test_exposed_secret_files(void **state)
+{
+    (void)state;
+    void *tmp = NULL;
+    assert_int_equal(tu_tmpdir_new(&tmp, "config"), 0);
+    const char *dir = tmp;
+    it_log_open(NULL, IT_LOG_WARN);
+    it_log_set_observer(observe, NULL);
+
+    const char *w =
+        warned_for(dir, "secrets-good.yaml", "reg.yaml", 0644, false);
+    assert_non_null(strstr(w, "reg.yaml holds secrets but is readable by "
+                              "other users (mode 0644)"));
+    assert_non_null(strstr(w, "chmod 600"));
+    /* the warning names the file, never what is in it */
+    assert_null(strstr(w, "ccr-pass"));
+
+    w = warned_for(dir, "secrets-good.yaml", "reg.yaml", 0640, false);
+    assert_non_null(strstr(w, "readable by its group (mode 0640)"));
+    w = warned_for(dir, "secrets-good.yaml", "reg.yaml", 0600, false);
+    assert_string_equal(w, "");
+    w = warned_for(dir, "secrets-good.yaml", "reg.yaml", 0400, false);
+    assert_string_equal(w, "");
+
+    clear_tc_env();
+    w = warned_for(dir, "tc-good.yaml", "tc.yaml", 0604, true);
+    assert_non_null(strstr(w, "tc.yaml holds secrets"));
+    assert_null(strstr(w, "tcr-key"));
+    w = warned_for(dir, "tc-good.yaml", "tc.yaml", 0600, true);
+    assert_string_equal(w, "");
+
+    /* the rule file holds no secret: no warning whatever its mode */
+    char src[1200];
+    it_rules *r = NULL;
+    it_errbuf err;
+    fixture_path(src, sizeof src, "rules-good.yaml");
+    seen_warn[0] = '\0';
+    if (it_rules_load(&r, src, &err) != 0)
+        fail_msg("%s", err.msg);
+    it_rules_free(r);
+    assert_string_equal(seen_warn, "");
+
+    it_log_set_observer(NULL, NULL);
+    tu_tmpdir_drop(&tmp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_rules_good),
         cmocka_unit_test(test_rule_resolve_table),
         cmocka_unit_test(test_tc_secrets),
+        cmocka_unit_test(test_exposed_secret_files),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
