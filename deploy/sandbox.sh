@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Sets everything up and runs a real migration on a local sandbox: two
-# docker-registry processes on loopback ports (a source without auth, a
-# target with basic auth), seeded with images of every kind, migrated by
-# image-transfer with the live dashboard, then verified with skopeo.
+# Sets everything up and runs a real migration on a local sandbox: a
+# docker-registry standing in for a CCR account, another for a TCR
+# Enterprise instance (basic auth), and the test double of the Tencent
+# Cloud API holding the demo account; then `image-transfer --ccrToTcr=true`
+# migrates the account with the live dashboard (headless progress lines
+# without a terminal) and skopeo compares every tag. All on 127.0.0.1,
+# all stopped at the end; state in .sandbox/, so a second run skips
+# everything. Options: see deploy/sandbox.py (--reset, --generic, --dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh

@@ -366,7 +366,10 @@ class TokenServer:
 class Registry:
     """A docker-registry process on 127.0.0.1:<free port>."""
 
-    def __init__(self, auth=None, tls=False, users=None):
+    def __init__(self, auth=None, tls=False, users=None, root=None,
+                 port=None):
+        """root: a directory kept after stop() (the storage survives, as
+        the sandbox's does between runs); port: a fixed loopback port."""
         if auth not in (None, 'basic', 'token'):
             raise ValueError('auth must be None, "basic" or "token"')
         self.auth = auth
@@ -375,8 +378,9 @@ class Registry:
         self.username, self.password = next(iter(self.users.items()))
         if auth is None:
             self.username = self.password = None
-        self.port = free_port()
+        self.port = port or free_port()
         self.host = '127.0.0.1:%d' % self.port
+        self.root = root
         self.scheme = 'https' if tls else 'http'
         self.url = '%s://%s' % (self.scheme, self.host)
         self.ca_file = None
@@ -397,7 +401,11 @@ class Registry:
         return False
 
     def start(self):
-        self.dir = tempfile.mkdtemp(prefix='it-registry-')
+        if self.root is not None:
+            os.makedirs(self.root, exist_ok=True)
+            self.dir = self.root
+        else:
+            self.dir = tempfile.mkdtemp(prefix='it-registry-')
         with _live_lock:
             _live.append(self)
         try:
@@ -409,7 +417,7 @@ class Registry:
 
     def _start(self):
         storage = os.path.join(self.dir, 'storage')
-        os.mkdir(storage)
+        os.makedirs(storage, exist_ok=True)
         lines = [
             'version: 0.1',
             'log:',
@@ -495,7 +503,8 @@ class Registry:
         if self.token_server is not None:
             self.token_server.stop()
         if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if self.root is None:
+                shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
         with _live_lock:
             if self in _live:
