@@ -27,6 +27,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -148,10 +149,14 @@ def verify(ccr, tcr, account, dst_repo):
 
     def check(job):
         repo, tag = job
-        return (harness.skopeo_raw(ccr, repo, tag) !=
-                harness.skopeo_raw(tcr, dst_repo(repo), tag))
+        try:
+            got = harness.skopeo_raw(tcr, dst_repo(repo), tag)
+        except subprocess.CalledProcessError:
+            return 'missing'
+        return 'MISMATCH' if got != harness.skopeo_raw(ccr, repo, tag) \
+            else None
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        bad = [j for j, b in zip(jobs, pool.map(check, jobs)) if b]
+        bad = [j + (b,) for j, b in zip(jobs, pool.map(check, jobs)) if b]
     return len(jobs), bad
 
 
@@ -260,8 +265,9 @@ def main():
     try:
         ccr.start()
         tcr.start()
-        print('sandbox: in %s (%s)' % (d, 'first run' if first else
-                                       'a rerun: expect every tag skipped'))
+        print('sandbox: in %s (%s)' % (
+            d, 'first run' if first
+            else 'a rerun: what is already there is skipped'))
         print('sandbox: "CCR" registry  http://%s (anonymous)' % ccr.host)
         print('sandbox: "TCR" instance  http://%s (basic auth; login from '
               'CreateInstanceToken)' % tcr.host)
@@ -289,7 +295,14 @@ def main():
         cmd += common + a.extra
         print('sandbox: running', ' '.join(cmd))
         sys.stdout.flush()
-        rc = subprocess.call(cmd)
+        # Ctrl-C is for image-transfer (it stops gracefully and writes the
+        # journal and report); the sandbox waits for it, then cleans up.
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            rc = subprocess.call(cmd, preexec_fn=lambda: signal.signal(
+                signal.SIGINT, signal.SIG_DFL))
+        finally:
+            signal.signal(signal.SIGINT, old)
         if fake is not None:
             st['tcr_namespaces'] = fake.control('GET', '/__state')[
                 'tcr_namespaces']
@@ -298,13 +311,19 @@ def main():
         n, bad = verify(ccr, tcr, account,
                         (lambda r: 'migrated/' + r.replace('/', '-'))
                         if a.generic else (lambda r: r))
-        for repo, tag in bad:
-            print('sandbox: MISMATCH %s:%s' % (repo, tag))
+        for repo, tag, what in bad:
+            print('sandbox: %s %s:%s' % (what, repo, tag))
+        missing = sum(1 for b in bad if b[2] == 'missing')
         print('sandbox: skopeo compared %d tags on both sides: %d '
-              'mismatches' % (n, len(bad)))
+              'mismatches%s' % (n, len(bad) - missing,
+                                ', %d not on the target (yet: run this '
+                                'again to finish)' % missing
+                                if missing else ''))
         print('sandbox: report %s: %s' % (report, report_line(report)))
-        print('sandbox: journal %s; run this again and every tag is '
-              'skipped (--reset starts over)' % os.path.join(d, 'state'))
+        print('sandbox: journal %s; run this again: %s (--reset starts '
+              'over)' % (os.path.join(d, 'state'),
+                         'every tag is skipped' if rc == 0 and not bad
+                         else 'it finishes what is left'))
         if not a.generic:
             print(REAL_ACCOUNT.format(tcr_name='<instance>').rstrip())
         return 0 if rc == 0 and not bad else 1

@@ -462,9 +462,12 @@ class Registry:
         self._log = open(os.path.join(self.dir, 'registry.log'), 'wb')
         env = dict(os.environ)
         env.pop('REGISTRY_HTTP_ADDR', None)
+        # Its own session: a Ctrl-C at the terminal (the sandbox) is for
+        # image-transfer, not for the registries it is talking to.
         self.proc = subprocess.Popen(['docker-registry', 'serve', config],
                                      stdout=self._log, stderr=self._log,
-                                     stdin=subprocess.DEVNULL, env=env)
+                                     stdin=subprocess.DEVNULL, env=env,
+                                     start_new_session=True)
         deadline = time.time() + 20
         while True:
             if self.proc.poll() is not None:
@@ -718,8 +721,25 @@ def _skopeo_opts(reg, creds=True):
     else:
         opts += ['--tls-verify=false']
     if creds and reg.auth is not None:
-        opts += ['--creds', '%s:%s' % (reg.username, reg.password)]
+        opts += ['--authfile', _skopeo_authfile(reg)]
     return opts
+
+
+def _skopeo_authfile(reg):
+    """A containers-auth.json (mode 600) holding reg's login, so that the
+    password is never on a command line (ps, or a CalledProcessError
+    printed by the sandbox)."""
+    with _live_lock:
+        path = getattr(reg, '_authfile', None)
+        if path is None:
+            path = os.path.join(reg.dir, 'skopeo-auth.json')
+            token = base64.b64encode(('%s:%s' % (
+                reg.username, reg.password)).encode()).decode()
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                              0o600), 'w') as f:
+                json.dump({'auths': {reg.host: {'auth': token}}}, f)
+            reg._authfile = path
+    return path
 
 
 def _skopeo_env():

@@ -29,7 +29,8 @@ class FakeTC:
             json.dump(fixture, f)
         self.proc = subprocess.Popen(
             [sys.executable, FAKE, '--fixture', path],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # not killed by a terminal's Ctrl-C
         ready, _, _ = select.select([self.proc.stdout], [], [], 15)
         line = self.proc.stdout.readline() if ready else ''
         if not line.startswith('LISTENING '):

@@ -98,6 +98,7 @@ class SandboxTest(unittest.TestCase):
         self.assertIn('namespaces: 3 in CCR, 3 already in TCR, 0 created',
                       out2)
         self.assertIn('a rerun', out2)
+        self.assertIn('run this again: every tag is skipped', out2)
         self.assertIsNone(re.search(r'seeded just now', out2))
         for port in state2['ports'].values():
             self.assertFalse(listening(port), port)
