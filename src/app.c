@@ -18,6 +18,7 @@
 #include "log.h"
 #include "progress.h"
 #include "report.h"
+#include "shard.h"
 #include "tui.h"
 
 /* Records replayed from the journal, kept until the engine exists. */
@@ -306,12 +307,23 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         describe_hosts(src_desc, sizeof(src_desc), pairs, npairs, true);
         describe_hosts(dst_desc, sizeof(dst_desc), pairs, npairs, false);
     }
+    bool sharded = o->shard.count > 0;
+    char shard_desc[32] = "", shard_prefix[40] = "";
+    if (sharded) {
+        snprintf(shard_desc, sizeof(shard_desc), "%u/%u", o->shard.index,
+                 o->shard.count);
+        snprintf(shard_prefix, sizeof(shard_prefix), "shard %s: ", shard_desc);
+    }
     progress = it_progress_new(mode, src_desc, dst_desc, NULL);
     if (!progress) {
         fprintf(stderr, "image-transfer: out of memory\n");
         goto out;
     }
     it_progress_phase(progress, IT_PHASE_DISCOVERING);
+    /* The dashboard's title bar, the headless lines and the summary show
+     * the shard; they find it under this key. */
+    if (sharded)
+        it_progress_prep(progress, "shard", shard_desc);
     if (tui)
         it_log_set_observer(log_observer, progress);
 
@@ -370,8 +382,19 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
             fd.rc = IT_EXIT_FAILED;
         }
     } else {
-        for (size_t i = 0; i < npairs; i++)
+        /* --shard: a rule whose source repository is in another shard
+         * yields nothing here, whatever its form (all tags, tags, digest). */
+        size_t taken = 0;
+        for (size_t i = 0; i < npairs; i++) {
+            if (!it_shard_takes(&o->shard, pairs[i].src_repo))
+                continue;
             it_engine_add_pair(engine, &pairs[i]);
+            taken++;
+        }
+        if (sharded)
+            log_info("shard %s: %zu of %zu rules have their source "
+                     "repository in this shard",
+                     shard_desc, taken, npairs);
         it_engine_input_done(engine);
     }
 
@@ -405,17 +428,18 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     it_engine_stats_get(engine, &st);
     /* The summary in one line on the log (stderr when headless), for
      * pipelines that keep only the log. */
-    log_info("summary: %ld images: %ld copied, %ld skipped, %ld failed%s; "
-             "blobs: %ld copied, %ld mounted, %ld skipped; %lld bytes "
-             "copied%s",
-             st.images_total, st.images_copied, st.images_skipped,
+    log_info("summary: %s%ld images: %ld copied, %ld skipped, %ld "
+             "failed%s; blobs: %ld copied, %ld mounted, %ld skipped; %lld "
+             "bytes copied%s",
+             shard_prefix, st.images_total, st.images_copied, st.images_skipped,
              st.images_failed, st.images_pending ? " (some not started)" : "",
              st.blobs_copied, st.blobs_mounted, st.blobs_skipped,
              (long long)st.bytes_copied, interrupted ? "; interrupted" : "");
     size_t nres = 0;
     const it_image_result *res = it_engine_results(engine, &nres);
-    if (o->report && it_report_write(o->report, mode, started, time(NULL), &st,
-                                     res, nres, interrupted, &err) != 0)
+    if (o->report &&
+        it_report_write(o->report, mode, sharded ? &o->shard : NULL, started,
+                        time(NULL), &st, res, nres, interrupted, &err) != 0)
         log_error("%s", err.msg);
 
     it_snapshot *snap =
@@ -425,10 +449,10 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         for (size_t i = 0; i < nres; i++)
             if (res[i].status == IT_STATUS_PLANNED)
                 bytes += res[i].bytes;
-        printf("dry run: %ld image(s) to copy (%lld bytes of new blobs), "
-               "%ld skipped, %ld failed; nothing was written\n",
-               st.images_planned, (long long)bytes, st.images_skipped,
-               st.images_failed);
+        printf("dry run: %s%ld image(s) to copy (%lld bytes of new "
+               "blobs), %ld skipped, %ld failed; nothing was written\n",
+               shard_prefix, st.images_planned, (long long)bytes,
+               st.images_skipped, st.images_failed);
     }
     if (fd.rc == IT_EXIT_USAGE || fd.rc == IT_EXIT_CLOUD_AUTH) {
         /* The planner stopped the run before anything was planned. */

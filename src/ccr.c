@@ -10,6 +10,7 @@
 #include "app.h"
 #include "log.h"
 #include "registry.h"
+#include "shard.h"
 #include "tencentcloud.h"
 
 struct it_ccr {
@@ -30,7 +31,8 @@ struct it_ccr {
     pthread_mutex_t lock;  /* dst_host, registry_id, first_token, counts */
     it_progress *progress; /* set by it_ccr_feed, for the prep lines */
     long repos_listed, repos_tagged, tags_total, tags_left_out;
-    int exit_code; /* an auth failure met while listing tags */
+    long repos_seen; /* listed by the API, this shard's or not */
+    int exit_code;   /* an auth failure met while listing tags */
 };
 
 static int new_client(tc_client **out, const it_options *o, const it_tc_key *k,
@@ -395,7 +397,13 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
 }
 
 /* The namespaces the TCR instance has, then every CCR namespace created
- * where missing. Returns 0 or an exit code that stops the run. */
+ * where missing. With --shard=I/N only the namespaces whose name hashes to
+ * shard I are created here (so every namespace, even an empty one, has
+ * exactly one shard that creates it up front); a shard whose repositories
+ * live in a namespace it does not own creates that one on demand in
+ * feed_page, and a conflict with a shard running in parallel is re-checked
+ * and accepted by ensure_namespace. Returns 0 or an exit code that stops
+ * the run. */
 static int sync_namespaces(feed_ctx *f)
 {
     it_ccr *c = f->c;
@@ -415,15 +423,26 @@ static int sync_namespaces(feed_ctx *f)
     }
     for (size_t i = 0; i < ntn; i++)
         known_add(&f->known, tn[i].name);
+    size_t owned = 0;
     for (size_t i = 0; i < ncn && f->rc == 0; i++) {
+        if (!it_shard_takes(&c->o->shard, cn[i].name))
+            continue; /* another shard's, or created on demand */
+        owned++;
         if (known_has(&f->known, cn[i].name) && has_ns(tn, ntn, cn[i].name))
             f->known.present++;
         else
             ensure_namespace(f, cn[i].name);
     }
     prep_namespaces(f);
-    log_info("namespaces: %zu in CCR, %zu already in TCR, %zu %s, %zu failed",
-             ncn, f->known.present, f->known.created,
+    char shard_note[128] = "";
+    if (c->o->shard.count > 0)
+        snprintf(shard_note, sizeof(shard_note),
+                 " (shard %u/%u looks after %zu of them, and any other "
+                 "one its repositories need)",
+                 c->o->shard.index, c->o->shard.count, owned);
+    log_info("namespaces: %zu in CCR%s, %zu already in TCR, %zu %s, %zu "
+             "failed",
+             ncn, shard_note, f->known.present, f->known.created,
              c->o->dry_run ? "to create" : "created", f->st.nfailed);
     rc = f->rc;
 out:
@@ -438,17 +457,25 @@ static void prep_repositories(it_ccr *c)
     pthread_mutex_lock(&c->lock);
     long listed = c->repos_listed, tagged = c->repos_tagged;
     long tags = c->tags_total, left = c->tags_left_out;
+    long seen = c->repos_seen;
     pthread_mutex_unlock(&c->lock);
     /* Shown under the namespaces line: "Listed     120 repositories,
-     * tags of 80: 950 (40 older left out by --ccrTagNums=5)". */
+     * tags of 80: 950 (40 older left out by --ccrTagNums=5)"; sharded:
+     * "Listed     40 of 120 repositories in shard 1/3, tags of ...". */
+    char repos[96];
+    if (c->o->shard.count > 0)
+        snprintf(repos, sizeof(repos), "%ld of %ld repositories in shard %u/%u",
+                 listed, seen, c->o->shard.index, c->o->shard.count);
+    else
+        snprintf(repos, sizeof(repos), "%ld repositories", listed);
     if (left)
         snprintf(line, sizeof(line),
-                 "%ld repositories, tags of %ld: %ld (%ld older left out "
-                 "by --ccrTagNums=%d)",
-                 listed, tagged, tags, left, c->o->ccr_tag_nums);
+                 "%s, tags of %ld: %ld (%ld older left out by "
+                 "--ccrTagNums=%d)",
+                 repos, tagged, tags, left, c->o->ccr_tag_nums);
     else
-        snprintf(line, sizeof(line), "%ld repositories, tags of %ld: %ld",
-                 listed, tagged, tags);
+        snprintf(line, sizeof(line), "%s, tags of %ld: %ld", repos, tagged,
+                 tags);
     it_progress_prep(c->progress, "listed", line);
 }
 
@@ -515,6 +542,13 @@ static int feed_page(void *payload, const tc_repo *repos, size_t n)
             f->rc != 0)
             return 1;
         const tc_repo *r = &repos[i];
+        pthread_mutex_lock(&c->lock);
+        c->repos_seen++;
+        pthread_mutex_unlock(&c->lock);
+        /* --shard: another shard's repository costs nothing more here, not
+         * even the listing of its tags. */
+        if (!it_shard_takes(&c->o->shard, r->full_name))
+            continue;
         char src[1024], dst[1024];
         snprintf(src, sizeof(src), "%s/%s", c->src_host, r->full_name);
         snprintf(dst, sizeof(dst), "%s/%s", c->dst_host, r->full_name);

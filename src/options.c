@@ -31,6 +31,7 @@ typedef enum opt_kind {
     K_BOOL,
     K_BYTES,
     K_LEVEL,
+    K_SHARD, /* it_shard: "I/N" */
     K_TUI,
     K_NO_TUI,
     K_HELP,
@@ -88,6 +89,7 @@ static const opt_def opt_table[] = {
      0,
      86400},
     {{"ca-file", "caFile"}, K_STR_OPT, OFF(ca_file), 0, 0},
+    {{"shard"}, K_SHARD, OFF(shard), 0, 0},
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
 };
@@ -107,7 +109,7 @@ static const opt_def *find_opt(const char *name, size_t len)
 static bool takes_value(const opt_def *d)
 {
     return d->kind == K_STR || d->kind == K_STR_OPT || d->kind == K_INT ||
-           d->kind == K_BYTES || d->kind == K_LEVEL;
+           d->kind == K_BYTES || d->kind == K_LEVEL || d->kind == K_SHARD;
 }
 
 /* Go's strconv.ParseBool plus yes/no/on/off. */
@@ -270,6 +272,8 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
         *(int64_t *)(base + d->off) = n;
         return 0;
     }
+    case K_SHARD:
+        return it_shard_parse((it_shard *)(base + d->off), v, flag, err);
     case K_BOOL:
     case K_HELP:
     case K_VERSION: {
@@ -432,8 +436,10 @@ int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err)
                 return -1;
             }
             const char *next = argv[i + 1];
+            /* "--retry -1" and "--shard -1/3" get the range message */
+            bool numeric = d->kind == K_INT || d->kind == K_SHARD;
             if (next[0] == '-' && next[1] != '\0' &&
-                !(d->kind == K_INT && next[1] >= '0' && next[1] <= '9')) {
+                !(numeric && next[1] >= '0' && next[1] <= '9')) {
                 it_set_err(err,
                            "%s: missing value (the next argument '%.100s' is "
                            "a flag; write %s=VALUE if the value starts with "
@@ -554,8 +560,8 @@ static const char usage_text[] =
     "        waiting for a key\n"
     "  --progress-interval SECONDS\n"
     "        headless progress line every SECONDS (default 10, 0 = off)\n"
-    "  --ca-file FILE      extra CA bundle (PEM) trusted for all "
-    "registries\n"
+    "  --ca-file FILE      CA bundle (PEM) trusted instead of the system's,\n"
+    "        for all registries\n"
     "  -h, --help          this text\n"
     "  --version           print the version\n"
     "\n"
@@ -568,6 +574,26 @@ static const char usage_text[] =
     "  --bandwidth RATE   total blob transfer cap such as 800K, 50M, 1.5G\n"
     "        bytes per second (K/M/G are powers of 1024; default 0 = "
     "unlimited)\n"
+    "\n"
+    "Sharded runs (several processes or machines):\n"
+    "  --shard I/N    take only the repositories of shard I of N (I from 0 "
+    "to\n"
+    "        N-1, N from 1 to 65536; default: everything). A repository's "
+    "shard\n"
+    "        is the FNV-1a 64-bit hash of its source path (team/app: no "
+    "registry,\n"
+    "        no tag) modulo N: the same on every machine and every run. "
+    "Start N\n"
+    "        processes, --shard=0/N to --shard=N-1/N (in a Kubernetes "
+    "Indexed\n"
+    "        Job: --shard=$(JOB_COMPLETION_INDEX)/N), each with its own\n"
+    "        --state-dir and --report; together they copy everything "
+    "once. In\n"
+    "        CCR -> TCR mode shard I creates the missing TCR namespaces "
+    "whose\n"
+    "        name hashes to I (empty ones too), and any other namespace "
+    "its\n"
+    "        repositories need.\n"
     "\n"
     "Configuration files:\n"
     "  registry-secret.yaml - credentials per registry or "

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "shard.h"
 
 typedef enum it_tui_mode {
     IT_TUI_AUTO = 0, /* dashboard when stdout is a terminal */
@@ -53,7 +54,9 @@ typedef struct it_options {
     it_tui_mode tui;   /* --tui / --no-tui */
     bool exit_on_done; /* --exit-on-done */
     int progress_interval; /* --progress-interval seconds, default 10 */
-    char *ca_file;         /* --ca-file: extra CA bundle for all registries */
+    char *ca_file;  /* --ca-file: CA bundle used instead of the system one */
+    it_shard shard; /* --shard I/N: only the repositories of shard I */
+                    /* (count 0 = not sharded) */
     bool help;
     bool version;
 } it_options;

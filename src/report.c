@@ -14,8 +14,8 @@ static void iso8601(char out[32], time_t t)
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int it_report_write(const char *path, const char *mode, time_t started,
-                    time_t finished, const it_engine_stats *s,
+int it_report_write(const char *path, const char *mode, const it_shard *shard,
+                    time_t started, time_t finished, const it_engine_stats *s,
                     const it_image_result *results, size_t n, bool interrupted,
                     it_errbuf *err)
 {
@@ -45,10 +45,15 @@ int it_report_write(const char *path, const char *mode, time_t started,
                                 "blobs_mounted", (json_int_t)s->blobs_mounted,
                                 "blobs_skipped", (json_int_t)s->blobs_skipped,
                                 "bytes_copied", (json_int_t)s->bytes_copied);
-    json_t *root =
-        json_pack("{s:i,s:s,s:s,s:s,s:b,s:o,s:o}", "version", 1, "mode", mode,
-                  "started", t0, "finished", t1, "interrupted", interrupted,
-                  "summary", summary, "images", images);
+    /* "o*" leaves the key out when the value is NULL: unsharded runs. */
+    json_t *sh = NULL;
+    if (shard && shard->count > 0)
+        sh = json_pack("{s:i,s:i}", "index", (int)shard->index, "count",
+                       (int)shard->count);
+    json_t *root = json_pack("{s:i,s:s,s:o*,s:s,s:s,s:b,s:o,s:o}", "version", 1,
+                             "mode", mode, "shard", sh, "started", t0,
+                             "finished", t1, "interrupted", interrupted,
+                             "summary", summary, "images", images);
     if (!root) {
         snprintf(err->msg, sizeof(err->msg), "report: cannot build JSON");
         return -1;

@@ -1,6 +1,7 @@
 /*
  * report.h - the JSON report (--report=FILE):
  * {"version":1,"mode":"generic","started":"2026-...Z","finished":"...Z",
+ *  "shard":{"index":1,"count":3},   (only in a --shard run)
  *  "summary":{"images_total",...,"bytes_copied"},
  *  "images":[{"source","target","digest","status","bytes","error"}]}
  * status: copied, skipped, failed, planned (--dry-run) or pending (never
@@ -12,11 +13,15 @@
 #include <time.h>
 
 #include "engine.h"
+#include "shard.h"
 
-/* Writes the report atomically (temp file + rename). Returns 0 or -1 with
- * a message. */
-int it_report_write(const char *path, const char *mode, time_t started,
-                    time_t finished, const it_engine_stats *stats,
+/* Writes the report atomically (temp file + rename). shard is NULL, or
+ * the part of a sharded run this report covers (its "shard" object; the
+ * union of the N shards' images is the whole run). Returns 0 or -1 with a
+ * message. */
+int it_report_write(const char *path, const char *mode, const it_shard *shard,
+                    time_t started, time_t finished,
+                    const it_engine_stats *stats,
                     const it_image_result *results, size_t n, bool interrupted,
                     it_errbuf *err);
 

@@ -1,5 +1,5 @@
 /* test_options.c - command line parsing (tables in
- * tests/fixtures/options), environment defaults, --help text. */
+ * tests/fixtures/options), environment defaults, --shard, --help text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -238,6 +238,72 @@ static void test_env_defaults(void **state)
     it_options_free(&o);
 }
 
+/* --shard: every spelling of the flag, the default (not sharded), and bad
+ * values refused with a message that names the flag and what it expects
+ * (the value checks themselves are in test_shard.c). */
+static void test_shard_flag(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args[3];
+        unsigned index, count;
+    } ok[] = {
+        {{"--shard=1/3"}, 1, 3},
+        {{"--shard", "1/3"}, 1, 3},
+        {{"-shard=2/3"}, 2, 3},
+        {{"-shard", "0/1"}, 0, 1},
+        {{"--shard=0/2", "--shard=1/2"}, 1, 2}, /* the last one wins */
+        {{NULL}, 0, 0},                         /* default: not sharded */
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char *argv[6] = {"it", "--ruleFile=r"};
+        int argc = 2;
+        for (int k = 0; k < 3 && ok[i].args[k]; k++)
+            argv[argc++] = (char *)ok[i].args[k];
+        argv[argc] = NULL;
+        it_options o;
+        it_errbuf err = {{0}};
+        if (it_options_parse(&o, argc, argv, &err) != 0)
+            fail_msg("case %zu: %s", i, err.msg);
+        assert_int_equal(o.shard.index, ok[i].index);
+        assert_int_equal(o.shard.count, ok[i].count);
+        it_options_free(&o);
+    }
+
+    static const struct {
+        const char *args[2];
+        const char *want;
+    } bad[] = {
+        {{"--shard=3/3"}, "--shard: the shard index I must be less than N"},
+        {{"--shard=0/0"}, "--shard: the shard count N must be from 1 to"},
+        {{"--shard=1"}, "--shard: expected I/N such as 0/3"},
+        {{"--shard=-1/3"}, "--shard: expected I/N"},
+        {{"--shard", "-1/3"}, "--shard: expected I/N"}, /* not "missing" */
+        {{"-shard=a/b"}, "--shard: expected I/N"},
+        {{"--shard=1/3junk"}, "got '1/3junk'"},
+        {{"--shard=0/65537"}, "N must be from 1 to 65536"},
+        {{"--shard="}, "--shard: expected I/N"},
+        {{"--shard"}, "--shard: missing value"},
+        {{"--shard", "--routines=3"}, "--shard: missing value"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[5] = {"it", "--ruleFile=r"};
+        int argc = 2;
+        for (int k = 0; k < 2 && bad[i].args[k]; k++)
+            argv[argc++] = (char *)bad[i].args[k];
+        argv[argc] = NULL;
+        it_options o;
+        it_errbuf err = {{0}};
+        if (it_options_parse(&o, argc, argv, &err) != -1)
+            fail_msg("'%s %s' was accepted", bad[i].args[0],
+                     bad[i].args[1] ? bad[i].args[1] : "");
+        if (strstr(err.msg, bad[i].want) == NULL)
+            fail_msg("'%s': message '%s' lacks '%s'", bad[i].args[0], err.msg,
+                     bad[i].want);
+        it_options_free(&o);
+    }
+}
+
 static void test_usage(void **state)
 {
     (void)state;
@@ -286,6 +352,9 @@ static void test_usage(void **state)
                                        "--tcr-registry",
                                        "--help",
                                        "--version",
+                                       "--shard I/N",
+                                       "JOB_COMPLETION_INDEX",
+                                       "FNV-1a",
                                        "registry-secret.yaml",
                                        "transfer-rule.yaml",
                                        "tencentcloud-secret.yaml",
@@ -318,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_parse_bytes_table),
         cmocka_unit_test(test_env_defaults),
+        cmocka_unit_test(test_shard_flag),
         cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -2,8 +2,9 @@
  * test_report.c - the JSON report: written, parsed back with jansson, and
  * checked against the exact schema (version, mode, UTC timestamps,
  * interrupted flag, summary keys and values, per-image fields including
- * nulls); written atomically (no temp file left, an old report replaced by
- * rename, not rewritten in place); errors name the path.
+ * nulls; the "shard" object of a --shard run); written atomically (no temp file
+ * left, an old report replaced by rename, not rewritten in place); errors name
+ * the path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,12 +89,26 @@ static void assert_int_key(json_t *o, const char *key, json_int_t want)
     assert_int_equal(json_integer_value(v), want);
 }
 
+static void write_shard(const char *path, const char *mode,
+                        const it_shard *shard, time_t t0, time_t t1,
+                        const it_engine_stats *s, const it_image_result *r,
+                        size_t n, bool interrupted)
+{
+    it_errbuf err = {{0}};
+    int rc =
+        it_report_write(path, mode, shard, t0, t1, s, r, n, interrupted, &err);
+    if (rc != 0)
+        print_error("it_report_write: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+}
+
 static void write_ok(const char *path, const char *mode, time_t t0, time_t t1,
                      const it_engine_stats *s, const it_image_result *r,
                      size_t n, bool interrupted)
 {
     it_errbuf err = {{0}};
-    int rc = it_report_write(path, mode, t0, t1, s, r, n, interrupted, &err);
+    int rc =
+        it_report_write(path, mode, NULL, t0, t1, s, r, n, interrupted, &err);
     if (rc != 0)
         print_error("it_report_write: %s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -283,16 +298,16 @@ static void test_unwritable_path(void **state)
     assert_non_null(f);
     fclose(f);
     tu_path_in(bad, sizeof(bad), file, "report.json");
-    assert_int_equal(it_report_write(bad, "generic", T_START, T_END, &s, NULL,
-                                     0, false, &err),
+    assert_int_equal(it_report_write(bad, "generic", NULL, T_START, T_END, &s,
+                                     NULL, 0, false, &err),
                      -1);
     assert_non_null(strstr(err.msg, bad));
 
     /* A directory that does not exist. */
     tu_path_in(bad, sizeof(bad), dir, "no/such/dir/report.json");
     memset(&err, 0, sizeof(err));
-    assert_int_equal(it_report_write(bad, "generic", T_START, T_END, &s, NULL,
-                                     0, false, &err),
+    assert_int_equal(it_report_write(bad, "generic", NULL, T_START, T_END, &s,
+                                     NULL, 0, false, &err),
                      -1);
     assert_non_null(strstr(err.msg, bad));
 
@@ -301,13 +316,58 @@ static void test_unwritable_path(void **state)
     tu_path_in(bad, sizeof(bad), dir, "adir");
     assert_int_equal(mkdir(bad, 0700), 0);
     memset(&err, 0, sizeof(err));
-    assert_int_equal(it_report_write(bad, "generic", T_START, T_END, &s, NULL,
-                                     0, false, &err),
+    assert_int_equal(it_report_write(bad, "generic", NULL, T_START, T_END, &s,
+                                     NULL, 0, false, &err),
                      -1);
     assert_non_null(strstr(err.msg, bad));
     /* Only plainfile and adir remain (adir still empty). */
     assert_int_equal(dir_entries(dir, NULL, 0), 2);
     assert_int_equal(dir_entries(bad, NULL, 0), 0);
+}
+
+/* A --shard run's report says which part of the run it covers: a "shard"
+ * object with exactly index and count; an unsharded run (no shard, or
+ * count 0) has no such key. */
+static void test_shard(void **state)
+{
+    const char *dir = *state;
+    char path[4096];
+    tu_path_in(path, sizeof(path), dir, "shard.json");
+    it_engine_stats s = {0};
+    s.images_total = 1;
+    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED, 10, NULL};
+
+    it_shard sh = {.index = 2, .count = 5};
+    write_shard(path, "generic", &sh, T_START, T_END, &s, &one, 1, false);
+    json_t *root = load(path);
+    static const char *const top[] = {"version",     "mode",  "started",
+                                      "finished",    "shard", "summary",
+                                      "interrupted", "images"};
+    assert_keys(root, top, 8);
+    json_t *shard = json_object_get(root, "shard");
+    static const char *const skeys[] = {"index", "count"};
+    assert_keys(shard, skeys, 2);
+    assert_int_key(shard, "index", 2);
+    assert_int_key(shard, "count", 5);
+    assert_str(root, "mode", "generic");
+    assert_int_equal(json_array_size(json_object_get(root, "images")), 1);
+    json_decref(root);
+
+    /* The largest shard count and the first index. */
+    it_shard big = {.index = 0, .count = IT_SHARD_MAX};
+    write_shard(path, "ccrToTcr", &big, T_START, T_END, &s, NULL, 0, false);
+    root = load(path);
+    shard = json_object_get(root, "shard");
+    assert_int_key(shard, "index", 0);
+    assert_int_key(shard, "count", IT_SHARD_MAX);
+    json_decref(root);
+
+    it_shard none = {0};
+    write_shard(path, "generic", &none, T_START, T_END, &s, NULL, 0, false);
+    root = load(path);
+    assert_null(json_object_get(root, "shard"));
+    assert_int_equal(json_object_size(root), 7);
+    json_decref(root);
 }
 
 static void test_status_names(void **state)
@@ -323,11 +383,9 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, make_tmpdir, tu_tmpdir_drop)
     const struct CMUnitTest tests[] = {
-        T(test_schema),
-        T(test_interrupted_and_empty),
-        T(test_atomic_replace),
-        T(test_unwritable_path),
-        cmocka_unit_test(test_status_names),
+        T(test_schema),         T(test_interrupted_and_empty),
+        T(test_atomic_replace), T(test_unwritable_path),
+        T(test_shard),          cmocka_unit_test(test_status_names),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
