@@ -137,12 +137,17 @@ static void *watch(void *arg)
                     it_progress_stop_requested(w->progress);
         if (stop && !stopping) {
             stopping = true;
+            /* A signal stops the run like q + y does: the display then
+             * says "stopped", not "done", at the end. */
+            it_progress_request_stop(w->progress);
             it_progress_phase(w->progress, IT_PHASE_STOPPING);
             log_warn("stop requested: finishing the images in flight "
                      "(signal again to abort them)");
         }
     }
     it_engine_wait(w->engine);
+    if (w->ctl->stop && *w->ctl->stop) /* a signal in the last 0.1 s */
+        it_progress_request_stop(w->progress);
     it_progress_phase(w->progress, IT_PHASE_DONE);
     return NULL;
 }
