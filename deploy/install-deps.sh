@@ -33,21 +33,30 @@ fi
 # The Debian package starts a registry on :5000 as a service; tests start
 # their own on free ports and never use it.
 
-# The official Tencent Cloud Node.js SDK, at the version pinned by
-# tests/sdk/package.json and package-lock.json, into tests/sdk/node_modules
-# (git-ignored). Reinstalled only when absent or at another version. A
-# failure here is a warning, not fatal: only integration.test_tc_sdk needs
-# the SDK, and it fails naming the package and this script when it is
-# missing.
+# The Node.js packages pinned by tests/sdk/package.json and package-lock.json
+# (the official Tencent Cloud SDK for integration.test_tc_sdk; kubernetes-models
+# and yaml for integration.test_k8s_manifests), into tests/sdk/node_modules
+# (git-ignored). Reinstalled only when one is absent or at another version. A
+# failure here is a warning: the tests that need them fail naming this script.
 SDK_DIR=tests/sdk
-SDK_PKG=tencentcloud-sdk-nodejs-common
-want=$(node -p "require('./$SDK_DIR/package.json').dependencies['$SDK_PKG']")
-have=$(node -p "try { require('./$SDK_DIR/node_modules/$SDK_PKG/package.json').version } catch (e) { '' }")
-if [ "$have" != "$want" ]; then
-    echo "install-deps: installing $SDK_PKG@$want into $SDK_DIR"
+stale=$(node -e '
+  const dir = process.argv[1];
+  const deps = require("./" + dir + "/package.json").dependencies;
+  const out = [];
+  for (const [name, want] of Object.entries(deps)) {
+    let have = "";
+    try {
+      have = require("./" + dir + "/node_modules/" + name +
+                     "/package.json").version;
+    } catch (e) {}
+    if (have !== want) out.push(name + "@" + want);
+  }
+  console.log(out.join(" "));' "$SDK_DIR")
+if [ -n "$stale" ]; then
+    echo "install-deps: installing $stale into $SDK_DIR"
     if ! (cd "$SDK_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
-        echo "install-deps: WARNING: could not install $SDK_PKG@$want" \
-             "(is the npm registry reachable?); integration.test_tc_sdk will fail" >&2
+        echo "install-deps: WARNING: could not install $stale (is the npm registry" \
+             "reachable?); integration.test_tc_sdk and test_k8s_manifests will fail" >&2
     fi
 fi
 echo "install-deps: ok"
