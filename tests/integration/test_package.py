@@ -728,7 +728,7 @@ class DebPackageTest(unittest.TestCase):
         self.assertEqual(self.field('Package'), 'image-transfer')
         self.assertEqual(self.field('Version'), ver)
         self.assertEqual(self.field('Architecture'), arch)
-        for f in ('Section', 'Homepage', 'Maintainer', 'Description'):
+        for f in ('Section', 'Maintainer', 'Description'):
             self.assertTrue(self.field(f), f)
         self.assertGreater(len(self.field('Description').splitlines()), 2)
         depends = self.field('Depends')
