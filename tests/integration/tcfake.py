@@ -17,6 +17,13 @@ TESTS_DIR = os.environ.get(
 FAKE = os.path.join(TESTS_DIR, 'fakes', 'fake_tc_api.py')
 
 
+def load_fixture(name='tc-e2e-account.json'):
+    """An account fixture from tests/fixtures (a fresh dict each call)."""
+    with open(os.path.join(TESTS_DIR, 'fixtures', name),
+              encoding='utf-8') as f:
+        return json.load(f)
+
+
 class FakeTC:
     """The fake API serving `fixture` (a dict, written to a temp file).
     endpoint: "http://127.0.0.1:PORT". Raises RuntimeError when the fake

@@ -21,12 +21,7 @@ import harness  # noqa: E402
 import tcfake  # noqa: E402
 from harness import Registry, seed_image, skopeo_raw, skopeo_tags  # noqa
 
-TESTS_DIR = os.environ.get(
-    'TESTS_DIR', os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                              '..'))
-with open(os.path.join(TESTS_DIR, 'fixtures', 'tc-e2e-account.json'),
-          encoding='utf-8') as _f:
-    BASE = json.load(_f)
+BASE = tcfake.load_fixture()
 
 CCR_KEY = BASE['credentials'][0]
 TCR_KEY = BASE['credentials'][1]

@@ -381,12 +381,7 @@ class GenericShardTest(unittest.TestCase):
 
 # -------------------------------------------------------------- CCR -> TCR
 
-TESTS_DIR = os.environ.get(
-    'TESTS_DIR', os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                              '..'))
-with open(os.path.join(TESTS_DIR, 'fixtures', 'tc-e2e-account.json'),
-          encoding='utf-8') as _f:
-    BASE = json.load(_f)
+BASE = tcfake.load_fixture()
 CCR_KEY, TCR_KEY = BASE['credentials'][0], BASE['credentials'][1]
 INSTANCE = next(i for i in BASE['tcr']['instances'] if i['name'] == 'e2e-tcr')
 REGID, UIN, TOKEN = INSTANCE['id'], BASE['uin'], INSTANCE['token']
