@@ -258,9 +258,16 @@ def main():
 
     # Same ports as last time, so that the journal's records (keyed by
     # registry host) still apply and the rerun settles each tag from it.
-    ccr = harness.Registry(root=os.path.join(d, 'ccr'), port=ports['ccr'])
+    # Out of the terminal's process group (a Ctrl-C is for image-transfer);
+    # a hang-up or SIGTERM still stops them: it ends main() through the
+    # finally below.
+    ccr = harness.Registry(root=os.path.join(d, 'ccr'), port=ports['ccr'],
+                           own_session=True)
     tcr = harness.Registry(auth='basic', users={TCR_UIN: TCR_TOKEN},
-                           root=os.path.join(d, 'tcr'), port=ports['tcr'])
+                           root=os.path.join(d, 'tcr'), port=ports['tcr'],
+                           own_session=True)
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     fake = None
     try:
         ccr.start()
@@ -288,7 +295,8 @@ def main():
         else:
             fake = tcfake.FakeTC(fixture_for(ccr, tcr, account,
                                              st.get('tcr_namespaces')),
-                                 prefix='image-transfer-sandbox-api-')
+                                 prefix='image-transfer-sandbox-api-',
+                                 own_session=True)
             print('sandbox: Tencent Cloud API double at %s (instance %r '
                   'in %s)' % (fake.endpoint, TCR_NAME, REGION))
             cmd = ccr_command(a, d, ccr, tcr, fake)

@@ -367,9 +367,12 @@ class Registry:
     """A docker-registry process on 127.0.0.1:<free port>."""
 
     def __init__(self, auth=None, tls=False, users=None, root=None,
-                 port=None):
+                 port=None, own_session=False):
         """root: a directory kept after stop() (the storage survives, as
-        the sandbox's does between runs); port: a fixed loopback port."""
+        the sandbox's does between runs); port: a fixed loopback port;
+        own_session: out of the terminal's process group, so that a Ctrl-C
+        meant for image-transfer does not kill the registry (the sandbox,
+        which then stops it itself)."""
         if auth not in (None, 'basic', 'token'):
             raise ValueError('auth must be None, "basic" or "token"')
         self.auth = auth
@@ -381,6 +384,7 @@ class Registry:
         self.port = port or free_port()
         self.host = '127.0.0.1:%d' % self.port
         self.root = root
+        self.own_session = own_session
         self.scheme = 'https' if tls else 'http'
         self.url = '%s://%s' % (self.scheme, self.host)
         self.ca_file = None
@@ -462,12 +466,10 @@ class Registry:
         self._log = open(os.path.join(self.dir, 'registry.log'), 'wb')
         env = dict(os.environ)
         env.pop('REGISTRY_HTTP_ADDR', None)
-        # Its own session: a Ctrl-C at the terminal (the sandbox) is for
-        # image-transfer, not for the registries it is talking to.
         self.proc = subprocess.Popen(['docker-registry', 'serve', config],
                                      stdout=self._log, stderr=self._log,
                                      stdin=subprocess.DEVNULL, env=env,
-                                     start_new_session=True)
+                                     start_new_session=self.own_session)
         deadline = time.time() + 20
         while True:
             if self.proc.poll() is not None:

@@ -29,7 +29,7 @@ class FakeTC:
     endpoint: "http://127.0.0.1:PORT". Raises RuntimeError when the fake
     does not say LISTENING within 15 s."""
 
-    def __init__(self, fixture, prefix='tcfake-'):
+    def __init__(self, fixture, prefix='tcfake-', own_session=False):
         self.dir = tempfile.TemporaryDirectory(prefix=prefix)
         path = os.path.join(self.dir.name, 'account.json')
         with open(path, 'w', encoding='utf-8') as f:
@@ -37,7 +37,7 @@ class FakeTC:
         self.proc = subprocess.Popen(
             [sys.executable, FAKE, '--fixture', path],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True)  # not killed by a terminal's Ctrl-C
+            start_new_session=own_session)  # see harness.Registry
         ready, _, _ = select.select([self.proc.stdout], [], [], 15)
         line = self.proc.stdout.readline() if ready else ''
         if not line.startswith('LISTENING '):
