@@ -8,7 +8,7 @@ PKGS=(build-essential cmake pkg-config clang-format
       libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev
       libncurses-dev libcmocka-dev
       docker-registry skopeo apache2-utils openssl
-      python3 tmux time procps jq
+      python3 tmux time procps jq strace
       file dpkg-dev man-db systemd)
 
 missing=()

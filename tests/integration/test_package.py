@@ -404,6 +404,22 @@ def analyze_verify(paths, extra=()):
     return rc, ours, other
 
 
+def syscall_set(name):
+    """A system call, or a @group expanded by systemd-analyze."""
+    if not name.startswith('@'):
+        return {name}
+    rc, out, err = run(['systemd-analyze', 'syscall-filter', name])
+    if rc != 0:
+        raise AssertionError('systemd-analyze syscall-filter %s: %s'
+                             % (name, err))
+    res = set()
+    for line in out.splitlines()[1:]:
+        line = line.strip()
+        if line and not line.startswith('#'):
+            res |= syscall_set(line)
+    return res
+
+
 class SystemdUnitsTest(unittest.TestCase):
 
     @classmethod
@@ -469,6 +485,74 @@ class SystemdUnitsTest(unittest.TestCase):
                 f.write('ProtectSystem=bogus\n')
             rc, ours, other = analyze_verify(paths, ['--man=no'])
             self.assertTrue(ours, 'systemd-analyze missed a bad value')
+
+    def test_sandbox_allows_what_a_copy_does(self):
+        """The service's SystemCallFilter and RestrictAddressFamilies,
+        checked against what the program really does: a copy by its
+        ExecStart (registries named by host name, so the resolver runs
+        too) under strace; every system call must be one the filter
+        allows and every socket of a family the unit allows. systemd
+        itself cannot run here (no systemd as PID 1)."""
+        for tool in ('strace', 'systemd-analyze'):
+            if not shutil.which(tool):
+                self.skipTest('%s is not installed' % tool)
+        rc, out, _ = run(['ldd', harness.binary()])
+        if 'libasan' in out:
+            self.skipTest('a sanitizer build makes system calls of its own')
+        allowed = set()
+        denied = set()
+        for v in unit_values(self.service, 'SystemCallFilter'):
+            target = denied if v.startswith('~') else allowed
+            for item in v.lstrip('~').split():
+                target |= syscall_set(item)
+        self.assertTrue(allowed, 'no allow-list in SystemCallFilter')
+        allowed -= denied
+        families = set(unit_values(self.service,
+                                   'RestrictAddressFamilies')[0].split())
+        src = Registry().start()
+        dst = Registry(auth='basic', users={'robot': 'Sc-Pa55'}).start()
+        wd = harness.Workdir(prefix='it-unit-strace-')
+        try:
+            seed_image(src, 'team/app', 'v1', kind='index')
+            seed_image(src, 'team/app', 'v2')
+            cred, etc, var = (os.path.join(wd.dir, n)
+                              for n in ('cred', 'etc', 'var'))
+            for d in (cred, etc, var):
+                os.mkdir(d, 0o700)
+            shost = src.host.replace('127.0.0.1', 'localhost')
+            dhost = dst.host.replace('127.0.0.1', 'localhost')
+            wd.write('cred/registry-secret.yaml',
+                     '%s:\n  insecure: true\n%s:\n  username: robot\n'
+                     '  password: Sc-Pa55\n  insecure: true\n' % (shost,
+                                                                 dhost))
+            wd.write('etc/transfer-rule.yaml', '%s/team/app: %s/m/app\n'
+                     % (shost, dhost))
+            argv = exec_start_argv(self.service, cred, etc, var)
+            argv[0] = harness.binary()
+            trace = os.path.join(wd.dir, 'trace')
+            rc, out, err = run(['strace', '-f', '-qq', '-o', trace] + argv,
+                               env=clean_env(HOME=wd.dir), timeout=300)
+            self.assertEqual(rc, 0, out + err)
+            self.assertEqual(skopeo_tags(dst, 'm/app'), ['v1', 'v2'])
+            used, socks = set(), set()
+            with open(trace) as f:
+                for line in f:
+                    m = re.match(r'\d+\s+(\w+)\(', line)
+                    if m:
+                        used.add(m.group(1))
+                    m = re.search(r'\bsocket\((AF_\w+)', line)
+                    if m:
+                        socks.add(m.group(1))
+        finally:
+            wd.cleanup()
+            src.stop()
+            dst.stop()
+        self.assertGreater(len(used), 10)
+        self.assertEqual(sorted(used - allowed), [],
+                         'system calls SystemCallFilter would refuse')
+        self.assertTrue(socks)
+        self.assertEqual(sorted(socks - families), [],
+                         'socket families RestrictAddressFamilies refuses')
 
     def test_maintainer_scripts_parse(self):
         for name in ('postinst', 'prerm', 'postrm'):
