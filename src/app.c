@@ -174,6 +174,26 @@ static void log_observer(void *payload, it_log_level lvl, const char *line)
     it_progress_note(payload, lvl == IT_LOG_ERROR, line);
 }
 
+/* Warnings logged before the dashboard's progress model exists (a secrets
+ * file others can read, say) would only reach the log file: they are kept
+ * here and handed to the dashboard's pane once it exists. */
+#define EARLY_NOTES 8
+typedef struct early_notes {
+    char line[EARLY_NOTES][512];
+    bool is_error[EARLY_NOTES];
+    int n;
+} early_notes;
+
+static void early_observer(void *payload, it_log_level lvl, const char *line)
+{
+    early_notes *e = payload;
+    if (e->n >= EARLY_NOTES)
+        return;
+    snprintf(e->line[e->n], sizeof(e->line[e->n]), "%s", line);
+    e->is_error[e->n] = lvl == IT_LOG_ERROR;
+    e->n++;
+}
+
 static bool use_tui(const it_options *o)
 {
     if (o->tui == IT_TUI_ON)
@@ -286,6 +306,9 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     }
     const char *mode = o->ccr_to_tcr ? "ccrToTcr" : "generic";
     char src_desc[256], dst_desc[256];
+    early_notes early = {.n = 0};
+    if (tui)
+        it_log_set_observer(early_observer, &early);
     if (load_secrets(o, &secrets, &err) != 0) {
         fprintf(stderr, "image-transfer: %s\n", err.msg);
         goto out;
@@ -329,8 +352,11 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
      * the shard; they find it under this key. */
     if (sharded)
         it_progress_prep(progress, "shard", shard_desc);
-    if (tui)
+    if (tui) {
+        for (int i = 0; i < early.n; i++)
+            it_progress_note(progress, early.is_error[i], early.line[i]);
         it_log_set_observer(log_observer, progress);
+    }
 
     if (!o->dry_run) {
         it_journal_visitor v = {
@@ -488,6 +514,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
                 : st.images_failed > 0 ? IT_EXIT_FAILED
                                        : IT_EXIT_OK;
 out:
+    it_log_set_observer(NULL, NULL); /* `early` and progress end here */
     it_engine_free(engine);
     it_journal_close(journal);
     seed_list_clear(&seeds);

@@ -18,6 +18,8 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -104,17 +106,19 @@ class DashboardTest(unittest.TestCase):
 
     # ------------------------------------------------------------ helpers
 
-    def write(self, name, text):
+    def write(self, name, text, mode=0o600):
         path = os.path.join(self.dir, name)
         with open(path, 'w') as f:
             f.write(text)
+        os.chmod(path, mode)
         return path
 
-    def start(self, target_ns, width=120, height=40):
+    def start(self, target_ns, width=120, height=40, secrets_mode=0o600):
         """Starts the binary in tmux copying every repo to target_ns/...;
         returns (pane, state_dir, report_path)."""
         s, d = self.src.host, self.dst.host
-        secrets = self.write('registry-secret.yaml', (
+        secrets = self.write('registry-secret.yaml', mode=secrets_mode,
+                             text=(
             '%s:\n  insecure: true\n'
             '%s:\n  username: bob\n  password: "%s"\n  insecure: true\n') %
             (s, d, PASSWORD))
@@ -321,6 +325,33 @@ class DashboardTest(unittest.TestCase):
         self.assertNotRegex(s, r'Repos\s+%d/%d done' % (N_REPOS, N_REPOS))
         s = pane.wait_for(lambda s: 'Result:' in s, 'the summary')
         self.assertIn('stopped before the end', s)
+
+    def test_signal_stops_like_q(self):
+        """SIGINT (Ctrl-C from another terminal, kill -INT) stops the run
+        the way q + y does: the dashboard ends STOPPED, not DONE, and the
+        exit code is 130. A warning logged before the dashboard existed
+        (the secrets file is readable by others here) is in its pane."""
+        pane, state, report = self.start('signalled', secrets_mode=0o644)
+        s = pane.wait_for(lambda s: 'holds secrets but is readable' in s,
+                          'the early warning in the pane')
+        self.assertIn('(mode 0644)', s)
+        pane.wait_for(lambda s: re.search(r'Blobs\s+copied [1-9]', s),
+                      'a copied blob')
+        shell = pane.tmux('display-message', '-p', '#{pane_pid}').strip()
+        pids = subprocess.run(['pgrep', '-P', shell], capture_output=True,
+                              text=True).stdout.split()
+        self.assertEqual(len(pids), 1, pids)
+        os.kill(int(pids[0]), signal.SIGINT)
+        s = pane.wait_for(lambda s: 'Press any key' in s,
+                          'the stopped dashboard')
+        self.assertRegex(s.splitlines()[0], r'\bSTOPPED\b')
+        self.assertNotRegex(s.splitlines()[0], r'\bDONE\b')
+        pane.keys('x')
+        self.assertEqual(pane.wait_rc(), 130)
+        s = pane.wait_for(lambda s: 'Result:' in s, 'the summary')
+        self.assertIn('stopped before the end', s)
+        with open(report) as f:
+            self.assertIs(json.load(f)['interrupted'], True)
 
 
 if __name__ == '__main__':
