@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,12 +123,28 @@ int it_journal_open(it_journal **out, const char *state_dir,
                  state_dir);
         return -1;
     }
-    /* O_APPEND: two runs sharing a state dir append whole records, never
-     * overwrite each other's at a stale offset. */
+    /* O_APPEND: every record is one whole write at the end. */
     int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err->msg, sizeof(err->msg), "journal %.900s: %s", path,
                  strerror(errno));
+        return -1;
+    }
+    /* One run per state dir: opening drops a torn last line, which would
+     * cut the records of another run writing at the same time (shards
+     * started in parallel without their own --state-dir, say). The lock
+     * goes with the process, even on kill -9. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            snprintf(err->msg, sizeof(err->msg),
+                     "state dir %.800s is in use by another image-transfer "
+                     "run; runs at the same time (such as --shard=I/N "
+                     "processes) each need their own --state-dir",
+                     state_dir);
+        else
+            snprintf(err->msg, sizeof(err->msg), "journal %.900s: lock: %s",
+                     path, strerror(errno));
+        close(fd);
         return -1;
     }
     it_journal *j = calloc(1, sizeof(*j));

@@ -21,6 +21,7 @@ The shard of each repository is computed here, in Python, independently of
 the C code. skopeo checks that every image landed byte for byte.
 """
 import copy
+import fcntl
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -332,6 +334,44 @@ class GenericShardTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body).get('repositories') or [], [])
 
+    def test_6_parallel_runs_cannot_share_a_state_dir(self):
+        """Shards started at the same time with one --state-dir: the
+        second is refused (exit 2, told why) rather than risk the first
+        one's journal."""
+        w = self.workdir()
+        dst = harness.Registry(auth='basic', users={'bob': DST_PW}).start()
+        self.addCleanup(dst.stop)
+        first = subprocess.Popen(
+            [harness.binary()] + self.args(
+                w, dst, ['--shard=0/%d' % N, '--bandwidth=16K']),
+            env=env_for_run(), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        journal = os.path.join(w.state, 'journal.jsonl')
+        try:
+            # Until the first run holds the journal's lock.
+            deadline = time.time() + 30
+            while True:
+                self.assertIsNone(first.poll(), 'the first run ended early')
+                self.assertLess(time.time(), deadline, 'no lock taken')
+                try:
+                    with open(journal) as f:
+                        fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except FileNotFoundError:
+                    pass
+                except BlockingIOError:
+                    break
+                time.sleep(0.05)
+            report2 = os.path.join(w.dir, 'report-1.json')
+            rc, out, err = run_one(self.args(
+                w, dst, ['--shard=1/%d' % N], report=report2))
+            self.assertEqual(rc, 2, out + err)
+            self.assertIn('is in use by another image-transfer run', err)
+            self.assertIn(w.state, err)
+            self.assertFalse(os.path.exists(report2))
+        finally:
+            first.kill()
+            first.wait(timeout=30)
+
     def test_4_dry_run_plans_split_the_same_way(self):
         def planned(extra):
             w = self.workdir()
@@ -566,6 +606,29 @@ class CcrShardTest(unittest.TestCase):
         rep = w.load_report()
         self.assertEqual(rep['summary']['images_failed'], 0, rep)
         self.assertEqual(rep['shard'], {'index': 0, 'count': 3})
+
+    def test_3_conflict_not_listed_yet_is_taken_as_existing(self):
+        # The API answers the create with the conflict code but does not
+        # list the namespace (it was created a moment ago elsewhere and the
+        # listing lags): the shard re-checks a few times, warns, and goes
+        # on; its repositories do not fail on a namespace that exists.
+        fake = self.fake(faults=[{'action': 'CreateNamespace', 'nth': [1],
+                                  'code': CONFLICT,
+                                  'message': 'project named x already '
+                                  'exists'}])
+        w = self.workdir()
+        rc, out, err = run_one(self.args(w, fake, ['--shard=0/3']))
+        self.assertEqual(rc, 0, out + err)
+        creates = fake.calls('CreateNamespace')
+        first = creates[0]['params']['NamespaceName']
+        self.assertEqual(creates[0]['error'], CONFLICT)
+        rechecks = [c for c in fake.calls('DescribeNamespaces')
+                    if c['params'].get('NamespaceName') == first]
+        self.assertEqual(len(rechecks), 3, rechecks)
+        self.assertIn('TCR says namespace %s already exists' % first, err)
+        self.assertNotIn('could not be created', err)
+        rep = w.load_report()
+        self.assertEqual(rep['summary']['images_failed'], 0, rep)
 
 
 if __name__ == '__main__':
