@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "log.h"
@@ -363,22 +364,33 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
     int r = tc_tcr_create_namespace(c->tcr, f->reg_id, ns,
                                     c->o->tcr_namespace_public, &terr);
     if (r == TC_ECONFLICT) {
-        /* Someone (or an earlier run) made it meanwhile: confirm. */
-        tc_namespace *one = NULL;
-        size_t n1 = 0;
-        tc_error e2 = {0};
-        if (tc_tcr_list_namespaces(&one, &n1, c->tcr, f->reg_id, ns, &e2) ==
-                0 &&
-            has_ns(one, n1, ns))
-            r = 0;
-        tc_namespaces_free(one, n1);
-        if (r == 0) {
-            log_info("TCR namespace %s already exists", ns);
-            known_add(&f->known, ns);
-            f->known.present++;
-            prep_namespaces(f);
-            return;
+        /* Someone (another shard, an earlier run) made it meanwhile:
+         * confirm, giving a namespace created a moment ago a few seconds to
+         * show in the listing. The API said it exists, so an unconfirmed
+         * one is still taken as existing (a push into a namespace that
+         * really is missing fails, and says so). */
+        bool listed = false;
+        for (int attempt = 0; attempt < 3 && !listed; attempt++) {
+            if (attempt > 0)
+                sleep((unsigned)attempt);
+            tc_namespace *one = NULL;
+            size_t n1 = 0;
+            tc_error e2 = {0};
+            if (tc_tcr_list_namespaces(&one, &n1, c->tcr, f->reg_id, ns, &e2) ==
+                0)
+                listed = has_ns(one, n1, ns);
+            tc_namespaces_free(one, n1);
         }
+        if (listed)
+            log_info("TCR namespace %s already exists", ns);
+        else
+            log_warn("TCR says namespace %s already exists (%s) but does "
+                     "not list it yet; going on as if it does",
+                     ns, terr.api_code);
+        known_add(&f->known, ns);
+        f->known.present++;
+        prep_namespaces(f);
+        return;
     }
     if (r == TC_EAUTH) {
         f->rc = api_failure(c, "create TCR namespace", "tcr", c->tcr, &terr);
