@@ -378,8 +378,11 @@ class K8sManifestsTest(unittest.TestCase):
             ('secret.example.yaml', 'stringData:', 'stringdata:',
              '/stringdata: unknown field'),
             ('job.yaml', 'kind: Job', 'kind: Jobs', 'no schema for'),
-            ('job.yaml', '  backoffLimit: 9',
-             '  backoffLimit: 9\n  backoffLimit: 4', 'YAML:'),
+            ('job.yaml', '  backoffLimitPerIndex: 3',
+             '  backoffLimitPerIndex: 3\n  backoffLimitPerIndex: 4',
+             'YAML:'),
+            ('job.yaml', '  backoffLimitPerIndex: 3',
+             '  backoffLimitPerIndx: 3', 'unknown field'),
         ]
         for name, old, new, want in cases:
             path = self.broken(name, old, new)
