@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "shard.h"
 
 /* Expected values computed with Python, independently of this code:
@@ -190,12 +191,54 @@ static void test_parse_bad(void **state)
     assert_int_equal(it_shard_parse(&sh, NULL, "--shard", &err), -1);
 }
 
+/* Every way of writing one source repository in a rule gives the path the
+ * shard is computed from, so two rule files that spell the same
+ * repository differently still put it in the same shard: Docker Hub short
+ * names, the registry's aliases, tags, tag lists and digests. */
+static void test_rule_spellings_share_a_shard(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *source, *path;
+    } cases[] = {
+        {"redis", "library/redis"},
+        {"redis:7", "library/redis"},
+        {"docker.io/redis", "library/redis"},
+        {"docker.io/library/redis:7", "library/redis"},
+        {"index.docker.io/library/redis", "library/redis"},
+        {"registry.hub.docker.com/library/redis:6,7", "library/redis"},
+        {"registry-1.docker.io/library/redis@sha256:"
+         "0000000000000000000000000000000000000000000000000000000000000000",
+         "library/redis"},
+        {"ccr.ccs.tencentyun.com/team/app:v1", "team/app"},
+        {"127.0.0.1:5000/team/app", "team/app"},
+        {"localhost:5000/team/app:v1,v2", "team/app"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        it_rule r = {(char *)cases[i].source, "tcr.example.com/x/y", 7};
+        it_pair p;
+        it_errbuf err = {{0}};
+        if (it_rule_resolve(&p, &r, "rules.yaml", NULL, NULL, &err) != 0)
+            fail_msg("%s: %s", cases[i].source, err.msg);
+        if (strcmp(p.src_repo, cases[i].path) != 0)
+            fail_msg("%s: repository path %s, want %s", cases[i].source,
+                     p.src_repo, cases[i].path);
+        for (unsigned n = 2; n <= 7; n++)
+            assert_int_equal(it_shard_of(p.src_repo, n),
+                             it_shard_of(cases[i].path, n));
+        it_pair_clear(&p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hash_pinned), cmocka_unit_test(test_partition),
-        cmocka_unit_test(test_not_sharded), cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_hash_pinned),
+        cmocka_unit_test(test_partition),
+        cmocka_unit_test(test_not_sharded),
+        cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_bad),
+        cmocka_unit_test(test_rule_spellings_share_a_shard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
