@@ -36,7 +36,10 @@ Control endpoints (no signature):
                      only its answer is the error (a lost response).
   GET  /__state   -> the TCR namespaces per instance (to check creations)
 Fixture "options": {"faults": [...], "clock_offset": seconds added to the
-server clock, "token_ttl": seconds}.
+server clock, "token_ttl": seconds, "holds": [...]}. A hold makes an order
+of calls deterministic: {"action": "X", "nth": [3], "until": "Y",
+"timeout": 10} keeps the 3rd call of X waiting until a call of Y has been
+answered (at most `timeout` seconds; then X is answered anyway).
 """
 
 import argparse
@@ -269,6 +272,10 @@ class Account:
         self.faults = list(opts.get("faults", []))
         self.clock_offset = int(opts.get("clock_offset", 0))
         self.token_ttl = int(opts.get("token_ttl", 3600))
+        self.holds = list(opts.get("holds", []))
+        self.cond = threading.Condition(self.lock)
+        self.received = {}  # action -> calls received
+        self.answered = {}  # action -> calls answered
         self.counts = {}
         self.total_calls = 0
         self.calls = []
@@ -279,6 +286,16 @@ class Account:
                 return inst
         raise ApiError("ResourceNotFound.TcrResourceNotFound",
                        "instance %s not found" % registry_id)
+
+    def hold(self, action):
+        """Counts a received call; waits while a hold applies to it."""
+        with self.cond:
+            n = self.received[action] = self.received.get(action, 0) + 1
+            for h in self.holds:
+                if h.get("action") == action and n in h.get("nth", []):
+                    self.cond.wait_for(
+                        lambda h=h: self.answered.get(h["until"], 0) > 0,
+                        timeout=float(h.get("timeout", 10)))
 
     def fault_for(self, action):
         """Counts the call and returns (code, message, after) of a fault or
@@ -577,6 +594,7 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(params, dict):
                 raise ApiError("InvalidParameter", "body is not an object")
             call["params"] = params
+            acc.hold(action)
             with acc.lock:
                 fault = acc.fault_for(action)
                 if fault is not None and not fault[2]:
@@ -591,8 +609,11 @@ class Handler(BaseHTTPRequestHandler):
             resp = {"Response": {"Error": {"Code": e.code,
                                            "Message": e.message},
                                  "RequestId": request_id}}
-        with acc.lock:
+        with acc.cond:
             acc.calls.append(call)
+            act = call.get("action")
+            acc.answered[act] = acc.answered.get(act, 0) + 1
+            acc.cond.notify_all()
         self.send_json(resp)
 
 

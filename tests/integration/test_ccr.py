@@ -433,6 +433,14 @@ class CcrToTcrTest(unittest.TestCase):
                 fx['ccr']['repos'].append(
                     {'name': 'team-a/bulk%03d' % k, 'public': 0,
                      'tags': []})
+            # The last page waits (10 s at most) until some repository's
+            # tags have been listed: a planner that streams gets them
+            # listed meanwhile; one that lists every page first does not,
+            # and the order check below fails. Without the hold the order
+            # would be a race between the planner and the workers.
+            fx['options']['holds'] = [{
+                'action': 'DescribeRepositoryOwnerPersonal', 'nth': [3],
+                'until': 'DescribeImagePersonal', 'timeout': 10}]
         self.start(mutate=many)
         w = self.workdir()
         rc, out, err = run_it(self.args(w))
