@@ -438,6 +438,111 @@ class K8sManifestsTest(unittest.TestCase):
             self.assertTrue(any(want in m for m in problems),
                             (want, problems))
 
+    def test_6_generic_job_pods_run_by_hand(self):
+        """No cluster here, so the generic Job's pods are played by hand:
+        for every index, the container's args with $(JOB_COMPLETION_INDEX)
+        set, the Secret's items written (mode 0400) where the config
+        volume is mounted, the state volume's subPathExpr directory where
+        the state volume is mounted; the N processes run at the same time
+        against real registries. Together they copy every image the
+        Secret's rule file names, once, and each report lands in its
+        shard's directory of the claim."""
+        job = next(j for j in self.jobs
+                   if '--ccrToTcr=true' not in
+                   j['spec']['template']['spec']['containers'][0]['args'])
+        secret = next(d for d in self.docs if d['kind'] == 'Secret')
+        pod = job['spec']['template']['spec']
+        c = pod['containers'][0]
+        vols = {v['name']: v for v in pod['volumes']}
+        n = job['spec']['completions']
+
+        src = harness.Registry().start()
+        self.addCleanup(src.stop)
+        dst = harness.Registry(auth='basic',
+                               users={'100012345678': 'K8s-Pa55'}).start()
+        self.addCleanup(dst.stop)
+        rules = secret['stringData']['transfer-rule.yaml']
+        wanted = set()
+        for line in rules.splitlines():
+            m = re.match(r'^"?ccr\.ccs\.tencentyun\.com/([^:"]+)'
+                         r'(?::([^"]+))?"?:', line)
+            self.assertIsNotNone(m, line)
+            repo, tags = m.group(1), m.group(2)
+            for t in ('v1', 'v2', 'v3'):
+                harness.seed_image(src, repo, t)
+                if tags is None or t in tags.split(','):
+                    wanted.add((repo, t))
+
+        def real(text):
+            text = text.replace('ccr.ccs.tencentyun.com', src.host)
+            text = text.replace('image-transfer.tencentcloudcr.com',
+                                dst.host)
+            # plain HTTP registries on loopback
+            return re.sub(r'(?m)^(  password: )REPLACE[-A-Z]*$',
+                          r'\g<1>K8s-Pa55\n  insecure: true', text)
+
+        pvc = os.path.join(self.tmp, 'claim')
+        paths = []  # (mountPath, host dir) per pod
+        for i in range(n):
+            mounts = []
+            for m in c['volumeMounts']:
+                v = vols[m['name']]
+                if 'secret' in v:
+                    d = os.path.join(self.tmp, 'pod-%d-config' % i)
+                    os.makedirs(d)
+                    for item in v['secret']['items']:
+                        f = os.path.join(d, item['path'])
+                        with open(f, 'w') as out:
+                            out.write(real(secret['stringData'][item['key']]))
+                        os.chmod(f, v['secret'].get('defaultMode', 0o644))
+                else:
+                    self.assertIn('persistentVolumeClaim', v)
+                    d = os.path.join(pvc, m['subPathExpr'].replace(
+                        INDEX_VAR, str(i)))
+                    os.makedirs(d, exist_ok=True)
+                mounts.append((m['mountPath'], d))
+            paths.append(mounts)
+
+        def argv(i):
+            out = []
+            for a in c['args']:
+                a = a.replace(INDEX_VAR, str(i))
+                for mount, d in paths[i]:
+                    a = a.replace('=' + mount + '/', '=' + d + '/')
+                    if a.endswith('=' + mount):
+                        a = a[:-len(mount)] + d
+                out.append(a)
+            return out
+
+        env = dict(os.environ, HOME=self.tmp)
+        for k in ('DEFAULT_REGISTRY', 'DEFAULT_NAMESPACE'):
+            env.pop(k, None)
+        procs = [subprocess.Popen([harness.binary()] + argv(i), env=env,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for i in range(n)]
+        results = [p.communicate(timeout=300) + (p.returncode,)
+                   for p in procs]
+        seen = []
+        for i, (out, err, rc) in enumerate(results):
+            self.assertEqual(rc, 0, 'pod %d:\n%s%s' % (i, out, err))
+            self.assertNotIn('K8s-Pa55', out + err)
+            report = os.path.join(pvc, 'shard-%d' % i, 'report.json')
+            with open(report) as f:
+                rep = json.load(f)
+            self.assertEqual(rep['shard'], {'index': i, 'count': n})
+            self.assertTrue(os.path.exists(os.path.join(
+                pvc, 'shard-%d' % i, 'journal.jsonl')))
+            for img in rep['images']:
+                self.assertEqual(img['status'], 'copied', img)
+                path, tag = img['target'].split('/', 1)[1].rsplit(':', 1)
+                seen.append((path, tag))
+        self.assertEqual(len(seen), len(set(seen)), 'an image in two pods')
+        self.assertEqual(set(seen), wanted)
+        for repo, tag in wanted:
+            self.assertEqual(harness.skopeo_raw(src, repo, tag),
+                             harness.skopeo_raw(dst, repo, tag))
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
