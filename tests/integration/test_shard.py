@@ -582,13 +582,12 @@ class CcrShardTest(unittest.TestCase):
             self.assertEqual(harness.sha256_digest(got),
                              self.digests[(path, tag)], target)
 
-    def test_2_conflict_from_a_parallel_shard_is_accepted(self):
-        # Deterministic stand-in for the race: the first CreateNamespace is
-        # carried out, but answered with the conflict code, as when another
-        # shard created the namespace between this shard's list and its
-        # create. The shard re-checks and goes on: nothing fails.
+    def conflict_run(self, carried_out):
+        """Shard 0/3 whose first CreateNamespace is answered with the
+        conflict code (carried out first or not); returns (the fake,
+        stderr, the namespace, the report) after checking the run."""
         fake = self.fake(faults=[{'action': 'CreateNamespace', 'nth': [1],
-                                  'after': True, 'code': CONFLICT,
+                                  'after': carried_out, 'code': CONFLICT,
                                   'message': 'project named x already '
                                   'exists'}])
         w = self.workdir()
@@ -596,15 +595,22 @@ class CcrShardTest(unittest.TestCase):
         self.assertEqual(rc, 0, out + err)
         creates = fake.calls('CreateNamespace')
         self.assertTrue(creates, 'shard 0/3 created no namespace')
-        first = creates[0]['params']['NamespaceName']
         self.assertEqual(creates[0]['error'], CONFLICT)
+        rep = w.load_report()
+        self.assertEqual(rep['summary']['images_failed'], 0, rep)
+        return fake, err, creates[0]['params']['NamespaceName'], rep
+
+    def test_2_conflict_from_a_parallel_shard_is_accepted(self):
+        # Deterministic stand-in for the race: the first CreateNamespace is
+        # carried out, but answered with the conflict code, as when another
+        # shard created the namespace between this shard's list and its
+        # create. The shard re-checks and goes on: nothing fails.
+        fake, err, first, rep = self.conflict_run(carried_out=True)
         self.assertTrue(any(c['params'].get('NamespaceName') == first
                             for c in fake.calls('DescribeNamespaces')),
                         'no re-check after the conflict')
         self.assertIn('TCR namespace %s already exists' % first, err)
         self.assertIn(first, self.tcr_namespaces(fake))
-        rep = w.load_report()
-        self.assertEqual(rep['summary']['images_failed'], 0, rep)
         self.assertEqual(rep['shard'], {'index': 0, 'count': 3})
 
     def test_3_conflict_not_listed_yet_is_taken_as_existing(self):
@@ -612,24 +618,12 @@ class CcrShardTest(unittest.TestCase):
         # list the namespace (it was created a moment ago elsewhere and the
         # listing lags): the shard re-checks a few times, warns, and goes
         # on; its repositories do not fail on a namespace that exists.
-        fake = self.fake(faults=[{'action': 'CreateNamespace', 'nth': [1],
-                                  'code': CONFLICT,
-                                  'message': 'project named x already '
-                                  'exists'}])
-        w = self.workdir()
-        rc, out, err = run_one(self.args(w, fake, ['--shard=0/3']))
-        self.assertEqual(rc, 0, out + err)
-        creates = fake.calls('CreateNamespace')
-        first = creates[0]['params']['NamespaceName']
-        self.assertEqual(creates[0]['error'], CONFLICT)
+        fake, err, first, rep = self.conflict_run(carried_out=False)
         rechecks = [c for c in fake.calls('DescribeNamespaces')
                     if c['params'].get('NamespaceName') == first]
         self.assertEqual(len(rechecks), 3, rechecks)
         self.assertIn('TCR says namespace %s already exists' % first, err)
         self.assertNotIn('could not be created', err)
-        rep = w.load_report()
-        self.assertEqual(rep['summary']['images_failed'], 0, rep)
-
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
