@@ -348,10 +348,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         goto out;
     }
     it_progress_phase(progress, IT_PHASE_DISCOVERING);
-    /* The dashboard's title bar, the headless lines and the summary show
-     * the shard; they find it under this key. */
-    if (sharded)
-        it_progress_prep(progress, "shard", shard_desc);
+    it_progress_shard(progress, shard_desc);
     if (tui) {
         for (int i = 0; i < early.n; i++)
             it_progress_note(progress, early.is_error[i], early.line[i]);

@@ -17,16 +17,6 @@ static double mono_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The "I/N" of a --shard run (the app puts it in the model under the
- * preparation key "shard"), or NULL. Borrowed from s. */
-static const char *shard_of(const it_snapshot *s)
-{
-    for (size_t i = 0; i < s->n_prep; i++)
-        if (strcmp(s->prep_keys[i], "shard") == 0)
-            return s->prep_values[i];
-    return NULL;
-}
-
 static void print_line(it_progress *p, FILE *out)
 {
     it_snapshot_filter none = {.no_rows = true};
@@ -35,9 +25,8 @@ static void print_line(it_progress *p, FILE *out)
         return;
     char line[256];
     it_progress_format_line(line, sizeof line, s);
-    const char *shard = shard_of(s);
-    if (shard)
-        fprintf(out, "shard %s | %s\n", shard, line);
+    if (s->shard[0])
+        fprintf(out, "shard %s | %s\n", s->shard, line);
     else
         fprintf(out, "%s\n", line);
     fflush(out);
@@ -103,9 +92,9 @@ void it_summary_print(FILE *out, const it_snapshot *s)
     else if (s->stop_requested && done < t->images_total)
         fprintf(out, " (%d of %d images done)", done, t->images_total);
     fprintf(out, "\n");
-    const char *shard = shard_of(s);
-    if (shard)
-        fprintf(out, "Shard:   %s (only this shard's repositories)\n", shard);
+    if (s->shard[0])
+        fprintf(out, "Shard:   %s (only this shard's repositories)\n",
+                s->shard);
     fprintf(out, "Repos:   %d of %d done\n", t->repos_done, t->repos_total);
     fprintf(out, "Images:  %d copied, %d skipped, %d failed, %d total\n",
             t->images_copied, t->images_skipped, t->images_failed,

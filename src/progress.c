@@ -80,6 +80,7 @@ struct it_progress {
 
     char **prep_keys, **prep_values;
     size_t n_prep;
+    char shard[24];
 
     char *notes[NOTES_MAX];
     bool note_err[NOTES_MAX];
@@ -375,6 +376,13 @@ bool it_progress_wait_done(it_progress *p, double timeout_s)
     bool done = p->phase == IT_PHASE_DONE;
     pthread_mutex_unlock(&p->mu);
     return done;
+}
+
+void it_progress_shard(it_progress *p, const char *shard)
+{
+    pthread_mutex_lock(&p->mu);
+    snprintf(p->shard, sizeof p->shard, "%s", shard ? shard : "");
+    pthread_mutex_unlock(&p->mu);
 }
 
 void it_progress_prep(it_progress *p, const char *key, const char *value)
@@ -891,6 +899,7 @@ it_snapshot *it_progress_snapshot(it_progress *p,
     s->mode = arena_put(&cur, p->mode, strlen(p->mode));
     s->source = arena_put(&cur, p->source, strlen(p->source));
     s->target = arena_put(&cur, p->target, strlen(p->target));
+    memcpy(s->shard, p->shard, sizeof s->shard);
     for (size_t k = 0; k < n_pick; k++) {
         const repo *r = &p->repos[pick[k]];
         it_repo_row *row = &s->rows[k];

@@ -56,6 +56,9 @@ void it_progress_phase(it_progress *p, it_phase phase);
  * "namespaces"; value such as "image-transfer (tcr-abc, Running)" or
  * "12 listed, 3 created, 0 failed". Replaces an earlier value of key. */
 void it_progress_prep(it_progress *p, const char *key, const char *value);
+/* A --shard run: "I/N", shown in the title bar, the headless lines and the
+ * summary. NULL or "" = not sharded (the default). */
+void it_progress_shard(it_progress *p, const char *shard);
 
 /* A repository pair found; returns its id (>= 0), or the existing id when
  * the same (src, dst) pair was added before. */
@@ -134,6 +137,7 @@ typedef struct it_snapshot {
                 /* or nothing moved yet) */
     char **prep_keys, **prep_values;
     size_t n_prep;
+    char shard[24];    /* "I/N" of a --shard run, "" otherwise */
     it_repo_row *rows; /* sorted: active first (copying, listing), then */
     size_t n_rows;     /* failed, waiting, done/skipped; then by name */
     char **notes;      /* latest warnings/errors, oldest first */

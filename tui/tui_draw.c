@@ -433,18 +433,6 @@ static const char *arrow(const tui_state *st)
 
 /* ---------------------------------------------------------------- header */
 
-/* The preparation key under which a --shard run's "I/N" is kept: shown in
- * the title bar, not among the CCR -> TCR preparation lines. */
-static const char shard_key[] = "shard";
-
-static const char *shard_of(const it_snapshot *s)
-{
-    for (size_t i = 0; i < s->n_prep; i++)
-        if (strcmp(s->prep_keys[i], shard_key) == 0)
-            return s->prep_values[i];
-    return NULL;
-}
-
 static int draw_title(tui_state *st, int y)
 {
     const it_snapshot *s = st->snap;
@@ -469,11 +457,11 @@ static int draw_title(tui_state *st, int y)
         *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
     /* A --shard run: "shard 1/3" before the phase, when both fit (the
      * phase matters more on a narrow terminal). The separator is 3 cells. */
-    const char *shard = shard_of(s);
     char label[48] = "";
-    if (shard)
-        snprintf(label, sizeof label, "shard %s", shard);
-    if (shard && (int)(strlen(label) + 3 + strlen(ph)) <= COLS - rw - 1 - x) {
+    if (s->shard[0])
+        snprintf(label, sizeof label, "shard %s", s->shard);
+    if (s->shard[0] &&
+        (int)(strlen(label) + 3 + strlen(ph)) <= COLS - rw - 1 - x) {
         x += put(y, x, COLS - rw - 1 - x, bar, label);
         x += put(y, x, COLS - rw - 1 - x, bar, sep);
     }
@@ -504,8 +492,6 @@ static int draw_summary(tui_state *st, int y)
 
     /* CCR -> TCR preparation facts. */
     for (size_t i = 0; i < s->n_prep && y < LINES; i++) {
-        if (strcmp(s->prep_keys[i], shard_key) == 0)
-            continue; /* in the title bar */
         char key[32];
         snprintf(key, sizeof key, "%s", s->prep_keys[i]);
         if (key[0] >= 'a' && key[0] <= 'z')

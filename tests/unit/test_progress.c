@@ -714,10 +714,33 @@ static void test_wait_done(void **state)
     it_progress_free(p);
 }
 
+/* A --shard run's "I/N" reaches every snapshot; unsharded runs have ""
+ * (no preparation line is spent on it). */
+static void test_shard_label(void **state)
+{
+    (void)state;
+    it_progress *p = it_progress_new("generic", "a", "b", NULL);
+    assert_non_null(p);
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    assert_string_equal(s->shard, "");
+    it_snapshot_free(s);
+    it_progress_shard(p, "2/3");
+    s = it_progress_snapshot(p, NULL);
+    assert_string_equal(s->shard, "2/3");
+    assert_int_equal(s->n_prep, 0);
+    it_snapshot_free(s);
+    it_progress_shard(p, NULL);
+    s = it_progress_snapshot(p, NULL);
+    assert_string_equal(s->shard, "");
+    it_snapshot_free(s);
+    it_progress_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_totals_and_states),
+        cmocka_unit_test(test_shard_label),
         cmocka_unit_test(test_repo_add_dedup_and_listing_failure),
         cmocka_unit_test(test_throughput_window_and_sparkline),
         cmocka_unit_test(test_eta),
