@@ -86,14 +86,6 @@ def save_state(path, state):
     os.replace(tmp, path)
 
 
-def write_private(path, text):
-    """A config file as the runbook says to keep it: mode 600."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, 'w') as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-
-
 def seed_account(ccr):
     """Pushes the demo account's images; returns {repo: [[tag, digest,
     push_time]]}. Deterministic: the same bytes every time."""
@@ -205,10 +197,10 @@ def ccr_command(a, d, ccr, tcr, fake):
     tcs = os.path.join(d, 'config', 'tencentcloud-secret.yaml')
     # Both registries speak plain HTTP on loopback; the TCR login comes
     # from CreateInstanceToken, as it does for a real instance.
-    write_private(sec, '%s:\n  insecure: true\n%s:\n  insecure: true\n' % (
-        ccr.host, tcr.host))
-    write_private(tcs, 'ccr:\n  secretId: %s\n  secretKey: %s\n' % (
-        SECRET_ID, SECRET_KEY))
+    harness.write_private(sec, '%s:\n  insecure: true\n%s:\n'
+                          '  insecure: true\n' % (ccr.host, tcr.host))
+    harness.write_private(tcs, 'ccr:\n  secretId: %s\n  secretKey: %s\n'
+                          % (SECRET_ID, SECRET_KEY))
     return [a.binary, '--ccrToTcr=true', '--securityFile=' + sec,
             '--secretFile=' + tcs, '--tcrName=' + TCR_NAME,
             '--tcrRegion=' + REGION, '--ccrRegion=' + REGION,
@@ -220,9 +212,9 @@ def ccr_command(a, d, ccr, tcr, fake):
 def generic_command(a, d, ccr, tcr, account):
     sec = os.path.join(d, 'config', 'registry-secret.yaml')
     rules = os.path.join(d, 'config', 'transfer-rule.yaml')
-    write_private(sec, '%s:\n  insecure: true\n%s:\n  username: %s\n'
-                  '  password: %s\n  insecure: true\n' % (
-                      ccr.host, tcr.host, TCR_UIN, TCR_TOKEN))
+    harness.write_private(sec, '%s:\n  insecure: true\n%s:\n  username: %s\n'
+                          '  password: %s\n  insecure: true\n' % (
+                              ccr.host, tcr.host, TCR_UIN, TCR_TOKEN))
     with open(rules, 'w') as f:
         f.write('# every tag of every repository, into migrated/<ns>-<repo>\n')
         for repo in sorted(account):

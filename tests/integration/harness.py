@@ -132,6 +132,16 @@ def run_binary(args, timeout=120, unset=(), env=None, home=None):
             p.stderr.decode(errors='replace'))
 
 
+def write_private(path, text, mode=0o600):
+    """Writes text to path, readable by its owner only (or `mode`) from
+    the first byte on; returns path. For config files and logins."""
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode),
+              'w') as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
 class Workdir:
     """A temp dir for runs of the binary: config files written into it,
     the state dir and the report path. cleanup() removes it."""
@@ -148,12 +158,7 @@ class Workdir:
     def write(self, name, text, mode=0o600):
         """Writes a config file the way the runbook says (chmod 600), so
         the tool has no reason to warn about it."""
-        path = os.path.join(self.dir, name)
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                          mode), 'w') as f:
-            f.write(text)
-        os.chmod(path, mode)
-        return path
+        return write_private(os.path.join(self.dir, name), text, mode)
 
     def load_report(self):
         with open(self.report) as f:
@@ -737,9 +742,8 @@ def _skopeo_authfile(reg):
             path = os.path.join(reg.dir, 'skopeo-auth.json')
             token = base64.b64encode(('%s:%s' % (
                 reg.username, reg.password)).encode()).decode()
-            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                              0o600), 'w') as f:
-                json.dump({'auths': {reg.host: {'auth': token}}}, f)
+            write_private(path, json.dumps(
+                {'auths': {reg.host: {'auth': token}}}))
             reg._authfile = path
     return path
 

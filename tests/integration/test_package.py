@@ -938,11 +938,10 @@ class DebPackageTest(unittest.TestCase):
             for d in (cred, etc, var):
                 os.mkdir(d, 0o700)
             secret = os.path.join(cred, 'registry-secret.yaml')
-            with open(os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600),
-                      'w') as f:
-                f.write('%s:\n  insecure: true\n%s:\n  username: robot\n'
-                        '  password: "Pkg-Test-Pa55word"\n  insecure: true\n'
-                        % (src.host, dst.host))
+            harness.write_private(secret, (
+                '%s:\n  insecure: true\n%s:\n  username: robot\n'
+                '  password: "Pkg-Test-Pa55word"\n  insecure: true\n'
+                % (src.host, dst.host)))
             with open(os.path.join(etc, 'transfer-rule.yaml'), 'w') as f:
                 f.write('%s/team/app: %s/mirror/app\n' % (src.host, dst.host))
             argv = exec_start_argv(unit, cred, etc, var)
