@@ -8,12 +8,11 @@
 #include <jansson.h>
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define MAX_PAGES 100000
 
 static bool is_ok(long status)
 {
@@ -341,148 +340,266 @@ static int seen_add(seen_set *s, const char *url)
     return 1;
 }
 
+/* One listing: where it starts, what it collects, its limits. */
+typedef struct listing {
+    const char *repo;       /* scope (NULL for the catalog) */
+    const char *first_path; /* "/v2/.../tags/list?n=..." */
+    const char *key;        /* "tags" or "repositories" */
+    const char *noun;       /* "tags" or "repositories", for messages */
+    const char *what;       /* "list tags of x", for messages */
+    size_t max_items;
+    size_t max_pages;
+    reg_list_fn fn;
+    void *payload;
+} listing;
+
 /*
- * GETs a paginated list: first_path, then each Link rel="next", collecting
- * the strings of array `key` of every page. repo is the scope (NULL for the
- * catalog).
+ * Hands the strings of array `key` of one page to the callback: the
+ * strings are borrowed from root for the call. *total counts the items of
+ * all pages so far; a page that would take it past max_items is not
+ * delivered (REG_ELIMIT).
  */
-static int list_pages(char ***out, size_t *n_out, reg_client *c,
-                      const char *repo, const char *first_path, const char *key,
-                      const char *what, reg_error *err)
+static int deliver_page(const listing *ls, json_t *root, size_t *total,
+                        reg_error *err)
+{
+    json_t *arr = json_is_object(root) ? json_object_get(root, ls->key) : NULL;
+    size_t cap = json_is_array(arr) ? json_array_size(arr) : 0;
+    size_t n = 0;
+    char **items = NULL;
+    int rc = REG_OK;
+
+    if (root == NULL ||
+        (arr != NULL && !json_is_array(arr) && !json_is_null(arr)))
+        return reg_error_set(err, REG_ERR,
+                             "%s: the registry sent malformed JSON", ls->what);
+    if (cap > ls->max_items || *total > ls->max_items - cap) {
+        /* Count the strings only: other items are skipped below. */
+        size_t strings = 0;
+        for (size_t i = 0; i < cap; i++)
+            strings += json_is_string(json_array_get(arr, i)) ? 1 : 0;
+        if (strings > ls->max_items || *total > ls->max_items - strings)
+            return reg_error_set(err, REG_ELIMIT, "%s: more than %zu %s",
+                                 ls->what, ls->max_items, ls->noun);
+    }
+    if (cap > 0) {
+        items = calloc(cap, sizeof(*items));
+        if (items == NULL)
+            return reg_error_set(err, REG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < cap; i++) {
+        const char *s = json_string_value(json_array_get(arr, i));
+        if (s != NULL)
+            items[n++] = (char *)(uintptr_t)s; /* borrowed, see reg_list_fn */
+    }
+    *total += n;
+    if (ls->fn(ls->payload, items, n) != 0)
+        rc = reg_error_set(err, REG_ECANCELED, "%s: stopped by the caller",
+                           ls->what);
+    free(items);
+    return rc;
+}
+
+/*
+ * GETs a paginated list: first_path, then each Link rel="next", handing
+ * every page to ls->fn and freeing it before the next request. The set of
+ * page URLs seen (loop detection) holds at most max_pages entries.
+ */
+static int list_pages(reg_client *c, const listing *ls, reg_error *err)
 {
     reg_resp resp = {0};
     seen_set seen = {0};
-    char **v = NULL;
-    size_t n = 0, cap = 0;
+    size_t total = 0;
     int rc = REG_OK;
 
-    *out = NULL;
-    if (n_out != NULL)
-        *n_out = 0;
     /* Absolute from the start, so a Link back to the first page is seen
      * as a repeat. */
-    char *url = reg__url(c, first_path, err);
+    char *url = reg__url(c, ls->first_path, err);
     if (url == NULL)
         return err != NULL && err->code != 0 ? err->code : REG_ENOMEM;
-    for (int page = 0;; page++) {
-        if (page >= MAX_PAGES) {
-            rc = reg_error_set(err, REG_ERR, "%s: more than %d pages", what,
-                               MAX_PAGES);
+    for (size_t page = 0;; page++) {
+        if (page >= ls->max_pages) {
+            rc = reg_error_set(err, REG_ELIMIT, "%s: more than %zu pages",
+                               ls->what, ls->max_pages);
             goto cleanup;
         }
         int added = seen_add(&seen, url);
-        if (added < 0)
-            goto oom;
+        if (added < 0) {
+            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+            goto cleanup;
+        }
         if (added == 0)
             break; /* the server sent a page we already read: stop */
         reg_req req = {.method = "GET",
                        .url = url,
-                       .repo = repo,
+                       .repo = ls->repo,
                        .actions = "pull",
                        .accept = "application/json"};
-        rc = send_checked(c, &req, &resp, 200, what, err);
+        rc = send_checked(c, &req, &resp, 200, ls->what, err);
         if (rc != REG_OK)
             goto cleanup;
         json_error_t jerr;
         json_t *root = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
-        json_t *arr = json_is_object(root) ? json_object_get(root, key) : NULL;
-        if (root == NULL ||
-            (arr != NULL && !json_is_array(arr) && !json_is_null(arr))) {
-            json_decref(root);
-            rc = reg_error_set(err, REG_ERR,
-                               "%s: the registry sent malformed JSON", what);
-            goto cleanup;
-        }
-        size_t i;
-        json_t *item;
-        json_array_foreach(arr, i, item)
-        {
-            const char *s = json_string_value(item);
-            if (s == NULL)
-                continue;
-            if (n + 2 > cap) {
-                size_t ncap = cap > 0 ? cap * 2 : 64;
-                char **nv = realloc(v, ncap * sizeof(*nv));
-                if (nv == NULL) {
-                    json_decref(root);
-                    goto oom;
-                }
-                v = nv;
-                cap = ncap;
-            }
-            v[n] = strdup(s);
-            if (v[n] == NULL) {
-                json_decref(root);
-                goto oom;
-            }
-            n++;
-            v[n] = NULL;
-        }
+        /* The raw page is not needed any more: free it before the
+         * callback runs (it may take long, e.g. queue work). */
+        reg_buf_free(&resp.body);
+        rc = deliver_page(ls, root, &total, err);
         json_decref(root);
+        if (rc != REG_OK)
+            goto cleanup;
 
         char *next = NULL;
         if (resp.link != NULL && reg_link_next(&next, resp.link) != REG_OK) {
-            rc = reg_error_set(err, REG_ERR, "%s: bad Link header", what);
+            rc = reg_error_set(err, REG_ERR, "%s: bad Link header", ls->what);
             goto cleanup;
         }
+        reg_resp_free(&resp);
         if (next == NULL)
             break;
         /* Resolve against the page we just read. */
         char *abs = reg_url_resolve(url, next);
         free(next);
-        if (abs == NULL)
-            goto oom;
+        if (abs == NULL) {
+            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+            goto cleanup;
+        }
         free(url);
         url = abs;
     }
-    if (v == NULL) {
-        v = calloc(1, sizeof(*v));
-        if (v == NULL)
-            goto oom;
-    }
-    *out = v;
-    v = NULL;
-    if (n_out != NULL)
-        *n_out = n;
-    goto cleanup;
-oom:
-    rc = reg_error_set(err, REG_ENOMEM, "out of memory");
 cleanup:
-    reg_strv_free(v);
     free(seen.slots);
     reg_resp_free(&resp);
     free(url);
     return rc;
 }
 
-int reg_tags_list(char ***out, size_t *n_out, reg_client *c, const char *repo,
-                  int page_size, reg_error *err)
+static void apply_limits(listing *ls, const reg_list_limits *lim)
+{
+    ls->max_items = lim != NULL && lim->max_items > 0 ? lim->max_items
+                                                      : REG_DEFAULT_MAX_TAGS;
+    ls->max_pages = lim != NULL && lim->max_pages > 0 ? lim->max_pages
+                                                      : REG_DEFAULT_MAX_PAGES;
+}
+
+int reg_tags_each(reg_client *c, const char *repo, int page_size,
+                  const reg_list_limits *lim, reg_list_fn fn, void *payload,
+                  reg_error *err)
 {
     char path[1024];
     char what[512];
-    *out = NULL;
     int rc = check_names(repo, NULL, err);
     if (rc != REG_OK)
         return rc;
+    if (c == NULL || fn == NULL)
+        return reg_error_set(err, REG_EINVAL,
+                             "list tags: no client or "
+                             "callback");
     snprintf(what, sizeof(what), "list tags of %s", repo);
     if (page_size > 0)
         snprintf(path, sizeof(path), "/v2/%s/tags/list?n=%d", repo, page_size);
     else
         snprintf(path, sizeof(path), "/v2/%s/tags/list", repo);
-    return list_pages(out, n_out, c, repo, path, "tags", what, err);
+    listing ls = {.repo = repo,
+                  .first_path = path,
+                  .key = "tags",
+                  .noun = "tags",
+                  .what = what,
+                  .fn = fn,
+                  .payload = payload};
+    apply_limits(&ls, lim);
+    return list_pages(c, &ls, err);
+}
+
+int reg_catalog_each(reg_client *c, int page_size, const reg_list_limits *lim,
+                     reg_list_fn fn, void *payload, reg_error *err)
+{
+    char path[64];
+    if (c == NULL || fn == NULL)
+        return reg_error_set(err, REG_EINVAL,
+                             "list catalog: no client or "
+                             "callback");
+    if (page_size > 0)
+        snprintf(path, sizeof(path), "/v2/_catalog?n=%d", page_size);
+    else
+        snprintf(path, sizeof(path), "/v2/_catalog");
+    listing ls = {.repo = NULL,
+                  .first_path = path,
+                  .key = "repositories",
+                  .noun = "repositories",
+                  .what = "list catalog",
+                  .fn = fn,
+                  .payload = payload};
+    apply_limits(&ls, lim);
+    return list_pages(c, &ls, err);
+}
+
+/* What reg_tags_list / reg_catalog collect into. */
+typedef struct strv_collect {
+    char **v; /* NULL-terminated once non-NULL */
+    size_t n, cap;
+} strv_collect;
+
+static int collect_page(void *payload, char *const *items, size_t n)
+{
+    strv_collect *sc = payload;
+    for (size_t i = 0; i < n; i++) {
+        if (sc->n + 2 > sc->cap) {
+            size_t ncap = sc->cap > 0 ? sc->cap * 2 : 64;
+            char **nv = realloc(sc->v, ncap * sizeof(*nv));
+            if (nv == NULL)
+                return -1;
+            sc->v = nv;
+            sc->cap = ncap;
+        }
+        sc->v[sc->n] = strdup(items[i]);
+        if (sc->v[sc->n] == NULL)
+            return -1;
+        sc->n++;
+        sc->v[sc->n] = NULL;
+    }
+    return 0;
+}
+
+/* Hands the collected array to the caller (an empty one when nothing came). */
+static int collect_finish(char ***out, size_t *n_out, strv_collect *sc, int rc,
+                          reg_error *err)
+{
+    if (rc == REG_ECANCELED) /* only collect_page stops: it ran out */
+        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+    if (rc == REG_OK && sc->v == NULL) {
+        sc->v = calloc(1, sizeof(*sc->v));
+        if (sc->v == NULL)
+            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+    }
+    if (rc != REG_OK) {
+        reg_strv_free(sc->v);
+        return rc;
+    }
+    *out = sc->v;
+    if (n_out != NULL)
+        *n_out = sc->n;
+    return REG_OK;
+}
+
+int reg_tags_list(char ***out, size_t *n_out, reg_client *c, const char *repo,
+                  int page_size, reg_error *err)
+{
+    strv_collect sc = {0};
+    *out = NULL;
+    if (n_out != NULL)
+        *n_out = 0;
+    int rc = reg_tags_each(c, repo, page_size, NULL, collect_page, &sc, err);
+    return collect_finish(out, n_out, &sc, rc, err);
 }
 
 int reg_catalog(char ***out, size_t *n_out, reg_client *c, int page_size,
                 reg_error *err)
 {
-    char path[64];
+    strv_collect sc = {0};
     *out = NULL;
-    if (page_size > 0)
-        snprintf(path, sizeof(path), "/v2/_catalog?n=%d", page_size);
-    else
-        snprintf(path, sizeof(path), "/v2/_catalog");
-    return list_pages(out, n_out, c, NULL, path, "repositories", "list catalog",
-                      err);
+    if (n_out != NULL)
+        *n_out = 0;
+    int rc = reg_catalog_each(c, page_size, NULL, collect_page, &sc, err);
+    return collect_finish(out, n_out, &sc, rc, err);
 }
 
 /* ---------------------------------------------------------------- blobs */

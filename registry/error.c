@@ -102,6 +102,8 @@ const char *reg_strerror(int code)
         return "canceled";
     case REG_ETLS:
         return "TLS error";
+    case REG_ELIMIT:
+        return "limit exceeded";
     default:
         return "unknown error";
     }

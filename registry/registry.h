@@ -36,7 +36,8 @@ enum {
     REG_EUNSUPPORTED = -8, /* the registry does not support the operation */
     REG_ENOMEM = -9,
     REG_ECANCELED = -10, /* the caller's cancel flag was raised */
-    REG_ETLS = -11       /* TLS handshake / certificate verification failed */
+    REG_ETLS = -11,      /* TLS handshake / certificate verification failed */
+    REG_ELIMIT = -12     /* a size or count limit was hit (not retryable) */
 };
 
 typedef struct reg_error {
@@ -237,12 +238,44 @@ int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
 
 /* ------------------------------------------------------- tags and catalog */
 
-/* All tags of repo, following Link: rel="next" pages. *out is a
- * NULL-terminated array freed with reg_strv_free. A missing repository
- * gives REG_ENOTFOUND. page_size 0 = let the registry choose. */
+/* Defaults of reg_list_limits (no real registry reaches them). */
+#define REG_DEFAULT_MAX_TAGS  ((size_t)1000000)
+#define REG_DEFAULT_MAX_PAGES ((size_t)100000)
+
+/* Caps of one listing (tags of a repository, or the catalog). */
+typedef struct reg_list_limits {
+    size_t max_items; /* 0 = REG_DEFAULT_MAX_TAGS (1,000,000) */
+    size_t max_pages; /* 0 = REG_DEFAULT_MAX_PAGES (100,000) */
+} reg_list_limits;
+
+/* Called once per page, in order; `items` (n strings) are borrowed for the
+ * call only. Return 0 to go on, non-zero to stop the listing early (the
+ * listing then returns REG_ECANCELED). A page may have n == 0. */
+typedef int (*reg_list_fn)(void *payload, char *const *items, size_t n);
+
+/*
+ * Streams the tags of repo page by page, following Link: rel="next": each
+ * page is handed to fn and freed before the next one is fetched, so memory
+ * stays bounded by one page (at most 16 MiB of JSON) whatever the registry
+ * sends. lim may be NULL (defaults). More than lim->max_items tags in all,
+ * or more than lim->max_pages pages, gives REG_ELIMIT ("more than N tags" /
+ * "more than N pages") after the pages before the limit were delivered. A
+ * Link back to a page already read ends the listing (no error). A missing
+ * repository gives REG_ENOTFOUND. page_size 0 = let the registry choose.
+ */
+int reg_tags_each(reg_client *c, const char *repo, int page_size,
+                  const reg_list_limits *lim, reg_list_fn fn, void *payload,
+                  reg_error *err);
+/* The same for the repositories of the registry (_catalog); the item limit
+ * counts repositories ("more than N repositories"). */
+int reg_catalog_each(reg_client *c, int page_size, const reg_list_limits *lim,
+                     reg_list_fn fn, void *payload, reg_error *err);
+
+/* All tags of repo collected with reg_tags_each() and the default limits.
+ * *out is a NULL-terminated array freed with reg_strv_free. */
 int reg_tags_list(char ***out, size_t *n_out, reg_client *c, const char *repo,
                   int page_size, reg_error *err);
-/* All repositories of the registry (_catalog), following pages. */
+/* All repositories of the registry (_catalog), collected the same way. */
 int reg_catalog(char ***out, size_t *n_out, reg_client *c, int page_size,
                 reg_error *err);
 void reg_strv_free(char **v);

@@ -25,12 +25,14 @@ from harness import (Registry, RedirectProxy, Unsupported, push_manifest,  # noq
 class FakePager:
     """A plain-HTTP server paging /v2/fake/repo/tags/list with ?n=&last=
     and relative Link headers. With loop=True the last page links back to
-    the first one (the client must stop, not spin). pages counts the tag
-    pages served."""
+    the first one (the client must stop, not spin). With endless=True every
+    page holds n new tags and links to another new page, forever (the
+    client's page limit must stop it). pages counts the tag pages served."""
 
-    def __init__(self, tags, loop=False):
+    def __init__(self, tags, loop=False, endless=False):
         self.tags = list(tags)
         self.loop = loop
+        self.endless = endless
         self.pages = 0
         self.port = harness.free_port()
         self.host = '127.0.0.1:%d' % self.port
@@ -53,6 +55,13 @@ class FakePager:
                 pager.pages += 1
                 n = int(q.get('n', ['100'])[0])
                 last = q.get('last', [None])[0]
+                if pager.endless:
+                    page = ['e%d-%d' % (pager.pages, i) for i in range(n)]
+                    link = '</v2/fake/repo/tags/list?n=%d&last=%s>; ' \
+                        'rel="next"' % (n, page[-1])
+                    body = json.dumps({'name': 'fake/repo', 'tags': page})
+                    self._send(200, body.encode(), link)
+                    return
                 start = pager.tags.index(last) + 1 if last else 0
                 page = pager.tags[start:start + n]
                 link = None
@@ -220,6 +229,47 @@ class PlainHTTPTest(RegistryPair):
                 self.assertOk(p)
                 self.assertEqual(p.stdout.decode().split(), tags)
                 self.assertEqual(pager.pages, 4)
+
+    def test_tags_collected(self):
+        tags = ['c%d' % i for i in range(7)]
+        for loop in (False, True):
+            with self.subTest(loop=loop), FakePager(tags, loop) as pager:
+                p = regtool(['--insecure', '--collect', '--page-size', '3',
+                             'tags', '%s/fake/repo' % pager.host])
+                self.assertOk(p)
+                self.assertEqual(p.stdout.decode().split(), tags)
+                self.assertEqual(pager.pages, 3)
+
+    def test_endless_pages_hit_the_page_limit(self):
+        with FakePager([], endless=True) as pager:
+            p = regtool(['--insecure', '--page-size', '3', '--max-pages', '5',
+                         'tags', '%s/fake/repo' % pager.host], timeout=60)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b'[limit exceeded]', p.stderr)
+            self.assertIn(b'more than 5 pages', p.stderr)
+            # The five pages before the limit were delivered, one by one.
+            got = p.stdout.decode().split()
+            self.assertEqual(len(got), 15)
+            self.assertEqual(got[:3], ['e1-0', 'e1-1', 'e1-2'])
+            self.assertEqual(p.stderr.count(b'page '), 5)
+            self.assertEqual(pager.pages, 5)
+
+    def test_tags_limit(self):
+        tags = ['l%d' % i for i in range(7)]
+        with FakePager(tags) as pager:
+            ref = '%s/fake/repo' % pager.host
+            p = regtool(['--insecure', '--page-size', '2', '--max-tags', '5',
+                         'tags', ref])
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b'[limit exceeded]', p.stderr)
+            self.assertIn(b'more than 5 tags', p.stderr)
+            # Pages of 2: the third page would make 6, so it is not
+            # delivered; the first two are.
+            self.assertEqual(p.stdout.decode().split(), tags[:4])
+            p = regtool(['--insecure', '--page-size', '2', '--max-tags', '7',
+                         'tags', ref])
+            self.assertOk(p)
+            self.assertEqual(p.stdout.decode().split(), tags)
 
     def test_tags_of_missing_repo(self):
         p = regtool(['--insecure', 'tags', '%s/plain/nothing' % self.src.host])

@@ -14,7 +14,11 @@
  *
  * Options: --src-user U --src-pass P --src-insecure --src-ca FILE (also
  * --user/--pass/--insecure/--ca), the same with --dst-, --page-size N,
- * --stats (print "requests=N" to stderr at the end). Passwords may come
+ * --stats (print "requests=N" to stderr at the end), --max-tags N and
+ * --max-pages N (limits of tags/catalog, streamed page by page with
+ * reg_tags_each / reg_catalog_each; "page N" goes to stderr for each page),
+ * --collect (tags/catalog through the collecting reg_tags_list /
+ * reg_catalog instead). Passwords may come
  * from REGTOOL_SRC_PASS / REGTOOL_DST_PASS instead of the command line.
  * Exit 0 on success, 1 on failure with "regtool: [code] message" on stderr.
  */
@@ -143,6 +147,25 @@ static int cmd_copy(reg_global *g, const side *ss, const side *ds,
     return rc;
 }
 
+/* Options of the tags and catalog commands. */
+typedef struct list_opts {
+    int page_size;
+    reg_list_limits lim;
+    bool collect;
+    size_t pages;
+} list_opts;
+
+static int print_page(void *payload, char *const *items, size_t n)
+{
+    list_opts *lo = payload;
+    lo->pages++;
+    fprintf(stderr, "page %zu: %zu items\n", lo->pages, n);
+    for (size_t i = 0; i < n; i++)
+        printf("%s\n", items[i]);
+    fflush(stdout);
+    return 0;
+}
+
 static int print_strv(char **v)
 {
     for (char **p = v; *p != NULL; p++)
@@ -151,7 +174,7 @@ static int print_strv(char **v)
 }
 
 static int cmd_one(reg_global *g, const side *s, const char *cmd,
-                   const char *arg, const char *arg2, int page_size,
+                   const char *arg, const char *arg2, list_opts *lo,
                    reg_error *err)
 {
     reg_ref *r = NULL;
@@ -162,10 +185,14 @@ static int cmd_one(reg_global *g, const side *s, const char *cmd,
 
     if (strcmp(cmd, "catalog") == 0) {
         rc = make_client(&c, g, reg_canonical_host(arg), s, err);
-        if (rc == REG_OK)
-            rc = reg_catalog(&v, &n, c, page_size, err);
-        if (rc == REG_OK)
-            print_strv(v);
+        if (rc == REG_OK && lo->collect) {
+            rc = reg_catalog(&v, &n, c, lo->page_size, err);
+            if (rc == REG_OK)
+                print_strv(v);
+        } else if (rc == REG_OK) {
+            rc = reg_catalog_each(c, lo->page_size, &lo->lim, print_page, lo,
+                                  err);
+        }
         goto cleanup;
     }
     rc = reg_ref_parse(&r, arg, err);
@@ -173,10 +200,13 @@ static int cmd_one(reg_global *g, const side *s, const char *cmd,
         rc = make_client(&c, g, r->domain, s, err);
     if (rc != REG_OK)
         goto cleanup;
-    if (strcmp(cmd, "tags") == 0) {
-        rc = reg_tags_list(&v, &n, c, r->path, page_size, err);
+    if (strcmp(cmd, "tags") == 0 && lo->collect) {
+        rc = reg_tags_list(&v, &n, c, r->path, lo->page_size, err);
         if (rc == REG_OK)
             print_strv(v);
+    } else if (strcmp(cmd, "tags") == 0) {
+        rc = reg_tags_each(c, r->path, lo->page_size, &lo->lim, print_page, lo,
+                           err);
     } else if (strcmp(cmd, "head") == 0) {
         char digest[REG_DIGEST_LEN + 1] = "";
         char *mt = NULL;
@@ -274,7 +304,7 @@ static side *opt_side(const char *a, const char *name, side *src, side *dst)
 int main(int argc, char **argv)
 {
     side src = {0}, dst = {0};
-    int page_size = 0;
+    list_opts lo = {0};
     bool stats = false;
     const char *pos[4] = {0};
     int npos = 0;
@@ -299,7 +329,21 @@ int main(int argc, char **argv)
             long v = strtol(argv[++i], &end, 10);
             if (errno != 0 || *end != '\0' || v < 0 || v > 100000)
                 return usage();
-            page_size = (int)v;
+            lo.page_size = (int)v;
+        } else if ((strcmp(a, "--max-tags") == 0 ||
+                    strcmp(a, "--max-pages") == 0) &&
+                   has_val) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (errno != 0 || *end != '\0' || end == argv[i])
+                return usage();
+            if (a[6] == 't')
+                lo.lim.max_items = (size_t)v;
+            else
+                lo.lim.max_pages = (size_t)v;
+        } else if (strcmp(a, "--collect") == 0) {
+            lo.collect = true;
         } else if (strcmp(a, "--stats") == 0) {
             stats = true;
         } else if (a[0] == '-' && a[1] == '-') {
@@ -322,8 +366,8 @@ int main(int argc, char **argv)
         if (strcmp(pos[0], "copy") == 0 && npos == 3)
             rc = cmd_copy(g, &src, &dst, pos[1], pos[2], &err);
         else
-            rc = cmd_one(g, &src, pos[0], pos[1], npos > 2 ? pos[2] : NULL,
-                         page_size, &err);
+            rc = cmd_one(g, &src, pos[0], pos[1], npos > 2 ? pos[2] : NULL, &lo,
+                         &err);
     }
     reg_global_free(g);
     if (stats)

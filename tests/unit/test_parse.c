@@ -376,7 +376,7 @@ static void test_error_helpers(void **state)
     assert_string_equal(reg_strerror(REG_ENOTFOUND), "not found");
     assert_string_equal(reg_strerror(REG_EAUTH), "unauthorized");
     assert_string_equal(reg_strerror(12345), "unknown error");
-    for (int a = REG_ETLS; a <= REG_OK; a++) {
+    for (int a = REG_ELIMIT; a <= REG_OK; a++) {
         for (int b = a + 1; b <= REG_OK; b++)
             assert_string_not_equal(reg_strerror(a), reg_strerror(b));
     }
@@ -384,6 +384,8 @@ static void test_error_helpers(void **state)
     assert_false(reg_error_retryable(REG_EAUTH));
     assert_false(reg_error_retryable(REG_ENOTFOUND));
     assert_false(reg_error_retryable(REG_EDIGEST));
+    assert_string_equal(reg_strerror(REG_ELIMIT), "limit exceeded");
+    assert_false(reg_error_retryable(REG_ELIMIT));
 }
 
 static void test_buf(void **state)
