@@ -374,6 +374,8 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     eo.retry = o->retry;
     eo.qps = o->qps;
     eo.bandwidth = o->bandwidth;
+    eo.max_tags = (size_t)o->max_tags;
+    eo.max_pages = (size_t)o->max_pages;
     eo.tag_exist_overridden = o->tag_exist_overridden;
     eo.dry_run = o->dry_run;
     eo.secrets = secrets;

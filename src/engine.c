@@ -49,7 +49,11 @@ typedef struct repo_ctx {
     reg_client *src, *dst;
     bool dst_fresh;  /* the target repository did not exist: no blob HEADs */
     char **dst_tags; /* tags the target has, NULL when unknown */
-    int images_left, images_failed, images_copied; /* under e->lock */
+    /* under e->lock: */
+    int images_left, images_failed, images_copied;
+    size_t queued;    /* images queued so far (tags listed) */
+    bool listing;     /* tags are still being listed: not done yet */
+    bool list_failed; /* the listing failed or hit a limit */
 } repo_ctx;
 
 struct node;
@@ -529,19 +533,30 @@ static void image_fail(image_ctx *img, const char *prefix, const char *msg)
     }
 }
 
+/* When a repository is listed and every image of it is done, its final
+ * state in *st; false while it is still busy. Caller holds e->lock. */
+static bool repo_settled_locked(const repo_ctx *r, it_repo_state *st)
+{
+    if (r->listing || r->images_left > 0)
+        return false;
+    *st = (r->images_failed || r->list_failed) ? IT_REPO_FAILED
+          : r->images_copied                   ? IT_REPO_DONE
+                                               : IT_REPO_SKIPPED;
+    return true;
+}
+
 static void repo_image_done(it_engine *e, repo_ctx *r, it_image_status st)
 {
+    it_repo_state rs;
     pthread_mutex_lock(&e->lock);
     if (st == IT_STATUS_FAILED)
         r->images_failed++;
     if (st == IT_STATUS_COPIED)
         r->images_copied++;
-    int left = --r->images_left;
-    it_repo_state rs = r->images_failed   ? IT_REPO_FAILED
-                       : r->images_copied ? IT_REPO_DONE
-                                          : IT_REPO_SKIPPED;
+    r->images_left--;
+    bool settled = repo_settled_locked(r, &rs);
     pthread_mutex_unlock(&e->lock);
-    if (left == 0)
+    if (settled)
         it_progress_repo_state(e->o.progress, r->pid, rs, NULL);
 }
 
@@ -1230,6 +1245,7 @@ static void repo_listed(it_engine *e)
 }
 
 static void list_repo(it_engine *e, repo_ctx *r);
+static void image_free(image_ctx *img);
 
 static void run_repo(it_engine *e, repo_ctx *r)
 {
@@ -1237,12 +1253,138 @@ static void run_repo(it_engine *e, repo_ctx *r)
     repo_listed(e);
 }
 
+/* Queues one image of r: the source tag `tag`, or the pair's digest when
+ * tag is NULL. Counted in the repository before it is queued, so the
+ * repository cannot be declared done while its listing goes on. Returns 0,
+ * or -1 when out of memory. */
+static int queue_image(it_engine *e, repo_ctx *r, const char *tag)
+{
+    image_ctx *img = calloc(1, sizeof(*img));
+    if (!img)
+        return -1;
+    img->repo = r;
+    const char *src_ref = tag ? tag : r->pair.src_digest;
+    img->tag = xstrdup(tag);
+    img->dst_ref = xstrdup(r->pair.dst_tag ? r->pair.dst_tag : src_ref);
+    img->src_str = img->dst_ref
+                       ? image_name(r->pair.src_host, r->pair.src_repo, src_ref)
+                       : NULL;
+    img->dst_str = img->src_str ? image_name(r->pair.dst_host, r->pair.dst_repo,
+                                             img->dst_ref)
+                                : NULL;
+    if ((tag && !img->tag) || !img->dst_str) {
+        image_free(img);
+        return -1;
+    }
+    pthread_mutex_lock(&e->lock);
+    if (e->nimages == e->capimages) {
+        size_t cap = e->capimages ? e->capimages * 2 : 64;
+        image_ctx **v = realloc(e->images, cap * sizeof(*v));
+        if (!v) {
+            pthread_mutex_unlock(&e->lock);
+            image_free(img);
+            return -1;
+        }
+        e->images = v;
+        e->capimages = cap;
+    }
+    e->images[e->nimages++] = img;
+    r->images_left++;
+    r->queued++;
+    pthread_mutex_unlock(&e->lock);
+    img->pid = it_progress_image_add(e->o.progress, r->pid,
+                                     img->tag ? img->tag : img->dst_ref);
+    img->result = add_result(e, img->src_str, img->dst_str);
+    enqueue(e, T_IMAGE, img, 0);
+    return 0;
+}
+
+/* One listing attempt's state: pages re-delivered by a retried listing
+ * are skipped up to what was queued before. */
+typedef struct list_ctx {
+    it_engine *e;
+    repo_ctx *r;
+    size_t seen;  /* tags delivered in this attempt */
+    bool stopped; /* the run was stopped */
+    bool oom;
+} list_ctx;
+
+/* reg_list_fn: queues each tag of a page as it arrives, so a listing of
+ * any length holds one page in memory. */
+static int on_tags_page(void *payload, char *const *tags, size_t n)
+{
+    list_ctx *lc = payload;
+    size_t queued;
+    pthread_mutex_lock(&lc->e->lock);
+    queued = lc->r->queued;
+    pthread_mutex_unlock(&lc->e->lock);
+    for (size_t i = 0; i < n; i++, lc->seen++) {
+        if (lc->seen < queued)
+            continue; /* queued by an earlier attempt */
+        if (stopping(lc->e)) {
+            lc->stopped = true;
+            return 1;
+        }
+        if (queue_image(lc->e, lc->r, tags[i]) != 0) {
+            lc->oom = true;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Lists the source tags page by page into the queue. Returns 0, or an
+ * error in err (the repository's listing failed or hit a limit). */
+static int list_source(it_engine *e, repo_ctx *r, list_ctx *lc, reg_error *err)
+{
+    if (r->pair.list_tags) {
+        char **tags = NULL;
+        it_errbuf lerr = {{0}};
+        if (r->pair.list_tags(r->pair.list_payload, r->pair.src_repo, &tags,
+                              &lerr) != 0)
+            return reg_error_set(err, REG_ERR, "%s", lerr.msg);
+        size_t n = 0;
+        while (tags && tags[n])
+            n++;
+        on_tags_page(lc, tags, n);
+        reg_strv_free(tags);
+        return 0;
+    }
+    if (r->pair.tags) {
+        size_t n = 0;
+        while (r->pair.tags[n])
+            n++;
+        on_tags_page(lc, r->pair.tags, n);
+        return 0;
+    }
+    if (r->pair.src_digest) {
+        if (queue_image(e, r, NULL) != 0)
+            lc->oom = true;
+        return 0;
+    }
+    reg_list_limits lim = {.max_items = e->o.max_tags,
+                           .max_pages = e->o.max_pages};
+    int rc, attempt = 0;
+    do {
+        lc->seen = 0;
+        rc = reg_tags_each(r->src, r->pair.src_repo, 0, &lim, on_tags_page, lc,
+                           err);
+    } while (!lc->stopped && !lc->oom &&
+             again(e, rc, err, &attempt, "list source tags"));
+    if (rc == REG_ELIMIT)
+        reg_error_prefix(err, "list tags (raise the limit with %s)",
+                         strstr(err->msg, "pages") ? "--max-pages"
+                                                   : "--max-tags");
+    else if (rc != 0 && !lc->stopped && !lc->oom)
+        reg_error_prefix(err, "list tags");
+    return lc->stopped || lc->oom ? 0 : rc;
+}
+
 static void list_repo(it_engine *e, repo_ctx *r)
 {
     reg_error err = {0};
     int rc, attempt = 0;
-    char **tags = NULL;
-    size_t ntags = 0;
+    list_ctx lc = {.e = e, .r = r};
 
     if (stopping(e)) {
         size_t i = add_result(e, r->src_name, r->dst_name);
@@ -1258,27 +1400,9 @@ static void list_repo(it_engine *e, repo_ctx *r)
         return;
     }
     it_progress_repo_state(e->o.progress, r->pid, IT_REPO_LISTING, NULL);
-    if (r->pair.list_tags) {
-        it_errbuf lerr = {{0}};
-        if (r->pair.list_tags(r->pair.list_payload, r->pair.src_repo, &tags,
-                              &lerr) != 0) {
-            repo_fail(e, r, lerr.msg);
-            return;
-        }
-    } else if (!r->pair.tags && !r->pair.src_digest) {
-        do {
-            rc =
-                reg_tags_list(&tags, &ntags, r->src, r->pair.src_repo, 0, &err);
-        } while (again(e, rc, &err, &attempt, "list source tags"));
-        if (rc != 0) {
-            reg_error_prefix(&err, "list tags");
-            repo_fail(e, r, err.msg);
-            return;
-        }
-    }
     /* The target's tags tell which images may already be there, and
-     * whether the repository is new (then no blob can be there yet). */
-    attempt = 0;
+     * whether the repository is new (then no blob can be there yet); known
+     * before the first image is queued. */
     size_t ndst = 0;
     do {
         rc = reg_tags_list(&r->dst_tags, &ndst, r->dst, r->pair.dst_repo, 0,
@@ -1292,64 +1416,47 @@ static void list_repo(it_engine *e, repo_ctx *r)
                   r->dst_name, err.msg);
         r->dst_tags = NULL;
     }
-    char **list = r->pair.tags ? r->pair.tags : tags;
-    size_t n = 0;
-    if (r->pair.src_digest && !r->pair.tags)
-        n = 1;
-    else
-        while (list && list[n])
-            n++;
+    reg_error_clear(&err);
+
     pthread_mutex_lock(&e->lock);
-    r->images_left = (int)n;
+    r->listing = true;
     pthread_mutex_unlock(&e->lock);
-    it_progress_repo_tags(e->o.progress, r->pid, (int)n);
-    if (n == 0) {
-        it_progress_repo_state(e->o.progress, r->pid, IT_REPO_SKIPPED,
-                               "no tags");
+    rc = list_source(e, r, &lc, &err);
+    if (lc.oom)
+        reg_error_set(&err, REG_ENOMEM, "list tags: out of memory");
+    bool failed = rc != 0 || lc.oom;
+    const char *why = failed ? err.msg : NULL;
+
+    it_repo_state rs;
+    pthread_mutex_lock(&e->lock);
+    r->listing = false;
+    r->list_failed = failed;
+    size_t queued = r->queued;
+    bool settled = repo_settled_locked(r, &rs);
+    /* Under the lock: the worker that finishes the last image settles the
+     * repository after this. */
+    if (!settled)
+        it_progress_repo_state(e->o.progress, r->pid, IT_REPO_COPYING, why);
+    pthread_mutex_unlock(&e->lock);
+
+    it_progress_repo_tags(e->o.progress, r->pid, (int)queued);
+    if (failed) {
+        size_t i = add_result(e, r->src_name, r->dst_name);
+        set_result(e, i, IT_STATUS_FAILED, NULL, 0, err.msg);
+        log_error("%s -> %s: %s%s", r->src_name, r->dst_name, err.msg,
+                  queued ? " (the tags listed before it are copied)" : "");
+    } else if (lc.stopped) {
+        size_t i = add_result(e, r->src_name, r->dst_name);
+        set_result(e, i, IT_STATUS_PENDING, NULL, 0,
+                   "listing not finished: the run was stopped");
+    } else if (queued == 0) {
         log_warn("%s: no tags to copy", r->src_name);
-    } else {
-        it_progress_repo_state(e->o.progress, r->pid, IT_REPO_COPYING, NULL);
     }
-    for (size_t i = 0; i < n; i++) {
-        image_ctx *img = calloc(1, sizeof(*img));
-        if (!img) {
-            log_error("out of memory");
-            abort();
-        }
-        img->repo = r;
-        if (r->pair.src_digest && !r->pair.tags) {
-            img->tag = NULL;
-            img->dst_ref =
-                xstrdup(r->pair.dst_tag ? r->pair.dst_tag : r->pair.src_digest);
-            img->src_str = image_name(r->pair.src_host, r->pair.src_repo,
-                                      r->pair.src_digest);
-        } else {
-            img->tag = xstrdup(list[i]);
-            img->dst_ref = xstrdup(r->pair.dst_tag ? r->pair.dst_tag : list[i]);
-            img->src_str =
-                image_name(r->pair.src_host, r->pair.src_repo, list[i]);
-        }
-        img->dst_str =
-            image_name(r->pair.dst_host, r->pair.dst_repo, img->dst_ref);
-        img->pid = it_progress_image_add(e->o.progress, r->pid,
-                                         img->tag ? img->tag : img->dst_ref);
-        img->result = add_result(e, img->src_str, img->dst_str);
-        pthread_mutex_lock(&e->lock);
-        if (e->nimages == e->capimages) {
-            size_t cap = e->capimages ? e->capimages * 2 : 64;
-            image_ctx **v = realloc(e->images, cap * sizeof(*v));
-            if (!v) {
-                log_error("out of memory");
-                abort();
-            }
-            e->images = v;
-            e->capimages = cap;
-        }
-        e->images[e->nimages++] = img;
-        pthread_mutex_unlock(&e->lock);
-        enqueue(e, T_IMAGE, img, 0);
-    }
-    reg_strv_free(tags);
+    if (settled)
+        it_progress_repo_state(e->o.progress, r->pid, rs,
+                               failed        ? why
+                               : queued == 0 ? "no tags"
+                                             : NULL);
 }
 
 /* ----------------------------------------------------------- workers */
@@ -1406,9 +1513,11 @@ static void idle_locked(it_engine *e)
      * failed: count them as done in their repository. */
     for (size_t i = 0; i < e->nretry; i++) {
         repo_ctx *r = e->retry[i]->repo;
+        it_repo_state rs;
         r->images_failed++;
-        if (--r->images_left == 0)
-            it_progress_repo_state(e->o.progress, r->pid, IT_REPO_FAILED, NULL);
+        r->images_left--;
+        if (repo_settled_locked(r, &rs))
+            it_progress_repo_state(e->o.progress, r->pid, rs, NULL);
     }
     e->nretry = 0;
     e->finished = true;

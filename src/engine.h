@@ -57,8 +57,10 @@ typedef int (*it_creds_fn)(void *payload, const char *host, char **username,
 typedef struct it_engine_opts {
     int routines;
     int retry;
-    int qps;                   /* per registry host, 0 = unlimited */
-    int64_t bandwidth;         /* bytes/s over all blob streams, 0 = off */
+    int qps;           /* per registry host, 0 = unlimited */
+    int64_t bandwidth; /* bytes/s over all blob streams, 0 = off */
+    size_t max_tags;   /* tags listed per repository, 0 = library default */
+    size_t max_pages;  /* pages per listing, 0 = library default */
     bool tag_exist_overridden; /* overwrite a target tag with another */
                                /* digest */
     bool dry_run;

@@ -55,6 +55,8 @@ static const opt_def opt_table[] = {
     {{"routines"}, K_INT, OFF(routines), 1, 256},
     {{"retry"}, K_INT, OFF(retry), 0, 100},
     {{"qps"}, K_INT, OFF(qps), 0, 30000},
+    {{"max-tags", "maxTags"}, K_INT, OFF(max_tags), 1, INT_MAX},
+    {{"max-pages", "maxPages"}, K_INT, OFF(max_pages), 1, INT_MAX},
     {{"tag-exist-overridden", "tagExistOverridden"},
      K_BOOL,
      OFF(tag_exist_overridden),
@@ -320,6 +322,8 @@ static int set_defaults(it_options *o, it_errbuf *err)
     o->routines = 5;
     o->retry = 2;
     o->qps = 100;
+    o->max_tags = 1000000;
+    o->max_pages = 100000;
     o->tag_exist_overridden = true;
     o->ccr_tag_nums = 0;
     o->progress_interval = 10;
@@ -574,6 +578,10 @@ static const char usage_text[] =
     "  --bandwidth RATE   total blob transfer cap such as 800K, 50M, 1.5G\n"
     "        bytes per second (K/M/G are powers of 1024; default 0 = "
     "unlimited)\n"
+    "  --max-tags N   tags listed per source repository (default 1000000);\n"
+    "        a repository with more fails with a clear error, the others go "
+    "on\n"
+    "  --max-pages N  pages per tag listing (default 100000); likewise\n"
     "\n"
     "Sharded runs (several processes or machines):\n"
     "  --shard I/N    take only the repositories of shard I of N (I from 0 "

@@ -28,6 +28,8 @@ typedef struct it_options {
     int routines;        /* --routines, default 5, 1..256 */
     int retry;           /* --retry, default 2, 0..100 */
     int qps;             /* --qps, default 100 per registry host, 0 = off */
+    int max_tags;        /* --max-tags per repository, default 1000000 */
+    int max_pages;       /* --max-pages per listing, default 100000 */
     bool tag_exist_overridden; /* --tag-exist-overridden, default true */
 
     /* CCR -> TCR mode */

@@ -350,6 +350,34 @@ class GenericModeTest(unittest.TestCase):
             self.assertIn('journal', img['error'], img)
 
 
+    def test_9_tag_limit_fails_that_repository_alone(self):
+        # team/web has 4 tags: with --max-tags=2 its listing stops with a
+        # clear error; the other rule is copied and the run goes on.
+        d = self.dst.host
+        rules = ('%s/team/web: %s/capped/web\n'
+                 '%s/team/api:v1: %s/capped/api:v1\n' % (
+                     self.src.host, d, self.src.host, d))
+        w = self.workdir()
+        args = self.common_args(w, secrets_yaml(self.src, self.dst), rules)
+        rc, out, err = run_it(args + ['--max-tags=2'])
+        self.assertEqual(rc, 1, out + err)
+        rep = w.load_report()
+        failed = [i for i in rep['images'] if i['status'] == 'failed']
+        self.assertEqual(len(failed), 1, rep)
+        self.assertTrue(failed[0]['source'].endswith('/team/web'), failed)
+        self.assertIn('more than 2 tags', failed[0]['error'])
+        self.assertIn('--max-tags', failed[0]['error'])
+        by_src = {i['source']: i for i in rep['images']}
+        api = by_src['%s/team/api:v1' % self.src.host]
+        self.assertEqual(api['status'], 'copied', api)
+        self.assert_same('team/api', 'v1', 'capped/api')
+        self.assertIn('more than 2 tags', out + err)
+        # A limit that is not a number, or 0, is a usage error.
+        for bad in ('--max-tags=0', '--max-pages=x'):
+            rc, out, err = run_it(args + [bad])
+            self.assertEqual(rc, 2, bad + out + err)
+
+
 def harness_journal_blobs(w):
     return sum(1 for line in w.journal().splitlines()
                if '"t":"blob"' in line)
