@@ -21,6 +21,16 @@
 #include "shard.h"
 #include "tui.h"
 
+/* An error for the person at the terminal: messages quote files, the
+ * cloud API and registries, so they are redacted and escaped first. */
+static void say(const char *prefix, const char *msg)
+{
+    char *clean = it_sanitize_dup(msg);
+    fprintf(stderr, "image-transfer: %s%s\n", prefix,
+            clean ? clean : "(message lost: out of memory)");
+    free(clean);
+}
+
 /* Records replayed from the journal, kept until the engine exists. */
 typedef struct seed {
     bool image;      /* else a blob */
@@ -260,7 +270,7 @@ static int load_secrets(const it_options *o, it_secrets **out, it_errbuf *err)
      * for: say so and go on without it. */
     it_errbuf derr = {{0}};
     if (it_secrets_add_docker_config(*out, path, &derr) != 0)
-        fprintf(stderr, "image-transfer: warning: ignoring %s\n", derr.msg);
+        say("warning: ignoring ", derr.msg);
     for (size_t i = 0; i < (*out)->n; i++)
         if ((*out)->items[i].password)
             it_log_add_secret((*out)->items[i].password);
@@ -300,8 +310,9 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         }
     }
     if (it_log_open(log_file, (it_log_level)lvl) != 0) {
-        fprintf(stderr, "image-transfer: --log-file %s: %s\n", log_file,
-                strerror(errno));
+        char what[4200];
+        snprintf(what, sizeof(what), "%s: %s", log_file, strerror(errno));
+        say("--log-file ", what);
         goto out;
     }
     const char *mode = o->ccr_to_tcr ? "ccrToTcr" : "generic";
@@ -310,13 +321,13 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     if (tui)
         it_log_set_observer(early_observer, &early);
     if (load_secrets(o, &secrets, &err) != 0) {
-        fprintf(stderr, "image-transfer: %s\n", err.msg);
+        say("", err.msg);
         goto out;
     }
     if (o->ccr_to_tcr) {
         int rc = it_ccr_new(&ccr, o, secrets, &err);
         if (rc != 0) {
-            fprintf(stderr, "image-transfer: %s\n", err.msg);
+            say("", err.msg);
             exit_code = rc;
             goto out;
         }
@@ -329,7 +340,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
             goto out;
         }
         if (load_pairs(o, &pairs, &npairs, &err) != 0) {
-            fprintf(stderr, "image-transfer: %s\n", err.msg);
+            say("", err.msg);
             goto out;
         }
         describe_hosts(src_desc, sizeof(src_desc), pairs, npairs, true);
@@ -359,7 +370,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         it_journal_visitor v = {
             .blob = seed_blob, .image = seed_image, .payload = &seeds};
         if (it_journal_open(&journal, state_dir, &v, &err) != 0) {
-            fprintf(stderr, "image-transfer: %s\n", err.msg);
+            say("", err.msg);
             goto out;
         }
         long records = 0, torn = 0;
@@ -388,7 +399,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     eo.stop = ctl->stop;
     eo.abort = ctl->abort;
     if (it_engine_start(&engine, &eo, &err) != 0) {
-        fprintf(stderr, "image-transfer: %s\n", err.msg);
+        say("", err.msg);
         goto out;
     }
     for (size_t i = 0; i < seeds.n; i++) {
@@ -495,8 +506,11 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         it_summary_print(stdout, snap);
         it_snapshot_free(snap);
     }
-    if (o->report)
-        printf("report: %s\n", o->report);
+    if (o->report) {
+        char *name = it_sanitize_dup(o->report);
+        printf("report: %s\n", name ? name : "?");
+        free(name);
+    }
     fflush(stdout);
     if (ccr && fd.rc == 0)
         fd.rc = it_ccr_exit_code(ccr);

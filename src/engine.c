@@ -495,7 +495,7 @@ static void set_result(it_engine *e, size_t i, it_image_status st,
     free(r->error);
     r->error = NULL;
     if (error) {
-        it_redact(red, sizeof(red), error);
+        it_sanitize(red, sizeof(red), error);
         r->error = strdup(red);
     }
     pthread_mutex_unlock(&e->lock);
@@ -1173,9 +1173,13 @@ static void run_image(it_engine *e, image_ctx *img)
             return;
         }
         atomic_store(&img->bytes, bytes);
+        char *src = it_sanitize_dup(img->src_str);
+        char *dst = it_sanitize_dup(img->dst_str);
         fprintf(e->o.plan_out ? e->o.plan_out : stdout,
-                "copy %s -> %s (%ld new blobs, %lld bytes)\n", img->src_str,
-                img->dst_str, nblobs, (long long)bytes);
+                "copy %s -> %s (%ld new blobs, %lld bytes)\n", src ? src : "?",
+                dst ? dst : "?", nblobs, (long long)bytes);
+        free(src);
+        free(dst);
         image_finish(e, img, IT_STATUS_PLANNED, NULL);
         return;
     }

@@ -54,7 +54,9 @@ int main(int argc, char **argv)
     it_options opt;
     it_errbuf err = {{0}};
     if (it_options_parse(&opt, argc, argv, &err) != 0) {
-        fprintf(stderr, "image-transfer: %s\n", err.msg);
+        char clean[sizeof err.msg];
+        it_sanitize(clean, sizeof clean, err.msg);
+        fprintf(stderr, "image-transfer: %s\n", clean);
         it_options_free(&opt);
         return IT_EXIT_USAGE;
     }

@@ -124,15 +124,16 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* A redacted, length-capped copy of an error or note (NULL on NULL or on
- * allocation failure). Called before taking the model lock: it_redact may
- * take the log's lock, and the log may call into the model. */
+/* A redacted, escaped (control bytes as \xNN), length-capped copy of an error
+ * or note (NULL on NULL or on allocation failure). Called before taking the
+ * model lock: it_redact may take the log's lock, and the log may call into the
+ * model. */
 static char *redacted_dup(const char *s)
 {
     if (!s)
         return NULL;
     char buf[ERR_MAX];
-    it_redact(buf, sizeof buf, s);
+    it_sanitize(buf, sizeof buf, s);
     return strdup(buf);
 }
 
