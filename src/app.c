@@ -19,6 +19,7 @@
 #include "progress.h"
 #include "report.h"
 #include "shard.h"
+#include "text.h"
 #include "tui.h"
 
 /* An error for the person at the terminal: messages quote files, the
@@ -273,7 +274,8 @@ static int load_secrets(const it_options *o, it_secrets **out, it_errbuf *err)
         say("warning: ignoring ", derr.msg);
     for (size_t i = 0; i < (*out)->n; i++)
         if ((*out)->items[i].password)
-            it_log_add_secret((*out)->items[i].password);
+            it_log_add_credential((*out)->items[i].username,
+                                  (*out)->items[i].password);
     return 0;
 }
 
@@ -487,7 +489,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         int64_t bytes = 0;
         for (size_t i = 0; i < nres; i++)
             if (res[i].status == IT_STATUS_PLANNED)
-                bytes += res[i].bytes;
+                bytes = it_add_sat(bytes, res[i].bytes);
         printf("dry run: %s%ld image(s) to copy (%lld bytes of new "
                "blobs), %ld skipped, %ld failed; nothing was written\n",
                shard_prefix, st.images_planned, (long long)bytes,

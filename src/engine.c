@@ -30,6 +30,7 @@
 #include "log.h"
 #include "registry.h"
 #include "strmap.h"
+#include "text.h"
 
 typedef enum { T_REPO = 0, T_IMAGE, T_NODE, T_BLOB, N_LEVELS } task_kind;
 
@@ -134,9 +135,9 @@ struct it_engine {
     pthread_mutex_t clients_lock; /* clients, buckets, refreshing */
     pthread_cond_t clients_cv;    /* a refresh finished */
     it_strmap *refreshing;        /* keys whose client a worker is making */
-    it_strmap *clients;           /* "host\ncredkey" -> client_entry */
-    it_strmap *buckets;           /* host -> it_bucket */
-    client_entry *retired;        /* clients whose credentials expired */
+    it_strmap *clients;    /* "host\ncredkey\n(insecure|verify)" -> client */
+    it_strmap *buckets;    /* host -> it_bucket */
+    client_entry *retired; /* clients whose credentials expired */
     it_bucket *bandwidth;
 
     pthread_mutex_t blobs_lock;
@@ -169,6 +170,16 @@ static char *join2(const char *a, char sep, const char *b)
     s[la] = sep;
     memcpy(s + la + 1, b, lb + 1);
     return s;
+}
+
+/* *a += d, clamped to the int64 range; returns the new value. */
+static int64_t atomic_add_sat(atomic_llong *a, int64_t d)
+{
+    long long old = atomic_load(a), sum;
+    do {
+        sum = it_add_sat(old, d);
+    } while (!atomic_compare_exchange_weak(a, &old, sum));
+    return sum;
 }
 
 static bool stopping(const it_engine *e)
@@ -291,12 +302,16 @@ static void on_http(void *payload, const char *method, const char *url,
     log_debug("http %s %s -> %ld", method, url, status);
 }
 
-static bool host_insecure(const it_secrets *s, const char *host)
+/* Whether TLS checks are off for this repository: set by `insecure: true`
+ * on its host's entry or on the entry of a namespace it is in (the host
+ * matched without regard to case); never for other repositories of the
+ * host when only a namespace says so. */
+static bool repo_insecure(const it_secrets *s, const char *host,
+                          const char *repo)
 {
-    for (size_t i = 0; s && i < s->n; i++)
-        if (strcmp(s->items[i].host, host) == 0 && s->items[i].insecure)
-            return true;
-    return false;
+    const it_cred *best = it_secrets_find(s, host, repo);
+    const it_cred *bare = it_secrets_find(s, host, NULL);
+    return (best && best->insecure) || (bare && bare->insecure);
 }
 
 static void free_client(void *p)
@@ -322,7 +337,12 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
     } else if (e->o.creds_fn) {
         credkey = "provided";
     }
-    char *key = join2(host, '\n', credkey);
+    /* TLS checks are part of the key: a secure and an insecure client for
+     * the same host and login are never mixed up. */
+    bool insecure = repo_insecure(e->o.secrets, host, repo);
+    char *hc = join2(host, '\n', credkey);
+    char *key = hc ? join2(hc, '\n', insecure ? "insecure" : "verify") : NULL;
+    free(hc);
     reg_client *c = NULL;
     if (!key) {
         reg_error_set(err, REG_ENOMEM, "out of memory");
@@ -377,6 +397,10 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
         user = pass = NULL;
         expires_at = (int64_t)time(NULL) + 300 + 30;
     }
+    /* Temporary credentials (an instance token) are secrets like any
+     * other: hidden in every encoded form a registry may reflect. */
+    if (pass)
+        it_log_add_credential(user, pass);
     hook_ctx *h = calloc(1, sizeof(*h));
     ce = calloc(1, sizeof(*ce));
     if (h && ce) {
@@ -386,7 +410,7 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
         co.host = host;
         co.username = user;
         co.password = pass;
-        co.insecure = host_insecure(e->o.secrets, host);
+        co.insecure = insecure;
         co.ca_file = e->o.ca_file;
         co.hooks.before_request = before_request;
         co.hooks.on_blob_bytes = on_blob_bytes;
@@ -689,12 +713,13 @@ static void node_begin(it_engine *e, node *n)
             enqueue(e, T_NODE, k, 0);
         }
     } else {
+        /* Sizes a server wrote: the sums saturate, never wrap. */
         int64_t expect = 0;
         for (size_t i = 0; i < m->n_blobs; i++)
             if (m->blobs[i].size > 0)
-                expect += m->blobs[i].size;
+                expect = it_add_sat(expect, m->blobs[i].size);
         /* An index's children add up: the expectation is the sum. */
-        int64_t total = atomic_fetch_add(&n->img->expect, expect) + expect;
+        int64_t total = atomic_add_sat(&n->img->expect, expect);
         it_progress_image_expect(e->o.progress, n->img->pid, total);
         atomic_store(&n->pending, (int)m->n_blobs + 1);
         for (size_t i = 0; i < m->n_blobs; i++)
@@ -1014,7 +1039,7 @@ static int plan_manifest(it_engine *e, image_ctx *img, reg_manifest *m,
             it_strmap_put(e->planned, key, (void *)1);
             (*nblobs)++;
             if (m->blobs[i].size > 0)
-                *bytes += m->blobs[i].size;
+                *bytes = it_add_sat(*bytes, m->blobs[i].size);
         }
         free(key);
     }

@@ -33,4 +33,13 @@ static inline int64_t it_add_sat(int64_t a, int64_t b)
     return r;
 }
 
+/* a - b, clamped the same way. */
+static inline int64_t it_sub_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 #endif /* IT_TEXT_H */
