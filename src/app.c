@@ -302,16 +302,26 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
                         "info or debug\n");
         goto out;
     }
-    /* With the dashboard on, logs go to a file, never onto the screen. */
+    /* With the dashboard on, logs go to a file, never onto the screen:
+     * into the state dir, checked first (owned by the user, not writable
+     * by others) and never through a link planted there. */
     const char *log_file = o->log_file;
+    int log_rc;
     if (!log_file && tui) {
-        if (it_make_dirs(state_dir) == 0) {
-            snprintf(log_path, sizeof(log_path), "%s/image-transfer.log",
-                     state_dir);
-            log_file = log_path;
+        int dfd = it_state_dir_open(state_dir, &err);
+        if (dfd < 0) {
+            say("", err.msg);
+            goto out;
         }
+        snprintf(log_path, sizeof(log_path), "%s/image-transfer.log",
+                 state_dir);
+        log_file = log_path;
+        log_rc = it_log_open_at(dfd, "image-transfer.log", (it_log_level)lvl);
+        close(dfd);
+    } else {
+        log_rc = it_log_open(log_file, (it_log_level)lvl);
     }
-    if (it_log_open(log_file, (it_log_level)lvl) != 0) {
+    if (log_rc != 0) {
         char what[4200];
         snprintf(what, sizeof(what), "%s: %s", log_file, strerror(errno));
         say("--log-file ", what);
@@ -377,9 +387,14 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         }
         long records = 0, torn = 0;
         it_journal_stats(journal, &records, &torn);
+        long skipped = it_journal_skipped(journal);
         if (records || torn)
             log_info("journal: %ld records from earlier runs%s", records,
                      torn ? " (a torn last line was dropped)" : "");
+        if (skipped)
+            log_warn("journal: %ld damaged line(s) skipped (see the warnings "
+                     "above); the records after them were kept",
+                     skipped);
     }
 
     it_engine_opts eo = {0};

@@ -141,6 +141,31 @@ int it_log_open(const char *path, it_log_level level)
     return 0;
 }
 
+int it_log_open_at(int dirfd, const char *name, it_log_level level)
+{
+    int fd =
+        openat(dirfd, name,
+               O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "a");
+    if (f == NULL) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    pthread_mutex_lock(&sink_lock);
+    FILE *old = sink_file;
+    sink_file = f;
+    it_log_threshold = level;
+    pthread_mutex_unlock(&sink_lock);
+    if (old != NULL)
+        fclose(old);
+    return 0;
+}
+
 void it_log_close(void)
 {
     pthread_mutex_lock(&sink_lock);

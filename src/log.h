@@ -20,6 +20,10 @@ extern it_log_level it_log_threshold;
 
 /* Opens the sink: path NULL = stderr. Returns 0 or -1 (errno set). */
 int it_log_open(const char *path, it_log_level level);
+/* Opens the sink at name inside the directory dirfd (the state dir) with
+ * O_NOFOLLOW: a symbolic link planted there is refused (ELOOP), never
+ * followed. Returns 0 or -1 (errno set). */
+int it_log_open_at(int dirfd, const char *name, it_log_level level);
 void it_log_close(void);
 /* "error"|"warn"|"info"|"debug" -> level, -1 if unknown. */
 int it_log_level_parse(const char *s);
