@@ -7,7 +7,10 @@ import http.server
 import json
 import os
 import re
+import subprocess
 import sys
+import threading
+import time
 import unittest
 import urllib.parse
 
@@ -200,6 +203,51 @@ class LocalFilesTest(unittest.TestCase):
         self.assertIn('symbolic link', err)
         with open(victim) as f:
             self.assertEqual(f.read(), 'precious\n{"torn')
+
+
+    def test_no_core_dumps(self):
+        """While secrets are in memory: core size limit 0, and the process
+        is not dumpable (its /proc files then belong to root)."""
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        class Slow(harness.QuietHandler):
+            def do_GET(self):
+                release.wait(30)  # bounded: the test ends it sooner
+                self.send_response(503)
+                self.end_headers()
+            do_HEAD = do_GET
+
+        port = harness.free_port()
+        srv = harness.serve_http(Slow, port)
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        w = self.workdir()
+        host = '127.0.0.1:%d' % port
+        secrets = ('%s:\n  username: u\n  password: "%s"\n'
+                   '  insecure: true\n' % (host, SRC_PW))
+        rules = '%s/a/b:v1: %s/c/d:v1\n' % (host, host)
+        env = dict(os.environ, HOME=w.dir)
+        p = subprocess.Popen([harness.binary()] +
+                             self.args(w, secrets, rules),
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=env)
+        try:
+            limits = ''
+            for _ in range(100):  # up to 10 s
+                with open('/proc/%d/limits' % p.pid) as f:
+                    limits = f.read()
+                if re.search(r'Max core file size\s+0\s+0', limits):
+                    break
+                time.sleep(0.1)
+            self.assertRegex(limits, r'Max core file size\s+0\s+0')
+            if os.geteuid() != 0:
+                st = os.stat('/proc/%d/environ' % p.pid)
+                self.assertEqual(st.st_uid, 0)
+        finally:
+            release.set()
+            p.kill()
+            p.wait(timeout=30)
 
 
 if __name__ == '__main__':
