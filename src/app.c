@@ -19,7 +19,18 @@
 #include "progress.h"
 #include "report.h"
 #include "shard.h"
+#include "text.h"
 #include "tui.h"
+
+/* An error for the person at the terminal: messages quote files, the
+ * cloud API and registries, so they are redacted and escaped first. */
+static void say(const char *prefix, const char *msg)
+{
+    char *clean = it_sanitize_dup(msg);
+    fprintf(stderr, "image-transfer: %s%s\n", prefix,
+            clean ? clean : "(message lost: out of memory)");
+    free(clean);
+}
 
 /* Records replayed from the journal, kept until the engine exists. */
 typedef struct seed {
@@ -260,10 +271,11 @@ static int load_secrets(const it_options *o, it_secrets **out, it_errbuf *err)
      * for: say so and go on without it. */
     it_errbuf derr = {{0}};
     if (it_secrets_add_docker_config(*out, path, &derr) != 0)
-        fprintf(stderr, "image-transfer: warning: ignoring %s\n", derr.msg);
+        say("warning: ignoring ", derr.msg);
     for (size_t i = 0; i < (*out)->n; i++)
         if ((*out)->items[i].password)
-            it_log_add_secret((*out)->items[i].password);
+            it_log_add_credential((*out)->items[i].username,
+                                  (*out)->items[i].password);
     return 0;
 }
 
@@ -290,18 +302,29 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
                         "info or debug\n");
         goto out;
     }
-    /* With the dashboard on, logs go to a file, never onto the screen. */
+    /* With the dashboard on, logs go to a file, never onto the screen:
+     * into the state dir, checked first (owned by the user, not writable
+     * by others) and never through a link planted there. */
     const char *log_file = o->log_file;
+    int log_rc;
     if (!log_file && tui) {
-        if (it_make_dirs(state_dir) == 0) {
-            snprintf(log_path, sizeof(log_path), "%s/image-transfer.log",
-                     state_dir);
-            log_file = log_path;
+        int dfd = it_state_dir_open(state_dir, &err);
+        if (dfd < 0) {
+            say("", err.msg);
+            goto out;
         }
+        snprintf(log_path, sizeof(log_path), "%s/image-transfer.log",
+                 state_dir);
+        log_file = log_path;
+        log_rc = it_log_open_at(dfd, "image-transfer.log", (it_log_level)lvl);
+        close(dfd);
+    } else {
+        log_rc = it_log_open(log_file, (it_log_level)lvl);
     }
-    if (it_log_open(log_file, (it_log_level)lvl) != 0) {
-        fprintf(stderr, "image-transfer: --log-file %s: %s\n", log_file,
-                strerror(errno));
+    if (log_rc != 0) {
+        char what[4200];
+        snprintf(what, sizeof(what), "%s: %s", log_file, strerror(errno));
+        say("--log-file ", what);
         goto out;
     }
     const char *mode = o->ccr_to_tcr ? "ccrToTcr" : "generic";
@@ -310,13 +333,13 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     if (tui)
         it_log_set_observer(early_observer, &early);
     if (load_secrets(o, &secrets, &err) != 0) {
-        fprintf(stderr, "image-transfer: %s\n", err.msg);
+        say("", err.msg);
         goto out;
     }
     if (o->ccr_to_tcr) {
         int rc = it_ccr_new(&ccr, o, secrets, &err);
         if (rc != 0) {
-            fprintf(stderr, "image-transfer: %s\n", err.msg);
+            say("", err.msg);
             exit_code = rc;
             goto out;
         }
@@ -329,7 +352,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
             goto out;
         }
         if (load_pairs(o, &pairs, &npairs, &err) != 0) {
-            fprintf(stderr, "image-transfer: %s\n", err.msg);
+            say("", err.msg);
             goto out;
         }
         describe_hosts(src_desc, sizeof(src_desc), pairs, npairs, true);
@@ -359,14 +382,19 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         it_journal_visitor v = {
             .blob = seed_blob, .image = seed_image, .payload = &seeds};
         if (it_journal_open(&journal, state_dir, &v, &err) != 0) {
-            fprintf(stderr, "image-transfer: %s\n", err.msg);
+            say("", err.msg);
             goto out;
         }
         long records = 0, torn = 0;
         it_journal_stats(journal, &records, &torn);
+        long skipped = it_journal_skipped(journal);
         if (records || torn)
             log_info("journal: %ld records from earlier runs%s", records,
                      torn ? " (a torn last line was dropped)" : "");
+        if (skipped)
+            log_warn("journal: %ld damaged line(s) skipped (see the warnings "
+                     "above); the records after them were kept",
+                     skipped);
     }
 
     it_engine_opts eo = {0};
@@ -390,7 +418,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     eo.stop = ctl->stop;
     eo.abort = ctl->abort;
     if (it_engine_start(&engine, &eo, &err) != 0) {
-        fprintf(stderr, "image-transfer: %s\n", err.msg);
+        say("", err.msg);
         goto out;
     }
     for (size_t i = 0; i < seeds.n; i++) {
@@ -478,7 +506,7 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         int64_t bytes = 0;
         for (size_t i = 0; i < nres; i++)
             if (res[i].status == IT_STATUS_PLANNED)
-                bytes += res[i].bytes;
+                bytes = it_add_sat(bytes, res[i].bytes);
         printf("dry run: %s%ld image(s) to copy (%lld bytes of new "
                "blobs), %ld skipped, %ld failed; nothing was written\n",
                shard_prefix, st.images_planned, (long long)bytes,
@@ -497,8 +525,11 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         it_summary_print(stdout, snap);
         it_snapshot_free(snap);
     }
-    if (o->report)
-        printf("report: %s\n", o->report);
+    if (o->report) {
+        char *name = it_sanitize_dup(o->report);
+        printf("report: %s\n", name ? name : "?");
+        free(name);
+    }
     fflush(stdout);
     if (ccr && fd.rc == 0)
         fd.rc = it_ccr_exit_code(ccr);

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "registry.h"
 #include "strmap.h"
+#include "text.h"
 
 typedef enum { T_REPO = 0, T_IMAGE, T_NODE, T_BLOB, N_LEVELS } task_kind;
 
@@ -138,9 +139,9 @@ struct it_engine {
     pthread_mutex_t clients_lock; /* clients, buckets, refreshing */
     pthread_cond_t clients_cv;    /* a refresh finished */
     it_strmap *refreshing;        /* keys whose client a worker is making */
-    it_strmap *clients;           /* "host\ncredkey" -> client_entry */
-    it_strmap *buckets;           /* host -> it_bucket */
-    client_entry *retired;        /* clients whose credentials expired */
+    it_strmap *clients;    /* "host\ncredkey\n(insecure|verify)" -> client */
+    it_strmap *buckets;    /* host -> it_bucket */
+    client_entry *retired; /* clients whose credentials expired */
     it_bucket *bandwidth;
 
     pthread_mutex_t blobs_lock;
@@ -173,6 +174,16 @@ static char *join2(const char *a, char sep, const char *b)
     s[la] = sep;
     memcpy(s + la + 1, b, lb + 1);
     return s;
+}
+
+/* *a += d, clamped to the int64 range; returns the new value. */
+static int64_t atomic_add_sat(atomic_llong *a, int64_t d)
+{
+    long long old = atomic_load(a), sum;
+    do {
+        sum = it_add_sat(old, d);
+    } while (!atomic_compare_exchange_weak(a, &old, sum));
+    return sum;
 }
 
 static bool stopping(const it_engine *e)
@@ -295,12 +306,16 @@ static void on_http(void *payload, const char *method, const char *url,
     log_debug("http %s %s -> %ld", method, url, status);
 }
 
-static bool host_insecure(const it_secrets *s, const char *host)
+/* Whether TLS checks are off for this repository: set by `insecure: true`
+ * on its host's entry or on the entry of a namespace it is in (the host
+ * matched without regard to case); never for other repositories of the
+ * host when only a namespace says so. */
+static bool repo_insecure(const it_secrets *s, const char *host,
+                          const char *repo)
 {
-    for (size_t i = 0; s && i < s->n; i++)
-        if (strcmp(s->items[i].host, host) == 0 && s->items[i].insecure)
-            return true;
-    return false;
+    const it_cred *best = it_secrets_find(s, host, repo);
+    const it_cred *bare = it_secrets_find(s, host, NULL);
+    return (best && best->insecure) || (bare && bare->insecure);
 }
 
 static void free_client(void *p)
@@ -326,7 +341,12 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
     } else if (e->o.creds_fn) {
         credkey = "provided";
     }
-    char *key = join2(host, '\n', credkey);
+    /* TLS checks are part of the key: a secure and an insecure client for
+     * the same host and login are never mixed up. */
+    bool insecure = repo_insecure(e->o.secrets, host, repo);
+    char *hc = join2(host, '\n', credkey);
+    char *key = hc ? join2(hc, '\n', insecure ? "insecure" : "verify") : NULL;
+    free(hc);
     reg_client *c = NULL;
     if (!key) {
         reg_error_set(err, REG_ENOMEM, "out of memory");
@@ -381,6 +401,10 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
         user = pass = NULL;
         expires_at = (int64_t)time(NULL) + 300 + 30;
     }
+    /* Temporary credentials (an instance token) are secrets like any
+     * other: hidden in every encoded form a registry may reflect. */
+    if (pass)
+        it_log_add_credential(user, pass);
     hook_ctx *h = calloc(1, sizeof(*h));
     ce = calloc(1, sizeof(*ce));
     if (h && ce) {
@@ -390,7 +414,7 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
         co.host = host;
         co.username = user;
         co.password = pass;
-        co.insecure = host_insecure(e->o.secrets, host);
+        co.insecure = insecure;
         co.ca_file = e->o.ca_file;
         co.hooks.before_request = before_request;
         co.hooks.on_blob_bytes = on_blob_bytes;
@@ -499,7 +523,7 @@ static void set_result(it_engine *e, size_t i, it_image_status st,
     free(r->error);
     r->error = NULL;
     if (error) {
-        it_redact(red, sizeof(red), error);
+        it_sanitize(red, sizeof(red), error);
         r->error = strdup(red);
     }
     pthread_mutex_unlock(&e->lock);
@@ -704,12 +728,13 @@ static void node_begin(it_engine *e, node *n)
             enqueue(e, T_NODE, k, 0);
         }
     } else {
+        /* Sizes a server wrote: the sums saturate, never wrap. */
         int64_t expect = 0;
         for (size_t i = 0; i < m->n_blobs; i++)
             if (m->blobs[i].size > 0)
-                expect += m->blobs[i].size;
+                expect = it_add_sat(expect, m->blobs[i].size);
         /* An index's children add up: the expectation is the sum. */
-        int64_t total = atomic_fetch_add(&n->img->expect, expect) + expect;
+        int64_t total = atomic_add_sat(&n->img->expect, expect);
         it_progress_image_expect(e->o.progress, n->img->pid, total);
         atomic_store(&n->pending, (int)m->n_blobs + 1);
         for (size_t i = 0; i < m->n_blobs; i++)
@@ -1029,7 +1054,7 @@ static int plan_manifest(it_engine *e, image_ctx *img, reg_manifest *m,
             it_strmap_put(e->planned, key, (void *)1);
             (*nblobs)++;
             if (m->blobs[i].size > 0)
-                *bytes += m->blobs[i].size;
+                *bytes = it_add_sat(*bytes, m->blobs[i].size);
         }
         free(key);
     }
@@ -1188,9 +1213,13 @@ static void run_image(it_engine *e, image_ctx *img)
             return;
         }
         atomic_store(&img->bytes, bytes);
+        char *src = it_sanitize_dup(img->src_str);
+        char *dst = it_sanitize_dup(img->dst_str);
         fprintf(e->o.plan_out ? e->o.plan_out : stdout,
-                "copy %s -> %s (%ld new blobs, %lld bytes)\n", img->src_str,
-                img->dst_str, nblobs, (long long)bytes);
+                "copy %s -> %s (%ld new blobs, %lld bytes)\n", src ? src : "?",
+                dst ? dst : "?", nblobs, (long long)bytes);
+        free(src);
+        free(dst);
         image_finish(e, img, IT_STATUS_PLANNED, NULL);
         return;
     }

@@ -5,8 +5,11 @@
 #include "headless.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "log.h"
 
 #define SUMMARY_FAILED_MAX 20
 
@@ -25,9 +28,11 @@ static void print_line(it_progress *p, FILE *out)
         return;
     char line[256];
     it_progress_format_line(line, sizeof line, s);
-    if (s->shard[0])
-        fprintf(out, "shard %s | %s\n", s->shard, line);
-    else
+    if (s->shard[0]) {
+        char shard[64];
+        it_sanitize(shard, sizeof shard, s->shard);
+        fprintf(out, "shard %s | %s\n", shard, line);
+    } else
         fprintf(out, "%s\n", line);
     fflush(out);
     it_snapshot_free(s);
@@ -92,9 +97,11 @@ void it_summary_print(FILE *out, const it_snapshot *s)
     else if (s->stop_requested && done < t->images_total)
         fprintf(out, " (%d of %d images done)", done, t->images_total);
     fprintf(out, "\n");
-    if (s->shard[0])
-        fprintf(out, "Shard:   %s (only this shard's repositories)\n",
-                s->shard);
+    if (s->shard[0]) {
+        char shard[64];
+        it_sanitize(shard, sizeof shard, s->shard);
+        fprintf(out, "Shard:   %s (only this shard's repositories)\n", shard);
+    }
     fprintf(out, "Repos:   %d of %d done\n", t->repos_done, t->repos_total);
     fprintf(out, "Images:  %d copied, %d skipped, %d failed, %d total\n",
             t->images_copied, t->images_skipped, t->images_failed,
@@ -117,14 +124,23 @@ void it_summary_print(FILE *out, const it_snapshot *s)
         if (shown == SUMMARY_FAILED_MAX)
             break;
         shown++;
+        /* Names and errors come from registries, the cloud API and
+         * files: redacted and with control bytes escaped, so nothing here
+         * can move the cursor or fake a line of this summary. */
+        char *src = it_sanitize_dup(r->src_repo);
+        char *dst = it_sanitize_dup(r->dst_repo);
+        char *why = it_sanitize_dup(r->error ? r->error : "failed");
         if (strcmp(r->src_repo, r->dst_repo) == 0)
-            fprintf(out, "  %s", r->src_repo);
+            fprintf(out, "  %s", src ? src : "?");
         else
-            fprintf(out, "  %s -> %s", r->src_repo, r->dst_repo);
+            fprintf(out, "  %s -> %s", src ? src : "?", dst ? dst : "?");
         if (r->images_failed > 0)
             fprintf(out, " (%d of %d images failed)", r->images_failed,
                     r->images_total);
-        fprintf(out, ": %s\n", r->error ? r->error : "failed");
+        fprintf(out, ": %s\n", why ? why : "failed");
+        free(src);
+        free(dst);
+        free(why);
     }
     if (failed_repos > shown)
         fprintf(out, "  ... and %d more (see the report)\n",

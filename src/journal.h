@@ -27,7 +27,9 @@ typedef struct it_journal_visitor {
 
 /* Opens (creating dirs as needed) STATE_DIR/journal.jsonl, replays the
  * records through v (may be NULL), then keeps the file open for appends.
- * Returns 0 or -1 with a message. */
+ * The state dir is checked (it_state_dir_open); a journal that is a
+ * symbolic link or not a regular file is refused. Returns 0 or -1 with a
+ * message. */
 int it_journal_open(it_journal **out, const char *state_dir,
                     const it_journal_visitor *v, it_errbuf *err);
 /* Appends; thread-safe. Errors are remembered and reported by close. */
@@ -42,7 +44,18 @@ int it_journal_close(it_journal *j);
 /* Creates path and its missing parents (mode 0700), like mkdir -p.
  * Returns 0 or -1 (errno set). */
 int it_make_dirs(const char *path);
-/* Number of records replayed at open, and torn lines dropped. */
+/* Number of records replayed at open, and torn last lines (a last line
+ * without its newline, cut off: 0 or 1). */
 void it_journal_stats(const it_journal *j, long *records, long *torn);
+/* Complete lines skipped at open (each with a warning naming its line
+ * number): not a valid record, or longer than 64 KiB (never read whole).
+ * They stay in the file; the records after them are replayed. */
+long it_journal_skipped(const it_journal *j);
+/* Creates the state dir (like it_make_dirs) and opens it (O_DIRECTORY):
+ * refused, with a message, when it is owned by another user or writable by
+ * other users (by its group, unless that group is the user's own). Files
+ * in it are then opened relative to the returned descriptor with
+ * O_NOFOLLOW. Returns the descriptor (close it) or -1. */
+int it_state_dir_open(const char *state_dir, it_errbuf *err);
 
 #endif /* IT_JOURNAL_H */

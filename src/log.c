@@ -11,8 +11,12 @@
  */
 #include "log.h"
 
+#include <curl/curl.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +25,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "text.h"
 
 it_log_level it_log_threshold = IT_LOG_INFO;
 
@@ -135,6 +141,31 @@ int it_log_open(const char *path, it_log_level level)
     return 0;
 }
 
+int it_log_open_at(int dirfd, const char *name, it_log_level level)
+{
+    int fd =
+        openat(dirfd, name,
+               O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "a");
+    if (f == NULL) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    pthread_mutex_lock(&sink_lock);
+    FILE *old = sink_file;
+    sink_file = f;
+    it_log_threshold = level;
+    pthread_mutex_unlock(&sink_lock);
+    if (old != NULL)
+        fclose(old);
+    return 0;
+}
+
 void it_log_close(void)
 {
     pthread_mutex_lock(&sink_lock);
@@ -157,7 +188,8 @@ void it_log_set_observer(void (*fn)(void *payload, it_log_level lvl,
 
 /* -------------------------------------------------------------- secrets */
 
-void it_log_add_secret(const char *secret)
+/* Registers one literal string (already encoded as it may appear). */
+static void add_literal(const char *secret)
 {
     if (secret == NULL || secret[0] == '\0')
         return;
@@ -185,6 +217,114 @@ void it_log_add_secret(const char *secret)
     n_secrets++;
 out:
     pthread_mutex_unlock(&secret_lock);
+}
+
+/* Frees a copy of secret material after wiping it. */
+static void wipe_free(char *s)
+{
+    if (s != NULL) {
+        memset(s, 0, strlen(s));
+        free(s);
+    }
+}
+
+/* base64 of (a, then b when not NULL), with and without its padding. */
+static void add_base64(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = b != NULL ? strlen(b) : 0;
+    size_t raw_len = la + lb;
+    unsigned char *raw = malloc(raw_len + 1);
+    char *enc = malloc(4 * ((raw_len + 2) / 3) + 1);
+    if (raw != NULL && enc != NULL && raw_len <= INT32_MAX / 2) {
+        memcpy(raw, a, la);
+        if (b != NULL)
+            memcpy(raw + la, b, lb);
+        int n = EVP_EncodeBlock((unsigned char *)enc, raw, (int)raw_len);
+        if (n > 0) {
+            add_literal(enc);
+            while (n > 0 && enc[n - 1] == '=')
+                enc[--n] = '\0';
+            add_literal(enc);
+        }
+        memset(raw, 0, raw_len);
+    }
+    free(raw);
+    wipe_free(enc);
+}
+
+/* Percent-encoding, in upper-case hex (libcurl's) and lower-case hex. */
+static void add_urlencoded(const char *secret)
+{
+    char *up = curl_easy_escape(NULL, secret, 0);
+    if (up == NULL)
+        return;
+    add_literal(up);
+    char *low = strdup(up);
+    if (low != NULL) {
+        for (char *p = low; *p != '\0'; p++) {
+            if (*p == '%' && p[1] != '\0' && p[2] != '\0') {
+                p[1] = (char)tolower((unsigned char)p[1]);
+                p[2] = (char)tolower((unsigned char)p[2]);
+                p += 2;
+            }
+        }
+        add_literal(low);
+        wipe_free(low);
+    }
+    memset(up, 0, strlen(up));
+    curl_free(up);
+}
+
+/* The secret as a JSON string's contents (without the quotes), with and
+ * without "/" escaped. */
+static void add_json(const char *secret)
+{
+    static const size_t flags[] = {JSON_ENCODE_ANY,
+                                   JSON_ENCODE_ANY | JSON_ESCAPE_SLASH};
+    json_t *str = json_string(secret);
+    if (str == NULL)
+        return; /* not UTF-8: cannot appear in a JSON string as such */
+    for (size_t i = 0; i < 2; i++) {
+        char *q = json_dumps(str, flags[i]);
+        if (q == NULL)
+            continue;
+        size_t n = strlen(q);
+        if (n >= 2) {
+            q[n - 1] = '\0';
+            add_literal(q + 1);
+        }
+        wipe_free(q);
+    }
+    json_decref(str);
+}
+
+void it_log_add_secret(const char *secret)
+{
+    if (secret == NULL || secret[0] == '\0')
+        return;
+    add_literal(secret);
+    add_base64(secret, NULL);
+    add_urlencoded(secret);
+    add_json(secret);
+}
+
+void it_log_add_credential(const char *user, const char *password)
+{
+    if (password == NULL || password[0] == '\0')
+        return;
+    it_log_add_secret(password);
+    if (user == NULL)
+        return;
+    /* What a Basic header or a Docker config's "auth" carries. */
+    size_t lu = strlen(user);
+    char *up = malloc(lu + 2);
+    if (up == NULL)
+        return;
+    memcpy(up, user, lu);
+    up[lu] = ':';
+    up[lu + 1] = '\0';
+    add_base64(up, password);
+    free(up);
 }
 
 /* Replaces every registered secret in `in` by "***". */
@@ -251,6 +391,17 @@ static bool is_word_char(char c)
            (c >= '0' && c <= '9') || c == '_';
 }
 
+/* True when the word around in[i] is a component of a path or a
+ * repository name ("/etc/passwd: no such file", "team/secret:v1"): not an
+ * assignment of a secret. */
+static bool in_path(const char *in, size_t i)
+{
+    size_t w = i;
+    while (w > 0 && (is_word_char(in[w - 1]) || in[w - 1] == '-'))
+        w--;
+    return w > 0 && (in[w - 1] == '/' || in[w - 1] == '\\');
+}
+
 /* When a secret key starts at in[i], returns the length of the value's
  * prefix to keep (key, quotes, separator) in *keep and the value length in
  * *vlen; false if there is no key=value here. */
@@ -265,6 +416,8 @@ static bool match_key(const char *in, size_t i, size_t *keep, size_t *vlen)
         if (secret_keys[k].quoted_only && !quoted)
             continue;
         if (secret_keys[k].quoted_only && i > 1 && is_word_char(in[i - 2]))
+            continue;
+        if (in_path(in, i))
             continue;
         size_t j = i + kn;
         if (in[j] == '"' || in[j] == '\'')
@@ -415,24 +568,30 @@ void it_redact(char *out, size_t cap, const char *in)
 
 /* ---------------------------------------------------------------- write */
 
-/* Appends text with control characters escaped, so one message is always
- * one line and cannot move the terminal's cursor. */
-static void put_escaped(sbuf *b, const char *s)
+void it_sanitize(char *out, size_t cap, const char *in)
 {
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\n') {
-            sb_str(b, "\\n");
-        } else if (c == '\r') {
-            sb_str(b, "\\r");
-        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            char hex[8];
-            snprintf(hex, sizeof hex, "\\x%02x", c);
-            sb_str(b, hex);
-        } else {
-            sb_put(b, (const char *)&c, 1);
-        }
+    if (out == NULL || cap == 0)
+        return;
+    out[0] = '\0';
+    if (in == NULL)
+        return;
+    char *r = redact_dup(in);
+    if (r == NULL) {
+        snprintf(out, cap, "%s", "(redaction failed)");
+        return;
     }
+    it_escape(out, cap, r);
+    free(r);
+}
+
+char *it_sanitize_dup(const char *in)
+{
+    char *r = redact_dup(in != NULL ? in : "");
+    if (r == NULL)
+        return NULL;
+    char *e = it_escape_dup(r);
+    free(r);
+    return e;
 }
 
 void it_log_write(it_log_level lvl, const char *fmt, ...)
@@ -477,9 +636,17 @@ void it_log_write(it_log_level lvl, const char *fmt, ...)
     sbuf line = {0};
     sb_str(&line, stamp);
     size_t body_at = line.len;
-    put_escaped(&line, red);
-    sb_str(&line, "\n");
+    /* Control characters escaped: one message is always one line and
+     * cannot move the terminal's cursor. */
+    char *esc = it_escape_dup(red);
     free(red);
+    if (esc == NULL) {
+        free(line.p);
+        return;
+    }
+    sb_str(&line, esc);
+    sb_str(&line, "\n");
+    free(esc);
     if (line.oom) {
         free(line.p);
         return;

@@ -20,18 +20,33 @@ extern it_log_level it_log_threshold;
 
 /* Opens the sink: path NULL = stderr. Returns 0 or -1 (errno set). */
 int it_log_open(const char *path, it_log_level level);
+/* Opens the sink at name inside the directory dirfd (the state dir) with
+ * O_NOFOLLOW: a symbolic link planted there is refused (ELOOP), never
+ * followed. Returns 0 or -1 (errno set). */
+int it_log_open_at(int dirfd, const char *name, it_log_level level);
 void it_log_close(void);
 /* "error"|"warn"|"info"|"debug" -> level, -1 if unknown. */
 int it_log_level_parse(const char *s);
 /* Registers a secret (password, token, SecretKey) that must never appear:
  * every log line is scrubbed of registered strings (replaced by "***").
- * The string is copied. Thread-safe. */
+ * Its encoded forms are registered too: base64, percent-encoded (upper-
+ * and lower-case hex) and JSON-escaped. Copied. Thread-safe. */
 void it_log_add_secret(const char *secret);
+/* Registers a login: the password (with it_log_add_secret) and the
+ * base64 of "user:password" (what a Basic header or a Docker config's
+ * "auth" holds). user may be NULL. */
+void it_log_add_credential(const char *user, const char *password);
 /* Also scrubs "Authorization: ..." header values and "password=" /
  * "token=" / "access_token=" query or form values. Writes the result into
  * out (NUL-terminated, truncated to cap). Used by the log and by anything
  * else that shows text to a person (dashboard, report errors). */
 void it_redact(char *out, size_t cap, const char *in);
+/* it_redact, then it_escape (text.h): the form of any string of remote
+ * or file origin shown to a person (summary, plan lines, report fields,
+ * messages on stderr). Truncated to cap. */
+void it_sanitize(char *out, size_t cap, const char *in);
+/* The same, malloc'd (NULL in gives ""); NULL on OOM. */
+char *it_sanitize_dup(const char *in);
 /* Optional observer for warnings and errors (the dashboard's bottom pane);
  * receives the redacted line. */
 void it_log_set_observer(void (*fn)(void *payload, it_log_level lvl,

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,12 +51,33 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Passwords, tokens and cloud keys live in this process's memory: no
+ * core file, and no ptrace or /proc/PID/mem access by other processes of
+ * the user. Done first, before anything secret is read. */
+static void no_core_dumps(void)
+{
+    struct rlimit rl = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &rl) != 0)
+        fprintf(stderr,
+                "image-transfer: warning: cannot disable core "
+                "dumps: %s\n",
+                strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        fprintf(stderr,
+                "image-transfer: warning: cannot mark the process "
+                "not dumpable: %s\n",
+                strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
+    no_core_dumps();
     it_options opt;
     it_errbuf err = {{0}};
     if (it_options_parse(&opt, argc, argv, &err) != 0) {
-        fprintf(stderr, "image-transfer: %s\n", err.msg);
+        char clean[sizeof err.msg];
+        it_sanitize(clean, sizeof clean, err.msg);
+        fprintf(stderr, "image-transfer: %s\n", clean);
         it_options_free(&opt);
         return IT_EXIT_USAGE;
     }

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "text.h"
 
 #define RING_LEN          64 /* > IT_SPARK_LEN + 1: the sparkline plus now */
 #define THROUGHPUT_WINDOW 10 /* seconds */
@@ -124,15 +125,16 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* A redacted, length-capped copy of an error or note (NULL on NULL or on
- * allocation failure). Called before taking the model lock: it_redact may
- * take the log's lock, and the log may call into the model. */
+/* A redacted, escaped (control bytes as \xNN), length-capped copy of an error
+ * or note (NULL on NULL or on allocation failure). Called before taking the
+ * model lock: it_redact may take the log's lock, and the log may call into the
+ * model. */
 static char *redacted_dup(const char *s)
 {
     if (!s)
         return NULL;
     char buf[ERR_MAX];
-    it_redact(buf, sizeof buf, s);
+    it_sanitize(buf, sizeof buf, s);
     return strdup(buf);
 }
 
@@ -264,11 +266,14 @@ static void open_account(it_progress *p, const img *m, int sign)
 {
     if (img_final(m->st))
         return;
+    /* Sizes come from manifests a server wrote: sums saturate. */
     if (m->expected >= 0)
-        p->open_expected += sign * m->expected;
+        p->open_expected = sign > 0 ? it_add_sat(p->open_expected, m->expected)
+                                    : it_sub_sat(p->open_expected, m->expected);
     else
         p->open_unknown += sign;
-    p->open_done += sign * m->bytes_done;
+    p->open_done = sign > 0 ? it_add_sat(p->open_done, m->bytes_done)
+                            : it_sub_sat(p->open_done, m->bytes_done);
 }
 
 /* --------------------------------------------------------------- events */
@@ -645,10 +650,10 @@ void it_progress_image_expect(it_progress *p, int image, int64_t bytes_expected)
         repo *r = &p->repos[m->repo];
         open_account(p, m, -1);
         if (m->expected > 0)
-            r->bytes_expected -= m->expected;
+            r->bytes_expected = it_sub_sat(r->bytes_expected, m->expected);
         m->expected = bytes_expected < 0 ? -1 : bytes_expected;
         if (m->expected > 0)
-            r->bytes_expected += m->expected;
+            r->bytes_expected = it_add_sat(r->bytes_expected, m->expected);
         open_account(p, m, +1);
     }
     pthread_mutex_unlock(&p->mu);
@@ -659,13 +664,15 @@ void it_progress_bytes(it_progress *p, int image, int64_t delta)
     pthread_mutex_lock(&p->mu);
     if (valid_img(p, image)) {
         img *m = &p->imgs[image];
-        m->bytes_done += delta;
-        p->repos[m->repo].bytes_done += delta;
-        p->t.bytes_done += delta;
+        m->bytes_done = it_add_sat(m->bytes_done, delta);
+        repo *r = &p->repos[m->repo];
+        r->bytes_done = it_add_sat(r->bytes_done, delta);
+        p->t.bytes_done = it_add_sat(p->t.bytes_done, delta);
         if (!img_final(m->st))
-            p->open_done += delta;
+            p->open_done = it_add_sat(p->open_done, delta);
         int64_t sec = ring_advance(p, now_of(p));
-        p->ring[sec % RING_LEN].bytes += delta;
+        bucket *b = &p->ring[sec % RING_LEN];
+        b->bytes = it_add_sat(b->bytes, delta);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -809,7 +816,7 @@ static void ring_sum(const it_progress *p, double now, int64_t sec, int window,
     *images = 0;
     for (int k = 0; k < window && sec - k >= 0; k++) {
         const bucket *b = &p->ring[(sec - k) % RING_LEN];
-        *bytes += b->bytes;
+        *bytes = it_add_sat(*bytes, b->bytes);
         *images += b->images;
     }
     double el = now - p->t0;
@@ -838,7 +845,7 @@ static double compute_eta(const it_progress *p, double now, int64_t sec,
         return 0;
     bool sizes_known =
         p->open_unknown == 0 && (int64_t)p->n_imgs == p->sum_images_total;
-    int64_t remaining_bytes = p->open_expected - p->open_done;
+    int64_t remaining_bytes = it_sub_sat(p->open_expected, p->open_done);
     if (sizes_known && remaining_bytes > 0 && throughput > 0)
         return (double)remaining_bytes / throughput;
     int64_t wb, wi;

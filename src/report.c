@@ -2,10 +2,13 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "log.h"
 
 static void iso8601(char out[32], time_t t)
 {
@@ -26,13 +29,22 @@ int it_report_write(const char *path, const char *mode, const it_shard *shard,
     json_t *images = json_array();
     for (size_t i = 0; i < n; i++) {
         const it_image_result *r = &results[i];
+        /* Names, digests and errors come from registries, the cloud API
+         * and files: redacted and escaped like everything shown. */
+        char *src = it_sanitize_dup(r->source);
+        char *dst = it_sanitize_dup(r->target);
+        char *dg = r->digest ? it_sanitize_dup(r->digest) : NULL;
+        char *why = r->error ? it_sanitize_dup(r->error) : NULL;
         json_array_append_new(
             images,
-            json_pack("{s:s,s:s,s:s?,s:s,s:I,s:s?}", "source",
-                      r->source ? r->source : "", "target",
-                      r->target ? r->target : "", "digest", r->digest, "status",
+            json_pack("{s:s,s:s,s:s?,s:s,s:I,s:s?}", "source", src ? src : "",
+                      "target", dst ? dst : "", "digest", dg, "status",
                       it_image_status_name(r->status), "bytes",
-                      (json_int_t)r->bytes, "error", r->error));
+                      (json_int_t)r->bytes, "error", why));
+        free(src);
+        free(dst);
+        free(dg);
+        free(why);
     }
     json_t *summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                                 "images_total", (json_int_t)s->images_total,
@@ -58,15 +70,30 @@ int it_report_write(const char *path, const char *mode, const it_shard *shard,
         snprintf(err->msg, sizeof(err->msg), "report: cannot build JSON");
         return -1;
     }
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+    /* A fresh file of our own next to the report (mode 0600, O_EXCL), never
+     * a name someone could have planted a symbolic link at; then renamed
+     * over the report, so a reader sees the old or the new one whole. */
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
         snprintf(err->msg, sizeof(err->msg), "report %.900s: path too long",
                  path);
         goto out;
     }
-    FILE *f = fopen(tmp, "w");
+    int fd = mkstemp(tmp);
+    if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", tmp,
+                 strerror(errno));
+        goto out;
+    }
+    FILE *f = fdopen(fd, "w");
     if (!f) {
         snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", tmp,
                  strerror(errno));
+        close(fd);
+        unlink(tmp);
         goto out;
     }
     int w = json_dumpf(root, f, JSON_INDENT(2));

@@ -3,7 +3,9 @@
  * appended record is replayed exactly on reopen; a torn last line is
  * dropped, counted and cut off so later appends stay readable; a corrupt
  * complete line in the middle is skipped and counted; nested state dirs are
- * created; concurrent appends never interleave; records carry exactly the
+ * created; concurrent appends never interleave; a line longer than 64 KiB
+ * is skipped without being read whole; a state dir others can write and a
+ * journal that is a symbolic link are refused; records carry exactly the
  * documented keys (no room for a secret).
  */
 #include <setjmp.h>
@@ -18,10 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "journal.h"
+#include "log.h"
 #include "test_util.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -346,7 +351,8 @@ static void test_corrupt_middle_line(void **state)
     assert_int_equal(it_journal_close(j), 0);
     append_raw(path, "this is not json\n");
     j = open_ok(dir, NULL);
-    assert_stats(j, 1, 1);
+    assert_stats(j, 1, 0); /* not a torn last line */
+    assert_int_equal(it_journal_skipped(j), 1);
     it_journal_blob(j, "r.example", "two", D2, 2);
     assert_int_equal(it_journal_close(j), 0);
 
@@ -355,7 +361,8 @@ static void test_corrupt_middle_line(void **state)
     assert_int_equal(r.n, 2);
     assert_blob(&r.v[0], "r.example", "one", D1, 1);
     assert_blob(&r.v[1], "r.example", "two", D2, 2);
-    assert_stats(j, 2, 1);
+    assert_stats(j, 2, 0);
+    assert_int_equal(it_journal_skipped(j), 1);
     assert_int_equal(it_journal_close(j), 0);
     recorder_free(&r);
 
@@ -370,7 +377,8 @@ static void test_corrupt_middle_line(void **state)
     assert_int_equal(r.n, 2);
     assert_blob(&r.v[0], "r", "a", D1, 10);
     assert_image(&r.v[1], "s:1", D2, "d:1");
-    assert_stats(j, 2, 2);
+    assert_stats(j, 2, 0);
+    assert_int_equal(it_journal_skipped(j), 2);
     assert_int_equal(it_journal_close(j), 0);
     recorder_free(&r);
 }
@@ -420,6 +428,121 @@ static void test_state_dir_error(void **state)
     assert_int_equal(it_journal_open(&j, file, NULL, &err), -1);
     assert_null(j);
     assert_non_null(strstr(err.msg, file));
+}
+
+/* A journal planted as a symbolic link (to a file of the user's, say) is
+ * refused: never followed, the file it points to keeps its bytes. */
+static void test_symlinked_journal_refused(void **state)
+{
+    const char *dir = *state;
+    char path[4096], victim[4096];
+    tu_path_in(path, sizeof(path), dir, "journal.jsonl");
+    tu_path_in(victim, sizeof(victim), dir, "victim.txt");
+    write_raw(victim, "precious\n{\"t\":\"bl"); /* would be "torn" */
+    assert_int_equal(symlink(victim, path), 0);
+    it_journal *j = (it_journal *)(uintptr_t)1;
+    it_errbuf err = {{0}};
+    assert_int_equal(it_journal_open(&j, dir, NULL, &err), -1);
+    assert_null(j);
+    assert_non_null(strstr(err.msg, "symbolic link"));
+    assert_non_null(strstr(err.msg, path));
+    char *text = slurp(victim);
+    assert_string_equal(text, "precious\n{\"t\":\"bl");
+    free(text);
+}
+
+/* A state dir other users can write is refused with a message naming it
+ * (they could plant links or forge records); the user's own 0700 (or
+ * 0750) dir is fine. */
+static void test_state_dir_writable_by_others(void **state)
+{
+    const char *dir = *state;
+    char sd[4096];
+    tu_path_in(sd, sizeof(sd), dir, "shared");
+    assert_int_equal(mkdir(sd, 0700), 0);
+    assert_int_equal(chmod(sd, 0777), 0);
+    it_journal *j = NULL;
+    it_errbuf err = {{0}};
+    assert_int_equal(it_journal_open(&j, sd, NULL, &err), -1);
+    assert_null(j);
+    assert_non_null(strstr(err.msg, sd));
+    assert_non_null(strstr(err.msg, "writable by other users"));
+    char jp[4096];
+    tu_path_in(jp, sizeof(jp), sd, "journal.jsonl");
+    assert_int_equal(access(jp, F_OK), -1); /* nothing created there */
+
+    assert_int_equal(chmod(sd, 01733), 0); /* sticky /tmp style: still no */
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(it_journal_open(&j, sd, NULL, &err), -1);
+
+    assert_int_equal(chmod(sd, 0750), 0);
+    j = open_ok(sd, NULL);
+    assert_int_equal(it_journal_close(j), 0);
+
+    int dfd = -1;
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(chmod(sd, 0700), 0);
+    dfd = it_state_dir_open(sd, &err);
+    assert_true(dfd >= 0);
+    close(dfd);
+}
+
+/* A line far longer than 64 KiB (200 MB here, a sparse hole of NULs) is
+ * skipped with a warning naming its line, without being read into memory
+ * whole (measured in a child: its peak RSS grows by far less than the
+ * line); the records around it replay and the file is not cut. A corrupt
+ * line in the middle is warned about by number too. */
+static void test_long_line_skipped_bounded(void **state)
+{
+    const char *dir = *state;
+    char path[4096], logp[4096];
+    tu_path_in(path, sizeof(path), dir, "journal.jsonl");
+    tu_path_in(logp, sizeof(logp), dir, "warn.log");
+    const char *rec1 = "{\"t\":\"blob\",\"registry\":\"r\",\"repo\":\"a\","
+                       "\"digest\":\"" D1 "\",\"size\":1}\n";
+    const char *rec4 = "{\"t\":\"image\",\"source\":\"s:1\",\"digest\":\"" D2
+                       "\",\"target\":\"d:1\"}\n";
+    write_raw(path, rec1);
+    off_t hole = (off_t)200 * 1024 * 1024;
+    assert_int_equal(truncate(path, file_size(path) + hole), 0);
+    append_raw(path, "\nnot a record\n");
+    append_raw(path, rec4);
+    off_t size = file_size(path);
+
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rusage ru0, ru1;
+        getrusage(RUSAGE_SELF, &ru0);
+        if (it_log_open(logp, IT_LOG_INFO) != 0)
+            _exit(10);
+        recorder r = {0};
+        it_journal_visitor v = {on_blob, on_image, &r};
+        it_journal *j = NULL;
+        it_errbuf err = {{0}};
+        if (it_journal_open(&j, dir, &v, &err) != 0)
+            _exit(11);
+        getrusage(RUSAGE_SELF, &ru1);
+        long records = 0, torn = 0;
+        it_journal_stats(j, &records, &torn);
+        if (records != 2 || torn != 0 || it_journal_skipped(j) != 2 ||
+            r.n != 2 || !r.v[0].is_blob || r.v[1].is_blob)
+            _exit(12);
+        it_journal_close(j);
+        it_log_close();
+        /* ru_maxrss is in KiB: 32 MiB of growth at most. */
+        _exit(ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024 ? 0 : 13);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(file_size(path), size); /* nothing cut */
+    char *text = slurp(logp);
+    assert_non_null(strstr(text, "journal line 2: longer than 65536 bytes"));
+    assert_non_null(strstr(text, "journal line 3: not a valid record"));
+    free(text);
 }
 
 #define THREADS    8
@@ -685,6 +808,9 @@ int main(void)
         T(test_corrupt_middle_line),
         T(test_nested_state_dir),
         T(test_state_dir_error),
+        T(test_symlinked_journal_refused),
+        T(test_state_dir_writable_by_others),
+        T(test_long_line_skipped_bounded),
         T(test_concurrent_appends),
         T(test_exact_keys),
         T(test_failed_append_reported_by_close),

@@ -33,6 +33,8 @@ static int setup(void **state)
     it_log_add_secret("p@ss:w/rd");
     it_log_add_secret("");   /* ignored */
     it_log_add_secret(NULL); /* ignored */
+    it_log_add_credential("alice", "Pa$$ w/rd\"x");
+    it_log_add_credential("bob", NULL); /* ignored */
     return 0;
 }
 

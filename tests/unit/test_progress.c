@@ -585,6 +585,71 @@ static void test_summary_truncates_failed_list(void **state)
     it_progress_free(p);
 }
 
+/* Sizes a server wrote near INT64_MAX: the sums saturate (no wrap to a
+ * negative total, no undefined behaviour), the ETA stays defined. */
+static void test_huge_sizes_saturate(void **state)
+{
+    (void)state;
+    it_progress *p = new_model();
+    int r = it_progress_repo_add(p, "lib/big", "ns/big");
+    it_progress_repo_tags(p, r, 3);
+    int img[3];
+    for (int k = 0; k < 3; k++) {
+        img[k] = it_progress_image_add(p, r, "t");
+        it_progress_image_state(p, img[k], IT_IMG_COPYING, NULL, NULL);
+        it_progress_image_expect(p, img[k], INT64_MAX - 1);
+    }
+    it_progress_enumeration_done(p);
+    it_progress_bytes(p, img[0], INT64_MAX - 1);
+    it_progress_bytes(p, img[1], INT64_MAX - 1);
+    fake_now = 1002.0;
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    const it_repo_row *row = row_named(s, "lib/big");
+    assert_non_null(row);
+    assert_true(row->bytes_expected == INT64_MAX);
+    assert_true(row->bytes_done == INT64_MAX);
+    assert_true(s->totals.bytes_done == INT64_MAX);
+    assert_true(s->eta >= 0 || s->eta < 0); /* computed, not NaN-trapped */
+    it_snapshot_free(s);
+    /* lowering an expectation again from a saturated sum stays sane */
+    it_progress_image_expect(p, img[2], 10);
+    s = it_progress_snapshot(p, NULL);
+    row = row_named(s, "lib/big");
+    assert_true(row->bytes_expected > 0);
+    it_snapshot_free(s);
+    it_progress_free(p);
+}
+
+/* Names and errors of remote origin cannot drive the terminal or fake a
+ * line of the summary. */
+static void test_summary_escapes_hostile_text(void **state)
+{
+    (void)state;
+    it_progress *p = new_model();
+    int r = it_progress_repo_add(p,
+                                 "lib/\x1b]0;x\x07"
+                                 "app",
+                                 "ns/app");
+    it_progress_repo_state(p, r, IT_REPO_FAILED,
+                           "denied\nResult:  success\x1b[2J");
+    it_progress_phase(p, IT_PHASE_DONE);
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    assert_non_null(mem);
+    it_summary_print(mem, s);
+    fclose(mem);
+    assert_null(strchr(buf, '\x1b'));
+    assert_null(strchr(buf, '\x07'));
+    assert_null(strstr(buf, "\nResult:  success"));
+    assert_non_null(strstr(buf, "lib/\\x1b]0;x\\x07app -> ns/app: "
+                                "denied\\nResult:  success\\x1b[2J\n"));
+    free(buf);
+    it_snapshot_free(s);
+    it_progress_free(p);
+}
+
 static void *finish_later(void *arg)
 {
     struct timespec ts = {1, 300000000L};
@@ -752,6 +817,8 @@ int main(void)
         cmocka_unit_test(test_snapshot_one_host),
         cmocka_unit_test(test_format_line_and_summary),
         cmocka_unit_test(test_summary_truncates_failed_list),
+        cmocka_unit_test(test_huge_sizes_saturate),
+        cmocka_unit_test(test_summary_escapes_hostile_text),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_headless_run),
         cmocka_unit_test(test_wait_done),

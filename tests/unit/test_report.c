@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "report.h"
 #include "test_util.h"
 
@@ -209,7 +210,9 @@ static void test_schema(void **state)
             assert_str(im, "digest", r[i].digest);
         else
             assert_true(json_is_null(json_object_get(im, "digest")));
-        if (r[i].error)
+        if (i == 2) /* control bytes escaped, like on a terminal */
+            assert_str(im, "error", "manifest unknown: \"c:3\"\\nsecond line");
+        else if (r[i].error)
             assert_str(im, "error", r[i].error);
         else
             assert_true(json_is_null(json_object_get(im, "error")));
@@ -370,6 +373,68 @@ static void test_shard(void **state)
     json_decref(root);
 }
 
+/* A symbolic link planted where the old code wrote its temp file
+ * (REPORT.tmp) is never followed: the file it points to keeps its bytes,
+ * and the report itself is a new regular file of mode 0600. */
+static void test_planted_symlink(void **state)
+{
+    const char *dir = *state;
+    char path[4096], tmp[4096], victim[4096];
+    tu_path_in(path, sizeof(path), dir, "report.json");
+    tu_path_in(tmp, sizeof(tmp), dir, "report.json.tmp");
+    tu_path_in(victim, sizeof(victim), dir, "victim");
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("precious\n", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, tmp), 0);
+
+    it_engine_stats s = {0};
+    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED, 10, NULL};
+    write_ok(path, "generic", T_START, T_END, &s, &one, 1, false);
+
+    char buf[64] = {0};
+    f = fopen(victim, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_string_equal(buf, "precious\n");
+    struct stat st;
+    assert_int_equal(lstat(tmp, &st), 0);
+    assert_true(S_ISLNK(st.st_mode)); /* left alone */
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    json_t *root = load(path);
+    assert_int_equal(json_array_size(json_object_get(root, "images")), 1);
+    json_decref(root);
+    /* report.json, the link and its target: no temp file left */
+    assert_int_equal(dir_entries(dir, NULL, 0), 3);
+}
+
+/* Names, digests and errors of remote origin: escaped and redacted. */
+static void test_hostile_fields(void **state)
+{
+    const char *dir = *state;
+    char path[4096];
+    tu_path_in(path, sizeof(path), dir, "hostile.json");
+    it_log_add_secret("report-secret-9");
+    it_image_result r = {"src/a:\x1b]0;t\x07",
+                         "dst/a:1",
+                         "sha256:\x1b[2J",
+                         IT_STATUS_FAILED,
+                         0,
+                         "denied report-secret-9\nResult: success\x1b[2J"};
+    it_engine_stats s = {0};
+    write_ok(path, "generic", T_START, T_END, &s, &r, 1, false);
+    json_t *root = load(path);
+    json_t *im = json_array_get(json_object_get(root, "images"), 0);
+    assert_str(im, "source", "src/a:\\x1b]0;t\\x07");
+    assert_str(im, "digest", "sha256:\\x1b[2J");
+    assert_str(im, "error", "denied ***\\nResult: success\\x1b[2J");
+    json_decref(root);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -385,7 +450,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_schema),         T(test_interrupted_and_empty),
         T(test_atomic_replace), T(test_unwritable_path),
-        T(test_shard),          cmocka_unit_test(test_status_names),
+        T(test_shard),          T(test_planted_symlink),
+        T(test_hostile_fields), cmocka_unit_test(test_status_names),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
