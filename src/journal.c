@@ -66,9 +66,12 @@ int it_state_dir_open(const char *state_dir, it_errbuf *err)
         return -1;
     }
     /* Whoever else can write here can swap the journal for a link to a
-     * file of ours, or feed the next run forged records. */
+     * file of ours, or feed the next run forged records. Root may own it
+     * (as OpenSSH's StrictModes allows): root can change anything anyway,
+     * and a volume mounted by a container runtime (a Kubernetes subPath
+     * with fsGroup) is root's, with the group of the pod's user. */
     const char *why = NULL;
-    if (st.st_uid != geteuid())
+    if (st.st_uid != geteuid() && st.st_uid != 0)
         why = "is owned by another user";
     else if (st.st_mode & S_IWOTH)
         why = "is writable by other users";
