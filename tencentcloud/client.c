@@ -216,6 +216,30 @@ static int parse_endpoint(tc_client *c, const char *endpoint, tc_error *err)
     return TC_OK;
 }
 
+/* Values that become header values (from a file, the environment, a
+ * flag): a control byte is refused up front, with the field's name and
+ * never its value (it may be a secret). tc_sign() checks again where the
+ * header lines are built. */
+static int check_header_fields(const tc_client_opts *o, tc_error *err)
+{
+    const struct {
+        const char *what;
+        const char *value;
+    } f[] = {{"SecretId", o->secret_id},  {"region", o->region},
+             {"session token", o->token}, {"API version", o->version},
+             {"service", o->service},     {"language", o->language}};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        for (const char *p = f[i].value; p != NULL && *p != '\0'; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+                return tc_error_set(err, TC_EINVAL,
+                                    "Tencent Cloud %s holds a control "
+                                    "character (byte 0x%02x at offset %zu)",
+                                    f[i].what, (unsigned)(unsigned char)*p,
+                                    (size_t)(p - f[i].value));
+    }
+    return TC_OK;
+}
+
 int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
 {
     int rc = TC_OK;
@@ -229,6 +253,9 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
             "Tencent Cloud SecretId and SecretKey are required");
     if (o->region == NULL || o->region[0] == '\0')
         return tc_error_set(err, TC_EINVAL, "Tencent Cloud region is required");
+    rc = check_header_fields(o, err);
+    if (rc != TC_OK)
+        return rc;
 
     c = calloc(1, sizeof(*c));
     if (c == NULL)

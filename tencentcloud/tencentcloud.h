@@ -120,8 +120,10 @@ typedef struct tc_signature {
 
 /*
  * Pure function: computes the signature of `in` into *out (which it
- * initialises). Returns TC_OK, TC_EINVAL (missing input or a value with a
- * newline) or TC_ENOMEM; on failure *out holds nothing to free. Free the
+ * initialises). Returns TC_OK, TC_EINVAL (missing input, a line break in
+ * the method or query, or a header value holding a control character:
+ * a byte below 0x20 or 0x7f; the message names the header, never the
+ * value) or TC_ENOMEM; on failure *out holds nothing to free. Free the
  * result with tc_signature_clear(). The secret key is not copied into out.
  */
 int tc_sign(tc_signature *out, const tc_sign_input *in, tc_error *err);
@@ -189,7 +191,10 @@ typedef struct tc_client_opts {
 typedef struct tc_client tc_client;
 
 /* Creates a client; copies every string. Returns TC_EINVAL when the
- * secret id/key or region is missing or the endpoint is not http(s)://. */
+ * secret id/key or region is missing, the endpoint is not http(s)://, or
+ * a value sent as a header (SecretId, region, token, version, service,
+ * language) holds a control character (the message names the field, never
+ * the value). */
 int tc_client_new(tc_client **out, const tc_client_opts *opts, tc_error *err);
 /* Frees the client and wipes its copy of the secrets. NULL is fine. */
 void tc_client_free(tc_client *c);

@@ -752,6 +752,63 @@ static void test_region_hosts(void **state)
     assert_int_equal(tc_tcr_registry_host(h, sizeof(h), "a/b"), TC_EINVAL);
 }
 
+/* A header value holding a control byte (a region or token from a file,
+ * say) is refused where the headers are built: nothing is sent. */
+static void test_header_control_bytes_refused(void **state)
+{
+    (void)state;
+    static const char *bad[] = {"ap-guangzhou\r\nX-Evil: 1", "ap-\x1b[2J",
+                                "ap-guangzhou\t", "ap-\x7f", "ap\x01"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* tc_sign, the one place that builds the header lines */
+        tc_sign_input in = {.secret_id = SECRET_ID,
+                            .secret_key = SECRET_KEY,
+                            .service = "tcr",
+                            .host = "tcr.example.test",
+                            .action = "DescribeInstances",
+                            .version = "2019-09-24",
+                            .region = "ap-guangzhou",
+                            .token = bad[i],
+                            .timestamp = 1700000000};
+        tc_signature sig;
+        tc_error err = {0};
+        assert_int_equal(tc_sign(&sig, &in, &err), TC_EINVAL);
+        assert_non_null(strstr(err.message, "control character"));
+        assert_non_null(strstr(err.message, "X-TC-Token"));
+        assert_null(strstr(err.message, bad[i])); /* the value is secret */
+        assert_int_equal(sig.n_headers, 0);
+        in.token = NULL;
+        in.region = bad[i];
+        assert_int_equal(tc_sign(&sig, &in, &err), TC_EINVAL);
+        assert_non_null(strstr(err.message, "X-TC-Region"));
+
+        /* through the client: refused before any request is sent */
+        fake f = {.n_items = 1};
+        tc_client_opts o = {.endpoint = "https://tcr.example.test:8443",
+                            .region = "ap-guangzhou",
+                            .secret_id = SECRET_ID,
+                            .secret_key = SECRET_KEY,
+                            .token = bad[i],
+                            .max_retries = 2,
+                            .clock = fake_clock,
+                            .sleep_ms = fake_sleep,
+                            .transport = fake_transport,
+                            .payload = &f};
+        tc_client *c = NULL;
+        int rc = tc_client_new(&c, &o, &err);
+        if (rc == TC_OK) {
+            json_t *resp = NULL;
+            rc = tc_call(c, "DescribeInstances", NULL, &resp, &err);
+            assert_null(resp);
+        }
+        assert_int_equal(rc, TC_EINVAL);
+        assert_non_null(strstr(err.message, "control character"));
+        assert_int_equal(f.n_calls, 0);
+        tc_client_free(c);
+        fake_done(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -766,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_request_fields),
         cmocka_unit_test(test_client_options),
         cmocka_unit_test(test_region_hosts),
+        cmocka_unit_test(test_header_control_bytes_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
