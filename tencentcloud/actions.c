@@ -4,6 +4,7 @@
  * region -> registry host map (docs/tencentcloud-api.md §3, §5).
  */
 #include "tencentcloud.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,24 +22,55 @@ static char *get_str(json_t *obj, const char *key)
     return strdup(s ? s : "");
 }
 
-/* Integer member, tolerating numbers sent as strings (the docs' examples
- * do that); `dflt` when absent or not a number. */
+/* Largest integer a double (and so any JSON parser) holds exactly. */
+#define EXACT_INT_MAX 9007199254740992LL /* 2^53 */
+
+/* An integer-valued JSON number within +-2^53 into *out: a JSON integer,
+ * or a real with no fractional part (1e300, 1.5 or a huge integer are
+ * refused, so nothing is ever cast out of range). */
+static bool exact_int(json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        if (x < -EXACT_INT_MAX || x > EXACT_INT_MAX)
+            return false;
+        *out = (int64_t)x;
+        return true;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        /* NaN fails both comparisons */
+        if (!(d >= (double)-EXACT_INT_MAX && d <= (double)EXACT_INT_MAX))
+            return false;
+        int64_t x = (int64_t)d;
+        if ((double)x != d)
+            return false;
+        *out = x;
+        return true;
+    }
+    return false;
+}
+
+/* A count, size or id member: an integer in 0..2^53, tolerating numbers
+ * sent as decimal strings (the docs' examples do that); `dflt` when
+ * absent, not a number, negative, fractional or out of range (a server
+ * controls these numbers: nothing it sends may overflow). */
 static int64_t get_int(json_t *obj, const char *key, int64_t dflt)
 {
     json_t *v = json_object_get(obj, key);
-    if (json_is_integer(v))
-        return (int64_t)json_integer_value(v);
-    if (json_is_real(v))
-        return (int64_t)json_real_value(v);
+    int64_t x = 0;
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         char *end = NULL;
         errno = 0;
-        long long x = strtoll(s, &end, 10);
-        if (errno == 0 && end != s && *end == '\0')
-            return (int64_t)x;
+        long long l = strtoll(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0')
+            return dflt;
+        x = (int64_t)l;
+    } else if (!exact_int(v, &x)) {
+        return dflt;
     }
-    return dflt;
+    return (x >= 0 && x <= EXACT_INT_MAX) ? x : dflt;
 }
 
 /* Boolean member: true, 1, "true", "1" (CCR's Public is an int). */
@@ -52,6 +84,15 @@ static bool get_bool(json_t *obj, const char *key)
     if (json_is_string(v))
         return strcmp(json_string_value(v), "true") == 0 ||
                strcmp(json_string_value(v), "1") == 0;
+    return false;
+}
+
+/* True when s holds a byte below 0x20 or 0x7f. */
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return true;
     return false;
 }
 
@@ -649,6 +690,26 @@ int tc_tcr_list_images(tc_image **out, size_t *n, tc_client *c,
     return rc;
 }
 
+/* How long a token whose ExpTime makes no sense is taken to be valid. */
+#define ASSUMED_TOKEN_LIFE_S 300
+/* The latest plausible ExpTime: a temporary token lives an hour. */
+#define MAX_TOKEN_LIFE_S (366LL * 24 * 3600)
+
+/* CreateInstanceToken's ExpTime (Unix milliseconds [3.2]). Anything that
+ * is not an integer-valued number in (now, now + 366 days] in
+ * milliseconds (seconds, 1e300, a string, negative, in the past) is
+ * replaced by now + 5 minutes, and *assumed set. */
+static int64_t exp_time(tc_client *c, json_t *v, bool *assumed)
+{
+    int64_t now_ms = tc__client_now(c) * 1000;
+    int64_t x = 0;
+    *assumed = false;
+    if (exact_int(v, &x) && x > now_ms && x - now_ms <= MAX_TOKEN_LIFE_S * 1000)
+        return x;
+    *assumed = true;
+    return now_ms + ASSUMED_TOKEN_LIFE_S * 1000;
+}
+
 int tc_tcr_create_instance_token(tc_instance_token **out, tc_client *c,
                                  const char *registry_id, tc_error *err)
 {
@@ -676,6 +737,14 @@ int tc_tcr_create_instance_token(tc_instance_token **out, tc_client *c,
         rc = tc_error_set(err, TC_ERR, "%s: response has no Token", action);
         goto cleanup;
     }
+    const char *user = json_string_value(json_object_get(resp, "Username"));
+    if (has_control(token) || (user != NULL && has_control(user))) {
+        /* They become a Basic login: never a header line break. */
+        rc = tc_error_set(err, TC_ERR,
+                          "%s: the response's %s holds a control character",
+                          action, has_control(token) ? "Token" : "Username");
+        goto cleanup;
+    }
     t = calloc(1, sizeof(*t));
     if (t == NULL) {
         rc = oom(err, action);
@@ -684,7 +753,8 @@ int tc_tcr_create_instance_token(tc_instance_token **out, tc_client *c,
     t->username = get_str(resp, "Username");
     t->token = strdup(token);
     t->token_id = get_str(resp, "TokenId");
-    t->exp_time_ms = get_int(resp, "ExpTime", -1);
+    t->exp_time_ms =
+        exp_time(c, json_object_get(resp, "ExpTime"), &t->exp_time_assumed);
     if (!t->username || !t->token || !t->token_id) {
         rc = oom(err, action);
         goto cleanup;

@@ -4,6 +4,7 @@
  * seam (docs/tencentcloud-api.md §1.6, §4).
  */
 #include "tencentcloud.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -166,6 +167,11 @@ const char *tc_client_secret_id(const tc_client *c)
 const char *tc_client_region(const tc_client *c)
 {
     return c->region;
+}
+
+int64_t tc__client_now(tc_client *c)
+{
+    return c->clock(c->payload);
 }
 
 static int64_t default_clock(void *payload)

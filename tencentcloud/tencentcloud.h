@@ -254,9 +254,15 @@ typedef struct tc_instance {
 
 typedef struct tc_instance_token {
     char *username;
-    char *token;         /* secret: the docker login password */
-    int64_t exp_time_ms; /* ExpTime, Unix milliseconds */
-    char *token_id;      /* "" for temporary tokens */
+    char *token;           /* secret: the docker login password */
+    int64_t exp_time_ms;   /* ExpTime, Unix milliseconds */
+    bool exp_time_assumed; /* the API's ExpTime was not a plausible
+                              millisecond time in the next 366 days (1e300,
+                              seconds, a string, past, absent):
+                              exp_time_ms is then the client's now + 5
+                              minutes. Callers warn (once) and renew
+                              after those 5 minutes. */
+    char *token_id;        /* "" for temporary tokens */
 } tc_instance_token;
 
 void tc_namespaces_free(tc_namespace *v, size_t n);

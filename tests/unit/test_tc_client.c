@@ -49,6 +49,13 @@ typedef struct fake {
     int n_sleeps;
     int64_t now;
     int before_calls;
+    /* hostile values: replace the total count / CreateInstanceToken's
+     * ExpTime / every item's size with these (borrowed) when set */
+    json_t *total;
+    json_t *exp_time;
+    json_t *size;
+    bool omit_exp_time;
+    const char *token; /* CreateInstanceToken's Token, NULL = a JWT */
 } fake;
 
 /* ------------------------------------------------------------ the fake */
@@ -233,8 +240,14 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
     json_t *resp = json_object();
     if (strcmp(action, "CreateInstanceToken") == 0) {
         json_object_set_new(resp, "Username", json_string("100036950234"));
-        json_object_set_new(resp, "Token", json_string("jwt.token.value"));
-        json_object_set_new(resp, "ExpTime", json_integer(1735880997750LL));
+        json_object_set_new(
+            resp, "Token",
+            json_string(f->token ? f->token : "jwt.token.value"));
+        if (f->exp_time != NULL)
+            json_object_set(resp, "ExpTime", f->exp_time);
+        else if (!f->omit_exp_time)
+            /* an hour after the fake clock's start */
+            json_object_set_new(resp, "ExpTime", json_integer(1700003600000LL));
         json_object_set_new(resp, "TokenId", json_string(""));
     } else if (sh != NULL) {
         /* Limit maxima from the reference: never more than 100. */
@@ -253,11 +266,19 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
         if (f->ignore_offset)
             start = 0;
         json_t *list = json_array();
-        for (long long i = start; i < start + limit && i < f->n_items; i++)
-            json_array_append_new(list, make_item(action, (int)i));
+        for (long long i = start; i < start + limit && i < f->n_items; i++) {
+            json_t *item = make_item(action, (int)i);
+            if (f->size != NULL) {
+                json_object_set(item, "SizeByte", f->size);
+                json_object_set(item, "Size", f->size);
+            }
+            json_array_append_new(list, item);
+        }
         json_t *data = sh->data_key ? json_object() : json_incref(resp);
         json_object_set_new(data, sh->list_key, list);
-        if (!f->omit_total)
+        if (f->total != NULL)
+            json_object_set(data, sh->total_key, f->total);
+        else if (!f->omit_total)
             json_object_set_new(data, sh->total_key, json_integer(f->n_items));
         if (sh->data_key != NULL) {
             json_object_set_new(data, "Server", json_string("ccr.example"));
@@ -705,7 +726,8 @@ static void test_request_fields(void **state)
     assert_int_equal(tc_tcr_create_instance_token(&t, c, "tcr-1", &err), TC_OK);
     assert_string_equal(t->username, "100036950234");
     assert_string_equal(t->token, "jwt.token.value");
-    assert_true(t->exp_time_ms == 1735880997750LL);
+    assert_true(t->exp_time_ms == 1700003600000LL);
+    assert_false(t->exp_time_assumed);
     tc_instance_token_free(t);
 
     tc_client_free(c);
@@ -809,6 +831,121 @@ static void test_header_control_bytes_refused(void **state)
     }
 }
 
+/* ExpTime must be a plausible millisecond timestamp in the future (an
+ * integer-valued number, at most a year ahead); anything else means
+ * "valid for 5 minutes", flagged for the caller. */
+static void test_instance_token_exp_time(void **state)
+{
+    (void)state;
+    const int64_t now = 1700000000; /* the fake clock's start */
+    static const struct {
+        const char *json; /* NULL = ExpTime absent */
+        bool assumed;
+    } cases[] = {
+        {"1e300", true},
+        {"-1e300", true},
+        {"1700003600", true},          /* seconds, not milliseconds */
+        {"-1", true},                  /* negative */
+        {"0", true},                   /* epoch */
+        {"\"1700003600000\"", true},   /* a string, even a numeric one */
+        {"\"NaN\"", true},             /* NaN-like */
+        {"\"Infinity\"", true},        /* NaN-like */
+        {"1700003600000.5", true},     /* not an integer */
+        {"1699999990000", true},       /* in the past */
+        {"1763072000000", true},       /* two years ahead */
+        {"9223372036854775807", true}, /* INT64_MAX */
+        {"null", true},
+        {"true", true},
+        {"[1700003600000]", true},
+        {NULL, true},
+        {"1700003600000", false}, /* an hour ahead: as sent */
+        {"1.7000036e12", false},  /* integer-valued real */
+        {"1731536000000", false}, /* 365 days ahead */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake f = {.n_items = 1};
+        if (cases[i].json == NULL) {
+            f.omit_exp_time = true;
+        } else {
+            json_error_t jerr;
+            f.exp_time = json_loads(cases[i].json, JSON_DECODE_ANY, &jerr);
+            assert_non_null(f.exp_time);
+        }
+        tc_client *c = new_client(&f, 0);
+        tc_error err = {0};
+        tc_instance_token *t = NULL;
+        int rc = tc_tcr_create_instance_token(&t, c, "tcr-1", &err);
+        if (rc != TC_OK)
+            fail_msg("ExpTime %s: %s", cases[i].json, err.message);
+        if (t->exp_time_assumed != cases[i].assumed)
+            fail_msg("ExpTime %s: assumed %d, want %d", cases[i].json,
+                     t->exp_time_assumed, cases[i].assumed);
+        if (cases[i].assumed) {
+            /* now (the client's clock) + 5 minutes */
+            assert_true(t->exp_time_ms >= (now + 300) * 1000);
+            assert_true(t->exp_time_ms <= (f.now + 300) * 1000);
+        } else {
+            assert_true(t->exp_time_ms ==
+                        (int64_t)json_number_value(f.exp_time));
+        }
+        assert_string_equal(t->token, "jwt.token.value");
+        tc_instance_token_free(t);
+        tc_client_free(c);
+        json_decref(f.exp_time);
+        fake_done(&f);
+    }
+    /* A token that would break the Basic login header is refused. */
+    fake f = {.n_items = 1, .token = "jwt\r\nX-Evil: 1"};
+    tc_client *c = new_client(&f, 0);
+    tc_error err = {0};
+    tc_instance_token *t = NULL;
+    assert_int_equal(tc_tcr_create_instance_token(&t, c, "tcr-1", &err),
+                     TC_ERR);
+    assert_null(t);
+    assert_non_null(strstr(err.message, "control character"));
+    tc_client_free(c);
+    fake_done(&f);
+}
+
+/* Numbers a server controls never overflow: a total or size that is not
+ * an integer in 0..2^53 counts as absent. */
+static void test_hostile_numbers(void **state)
+{
+    (void)state;
+    static const char *totals[] = {"1e300",
+                                   "-1e300",
+                                   "1.5",
+                                   "-7",
+                                   "\"99999999999999999999999\"",
+                                   "\"NaN\"",
+                                   "9007199254740993"};
+    for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
+        json_error_t jerr;
+        /* 250 items served; the total is garbage: like no total, a short
+         * page ends the listing */
+        fake f = {.n_items = 250, .page_cap = 30};
+        f.total = json_loads(totals[i], JSON_DECODE_ANY, &jerr);
+        f.size = json_loads(totals[i], JSON_DECODE_ANY, &jerr);
+        assert_non_null(f.total);
+        tc_client *c = new_client(&f, 0);
+        tc_error err = {0};
+        tc_image *v = NULL;
+        size_t n = 0;
+        int rc = tc_ccr_list_tags(&v, &n, c, "ns/repo", &err);
+        if (rc != TC_OK)
+            fail_msg("total %s: %s", totals[i], err.message);
+        if (n != 30 || f.n_calls != 1)
+            fail_msg("total %s: %zu items in %d calls", totals[i], n,
+                     f.n_calls);
+        assert_int_equal(v[0].size, -1);
+        tc_images_free(v, n);
+        tc_client_free(c);
+        json_decref(f.total);
+        json_decref(f.size);
+        fake_done(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -824,6 +961,8 @@ int main(void)
         cmocka_unit_test(test_client_options),
         cmocka_unit_test(test_region_hosts),
         cmocka_unit_test(test_header_control_bytes_refused),
+        cmocka_unit_test(test_instance_token_exp_time),
+        cmocka_unit_test(test_hostile_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
