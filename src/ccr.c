@@ -687,7 +687,7 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
         it_progress_phase(p, IT_PHASE_DISCOVERING);
         /* Repositories stream in page by page: copying starts with the
          * first page, whatever the size of the account. */
-        if (tc_ccr_each_repo(c->ccr, feed_page, &f, &terr) != 0)
+        if (tc_ccr_each_repo(c->ccr, NULL, feed_page, &f, &terr) != 0)
             rc = api_failure(c, "list CCR repositories", "ccr", c->ccr, &terr);
         else
             rc = f.rc;

@@ -40,6 +40,8 @@ struct tc_client {
     long backoff_base_ms;
     long backoff_max_ms;
     long timeout_ms;
+    size_t max_items; /* listing caps, never 0 */
+    size_t max_pages;
     int64_t (*clock)(void *payload);
     void (*sleep_ms)(void *payload, long ms);
     void (*before_request)(void *payload, const char *action);
@@ -122,6 +124,8 @@ const char *tc_strerror(int code)
         return "invalid argument";
     case TC_ENOMEM:
         return "out of memory";
+    case TC_ELIMIT:
+        return "limit exceeded";
     default:
         return "error";
     }
@@ -172,6 +176,13 @@ const char *tc_client_region(const tc_client *c)
 int64_t tc__client_now(tc_client *c)
 {
     return c->clock(c->payload);
+}
+
+void tc__client_limits(const tc_client *c, const tc_list_limits *lim,
+                       size_t *max_items, size_t *max_pages)
+{
+    *max_items = lim && lim->max_items ? lim->max_items : c->max_items;
+    *max_pages = lim && lim->max_pages ? lim->max_pages : c->max_pages;
 }
 
 static int64_t default_clock(void *payload)
@@ -291,6 +302,8 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
     c->backoff_max_ms =
         o->backoff_max_ms > 0 ? o->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    c->max_items = o->max_items > 0 ? o->max_items : TC_DEFAULT_MAX_ITEMS;
+    c->max_pages = o->max_pages > 0 ? o->max_pages : TC_DEFAULT_MAX_PAGES;
     c->clock = o->clock ? o->clock : default_clock;
     c->sleep_ms = o->sleep_ms ? o->sleep_ms : default_sleep;
     c->before_request = o->before_request;

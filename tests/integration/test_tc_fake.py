@@ -326,7 +326,8 @@ class ClientAgainstFakeTest(unittest.TestCase):
         before = int(time.time() * 1000)
         rc, lines, err = tctool(self.fake, "token", REGID)
         self.assertEqual(rc, 0, err)
-        user, exp, _ = lines[0]
+        user, exp, _, how = lines[0]
+        self.assertEqual(how, "as-sent")
         self.assertEqual(user, BASE["uin"])
         # ExpTime is in milliseconds, about an hour ahead
         self.assertTrue(before + 3500 * 1000 <= int(exp)

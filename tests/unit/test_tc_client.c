@@ -35,6 +35,8 @@ typedef struct fake {
     int page_cap;       /* server-side page size cap, 0 = none */
     bool omit_total;    /* leave the total count out of responses */
     bool ignore_offset; /* always serve the first page */
+    int cycle;          /* >0: ignore Offset, serve pages 0..cycle-1 in turn */
+    int fat;            /* >0: serve this many items a page, whatever Limit */
     /* errors served to the first n_errors calls, in order */
     canned errors[8];
     int n_errors;
@@ -201,8 +203,9 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
 {
     fake *f = payload;
     verify_signature(r);
-    assert_true(f->n_calls < MAX_CALLS);
-    int k = f->n_calls++;
+    /* calls after the first MAX_CALLS are served, not recorded */
+    int call = f->n_calls++;
+    int k = call < MAX_CALLS ? call : MAX_CALLS - 1;
     const char *action = header(r, "X-TC-Action");
     snprintf(f->actions[k], sizeof(f->actions[k]), "%s", action);
     f->timestamps[k] = strtoll(header(r, "X-TC-Timestamp"), NULL, 10);
@@ -218,8 +221,8 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
     f->limits[k] = jl ? json_integer_value(jl) : -1;
 
     *status = 200;
-    if (k < f->n_errors) {
-        const canned *c = &f->errors[k];
+    if (call < f->n_errors) {
+        const canned *c = &f->errors[call];
         if (c->transport_fail)
             return tc_error_set(err, TC_ERETRY,
                                 "HTTP request failed: Couldn't connect");
@@ -255,6 +258,8 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
         long long limit = f->limits[k];
         if (f->page_cap > 0 && limit > f->page_cap)
             limit = f->page_cap;
+        if (f->fat > 0)
+            limit = f->fat;
         long long start;
         if (sh->page_numbers) {
             assert_true(f->offsets[k] >= 1); /* clients start at page 1 */
@@ -265,6 +270,8 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
         }
         if (f->ignore_offset)
             start = 0;
+        if (f->cycle > 0)
+            start = (call % f->cycle) * limit;
         json_t *list = json_array();
         for (long long i = start; i < start + limit && i < f->n_items; i++) {
             json_t *item = make_item(action, (int)i);
@@ -946,12 +953,187 @@ static void test_hostile_numbers(void **state)
     }
 }
 
+/* ----------------------------------------------------- listing caps */
+
+typedef struct page_log {
+    size_t pages, items;
+    size_t max_page;
+    int stop_after; /* >0: stop after that many pages */
+    char last[32];
+} page_log;
+
+static int on_tags(void *payload, const tc_image *page, size_t n)
+{
+    page_log *l = payload;
+    l->pages++;
+    l->items += n;
+    if (n > l->max_page)
+        l->max_page = n;
+    snprintf(l->last, sizeof(l->last), "%s", page[n - 1].tag);
+    return l->stop_after > 0 && (int)l->pages >= l->stop_after;
+}
+
+static int on_repos(void *payload, const tc_repo *page, size_t n)
+{
+    page_log *l = payload;
+    (void)page;
+    l->pages++;
+    l->items += n;
+    return 0;
+}
+
+/* A cap on items per listing: set in the client options (return-all
+ * calls) or per call (streaming calls); a hit is TC_ELIMIT naming the
+ * limit, after the pages before it were delivered. */
+static void test_pagination_item_cap(void **state)
+{
+    (void)state;
+    fake f = {.n_items = 1000};
+    tc_client_opts o = {.endpoint = "https://tcr.example.test:8443",
+                        .region = "ap-guangzhou",
+                        .secret_id = SECRET_ID,
+                        .secret_key = SECRET_KEY,
+                        .max_items = 250,
+                        .clock = fake_clock,
+                        .sleep_ms = fake_sleep,
+                        .transport = fake_transport,
+                        .payload = &f};
+    f.now = 1700000000;
+    tc_client *c = NULL;
+    tc_error err = {0};
+    assert_int_equal(tc_client_new(&c, &o, &err), TC_OK);
+    tc_image *v = NULL;
+    size_t n = 7;
+    assert_int_equal(tc_ccr_list_tags(&v, &n, c, "ns/repo", &err), TC_ELIMIT);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    assert_int_equal(f.n_calls, 3); /* the third page would pass 250 */
+    assert_non_null(strstr(err.message, "more than 250 items"));
+    assert_non_null(strstr(err.message, "DescribeImagePersonal"));
+    assert_string_equal(tc_strerror(TC_ELIMIT), "limit exceeded");
+
+    /* streaming: the pages before the cap arrive, one page at a time */
+    page_log l = {0};
+    f.n_calls = 0;
+    assert_int_equal(tc_ccr_each_tag(c, "ns/repo", NULL, on_tags, &l, &err),
+                     TC_ELIMIT);
+    assert_int_equal(l.pages, 2);
+    assert_int_equal(l.items, 200);
+    assert_int_equal(l.max_page, 100);
+    /* per call: a higher cap than the client's */
+    tc_list_limits lim = {.max_items = 1000};
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(tc_ccr_each_tag(c, "ns/repo", &lim, on_tags, &l, &err),
+                     TC_OK);
+    assert_int_equal(l.items, 1000);
+    assert_string_equal(l.last, "item-0999");
+    /* exactly at the cap is fine */
+    lim.max_items = 1000;
+    lim.max_pages = 10;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(tc_ccr_each_repo(c, &lim, on_repos, &l, &err), TC_OK);
+    assert_int_equal(l.items, 1000);
+    /* stopping early is no error */
+    memset(&l, 0, sizeof(l));
+    l.stop_after = 2;
+    f.n_calls = 0;
+    assert_int_equal(tc_ccr_each_tag(c, "ns/repo", &lim, on_tags, &l, &err),
+                     TC_OK);
+    assert_int_equal(f.n_calls, 2);
+    tc_client_free(c);
+    fake_done(&f);
+}
+
+/* A cap on pages per listing (a server that sends one item a page and a
+ * total that never ends). */
+static void test_pagination_page_cap(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        fake f = {.n_items = 100000, .page_cap = 1};
+        tc_client_opts o = {.endpoint = "https://tcr.example.test:8443",
+                            .region = "ap-guangzhou",
+                            .secret_id = SECRET_ID,
+                            .secret_key = SECRET_KEY,
+                            .max_pages = 5,
+                            .clock = fake_clock,
+                            .sleep_ms = fake_sleep,
+                            .transport = fake_transport,
+                            .payload = &f};
+        f.now = 1700000000;
+        tc_client *c = NULL;
+        tc_error err = {0};
+        assert_int_equal(tc_client_new(&c, &o, &err), TC_OK);
+        char **names = NULL;
+        size_t n = 0;
+        assert_int_equal(run_list(c, shapes[s].action, &names, &n, &err),
+                         TC_ELIMIT);
+        assert_int_equal(f.n_calls, 5);
+        assert_int_equal(n, 0);
+        if (strstr(err.message, "more than 5 pages") == NULL)
+            fail_msg("%s: %s", shapes[s].action, err.message);
+        free_names(names, n);
+        tc_client_free(c);
+        fake_done(&f);
+    }
+}
+
+/* The default caps are far above a real account: 50,000 tags in pages
+ * of 10,000 (more than asked: a server that ignores Limit) stream through,
+ * one page in memory at a time. */
+static void test_pagination_default_caps(void **state)
+{
+    (void)state;
+    assert_int_equal(TC_DEFAULT_MAX_ITEMS, 1000000);
+    assert_int_equal(TC_DEFAULT_MAX_PAGES, 100000);
+    fake f = {.n_items = 50000, .fat = 10000};
+    tc_client *c = new_client(&f, 0);
+    tc_error err = {0};
+    page_log l = {0};
+    assert_int_equal(tc_ccr_each_tag(c, "ns/repo", NULL, on_tags, &l, &err),
+                     TC_OK);
+    assert_int_equal(l.items, 50000);
+    assert_int_equal(l.pages, 5);
+    assert_int_equal(l.max_page, 10000);
+    assert_string_equal(l.last, "item-49999");
+    tc_client_free(c);
+    fake_done(&f);
+}
+
+/* A server that cycles through the same few pages with a total that
+ * never ends is caught at the first page it sends again. */
+static void test_pagination_cycling_pages(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        fake f = {.n_items = 1000, .cycle = 3};
+        f.total = json_integer(1000000000000LL);
+        tc_client *c = new_client(&f, 0);
+        tc_error err = {0};
+        char **names = NULL;
+        size_t n = 0;
+        assert_int_equal(run_list(c, shapes[s].action, &names, &n, &err),
+                         TC_ERR);
+        assert_int_equal(f.n_calls, 4);
+        if (strstr(err.message, "same page") == NULL)
+            fail_msg("%s: %s", shapes[s].action, err.message);
+        free_names(names, n);
+        tc_client_free(c);
+        json_decref(f.total);
+        fake_done(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pagination_sizes),
         cmocka_unit_test(test_pagination_short_pages),
         cmocka_unit_test(test_pagination_repeated_page),
+        cmocka_unit_test(test_pagination_item_cap),
+        cmocka_unit_test(test_pagination_page_cap),
+        cmocka_unit_test(test_pagination_default_caps),
+        cmocka_unit_test(test_pagination_cycling_pages),
         cmocka_unit_test(test_error_code_table),
         cmocka_unit_test(test_auth_failure_not_retried),
         cmocka_unit_test(test_throttle_retried_then_success),
@@ -964,5 +1146,7 @@ int main(void)
         cmocka_unit_test(test_instance_token_exp_time),
         cmocka_unit_test(test_hostile_numbers),
     };
+    if (getenv("TEST_FILTER") != NULL) /* e.g. TEST_FILTER='*cap*' */
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
