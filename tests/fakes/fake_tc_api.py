@@ -310,6 +310,7 @@ class Account:
         self.token_ttl = int(opts.get("token_ttl", 3600))
         self.holds = list(opts.get("holds", []))
         self.hostile = dict(opts.get("hostile", {}))
+        self.repeat_counts = {}
         self.cond = threading.Condition(self.lock)
         self.received = {}  # action -> calls received
         self.answered = {}  # action -> calls answered
@@ -371,7 +372,9 @@ class Account:
                 repeat.get("repo") in (None, repo):
             limit = limit_of(p, default_limit, maximum)
             cycle = int(repeat.get("cycle", 1))
-            k = self.counts.get(action, 1) - 1
+            # the repository's own calls, whatever runs beside them
+            key = (action, repo)
+            k = self.repeat_counts[key] = self.repeat_counts.get(key, -1) + 1
             start = (k % cycle) * limit
             if len(items) < cycle * limit:  # enough distinct pages
                 items = [synthetic(action, i, {})
@@ -644,12 +647,14 @@ class Handler(BaseHTTPRequestHandler):
             with acc.lock:
                 acc.calls.clear()
                 acc.counts.clear()
+                acc.repeat_counts.clear()
                 acc.total_calls = 0
             self.send_json({})
             return
         if self.path == "/__hostile":
             with acc.lock:
                 acc.hostile = json.loads(body or b"{}")
+                acc.repeat_counts.clear()
             self.send_json({})
             return
         if self.path == "/__faults":
