@@ -32,9 +32,64 @@ struct it_ccr {
     pthread_mutex_t lock;  /* dst_host, registry_id, first_token, counts */
     it_progress *progress; /* set by it_ccr_feed, for the prep lines */
     long repos_listed, repos_tagged, tags_total, tags_left_out;
-    long repos_seen; /* listed by the API, this shard's or not */
-    int exit_code;   /* an auth failure met while listing tags */
+    long repos_seen;      /* listed by the API, this shard's or not */
+    int exit_code;        /* an auth failure met while listing tags */
+    bool warned_exp_time; /* the implausible-ExpTime warning was given */
 };
+
+/* The engine asks for new credentials this long before the expiry it
+ * was given (engine.h, it_creds_fn). */
+#define ENGINE_RENEW_MARGIN_S 300
+
+/* s made printable for a message: control bytes, '"', '\\' and bytes
+ * above 0x7e as \xNN, cut after 80 bytes ("..."). For names from the API
+ * that are being rejected (they are quoted, never used). */
+static void shown(char *out, size_t cap, const char *s)
+{
+    size_t o = 0, i = 0;
+    for (; s[i] != '\0' && i < 80 && o + 8 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\')
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+        else
+            out[o++] = (char)ch;
+    }
+    if (s[i] != '\0' && o + 4 < cap)
+        o += (size_t)snprintf(out + o, cap - o, "...");
+    out[o] = '\0';
+}
+
+/* A TCR instance id as the API shows them ("tcr-dg284imq"): 1 to 64
+ * letters, digits, '-' or '_'. */
+static bool valid_registry_id(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    return n > 0 && n <= 64 &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789-_") == n;
+}
+
+/* A registry host[:port] (the reference grammar's domain), checked by
+ * parsing "host/x" as an image reference. */
+static bool valid_host(const char *host)
+{
+    if (!host || !*host || strlen(host) > 255 || strchr(host, '/'))
+        return false;
+    char ref[300];
+    snprintf(ref, sizeof(ref), "%s/x", host);
+    reg_ref *r = NULL;
+    reg_error rerr = {0};
+    bool ok = reg_ref_parse(&r, ref, &rerr) == 0 &&
+              strcmp(r->domain, reg_canonical_host(host)) == 0;
+    reg_ref_free(r);
+    return ok;
+}
+
+/* A CCR namespace name the registries accept: one path component. */
+static bool valid_namespace(const char *ns)
+{
+    return ns && strchr(ns, '/') == NULL && reg_valid_path(ns);
+}
 
 static int new_client(tc_client **out, const it_options *o, const it_tc_key *k,
                       const char *region, tc_error *err)
@@ -127,6 +182,35 @@ const char *it_ccr_target_desc(const it_ccr *c)
     return c->target_desc;
 }
 
+/* The expiry (Unix seconds) the engine is given for a token. A lifetime
+ * that was assumed (the API's ExpTime made no sense: 5 minutes from the
+ * fetch) is when to renew, so the engine, which renews
+ * ENGINE_RENEW_MARGIN_S before the expiry it is given, is given that much
+ * more: it uses the token for those 5 minutes, then asks again (instead
+ * of asking for every task). */
+static int64_t engine_expiry(const tc_instance_token *tok)
+{
+    int64_t exp = tok->exp_time_ms / 1000;
+    return tok->exp_time_assumed ? exp + ENGINE_RENEW_MARGIN_S : exp;
+}
+
+/* One warning per run for a token whose ExpTime made no sense. */
+static void note_token(it_ccr *c, const tc_instance_token *tok,
+                       const char *host)
+{
+    pthread_mutex_lock(&c->lock);
+    bool warn = tok->exp_time_assumed && !c->warned_exp_time;
+    if (warn)
+        c->warned_exp_time = true;
+    pthread_mutex_unlock(&c->lock);
+    if (warn)
+        log_warn("CreateInstanceToken for %s: the API's ExpTime is not a "
+                 "plausible time in the future in milliseconds; taking the "
+                 "login as valid for 5 minutes (a new one is fetched every "
+                 "5 minutes)",
+                 host);
+}
+
 /* Hands the token in *tok to the engine: malloc'd copies, expiry in
  * seconds. Returns 0 or -1 (out of memory). */
 static int give_token(const tc_instance_token *tok, char **username,
@@ -134,7 +218,7 @@ static int give_token(const tc_instance_token *tok, char **username,
 {
     *username = strdup(tok->username ? tok->username : "");
     *password = strdup(tok->token ? tok->token : "");
-    *expires_at = tok->exp_time_ms / 1000;
+    *expires_at = engine_expiry(tok);
     if (!*username || !*password) {
         free(*username);
         free(*password);
@@ -154,8 +238,8 @@ int it_ccr_creds(void *payload, const char *host, char **username,
     bool ours = c->dst_host && strcmp(host, c->dst_host) == 0;
     char *id = ours && c->registry_id ? strdup(c->registry_id) : NULL;
     if (ours) {
-        /* The planner's token serves the first request, unless it is
-         * already inside the engine's renewal margin (5 minutes). */
+        /* The planner's token serves the first request, unless the
+         * engine would renew it within a minute. */
         tok = c->first_token;
         c->first_token = NULL;
     }
@@ -164,7 +248,8 @@ int it_ccr_creds(void *payload, const char *host, char **username,
         tc_instance_token_free(tok);
         return -1;
     }
-    if (tok && tok->exp_time_ms / 1000 - (int64_t)time(NULL) <= 600) {
+    if (tok && engine_expiry(tok) - (int64_t)time(NULL) <=
+                   ENGINE_RENEW_MARGIN_S + 60) {
         tc_instance_token_free(tok);
         tok = NULL;
     }
@@ -177,6 +262,7 @@ int it_ccr_creds(void *payload, const char *host, char **username,
         return -1;
     }
     it_log_add_secret(tok->token);
+    note_token(c, tok, host);
     rc = give_token(tok, username, password, expires_at);
     if (rc == 0)
         log_info("obtained a temporary login for %s (user %s)", host,
@@ -186,11 +272,13 @@ int it_ccr_creds(void *payload, const char *host, char **username,
 }
 
 /* Turns an API failure into a message and an exit code: authentication
- * problems name the key and say what to check. The client's message
- * already carries the API code, the RequestId and (for auth failures)
- * the SecretId; they are added here only when it does not. */
+ * problems name the key and say what to check; other ones add `check`
+ * (NULL = nothing). The client's message already carries the action, the
+ * API code, the RequestId and (for auth failures) the SecretId; they are
+ * added here only when it does not. */
 static int api_failure(const it_ccr *c, const char *what, const char *side,
-                       const tc_client *client, const tc_error *terr)
+                       const tc_client *client, const tc_error *terr,
+                       const char *check)
 {
     const char *id = tc_client_secret_id(client);
     bool has_rid = terr->request_id[0] == '\0' ||
@@ -217,10 +305,28 @@ static int api_failure(const it_ccr *c, const char *what, const char *side,
                   tc_client_region(client), hint);
         return IT_EXIT_CLOUD_AUTH;
     }
-    log_error("%s: %s%s%s%s", what, terr->message,
+    log_error("%s: %s%s%s%s%s%s", what, terr->message,
               has_rid ? "" : " (RequestId ", has_rid ? "" : terr->request_id,
-              has_rid ? "" : ")");
+              has_rid ? "" : ")", check ? ". " : "", check ? check : "");
     return IT_EXIT_FAILED;
+}
+
+/* An API failure that stops the planner: logged as api_failure() does
+ * and, unless the key was refused (exit 3, which the run's result line
+ * states), also entered as a failed entry (CCR host -> TCR instance,
+ * with the reason) so that the summary and the report say what failed
+ * instead of "nothing to copy". Returns the exit code. */
+static int planner_failure(const it_ccr *c, it_engine *e, const char *what,
+                           const char *side, const tc_client *client,
+                           const tc_error *terr, const char *check)
+{
+    int code = api_failure(c, what, side, client, terr, check);
+    if (code != IT_EXIT_CLOUD_AUTH) {
+        char reason[900];
+        snprintf(reason, sizeof(reason), "%s: %.700s", what, terr->message);
+        it_engine_add_failed(e, c->src_host, c->target_desc, reason);
+    }
+    return code;
 }
 
 static bool has_ns(const tc_namespace *v, size_t n, const char *name)
@@ -353,6 +459,8 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
     tc_error terr = {0};
     if (!ns || !*ns || known_has(&f->known, ns) || ns_failure(&f->st, ns))
         return;
+    if (!valid_namespace(ns))
+        return; /* never printed, created or used: see feed_page */
     if (c->o->dry_run) {
         printf("create namespace %s (%s)\n", ns,
                c->o->tcr_namespace_public ? "public" : "private");
@@ -393,7 +501,8 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
         return;
     }
     if (r == TC_EAUTH) {
-        f->rc = api_failure(c, "create TCR namespace", "tcr", c->tcr, &terr);
+        f->rc =
+            api_failure(c, "create TCR namespace", "tcr", c->tcr, &terr, NULL);
         return;
     }
     if (r != 0) {
@@ -425,18 +534,29 @@ static int sync_namespaces(feed_ctx *f)
     int rc = 0;
 
     if (tc_ccr_list_namespaces(&cn, &ncn, c->ccr, &terr) != 0) {
-        rc = api_failure(c, "list CCR namespaces", "ccr", c->ccr, &terr);
+        rc = planner_failure(c, f->e, "list CCR namespaces", "ccr", c->ccr,
+                             &terr, NULL);
         goto out;
     }
     if (tc_tcr_list_namespaces(&tn, &ntn, c->tcr, f->reg_id, NULL, &terr) !=
         0) {
-        rc = api_failure(c, "list TCR namespaces", "tcr", c->tcr, &terr);
+        rc = planner_failure(c, f->e, "list TCR namespaces", "tcr", c->tcr,
+                             &terr, NULL);
         goto out;
     }
     for (size_t i = 0; i < ntn; i++)
         known_add(&f->known, tn[i].name);
     size_t owned = 0;
     for (size_t i = 0; i < ncn && f->rc == 0; i++) {
+        if (!valid_namespace(cn[i].name)) {
+            char name[400];
+            shown(name, sizeof(name), cn[i].name);
+            log_warn("DescribeNamespacePersonal listed \"%s\", which is "
+                     "not a valid namespace name: not created (its "
+                     "repositories fail)",
+                     name);
+            continue;
+        }
         if (!it_shard_takes(&c->o->shard, cn[i].name))
             continue; /* another shard's, or created on demand */
         owned++;
@@ -491,55 +611,110 @@ static void prep_repositories(it_ccr *c)
     it_progress_prep(c->progress, "listed", line);
 }
 
+/* The tags of one repository as they stream in: names (and push times,
+ * for --ccrTagNums), checked one by one. */
+typedef struct tag_list {
+    tc_image *v; /* only tag and push_time are set */
+    size_t n, cap;
+    char bad[400]; /* a tag name that is no valid tag, shown escaped */
+    bool oom;
+} tag_list;
+
+static int collect_tags(void *payload, const tc_image *page, size_t n)
+{
+    tag_list *l = payload;
+    for (size_t i = 0; i < n; i++) {
+        if (!reg_valid_tag(page[i].tag)) {
+            /* never part of a reference or a URL */
+            shown(l->bad, sizeof(l->bad), page[i].tag);
+            return 1;
+        }
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? 2 * l->cap : 64;
+            tc_image *v = realloc(l->v, cap * sizeof(*v));
+            if (!v) {
+                l->oom = true;
+                return 1;
+            }
+            l->v = v;
+            l->cap = cap;
+        }
+        tc_image *t = &l->v[l->n];
+        memset(t, 0, sizeof(*t));
+        t->tag = strdup(page[i].tag);
+        t->push_time = strdup(page[i].push_time ? page[i].push_time : "");
+        l->n++; /* freed below even when a copy failed */
+        if (!t->tag || !t->push_time) {
+            l->oom = true;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The engine's tag lister for a CCR repository (runs in its workers):
- * DescribeImagePersonal, newest --ccrTagNums kept. */
+ * DescribeImagePersonal page by page (capped, like every listing), each
+ * tag name checked, newest --ccrTagNums kept. A failure (the API's, a cap,
+ * an invalid tag name) fails this repository only. */
 static int list_ccr_tags(void *payload, const char *repo, char ***out,
                          it_errbuf *err)
 {
     it_ccr *c = payload;
     tc_error terr = {0};
-    tc_image *tags = NULL;
-    size_t ntags = 0;
+    tag_list l = {0};
+    char **v = NULL;
+    int rc = -1;
     *out = NULL;
-    if (tc_ccr_list_tags(&tags, &ntags, c->ccr, repo, &terr) != 0) {
+    if (tc_ccr_each_tag(c->ccr, repo, NULL, collect_tags, &l, &terr) != 0) {
         if (terr.code == TC_EAUTH) {
-            int code = api_failure(c, "list CCR tags", "ccr", c->ccr, &terr);
+            int code =
+                api_failure(c, "list CCR tags", "ccr", c->ccr, &terr, NULL);
             pthread_mutex_lock(&c->lock);
             c->exit_code = code;
             pthread_mutex_unlock(&c->lock);
         }
         snprintf(err->msg, sizeof(err->msg), "list tags: %.900s", terr.message);
-        return -1;
+        goto out;
     }
-    size_t keep = ntags;
-    if (c->o->ccr_tag_nums > 0 && ntags > (size_t)c->o->ccr_tag_nums) {
-        qsort(tags, ntags, sizeof(*tags), by_push_time_desc);
+    if (l.oom) {
+        snprintf(err->msg, sizeof(err->msg), "list tags: out of memory");
+        goto out;
+    }
+    if (l.bad[0]) {
+        snprintf(err->msg, sizeof(err->msg),
+                 "list tags: DescribeImagePersonal listed \"%s\", which is "
+                 "not a valid tag name: repository not copied",
+                 l.bad);
+        goto out;
+    }
+    size_t keep = l.n;
+    if (c->o->ccr_tag_nums > 0 && l.n > (size_t)c->o->ccr_tag_nums) {
+        qsort(l.v, l.n, sizeof(*l.v), by_push_time_desc);
         keep = (size_t)c->o->ccr_tag_nums;
         log_info("%s/%s: keeping the %zu most recently pushed of %zu tags "
                  "(--ccrTagNums)",
-                 c->src_host, repo, keep, ntags);
+                 c->src_host, repo, keep, l.n);
     }
-    char **v = calloc(keep + 1, sizeof(char *));
-    for (size_t k = 0; v && k < keep; k++) {
-        v[k] = strdup(tags[k].tag);
-        if (!v[k]) {
-            reg_strv_free(v);
-            v = NULL;
-        }
-    }
-    tc_images_free(tags, ntags);
+    v = calloc(keep + 1, sizeof(char *));
     if (!v) {
         snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return -1;
+        goto out;
+    }
+    for (size_t k = 0; k < keep; k++) {
+        v[k] = l.v[k].tag; /* moved */
+        l.v[k].tag = NULL;
     }
     pthread_mutex_lock(&c->lock);
     c->repos_tagged++;
     c->tags_total += (long)keep;
-    c->tags_left_out += (long)(ntags - keep);
+    c->tags_left_out += (long)(l.n - keep);
     pthread_mutex_unlock(&c->lock);
     prep_repositories(c);
     *out = v;
-    return 0;
+    rc = 0;
+out:
+    tc_images_free(l.v, l.n);
+    return rc;
 }
 
 /* One page of CCR repositories: queued at once (their tags are listed by
@@ -562,6 +737,25 @@ static int feed_page(void *payload, const tc_repo *repos, size_t n)
         if (!it_shard_takes(&c->o->shard, r->full_name))
             continue;
         char src[1024], dst[1024];
+        if (!reg_valid_path(r->full_name) ||
+            !valid_namespace(r->namespace_name)) {
+            /* A name no registry accepts (a control character, "..", too
+             * long): never part of a request, a URL or a namespace; shown
+             * escaped. */
+            char name[400], reason[600];
+            shown(name, sizeof(name), r->full_name);
+            snprintf(src, sizeof(src), "%s/%s", c->src_host, name);
+            snprintf(dst, sizeof(dst), "%s/%s", c->dst_host, name);
+            snprintf(reason, sizeof(reason),
+                     "DescribeRepositoryOwnerPersonal listed \"%s\", which "
+                     "is not a valid repository name: not copied",
+                     name);
+            pthread_mutex_lock(&c->lock);
+            c->repos_listed++;
+            pthread_mutex_unlock(&c->lock);
+            it_engine_add_failed(f->e, src, dst, reason);
+            continue;
+        }
         snprintf(src, sizeof(src), "%s/%s", c->src_host, r->full_name);
         snprintf(dst, sizeof(dst), "%s/%s", c->dst_host, r->full_name);
         /* A namespace the namespace list missed: create it now. */
@@ -619,9 +813,10 @@ static int check_token(it_ccr *c, const char *reg_id)
                  "get a login for %s (no username/password for it in "
                  "registry-secret.yaml)",
                  c->dst_host);
-        return api_failure(c, what, "tcr", c->tcr, &terr);
+        return api_failure(c, what, "tcr", c->tcr, &terr, NULL);
     }
     it_log_add_secret(tok->token);
+    note_token(c, tok, c->dst_host);
     pthread_mutex_lock(&c->lock);
     tc_instance_token_free(c->first_token);
     c->first_token = tok;
@@ -644,7 +839,16 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
              o->tcr_region);
     it_progress_prep(p, "instance", line);
     if (tc_tcr_list_instances(&inst, &ninst, c->tcr, o->tcr_name, &terr) != 0) {
-        rc = api_failure(c, "find the TCR instance", "tcr", c->tcr, &terr);
+        char check[400];
+        snprintf(check, sizeof(check),
+                 "Check --tcrRegion (%s) and --tcrName (%s), and that %s "
+                 "is the Tencent Cloud API",
+                 o->tcr_region, o->tcr_name,
+                 o->tc_endpoint && *o->tc_endpoint
+                     ? "--tc-endpoint"
+                     : "https://tcr.tencentcloudapi.com");
+        rc = planner_failure(c, e, "find the TCR instance", "tcr", c->tcr,
+                             &terr, check);
         goto out;
     }
     const tc_instance *in = tc_instance_find(inst, ninst, o->tcr_name);
@@ -666,11 +870,33 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
         rc = IT_EXIT_USAGE;
         goto out;
     }
+    const char *dst_host = o->tcr_registry && *o->tcr_registry
+                               ? o->tcr_registry
+                               : in->public_domain;
+    const char *bad = !valid_registry_id(in->registry_id) ? "RegistryId"
+                      : dst_host == in->public_domain && !valid_host(dst_host)
+                          ? "PublicDomain"
+                          : NULL;
+    if (bad) {
+        char value[400];
+        shown(value, sizeof(value),
+              bad[0] == 'R' ? in->registry_id : in->public_domain);
+        tc_error_clear(&terr);
+        tc_error_set(&terr, TC_ERR,
+                     "DescribeInstances: instance '%s' has %s \"%s\", which "
+                     "is not a valid %s",
+                     o->tcr_name, bad, value,
+                     bad[0] == 'R' ? "instance id" : "registry host");
+        rc =
+            planner_failure(c, e, "find the TCR instance", "tcr", c->tcr, &terr,
+                            bad[0] == 'P' ? "Give the instance's registry "
+                                            "host with --tcr-registry=HOST"
+                                          : NULL);
+        goto out;
+    }
     pthread_mutex_lock(&c->lock);
     c->registry_id = strdup(in->registry_id);
-    c->dst_host =
-        strdup(o->tcr_registry && *o->tcr_registry ? o->tcr_registry
-                                                   : in->public_domain);
+    c->dst_host = strdup(dst_host);
     pthread_mutex_unlock(&c->lock);
     snprintf(line, sizeof(line), "%s (%s, %s) at %s", in->name, in->registry_id,
              in->status, c->dst_host);
@@ -687,10 +913,19 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
         it_progress_phase(p, IT_PHASE_DISCOVERING);
         /* Repositories stream in page by page: copying starts with the
          * first page, whatever the size of the account. */
-        if (tc_ccr_each_repo(c->ccr, feed_page, &f, &terr) != 0)
-            rc = api_failure(c, "list CCR repositories", "ccr", c->ccr, &terr);
-        else
+        if (tc_ccr_each_repo(c->ccr, NULL, feed_page, &f, &terr) != 0) {
+            char what[160];
+            pthread_mutex_lock(&c->lock);
+            long seen = c->repos_seen;
+            pthread_mutex_unlock(&c->lock);
+            snprintf(what, sizeof(what),
+                     "list CCR repositories (the %ld listed before were "
+                     "queued)",
+                     seen);
+            rc = planner_failure(c, e, what, "ccr", c->ccr, &terr, NULL);
+        } else {
             rc = f.rc;
+        }
     }
     known_clear(&f.known);
     ns_state_clear(&f.st);

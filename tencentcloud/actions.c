@@ -4,13 +4,16 @@
  * region -> registry host map (docs/tencentcloud-api.md §3, §5).
  */
 #include "tencentcloud.h"
+#include "internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -21,24 +24,55 @@ static char *get_str(json_t *obj, const char *key)
     return strdup(s ? s : "");
 }
 
-/* Integer member, tolerating numbers sent as strings (the docs' examples
- * do that); `dflt` when absent or not a number. */
+/* Largest integer a double (and so any JSON parser) holds exactly. */
+#define EXACT_INT_MAX 9007199254740992LL /* 2^53 */
+
+/* An integer-valued JSON number within +-2^53 into *out: a JSON integer,
+ * or a real with no fractional part (1e300, 1.5 or a huge integer are
+ * refused, so nothing is ever cast out of range). */
+static bool exact_int(json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        if (x < -EXACT_INT_MAX || x > EXACT_INT_MAX)
+            return false;
+        *out = (int64_t)x;
+        return true;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        /* NaN fails both comparisons */
+        if (!(d >= (double)-EXACT_INT_MAX && d <= (double)EXACT_INT_MAX))
+            return false;
+        int64_t x = (int64_t)d;
+        if ((double)x != d)
+            return false;
+        *out = x;
+        return true;
+    }
+    return false;
+}
+
+/* A count, size or id member: an integer in 0..2^53, tolerating numbers
+ * sent as decimal strings (the docs' examples do that); `dflt` when
+ * absent, not a number, negative, fractional or out of range (a server
+ * controls these numbers: nothing it sends may overflow). */
 static int64_t get_int(json_t *obj, const char *key, int64_t dflt)
 {
     json_t *v = json_object_get(obj, key);
-    if (json_is_integer(v))
-        return (int64_t)json_integer_value(v);
-    if (json_is_real(v))
-        return (int64_t)json_real_value(v);
+    int64_t x = 0;
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         char *end = NULL;
         errno = 0;
-        long long x = strtoll(s, &end, 10);
-        if (errno == 0 && end != s && *end == '\0')
-            return (int64_t)x;
+        long long l = strtoll(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0')
+            return dflt;
+        x = (int64_t)l;
+    } else if (!exact_int(v, &x)) {
+        return dflt;
     }
-    return dflt;
+    return (x >= 0 && x <= EXACT_INT_MAX) ? x : dflt;
 }
 
 /* Boolean member: true, 1, "true", "1" (CCR's Public is an int). */
@@ -52,6 +86,15 @@ static bool get_bool(json_t *obj, const char *key)
     if (json_is_string(v))
         return strcmp(json_string_value(v), "true") == 0 ||
                strcmp(json_string_value(v), "1") == 0;
+    return false;
+}
+
+/* True when s holds a byte below 0x20 or 0x7f. */
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return true;
     return false;
 }
 
@@ -78,35 +121,109 @@ typedef struct pager {
     void (*free_items)(void *v, size_t n);
 } pager;
 
+/* Gets each page's converted items, which it then owns (frees with the
+ * pager's free_items, or keeps). Returns TC_OK to go on, PAGE_STOP to end
+ * the listing early (not an error), or a negative TC_E* code with err
+ * set. */
+typedef int (*page_fn)(void *payload, void *items, size_t n, tc_error *err);
+#define PAGE_STOP 1
+
+/* The fingerprints of the pages a listing has received (the first 8
+ * bytes of the SHA-256 of each page's list, canonically dumped): an
+ * open-addressing set, at most one entry per page (so bounded by the
+ * pages cap). */
+typedef struct page_set {
+    uint64_t *v; /* 0 = empty slot */
+    size_t n, cap;
+} page_set;
+
+static int dump_to_digest(const char *buffer, size_t size, void *data)
+{
+    return EVP_DigestUpdate(data, buffer, size) == 1 ? 0 : -1;
+}
+
+/* Fingerprint of a page's list into *out; false on failure. */
+static bool page_fingerprint(json_t *list, uint64_t *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    bool ok = false;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+        json_dump_callback(list, dump_to_digest, ctx,
+                           JSON_COMPACT | JSON_SORT_KEYS) == 0 &&
+        EVP_DigestFinal_ex(ctx, md, &len) == 1 && len >= 8) {
+        uint64_t h = 0;
+        for (int i = 0; i < 8; i++)
+            h = (h << 8) | md[i];
+        *out = h ? h : 1;
+        ok = true;
+    }
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* Adds h to the set; *seen tells whether it was there. TC_OK/TC_ENOMEM. */
+static int page_set_add(page_set *s, uint64_t h, bool *seen)
+{
+    *seen = false;
+    if (2 * (s->n + 1) > s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        uint64_t *v = calloc(cap, sizeof(*v));
+        if (v == NULL)
+            return TC_ENOMEM;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (s->v[i] == 0)
+                continue;
+            size_t k = (size_t)(s->v[i] % cap);
+            while (v[k] != 0)
+                k = (k + 1) % cap;
+            v[k] = s->v[i];
+        }
+        free(s->v);
+        s->v = v;
+        s->cap = cap;
+    }
+    size_t k = (size_t)(h % s->cap);
+    for (; s->v[k] != 0; k = (k + 1) % s->cap) {
+        if (s->v[k] == h) {
+            *seen = true;
+            return TC_OK;
+        }
+    }
+    s->v[k] = h;
+    s->n++;
+    return TC_OK;
+}
+
 /*
  * Runs `req` (borrowed, modified: Offset/Limit set) page after page until
  * an empty page, the total is reached, or a short page when the response
- * has no total. A short page below a known total (a server capping Limit
- * lower than asked) goes on at the next offset: every further page must
- * add items, so this ends after at most total + 1 pages; TC_MAX_PAGES
- * bounds a server that never reports a total.
+ * has no total; each page's items go to on_page as they arrive (one page
+ * in memory at a time). A short page below a known total (a server
+ * capping Limit lower than asked) goes on at the next offset. Caps (lim,
+ * else the client's): more than max_items items or max_pages pages is
+ * TC_ELIMIT; a page already received is TC_ERR.
  */
-/* Called after each page with that page's converted items (borrowed);
- * returns 0 to go on, non-zero to stop listing (not an error). */
-typedef int (*page_fn)(void *payload, const void *items, size_t n);
-
-static int paginate(void **out, size_t *n_out, tc_client *c, const pager *p,
-                    json_t *req, page_fn on_page, void *payload, tc_error *err)
+static int paginate(tc_client *c, const pager *p, json_t *req,
+                    const tc_list_limits *lim, page_fn on_page, void *payload,
+                    tc_error *err)
 {
     int rc = TC_OK;
-    char *items = NULL;
-    size_t n = 0, cap = 0;
     json_t *resp = NULL;
-    json_t *prev = NULL; /* the previous page's list, to detect repeats */
+    char *items = NULL; /* the page being converted */
+    size_t built = 0;   /* its items converted so far (to free) */
+    size_t n = 0;       /* items delivered */
+    size_t max_items, max_pages;
+    page_set seen = {0};
 
-    *out = NULL;
-    *n_out = 0;
-    for (long page = 0;; page++) {
-        if (page >= TC_MAX_PAGES) {
-            rc = tc_error_set(err, TC_ERR,
-                              "%s: more than %d pages; stopping (the server "
-                              "does not honour Offset?)",
-                              p->action, TC_MAX_PAGES);
+    tc__client_limits(c, lim, &max_items, &max_pages);
+    for (size_t page = 0;; page++) {
+        if (page >= max_pages) {
+            rc = tc_error_set(err, TC_ELIMIT,
+                              "%s: more than %zu pages (the limit); "
+                              "stopping (does the server honour Offset?)",
+                              p->action, max_pages);
             goto cleanup;
         }
         json_int_t offset =
@@ -134,46 +251,69 @@ static int paginate(void **out, size_t *n_out, tc_client *c, const pager *p,
             goto cleanup;
         }
         size_t got = json_is_array(list) ? json_array_size(list) : 0;
-        /* A server that ignores Offset sends the same page again: stop
-         * instead of collecting duplicates until the total or the cap. */
-        if (got > 0 && prev != NULL && json_equal(prev, list)) {
-            rc = tc_error_set(err, TC_ERR,
-                              "%s: the server returned the same page twice "
-                              "(Offset %lld ignored?)",
-                              p->action, (long long)offset);
-            goto cleanup;
-        }
-        if (n + got > cap) {
-            size_t ncap = cap ? cap : 64;
-            while (ncap < n + got)
-                ncap *= 2;
-            char *tmp = realloc(items, ncap * p->item_size);
-            if (tmp == NULL) {
+        if (got > 0) {
+            /* A server that ignores Offset, or cycles through a few
+             * pages, sends a page again: stop instead of collecting
+             * duplicates until a cap. */
+            uint64_t h = 0;
+            bool again = false;
+            if (!page_fingerprint(list, &h) ||
+                page_set_add(&seen, h, &again) != TC_OK) {
                 rc = oom(err, p->action);
                 goto cleanup;
             }
-            items = tmp;
-            cap = ncap;
+            if (again) {
+                rc = tc_error_set(err, TC_ERR,
+                                  "%s: the server sent the same page again "
+                                  "(Offset %lld ignored?); stopping",
+                                  p->action, (long long)offset);
+                goto cleanup;
+            }
+        }
+        if (got > max_items - n) {
+            rc = tc_error_set(err, TC_ELIMIT,
+                              "%s: more than %zu items (the limit); "
+                              "stopping",
+                              p->action, max_items);
+            goto cleanup;
+        }
+        if (got > 0) {
+            items = calloc(got, p->item_size);
+            if (items == NULL) {
+                rc = oom(err, p->action);
+                goto cleanup;
+            }
         }
         for (size_t i = 0; i < got; i++) {
-            void *dst = items + n * p->item_size;
-            memset(dst, 0, p->item_size);
-            rc = p->conv(dst, json_array_get(list, i), data);
-            n++; /* a partly filled item is still freed below */
+            json_t *it = json_array_get(list, i);
+            if (!json_is_object(it)) {
+                rc = tc_error_set(err, TC_ERR,
+                                  "%s: malformed response: item %zu of %s "
+                                  "is not an object",
+                                  p->action, n + i, p->list_key);
+                goto cleanup;
+            }
+            rc = p->conv(items + i * p->item_size, it, data);
+            built++; /* a partly filled item is still freed */
             if (rc != TC_OK) {
                 oom(err, p->action);
                 goto cleanup;
             }
         }
-        json_decref(prev);
-        prev = json_incref(list);
         json_decref(resp);
         resp = NULL;
+        n += got;
 
-        if (got > 0 && on_page != NULL &&
-            on_page(payload, items + (n - got) * p->item_size, got) != 0)
-            break;
         if (got == 0)
+            break;
+        int r = on_page(payload, items, got, err);
+        items = NULL; /* on_page owns them now */
+        built = 0;
+        if (r < 0) {
+            rc = r;
+            goto cleanup;
+        }
+        if (r == PAGE_STOP)
             break;
         if (jtotal != NULL && total >= 0) {
             if ((int64_t)n >= total)
@@ -182,16 +322,60 @@ static int paginate(void **out, size_t *n_out, tc_client *c, const pager *p,
             break;
         }
     }
-    *out = items;
-    *n_out = n;
-    items = NULL;
-    n = 0;
 
 cleanup:
-    json_decref(prev);
-    json_decref(resp);
     if (items != NULL)
-        p->free_items(items, n);
+        p->free_items(items, built);
+    json_decref(resp);
+    free(seen.v);
+    return rc;
+}
+
+/* Collects every item of a listing (the list calls). */
+typedef struct collector {
+    const pager *p;
+    char *items;
+    size_t n, cap;
+} collector;
+
+static int collect_page(void *payload, void *items, size_t n, tc_error *err)
+{
+    collector *col = payload;
+    size_t size = col->p->item_size;
+    if (n > col->cap - col->n) {
+        size_t cap = col->cap ? col->cap : 64;
+        while (cap - col->n < n && cap <= SIZE_MAX / 2)
+            cap *= 2;
+        char *tmp = cap - col->n >= n && cap <= SIZE_MAX / size
+                        ? realloc(col->items, cap * size)
+                        : NULL;
+        if (tmp == NULL) {
+            col->p->free_items(items, n);
+            return oom(err, col->p->action);
+        }
+        col->items = tmp;
+        col->cap = cap;
+    }
+    memcpy(col->items + col->n * size, items, n * size);
+    col->n += n;
+    free(items); /* the strings now belong to col->items */
+    return TC_OK;
+}
+
+/* paginate() collecting everything into *out / *n_out (NULL / 0 on
+ * failure), with the client's caps. */
+static int paginate_all(void **out, size_t *n_out, tc_client *c, const pager *p,
+                        json_t *req, tc_error *err)
+{
+    collector col = {p, NULL, 0, 0};
+    int rc = paginate(c, p, req, NULL, collect_page, &col, err);
+    if (rc != TC_OK) {
+        p->free_items(col.items, col.n);
+        col.items = NULL;
+        col.n = 0;
+    }
+    *out = col.items;
+    *n_out = col.n;
     return rc;
 }
 
@@ -429,89 +613,120 @@ int tc_ccr_list_namespaces(tc_namespace **out, size_t *n, tc_client *c,
         json_decref(req);
         return oom(err, p.action);
     }
-    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
+    int rc = paginate_all((void **)out, n, c, &p, req, err);
     json_decref(req);
     return rc;
 }
 
+static const pager ccr_repos_pager = {"DescribeRepositoryOwnerPersonal",
+                                      false,
+                                      "Data",
+                                      "RepoInfo",
+                                      "TotalCount",
+                                      sizeof(tc_repo),
+                                      conv_ccr_repo,
+                                      free_repo_v};
+
+static const pager ccr_tags_pager = {
+    "DescribeImagePersonal", false,        "Data",      "TagInfo", "TagCount",
+    sizeof(tc_image),        conv_ccr_tag, free_image_v};
+
 int tc_ccr_list_repos(tc_repo **out, size_t *n, tc_client *c, tc_error *err)
 {
-    static const pager p = {"DescribeRepositoryOwnerPersonal",
-                            false,
-                            "Data",
-                            "RepoInfo",
-                            "TotalCount",
-                            sizeof(tc_repo),
-                            conv_ccr_repo,
-                            free_repo_v};
+    const pager *p = &ccr_repos_pager;
     *out = NULL;
     *n = 0;
     json_t *req = json_object();
     if (req == NULL)
-        return oom(err, p.action);
-    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
+        return oom(err, p->action);
+    int rc = paginate_all((void **)out, n, c, p, req, err);
     json_decref(req);
     return rc;
 }
 
-typedef struct repo_pages {
+typedef struct repo_stream {
     int (*fn)(void *payload, const tc_repo *page, size_t n);
     void *payload;
-} repo_pages;
+} repo_stream;
 
-static int on_repo_page(void *payload, const void *items, size_t n)
+static int on_repo_page(void *payload, void *items, size_t n, tc_error *err)
 {
-    const repo_pages *rp = payload;
-    return rp->fn(rp->payload, items, n);
+    (void)err;
+    const repo_stream *rs = payload;
+    int r = rs->fn(rs->payload, items, n);
+    tc_repos_free(items, n);
+    return r != 0 ? PAGE_STOP : TC_OK;
 }
 
-int tc_ccr_each_repo(tc_client *c,
+int tc_ccr_each_repo(tc_client *c, const tc_list_limits *lim,
                      int (*fn)(void *payload, const tc_repo *page, size_t n),
                      void *payload, tc_error *err)
 {
-    repo_pages rp = {fn, payload};
-    static const pager p = {"DescribeRepositoryOwnerPersonal",
-                            false,
-                            "Data",
-                            "RepoInfo",
-                            "TotalCount",
-                            sizeof(tc_repo),
-                            conv_ccr_repo,
-                            free_repo_v};
-    tc_repo *all = NULL;
-    size_t n = 0;
+    const pager *p = &ccr_repos_pager;
+    repo_stream rs = {fn, payload};
     json_t *req = json_object();
     if (req == NULL)
-        return oom(err, p.action);
-    int rc = paginate((void **)&all, &n, c, &p, req, on_repo_page, &rp, err);
+        return oom(err, p->action);
+    int rc = paginate(c, p, req, lim, on_repo_page, &rs, err);
     json_decref(req);
-    tc_repos_free(all, n);
     return rc;
+}
+
+/* The DescribeImagePersonal request for "ns/repo", or NULL with err set. */
+static json_t *ccr_tags_request(const char *repo_name, tc_error *err)
+{
+    const char *action = ccr_tags_pager.action;
+    if (empty(repo_name) || strchr(repo_name, '/') == NULL) {
+        tc_error_set(err, TC_EINVAL,
+                     "%s: repository name must be namespace/repo", action);
+        return NULL;
+    }
+    json_t *req = json_object();
+    if (req == NULL || !set_str(req, "RepoName", repo_name)) {
+        json_decref(req);
+        oom(err, action);
+        return NULL;
+    }
+    return req;
 }
 
 int tc_ccr_list_tags(tc_image **out, size_t *n, tc_client *c,
                      const char *repo_name, tc_error *err)
 {
-    static const pager p = {"DescribeImagePersonal",
-                            false,
-                            "Data",
-                            "TagInfo",
-                            "TagCount",
-                            sizeof(tc_image),
-                            conv_ccr_tag,
-                            free_image_v};
     *out = NULL;
     *n = 0;
-    if (empty(repo_name) || strchr(repo_name, '/') == NULL)
-        return tc_error_set(err, TC_EINVAL,
-                            "%s: repository name must be namespace/repo",
-                            p.action);
-    json_t *req = json_object();
-    if (req == NULL || !set_str(req, "RepoName", repo_name)) {
-        json_decref(req);
-        return oom(err, p.action);
-    }
-    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
+    json_t *req = ccr_tags_request(repo_name, err);
+    if (req == NULL)
+        return err ? err->code : TC_EINVAL;
+    int rc = paginate_all((void **)out, n, c, &ccr_tags_pager, req, err);
+    json_decref(req);
+    return rc;
+}
+
+typedef struct tag_stream {
+    int (*fn)(void *payload, const tc_image *page, size_t n);
+    void *payload;
+} tag_stream;
+
+static int on_tag_page(void *payload, void *items, size_t n, tc_error *err)
+{
+    (void)err;
+    const tag_stream *ts = payload;
+    int r = ts->fn(ts->payload, items, n);
+    tc_images_free(items, n);
+    return r != 0 ? PAGE_STOP : TC_OK;
+}
+
+int tc_ccr_each_tag(tc_client *c, const char *repo_name,
+                    const tc_list_limits *lim,
+                    int (*fn)(void *payload, const tc_image *page, size_t n),
+                    void *payload, tc_error *err)
+{
+    tag_stream ts = {fn, payload};
+    json_t *req = ccr_tags_request(repo_name, err);
+    if (req == NULL)
+        return err ? err->code : TC_EINVAL;
+    int rc = paginate(c, &ccr_tags_pager, req, lim, on_tag_page, &ts, err);
     json_decref(req);
     return rc;
 }
@@ -541,7 +756,7 @@ int tc_tcr_list_instances(tc_instance **out, size_t *n, tc_client *c,
             goto cleanup;
         }
     }
-    rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
+    rc = paginate_all((void **)out, n, c, &p, req, err);
 
 cleanup:
     json_decref(req);
@@ -576,7 +791,7 @@ int tc_tcr_list_namespaces(tc_namespace **out, size_t *n, tc_client *c,
         json_decref(req);
         return oom(err, p.action);
     }
-    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
+    int rc = paginate_all((void **)out, n, c, &p, req, err);
     json_decref(req);
     return rc;
 }
@@ -620,7 +835,7 @@ int tc_tcr_list_repos(tc_repo **out, size_t *n, tc_client *c,
         json_decref(req);
         return oom(err, p.action);
     }
-    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
+    int rc = paginate_all((void **)out, n, c, &p, req, err);
     json_decref(req);
     return rc;
 }
@@ -644,9 +859,29 @@ int tc_tcr_list_images(tc_image **out, size_t *n, tc_client *c,
                   namespace_name, "RepositoryName", repo_name);
     if (req == NULL)
         return oom(err, p.action);
-    int rc = paginate((void **)out, n, c, &p, req, NULL, NULL, err);
+    int rc = paginate_all((void **)out, n, c, &p, req, err);
     json_decref(req);
     return rc;
+}
+
+/* How long a token whose ExpTime makes no sense is taken to be valid. */
+#define ASSUMED_TOKEN_LIFE_S 300
+/* The latest plausible ExpTime: a temporary token lives an hour. */
+#define MAX_TOKEN_LIFE_S (366LL * 24 * 3600)
+
+/* CreateInstanceToken's ExpTime (Unix milliseconds [3.2]). Anything that
+ * is not an integer-valued number in (now, now + 366 days] in
+ * milliseconds (seconds, 1e300, a string, negative, in the past) is
+ * replaced by now + 5 minutes, and *assumed set. */
+static int64_t exp_time(tc_client *c, json_t *v, bool *assumed)
+{
+    int64_t now_ms = tc__client_now(c) * 1000;
+    int64_t x = 0;
+    *assumed = false;
+    if (exact_int(v, &x) && x > now_ms && x - now_ms <= MAX_TOKEN_LIFE_S * 1000)
+        return x;
+    *assumed = true;
+    return now_ms + ASSUMED_TOKEN_LIFE_S * 1000;
 }
 
 int tc_tcr_create_instance_token(tc_instance_token **out, tc_client *c,
@@ -676,6 +911,14 @@ int tc_tcr_create_instance_token(tc_instance_token **out, tc_client *c,
         rc = tc_error_set(err, TC_ERR, "%s: response has no Token", action);
         goto cleanup;
     }
+    const char *user = json_string_value(json_object_get(resp, "Username"));
+    if (has_control(token) || (user != NULL && has_control(user))) {
+        /* They become a Basic login: never a header line break. */
+        rc = tc_error_set(err, TC_ERR,
+                          "%s: the response's %s holds a control character",
+                          action, has_control(token) ? "Token" : "Username");
+        goto cleanup;
+    }
     t = calloc(1, sizeof(*t));
     if (t == NULL) {
         rc = oom(err, action);
@@ -684,7 +927,8 @@ int tc_tcr_create_instance_token(tc_instance_token **out, tc_client *c,
     t->username = get_str(resp, "Username");
     t->token = strdup(token);
     t->token_id = get_str(resp, "TokenId");
-    t->exp_time_ms = get_int(resp, "ExpTime", -1);
+    t->exp_time_ms =
+        exp_time(c, json_object_get(resp, "ExpTime"), &t->exp_time_assumed);
     if (!t->username || !t->token || !t->token_id) {
         rc = oom(err, action);
         goto cleanup;

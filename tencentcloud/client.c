@@ -4,6 +4,7 @@
  * seam (docs/tencentcloud-api.md §1.6, §4).
  */
 #include "tencentcloud.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -39,6 +40,8 @@ struct tc_client {
     long backoff_base_ms;
     long backoff_max_ms;
     long timeout_ms;
+    size_t max_items; /* listing caps, never 0 */
+    size_t max_pages;
     int64_t (*clock)(void *payload);
     void (*sleep_ms)(void *payload, long ms);
     void (*before_request)(void *payload, const char *action);
@@ -121,6 +124,8 @@ const char *tc_strerror(int code)
         return "invalid argument";
     case TC_ENOMEM:
         return "out of memory";
+    case TC_ELIMIT:
+        return "limit exceeded";
     default:
         return "error";
     }
@@ -166,6 +171,18 @@ const char *tc_client_secret_id(const tc_client *c)
 const char *tc_client_region(const tc_client *c)
 {
     return c->region;
+}
+
+int64_t tc__client_now(tc_client *c)
+{
+    return c->clock(c->payload);
+}
+
+void tc__client_limits(const tc_client *c, const tc_list_limits *lim,
+                       size_t *max_items, size_t *max_pages)
+{
+    *max_items = lim && lim->max_items ? lim->max_items : c->max_items;
+    *max_pages = lim && lim->max_pages ? lim->max_pages : c->max_pages;
 }
 
 static int64_t default_clock(void *payload)
@@ -216,6 +233,30 @@ static int parse_endpoint(tc_client *c, const char *endpoint, tc_error *err)
     return TC_OK;
 }
 
+/* Values that become header values (from a file, the environment, a
+ * flag): a control byte is refused up front, with the field's name and
+ * never its value (it may be a secret). tc_sign() checks again where the
+ * header lines are built. */
+static int check_header_fields(const tc_client_opts *o, tc_error *err)
+{
+    const struct {
+        const char *what;
+        const char *value;
+    } f[] = {{"SecretId", o->secret_id},  {"region", o->region},
+             {"session token", o->token}, {"API version", o->version},
+             {"service", o->service},     {"language", o->language}};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        for (const char *p = f[i].value; p != NULL && *p != '\0'; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+                return tc_error_set(err, TC_EINVAL,
+                                    "Tencent Cloud %s holds a control "
+                                    "character (byte 0x%02x at offset %zu)",
+                                    f[i].what, (unsigned)(unsigned char)*p,
+                                    (size_t)(p - f[i].value));
+    }
+    return TC_OK;
+}
+
 int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
 {
     int rc = TC_OK;
@@ -229,6 +270,9 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
             "Tencent Cloud SecretId and SecretKey are required");
     if (o->region == NULL || o->region[0] == '\0')
         return tc_error_set(err, TC_EINVAL, "Tencent Cloud region is required");
+    rc = check_header_fields(o, err);
+    if (rc != TC_OK)
+        return rc;
 
     c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -258,6 +302,8 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
     c->backoff_max_ms =
         o->backoff_max_ms > 0 ? o->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    c->max_items = o->max_items > 0 ? o->max_items : TC_DEFAULT_MAX_ITEMS;
+    c->max_pages = o->max_pages > 0 ? o->max_pages : TC_DEFAULT_MAX_PAGES;
     c->clock = o->clock ? o->clock : default_clock;
     c->sleep_ms = o->sleep_ms ? o->sleep_ms : default_sleep;
     c->before_request = o->before_request;

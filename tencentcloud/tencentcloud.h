@@ -50,7 +50,9 @@ enum {
     TC_ECONFLICT = -5, /* already exists: *Conflict*, *Exist, ResourceInUse */
     TC_EINVAL = -6,    /* bad argument, InvalidParameter*, MissingParameter,
                           UnknownParameter, InvalidAction, NoSuchVersion */
-    TC_ENOMEM = -7
+    TC_ENOMEM = -7,
+    TC_ELIMIT = -8 /* a listing passed its cap on items or pages (not
+                      retryable; the message names the limit) */
 };
 
 typedef struct tc_error {
@@ -120,8 +122,10 @@ typedef struct tc_signature {
 
 /*
  * Pure function: computes the signature of `in` into *out (which it
- * initialises). Returns TC_OK, TC_EINVAL (missing input or a value with a
- * newline) or TC_ENOMEM; on failure *out holds nothing to free. Free the
+ * initialises). Returns TC_OK, TC_EINVAL (missing input, a line break in
+ * the method or query, or a header value holding a control character:
+ * a byte below 0x20 or 0x7f; the message names the header, never the
+ * value) or TC_ENOMEM; on failure *out holds nothing to free. Free the
  * result with tc_signature_clear(). The secret key is not copied into out.
  */
 int tc_sign(tc_signature *out, const tc_sign_input *in, tc_error *err);
@@ -178,6 +182,11 @@ typedef struct tc_client_opts {
     long backoff_max_ms;  /* backoff cap; <=0 = 10 s */
     long timeout_ms;      /* per HTTP request; <=0 = 30 s */
     const char *ca_file;  /* extra CA bundle for the default transport */
+    /* Caps per listing (each list call, each streamed listing), against
+     * a server whose pages never end: 0 = TC_DEFAULT_MAX_ITEMS items,
+     * TC_DEFAULT_MAX_PAGES pages. A streaming call may set its own. */
+    size_t max_items;
+    size_t max_pages;
     /* Test seams and hooks, all optional, all get `payload`. */
     int64_t (*clock)(void *payload);          /* Unix seconds; NULL=time() */
     void (*sleep_ms)(void *payload, long ms); /* NULL = nanosleep */
@@ -189,7 +198,10 @@ typedef struct tc_client_opts {
 typedef struct tc_client tc_client;
 
 /* Creates a client; copies every string. Returns TC_EINVAL when the
- * secret id/key or region is missing or the endpoint is not http(s)://. */
+ * secret id/key or region is missing, the endpoint is not http(s)://, or
+ * a value sent as a header (SecretId, region, token, version, service,
+ * language) holds a control character (the message names the field, never
+ * the value). */
 int tc_client_new(tc_client **out, const tc_client_opts *opts, tc_error *err);
 /* Frees the client and wipes its copy of the secrets. NULL is fine. */
 void tc_client_free(tc_client *c);
@@ -249,9 +261,15 @@ typedef struct tc_instance {
 
 typedef struct tc_instance_token {
     char *username;
-    char *token;         /* secret: the docker login password */
-    int64_t exp_time_ms; /* ExpTime, Unix milliseconds */
-    char *token_id;      /* "" for temporary tokens */
+    char *token;           /* secret: the docker login password */
+    int64_t exp_time_ms;   /* ExpTime, Unix milliseconds */
+    bool exp_time_assumed; /* the API's ExpTime was not a plausible
+                              millisecond time in the next 366 days (1e300,
+                              seconds, a string, past, absent):
+                              exp_time_ms is then the client's now + 5
+                              minutes. Callers warn (once) and renew
+                              after those 5 minutes. */
+    char *token_id;        /* "" for temporary tokens */
 } tc_instance_token;
 
 void tc_namespaces_free(tc_namespace *v, size_t n);
@@ -263,20 +281,37 @@ void tc_instance_token_free(tc_instance_token *t);
 
 /* ------------------------------------------------------ typed wrappers
  *
- * Each list call returns every item however many pages it takes: Limit at
- * the reference's maximum (100), Offset as a record offset (personal calls,
- * DescribeInstances) or a page number from 1 (DescribeNamespaces,
- * DescribeRepositories, DescribeImages) [3.3]. Paging stops at an empty
- * page, when the total count is reached, or at a short page when the
- * response has no total. A short page below a known total (a server that
- * caps Limit lower than asked) goes on at the next offset; since every
- * further page must add items this ends within total + 1 pages, and a
- * server that never reports a total is cut off at TC_MAX_PAGES (TC_ERR).
- * A page identical to the previous one (Offset ignored) is TC_ERR too.
- * On failure *out is NULL and *n is 0; errors are those of tc_call().
+ * Limit is the reference's maximum (100), Offset a record offset
+ * (personal calls, DescribeInstances) or a page number from 1
+ * (DescribeNamespaces, DescribeRepositories, DescribeImages) [3.3]. Paging
+ * stops at an empty page, when the total count is reached, or at a short
+ * page when the response has no total (a total that is not an integer in
+ * 0..2^53 counts as none). A short page below a known total (a server that
+ * caps Limit lower than asked) goes on at the next offset.
+ *
+ * Pages are converted and handed over one at a time: the streaming calls
+ * (tc_ccr_each_repo, tc_ccr_each_tag) hold one page in memory; the list
+ * calls return every item, collected. Against a server whose pages never
+ * end, every listing is capped (tc_list_limits; the client options' or
+ * the defaults): more than max_items items or max_pages pages is
+ * TC_ELIMIT with a message such as "DescribeImagePersonal: more than
+ * 1000000 items (the limit)", after the pages before it were delivered.
+ * A page the listing already sent (a server that ignores Offset or
+ * cycles through the same pages) is TC_ERR ("the same page again").
+ * An item that is not a JSON object is TC_ERR (malformed response).
+ * On failure a list call's *out is NULL and *n is 0; other errors are
+ * those of tc_call().
  */
-#define TC_PAGE_LIMIT 100
-#define TC_MAX_PAGES  100000
+#define TC_PAGE_LIMIT        100
+#define TC_DEFAULT_MAX_ITEMS 1000000
+#define TC_DEFAULT_MAX_PAGES 100000
+
+/* Per-call caps; a 0 field = the client's (tc_client_opts.max_items /
+ * max_pages, else the defaults). */
+typedef struct tc_list_limits {
+    size_t max_items;
+    size_t max_pages;
+} tc_list_limits;
 
 /* DescribeNamespacePersonal with Namespace "" (all CCR namespaces). */
 int tc_ccr_list_namespaces(tc_namespace **out, size_t *n, tc_client *c,
@@ -284,14 +319,20 @@ int tc_ccr_list_namespaces(tc_namespace **out, size_t *n, tc_client *c,
 /* DescribeRepositoryOwnerPersonal: all CCR repositories of the account. */
 int tc_ccr_list_repos(tc_repo **out, size_t *n, tc_client *c, tc_error *err);
 /* The same listing, handed over page by page as it arrives: fn gets each
- * page's repositories (borrowed, valid during the call) and returns 0 to
- * go on or non-zero to stop early (then TC_OK is returned). */
-int tc_ccr_each_repo(tc_client *c,
+ * page's repositories (borrowed, valid during the call; freed after it)
+ * and returns 0 to go on or non-zero to stop early (then TC_OK is
+ * returned). lim NULL = the client's caps. */
+int tc_ccr_each_repo(tc_client *c, const tc_list_limits *lim,
                      int (*fn)(void *payload, const tc_repo *page, size_t n),
                      void *payload, tc_error *err);
 /* DescribeImagePersonal: all tags of one CCR repository "ns/repo". */
 int tc_ccr_list_tags(tc_image **out, size_t *n, tc_client *c,
                      const char *repo_name, tc_error *err);
+/* The same listing page by page, as tc_ccr_each_repo. */
+int tc_ccr_each_tag(tc_client *c, const char *repo_name,
+                    const tc_list_limits *lim,
+                    int (*fn)(void *payload, const tc_image *page, size_t n),
+                    void *payload, tc_error *err);
 
 /* DescribeInstances with Filter RegistryName=name (NULL = no filter). The
  * server may match loosely: all results are returned; pick with

@@ -35,11 +35,33 @@ Control endpoints (no signature):
                      "after": true the call is carried out first and
                      only its answer is the error (a lost response).
   GET  /__state   -> the TCR namespaces per instance (to check creations)
+  POST /__hostile -> body: the "hostile" object below, replaces the current
 Fixture "options": {"faults": [...], "clock_offset": seconds added to the
-server clock, "token_ttl": seconds, "holds": [...]}. A hold makes an order
+server clock, "token_ttl": seconds, "holds": [...], "hostile": {...}}. A hold makes an order
 of calls deterministic: {"action": "X", "nth": [3], "until": "Y",
 "timeout": 10} keeps the 3rd call of X waiting until a call of Y has been
 answered (at most `timeout` seconds; then X is answered anyway).
+
+Hostile modes ("hostile", all optional), to try what a compromised or
+broken API could send:
+  "endless": {"action": A, "repo": R, "page_items": N, "minimal": true}
+      A's pages never end: every page has N (default: Limit) new items
+      named e000000000, e000000001, ... (for DescribeImagePersonal only
+      when RepoName is R, if given), the total is 2**62. N may exceed
+      Limit (a server that ignores it); "minimal" leaves out every field
+      but the name and time (to make huge pages cheap).
+  "repeat": {"action": A, "repo": R, "cycle": K}
+      A ignores Offset: it serves its first K pages (default 1) in turn,
+      forever, with a total of 2**62.
+  "total": {"action": A, "value": V}  A's total count field is V (any
+      JSON: 1e300, -1, "NaN", 2**63).
+  "exp_time": V   CreateInstanceToken's ExpTime: any JSON value, or
+      "seconds" (now + ttl in seconds, not milliseconds), "past" (an hour
+      ago, in ms), "far" (ten years ahead, in ms), "absent".
+  "raw": {A: TEXT}   A answers with TEXT verbatim (HTTP 200), e.g. a body
+      that is not JSON or a Response without the expected list.
+Hostile names (ESC, newline, "/../", very long) need no mode: put them
+in the fixture's namespaces, repos and tags.
 """
 
 import argparse
@@ -250,6 +272,20 @@ def number_page(items, params, default_limit, maximum):
 NS_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
 
+def synthetic(action, k, mode):
+    """Item k of a made-up listing of `action` (the fixture's format)."""
+    name = "e%09d" % k
+    if action == "DescribeImagePersonal":
+        return {"name": name, "push_time": "2024-01-01 00:00:00",
+                "minimal": bool(mode.get("minimal"))}
+    if action == "DescribeRepositoryOwnerPersonal":
+        return {"name": "%s/%s" % (mode.get("namespace", "team-a"), name),
+                "tags": []}
+    if action == "DescribeInstances":
+        return {"id": "tcr-" + name, "name": name}
+    return {"name": name}
+
+
 # ----------------------------------------------------------------- state
 
 class Account:
@@ -273,6 +309,8 @@ class Account:
         self.clock_offset = int(opts.get("clock_offset", 0))
         self.token_ttl = int(opts.get("token_ttl", 3600))
         self.holds = list(opts.get("holds", []))
+        self.hostile = dict(opts.get("hostile", {}))
+        self.repeat_counts = {}
         self.cond = threading.Condition(self.lock)
         self.received = {}  # action -> calls received
         self.answered = {}  # action -> calls answered
@@ -314,14 +352,51 @@ class Account:
                         bool(rule.get("after", False)))
         return None
 
+    # ------------------------------------------------------- hostile
+    def page(self, action, p, items, default_limit, maximum, numbers=False,
+             required=False, repo=None):
+        """(page of items, total) for one call, honest or, when a hostile
+        mode applies to this action (and repository), not."""
+        endless = self.hostile.get("endless") or {}
+        repeat = self.hostile.get("repeat") or {}
+        total = self.hostile.get("total") or {}
+        if endless.get("action") == action and \
+                endless.get("repo") in (None, repo):
+            limit = limit_of(p, default_limit, maximum)
+            n = int(endless.get("page_items", limit))
+            offset = p_int(p, "Offset", 0)
+            start = (max(offset, 1) - 1) * n if numbers else offset
+            return ([synthetic(action, k, endless)
+                     for k in range(start, start + n)], 2 ** 62)
+        if repeat.get("action") == action and \
+                repeat.get("repo") in (None, repo):
+            limit = limit_of(p, default_limit, maximum)
+            cycle = int(repeat.get("cycle", 1))
+            # the repository's own calls, whatever runs beside them
+            key = (action, repo)
+            k = self.repeat_counts[key] = self.repeat_counts.get(key, -1) + 1
+            start = (k % cycle) * limit
+            if len(items) < cycle * limit:  # enough distinct pages
+                items = [synthetic(action, i, {})
+                         for i in range(cycle * limit)]
+            return items[start:start + limit], 2 ** 62
+        if numbers:
+            page = number_page(items, p, default_limit, maximum)
+        else:
+            page = record_page(items, p, default_limit, maximum, required)
+        if total.get("action") == action:
+            return page, total.get("value")
+        return page, len(items)
+
     # ----------------------------------------------------------- actions
 
     def DescribeNamespacePersonal(self, p):
         query = p_str(p, "Namespace", required=True)
         items = [n for n in self.ccr_namespaces if query in n["name"]]
-        page = record_page(items, p, 20, None, required=True)
+        page, total = self.page("DescribeNamespacePersonal", p, items, 20,
+                                None, required=True)
         return {"Data": {
-            "NamespaceCount": len(items),
+            "NamespaceCount": total,
             "NamespaceInfo": [{
                 "Namespace": n["name"],
                 "CreationTime": n.get("creation_time", "2024-06-22 10:37:26"),
@@ -332,9 +407,10 @@ class Account:
     def DescribeRepositoryOwnerPersonal(self, p):
         query = p_str(p, "RepoName", "")
         items = [r for r in self.ccr_repos if query in r["name"]]
-        page = record_page(items, p, 20, 100)
+        page, total = self.page("DescribeRepositoryOwnerPersonal", p, items,
+                                20, 100)
         return {"Data": {
-            "TotalCount": len(items),
+            "TotalCount": total,
             "Server": self.ccr_server,
             "RepoInfo": [{
                 "RepoName": r["name"],
@@ -353,17 +429,23 @@ class Account:
     def DescribeImagePersonal(self, p):
         name = p_str(p, "RepoName", required=True)
         repo = next((r for r in self.ccr_repos if r["name"] == name), None)
+        hostile = any((self.hostile.get(m) or {}).get("repo") == name
+                      for m in ("endless", "repeat"))
+        if repo is None and hostile:
+            repo = {"name": name, "tags": []}
         if repo is None:
             raise ApiError("ResourceNotFound.ErrNoRepo",
                            "repository %s does not exist" % name)
         query = p_str(p, "Tag", "")
         items = [t for t in repo.get("tags", []) if query in t["name"]]
-        page = record_page(items, p, 20, 100)
+        page, total = self.page("DescribeImagePersonal", p, items, 20, 100,
+                                repo=name)
         return {"Data": {
-            "TagCount": len(items),
+            "TagCount": total,
             "Server": self.ccr_server,
             "RepoName": name,
-            "TagInfo": [{
+            "TagInfo": [{"TagName": t["name"], "PushTime": t["push_time"]}
+                        if t.get("minimal") else {
                 "TagName": t["name"],
                 "TagId": t.get("digest", ""),
                 "ImageId": t.get("image_id", t.get("digest", "")),
@@ -391,8 +473,8 @@ class Account:
                 # the exact name themselves
                 items = [i for i in items
                          if any(v in i["name"] for v in vals)]
-        page = record_page(items, p, 20, 100)
-        return {"TotalCount": len(items), "Registries": [{
+        page, total = self.page("DescribeInstances", p, items, 20, 100)
+        return {"TotalCount": total, "Registries": [{
             "RegistryId": i["id"],
             "RegistryName": i["name"],
             "RegistryType": i.get("type", "basic"),
@@ -412,8 +494,9 @@ class Account:
         query = p_str(p, "NamespaceName", "")
         items = [n for n in self.tcr_namespaces.get(rid, [])
                  if query in n["name"]]
-        page = number_page(items, p, 20, None)
-        return {"TotalCount": len(items), "NamespaceList": [{
+        page, total = self.page("DescribeNamespaces", p, items, 20, None,
+                                numbers=True)
+        return {"TotalCount": total, "NamespaceList": [{
             "Name": n["name"],
             "CreationTime": n.get("creation_time", "2024-12-10T14:04:56Z"),
             "Public": bool(n.get("public", False)),
@@ -447,8 +530,9 @@ class Account:
         query = p_str(p, "RepositoryName", "")
         items = [r for r in self.tcr_repos.get(rid, [])
                  if (not ns or r["namespace"] == ns) and query in r["name"]]
-        page = number_page(items, p, 20, 100)
-        return {"TotalCount": len(items), "RepositoryList": [{
+        page, total = self.page("DescribeRepositories", p, items, 20, 100,
+                                numbers=True)
+        return {"TotalCount": total, "RepositoryList": [{
             "Name": r["namespace"] + "/" + r["name"],
             "Namespace": r["namespace"],
             "CreationTime": "2024-12-10 14:30:36.806284 +0000 UTC",
@@ -470,8 +554,9 @@ class Account:
                            "repository %s/%s not found" % (ns, name))
         query = p_str(p, "ImageVersion", "")
         items = [t for t in repo.get("tags", []) if query in t["name"]]
-        page = number_page(items, p, 20, None)
-        return {"TotalCount": len(items), "ImageInfoList": [{
+        page, total = self.page("DescribeImages", p, items, 20, None,
+                                numbers=True)
+        return {"TotalCount": total, "ImageInfoList": [{
             "ImageVersion": t["name"],
             "Digest": t.get("digest", ""),
             "Size": t.get("size", 0),
@@ -486,12 +571,22 @@ class Account:
         ttype = p_str(p, "TokenType", "temp")
         ttl = self.token_ttl if ttype == "temp" else 10 * 365 * 86400
         now = int(time.time()) + self.clock_offset
-        return {
+        answer = {
             "Username": self.uin,
             "Token": inst.get("token", "fake-jwt-" + uuid.uuid4().hex),
             "ExpTime": (now + ttl) * 1000,  # milliseconds, as the docs show
             "TokenId": "" if ttype == "temp" else uuid.uuid4().hex[:12],
         }
+        if "exp_time" in self.hostile:
+            v = self.hostile["exp_time"]
+            special = {"seconds": now + ttl, "past": (now - 3600) * 1000,
+                       "far": (now + 10 * 365 * 86400) * 1000}
+            if v == "absent":
+                del answer["ExpTime"]
+            else:
+                answer["ExpTime"] = special.get(v, v) \
+                    if isinstance(v, str) else v
+        return answer
 
 
 ACTIONS = {"DescribeNamespacePersonal", "DescribeRepositoryOwnerPersonal",
@@ -512,6 +607,13 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(self, obj, status=200):
         data = json.dumps(obj).encode("utf-8")
         self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_raw(self, data):
+        self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -545,7 +647,14 @@ class Handler(BaseHTTPRequestHandler):
             with acc.lock:
                 acc.calls.clear()
                 acc.counts.clear()
+                acc.repeat_counts.clear()
                 acc.total_calls = 0
+            self.send_json({})
+            return
+        if self.path == "/__hostile":
+            with acc.lock:
+                acc.hostile = json.loads(body or b"{}")
+                acc.repeat_counts.clear()
             self.send_json({})
             return
         if self.path == "/__faults":
@@ -599,9 +708,18 @@ class Handler(BaseHTTPRequestHandler):
                 fault = acc.fault_for(action)
                 if fault is not None and not fault[2]:
                     raise ApiError(fault[0], fault[1])
-                result = getattr(acc, action)(params)
+                raw = (acc.hostile.get("raw") or {}).get(action)
+                result = None if raw is not None else \
+                    getattr(acc, action)(params)
                 if fault is not None:  # done, but the answer is lost
                     raise ApiError(fault[0], fault[1])
+            if raw is not None:
+                with acc.cond:
+                    acc.calls.append(call)
+                    acc.answered[action] = acc.answered.get(action, 0) + 1
+                    acc.cond.notify_all()
+                self.send_raw(raw.encode("utf-8"))
+                return
             result["RequestId"] = request_id
             resp = {"Response": result}
         except ApiError as e:

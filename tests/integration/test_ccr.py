@@ -101,7 +101,7 @@ class CcrToTcrTest(unittest.TestCase):
         return w
 
     def start(self, token_auth=True, public_domain=True, faults=None,
-              token_ttl=None, mutate=None):
+              token_ttl=None, mutate=None, hostile=None):
         """Target registry plus fake. token_auth: the target accepts the
         instance token (CreateInstanceToken); else TCR_USER/TCR_PW.
         public_domain: the instance's PublicDomain is the target's
@@ -118,6 +118,8 @@ class CcrToTcrTest(unittest.TestCase):
         fx['options']['faults'] = faults or []
         if token_ttl is not None:
             fx['options']['token_ttl'] = token_ttl
+        if hostile is not None:
+            fx['options']['hostile'] = hostile
         if mutate:
             mutate(fx)
         self.fake = Fake(fx)
@@ -458,6 +460,151 @@ class CcrToTcrTest(unittest.TestCase):
             self.assertEqual(
                 harness.sha256_digest(skopeo_raw(self.dst, repo, tag)),
                 self.digests[(repo, tag)])
+
+    # ------------------------------------------------- hostile API (#10)
+    def test_11_implausible_exp_time_one_token(self):
+        # An ExpTime in seconds (or 1e300) is no millisecond time in the
+        # future: the login is taken as valid for 5 minutes, with one
+        # warning, and the whole run (a few seconds) needs one token.
+        for exp_time in ('seconds', 1e300):
+            self.start(hostile={'exp_time': exp_time})
+            w = self.workdir()
+            rc, out, err = run_it(self.args(w))
+            self.assertEqual(rc, 0, out + err)
+            self.assertEqual(w.load_report()['summary']['images_copied'],
+                             len(ALL_TAGS))
+            self.assert_copied(ALL_TAGS)
+            tokens = self.fake.calls('CreateInstanceToken')
+            self.assertEqual(len(tokens), 1, exp_time)
+            self.assertEqual((out + err).count('ExpTime'), 1, out + err)
+            self.assertIn('5 minutes', err)
+            self.assert_no_secrets(w, out, err)
+            self.fake.close()
+            self.dst.stop()
+            self.fake = self.dst = None
+
+    def test_12_describe_instances_failure_says_what(self):
+        cases = [
+            ({'raw': {'DescribeInstances': 'not json at all'}},
+             None, 'malformed response'),
+            ({'raw': {'DescribeInstances':
+                      '{"Response": {"Registries": {"a": 1}, '
+                      '"RequestId": "rid-1"}}'}},
+             None, 'no Registries list'),
+            ({'raw': {'DescribeInstances':
+                      '{"Response": {"Registries": ["e2e-tcr"], '
+                      '"TotalCount": 1, "RequestId": "rid-2"}}'}},
+             None, 'not an object'),
+            (None, [{'action': 'DescribeInstances', 'every': 1,
+                     'code': 'FailedOperation',
+                     'message': 'instance list unavailable'}],
+             'FailedOperation'),
+        ]
+        self.start()
+        for hostile, faults, want in cases:
+            self.fake.control('POST', '/__hostile', hostile or {})
+            self.fake.control('POST', '/__faults', faults or [])
+            w = self.workdir()
+            rc, out, err = run_it(self.args(w))
+            self.assertEqual(rc, 1, (want, out, err))
+            self.assertNotIn('nothing to copy', out)
+            # the summary says what failed, the log says what to check
+            self.assertIn('DescribeInstances', out, (want, out))
+            self.assertIn(want, out + err)
+            self.assertIn('--tcrRegion', err)
+            self.assertEqual(self.fake.calls('CreateNamespace'), [])
+            self.assertEqual(self.dst_catalog(), [])
+        # the key refused: exit 3, as before
+        self.fake.control('POST', '/__hostile', {})
+        self.fake.control('POST', '/__faults', [
+            {'action': 'DescribeInstances', 'every': 1,
+             'code': 'UnauthorizedOperation', 'message': 'CAM denies'}])
+        w = self.workdir()
+        rc, out, err = run_it(self.args(w))
+        self.assertEqual(rc, 3, out + err)
+        self.assertIn('DescribeInstances', err)
+        self.assertIn('tcr key', err)
+
+    def test_13_hostile_listings_fail_their_repository(self):
+        # team-b/api's tags come back as the same pages over and over;
+        # team-c/db's never end (pages of 20,000 new tags, past the
+        # default cap of 1,000,000 tags). Each fails alone; the rest of
+        # the account is copied.
+        self.start(hostile={
+            'repeat': {'action': 'DescribeImagePersonal',
+                       'repo': 'team-b/api', 'cycle': 2},
+            'endless': {'action': 'DescribeImagePersonal',
+                        'repo': 'team-c/db', 'page_items': 20000,
+                        'minimal': True}})
+        w = self.workdir()
+        rc, out, err = run_it(self.args(w), timeout=300)
+        self.assertEqual(rc, 1, out + err)
+        rep = w.load_report()
+        failed = {i['source']: i['error'] for i in rep['images']
+                  if i['status'] == 'failed'}
+        self.assertEqual(sorted(failed), sorted(
+            '%s/%s' % (self.src.host, r) for r in ('team-b/api',
+                                                   'team-c/db')), rep)
+        self.assertIn('same page again',
+                      failed['%s/team-b/api' % self.src.host])
+        self.assertIn('more than 1000000',
+                      failed['%s/team-c/db' % self.src.host])
+        good = [(r, t) for r, t in ALL_TAGS
+                if r not in ('team-b/api', 'team-c/db')]
+        self.assertEqual(rep['summary']['images_copied'], len(good), rep)
+        self.assert_copied(good)
+        self.assertEqual(len(self.fake.calls('DescribeImagePersonal')),
+                         len(REPOS) - 2 + 3 + 51)
+
+    def test_14_hostile_names_never_reach_a_request(self):
+        esc_ns = 'evil\x1b[2Jns'
+        bad_repos = ['team-a/web\x1b]0;pwned\x07', 'team-a/x\nResult: ok',
+                     'team-a/../../etc/passwd', 'team-a/' + 'a' * 300,
+                     esc_ns + '/app']
+
+        def hostile_names(fx):
+            fx['ccr']['namespaces'].append({'name': esc_ns})
+            fx['ccr']['namespaces'].append({'name': 'x/../y'})
+            for name in bad_repos:
+                fx['ccr']['repos'].append(
+                    {'name': name, 'tags': [{'name': 'v1'}]})
+            fx['ccr']['repos'].append({'name': 'team-a/hostile-tags', 'tags': [
+                {'name': 'v1\x1b[2J', 'push_time': '2024-01-01 00:00:00'},
+                {'name': '../../v2', 'push_time': '2024-01-01 00:00:00'}]})
+        self.start(mutate=hostile_names)
+        for dry in (True, False):
+            w = self.workdir()
+            rc, out, err = run_it(self.args(w) + (['--dry-run'] if dry
+                                                  else []))
+            self.assertEqual(rc, 1, out + err)
+            self.assertNotIn('\x1b', out)
+            self.assertNotIn('\x07', out)
+            self.assertNotIn('\nResult: ok', out)
+            self.assertNotIn('create namespace evil', out)
+            created = [c['params']['NamespaceName']
+                       for c in self.fake.calls('CreateNamespace')]
+            self.assertFalse([n for n in created if 'evil' in n or
+                              '/' in n], created)
+            rep = w.load_report()
+            failed = [i for i in rep['images'] if i['status'] == 'failed']
+            # every hostile repository failed with a clear reason
+            self.assertEqual(len(failed), len(bad_repos) + 1, failed)
+            for i in failed:
+                self.assertNotIn('\x1b', i['source'] + i['error'])
+                self.assertRegex(i['error'], 'not a valid (repository|tag)')
+            tag_fail = [i for i in failed if 'hostile-tags' in i['source']]
+            self.assertEqual(len(tag_fail), 1, failed)
+            # the API was never asked about a hostile repository's tags
+            asked = [c['params']['RepoName']
+                     for c in self.fake.calls('DescribeImagePersonal')]
+            self.assertFalse(set(asked) & set(bad_repos), asked)
+            good = ALL_TAGS
+            if not dry:
+                self.assert_copied(good)
+            self.fake.control('POST', '/__reset')
+        catalog = self.dst_catalog()
+        self.assertFalse([r for r in catalog if 'hostile' in r or
+                          'etc' in r or 'evil' in r], catalog)
 
 
 if __name__ == '__main__':

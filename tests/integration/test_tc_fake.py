@@ -326,13 +326,125 @@ class ClientAgainstFakeTest(unittest.TestCase):
         before = int(time.time() * 1000)
         rc, lines, err = tctool(self.fake, "token", REGID)
         self.assertEqual(rc, 0, err)
-        user, exp, _ = lines[0]
+        user, exp, _, how = lines[0]
+        self.assertEqual(how, "as-sent")
         self.assertEqual(user, BASE["uin"])
         # ExpTime is in milliseconds, about an hour ahead
         self.assertTrue(before + 3500 * 1000 <= int(exp)
                         <= before + 3700 * 1000)
         rc, _, err = tctool(self.fake, "token", "tcr-missing")
         self.assertEqual(rc, 5, err)
+
+
+class HostileApiTest(unittest.TestCase):
+    """The C client, through tctool, against the fake's hostile modes
+    (tests/fakes/fake_tc_api.py, "hostile"): listings that never end or
+    repeat, absurd numbers, implausible token expiries, malformed
+    answers."""
+
+    def setUp(self):
+        self.assertTrue(os.access(TCTOOL, os.X_OK),
+                        "tctool not built at %s" % TCTOOL)
+        self.fake = Fake(BASE)
+
+    def tearDown(self):
+        self.fake.close()
+
+    def hostile(self, mode):
+        self.fake.control("POST", "/__hostile", mode)
+        self.fake.control("POST", "/__reset")
+
+    def test_endless_pages_hit_the_item_cap(self):
+        self.hostile({"endless": {"action": "DescribeImagePersonal",
+                                  "repo": "team-a/app"}})
+        rc, lines, err = tctool(self.fake, "each-ccr-tags", "team-a/app",
+                                extra=("--max-items", "500"))
+        self.assertEqual(rc, 8, err)
+        self.assertIn("more than 500 items", err)
+        self.assertIn("DescribeImagePersonal", err)
+        # the five pages before the cap were handed over, one at a time
+        self.assertEqual([l[:2] for l in lines], [["page", "100"]] * 5)
+        self.assertEqual(lines[-1][3], "e000000499")
+        self.assertEqual(len(self.fake.calls("DescribeImagePersonal")), 6)
+
+        # the return-all call: the same cap, nothing returned
+        rc, lines, err = tctool(self.fake, "list-ccr-tags", "team-a/app",
+                                extra=("--max-items", "500"))
+        self.assertEqual(rc, 8, err)
+        self.assertEqual(lines, [])
+
+    def test_endless_fat_pages_hit_the_page_cap(self):
+        # pages of 1,000 although 100 were asked for
+        self.hostile({"endless": {"action": "DescribeNamespacePersonal",
+                                  "page_items": 1000}})
+        rc, lines, err = tctool(self.fake, "list-ccr-namespaces",
+                                extra=("--max-pages", "7"))
+        self.assertEqual(rc, 8, err)
+        self.assertIn("more than 7 pages", err)
+        self.assertEqual(lines, [])
+        calls = self.fake.calls("DescribeNamespacePersonal")
+        self.assertEqual([c["params"]["Offset"] for c in calls],
+                         [k * 1000 for k in range(7)])
+
+    def test_repeated_or_cycling_pages(self):
+        for cycle in (1, 3):
+            self.hostile({"repeat": {"action":
+                                     "DescribeRepositoryOwnerPersonal",
+                                     "cycle": cycle}})
+            rc, lines, err = tctool(self.fake, "list-ccr-repos")
+            self.assertEqual(rc, 1, err)
+            self.assertIn("same page again", err)
+            self.assertEqual(lines, [])
+            self.assertEqual(
+                len(self.fake.calls("DescribeRepositoryOwnerPersonal")),
+                cycle + 1)
+
+    def test_absurd_totals(self):
+        # a total that is no integer in 0..2^53 counts as none: the short
+        # page ends the listing
+        for value in (1e300, -1, "NaN", 2 ** 53 + 1, 1.5, [1]):
+            self.hostile({"total": {"action": "DescribeNamespacePersonal",
+                                    "value": value}})
+            rc, lines, err = tctool(self.fake, "list-ccr-namespaces")
+            self.assertEqual(rc, 0, (value, err))
+            self.assertEqual(len(lines), 3, value)
+            self.assertEqual(
+                len(self.fake.calls("DescribeNamespacePersonal")), 1)
+        # beyond what a JSON parser holds: the answer is malformed
+        self.hostile({"total": {"action": "DescribeNamespacePersonal",
+                                "value": 2 ** 64}})
+        rc, lines, err = tctool(self.fake, "list-ccr-namespaces")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("malformed response", err)
+
+    def test_implausible_exp_time(self):
+        before = int(time.time() * 1000)
+        for value in ("seconds", "past", "far", "absent", 1e300, -5, "NaN",
+                      "1735880997750", 1.5e12 + 0.5, None, True):
+            self.hostile({"exp_time": value})
+            rc, lines, err = tctool(self.fake, "token", REGID)
+            self.assertEqual(rc, 0, (value, err))
+            user, exp, _, how = lines[0]
+            self.assertEqual(how, "assumed", value)
+            # now + 5 minutes
+            self.assertTrue(before + 290 * 1000 <= int(exp)
+                            <= int(time.time() * 1000) + 310 * 1000,
+                            (value, exp))
+
+    def test_malformed_describe_instances(self):
+        for raw, want in (
+                ("not json", "malformed response"),
+                ('{"Response": {"Registries": "x", "RequestId": "r"}}',
+                 "no Registries list"),
+                ('{"Response": {"Registries": [1, "x"], "TotalCount": 2,'
+                 ' "RequestId": "r"}}', "not an object"),
+                ('{"Response": []}', "malformed response"),
+                ('{"Resp": {}}', "malformed response")):
+            self.hostile({"raw": {"DescribeInstances": raw}})
+            rc, lines, err = tctool(self.fake, "instances", "image-transfer")
+            self.assertEqual(rc, 1, (raw, err))
+            self.assertIn("DescribeInstances", err)
+            self.assertIn(want, err)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
  * the integration tests against tests/fakes/fake_tc_api.py.
  *
  *   tctool [--endpoint URL] [--region R] [--secret-id ID] [--secret-key K]
- *          [--retries N] [--backoff-ms MS] COMMAND [ARGS]
+ *          [--retries N] [--backoff-ms MS] [--max-items N] [--max-pages N]
+ *          COMMAND [ARGS]
  *
  * Commands: list-ccr-namespaces | list-ccr-repos | list-ccr-tags NS/REPO |
+ * each-ccr-tags NS/REPO (streamed: "page<TAB>n<TAB>first<TAB>last") |
  * instances NAME | list-tcr-namespaces REGID [NAME] |
  * create-ns REGID NAME [public] | list-tcr-repos REGID [NS] |
  * list-tcr-images REGID NS REPO | token REGID | ccr-host REGION
@@ -13,7 +15,8 @@
  * Defaults come from TC_ENDPOINT, TC_REGION, TENCENTCLOUD_SECRET_ID and
  * TENCENTCLOUD_SECRET_KEY. Output: one tab-separated record per line.
  * Exit codes: 0 ok, 1 other error, 2 usage, 3 auth, 4 conflict,
- * 5 not found, 6 retries exhausted, 7 invalid argument. The token itself
+ * 5 not found, 6 retries exhausted, 7 invalid argument, 8 a listing cap
+ * (--max-items, --max-pages) was hit. The token itself
  * is never printed (only its length).
  */
 #include <errno.h>
@@ -27,7 +30,8 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: tctool [--endpoint URL] [--region R] [--secret-id ID] "
-            "[--secret-key K] [--retries N] [--backoff-ms MS] COMMAND "
+            "[--secret-key K] [--retries N] [--backoff-ms MS] "
+            "[--max-items N] [--max-pages N] COMMAND "
             "[ARGS]\n");
     return 2;
 }
@@ -47,6 +51,8 @@ static int exit_code(int rc)
         return 6;
     case TC_EINVAL:
         return 7;
+    case TC_ELIMIT:
+        return 8;
     default:
         return 1;
     }
@@ -61,6 +67,14 @@ static bool parse_long(const char *s, long *out)
         return false;
     *out = v;
     return true;
+}
+
+static int print_page(void *payload, const tc_image *page, size_t n)
+{
+    (void)payload;
+    printf("page\t%zu\t%s\t%s\n", n, page[0].tag, page[n - 1].tag);
+    fflush(stdout);
+    return 0;
 }
 
 static int run(tc_client *c, int argc, char **argv, tc_error *err)
@@ -90,6 +104,8 @@ static int run(tc_client *c, int argc, char **argv, tc_error *err)
             printf("%s\t%s\t%lld\t%s\n", v[i].tag, v[i].digest,
                    (long long)v[i].size, v[i].push_time);
         tc_images_free(v, n);
+    } else if (strcmp(cmd, "each-ccr-tags") == 0 && argc == 2) {
+        rc = tc_ccr_each_tag(c, argv[1], NULL, print_page, NULL, err);
     } else if (strcmp(cmd, "instances") == 0 && argc == 2) {
         tc_instance *v = NULL;
         rc = tc_tcr_list_instances(&v, &n, c, argv[1], err);
@@ -139,8 +155,9 @@ static int run(tc_client *c, int argc, char **argv, tc_error *err)
         tc_instance_token *t = NULL;
         rc = tc_tcr_create_instance_token(&t, c, argv[1], err);
         if (rc == TC_OK)
-            printf("%s\t%lld\ttoken_length=%zu\n", t->username,
-                   (long long)t->exp_time_ms, strlen(t->token));
+            printf("%s\t%lld\ttoken_length=%zu\t%s\n", t->username,
+                   (long long)t->exp_time_ms, strlen(t->token),
+                   t->exp_time_assumed ? "assumed" : "as-sent");
         tc_instance_token_free(t);
     } else {
         return -100;
@@ -154,7 +171,7 @@ int main(int argc, char **argv)
     const char *region = getenv("TC_REGION");
     const char *sid = getenv("TENCENTCLOUD_SECRET_ID");
     const char *skey = getenv("TENCENTCLOUD_SECRET_KEY");
-    long retries = -1, backoff = 0;
+    long retries = -1, backoff = 0, max_items = 0, max_pages = 0;
     int i = 1;
 
     for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
@@ -171,6 +188,12 @@ int main(int argc, char **argv)
                 return usage();
         } else if (strcmp(argv[i], "--backoff-ms") == 0) {
             if (!parse_long(argv[i + 1], &backoff) || backoff > 60000)
+                return usage();
+        } else if (strcmp(argv[i], "--max-items") == 0) {
+            if (!parse_long(argv[i + 1], &max_items) || max_items < 0)
+                return usage();
+        } else if (strcmp(argv[i], "--max-pages") == 0) {
+            if (!parse_long(argv[i + 1], &max_pages) || max_pages < 0)
                 return usage();
         } else
             return usage();
@@ -196,6 +219,8 @@ int main(int argc, char **argv)
         .backoff_base_ms = backoff,
         .backoff_max_ms = backoff > 0 ? backoff * 8 : 0,
         .timeout_ms = 10000,
+        .max_items = (size_t)max_items,
+        .max_pages = (size_t)max_pages,
     };
     tc_client *c = NULL;
     tc_error err = {0};

@@ -35,6 +35,8 @@ typedef struct fake {
     int page_cap;       /* server-side page size cap, 0 = none */
     bool omit_total;    /* leave the total count out of responses */
     bool ignore_offset; /* always serve the first page */
+    int cycle;          /* >0: ignore Offset, serve pages 0..cycle-1 in turn */
+    int fat;            /* >0: serve this many items a page, whatever Limit */
     /* errors served to the first n_errors calls, in order */
     canned errors[8];
     int n_errors;
@@ -49,6 +51,13 @@ typedef struct fake {
     int n_sleeps;
     int64_t now;
     int before_calls;
+    /* hostile values: replace the total count / CreateInstanceToken's
+     * ExpTime / every item's size with these (borrowed) when set */
+    json_t *total;
+    json_t *exp_time;
+    json_t *size;
+    bool omit_exp_time;
+    const char *token; /* CreateInstanceToken's Token, NULL = a JWT */
 } fake;
 
 /* ------------------------------------------------------------ the fake */
@@ -194,8 +203,9 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
 {
     fake *f = payload;
     verify_signature(r);
-    assert_true(f->n_calls < MAX_CALLS);
-    int k = f->n_calls++;
+    /* calls after the first MAX_CALLS are served, not recorded */
+    int call = f->n_calls++;
+    int k = call < MAX_CALLS ? call : MAX_CALLS - 1;
     const char *action = header(r, "X-TC-Action");
     snprintf(f->actions[k], sizeof(f->actions[k]), "%s", action);
     f->timestamps[k] = strtoll(header(r, "X-TC-Timestamp"), NULL, 10);
@@ -211,8 +221,8 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
     f->limits[k] = jl ? json_integer_value(jl) : -1;
 
     *status = 200;
-    if (k < f->n_errors) {
-        const canned *c = &f->errors[k];
+    if (call < f->n_errors) {
+        const canned *c = &f->errors[call];
         if (c->transport_fail)
             return tc_error_set(err, TC_ERETRY,
                                 "HTTP request failed: Couldn't connect");
@@ -233,8 +243,14 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
     json_t *resp = json_object();
     if (strcmp(action, "CreateInstanceToken") == 0) {
         json_object_set_new(resp, "Username", json_string("100036950234"));
-        json_object_set_new(resp, "Token", json_string("jwt.token.value"));
-        json_object_set_new(resp, "ExpTime", json_integer(1735880997750LL));
+        json_object_set_new(
+            resp, "Token",
+            json_string(f->token ? f->token : "jwt.token.value"));
+        if (f->exp_time != NULL)
+            json_object_set(resp, "ExpTime", f->exp_time);
+        else if (!f->omit_exp_time)
+            /* an hour after the fake clock's start */
+            json_object_set_new(resp, "ExpTime", json_integer(1700003600000LL));
         json_object_set_new(resp, "TokenId", json_string(""));
     } else if (sh != NULL) {
         /* Limit maxima from the reference: never more than 100. */
@@ -242,6 +258,8 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
         long long limit = f->limits[k];
         if (f->page_cap > 0 && limit > f->page_cap)
             limit = f->page_cap;
+        if (f->fat > 0)
+            limit = f->fat;
         long long start;
         if (sh->page_numbers) {
             assert_true(f->offsets[k] >= 1); /* clients start at page 1 */
@@ -252,12 +270,22 @@ static int fake_transport(void *payload, const tc_http_request *r, long *status,
         }
         if (f->ignore_offset)
             start = 0;
+        if (f->cycle > 0)
+            start = (call % f->cycle) * limit;
         json_t *list = json_array();
-        for (long long i = start; i < start + limit && i < f->n_items; i++)
-            json_array_append_new(list, make_item(action, (int)i));
+        for (long long i = start; i < start + limit && i < f->n_items; i++) {
+            json_t *item = make_item(action, (int)i);
+            if (f->size != NULL) {
+                json_object_set(item, "SizeByte", f->size);
+                json_object_set(item, "Size", f->size);
+            }
+            json_array_append_new(list, item);
+        }
         json_t *data = sh->data_key ? json_object() : json_incref(resp);
         json_object_set_new(data, sh->list_key, list);
-        if (!f->omit_total)
+        if (f->total != NULL)
+            json_object_set(data, sh->total_key, f->total);
+        else if (!f->omit_total)
             json_object_set_new(data, sh->total_key, json_integer(f->n_items));
         if (sh->data_key != NULL) {
             json_object_set_new(data, "Server", json_string("ccr.example"));
@@ -705,7 +733,8 @@ static void test_request_fields(void **state)
     assert_int_equal(tc_tcr_create_instance_token(&t, c, "tcr-1", &err), TC_OK);
     assert_string_equal(t->username, "100036950234");
     assert_string_equal(t->token, "jwt.token.value");
-    assert_true(t->exp_time_ms == 1735880997750LL);
+    assert_true(t->exp_time_ms == 1700003600000LL);
+    assert_false(t->exp_time_assumed);
     tc_instance_token_free(t);
 
     tc_client_free(c);
@@ -752,12 +781,359 @@ static void test_region_hosts(void **state)
     assert_int_equal(tc_tcr_registry_host(h, sizeof(h), "a/b"), TC_EINVAL);
 }
 
+/* A header value holding a control byte (a region or token from a file,
+ * say) is refused where the headers are built: nothing is sent. */
+static void test_header_control_bytes_refused(void **state)
+{
+    (void)state;
+    static const char *bad[] = {"ap-guangzhou\r\nX-Evil: 1", "ap-\x1b[2J",
+                                "ap-guangzhou\t", "ap-\x7f", "ap\x01"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* tc_sign, the one place that builds the header lines */
+        tc_sign_input in = {.secret_id = SECRET_ID,
+                            .secret_key = SECRET_KEY,
+                            .service = "tcr",
+                            .host = "tcr.example.test",
+                            .action = "DescribeInstances",
+                            .version = "2019-09-24",
+                            .region = "ap-guangzhou",
+                            .token = bad[i],
+                            .timestamp = 1700000000};
+        tc_signature sig;
+        tc_error err = {0};
+        assert_int_equal(tc_sign(&sig, &in, &err), TC_EINVAL);
+        assert_non_null(strstr(err.message, "control character"));
+        assert_non_null(strstr(err.message, "X-TC-Token"));
+        assert_null(strstr(err.message, bad[i])); /* the value is secret */
+        assert_int_equal(sig.n_headers, 0);
+        in.token = NULL;
+        in.region = bad[i];
+        assert_int_equal(tc_sign(&sig, &in, &err), TC_EINVAL);
+        assert_non_null(strstr(err.message, "X-TC-Region"));
+
+        /* through the client: refused before any request is sent */
+        fake f = {.n_items = 1};
+        tc_client_opts o = {.endpoint = "https://tcr.example.test:8443",
+                            .region = "ap-guangzhou",
+                            .secret_id = SECRET_ID,
+                            .secret_key = SECRET_KEY,
+                            .token = bad[i],
+                            .max_retries = 2,
+                            .clock = fake_clock,
+                            .sleep_ms = fake_sleep,
+                            .transport = fake_transport,
+                            .payload = &f};
+        tc_client *c = NULL;
+        int rc = tc_client_new(&c, &o, &err);
+        if (rc == TC_OK) {
+            json_t *resp = NULL;
+            rc = tc_call(c, "DescribeInstances", NULL, &resp, &err);
+            assert_null(resp);
+        }
+        assert_int_equal(rc, TC_EINVAL);
+        assert_non_null(strstr(err.message, "control character"));
+        assert_int_equal(f.n_calls, 0);
+        tc_client_free(c);
+        fake_done(&f);
+    }
+}
+
+/* ExpTime must be a plausible millisecond timestamp in the future (an
+ * integer-valued number, at most a year ahead); anything else means
+ * "valid for 5 minutes", flagged for the caller. */
+static void test_instance_token_exp_time(void **state)
+{
+    (void)state;
+    const int64_t now = 1700000000; /* the fake clock's start */
+    static const struct {
+        const char *json; /* NULL = ExpTime absent */
+        bool assumed;
+    } cases[] = {
+        {"1e300", true},
+        {"-1e300", true},
+        {"1700003600", true},          /* seconds, not milliseconds */
+        {"-1", true},                  /* negative */
+        {"0", true},                   /* epoch */
+        {"\"1700003600000\"", true},   /* a string, even a numeric one */
+        {"\"NaN\"", true},             /* NaN-like */
+        {"\"Infinity\"", true},        /* NaN-like */
+        {"1700003600000.5", true},     /* not an integer */
+        {"1699999990000", true},       /* in the past */
+        {"1763072000000", true},       /* two years ahead */
+        {"9223372036854775807", true}, /* INT64_MAX */
+        {"null", true},
+        {"true", true},
+        {"[1700003600000]", true},
+        {NULL, true},
+        {"1700003600000", false}, /* an hour ahead: as sent */
+        {"1.7000036e12", false},  /* integer-valued real */
+        {"1731536000000", false}, /* 365 days ahead */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake f = {.n_items = 1};
+        if (cases[i].json == NULL) {
+            f.omit_exp_time = true;
+        } else {
+            json_error_t jerr;
+            f.exp_time = json_loads(cases[i].json, JSON_DECODE_ANY, &jerr);
+            assert_non_null(f.exp_time);
+        }
+        tc_client *c = new_client(&f, 0);
+        tc_error err = {0};
+        tc_instance_token *t = NULL;
+        int rc = tc_tcr_create_instance_token(&t, c, "tcr-1", &err);
+        if (rc != TC_OK)
+            fail_msg("ExpTime %s: %s", cases[i].json, err.message);
+        if (t->exp_time_assumed != cases[i].assumed)
+            fail_msg("ExpTime %s: assumed %d, want %d", cases[i].json,
+                     t->exp_time_assumed, cases[i].assumed);
+        if (cases[i].assumed) {
+            /* now (the client's clock) + 5 minutes */
+            assert_true(t->exp_time_ms >= (now + 300) * 1000);
+            assert_true(t->exp_time_ms <= (f.now + 300) * 1000);
+        } else {
+            assert_true(t->exp_time_ms ==
+                        (int64_t)json_number_value(f.exp_time));
+        }
+        assert_string_equal(t->token, "jwt.token.value");
+        tc_instance_token_free(t);
+        tc_client_free(c);
+        json_decref(f.exp_time);
+        fake_done(&f);
+    }
+    /* A token that would break the Basic login header is refused. */
+    fake f = {.n_items = 1, .token = "jwt\r\nX-Evil: 1"};
+    tc_client *c = new_client(&f, 0);
+    tc_error err = {0};
+    tc_instance_token *t = NULL;
+    assert_int_equal(tc_tcr_create_instance_token(&t, c, "tcr-1", &err),
+                     TC_ERR);
+    assert_null(t);
+    assert_non_null(strstr(err.message, "control character"));
+    tc_client_free(c);
+    fake_done(&f);
+}
+
+/* Numbers a server controls never overflow: a total or size that is not
+ * an integer in 0..2^53 counts as absent. */
+static void test_hostile_numbers(void **state)
+{
+    (void)state;
+    static const char *totals[] = {"1e300",
+                                   "-1e300",
+                                   "1.5",
+                                   "-7",
+                                   "\"99999999999999999999999\"",
+                                   "\"NaN\"",
+                                   "9007199254740993"};
+    for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
+        json_error_t jerr;
+        /* 250 items served; the total is garbage: like no total, a short
+         * page ends the listing */
+        fake f = {.n_items = 250, .page_cap = 30};
+        f.total = json_loads(totals[i], JSON_DECODE_ANY, &jerr);
+        f.size = json_loads(totals[i], JSON_DECODE_ANY, &jerr);
+        assert_non_null(f.total);
+        tc_client *c = new_client(&f, 0);
+        tc_error err = {0};
+        tc_image *v = NULL;
+        size_t n = 0;
+        int rc = tc_ccr_list_tags(&v, &n, c, "ns/repo", &err);
+        if (rc != TC_OK)
+            fail_msg("total %s: %s", totals[i], err.message);
+        if (n != 30 || f.n_calls != 1)
+            fail_msg("total %s: %zu items in %d calls", totals[i], n,
+                     f.n_calls);
+        assert_int_equal(v[0].size, -1);
+        tc_images_free(v, n);
+        tc_client_free(c);
+        json_decref(f.total);
+        json_decref(f.size);
+        fake_done(&f);
+    }
+}
+
+/* ----------------------------------------------------- listing caps */
+
+typedef struct page_log {
+    size_t pages, items;
+    size_t max_page;
+    int stop_after; /* >0: stop after that many pages */
+    char last[32];
+} page_log;
+
+static int on_tags(void *payload, const tc_image *page, size_t n)
+{
+    page_log *l = payload;
+    l->pages++;
+    l->items += n;
+    if (n > l->max_page)
+        l->max_page = n;
+    snprintf(l->last, sizeof(l->last), "%s", page[n - 1].tag);
+    return l->stop_after > 0 && (int)l->pages >= l->stop_after;
+}
+
+static int on_repos(void *payload, const tc_repo *page, size_t n)
+{
+    page_log *l = payload;
+    (void)page;
+    l->pages++;
+    l->items += n;
+    return 0;
+}
+
+/* A cap on items per listing: set in the client options (return-all
+ * calls) or per call (streaming calls); a hit is TC_ELIMIT naming the
+ * limit, after the pages before it were delivered. */
+static void test_pagination_item_cap(void **state)
+{
+    (void)state;
+    fake f = {.n_items = 1000};
+    tc_client_opts o = {.endpoint = "https://tcr.example.test:8443",
+                        .region = "ap-guangzhou",
+                        .secret_id = SECRET_ID,
+                        .secret_key = SECRET_KEY,
+                        .max_items = 250,
+                        .clock = fake_clock,
+                        .sleep_ms = fake_sleep,
+                        .transport = fake_transport,
+                        .payload = &f};
+    f.now = 1700000000;
+    tc_client *c = NULL;
+    tc_error err = {0};
+    assert_int_equal(tc_client_new(&c, &o, &err), TC_OK);
+    tc_image *v = NULL;
+    size_t n = 7;
+    assert_int_equal(tc_ccr_list_tags(&v, &n, c, "ns/repo", &err), TC_ELIMIT);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    assert_int_equal(f.n_calls, 3); /* the third page would pass 250 */
+    assert_non_null(strstr(err.message, "more than 250 items"));
+    assert_non_null(strstr(err.message, "DescribeImagePersonal"));
+    assert_string_equal(tc_strerror(TC_ELIMIT), "limit exceeded");
+
+    /* streaming: the pages before the cap arrive, one page at a time */
+    page_log l = {0};
+    f.n_calls = 0;
+    assert_int_equal(tc_ccr_each_tag(c, "ns/repo", NULL, on_tags, &l, &err),
+                     TC_ELIMIT);
+    assert_int_equal(l.pages, 2);
+    assert_int_equal(l.items, 200);
+    assert_int_equal(l.max_page, 100);
+    /* per call: a higher cap than the client's */
+    tc_list_limits lim = {.max_items = 1000};
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(tc_ccr_each_tag(c, "ns/repo", &lim, on_tags, &l, &err),
+                     TC_OK);
+    assert_int_equal(l.items, 1000);
+    assert_string_equal(l.last, "item-0999");
+    /* exactly at the cap is fine */
+    lim.max_items = 1000;
+    lim.max_pages = 10;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(tc_ccr_each_repo(c, &lim, on_repos, &l, &err), TC_OK);
+    assert_int_equal(l.items, 1000);
+    /* stopping early is no error */
+    memset(&l, 0, sizeof(l));
+    l.stop_after = 2;
+    f.n_calls = 0;
+    assert_int_equal(tc_ccr_each_tag(c, "ns/repo", &lim, on_tags, &l, &err),
+                     TC_OK);
+    assert_int_equal(f.n_calls, 2);
+    tc_client_free(c);
+    fake_done(&f);
+}
+
+/* A cap on pages per listing (a server that sends one item a page and a
+ * total that never ends). */
+static void test_pagination_page_cap(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        fake f = {.n_items = 100000, .page_cap = 1};
+        tc_client_opts o = {.endpoint = "https://tcr.example.test:8443",
+                            .region = "ap-guangzhou",
+                            .secret_id = SECRET_ID,
+                            .secret_key = SECRET_KEY,
+                            .max_pages = 5,
+                            .clock = fake_clock,
+                            .sleep_ms = fake_sleep,
+                            .transport = fake_transport,
+                            .payload = &f};
+        f.now = 1700000000;
+        tc_client *c = NULL;
+        tc_error err = {0};
+        assert_int_equal(tc_client_new(&c, &o, &err), TC_OK);
+        char **names = NULL;
+        size_t n = 0;
+        assert_int_equal(run_list(c, shapes[s].action, &names, &n, &err),
+                         TC_ELIMIT);
+        assert_int_equal(f.n_calls, 5);
+        assert_int_equal(n, 0);
+        if (strstr(err.message, "more than 5 pages") == NULL)
+            fail_msg("%s: %s", shapes[s].action, err.message);
+        free_names(names, n);
+        tc_client_free(c);
+        fake_done(&f);
+    }
+}
+
+/* The default caps are far above a real account: 50,000 tags in pages
+ * of 10,000 (more than asked: a server that ignores Limit) stream through,
+ * one page in memory at a time. */
+static void test_pagination_default_caps(void **state)
+{
+    (void)state;
+    assert_int_equal(TC_DEFAULT_MAX_ITEMS, 1000000);
+    assert_int_equal(TC_DEFAULT_MAX_PAGES, 100000);
+    fake f = {.n_items = 50000, .fat = 10000};
+    tc_client *c = new_client(&f, 0);
+    tc_error err = {0};
+    page_log l = {0};
+    assert_int_equal(tc_ccr_each_tag(c, "ns/repo", NULL, on_tags, &l, &err),
+                     TC_OK);
+    assert_int_equal(l.items, 50000);
+    assert_int_equal(l.pages, 5);
+    assert_int_equal(l.max_page, 10000);
+    assert_string_equal(l.last, "item-49999");
+    tc_client_free(c);
+    fake_done(&f);
+}
+
+/* A server that cycles through the same few pages with a total that
+ * never ends is caught at the first page it sends again. */
+static void test_pagination_cycling_pages(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        fake f = {.n_items = 1000, .cycle = 3};
+        f.total = json_integer(1000000000000LL);
+        tc_client *c = new_client(&f, 0);
+        tc_error err = {0};
+        char **names = NULL;
+        size_t n = 0;
+        assert_int_equal(run_list(c, shapes[s].action, &names, &n, &err),
+                         TC_ERR);
+        assert_int_equal(f.n_calls, 4);
+        if (strstr(err.message, "same page") == NULL)
+            fail_msg("%s: %s", shapes[s].action, err.message);
+        free_names(names, n);
+        tc_client_free(c);
+        json_decref(f.total);
+        fake_done(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pagination_sizes),
         cmocka_unit_test(test_pagination_short_pages),
         cmocka_unit_test(test_pagination_repeated_page),
+        cmocka_unit_test(test_pagination_item_cap),
+        cmocka_unit_test(test_pagination_page_cap),
+        cmocka_unit_test(test_pagination_default_caps),
+        cmocka_unit_test(test_pagination_cycling_pages),
         cmocka_unit_test(test_error_code_table),
         cmocka_unit_test(test_auth_failure_not_retried),
         cmocka_unit_test(test_throttle_retried_then_success),
@@ -766,6 +1142,11 @@ int main(void)
         cmocka_unit_test(test_request_fields),
         cmocka_unit_test(test_client_options),
         cmocka_unit_test(test_region_hosts),
+        cmocka_unit_test(test_header_control_bytes_refused),
+        cmocka_unit_test(test_instance_token_exp_time),
+        cmocka_unit_test(test_hostile_numbers),
     };
+    if (getenv("TEST_FILTER") != NULL) /* e.g. TEST_FILTER='*cap*' */
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
