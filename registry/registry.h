@@ -134,9 +134,10 @@ typedef enum reg_manifest_kind {
 } reg_manifest_kind;
 
 typedef struct reg_descriptor {
-    char *media_type; /* may be NULL (schema 1 layers) */
+    char *media_type; /* may be NULL (schema 1 layers); else valid */
+                      /* (reg_media_type_valid) */
     char *digest;     /* "sha256:..." */
-    int64_t size;     /* -1 when unknown (schema 1) */
+    int64_t size;     /* 0 .. 2^53, or -1 when unknown (schema 1) */
     char *platform;   /* "os/arch[/variant]" for index children, else NULL */
 } reg_descriptor;
 
@@ -158,11 +159,27 @@ typedef struct reg_manifest {
 } reg_manifest;
 
 /*
+ * True when mt is an RFC 6838 media type without parameters: "type/subtype"
+ * where each part is a restricted-name (first character a letter or digit,
+ * then letters, digits or !#$&-^_.+ ; at most 127 characters each; a
+ * "+suffix" is part of the subtype), at most 255 bytes in all. No spaces,
+ * no control bytes, no ';'. NULL is not valid.
+ */
+bool reg_media_type_valid(const char *mt);
+
+/*
  * Parses manifest bytes. content_type is the HTTP Content-Type (may be NULL;
  * the body's mediaType wins when present). Copies the bytes. Unknown but
  * well-formed JSON is accepted as REG_KIND_UNKNOWN (its "config", "layers",
  * "blobs" descriptors, if any, are listed as blobs so they can be copied).
- * Returns REG_EINVAL when the bytes are not JSON or a known kind is malformed.
+ * Returns REG_EINVAL when the bytes are not JSON or a known kind is malformed,
+ * and also (untrusted input, issue 10) when the body's mediaType or
+ * artifactType, any descriptor's mediaType or artifactType, or the
+ * Content-Type (parameters after ';' and surrounding whitespace removed) is
+ * not a valid media type (message "... is not a valid media type"; the value
+ * itself is not quoted), or when a descriptor's size is outside 0 .. 2^53
+ * ("size out of range"). So m->media_type, which a copy sends as the
+ * Content-Type of its PUT, is always a valid media type or NULL.
  */
 int reg_manifest_parse(reg_manifest **out, const char *content_type,
                        const void *body, size_t len, reg_error *err);

@@ -210,6 +210,7 @@ static void test_manifest_fixtures(void **state)
         if (strcmp(line, "file") == 0) {
             e.file = v;
         } else if (strcmp(line, "content-type") == 0) {
+            fx_unescape(v); /* hostile types hold \r\n and such */
             e.content_type = fx_opt(v);
         } else if (strcmp(line, "kind") == 0) {
             e.kind = v;
@@ -285,6 +286,63 @@ static void test_accept_and_names(void **state)
     assert_false(reg_manifest_is_index(NULL));
 }
 
+static void test_media_type_valid(void **state)
+{
+    (void)state;
+    const char *good[] = {
+        REG_MT_DOCKER_V2S2,
+        REG_MT_OCI_MANIFEST,
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "text/plain",
+        "a/b",
+        "A1/B-2.x_y+z!#$&^",
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (!reg_media_type_valid(good[i]))
+            fail_msg("'%s' should be valid", good[i]);
+    }
+    const char *bad[] = {
+        NULL,
+        "",
+        "application",
+        "application/",
+        "/json",
+        "application/json; charset=utf-8",
+        "application/json ",
+        " application/json",
+        "application /json",
+        "application/vnd.oci.image.manifest.v1+json\r\nX-Evil: 1",
+        "application/x\n",
+        "application/x\x7f",
+        "application/x\t",
+        "application/x/y",
+        "-app/x",
+        "app/.x",
+        "app/x\"",
+        "app/x(y)",
+        "app/x\xc3\xa9",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (reg_media_type_valid(bad[i]))
+            fail_msg("bad[%zu] should be invalid", i);
+    }
+    /* Each part at most 127 characters, the whole at most 255 bytes. */
+    char buf[400];
+    memset(buf, 'a', sizeof(buf));
+    buf[127] = '/';
+    buf[127 + 1 + 127] = '\0';
+    assert_true(reg_media_type_valid(buf)); /* 255 bytes */
+    memset(buf, 'a', sizeof(buf));
+    buf[128] = '/';
+    buf[128 + 1 + 10] = '\0';
+    assert_false(reg_media_type_valid(buf)); /* type of 128 */
+    memset(buf, 'a', sizeof(buf));
+    buf[10] = '/';
+    buf[10 + 1 + 128] = '\0';
+    assert_false(reg_media_type_valid(buf)); /* subtype of 128 */
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -312,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_accept_and_names),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_media_type_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
