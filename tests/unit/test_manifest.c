@@ -343,6 +343,54 @@ static void test_media_type_valid(void **state)
     assert_false(reg_media_type_valid(buf)); /* subtype of 128 */
 }
 
+/* De-duplication by digest (a hash set since issue 10): the first
+ * occurrence of each digest is kept, in order, whatever the count. */
+static void test_dedup_many_layers(void **state)
+{
+    (void)state;
+    const size_t n = 5000;
+    size_t cap = (2 * n + 2) * 160 + 512;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    size_t o = (size_t)snprintf(
+        b, cap,
+        "{\"schemaVersion\":2,\"mediaType\":\"" REG_MT_OCI_MANIFEST "\","
+        "\"config\":{\"mediaType\":\"application/x.c\",\"size\":1,"
+        "\"digest\":\"sha256:%064x\"},\"layers\":[",
+        7u);
+    /* Layers 0..n-1, then the same again in reverse; layer 7 repeats the
+     * config's digest. */
+    for (size_t k = 0; k < 2 * n; k++) {
+        size_t i = k < n ? k : 2 * n - 1 - k;
+        o += (size_t)snprintf(b + o, cap - o,
+                              "%s{\"mediaType\":\"application/x.l\","
+                              "\"size\":%zu,\"digest\":\"sha256:%064zx\"}",
+                              k > 0 ? "," : "", i, i);
+    }
+    o += (size_t)snprintf(b + o, cap - o, "]}");
+    assert_true(o < cap);
+    reg_manifest *m = NULL;
+    reg_error err;
+    reg_error_clear(&err);
+    assert_int_equal(reg_manifest_parse(&m, NULL, b, o, &err), REG_OK);
+    assert_non_null(m);
+    assert_int_equal(m->n_blobs, n); /* config + n layers - the repeat of 7 */
+    char want[REG_DIGEST_LEN + 1];
+    snprintf(want, sizeof(want), "sha256:%064x", 7u);
+    assert_string_equal(m->blobs[0].digest, want);
+    assert_string_equal(m->blobs[0].media_type, "application/x.c");
+    for (size_t j = 1, i = 0; i < n; i++) {
+        if (i == 7)
+            continue;
+        snprintf(want, sizeof(want), "sha256:%064zx", i);
+        assert_string_equal(m->blobs[j].digest, want);
+        assert_int_equal(m->blobs[j].size, (int64_t)i);
+        j++;
+    }
+    reg_manifest_free(m);
+    free(b);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -371,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_accept_and_names),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_media_type_valid),
+        cmocka_unit_test(test_dedup_many_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
