@@ -283,9 +283,12 @@ int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
      * the registry's digest legitimately differs for them. */
     if (resp.docker_digest != NULL && m->kind != REG_KIND_V2S1 &&
         strcmp(resp.docker_digest, m->digest) != 0) {
-        rc = reg_error_set(err, REG_EDIGEST,
-                           "%s: the registry stored digest %s, expected %s",
-                           what, resp.docker_digest, m->digest);
+        rc = reg_error_set(
+            err, REG_EDIGEST, "%s: the registry stored digest %s, expected %s",
+            what,
+            reg_valid_digest(resp.docker_digest) ? resp.docker_digest
+                                                 : "(not a digest)",
+            m->digest);
         goto cleanup;
     }
 cleanup:
@@ -762,9 +765,10 @@ int reg_blob_upload(reg_client *c, const char *repo, const void *data,
         goto cleanup;
     }
     if (resp.docker_digest != NULL && strcmp(resp.docker_digest, digest) != 0) {
-        rc =
-            reg_error_set(err, REG_EDIGEST, "%s: the registry stored digest %s",
-                          what, resp.docker_digest);
+        rc = reg_error_set(
+            err, REG_EDIGEST, "%s: the registry stored digest %s", what,
+            reg_valid_digest(resp.docker_digest) ? resp.docker_digest
+                                                 : "(not a digest)");
         goto cleanup;
     }
 cleanup:

@@ -579,7 +579,9 @@ static void upload_done(copy *cp, xfer *x, CURLcode rc)
             strcmp(x->docker_digest, cp->d->digest) != 0) {
             fail(cp, REG_EDIGEST,
                  "%s: the registry stored digest %s, expected %s", what,
-                 x->docker_digest, cp->d->digest);
+                 reg_valid_digest(x->docker_digest) ? x->docker_digest
+                                                    : "(not a digest)",
+                 cp->d->digest);
             return;
         }
         cp->committed = true;
@@ -596,8 +598,10 @@ static void upload_done(copy *cp, xfer *x, CURLcode rc)
     }
     int64_t end = range_end(x->range);
     if (x->range != NULL && end != cp->sent - 1) {
-        fail(cp, REG_ERR, "%s: registry holds bytes %s, expected 0-%lld", what,
-             x->range, (long long)(cp->sent - 1));
+        fail(cp, REG_ERR,
+             "%s: registry holds bytes up to %lld, expected "
+             "0-%lld",
+             what, (long long)end, (long long)(cp->sent - 1));
         return;
     }
     char *next = reg_url_resolve(x->url, x->location);

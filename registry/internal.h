@@ -86,9 +86,11 @@ int reg__request(reg_client *c, const reg_req *req, reg_resp *resp,
 /*
  * Prepares an easy handle for a streaming transfer that the caller drives
  * itself (the blob copier): applies the share handle, TLS options,
- * timeouts, user agent, hooks, and appends "Authorization: ..." for the
- * scope (obtaining a token first if the registry wants one) to *headers.
- * url may be relative ("/v2/...") or absolute. The caller sets the
+ * timeouts, user agent, hooks, and appends the Authorization header for
+ * the scope (obtaining a token first if the registry wants one) to
+ * *headers with reg__header_add(), only when url is on the registry's own
+ * host:port. url may be relative ("/v2/...") or absolute (then checked
+ * like any URL from the network, see reg__url). The caller sets the
  * method, callbacks and CURLOPT_HTTPHEADER, and frees the handle.
  */
 int reg__prepare_stream(CURL **out, struct curl_slist **headers, reg_client *c,
@@ -96,7 +98,9 @@ int reg__prepare_stream(CURL **out, struct curl_slist **headers, reg_client *c,
                         const char *actions, reg_error *err);
 
 /* Absolute URL for a relative "/v2/..." path (detecting http/https on
- * first use for insecure registries). malloc'd. */
+ * first use for insecure registries), or an absolute URL (a Location)
+ * checked and normalised with reg__url_check(kind "redirect"). A control
+ * byte or space in either is refused. malloc'd; NULL with err set. */
 char *reg__url(reg_client *c, const char *path, reg_error *err);
 
 /* Maps a curl failure to a REG_E* code and message. */

@@ -216,20 +216,37 @@ typedef struct reg_client_opts {
     const char *host;     /* "host[:port]" as in references (canonical) */
     const char *username; /* NULL or "" = anonymous */
     const char *password;
-    bool insecure;          /* skip TLS verification; fall back to plain HTTP */
-    const char *ca_file;    /* extra CA bundle (PEM), or NULL */
-    const char *user_agent; /* NULL = "image-transfer/<version>" */
-    long connect_timeout_s; /* 0 = 30 */
-    long low_speed_time_s;  /* abort below 1 KiB/s for this long; */
-                            /* 0 = 60 */
+    bool insecure;           /* skip TLS verification and fall back to */
+                             /* plain HTTP, for URLs on this host:port only: */
+                             /* a token realm or redirect to another host */
+                             /* (a CDN) is verified normally */
+    const char *ca_file;     /* extra CA bundle (PEM), or NULL */
+    const char *user_agent;  /* NULL = "image-transfer/<version>" */
+    long connect_timeout_s;  /* 0 = 30 */
+    long low_speed_time_s;   /* abort below 1 KiB/s for this long; */
+                             /* 0 = 60 */
     int64_t chunk_threshold; /* blobs larger use chunked PATCH; */
                              /* 0 = 512 MiB, -1 = never chunk */
     int64_t chunk_size;      /* 0 = 64 MiB */
     reg_hooks hooks;
 } reg_client_opts;
 
-/* One client per registry host; safe to use from many threads at once. The
- * strings in opts are copied. Tokens are cached per scope until expiry. */
+/*
+ * One client per registry host; safe to use from many threads at once. The
+ * strings in opts are copied. Tokens are cached per scope until expiry
+ * (the server's expires_in clamped to 10 s .. 24 h).
+ *
+ * What a server sends is untrusted (issue 10): every request header is
+ * built by one function that refuses control characters (REG_EINVAL,
+ * "control character"); a Location (redirect or upload session), a Link or
+ * a token realm holding a control byte or a space, or whose scheme (any
+ * case: "HTTP://" is http) is not http or https, is refused before use
+ * ("unsupported redirect: scheme \"file\" ..."); a token realm that
+ * downgrades an https registry to http is refused ("downgrade", REG_EAUTH),
+ * and basic credentials go to a realm on another host only over https
+ * (REG_EAUTH, nothing sent). Credentials never follow a redirect to another
+ * host:port or from https to http.
+ */
 typedef struct reg_client reg_client;
 int reg_client_new(reg_client **out, reg_global *g, const reg_client_opts *o,
                    reg_error *err);
@@ -244,7 +261,8 @@ int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
                      const char *ref, reg_error *err);
 /* HEAD a manifest: digest (from Docker-Content-Digest, or computed via GET
  * when the registry omits it), media type and size. Any out may be NULL.
- * REG_ENOTFOUND when absent. */
+ * REG_ENOTFOUND when absent; REG_EINVAL when media_type_out is wanted and
+ * the Content-Type (without parameters) is not a valid media type. */
 int reg_manifest_head(reg_client *c, const char *repo, const char *ref,
                       char digest_out[REG_DIGEST_LEN + 1],
                       char **media_type_out, int64_t *size_out, reg_error *err);
