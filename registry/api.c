@@ -222,13 +222,26 @@ int reg_manifest_head(reg_client *c, const char *repo, const char *ref,
     if (digest_out != NULL)
         snprintf(digest_out, REG_DIGEST_LEN + 1, "%s", resp.docker_digest);
     if (media_type_out != NULL && resp.content_type != NULL) {
-        /* Drop parameters ("; charset=utf-8"). */
-        size_t n = strcspn(resp.content_type, ";");
-        while (n > 0 && resp.content_type[n - 1] == ' ')
+        /* Drop parameters ("; charset=utf-8") and whitespace. */
+        const char *ct = resp.content_type + strspn(resp.content_type, " \t");
+        size_t n = strcspn(ct, ";");
+        while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
             n--;
-        *media_type_out = strndup(resp.content_type, n);
+        *media_type_out = strndup(ct, n);
         if (*media_type_out == NULL) {
             rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        if (n == 0) {
+            free(*media_type_out);
+            *media_type_out = NULL;
+        } else if (!reg_media_type_valid(*media_type_out)) {
+            free(*media_type_out);
+            *media_type_out = NULL;
+            rc = reg_error_set(err, REG_EINVAL,
+                               "%s: the Content-Type is not a valid media "
+                               "type",
+                               what);
             goto cleanup;
         }
     }
@@ -270,9 +283,12 @@ int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
      * the registry's digest legitimately differs for them. */
     if (resp.docker_digest != NULL && m->kind != REG_KIND_V2S1 &&
         strcmp(resp.docker_digest, m->digest) != 0) {
-        rc = reg_error_set(err, REG_EDIGEST,
-                           "%s: the registry stored digest %s, expected %s",
-                           what, resp.docker_digest, m->digest);
+        rc = reg_error_set(
+            err, REG_EDIGEST, "%s: the registry stored digest %s, expected %s",
+            what,
+            reg_valid_digest(resp.docker_digest) ? resp.docker_digest
+                                                 : "(not a digest)",
+            m->digest);
         goto cleanup;
     }
 cleanup:
@@ -462,8 +478,16 @@ static int list_pages(reg_client *c, const listing *ls, reg_error *err)
             rc = reg_error_set(err, REG_ENOMEM, "out of memory");
             goto cleanup;
         }
+        /* From the network: no control bytes or spaces, http(s) only. */
+        char *checked = NULL;
+        rc = reg__url_check(&checked, abs, "next-page Link", err);
+        free(abs);
+        if (rc != REG_OK) {
+            reg_error_prefix(err, "%s", ls->what);
+            goto cleanup;
+        }
         free(url);
-        url = abs;
+        url = checked;
     }
 cleanup:
     free(seen.slots);
@@ -741,9 +765,10 @@ int reg_blob_upload(reg_client *c, const char *repo, const void *data,
         goto cleanup;
     }
     if (resp.docker_digest != NULL && strcmp(resp.docker_digest, digest) != 0) {
-        rc =
-            reg_error_set(err, REG_EDIGEST, "%s: the registry stored digest %s",
-                          what, resp.docker_digest);
+        rc = reg_error_set(
+            err, REG_EDIGEST, "%s: the registry stored digest %s", what,
+            reg_valid_digest(resp.docker_digest) ? resp.docker_digest
+                                                 : "(not a digest)");
         goto cleanup;
     }
 cleanup:

@@ -446,23 +446,20 @@ static int start_upload(copy *cp, xfer_kind kind, int64_t body_len)
 
     /* No "Expect: 100-continue": it costs a round trip (or curl's 1 s
      * wait) per request for nothing (ARCHITECTURE.md, performance notes). */
-    char range[96];
-    const char *extra[3] = {"Expect:", "Content-Type: application/octet-stream",
-                            NULL};
-    if (kind == XF_PATCH) {
-        snprintf(range, sizeof(range), "Content-Range: %lld-%lld",
-                 (long long)cp->sent, (long long)(cp->sent + body_len - 1));
-        extra[2] = range;
+    rc = reg__header_add(&x->headers, "Expect", "", cp->err);
+    if (rc == REG_OK)
+        rc = reg__header_add(&x->headers, "Content-Type",
+                             "application/octet-stream", cp->err);
+    if (rc == REG_OK && kind == XF_PATCH) {
+        char range[64];
+        snprintf(range, sizeof(range), "%lld-%lld", (long long)cp->sent,
+                 (long long)(cp->sent + body_len - 1));
+        rc = reg__header_add(&x->headers, "Content-Range", range, cp->err);
     }
-    for (size_t i = 0; i < 3; i++) {
-        if (extra[i] == NULL)
-            continue;
-        struct curl_slist *tmp = curl_slist_append(x->headers, extra[i]);
-        if (tmp == NULL) {
-            fail(cp, REG_ENOMEM, "out of memory");
-            goto cleanup;
-        }
-        x->headers = tmp;
+    if (rc != REG_OK) {
+        if (cp->failed == 0)
+            cp->failed = rc;
+        goto cleanup;
     }
     CURL *h = x->h;
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -582,7 +579,9 @@ static void upload_done(copy *cp, xfer *x, CURLcode rc)
             strcmp(x->docker_digest, cp->d->digest) != 0) {
             fail(cp, REG_EDIGEST,
                  "%s: the registry stored digest %s, expected %s", what,
-                 x->docker_digest, cp->d->digest);
+                 reg_valid_digest(x->docker_digest) ? x->docker_digest
+                                                    : "(not a digest)",
+                 cp->d->digest);
             return;
         }
         cp->committed = true;
@@ -599,8 +598,10 @@ static void upload_done(copy *cp, xfer *x, CURLcode rc)
     }
     int64_t end = range_end(x->range);
     if (x->range != NULL && end != cp->sent - 1) {
-        fail(cp, REG_ERR, "%s: registry holds bytes %s, expected 0-%lld", what,
-             x->range, (long long)(cp->sent - 1));
+        fail(cp, REG_ERR,
+             "%s: registry holds bytes up to %lld, expected "
+             "0-%lld",
+             what, (long long)end, (long long)(cp->sent - 1));
         return;
     }
     char *next = reg_url_resolve(x->url, x->location);
@@ -834,12 +835,14 @@ static int open_session(copy *cp)
         rc = cp->failed;
         goto cleanup;
     }
-    if (resp.location[0] == '/')
-        cp->session = reg__url(cp->dst, resp.location, cp->err);
-    else
-        cp->session = strdup(resp.location);
+    /* The upload URL comes from the network: reg__url checks it (no
+     * control bytes or spaces, http or https only) and makes it absolute. */
+    cp->session = reg__url(cp->dst, resp.location, cp->err);
     if (cp->session == NULL) {
-        fail(cp, REG_ENOMEM, "out of memory");
+        if (cp->err->code == 0)
+            reg_error_set(cp->err, REG_ENOMEM, "out of memory");
+        reg_error_prefix(cp->err, "%s", what);
+        cp->failed = cp->err->code;
         rc = cp->failed;
     }
 cleanup:

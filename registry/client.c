@@ -337,6 +337,57 @@ static bool same_registry(reg_client *c, const char *base, const char *url)
     return same;
 }
 
+/* The lower-cased host of an absolute URL, malloc'd, or NULL. */
+static char *url_host(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *out = NULL;
+    if (u == NULL)
+        return NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        out = strdup(host);
+    for (char *p = out; p != NULL && *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return out;
+}
+
+/*
+ * True when url's host:port is the registry's own (c->host, whose port,
+ * when absent, is the default of url's scheme). Only such URLs get the
+ * client's `insecure` treatment: a token realm or a blob redirect to
+ * another host (a CDN) is verified normally. Uses only c->host (immutable),
+ * so it may run under c->lock.
+ */
+static bool is_registry_hostport(const reg_client *c, const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *own = NULL, *a = NULL, *b = NULL;
+    bool same = false;
+    if (u == NULL)
+        return false;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+        goto cleanup;
+    size_t n = strlen(scheme) + strlen(c->host) + 5;
+    own = malloc(n);
+    if (own == NULL)
+        goto cleanup;
+    snprintf(own, n, "%s://%s/", scheme, c->host);
+    a = url_hostport(own);
+    b = url_hostport(url);
+    same = a != NULL && b != NULL && strcmp(a, b) == 0;
+cleanup:
+    free(a);
+    free(b);
+    free(own);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return same;
+}
+
 /* Idle connections kept for reuse (all registries together). */
 #define REG_POOL_CONNECTIONS 256
 
@@ -360,7 +411,8 @@ static void setup_handle(reg_client *c, CURL *h, const char *url, char *errbuf)
      * connection and the next opened one, which costs the registries CPU
      * (one TCP and HTTP set-up per request instead of per worker). */
     curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)REG_POOL_CONNECTIONS);
-    if (c->insecure) {
+    /* `insecure` is for the registry's own host:port only (issue 10). */
+    if (c->insecure && is_registry_hostport(c, url)) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     } else {
@@ -503,7 +555,8 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 
 /*
  * Performs exactly one HTTP request to an absolute url (no redirects, no
- * auth logic). auth is a full "Authorization: ..." header line or NULL.
+ * auth logic). auth is the value of the Authorization header ("Bearer x",
+ * "Basic x") or NULL. Every header goes through reg__header_add().
  * Returns 0 when a response arrived (resp->status set), else a REG_E* code.
  */
 static int perform_once(reg_client *c, const char *method, const char *url,
@@ -513,10 +566,9 @@ static int perform_once(reg_client *c, const char *method, const char *url,
                         reg_error *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdrs = NULL, *tmp;
+    struct curl_slist *hdrs = NULL;
     int rc = REG_OK;
     exchange x = {.resp = resp, .too_large = false};
-    char line[1024];
 
     reg_resp_free(resp);
     resp->body.max = max_response > 0 ? max_response : DEFAULT_MAX_RESPONSE;
@@ -526,29 +578,19 @@ static int perform_once(reg_client *c, const char *method, const char *url,
         return reg_error_set(err, REG_ENOMEM, "curl_easy_init failed");
     setup_handle(c, h, url, errbuf);
 
-    if (accept != NULL) {
-        snprintf(line, sizeof(line), "Accept: %s", accept);
-        tmp = curl_slist_append(hdrs, line);
-        if (tmp == NULL)
-            goto oom;
-        hdrs = tmp;
-    }
-    if (content_type != NULL) {
-        snprintf(line, sizeof(line), "Content-Type: %s", content_type);
-        tmp = curl_slist_append(hdrs, line);
-        if (tmp == NULL)
-            goto oom;
-        hdrs = tmp;
-    }
-    tmp = curl_slist_append(hdrs, "Expect:");
-    if (tmp == NULL)
-        goto oom;
-    hdrs = tmp;
-    if (auth != NULL) {
-        tmp = curl_slist_append(hdrs, auth);
-        if (tmp == NULL)
-            goto oom;
-        hdrs = tmp;
+    if (accept != NULL)
+        rc = reg__header_add(&hdrs, "Accept", accept, err);
+    if (rc == REG_OK && content_type != NULL)
+        rc = reg__header_add(&hdrs, "Content-Type", content_type, err);
+    if (rc == REG_OK) /* no "Expect: 100-continue" round trip */
+        rc = reg__header_add(&hdrs, "Expect", "", err);
+    if (rc == REG_OK && auth != NULL)
+        rc = reg__header_add(&hdrs, "Authorization", auth, err);
+    if (rc != REG_OK) {
+        char shown[512];
+        url_for_humans(shown, sizeof(shown), url);
+        reg_error_prefix(err, "%s %s", method, shown);
+        goto cleanup;
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
@@ -599,9 +641,6 @@ static int perform_once(reg_client *c, const char *method, const char *url,
             resp->location = abs;
         }
     }
-    goto cleanup;
-oom:
-    rc = reg_error_set(err, REG_ENOMEM, "out of memory");
 cleanup:
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
@@ -720,8 +759,21 @@ char *reg__url(reg_client *c, const char *path, reg_error *err)
         reg_error_set(err, REG_EINVAL, "no URL");
         return NULL;
     }
-    if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0)
-        return strdup(path);
+    /* Absolute URLs come from Location headers (redirects, upload
+     * sessions): checked, any-case scheme, http(s) only. */
+    if (reg__scheme_len(path) > 0) {
+        char *out = NULL;
+        reg__url_check(&out, path, "redirect", err);
+        return out;
+    }
+    for (const unsigned char *p = (const unsigned char *)path; *p != '\0';
+         p++) {
+        if (*p <= 0x20 || *p == 0x7f) {
+            reg_error_set(err, REG_EINVAL,
+                          "URL path holds a control character or space");
+            return NULL;
+        }
+    }
     if (ensure_probed(c, err) != REG_OK)
         return NULL;
     pthread_mutex_lock(&c->lock);
@@ -743,7 +795,7 @@ static bool has_user(const reg_client *c)
     return c->username != NULL && c->username[0] != '\0';
 }
 
-/* "Authorization: Basic <b64(user:pass)>", malloc'd. */
+/* "Basic <b64(user:pass)>" (an Authorization value), malloc'd. */
 static char *basic_header(const reg_client *c)
 {
     size_t ul = strlen(c->username);
@@ -751,7 +803,7 @@ static char *basic_header(const reg_client *c)
     size_t rawlen = ul + 1 + pl;
     unsigned char *raw = malloc(rawlen + 1);
     size_t b64cap = 4 * ((rawlen + 2) / 3) + 1;
-    size_t cap = b64cap + 32;
+    size_t cap = b64cap + 8;
     char *out = malloc(cap);
     if (raw == NULL || out == NULL) {
         free(raw);
@@ -762,7 +814,7 @@ static char *basic_header(const reg_client *c)
     raw[ul] = ':';
     if (pl > 0)
         memcpy(raw + ul + 1, c->password, pl);
-    int off = snprintf(out, cap, "Authorization: Basic ");
+    int off = snprintf(out, cap, "Basic ");
     EVP_EncodeBlock((unsigned char *)out + off, raw, (int)rawlen);
     OPENSSL_cleanse(raw, rawlen);
     free(raw);
@@ -809,6 +861,127 @@ static time_t parse_rfc3339(const char *s)
     return t;
 }
 
+int reg__token_parse(char **token_out, time_t *refresh_at_out, const char *body,
+                     size_t len, time_t now, reg_error *err)
+{
+    json_t *root = NULL;
+    int rc = REG_OK;
+
+    *token_out = NULL;
+    *refresh_at_out = now;
+    if (body == NULL)
+        len = 0;
+    json_error_t jerr;
+    root = len > 0 ? json_loadb(body, len, 0, &jerr) : NULL;
+    const char *tok = NULL;
+    if (json_is_object(root)) {
+        tok = json_string_value(json_object_get(root, "token"));
+        if (tok == NULL || tok[0] == '\0')
+            tok = json_string_value(json_object_get(root, "access_token"));
+    }
+    if (tok == NULL || tok[0] == '\0') {
+        rc = reg_error_set(err, REG_EAUTH,
+                           "the token server answered without a token");
+        goto cleanup;
+    }
+    /* It becomes an Authorization header: printable ASCII only. */
+    for (const unsigned char *p = (const unsigned char *)tok; *p != '\0'; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            rc = reg_error_set(err, REG_EINVAL,
+                               "the token server sent a token holding a "
+                               "control character, space or non-ASCII byte");
+            goto cleanup;
+        }
+    }
+    /* expires_in: absent or not a number = 60 s (the spec's default);
+     * anything else clamped to 10 s .. 24 h before any arithmetic, so
+     * neither a huge nor a negative value can overflow or be trusted. */
+    json_int_t expires_in = 60;
+    json_t *ei = json_object_get(root, "expires_in");
+    if (json_is_integer(ei)) {
+        json_int_t v = json_integer_value(ei);
+        expires_in = v < REG_TOKEN_MIN_LIFETIME   ? REG_TOKEN_MIN_LIFETIME
+                     : v > REG_TOKEN_MAX_LIFETIME ? REG_TOKEN_MAX_LIFETIME
+                                                  : v;
+    } else if (json_is_real(ei)) {
+        double v = json_real_value(ei);
+        expires_in = !(v >= REG_TOKEN_MIN_LIFETIME) ? REG_TOKEN_MIN_LIFETIME
+                     : v > REG_TOKEN_MAX_LIFETIME   ? REG_TOKEN_MAX_LIFETIME
+                                                    : (json_int_t)v;
+    }
+    time_t issued = now;
+    const char *ia = json_string_value(json_object_get(root, "issued_at"));
+    if (ia != NULL) {
+        time_t t = parse_rfc3339(ia);
+        /* A server clock ahead of ours must not extend the lifetime; one
+         * far behind is believed (the token is then fetched anew). */
+        if (t != (time_t)-1 && t < now && t > now - REG_TOKEN_MAX_LIFETIME)
+            issued = t;
+        else if (t != (time_t)-1 && t <= now - REG_TOKEN_MAX_LIFETIME)
+            issued = now - REG_TOKEN_MAX_LIFETIME;
+    }
+    json_int_t margin = expires_in >= 120 ? 30 : expires_in / 4;
+    *refresh_at_out = issued + (time_t)(expires_in - margin);
+    *token_out = strdup(tok);
+    if (*token_out == NULL)
+        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+cleanup:
+    json_decref(root);
+    return rc;
+}
+
+/*
+ * Checks the token realm the registry named before anything is sent to it
+ * (issue 10): a valid http(s) URL without control bytes (*realm is replaced
+ * by its normalised form), no downgrade from an https registry to an http
+ * realm, and basic credentials to a realm on another host only over https.
+ */
+static int check_realm(reg_client *c, char **realm, reg_error *err)
+{
+    char *norm = NULL, *base = NULL, *rhost = NULL, *ohost = NULL;
+    char shown[512];
+    int rc = reg__url_check(&norm, *realm, "token realm", err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", c->host);
+        if (err != NULL && rc == REG_EINVAL)
+            err->code = rc = REG_EAUTH;
+        return rc;
+    }
+    free(*realm);
+    *realm = norm;
+    url_for_humans(shown, sizeof(shown), norm);
+    bool realm_https = strncmp(norm, "https://", 8) == 0;
+    pthread_mutex_lock(&c->lock);
+    base = strdup(c->base_url);
+    pthread_mutex_unlock(&c->lock);
+    if (base == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    if (strncasecmp(base, "https://", 8) == 0 && !realm_https) {
+        rc = reg_error_set(err, REG_EAUTH,
+                           "%s: the token realm %s would downgrade https to "
+                           "http; refused",
+                           c->host, shown);
+        goto cleanup;
+    }
+    if (has_user(c) && !realm_https) {
+        rhost = url_host(norm);
+        ohost = url_host(base);
+        if (rhost == NULL || ohost == NULL || strcmp(rhost, ohost) != 0) {
+            rc = reg_error_set(err, REG_EAUTH,
+                               "%s: not sending the credentials of user "
+                               "\"%s\" to the token realm %s: another host "
+                               "over plain http (https required)",
+                               c->host, c->username, shown);
+            goto cleanup;
+        }
+    }
+cleanup:
+    free(rhost);
+    free(ohost);
+    free(base);
+    return rc;
+}
+
 /*
  * Fetches a Bearer token for scope from the realm the registry named.
  * Sends basic credentials when the client has them. Returns the token
@@ -821,7 +994,6 @@ static int fetch_token(char **out, reg_client *c, const char *scope,
     char *realm = NULL, *service = NULL, *url = NULL, *auth = NULL;
     char *scopes_q = NULL;
     reg_resp resp = {0};
-    json_t *root = NULL;
     int rc = REG_OK;
 
     *out = NULL;
@@ -834,6 +1006,9 @@ static int fetch_token(char **out, reg_client *c, const char *scope,
                            "%s: bearer challenge without a realm", c->host);
         goto cleanup;
     }
+    rc = check_realm(c, &realm, err);
+    if (rc != REG_OK)
+        goto cleanup;
     /* scope may hold several space-separated scopes: one &scope= each. */
     size_t qcap = 16 + strlen(scope) * 3 + 16 * 8;
     scopes_q = calloc(1, qcap);
@@ -915,46 +1090,18 @@ static int fetch_token(char **out, reg_client *c, const char *scope,
         reg_error_prefix(err, "%s", c->host);
         goto cleanup;
     }
-    json_error_t jerr;
-    root = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
-    const char *tok = NULL;
-    if (json_is_object(root)) {
-        tok = json_string_value(json_object_get(root, "token"));
-        if (tok == NULL || tok[0] == '\0')
-            tok = json_string_value(json_object_get(root, "access_token"));
-    }
-    if (tok == NULL || tok[0] == '\0') {
-        rc = reg_error_set(err, REG_EAUTH,
-                           "%s: the token server answered without a token",
-                           c->host);
+    time_t refresh_at = 0;
+    rc = reg__token_parse(out, &refresh_at, resp.body.data, resp.body.len,
+                          time(NULL), err);
+    if (rc != REG_OK) {
+        reg_error_prefix(err, "%s", c->host);
         goto cleanup;
     }
-    json_int_t expires_in = 60;
-    json_t *ei = json_object_get(root, "expires_in");
-    if (json_is_integer(ei) && json_integer_value(ei) > 0)
-        expires_in = json_integer_value(ei);
-    time_t now = time(NULL);
-    time_t issued = now;
-    const char *ia = json_string_value(json_object_get(root, "issued_at"));
-    if (ia != NULL) {
-        time_t t = parse_rfc3339(ia);
-        /* A server clock ahead of ours must not extend the lifetime. */
-        if (t != (time_t)-1 && t < now)
-            issued = t;
-    }
-    json_int_t margin = expires_in >= 120 ? 30 : expires_in / 4;
-    time_t refresh_at = issued + (time_t)(expires_in - margin);
-    *out = strdup(tok);
-    if (*out == NULL)
-        goto oom;
-    token_store(c, scope, tok, refresh_at);
+    token_store(c, scope, *out, refresh_at);
     goto cleanup;
 oom:
     rc = reg_error_set(err, REG_ENOMEM, "out of memory");
 cleanup:
-    if (root != NULL) {
-        json_decref(root);
-    }
     /* The body held the token: wipe it. */
     if (resp.body.data != NULL)
         OPENSSL_cleanse(resp.body.data, resp.body.len);
@@ -968,7 +1115,7 @@ cleanup:
 }
 
 /*
- * Builds the Authorization header line for scope according to what the
+ * Builds the Authorization header value for scope according to what the
  * registry asked for. *fresh tells whether it was just obtained (so a 401
  * with it is final). *out is NULL for anonymous access.
  */
@@ -999,10 +1146,10 @@ static int auth_header(char **out, bool *fresh, reg_client *c,
             return rc;
         *fresh = true;
     }
-    size_t n = strlen(tok) + 32;
+    size_t n = strlen(tok) + 8;
     *out = malloc(n);
     if (*out != NULL)
-        snprintf(*out, n, "Authorization: Bearer %s", tok);
+        snprintf(*out, n, "Bearer %s", tok);
     free_secret(tok);
     return *out != NULL ? REG_OK
                         : reg_error_set(err, REG_ENOMEM, "out of memory");
@@ -1081,16 +1228,13 @@ static int perform_redirects(reg_client *c, const reg_req *req, const char *url,
                                req->method, url, MAX_REDIRECTS);
             break;
         }
-        if (strncmp(resp->location, "http://", 7) != 0 &&
-            strncmp(resp->location, "https://", 8) != 0) {
-            rc = reg_error_set(err, REG_ERR,
-                               "%s %s: redirect to an unsupported URL",
-                               req->method, url);
-            break;
-        }
-        char *next = strdup(resp->location);
-        if (next == NULL) {
-            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+        /* Any-case scheme, http(s) only, no control bytes (issue 10). */
+        char *next = NULL;
+        rc = reg__url_check(&next, resp->location, "redirect", err);
+        if (rc != REG_OK) {
+            char shown[512];
+            url_for_humans(shown, sizeof(shown), cur);
+            reg_error_prefix(err, "%s %s", req->method, shown);
             break;
         }
         free(cur);
@@ -1196,10 +1340,9 @@ int reg__prepare_stream(CURL **out, struct curl_slist **headers, reg_client *c,
     /* No error buffer: the caller owns the handle and may set its own. */
     setup_handle(c, h, abs, NULL);
     if (auth != NULL) {
-        struct curl_slist *tmp = curl_slist_append(*headers, auth);
-        if (tmp == NULL)
-            goto oom;
-        *headers = tmp;
+        rc = reg__header_add(headers, "Authorization", auth, err);
+        if (rc != REG_OK)
+            goto cleanup;
     }
     *out = h;
     h = NULL;
@@ -1261,6 +1404,14 @@ int reg_client_new(reg_client **out, reg_global *g, const reg_client_opts *o,
         fclose(f);
     }
     if (o->user_agent != NULL) {
+        for (const char *p = o->user_agent; *p != '\0'; p++) {
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                reg_client_free(c);
+                return reg_error_set(err, REG_EINVAL,
+                                     "client: the user agent holds a control "
+                                     "character");
+            }
+        }
         c->user_agent = strdup(o->user_agent);
     } else {
         c->user_agent = strdup("image-transfer/" IT_VERSION);

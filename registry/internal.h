@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <time.h>
 
 /* A simple growable byte buffer (response bodies, headers). */
 typedef struct reg_buf {
@@ -85,9 +86,11 @@ int reg__request(reg_client *c, const reg_req *req, reg_resp *resp,
 /*
  * Prepares an easy handle for a streaming transfer that the caller drives
  * itself (the blob copier): applies the share handle, TLS options,
- * timeouts, user agent, hooks, and appends "Authorization: ..." for the
- * scope (obtaining a token first if the registry wants one) to *headers.
- * url may be relative ("/v2/...") or absolute. The caller sets the
+ * timeouts, user agent, hooks, and appends the Authorization header for
+ * the scope (obtaining a token first if the registry wants one) to
+ * *headers with reg__header_add(), only when url is on the registry's own
+ * host:port. url may be relative ("/v2/...") or absolute (then checked
+ * like any URL from the network, see reg__url). The caller sets the
  * method, callbacks and CURLOPT_HTTPHEADER, and frees the handle.
  */
 int reg__prepare_stream(CURL **out, struct curl_slist **headers, reg_client *c,
@@ -95,7 +98,9 @@ int reg__prepare_stream(CURL **out, struct curl_slist **headers, reg_client *c,
                         const char *actions, reg_error *err);
 
 /* Absolute URL for a relative "/v2/..." path (detecting http/https on
- * first use for insecure registries). malloc'd. */
+ * first use for insecure registries), or an absolute URL (a Location)
+ * checked and normalised with reg__url_check(kind "redirect"). A control
+ * byte or space in either is refused. malloc'd; NULL with err set. */
 char *reg__url(reg_client *c, const char *path, reg_error *err);
 
 /* Maps a curl failure to a REG_E* code and message. */
@@ -111,5 +116,49 @@ char *reg__escape(const char *s);
 /* The first n bytes of s (which must hold at least n) as a malloc'd,
  * NUL-terminated string, or NULL when out of memory. */
 char *reg__dup_n(const char *s, size_t n);
+
+/*
+ * The one builder of request header lines: appends "Name: value" (or
+ * "Name:" for an empty value, which tells libcurl to drop that header) to
+ * *l. Refuses, with REG_EINVAL and a message containing "control
+ * character", a name or value holding a byte below 0x20 or 0x7f, whatever
+ * its origin, so nothing a server sent can end a header line early (header
+ * injection, request smuggling). The value is never quoted in the message
+ * (it may be a credential). REG_ENOMEM when out of memory; *l is unchanged
+ * on failure.
+ */
+int reg__header_add(struct curl_slist **l, const char *name, const char *value,
+                    reg_error *err);
+
+/* Length of "scheme" when s starts with "scheme:" (RFC 3986), else 0. */
+size_t reg__scheme_len(const char *s);
+
+/*
+ * Checks an absolute URL that came from the network (Location, Link,
+ * token realm) before it is used. `kind` names it in messages ("redirect",
+ * "next-page Link", "token realm"). REG_EINVAL when it holds a control
+ * byte or a space, when its scheme (any case) is not http or https
+ * ("unsupported <kind>: scheme \"file\" ..."), or when libcurl's URL API
+ * cannot parse it. With out non-NULL, *out is the URL as libcurl
+ * normalises it (scheme in lower case), malloc'd.
+ */
+int reg__url_check(char **out, const char *url, const char *kind,
+                   reg_error *err);
+
+/* Token answers (the body of a 200 from the token realm). */
+#define REG_TOKEN_MIN_LIFETIME 10 /* seconds */
+#define REG_TOKEN_MAX_LIFETIME (24 * 3600)
+/*
+ * Parses a token answer: {"token"|"access_token": "...", "expires_in": N,
+ * "issued_at": "RFC 3339"}. expires_in is clamped to 10 s .. 24 h (absent,
+ * not an integer, or out of range values never overflow); an issued_at in
+ * the future (server clock ahead) is ignored. *refresh_at_out is when to
+ * fetch a new token (a safety margin before expiry). The token must be
+ * printable ASCII (no control character, no space). *token_out is malloc'd;
+ * REG_EAUTH when there is no usable token, REG_EINVAL for a token with bad
+ * bytes, REG_ENOMEM. Neither the token nor the body reaches a message.
+ */
+int reg__token_parse(char **token_out, time_t *refresh_at_out, const char *body,
+                     size_t len, time_t now, reg_error *err);
 
 #endif /* REGISTRY_INTERNAL_H */

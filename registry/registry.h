@@ -134,9 +134,10 @@ typedef enum reg_manifest_kind {
 } reg_manifest_kind;
 
 typedef struct reg_descriptor {
-    char *media_type; /* may be NULL (schema 1 layers) */
+    char *media_type; /* may be NULL (schema 1 layers); else valid */
+                      /* (reg_media_type_valid) */
     char *digest;     /* "sha256:..." */
-    int64_t size;     /* -1 when unknown (schema 1) */
+    int64_t size;     /* 0 .. 2^53, or -1 when unknown (schema 1) */
     char *platform;   /* "os/arch[/variant]" for index children, else NULL */
 } reg_descriptor;
 
@@ -158,11 +159,27 @@ typedef struct reg_manifest {
 } reg_manifest;
 
 /*
+ * True when mt is an RFC 6838 media type without parameters: "type/subtype"
+ * where each part is a restricted-name (first character a letter or digit,
+ * then letters, digits or !#$&-^_.+ ; at most 127 characters each; a
+ * "+suffix" is part of the subtype), at most 255 bytes in all. No spaces,
+ * no control bytes, no ';'. NULL is not valid.
+ */
+bool reg_media_type_valid(const char *mt);
+
+/*
  * Parses manifest bytes. content_type is the HTTP Content-Type (may be NULL;
  * the body's mediaType wins when present). Copies the bytes. Unknown but
  * well-formed JSON is accepted as REG_KIND_UNKNOWN (its "config", "layers",
  * "blobs" descriptors, if any, are listed as blobs so they can be copied).
- * Returns REG_EINVAL when the bytes are not JSON or a known kind is malformed.
+ * Returns REG_EINVAL when the bytes are not JSON or a known kind is malformed,
+ * and also (untrusted input, issue 10) when the body's mediaType or
+ * artifactType, any descriptor's mediaType or artifactType, or the
+ * Content-Type (parameters after ';' and surrounding whitespace removed) is
+ * not a valid media type (message "... is not a valid media type"; the value
+ * itself is not quoted), or when a descriptor's size is outside 0 .. 2^53
+ * ("size out of range"). So m->media_type, which a copy sends as the
+ * Content-Type of its PUT, is always a valid media type or NULL.
  */
 int reg_manifest_parse(reg_manifest **out, const char *content_type,
                        const void *body, size_t len, reg_error *err);
@@ -199,20 +216,37 @@ typedef struct reg_client_opts {
     const char *host;     /* "host[:port]" as in references (canonical) */
     const char *username; /* NULL or "" = anonymous */
     const char *password;
-    bool insecure;          /* skip TLS verification; fall back to plain HTTP */
-    const char *ca_file;    /* extra CA bundle (PEM), or NULL */
-    const char *user_agent; /* NULL = "image-transfer/<version>" */
-    long connect_timeout_s; /* 0 = 30 */
-    long low_speed_time_s;  /* abort below 1 KiB/s for this long; */
-                            /* 0 = 60 */
+    bool insecure;           /* skip TLS verification and fall back to */
+                             /* plain HTTP, for URLs on this host:port only: */
+                             /* a token realm or redirect to another host */
+                             /* (a CDN) is verified normally */
+    const char *ca_file;     /* extra CA bundle (PEM), or NULL */
+    const char *user_agent;  /* NULL = "image-transfer/<version>" */
+    long connect_timeout_s;  /* 0 = 30 */
+    long low_speed_time_s;   /* abort below 1 KiB/s for this long; */
+                             /* 0 = 60 */
     int64_t chunk_threshold; /* blobs larger use chunked PATCH; */
                              /* 0 = 512 MiB, -1 = never chunk */
     int64_t chunk_size;      /* 0 = 64 MiB */
     reg_hooks hooks;
 } reg_client_opts;
 
-/* One client per registry host; safe to use from many threads at once. The
- * strings in opts are copied. Tokens are cached per scope until expiry. */
+/*
+ * One client per registry host; safe to use from many threads at once. The
+ * strings in opts are copied. Tokens are cached per scope until expiry
+ * (the server's expires_in clamped to 10 s .. 24 h).
+ *
+ * What a server sends is untrusted (issue 10): every request header is
+ * built by one function that refuses control characters (REG_EINVAL,
+ * "control character"); a Location (redirect or upload session), a Link or
+ * a token realm holding a control byte or a space, or whose scheme (any
+ * case: "HTTP://" is http) is not http or https, is refused before use
+ * ("unsupported redirect: scheme \"file\" ..."); a token realm that
+ * downgrades an https registry to http is refused ("downgrade", REG_EAUTH),
+ * and basic credentials go to a realm on another host only over https
+ * (REG_EAUTH, nothing sent). Credentials never follow a redirect to another
+ * host:port or from https to http.
+ */
 typedef struct reg_client reg_client;
 int reg_client_new(reg_client **out, reg_global *g, const reg_client_opts *o,
                    reg_error *err);
@@ -227,7 +261,8 @@ int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
                      const char *ref, reg_error *err);
 /* HEAD a manifest: digest (from Docker-Content-Digest, or computed via GET
  * when the registry omits it), media type and size. Any out may be NULL.
- * REG_ENOTFOUND when absent. */
+ * REG_ENOTFOUND when absent; REG_EINVAL when media_type_out is wanted and
+ * the Content-Type (without parameters) is not a valid media type. */
 int reg_manifest_head(reg_client *c, const char *repo, const char *ref,
                       char digest_out[REG_DIGEST_LEN + 1],
                       char **media_type_out, int64_t *size_out, reg_error *err);

@@ -1,12 +1,15 @@
 /*
  * util.c - small helpers shared by the registry library: a growable byte
- * buffer, URL escaping and copying part of a string.
+ * buffer, URL escaping, copying part of a string, the one builder of request
+ * headers and the check of URLs that come from the network.
  */
 #include "internal.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /*
  * Appends n bytes and keeps the data NUL-terminated. After a successful call
@@ -94,4 +97,119 @@ char *reg__escape(const char *s)
     }
     out[j] = '\0';
     return out;
+}
+
+/* True for the bytes no header or URL may carry: C0 controls and DEL. */
+static bool is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+int reg__header_add(struct curl_slist **l, const char *name, const char *value,
+                    reg_error *err)
+{
+    if (l == NULL || name == NULL || name[0] == '\0' || value == NULL)
+        return reg_error_set(err, REG_EINVAL, "header: no name or value");
+    /* The name is an RFC 9110 token: no separators, spaces or controls. */
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0';
+         p++) {
+        if (is_ctl(*p))
+            return reg_error_set(err, REG_EINVAL,
+                                 "header name holds a control character");
+        if (*p == ' ' || *p == ':' || *p >= 0x80)
+            return reg_error_set(err, REG_EINVAL, "invalid header name");
+    }
+    /* The value is never quoted in the message: it may be a secret. */
+    for (const unsigned char *p = (const unsigned char *)value; *p != '\0';
+         p++) {
+        if (is_ctl(*p))
+            return reg_error_set(err, REG_EINVAL,
+                                 "%.64s header: the value holds a control "
+                                 "character",
+                                 name);
+    }
+    size_t nl = strlen(name), vl = strlen(value);
+    char *line = malloc(nl + vl + 3);
+    if (line == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    memcpy(line, name, nl);
+    line[nl] = ':';
+    size_t o = nl + 1;
+    if (vl > 0) {
+        line[o++] = ' ';
+        memcpy(line + o, value, vl);
+        o += vl;
+    }
+    line[o] = '\0';
+    struct curl_slist *tmp = curl_slist_append(*l, line);
+    /* The line may hold a credential. */
+    memset(line, 0, o);
+    free(line);
+    if (tmp == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    *l = tmp;
+    return REG_OK;
+}
+
+size_t reg__scheme_len(const char *s)
+{
+    size_t n = 0;
+    if (s == NULL || !isalpha((unsigned char)s[0]))
+        return 0;
+    while (isalnum((unsigned char)s[n]) || s[n] == '+' || s[n] == '-' ||
+           s[n] == '.')
+        n++;
+    return s[n] == ':' ? n : 0;
+}
+
+int reg__url_check(char **out, const char *url, const char *kind,
+                   reg_error *err)
+{
+    CURLU *u = NULL;
+    char *norm = NULL;
+    int rc = REG_OK;
+
+    if (out != NULL)
+        *out = NULL;
+    if (url == NULL)
+        return reg_error_set(err, REG_EINVAL, "%s: no URL", kind);
+    for (const unsigned char *p = (const unsigned char *)url; *p != '\0'; p++) {
+        if (is_ctl(*p) || *p == ' ')
+            return reg_error_set(err, REG_EINVAL,
+                                 "%s URL holds a control character or space",
+                                 kind);
+    }
+    size_t sl = reg__scheme_len(url);
+    if (sl == 0)
+        return reg_error_set(err, REG_EINVAL, "%s: not an absolute URL", kind);
+    if (!((sl == 4 && strncasecmp(url, "http", 4) == 0) ||
+          (sl == 5 && strncasecmp(url, "https", 5) == 0)))
+        return reg_error_set(err, REG_EINVAL,
+                             "unsupported %s: scheme \"%.*s\" is not http or "
+                             "https",
+                             kind, (int)(sl < 32 ? sl : 32), url);
+    u = curl_url();
+    if (u == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc == CURLUE_OK)
+        uc = curl_url_get(u, CURLUPART_URL, &norm, 0);
+    if (uc == CURLUE_OUT_OF_MEMORY) {
+        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (uc != CURLUE_OK) {
+        rc = reg_error_set(err, REG_EINVAL, "%s: not a valid URL (%s)", kind,
+                           curl_url_strerror(uc));
+        goto cleanup;
+    }
+    if (out != NULL) {
+        *out = strdup(norm);
+        if (*out == NULL)
+            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+    }
+cleanup:
+    curl_free(norm);
+    curl_url_cleanup(u);
+    return rc;
 }

@@ -259,7 +259,8 @@ class TokenServer:
     requests: list of dicts {user, scopes, authorized} for each /token call.
     """
 
-    def __init__(self, service, issuer, users, expires_in=300):
+    def __init__(self, service, issuer, users, expires_in=300, tls=False):
+        self.tls = tls
         self.service = service
         self.issuer = issuer
         self.users = dict(users or {})
@@ -272,7 +273,10 @@ class TokenServer:
         with open(os.path.join(pki, 'token.der.b64')) as f:
             self.x5c = f.read().strip()
         self.port = free_port()
-        self.realm = 'http://127.0.0.1:%d/token' % self.port
+        # A TLS registry gets an https realm (same certificate): clients
+        # refuse a realm that downgrades https to http.
+        self.realm = '%s://127.0.0.1:%d/token' % ('https' if tls else 'http',
+                                                  self.port)
         self.httpd = None
 
     def count(self):
@@ -356,7 +360,19 @@ class TokenServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = serve_http(Handler, self.port)
+        if not self.tls:
+            self.httpd = serve_http(Handler, self.port)
+            return self
+        pki = _pki_dir()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(pki, 'server.pem'),
+                            os.path.join(pki, 'server.key'))
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', self.port),
+                                              Handler)
+        srv.daemon_threads = True
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.httpd = srv
         return self
 
     def stop(self):
@@ -459,7 +475,7 @@ class Registry:
                       '    path: %s' % htpasswd]
         elif self.auth == 'token':
             self.token_server = TokenServer('it-registry', 'it-issuer',
-                                            self.users).start()
+                                            self.users, tls=self.tls).start()
             lines += ['auth:', '  token:',
                       '    realm: %s' % self.token_server.realm,
                       '    service: it-registry',
@@ -535,7 +551,8 @@ class Registry:
             self.token_server.realm, urllib.parse.quote(scope))
         req = urllib.request.Request(url)
         req.add_header('Authorization', self._basic())
-        with urllib.request.urlopen(req, timeout=20) as r:
+        with urllib.request.urlopen(req, timeout=20,
+                                    context=self.ssl_context()) as r:
             tok = json.loads(r.read())['token']
         self._tokens[scope] = tok
         return tok

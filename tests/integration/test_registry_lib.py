@@ -10,10 +10,14 @@ must not carry credentials to another host.
 """
 
 import hashlib
+import http.server
 import json
 import os
 import secrets
+import ssl
 import sys
+import tempfile
+import threading
 import unittest
 import urllib.parse
 
@@ -89,6 +93,141 @@ class FakePager:
         self.srv.shutdown()
         self.srv.server_close()
         return False
+
+
+_SELF_SIGNED = {}
+
+
+def self_signed_cert():
+    """A self-signed certificate for 127.0.0.1 and localhost, made once with
+    `openssl req` (no CA trusts it): (cert, key) paths."""
+    if not _SELF_SIGNED:
+        d = tempfile.mkdtemp(prefix='it-selfsigned-')
+        harness._live.append(harness._TempDir(d))
+        cert, key = os.path.join(d, 'cert.pem'), os.path.join(d, 'key.pem')
+        harness.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                     'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key,
+                     '-out', cert, '-days', '1', '-subj', '/CN=localhost',
+                     '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'])
+        _SELF_SIGNED['pair'] = (cert, key)
+    return _SELF_SIGNED['pair']
+
+
+class FakeReg:
+    """A hostile-ish registry double on 127.0.0.1 (plain HTTP or TLS with a
+    self-signed certificate) serving repository "r": one OCI manifest whose
+    config is BLOB, the blob, a token endpoint /token (grants "tok-123" to
+    anyone) and upload sessions. Options (strings may hold "{self}", this
+    server's own base URL):
+      realm: None = no auth; else /v2/... need "Bearer tok-123" and a 401
+             names this realm;
+      blob_location / manifest_location / upload_location: answer blob
+             GETs / manifest GETs with a 307 there / uploads with 202 there.
+    hits: [(method, path, authorization or None)].
+    """
+
+    BLOB = b'{"architecture":"amd64","os":"linux","rootfs":{}}'
+
+    def __init__(self, tls=False, realm=None, blob_location=None,
+                 manifest_location=None, upload_location=None):
+        self.tls = tls
+        self.port = harness.free_port()
+        self.host = '127.0.0.1:%d' % self.port
+        self.base = '%s://%s' % ('https' if tls else 'http', self.host)
+        self.realm = realm
+        self.blob_location = blob_location
+        self.manifest_location = manifest_location
+        self.upload_location = upload_location
+        self.digest = sha256_digest(self.BLOB)
+        self.manifest = json.dumps({
+            'schemaVersion': 2,
+            'mediaType': harness.MT['oci'],
+            'config': {'mediaType': harness.MT['oci_config'],
+                       'digest': self.digest, 'size': len(self.BLOB)},
+            'layers': []}).encode()
+        self.hits = []
+        self.srv = None
+
+    def fill(self, s):
+        return s.replace('{self}', self.base) if s else s
+
+    def __enter__(self):
+        fake = self
+
+        class Handler(harness.QuietHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def _send(self, status, body=b'', headers=None):
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                if self.command != 'HEAD':
+                    self.wfile.write(body)
+
+            def _any(self):
+                n = int(self.headers.get('Content-Length') or 0)
+                if n:
+                    self.rfile.read(n)
+                auth = self.headers.get('Authorization')
+                fake.hits.append((self.command, self.path, auth))
+                path = self.path.split('?')[0]
+                if path == '/token':
+                    self._send(200, b'{"token":"tok-123","expires_in":300}',
+                               {'Content-Type': 'application/json'})
+                    return
+                if path == '/storage/blob':
+                    self._send(200, fake.BLOB)
+                    return
+                if fake.realm and auth != 'Bearer tok-123':
+                    self._send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {
+                        'WWW-Authenticate': 'Bearer realm="%s",service="x"'
+                        % fake.fill(fake.realm)})
+                    return
+                if path == '/v2/':
+                    self._send(200, b'{}')
+                elif path.startswith('/v2/r/manifests/'):
+                    if fake.manifest_location:
+                        self._send(307, b'', {'Location': fake.fill(
+                            fake.manifest_location)})
+                    else:
+                        self._send(200, fake.manifest,
+                                   {'Content-Type': harness.MT['oci'],
+                                    'Docker-Content-Digest':
+                                    sha256_digest(fake.manifest)})
+                elif path == '/v2/r/blobs/' + fake.digest:
+                    if fake.blob_location:
+                        self._send(307, b'', {'Location': fake.fill(
+                            fake.blob_location)})
+                    else:
+                        self._send(200, fake.BLOB)
+                elif path.startswith('/v2/r/blobs/uploads/'):
+                    self._send(202, b'', {'Location': fake.fill(
+                        fake.upload_location or '/v2/r/blobs/uploads/s1')})
+                else:
+                    self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', self.port),
+                                              Handler)
+        srv.daemon_threads = True
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self_signed_cert())
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.srv = srv
+        return self
+
+    def __exit__(self, *exc):
+        self.srv.shutdown()
+        self.srv.server_close()
+        return False
+
+    def token_hits(self):
+        return [h for h in self.hits if h[1].startswith('/token')]
 
 
 KINDS = ['v2s2', 'oci', 'list', 'index', 'artifact']
@@ -270,6 +409,49 @@ class PlainHTTPTest(RegistryPair):
                          'tags', ref])
             self.assertOk(p)
             self.assertEqual(p.stdout.decode().split(), tags)
+
+    def test_blob_copy_redirect_schemes(self):
+        """reg_blob_copy follows source redirects itself: another scheme is
+        refused by name, an upper-case HTTP:// is http (issue 10, 9)."""
+        with FakeReg() as fake:
+            n = 0
+            for loc, ok in (('file:///etc/passwd', False),
+                            ('gopher://127.0.0.1:70/_x', False),
+                            ('HTTP://%s/storage/blob' % fake.host, True)):
+                with self.subTest(loc=loc):
+                    n += 1
+                    fake.blob_location = loc
+                    p = regtool(['--src-insecure', '--dst-insecure', 'copy',
+                                 '%s/r:v1' % fake.host,
+                                 '%s/schemes%d/r:v1' % (self.dst.host, n)])
+                    if ok:
+                        self.assertOk(p)
+                        self.assertEqual(
+                            skopeo_raw(self.dst, 'schemes%d/r' % n, 'v1'),
+                            fake.manifest)
+                    else:
+                        self.assertEqual(p.returncode, 1)
+                        self.assertIn(b'unsupported redirect', p.stderr)
+                        self.assertIn(loc.split(':')[0].encode(), p.stderr)
+
+    def test_smuggling_media_type_refused(self):
+        """Issue 10 (1): a source manifest whose mediaType holds CR LF (a
+        smuggled request) fails the copy; the target receives nothing."""
+        with FakeReg() as fake:
+            m = json.loads(fake.manifest)
+            m['mediaType'] = (harness.MT['oci'] + '\r\nContent-Length: 0'
+                              '\r\n\r\nDELETE /v2/plain/app/manifests/oci '
+                              'HTTP/1.1\r\nHost: x')
+            fake.manifest = json.dumps(m).encode()
+            p = regtool(['--src-insecure', '--dst-insecure', 'copy',
+                         '%s/r:v1' % fake.host,
+                         '%s/smuggle/r:v1' % self.dst.host])
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b'not a valid media type', p.stderr)
+            self.assertNotIn(b'DELETE', p.stderr)
+            p = regtool(['--insecure', 'tags',
+                         '%s/smuggle/r' % self.dst.host])
+            self.assertIn(b'[not found]', p.stderr)
 
     def test_tags_of_missing_repo(self):
         p = regtool(['--insecure', 'tags', '%s/plain/nothing' % self.src.host])
@@ -459,6 +641,131 @@ class TLSTest(RegistryPair):
         self.assertOk(p)
         self.assertEqual(skopeo_raw(self.dst, 'tls/insecure', 'v1'),
                          img['manifest'])
+
+
+class InsecureScopeTest(unittest.TestCase):
+    """Issue 10 (6): `insecure` covers the registry's own host:port only. A
+    token realm or a blob redirect to another host (here "localhost" for a
+    registry at 127.0.0.1) is verified normally; a realm may not downgrade
+    https to http; basic credentials go to a realm on another host only over
+    https. Issue 10 (9): redirects to other schemes are refused by name and
+    an upper-case HTTP:// scheme is http."""
+
+    USER = 'alice'
+    PASSWORD = 'pw-' + secrets.token_hex(6)
+
+    def run_tool(self, fake, args, user=True):
+        env_reg = Registry.__new__(Registry)
+        env_reg.password = self.PASSWORD if user else None
+        opts = ['--insecure'] + (['--user', self.USER] if user else [])
+        p = regtool(opts + args, src=env_reg, timeout=60)
+        self.assertNotIn(self.PASSWORD.encode(), p.stdout + p.stderr)
+        return p
+
+    def get(self, fake, user=True):
+        return self.run_tool(fake, ['get', '%s/r:v1' % fake.host], user)
+
+    def assertFails(self, p, *needles):
+        self.assertEqual(p.returncode, 1, p.stderr)
+        for n in needles:
+            self.assertIn(n.encode(), p.stderr)
+
+    def test_realm_on_own_host_port_is_insecure_too(self):
+        with FakeReg(tls=True, realm='{self}/token') as reg:
+            p = self.get(reg)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, reg.manifest)
+            self.assertTrue(reg.token_hits())
+
+    def test_realm_on_other_host_is_verified(self):
+        with FakeReg(tls=True) as tok, \
+                FakeReg(tls=True, realm='https://localhost:%d/token'
+                        % 0) as reg:
+            reg.realm = 'https://localhost:%d/token' % tok.port
+            p = self.get(reg)
+            self.assertFails(p, '[TLS error]', 'token request')
+            # The handshake failed: no request, so no credentials, arrived.
+            self.assertEqual(tok.hits, [])
+
+    def test_realm_downgrade_refused(self):
+        with FakeReg() as tok, FakeReg(tls=True) as reg:
+            for host in ('localhost', '127.0.0.1'):
+                with self.subTest(host=host):
+                    reg.realm = 'http://%s:%d/token' % (host, tok.port)
+                    for user in (True, False):
+                        p = self.get(reg, user)
+                        self.assertFails(p, '[unauthorized]', 'downgrade')
+            self.assertEqual(tok.hits, [])
+
+    def test_basic_credentials_to_other_host_only_over_https(self):
+        with FakeReg() as tok, FakeReg() as reg:
+            reg.realm = 'http://localhost:%d/token' % tok.port
+            p = self.get(reg)
+            self.assertFails(p, '[unauthorized]', 'https required',
+                             self.USER)
+            self.assertEqual(tok.hits, [])
+            # Anonymous: nothing to protect, the token is fetched.
+            p = self.get(reg, user=False)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(len(tok.token_hits()), 1)
+            self.assertIsNone(tok.token_hits()[0][2])
+            # Same host, plain http (the harness's token server): allowed.
+            reg.realm = '{self}/token'
+            p = self.get(reg)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(reg.token_hits()[-1][2].startswith('Basic '))
+
+    def test_blob_redirect_to_other_host_is_verified(self):
+        with FakeReg(tls=True) as cdn, FakeReg(tls=True) as reg:
+            blob = '%s/r@%s' % (reg.host, reg.digest)
+            reg.blob_location = 'https://localhost:%d/storage/blob' % cdn.port
+            p = self.run_tool(reg, ['blob', blob])
+            self.assertFails(p, '[TLS error]')
+            self.assertEqual(cdn.hits, [])
+            # The same store reached as the registry's own host:port.
+            reg.blob_location = '{self}/storage/blob'
+            p = self.run_tool(reg, ['blob', blob])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, reg.BLOB)
+
+    def test_redirect_schemes(self):
+        with FakeReg() as reg:
+            blob = '%s/r@%s' % (reg.host, reg.digest)
+            for loc, scheme in (('file:///etc/passwd', 'file'),
+                                ('FTP://127.0.0.1/x', 'FTP'),
+                                ('gopher://127.0.0.1:70/_x', 'gopher')):
+                with self.subTest(loc=loc):
+                    reg.blob_location = loc
+                    p = self.run_tool(reg, ['blob', blob], user=False)
+                    self.assertFails(p, 'unsupported redirect',
+                                     '"%s"' % scheme)
+                    reg.blob_location = None
+                    reg.manifest_location = loc
+                    p = self.get(reg, user=False)
+                    self.assertFails(p, 'unsupported redirect',
+                                     '"%s"' % scheme)
+                    reg.manifest_location = None
+            # An upper-case scheme is http, on the registry, followed.
+            reg.blob_location = 'HTTP://%s/storage/blob' % reg.host
+            p = self.run_tool(reg, ['blob', blob], user=False)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, reg.BLOB)
+            self.assertIn(('GET', '/storage/blob', None), reg.hits)
+            # A Location with a control byte or space is not followed.
+            reg.blob_location = '/storage/blob x'
+            p = self.run_tool(reg, ['blob', blob], user=False)
+            self.assertFails(p, 'control character or space')
+
+    def test_upload_location_scheme(self):
+        path = os.path.join(tempfile.mkdtemp(prefix='it-up-'), 'f')
+        with open(path, 'wb') as f:
+            f.write(b'data')
+        with FakeReg(upload_location='file:///tmp/x') as reg:
+            p = self.run_tool(reg, ['upload', '%s/r' % reg.host, path],
+                              user=False)
+            self.assertFails(p, 'unsupported redirect', '"file"')
+            self.assertFalse([h for h in reg.hits if h[1].startswith('file')
+                              or h[0] == 'PUT'])
 
 
 if __name__ == '__main__':

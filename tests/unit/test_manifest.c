@@ -210,6 +210,7 @@ static void test_manifest_fixtures(void **state)
         if (strcmp(line, "file") == 0) {
             e.file = v;
         } else if (strcmp(line, "content-type") == 0) {
+            fx_unescape(v); /* hostile types hold \r\n and such */
             e.content_type = fx_opt(v);
         } else if (strcmp(line, "kind") == 0) {
             e.kind = v;
@@ -285,6 +286,111 @@ static void test_accept_and_names(void **state)
     assert_false(reg_manifest_is_index(NULL));
 }
 
+static void test_media_type_valid(void **state)
+{
+    (void)state;
+    const char *good[] = {
+        REG_MT_DOCKER_V2S2,
+        REG_MT_OCI_MANIFEST,
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "text/plain",
+        "a/b",
+        "A1/B-2.x_y+z!#$&^",
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (!reg_media_type_valid(good[i]))
+            fail_msg("'%s' should be valid", good[i]);
+    }
+    const char *bad[] = {
+        NULL,
+        "",
+        "application",
+        "application/",
+        "/json",
+        "application/json; charset=utf-8",
+        "application/json ",
+        " application/json",
+        "application /json",
+        "application/vnd.oci.image.manifest.v1+json\r\nX-Evil: 1",
+        "application/x\n",
+        "application/x\x7f",
+        "application/x\t",
+        "application/x/y",
+        "-app/x",
+        "app/.x",
+        "app/x\"",
+        "app/x(y)",
+        "app/x\xc3\xa9",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (reg_media_type_valid(bad[i]))
+            fail_msg("bad[%zu] should be invalid", i);
+    }
+    /* Each part at most 127 characters, the whole at most 255 bytes. */
+    char buf[400];
+    memset(buf, 'a', sizeof(buf));
+    buf[127] = '/';
+    buf[127 + 1 + 127] = '\0';
+    assert_true(reg_media_type_valid(buf)); /* 255 bytes */
+    memset(buf, 'a', sizeof(buf));
+    buf[128] = '/';
+    buf[128 + 1 + 10] = '\0';
+    assert_false(reg_media_type_valid(buf)); /* type of 128 */
+    memset(buf, 'a', sizeof(buf));
+    buf[10] = '/';
+    buf[10 + 1 + 128] = '\0';
+    assert_false(reg_media_type_valid(buf)); /* subtype of 128 */
+}
+
+/* De-duplication by digest (a hash set since issue 10): the first
+ * occurrence of each digest is kept, in order, whatever the count. */
+static void test_dedup_many_layers(void **state)
+{
+    (void)state;
+    const size_t n = 5000;
+    size_t cap = (2 * n + 2) * 160 + 512;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    size_t o = (size_t)snprintf(
+        b, cap,
+        "{\"schemaVersion\":2,\"mediaType\":\"" REG_MT_OCI_MANIFEST "\","
+        "\"config\":{\"mediaType\":\"application/x.c\",\"size\":1,"
+        "\"digest\":\"sha256:%064x\"},\"layers\":[",
+        7u);
+    /* Layers 0..n-1, then the same again in reverse; layer 7 repeats the
+     * config's digest. */
+    for (size_t k = 0; k < 2 * n; k++) {
+        size_t i = k < n ? k : 2 * n - 1 - k;
+        o += (size_t)snprintf(b + o, cap - o,
+                              "%s{\"mediaType\":\"application/x.l\","
+                              "\"size\":%zu,\"digest\":\"sha256:%064zx\"}",
+                              k > 0 ? "," : "", i, i);
+    }
+    o += (size_t)snprintf(b + o, cap - o, "]}");
+    assert_true(o < cap);
+    reg_manifest *m = NULL;
+    reg_error err;
+    reg_error_clear(&err);
+    assert_int_equal(reg_manifest_parse(&m, NULL, b, o, &err), REG_OK);
+    assert_non_null(m);
+    assert_int_equal(m->n_blobs, n); /* config + n layers - the repeat of 7 */
+    char want[REG_DIGEST_LEN + 1];
+    snprintf(want, sizeof(want), "sha256:%064x", 7u);
+    assert_string_equal(m->blobs[0].digest, want);
+    assert_string_equal(m->blobs[0].media_type, "application/x.c");
+    for (size_t j = 1, i = 0; i < n; i++) {
+        if (i == 7)
+            continue;
+        snprintf(want, sizeof(want), "sha256:%064zx", i);
+        assert_string_equal(m->blobs[j].digest, want);
+        assert_int_equal(m->blobs[j].size, (int64_t)i);
+        j++;
+    }
+    reg_manifest_free(m);
+    free(b);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -312,6 +418,8 @@ int main(void)
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_accept_and_names),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_media_type_valid),
+        cmocka_unit_test(test_dedup_many_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -388,6 +388,196 @@ static void test_error_helpers(void **state)
     assert_false(reg_error_retryable(REG_ELIMIT));
 }
 
+/* Every header goes through one builder that refuses control bytes. */
+static void test_header_add(void **state)
+{
+    (void)state;
+    struct curl_slist *l = NULL;
+    reg_error err;
+    reg_error_clear(&err);
+    assert_int_equal(
+        reg__header_add(&l, "Content-Type",
+                        "application/vnd.oci.image.manifest.v1+json", &err),
+        REG_OK);
+    assert_int_equal(reg__header_add(&l, "Expect", "", &err), REG_OK);
+    assert_non_null(l);
+    assert_string_equal(
+        l->data, "Content-Type: application/vnd.oci.image.manifest.v1+json");
+    assert_non_null(l->next);
+    assert_string_equal(l->next->data, "Expect:");
+    assert_null(l->next->next);
+
+    /* The smuggling payload of issue 10, and every other control byte. */
+    const char *evil[] = {
+        "application/json\r\nContent-Length: 0\r\n\r\nDELETE /v2/x HTTP/1.1",
+        "a\rb",
+        "a\nb",
+        "a\tb",
+        "a\x01",
+        "a\x1f",
+        "a\x7f",
+        "\x1b]0;x\x07",
+    };
+    for (size_t i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
+        reg_error_clear(&err);
+        assert_int_equal(reg__header_add(&l, "Content-Type", evil[i], &err),
+                         REG_EINVAL);
+        assert_int_equal(err.code, REG_EINVAL);
+        assert_non_null(strstr(err.msg, "control character"));
+        /* The value itself is not echoed (it may be a credential). */
+        assert_null(strchr(err.msg, '\r'));
+        assert_null(strchr(err.msg, '\n'));
+        assert_null(strstr(err.msg, "DELETE"));
+    }
+    reg_error_clear(&err);
+    assert_int_equal(
+        reg__header_add(&l, "Authorization", "Bearer s3cr3t\r\nX: y", &err),
+        REG_EINVAL);
+    assert_null(strstr(err.msg, "s3cr3t"));
+    assert_int_equal(reg__header_add(&l, "X\r\nY", "v", &err), REG_EINVAL);
+    assert_non_null(strstr(err.msg, "control character"));
+    assert_int_equal(reg__header_add(&l, "X: Y", "v", NULL), REG_EINVAL);
+    assert_int_equal(reg__header_add(&l, "", "v", NULL), REG_EINVAL);
+    assert_int_equal(reg__header_add(&l, "X", NULL, NULL), REG_EINVAL);
+    /* Nothing was appended by the refused calls. */
+    assert_null(l->next->next);
+    curl_slist_free_all(l);
+}
+
+static void test_url_check(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    reg_error err;
+    reg_error_clear(&err);
+    assert_int_equal(reg__url_check(&out, "HTTP://Example.com:5000/v2/x?a=b",
+                                    "redirect", &err),
+                     REG_OK);
+    assert_string_equal(out, "http://Example.com:5000/v2/x?a=b");
+    free(out);
+    assert_int_equal(
+        reg__url_check(&out, "hTTpS://h/v2/x?y=%2F&z", "redirect", &err),
+        REG_OK);
+    assert_string_equal(out, "https://h/v2/x?y=%2F&z");
+    free(out);
+    const char *scheme[][2] = {
+        {"file:///etc/passwd", "\"file\""},
+        {"FTP://h/x", "\"FTP\""},
+        {"gopher://h:70/_x", "\"gopher\""},
+        {"javascript:alert(1)", "\"javascript\""},
+        {"data:text/plain,x", "\"data\""},
+    };
+    for (size_t i = 0; i < sizeof(scheme) / sizeof(scheme[0]); i++) {
+        reg_error_clear(&err);
+        assert_int_equal(reg__url_check(&out, scheme[i][0], "redirect", &err),
+                         REG_EINVAL);
+        assert_null(out);
+        assert_non_null(strstr(err.msg, "unsupported redirect"));
+        assert_non_null(strstr(err.msg, scheme[i][1]));
+    }
+    const char *ctl[] = {"http://h/a b", "http://h/a\r\nX: y", "http://h/\x7f",
+                         "http://h/\x1b[2J"};
+    for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+        reg_error_clear(&err);
+        assert_int_equal(reg__url_check(&out, ctl[i], "token realm", &err),
+                         REG_EINVAL);
+        assert_non_null(strstr(err.msg, "control character or space"));
+    }
+    assert_int_equal(reg__url_check(&out, "/v2/relative", "redirect", &err),
+                     REG_EINVAL);
+    assert_int_equal(reg__url_check(&out, "http://", "redirect", &err),
+                     REG_EINVAL);
+    assert_int_equal(reg__url_check(NULL, "https://ok/", "x", NULL), REG_OK);
+    assert_int_equal(reg__scheme_len("HTTP://x"), 4);
+    assert_int_equal(reg__scheme_len("/v2/"), 0);
+    assert_int_equal(reg__scheme_len("1http://x"), 0);
+}
+
+static void test_token_parse(void **state)
+{
+    (void)state;
+    const time_t now = 1700000000;
+    char *tok = NULL;
+    time_t at = 0;
+    reg_error err;
+    struct {
+        const char *body;
+        time_t want; /* refresh_at - now */
+    } ok[] = {
+        {"{\"token\":\"t\",\"expires_in\":300}", 300 - 30},
+        {"{\"token\":\"t\"}", 60 - 15}, /* the spec's default */
+        {"{\"access_token\":\"t\",\"expires_in\":60}", 60 - 15},
+        {"{\"token\":\"\",\"access_token\":\"t\"}", 60 - 15},
+        /* clamped to 24 h: no overflow from values a server controls */
+        {"{\"token\":\"t\",\"expires_in\":9223372036854775807}", 86400 - 30},
+        {"{\"token\":\"t\",\"expires_in\":9223372036854775806}", 86400 - 30},
+        {"{\"token\":\"t\",\"expires_in\":1e300}", 86400 - 30},
+        {"{\"token\":\"t\",\"expires_in\":86401}", 86400 - 30},
+        /* clamped to 10 s */
+        {"{\"token\":\"t\",\"expires_in\":-9223372036854775807}", 10 - 2},
+        {"{\"token\":\"t\",\"expires_in\":0}", 10 - 2},
+        {"{\"token\":\"t\",\"expires_in\":3}", 10 - 2},
+        {"{\"token\":\"t\",\"expires_in\":-1e300}", 10 - 2},
+        /* not a number: the default, never trusted */
+        {"{\"token\":\"t\",\"expires_in\":\"9999999999999999999999\"}",
+         60 - 15},
+        {"{\"token\":\"t\",\"expires_in\":null}", 60 - 15},
+        /* issued_at in the future is ignored; in the past it counts */
+        {"{\"token\":\"t\",\"expires_in\":300,"
+         "\"issued_at\":\"2100-01-01T00:00:00Z\"}",
+         300 - 30},
+        {"{\"token\":\"t\",\"expires_in\":300,"
+         "\"issued_at\":\"2023-11-14T22:11:40Z\"}",
+         300 - 30 - 100},
+        {"{\"token\":\"t\",\"expires_in\":300,\"issued_at\":\"garbage\"}",
+         300 - 30},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        reg_error_clear(&err);
+        int rc = reg__token_parse(&tok, &at, ok[i].body, strlen(ok[i].body),
+                                  now, &err);
+        if (rc != REG_OK || tok == NULL || strcmp(tok, "t") != 0 ||
+            at - now != ok[i].want)
+            fail_msg("ok[%zu]: rc %d at-now %lld, want %lld: %s", i, rc,
+                     (long long)(at - now), (long long)ok[i].want, err.msg);
+        free(tok);
+        tok = NULL;
+    }
+    const char *bad[] = {
+        "",
+        "null",
+        "[]",
+        "{}",
+        "{\"token\":5}",
+        "{\"token\":\"\"}",
+        "not json",
+        "{\"token\":\"t\"", /* cut */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        reg_error_clear(&err);
+        assert_int_equal(
+            reg__token_parse(&tok, &at, bad[i], strlen(bad[i]), now, &err),
+            REG_EAUTH);
+        assert_null(tok);
+        assert_non_null(strstr(err.msg, "without a token"));
+    }
+    /* A token with bytes that could end the Authorization header. */
+    const char *evil[] = {"{\"token\":\"abc\\r\\nX-Evil: 1\"}",
+                          "{\"token\":\"a b\"}", "{\"token\":\"a\\u007f\"}",
+                          "{\"token\":\"caf\\u00e9\"}"};
+    for (size_t i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
+        reg_error_clear(&err);
+        assert_int_equal(
+            reg__token_parse(&tok, &at, evil[i], strlen(evil[i]), now, &err),
+            REG_EINVAL);
+        assert_null(tok);
+        assert_null(strstr(err.msg, "abc"));
+        assert_non_null(strstr(err.msg, "control character"));
+    }
+    assert_int_equal(reg__token_parse(&tok, &at, NULL, 0, now, NULL),
+                     REG_EAUTH);
+}
+
 static void test_buf(void **state)
 {
     (void)state;
@@ -438,6 +628,9 @@ int main(void)
         cmocka_unit_test(test_error_helpers),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_header_add),
+        cmocka_unit_test(test_url_check),
+        cmocka_unit_test(test_token_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
