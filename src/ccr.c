@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "shard.h"
 #include "tencentcloud.h"
+#include "text.h"
 
 struct it_ccr {
     const it_options *o;
@@ -40,24 +41,6 @@ struct it_ccr {
 /* The engine asks for new credentials this long before the expiry it
  * was given (engine.h, it_creds_fn). */
 #define ENGINE_RENEW_MARGIN_S 300
-
-/* s made printable for a message: control bytes, '"', '\\' and bytes
- * above 0x7e as \xNN, cut after 80 bytes ("..."). For names from the API
- * that are being rejected (they are quoted, never used). */
-static void shown(char *out, size_t cap, const char *s)
-{
-    size_t o = 0, i = 0;
-    for (; s[i] != '\0' && i < 80 && o + 8 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\')
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-        else
-            out[o++] = (char)ch;
-    }
-    if (s[i] != '\0' && o + 4 < cap)
-        o += (size_t)snprintf(out + o, cap - o, "...");
-    out[o] = '\0';
-}
 
 /* A TCR instance id as the API shows them ("tcr-dg284imq"): 1 to 64
  * letters, digits, '-' or '_'. */
@@ -102,6 +85,8 @@ static int new_client(tc_client **out, const it_options *o, const it_tc_key *k,
     co.token = k->token;
     co.max_retries = -1;
     co.ca_file = o->ca_file;
+    co.max_items = (size_t)o->max_tags;
+    co.max_pages = (size_t)o->max_pages;
     return tc_client_new(out, &co, err);
 }
 
@@ -550,7 +535,7 @@ static int sync_namespaces(feed_ctx *f)
     for (size_t i = 0; i < ncn && f->rc == 0; i++) {
         if (!valid_namespace(cn[i].name)) {
             char name[400];
-            shown(name, sizeof(name), cn[i].name);
+            it_escape(name, sizeof(name), cn[i].name);
             log_warn("DescribeNamespacePersonal listed \"%s\", which is "
                      "not a valid namespace name: not created (its "
                      "repositories fail)",
@@ -626,7 +611,7 @@ static int collect_tags(void *payload, const tc_image *page, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!reg_valid_tag(page[i].tag)) {
             /* never part of a reference or a URL */
-            shown(l->bad, sizeof(l->bad), page[i].tag);
+            it_escape(l->bad, sizeof(l->bad), page[i].tag);
             return 1;
         }
         if (l->n == l->cap) {
@@ -743,7 +728,7 @@ static int feed_page(void *payload, const tc_repo *repos, size_t n)
              * long): never part of a request, a URL or a namespace; shown
              * escaped. */
             char name[400], reason[600];
-            shown(name, sizeof(name), r->full_name);
+            it_escape(name, sizeof(name), r->full_name);
             snprintf(src, sizeof(src), "%s/%s", c->src_host, name);
             snprintf(dst, sizeof(dst), "%s/%s", c->dst_host, name);
             snprintf(reason, sizeof(reason),
@@ -879,8 +864,8 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
                           : NULL;
     if (bad) {
         char value[400];
-        shown(value, sizeof(value),
-              bad[0] == 'R' ? in->registry_id : in->public_domain);
+        it_escape(value, sizeof(value),
+                  bad[0] == 'R' ? in->registry_id : in->public_domain);
         tc_error_clear(&terr);
         tc_error_set(&terr, TC_ERR,
                      "DescribeInstances: instance '%s' has %s \"%s\", which "
