@@ -31,8 +31,10 @@ cc=${FUZZ_CC:-clang}
 
 echo "== fuzz: build ($build, $cc)"
 cmake -S . -B "$build" -DCMAKE_C_COMPILER="$cc" -DIT_FUZZ=ON \
-    -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIT_WERROR=ON \
+    -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIT_WERROR=OFF \
     >/dev/null
+# Warnings are not errors here: the -Werror builds (gcc) judge those; a
+# clang-only warning must not stop the fuzzing.
 cmake --build "$build" -j"$(nproc)" --target fuzz >/dev/null
 
 if [ $# -gt 0 ]; then
