@@ -2,7 +2,8 @@
  * fuzz_tc_api.c - every Tencent Cloud API answer the tool parses, through
  * the tc_client transport seam: the transport answers each request with the
  * input. Every typed action is called in turn (CCR namespaces, repositories
- * (whole and page by page), tags; TCR DescribeInstances, namespaces,
+ * (whole and page by page), tags (whole and, with the streaming API of
+ * issue 10, page by page); TCR DescribeInstances, namespaces,
  * CreateNamespace, repositories, images, CreateInstanceToken), with a fixed
  * clock and a sleep that returns at once, so retries cost nothing.
  *
@@ -118,6 +119,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .transport = transport,
         .payload = &ans,
     };
+#ifdef TC_DEFAULT_MAX_ITEMS
+    /* Small caps: a listing that runs on is cut early, and the cap path is
+     * fuzzed too. */
+    o.max_items = 1000;
+    o.max_pages = 20;
+#endif
     tc_error err;
     if (tc_client_new(&client, &o, &err) != TC_OK) {
         fprintf(stderr, "tc_client_new: %s\n", err.message);
@@ -179,6 +186,15 @@ static int on_page(void *payload, const tc_repo *page, size_t n)
     return ++*pages >= 3; /* stop early after three pages */
 }
 
+#ifdef TC_DEFAULT_MAX_ITEMS
+static int on_tag_page(void *payload, const tc_image *page, size_t n)
+{
+    size_t *pages = payload;
+    check_images(page, n, TC_OK);
+    return ++*pages >= 3;
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tc_error e;
@@ -203,8 +219,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tc_repos_free(repos, n);
 
     size_t pages = 0;
+#ifdef TC_DEFAULT_MAX_ITEMS /* the listing caps of issue 10 item 3 */
+    rc = tc_ccr_each_repo(client, NULL, on_page, &pages, begin(&e));
+    check_err(&e, rc);
+    pages = 0;
+    rc = tc_ccr_each_tag(client, "team-a/web", NULL, on_tag_page, &pages,
+                         begin(&e));
+    check_err(&e, rc);
+#else
     rc = tc_ccr_each_repo(client, on_page, &pages, begin(&e));
     check_err(&e, rc);
+#endif
 
     rc = tc_ccr_list_tags(&images, &n, client, "team-a/web", begin(&e));
     check_err(&e, rc);
