@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."  # paths below are relative to the repo root
 
+# clang + libclang-rt-14-dev (libFuzzer and the sanitizer runtimes; only
+# recommended by clang, so named here) + llvm (llvm-symbolizer for stacks):
+# tests/fuzz/run.sh.
 PKGS=(build-essential cmake pkg-config clang-format
+      clang libclang-rt-14-dev llvm
       libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev
       libncurses-dev libcmocka-dev
       docker-registry skopeo apache2-utils openssl

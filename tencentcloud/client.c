@@ -361,6 +361,18 @@ static void copy_str(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
+/* A malloc'd copy of server text with both secrets scrubbed, or NULL (when
+ * s is NULL or out of memory). */
+static char *scrubbed_dup(const tc_client *c, const char *s)
+{
+    char *d = s != NULL ? strdup(s) : NULL;
+    if (d != NULL) {
+        scrub(d, c->secret_key);
+        scrub(d, c->token);
+    }
+    return d;
+}
+
 /*
  * Interprets one HTTP response. Returns TC_OK with *response set, or an
  * error with err filled (api_code, request_id, message).
@@ -374,7 +386,11 @@ static int handle_response(tc_client *c, const char *action, long status,
     json_t *root = json_loadb(body, len, 0, &jerr);
     json_t *resp = json_object_get(root, "Response");
     json_t *error = json_object_get(resp, "Error");
-    const char *rid = json_string_value(json_object_get(resp, "RequestId"));
+    /* Every piece of server text is scrubbed of both secrets, the Code and
+     * the RequestId too (tests/fuzz found a Code echoing the token). */
+    char *rid =
+        scrubbed_dup(c, json_string_value(json_object_get(resp, "RequestId")));
+    char *code = NULL;
     char msg[384];
 
     if (err != NULL) {
@@ -383,12 +399,13 @@ static int handle_response(tc_client *c, const char *action, long status,
         err->api_code[0] = '\0';
     }
     if (json_is_object(error)) {
-        const char *code = json_string_value(json_object_get(error, "Code"));
+        const char *jcode = json_string_value(json_object_get(error, "Code"));
         const char *m = json_string_value(json_object_get(error, "Message"));
         copy_str(msg, sizeof(msg), m);
         scrub(msg, c->secret_key);
         scrub(msg, c->token);
-        rc = tc_error_code_for(code);
+        code = scrubbed_dup(c, jcode);
+        rc = tc_error_code_for(jcode);
         if (err != NULL)
             copy_str(err->api_code, sizeof(err->api_code), code);
         if (rc == TC_EAUTH)
@@ -420,6 +437,8 @@ static int handle_response(tc_client *c, const char *action, long status,
     rc = TC_OK;
 
 cleanup:
+    free(code);
+    free(rid);
     json_decref(root);
     return rc;
 }

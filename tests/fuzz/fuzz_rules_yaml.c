@@ -1,0 +1,68 @@
+/*
+ * fuzz_rules_yaml.c - it_rules_load on a transfer-rule.yaml of any content
+ * (written to a private temporary file), then it_rule_resolve on every rule,
+ * once without defaults and once with --registry / --ns defaults.
+ */
+#include "fuzz_common.h"
+
+#include "config.h"
+#include "log.h"
+#include "registry.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    it_log_open("/dev/null", IT_LOG_ERROR);
+    (void)fuzz_tmpdir();
+    return 0;
+}
+
+static void check_pair(const it_pair *p)
+{
+    FUZZ_CHECK(p->src_host != NULL && p->src_repo != NULL);
+    FUZZ_CHECK(p->dst_host != NULL && p->dst_repo != NULL);
+    /* Both sides go into URLs: they passed the reference grammar. */
+    FUZZ_CHECK(reg_valid_path(p->src_repo) && reg_valid_path(p->dst_repo));
+    for (char **t = p->tags; t != NULL && *t != NULL; t++)
+        FUZZ_CHECK(reg_valid_tag(*t));
+    FUZZ_CHECK(p->dst_tag == NULL || reg_valid_tag(p->dst_tag));
+    FUZZ_CHECK(p->src_digest == NULL || reg_valid_digest(p->src_digest));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char path[512];
+    it_errbuf err = {{0}};
+    it_rules *r = NULL;
+
+    fuzz_write_file(path, sizeof(path), "transfer-rule.yaml", data, size);
+    if (it_rules_load(&r, path, &err) != 0) {
+        FUZZ_CHECK(r == NULL && err.msg[0] != '\0');
+        return 0;
+    }
+    FUZZ_CHECK(r != NULL);
+    for (size_t i = 0; i < r->n; i++) {
+        it_pair p;
+        FUZZ_CHECK(r->items[i].source != NULL);
+        memset(&p, 0, sizeof(p));
+        memset(&err, 0, sizeof(err));
+        if (it_rule_resolve(&p, &r->items[i], "transfer-rule.yaml", NULL, NULL,
+                            &err) == 0)
+            check_pair(&p);
+        else
+            FUZZ_CHECK(err.msg[0] != '\0');
+        it_pair_clear(&p);
+
+        memset(&p, 0, sizeof(p));
+        memset(&err, 0, sizeof(err));
+        if (it_rule_resolve(&p, &r->items[i], "transfer-rule.yaml",
+                            "tcr.example.com", "default", &err) == 0)
+            check_pair(&p);
+        else
+            FUZZ_CHECK(err.msg[0] != '\0');
+        it_pair_clear(&p);
+    }
+    it_rules_free(r);
+    return 0;
+}
