@@ -167,6 +167,17 @@ class _Server(http.server.ThreadingHTTPServer):
         pass  # failed handshakes and resets are expected here
 
 
+def _make_server(port, handler):
+    """A _Server on 127.0.0.1:port; port 0 = any free port but 5000 (the
+    registry's usual one, which a test machine may be using)."""
+    for _ in range(20):
+        srv = _Server(('127.0.0.1', port), handler)
+        if port or srv.server_address[1] != 5000:
+            return srv
+        srv.server_close()
+    raise RuntimeError('no free port')
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     timeout = HANDLER_TIMEOUT
@@ -268,7 +279,7 @@ class TokenRealm:
         self._srv = None
         self.port = None
         self.realm = None
-        self.handshakes = 0
+        self.connections = 0  # accepted, whether TLS then failed or not
 
     def __enter__(self):
         return self.start()
@@ -283,7 +294,7 @@ class TokenRealm:
         class Handler(_Handler):
             def setup(self):
                 with realm.issuer.lock:
-                    realm.handshakes += 1
+                    realm.connections += 1
                 super().setup()
 
             def do_GET(self):
@@ -292,7 +303,7 @@ class TokenRealm:
                 else:
                     self.send(404, b'{}', content_type='application/json')
 
-        srv = _Server(('127.0.0.1', self._want_port), Handler)
+        srv = _make_server(self._want_port, Handler)
         if self.tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(self.tls[0], self.tls[1])
@@ -501,7 +512,7 @@ class HostileRegistry:
 
             do_HEAD = do_GET
 
-        srv = _Server(('127.0.0.1', self._want_port), Registry)
+        srv = _make_server(self._want_port, Registry)
         if self.tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(self.tls[0], self.tls[1])
@@ -510,7 +521,7 @@ class HostileRegistry:
         self.port = srv.server_address[1]
         self.host = '127.0.0.1:%d' % self.port
         self.url = '%s://%s' % (self.scheme, self.host)
-        store = _Server(('127.0.0.1', 0), Store)
+        store = _make_server(0, Store)
         self._store = store
         self.store_port = store.server_address[1]
         if self.realm_url is None:
@@ -804,9 +815,13 @@ class TcpRecorder:
         return False
 
     def start(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(('127.0.0.1', self._want_port))
+        for _ in range(20):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(('127.0.0.1', self._want_port))
+            if self._want_port or s.getsockname()[1] != 5000:
+                break
+            s.close()  # never take the registry's usual port
         s.listen(64)
         s.settimeout(0.2)
         self._sock = s
