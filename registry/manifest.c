@@ -262,7 +262,9 @@ static int parse_descriptor(reg_descriptor *d, json_t *o, const char *field,
                              field);
     if (json_integer_value(sz) < 0)
         return reg_error_set(err, REG_EINVAL,
-                             "invalid manifest: %s.size is negative", field);
+                             "invalid manifest: %s.size out of range "
+                             "(negative)",
+                             field);
     if (json_integer_value(sz) > MAX_DESCRIPTOR_SIZE)
         return reg_error_set(err, REG_EINVAL,
                              "invalid manifest: %s.size out of range "

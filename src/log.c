@@ -252,13 +252,37 @@ static void add_base64(const char *a, const char *b)
     wipe_free(enc);
 }
 
-/* Percent-encoding, in upper-case hex (libcurl's) and lower-case hex. */
+/* enc with every "%20" written "+" instead, registered when it differs. */
+static void add_form_variant(const char *enc)
+{
+    if (strstr(enc, "%20") == NULL)
+        return;
+    char *form = strdup(enc);
+    if (form == NULL)
+        return;
+    char *w = form;
+    for (const char *r = enc; *r != '\0';) {
+        if (strncmp(r, "%20", 3) == 0) {
+            *w++ = '+';
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    add_literal(form);
+    wipe_free(form);
+}
+
+/* Percent-encoding, in upper-case hex (libcurl's) and lower-case hex, and
+ * the form encoding of each (a space as "+", as in a query or a form). */
 static void add_urlencoded(const char *secret)
 {
     char *up = curl_easy_escape(NULL, secret, 0);
     if (up == NULL)
         return;
     add_literal(up);
+    add_form_variant(up);
     char *low = strdup(up);
     if (low != NULL) {
         for (char *p = low; *p != '\0'; p++) {
@@ -269,6 +293,7 @@ static void add_urlencoded(const char *secret)
             }
         }
         add_literal(low);
+        add_form_variant(low);
         wipe_free(low);
     }
     memset(up, 0, strlen(up));

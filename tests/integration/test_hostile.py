@@ -556,7 +556,10 @@ class HostileTest(unittest.TestCase):
         credentials (whether the token request goes anonymous or is
         refused)."""
         realm = self.keep(TokenRealm())
-        reg = self.keep(HostileRegistry(auth='bearer', realm=realm.realm))
+        # "localhost" is another host name than the registry's 127.0.0.1
+        # (the same machine, as everything in these tests).
+        other = realm.realm.replace('//127.0.0.1:', '//localhost:')
+        reg = self.keep(HostileRegistry(auth='bearer', realm=other))
         reg.add_image('cred/app', 'v1', seed=65)
         secrets = self.secrets('%s:\n  username: %s\n  password: "%s"\n'
                                '  insecure: true\n'
