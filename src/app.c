@@ -1,4 +1,13 @@
-/* app.c - one run: config, journal, engine, display, report. */
+/*
+ * app.c - one run: config, journal, engine, display, report.
+ *
+ * it_app_run is a sequence of phases, each a function over the run's state
+ * (struct run): start the log, load the configuration, open the state
+ * (progress model, journal), start the engine, plan (feed the rule pairs,
+ * or start the CCR planner), show the run until it ends, write the report
+ * and print the summary. A phase returns 0 or the exit code that ends the
+ * run there; run_free releases whatever the phases made.
+ */
 #include "app.h"
 
 #include <errno.h>
@@ -14,8 +23,8 @@
 #include "engine.h"
 #include "headless.h"
 #include "journal.h"
-#include "limiter.h"
 #include "log.h"
+#include "out.h"
 #include "progress.h"
 #include "report.h"
 #include "shard.h"
@@ -31,6 +40,8 @@ static void say(const char *prefix, const char *msg)
             clean ? clean : "(message lost: out of memory)");
     free(clean);
 }
+
+/* ------------------------------------------------------ journal seeds */
 
 /* Records replayed from the journal, kept until the engine exists. */
 typedef struct seed {
@@ -93,6 +104,8 @@ static void seed_list_clear(seed_list *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* ------------------------------------------------------------ helpers */
+
 /* "a.example.com" or "a.example.com, b.example.com" or "3 registries". */
 static void describe_hosts(char *out, size_t cap, it_pair *pairs, size_t n,
                            bool source)
@@ -131,58 +144,16 @@ static char *default_state_dir(void)
     return strdup(buf);
 }
 
-typedef struct watcher {
-    it_engine *engine;
-    it_progress *progress;
-    const it_run_ctl *ctl;
-} watcher;
-
-/* Waits for the engine, mirrors a signal's stop request into the progress
- * model (so the display says "stopping"), and marks the run done. */
-static void *watch(void *arg)
-{
-    watcher *w = arg;
-    bool stopping = false;
-    while (!it_engine_wait_finished(w->engine, 0.1)) {
-        bool stop = (w->ctl->stop && *w->ctl->stop) ||
-                    it_progress_stop_requested(w->progress);
-        if (stop && !stopping) {
-            stopping = true;
-            /* A signal stops the run like q + y does: the display then
-             * says "stopped", not "done", at the end. */
-            it_progress_request_stop(w->progress);
-            it_progress_phase(w->progress, IT_PHASE_STOPPING);
-            log_warn("stop requested: finishing the images in flight "
-                     "(signal again to abort them)");
-        }
-    }
-    it_engine_wait(w->engine);
-    if (w->ctl->stop && *w->ctl->stop) /* a signal in the last 0.1 s */
-        it_progress_request_stop(w->progress);
-    it_progress_phase(w->progress, IT_PHASE_DONE);
-    return NULL;
-}
-
-typedef struct feeder {
-    it_ccr *ccr;
-    it_engine *engine;
-    it_progress *progress;
-    atomic_int *stop;
-    int rc;
-} feeder;
-
-/* The CCR planner runs beside the engine: pairs are copied as soon as
- * they are found. */
-static void *feed(void *arg)
-{
-    feeder *f = arg;
-    f->rc = it_ccr_feed(f->ccr, f->engine, f->progress, f->stop);
-    return NULL;
-}
-
 static void log_observer(void *payload, it_log_level lvl, const char *line)
 {
     it_progress_note(payload, lvl == IT_LOG_ERROR, line);
+}
+
+/* Lines the dashboard caught on stderr: notes of the model, like log
+ * lines (the dashboard itself never writes the model). */
+static void stderr_note(void *payload, bool is_error, const char *line)
+{
+    it_progress_note(payload, is_error, line);
 }
 
 /* Warnings logged before the dashboard's progress model exists (a secrets
@@ -212,6 +183,45 @@ static bool use_tui(const it_options *o)
     if (o->tui == IT_TUI_OFF)
         return false;
     return isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+}
+
+/* The planner's typed errors as process exit codes. */
+static int ccr_exit_code(int err)
+{
+    switch (err) {
+    case IT_CCR_OK:
+        return IT_EXIT_OK;
+    case IT_CCR_ECONFIG:
+    case IT_CCR_EINSTANCE:
+        return IT_EXIT_USAGE;
+    case IT_CCR_EAUTH:
+        return IT_EXIT_CLOUD_AUTH;
+    case IT_CCR_ESTOPPED:
+        return IT_EXIT_INTERRUPTED;
+    default:
+        return IT_EXIT_FAILED;
+    }
+}
+
+static it_ccr_opts ccr_opts_of(const it_options *o)
+{
+    it_ccr_opts c = {
+        .tcr_name = o->tcr_name,
+        .tcr_region = o->tcr_region,
+        .ccr_region = o->ccr_region,
+        .ccr_registry = o->ccr_registry,
+        .tcr_registry = o->tcr_registry,
+        .secret_file = o->secret_file,
+        .tc_endpoint = o->tc_endpoint,
+        .ca_file = o->ca_file,
+        .max_tags = o->max_tags,
+        .max_pages = o->max_pages,
+        .ccr_tag_nums = o->ccr_tag_nums,
+        .tcr_namespace_public = o->tcr_namespace_public,
+        .dry_run = o->dry_run,
+        .shard = o->shard,
+    };
+    return c;
 }
 
 /* Resolves every rule before anything is copied: one bad rule is a
@@ -279,42 +289,64 @@ static int load_secrets(const it_options *o, it_secrets **out, it_errbuf *err)
     return 0;
 }
 
-int it_app_run(const it_options *o, const it_run_ctl *ctl)
-{
-    it_errbuf err = {{0}};
-    int exit_code = IT_EXIT_USAGE;
-    it_secrets *secrets = NULL;
-    it_pair *pairs = NULL;
-    size_t npairs = 0;
-    it_progress *progress = NULL;
-    it_journal *journal = NULL;
-    it_engine *engine = NULL;
-    it_ccr *ccr = NULL;
-    seed_list seeds = {0};
-    char *state_dir = o->state_dir ? strdup(o->state_dir) : default_state_dir();
-    char log_path[4096];
-    time_t started = time(NULL);
-    bool tui = use_tui(o);
-    int lvl = it_log_level_parse(o->log_level ? o->log_level : "info");
+/* ---------------------------------------------------------- the run */
 
-    if (!state_dir || lvl < 0) {
+typedef struct run {
+    const it_options *o;
+    it_runctl *ctl;
+    bool tui;
+    time_t started;
+    char *state_dir;
+    early_notes early;
+    it_errbuf err;
+    /* configuration */
+    const char *mode; /* "generic" or "ccrToTcr" */
+    it_secrets *secrets;
+    it_pair *pairs;
+    size_t npairs;
+    it_ccr *ccr;
+    char src_desc[256], dst_desc[256];
+    char shard_desc[32], shard_prefix[40];
+    /* state */
+    it_out *out; /* the one writer of stdout */
+    FILE *stdout_;
+    it_progress *progress;
+    it_journal *journal;
+    seed_list seeds;
+    it_engine *engine;
+    /* threads */
+    pthread_t planner, finisher;
+    bool planning, finishing;
+    int planner_err; /* it_ccr_err */
+    /* outcome */
+    bool interrupted;
+    it_engine_stats st;
+} run;
+
+/* Phase 1: the log. With the dashboard on, logs go to a file, never onto
+ * the screen: into the state dir, checked first (owned by the user, not
+ * writable by others) and never through a link planted there. */
+static int start_log(run *r)
+{
+    const it_options *o = r->o;
+    int lvl = it_log_level_parse(o->log_level ? o->log_level : "info");
+    r->state_dir = o->state_dir ? strdup(o->state_dir) : default_state_dir();
+    if (!r->state_dir || lvl < 0) {
         fprintf(stderr, "image-transfer: --log-level: expected error, warn, "
                         "info or debug\n");
-        goto out;
+        return IT_EXIT_USAGE;
     }
-    /* With the dashboard on, logs go to a file, never onto the screen:
-     * into the state dir, checked first (owned by the user, not writable
-     * by others) and never through a link planted there. */
+    char log_path[4096];
     const char *log_file = o->log_file;
     int log_rc;
-    if (!log_file && tui) {
-        int dfd = it_state_dir_open(state_dir, &err);
+    if (!log_file && r->tui) {
+        int dfd = it_state_dir_open(r->state_dir, &r->err);
         if (dfd < 0) {
-            say("", err.msg);
-            goto out;
+            say("", r->err.msg);
+            return IT_EXIT_USAGE;
         }
         snprintf(log_path, sizeof(log_path), "%s/image-transfer.log",
-                 state_dir);
+                 r->state_dir);
         log_file = log_path;
         log_rc = it_log_open_at(dfd, "image-transfer.log", (it_log_level)lvl);
         close(dfd);
@@ -325,78 +357,106 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         char what[4200];
         snprintf(what, sizeof(what), "%s: %s", log_file, strerror(errno));
         say("--log-file ", what);
-        goto out;
+        return IT_EXIT_USAGE;
     }
-    const char *mode = o->ccr_to_tcr ? "ccrToTcr" : "generic";
-    char src_desc[256], dst_desc[256];
-    early_notes early = {.n = 0};
-    if (tui)
-        it_log_set_observer(early_observer, &early);
-    if (load_secrets(o, &secrets, &err) != 0) {
-        say("", err.msg);
-        goto out;
+    if (r->tui)
+        it_log_set_observer(early_observer, &r->early);
+    return 0;
+}
+
+/* Phase 2: registry logins, then the rules (generic mode) or the CCR
+ * planner's keys and clients. */
+static int load_config(run *r)
+{
+    const it_options *o = r->o;
+    r->mode = o->ccr_to_tcr ? "ccrToTcr" : "generic";
+    if (load_secrets(o, &r->secrets, &r->err) != 0) {
+        say("", r->err.msg);
+        return IT_EXIT_USAGE;
     }
     if (o->ccr_to_tcr) {
-        int rc = it_ccr_new(&ccr, o, secrets, &err);
+        it_ccr_opts co = ccr_opts_of(o);
+        int rc = it_ccr_new(&r->ccr, &co, r->secrets, &r->err);
         if (rc != 0) {
-            say("", err.msg);
-            exit_code = rc;
-            goto out;
+            say("", r->err.msg);
+            return ccr_exit_code(rc);
         }
-        snprintf(src_desc, sizeof(src_desc), "CCR %s", it_ccr_source_desc(ccr));
-        snprintf(dst_desc, sizeof(dst_desc), "%s", it_ccr_target_desc(ccr));
+        snprintf(r->src_desc, sizeof(r->src_desc), "CCR %s",
+                 it_ccr_source_desc(r->ccr));
+        snprintf(r->dst_desc, sizeof(r->dst_desc), "%s",
+                 it_ccr_target_desc(r->ccr));
     } else {
         if (!o->rule_file) {
             fprintf(stderr, "image-transfer: --ruleFile is required in the "
                             "generic mode (see --help)\n");
-            goto out;
+            return IT_EXIT_USAGE;
         }
-        if (load_pairs(o, &pairs, &npairs, &err) != 0) {
-            say("", err.msg);
-            goto out;
+        if (load_pairs(o, &r->pairs, &r->npairs, &r->err) != 0) {
+            say("", r->err.msg);
+            return IT_EXIT_USAGE;
         }
-        describe_hosts(src_desc, sizeof(src_desc), pairs, npairs, true);
-        describe_hosts(dst_desc, sizeof(dst_desc), pairs, npairs, false);
+        describe_hosts(r->src_desc, sizeof(r->src_desc), r->pairs, r->npairs,
+                       true);
+        describe_hosts(r->dst_desc, sizeof(r->dst_desc), r->pairs, r->npairs,
+                       false);
     }
-    bool sharded = o->shard.count > 0;
-    char shard_desc[32] = "", shard_prefix[40] = "";
-    if (sharded) {
-        snprintf(shard_desc, sizeof(shard_desc), "%u/%u", o->shard.index,
+    if (o->shard.count > 0) {
+        snprintf(r->shard_desc, sizeof(r->shard_desc), "%u/%u", o->shard.index,
                  o->shard.count);
-        snprintf(shard_prefix, sizeof(shard_prefix), "shard %s: ", shard_desc);
+        snprintf(r->shard_prefix, sizeof(r->shard_prefix),
+                 "shard %s: ", r->shard_desc);
     }
-    progress = it_progress_new(mode, src_desc, dst_desc, NULL);
-    if (!progress) {
+    return 0;
+}
+
+/* Phase 3: the stdout writer, the progress model (its notes pane takes
+ * over from the early notes) and the journal, replayed into seeds. */
+static int open_state(run *r)
+{
+    if (it_out_open(&r->out, stdout, &r->err) != 0) {
+        say("", r->err.msg);
+        return IT_EXIT_FAILED;
+    }
+    r->stdout_ = it_out_file(r->out);
+    r->progress = it_progress_new(r->mode, r->src_desc, r->dst_desc, NULL);
+    if (!r->progress) {
         fprintf(stderr, "image-transfer: out of memory\n");
-        goto out;
+        return IT_EXIT_USAGE;
     }
-    it_progress_phase(progress, IT_PHASE_DISCOVERING);
-    it_progress_shard(progress, shard_desc);
-    if (tui) {
-        for (int i = 0; i < early.n; i++)
-            it_progress_note(progress, early.is_error[i], early.line[i]);
-        it_log_set_observer(log_observer, progress);
+    it_progress_bind_runctl(r->progress, r->ctl);
+    it_progress_phase(r->progress, IT_PHASE_DISCOVERING);
+    it_progress_shard(r->progress, r->shard_desc);
+    if (r->tui) {
+        for (int i = 0; i < r->early.n; i++)
+            it_progress_note(r->progress, r->early.is_error[i],
+                             r->early.line[i]);
+        it_log_set_observer(log_observer, r->progress);
     }
+    if (r->o->dry_run)
+        return 0;
+    it_journal_visitor v = {
+        .blob = seed_blob, .image = seed_image, .payload = &r->seeds};
+    if (it_journal_open(&r->journal, r->state_dir, &v, &r->err) != 0) {
+        say("", r->err.msg);
+        return IT_EXIT_USAGE;
+    }
+    long records = 0, torn = 0;
+    it_journal_stats(r->journal, &records, &torn);
+    long skipped = it_journal_skipped(r->journal);
+    if (records || torn)
+        log_info("journal: %ld records from earlier runs%s", records,
+                 torn ? " (a torn last line was dropped)" : "");
+    if (skipped)
+        log_warn("journal: %ld damaged line(s) skipped (see the warnings "
+                 "above); the records after them were kept",
+                 skipped);
+    return 0;
+}
 
-    if (!o->dry_run) {
-        it_journal_visitor v = {
-            .blob = seed_blob, .image = seed_image, .payload = &seeds};
-        if (it_journal_open(&journal, state_dir, &v, &err) != 0) {
-            say("", err.msg);
-            goto out;
-        }
-        long records = 0, torn = 0;
-        it_journal_stats(journal, &records, &torn);
-        long skipped = it_journal_skipped(journal);
-        if (records || torn)
-            log_info("journal: %ld records from earlier runs%s", records,
-                     torn ? " (a torn last line was dropped)" : "");
-        if (skipped)
-            log_warn("journal: %ld damaged line(s) skipped (see the warnings "
-                     "above); the records after them were kept",
-                     skipped);
-    }
-
+/* Phase 4: the engine, seeded with what the journal remembers. */
+static int start_engine(run *r)
+{
+    const it_options *o = r->o;
     it_engine_opts eo = {0};
     eo.routines = o->routines;
     eo.retry = o->retry;
@@ -406,155 +466,236 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
     eo.max_pages = (size_t)o->max_pages;
     eo.tag_exist_overridden = o->tag_exist_overridden;
     eo.dry_run = o->dry_run;
-    eo.secrets = secrets;
+    eo.secrets = r->secrets;
     eo.ca_file = o->ca_file;
-    eo.journal = journal;
-    eo.progress = progress;
-    if (ccr) {
+    eo.journal = r->journal;
+    eo.progress = r->progress;
+    if (r->ccr) {
         eo.creds_fn = it_ccr_creds;
-        eo.creds_payload = ccr;
+        eo.creds_payload = r->ccr;
     }
-    eo.plan_out = stdout;
-    eo.stop = ctl->stop;
-    eo.abort = ctl->abort;
-    if (it_engine_start(&engine, &eo, &err) != 0) {
-        say("", err.msg);
-        goto out;
+    eo.plan_out = r->stdout_;
+    eo.stop = &r->ctl->stop;
+    eo.abort = &r->ctl->abort;
+    if (it_engine_start(&r->engine, &eo, &r->err) != 0) {
+        say("", r->err.msg);
+        return IT_EXIT_USAGE;
     }
-    for (size_t i = 0; i < seeds.n; i++) {
-        const seed *sd = &seeds.v[i];
+    for (size_t i = 0; i < r->seeds.n; i++) {
+        const seed *sd = &r->seeds.v[i];
         if (sd->image)
-            it_engine_seed_image(engine, sd->a, sd->b, sd->c);
+            it_engine_seed_image(r->engine, sd->a, sd->b, sd->c);
         else
-            it_engine_seed_blob(engine, sd->a, sd->b, sd->c);
+            it_engine_seed_blob(r->engine, sd->a, sd->b, sd->c);
     }
-    seed_list_clear(&seeds);
-    feeder fd = {ccr, engine, progress, ctl->stop, 0};
-    pthread_t ft;
-    bool feeding = false;
-    if (ccr) {
-        feeding = pthread_create(&ft, NULL, feed, &fd) == 0;
-        if (!feeding) {
-            it_engine_input_done(engine);
-            log_error("cannot start the CCR planner thread");
-            fd.rc = IT_EXIT_FAILED;
-        }
-    } else {
-        /* --shard: a rule whose source repository is in another shard
-         * yields nothing here, whatever its form (all tags, tags, digest). */
-        size_t taken = 0;
-        for (size_t i = 0; i < npairs; i++) {
-            if (!it_shard_takes(&o->shard, pairs[i].src_repo))
-                continue;
-            it_engine_add_pair(engine, &pairs[i]);
-            taken++;
-        }
-        if (sharded)
-            log_info("shard %s: %zu of %zu rules have their source "
-                     "repository in this shard",
-                     shard_desc, taken, npairs);
-        it_engine_input_done(engine);
-    }
+    seed_list_clear(&r->seeds);
+    return 0;
+}
 
-    watcher w = {engine, progress, ctl};
-    pthread_t wt;
-    bool watching = pthread_create(&wt, NULL, watch, &w) == 0;
-    if (!watching) /* no thread to spare: wait here, show only the end */
-        watch(&w);
+/* The CCR planner runs beside the engine: pairs are copied as soon as
+ * they are found. */
+static void *planner_thread(void *arg)
+{
+    run *r = arg;
+    r->planner_err = it_ccr_feed(r->ccr, r->engine, r->progress, r->ctl);
+    return NULL;
+}
+
+/* Phase 5: what to copy. The CCR planner in a thread of its own, or the
+ * rules' pairs (this shard's) at once. */
+static void plan(run *r)
+{
+    if (r->ccr) {
+        r->planning = pthread_create(&r->planner, NULL, planner_thread, r) == 0;
+        if (!r->planning) {
+            it_engine_input_done(r->engine);
+            log_error("cannot start the CCR planner thread");
+            r->planner_err = IT_CCR_EAPI;
+        }
+        return;
+    }
+    /* --shard: a rule whose source repository is in another shard yields
+     * nothing here, whatever its form (all tags, tags, digest). */
+    size_t taken = 0;
+    for (size_t i = 0; i < r->npairs; i++) {
+        if (!it_shard_takes(&r->o->shard, r->pairs[i].src_repo))
+            continue;
+        it_engine_add_pair(r->engine, &r->pairs[i]);
+        taken++;
+    }
+    if (r->o->shard.count > 0)
+        log_info("shard %s: %zu of %zu rules have their source "
+                 "repository in this shard",
+                 r->shard_desc, taken, r->npairs);
+    it_engine_input_done(r->engine);
+}
+
+/* Waits for the engine and tells the model the run is over (the views
+ * end on that). Says once in the log that a stop was asked for: the
+ * control itself is the run control's, shown by the model's snapshots. */
+static void *finisher_thread(void *arg)
+{
+    run *r = arg;
+    bool told = false;
+    while (!it_engine_wait_finished(r->engine, 0.1)) {
+        if (!told && it_runctl_stopping(r->ctl)) {
+            told = true;
+            log_warn("stop requested: finishing the images in flight "
+                     "(signal again to abort them)");
+        }
+    }
+    it_engine_wait(r->engine);
+    it_progress_phase(r->progress, IT_PHASE_DONE);
+    return NULL;
+}
+
+/* Phase 6: the run itself, shown by the dashboard or by progress lines
+ * until the engine and the planner are done. */
+static void show_run(run *r)
+{
+    r->finishing = pthread_create(&r->finisher, NULL, finisher_thread, r) == 0;
+    if (!r->finishing) /* no thread to spare: wait here, show only the end */
+        finisher_thread(r);
     bool shown = false;
-    if (tui) {
-        tui_opts to = {.exit_on_done = o->exit_on_done};
-        shown = tui_run(progress, &to) == 0;
+    if (r->tui) {
+        it_progress_reader model = it_progress_reader_of(r->progress);
+        tui_opts to = {.exit_on_done = r->o->exit_on_done,
+                       .ctl = r->ctl,
+                       .note = stderr_note,
+                       .note_payload = r->progress};
+        shown = tui_run(&model, &to) == 0;
         if (!shown)
             log_warn("cannot start the dashboard: showing progress lines");
     }
     if (!shown)
-        it_headless_run(progress, o->progress_interval, stdout);
-    if (watching)
-        pthread_join(wt, NULL);
-    if (feeding)
-        pthread_join(ft, NULL);
+        it_headless_run(r->progress, r->o->progress_interval, r->stdout_);
+    if (r->finishing)
+        pthread_join(r->finisher, NULL);
+    r->finishing = false;
+    if (r->planning)
+        pthread_join(r->planner, NULL);
+    r->planning = false;
     it_log_set_observer(NULL, NULL);
+    r->interrupted = it_runctl_stopping(r->ctl);
+}
 
-    bool interrupted =
-        (ctl->stop && *ctl->stop) || it_progress_stop_requested(progress);
-    if (it_journal_close(journal) != 0)
+/* Phase 7: the journal closed, the one-line summary in the log (stderr
+ * when headless, for pipelines that keep only the log) and the report. */
+static void write_report(run *r)
+{
+    const it_options *o = r->o;
+    if (it_journal_close(r->journal) != 0)
         log_error("journal: some records could not be written");
-    journal = NULL;
-
-    it_engine_stats st;
-    it_engine_stats_get(engine, &st);
-    /* The summary in one line on the log (stderr when headless), for
-     * pipelines that keep only the log. */
+    r->journal = NULL;
+    it_engine_stats_get(r->engine, &r->st);
+    const it_engine_stats *st = &r->st;
     log_info("summary: %s%ld images: %ld copied, %ld skipped, %ld "
              "failed%s; blobs: %ld copied, %ld mounted, %ld skipped; %lld "
              "bytes copied%s",
-             shard_prefix, st.images_total, st.images_copied, st.images_skipped,
-             st.images_failed, st.images_pending ? " (some not started)" : "",
-             st.blobs_copied, st.blobs_mounted, st.blobs_skipped,
-             (long long)st.bytes_copied, interrupted ? "; interrupted" : "");
+             r->shard_prefix, st->images_total, st->images_copied,
+             st->images_skipped, st->images_failed,
+             st->images_pending ? " (some not started)" : "", st->blobs_copied,
+             st->blobs_mounted, st->blobs_skipped, (long long)st->bytes_copied,
+             r->interrupted ? "; interrupted" : "");
     size_t nres = 0;
-    const it_image_result *res = it_engine_results(engine, &nres);
-    if (o->report &&
-        it_report_write(o->report, mode, sharded ? &o->shard : NULL, started,
-                        time(NULL), &st, res, nres, interrupted, &err) != 0)
-        log_error("%s", err.msg);
+    const it_image_result *res = it_engine_results(r->engine, &nres);
+    if (o->report && it_report_write(o->report, r->mode,
+                                     o->shard.count > 0 ? &o->shard : NULL,
+                                     r->started, time(NULL), st, res, nres,
+                                     r->interrupted, &r->err) != 0)
+        log_error("%s", r->err.msg);
+}
 
+/* Phase 8: the summary on stdout, and the exit code. */
+static int print_summary(run *r)
+{
+    const it_options *o = r->o;
+    FILE *out = r->stdout_;
+    const it_engine_stats *st = &r->st;
     it_snapshot *snap =
-        o->dry_run ? NULL : it_progress_snapshot(progress, NULL);
+        o->dry_run ? NULL : it_progress_snapshot(r->progress, NULL);
     if (o->dry_run) {
+        size_t nres = 0;
+        const it_image_result *res = it_engine_results(r->engine, &nres);
         int64_t bytes = 0;
         for (size_t i = 0; i < nres; i++)
             if (res[i].status == IT_STATUS_PLANNED)
                 bytes = it_add_sat(bytes, res[i].bytes);
-        printf("dry run: %s%ld image(s) to copy (%lld bytes of new "
-               "blobs), %ld skipped, %ld failed; nothing was written\n",
-               shard_prefix, st.images_planned, (long long)bytes,
-               st.images_skipped, st.images_failed);
+        fprintf(out,
+                "dry run: %s%ld image(s) to copy (%lld bytes of new "
+                "blobs), %ld skipped, %ld failed; nothing was written\n",
+                r->shard_prefix, st->images_planned, (long long)bytes,
+                st->images_skipped, st->images_failed);
     }
-    if (fd.rc == IT_EXIT_USAGE || fd.rc == IT_EXIT_CLOUD_AUTH) {
+    if (r->planner_err == IT_CCR_EINSTANCE || r->planner_err == IT_CCR_EAUTH) {
         /* The planner stopped the run before anything was planned. */
-        printf("Result:  stopped: %s (see the error above)\n",
-               fd.rc == IT_EXIT_CLOUD_AUTH
-                   ? "the Tencent Cloud API refused the key"
-                   : "the TCR instance cannot be used");
+        fprintf(out, "Result:  stopped: %s (see the error above)\n",
+                r->planner_err == IT_CCR_EAUTH
+                    ? "the Tencent Cloud API refused the key"
+                    : "the TCR instance cannot be used");
         it_snapshot_free(snap);
         snap = NULL;
     }
     if (snap) {
-        it_summary_print(stdout, snap);
+        it_summary_print(out, snap);
         it_snapshot_free(snap);
     }
     if (o->report) {
         char *name = it_sanitize_dup(o->report);
-        printf("report: %s\n", name ? name : "?");
+        fprintf(out, "report: %s\n", name ? name : "?");
         free(name);
     }
-    fflush(stdout);
-    if (ccr && fd.rc == 0)
-        fd.rc = it_ccr_exit_code(ccr);
-    if (ccr && it_ccr_tags_left_out(ccr) > 0) {
-        printf("Note:    %ld older tags were left out by --ccrTagNums=%d\n",
-               it_ccr_tags_left_out(ccr), o->ccr_tag_nums);
+    fflush(out);
+    if (r->ccr && r->planner_err == 0)
+        r->planner_err = it_ccr_listing_error(r->ccr);
+    if (r->ccr && it_ccr_tags_left_out(r->ccr) > 0) {
+        fprintf(out,
+                "Note:    %ld older tags were left out by "
+                "--ccrTagNums=%d\n",
+                it_ccr_tags_left_out(r->ccr), o->ccr_tag_nums);
         log_warn("%ld older tags left out by --ccrTagNums=%d",
-                 it_ccr_tags_left_out(ccr), o->ccr_tag_nums);
+                 it_ccr_tags_left_out(r->ccr), o->ccr_tag_nums);
     }
-    exit_code = interrupted            ? IT_EXIT_INTERRUPTED
-                : fd.rc != 0           ? fd.rc
-                : st.images_failed > 0 ? IT_EXIT_FAILED
-                                       : IT_EXIT_OK;
-out:
+    int planner_code = ccr_exit_code(r->planner_err);
+    return r->interrupted          ? IT_EXIT_INTERRUPTED
+           : planner_code != 0     ? planner_code
+           : st->images_failed > 0 ? IT_EXIT_FAILED
+                                   : IT_EXIT_OK;
+}
+
+static void run_free(run *r)
+{
     it_log_set_observer(NULL, NULL); /* `early` and progress end here */
-    it_engine_free(engine);
-    it_journal_close(journal);
-    seed_list_clear(&seeds);
-    for (size_t i = 0; i < npairs; i++)
-        it_pair_clear(&pairs[i]);
-    free(pairs);
-    it_secrets_free(secrets);
-    it_progress_free(progress);
-    it_ccr_free(ccr);
-    free(state_dir);
+    it_engine_free(r->engine);
+    it_journal_close(r->journal);
+    seed_list_clear(&r->seeds);
+    for (size_t i = 0; i < r->npairs; i++)
+        it_pair_clear(&r->pairs[i]);
+    free(r->pairs);
+    it_secrets_free(r->secrets);
+    it_out_close(r->out); /* after the engine: no writer is left */
+    it_progress_free(r->progress);
+    it_ccr_free(r->ccr);
+    free(r->state_dir);
     it_log_close();
-    return exit_code;
+}
+
+int it_app_run(const it_options *o, it_runctl *ctl)
+{
+    run r = {.o = o, .ctl = ctl, .tui = use_tui(o), .started = time(NULL)};
+    int code = start_log(&r);
+    if (code == 0)
+        code = load_config(&r);
+    if (code == 0)
+        code = open_state(&r);
+    if (code == 0)
+        code = start_engine(&r);
+    if (code == 0) {
+        plan(&r);
+        show_run(&r);
+        write_report(&r);
+        code = print_summary(&r);
+    }
+    run_free(&r);
+    return code;
 }

@@ -6,9 +6,8 @@
 #ifndef IT_APP_H
 #define IT_APP_H
 
-#include <stdatomic.h>
-
 #include "options.h"
+#include "runctl.h"
 
 enum {
     IT_EXIT_OK = 0,
@@ -18,13 +17,8 @@ enum {
     IT_EXIT_INTERRUPTED = 130
 };
 
-/* Flags raised by signals: stop starting work / abort what is in flight. */
-typedef struct it_run_ctl {
-    atomic_int *stop;
-    atomic_int *abort;
-} it_run_ctl;
-
-/* Runs the mode the options select. Returns an exit code. */
-int it_app_run(const it_options *o, const it_run_ctl *ctl);
+/* Runs the mode the options select under run control ctl (set by the
+ * signal handler and the dashboard; borrowed). Returns an exit code. */
+int it_app_run(const it_options *o, it_runctl *ctl);
 
 #endif /* IT_APP_H */

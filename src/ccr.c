@@ -8,15 +8,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app.h"
 #include "log.h"
 #include "registry.h"
 #include "shard.h"
+#include "tc_secrets.h"
 #include "tencentcloud.h"
 #include "text.h"
 
 struct it_ccr {
-    const it_options *o;
+    it_ccr_opts o; /* copied; strings borrowed */
     it_tc_secrets *keys;
     tc_client *ccr;
     tc_client *tcr;
@@ -34,7 +34,7 @@ struct it_ccr {
     it_progress *progress; /* set by it_ccr_feed, for the prep lines */
     long repos_listed, repos_tagged, tags_total, tags_left_out;
     long repos_seen;      /* listed by the API, this shard's or not */
-    int exit_code;        /* an auth failure met while listing tags */
+    int listing_error;    /* IT_CCR_EAUTH met while listing tags */
     bool warned_exp_time; /* the implausible-ExpTime warning was given */
 };
 
@@ -74,7 +74,7 @@ static bool valid_namespace(const char *ns)
     return ns && strchr(ns, '/') == NULL && reg_valid_path(ns);
 }
 
-static int new_client(tc_client **out, const it_options *o, const it_tc_key *k,
+static int new_client(tc_client **out, const it_ccr_opts *o, const it_tc_key *k,
                       const char *region, tc_error *err)
 {
     tc_client_opts co = {0};
@@ -90,7 +90,7 @@ static int new_client(tc_client **out, const it_options *o, const it_tc_key *k,
     return tc_client_new(out, &co, err);
 }
 
-int it_ccr_new(it_ccr **out, const it_options *o, const it_secrets *logins,
+int it_ccr_new(it_ccr **out, const it_ccr_opts *o, const it_secrets *logins,
                it_errbuf *err)
 {
     tc_error terr = {0};
@@ -98,15 +98,15 @@ int it_ccr_new(it_ccr **out, const it_options *o, const it_secrets *logins,
     if (!o->tcr_name || !*o->tcr_name) {
         snprintf(err->msg, sizeof(err->msg),
                  "--tcrName is required with --ccrToTcr=true");
-        return IT_EXIT_USAGE;
+        return IT_CCR_ECONFIG;
     }
     it_ccr *c = calloc(1, sizeof(*c));
     if (!c) {
         snprintf(err->msg, sizeof(err->msg), "out of memory");
-        return IT_EXIT_USAGE;
+        return IT_CCR_ECONFIG;
     }
     pthread_mutex_init(&c->lock, NULL);
-    c->o = o;
+    c->o = *o;
     c->logins = logins;
     if (it_tc_secrets_load(&c->keys, o->secret_file, err) != 0)
         goto fail;
@@ -139,7 +139,7 @@ int it_ccr_new(it_ccr **out, const it_options *o, const it_secrets *logins,
     return 0;
 fail:
     it_ccr_free(c);
-    return IT_EXIT_USAGE;
+    return IT_CCR_ECONFIG;
 }
 
 void it_ccr_free(it_ccr *c)
@@ -256,7 +256,8 @@ int it_ccr_creds(void *payload, const char *host, char **username,
     return rc;
 }
 
-/* Turns an API failure into a message and an exit code: authentication
+/* Turns an API failure into a message and a typed error (IT_CCR_EAUTH or
+ * IT_CCR_EAPI): authentication
  * problems name the key and say what to check; other ones add `check`
  * (NULL = nothing). The client's message already carries the action, the
  * API code, the RequestId and (for auth failures) the SecretId; they are
@@ -282,31 +283,30 @@ static int api_failure(const it_ccr *c, const char *what, const char *side,
                   has_id ? "" : (id ? id : "?"), has_id ? "" : ")",
                   terr->message, has_rid ? "" : " (RequestId ",
                   has_rid ? "" : terr->request_id, has_rid ? "" : ")", side,
-                  c->o->secret_file ? c->o->secret_file
-                                    : "the --secretFile file",
-                  c->o->secret_file ? ""
-                                    : " (or TENCENTCLOUD_SECRET_ID / "
-                                      "TENCENTCLOUD_SECRET_KEY)",
+                  c->o.secret_file ? c->o.secret_file : "the --secretFile file",
+                  c->o.secret_file ? ""
+                                   : " (or TENCENTCLOUD_SECRET_ID / "
+                                     "TENCENTCLOUD_SECRET_KEY)",
                   tc_client_region(client), hint);
-        return IT_EXIT_CLOUD_AUTH;
+        return IT_CCR_EAUTH;
     }
     log_error("%s: %s%s%s%s%s%s", what, terr->message,
               has_rid ? "" : " (RequestId ", has_rid ? "" : terr->request_id,
               has_rid ? "" : ")", check ? ". " : "", check ? check : "");
-    return IT_EXIT_FAILED;
+    return IT_CCR_EAPI;
 }
 
 /* An API failure that stops the planner: logged as api_failure() does
- * and, unless the key was refused (exit 3, which the run's result line
- * states), also entered as a failed entry (CCR host -> TCR instance,
+ * and, unless the key was refused (IT_CCR_EAUTH, which the run's result
+ * line states), also entered as a failed entry (CCR host -> TCR instance,
  * with the reason) so that the summary and the report say what failed
- * instead of "nothing to copy". Returns the exit code. */
+ * instead of "nothing to copy". Returns the typed error. */
 static int planner_failure(const it_ccr *c, it_engine *e, const char *what,
                            const char *side, const tc_client *client,
                            const tc_error *terr, const char *check)
 {
     int code = api_failure(c, what, side, client, terr, check);
-    if (code != IT_EXIT_CLOUD_AUTH) {
+    if (code != IT_CCR_EAUTH) {
         char reason[900];
         snprintf(reason, sizeof(reason), "%s: %.700s", what, terr->message);
         it_engine_add_failed(e, c->src_host, c->target_desc, reason);
@@ -418,11 +418,12 @@ typedef struct feed_ctx {
     it_ccr *c;
     it_engine *e;
     it_progress *p;
-    atomic_int *stop;
+    const it_runctl *ctl;
     const char *reg_id;
     ns_known known;
     ns_state st;
-    int rc; /* exit code of a failure that stops the run */
+    int rc;       /* it_ccr_err of a failure that stops the run */
+    bool stopped; /* the run control stopped the listing */
 } feed_ctx;
 
 static void prep_namespaces(feed_ctx *f)
@@ -430,7 +431,7 @@ static void prep_namespaces(feed_ctx *f)
     char line[256];
     snprintf(line, sizeof(line), "%zu already in TCR, %zu %s, %zu failed",
              f->known.present, f->known.created,
-             f->c->o->dry_run ? "to create" : "created", f->st.nfailed);
+             f->c->o.dry_run ? "to create" : "created", f->st.nfailed);
     it_progress_prep(f->p, "namespaces", line);
 }
 
@@ -446,16 +447,16 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
         return;
     if (!valid_namespace(ns))
         return; /* never printed, created or used: see feed_page */
-    if (c->o->dry_run) {
+    if (c->o.dry_run) {
         printf("create namespace %s (%s)\n", ns,
-               c->o->tcr_namespace_public ? "public" : "private");
+               c->o.tcr_namespace_public ? "public" : "private");
         known_add(&f->known, ns);
         f->known.created++;
         prep_namespaces(f);
         return;
     }
     int r = tc_tcr_create_namespace(c->tcr, f->reg_id, ns,
-                                    c->o->tcr_namespace_public, &terr);
+                                    c->o.tcr_namespace_public, &terr);
     if (r == TC_ECONFLICT) {
         /* Someone (another shard, an earlier run) made it meanwhile:
          * confirm, giving a namespace created a moment ago a few seconds to
@@ -495,7 +496,7 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
         ns_fail(&f->st, ns, terr.message);
     } else {
         log_info("created TCR namespace %s (%s)", ns,
-                 c->o->tcr_namespace_public ? "public" : "private");
+                 c->o.tcr_namespace_public ? "public" : "private");
         known_add(&f->known, ns);
         f->known.created++;
     }
@@ -508,7 +509,7 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
  * exactly one shard that creates it up front); a shard whose repositories
  * live in a namespace it does not own creates that one on demand in
  * feed_page, and a conflict with a shard running in parallel is re-checked
- * and accepted by ensure_namespace. Returns 0 or an exit code that stops
+ * and accepted by ensure_namespace. Returns 0 or the it_ccr_err that stops
  * the run. */
 static int sync_namespaces(feed_ctx *f)
 {
@@ -542,7 +543,7 @@ static int sync_namespaces(feed_ctx *f)
                      name);
             continue;
         }
-        if (!it_shard_takes(&c->o->shard, cn[i].name))
+        if (!it_shard_takes(&c->o.shard, cn[i].name))
             continue; /* another shard's, or created on demand */
         owned++;
         if (known_has(&f->known, cn[i].name) && has_ns(tn, ntn, cn[i].name))
@@ -552,15 +553,15 @@ static int sync_namespaces(feed_ctx *f)
     }
     prep_namespaces(f);
     char shard_note[128] = "";
-    if (c->o->shard.count > 0)
+    if (c->o.shard.count > 0)
         snprintf(shard_note, sizeof(shard_note),
                  " (shard %u/%u looks after %zu of them, and any other "
                  "one its repositories need)",
-                 c->o->shard.index, c->o->shard.count, owned);
+                 c->o.shard.index, c->o.shard.count, owned);
     log_info("namespaces: %zu in CCR%s, %zu already in TCR, %zu %s, %zu "
              "failed",
              ncn, shard_note, f->known.present, f->known.created,
-             c->o->dry_run ? "to create" : "created", f->st.nfailed);
+             c->o.dry_run ? "to create" : "created", f->st.nfailed);
     rc = f->rc;
 out:
     tc_namespaces_free(cn, ncn);
@@ -580,16 +581,16 @@ static void prep_repositories(it_ccr *c)
      * tags of 80: 950 (40 older left out by --ccrTagNums=5)"; sharded:
      * "Listed     40 of 120 repositories in shard 1/3, tags of ...". */
     char repos[96];
-    if (c->o->shard.count > 0)
+    if (c->o.shard.count > 0)
         snprintf(repos, sizeof(repos), "%ld of %ld repositories in shard %u/%u",
-                 listed, seen, c->o->shard.index, c->o->shard.count);
+                 listed, seen, c->o.shard.index, c->o.shard.count);
     else
         snprintf(repos, sizeof(repos), "%ld repositories", listed);
     if (left)
         snprintf(line, sizeof(line),
                  "%s, tags of %ld: %ld (%ld older left out by "
                  "--ccrTagNums=%d)",
-                 repos, tagged, tags, left, c->o->ccr_tag_nums);
+                 repos, tagged, tags, left, c->o.ccr_tag_nums);
     else
         snprintf(line, sizeof(line), "%s, tags of %ld: %ld", repos, tagged,
                  tags);
@@ -655,7 +656,7 @@ static int list_ccr_tags(void *payload, const char *repo, char ***out,
             int code =
                 api_failure(c, "list CCR tags", "ccr", c->ccr, &terr, NULL);
             pthread_mutex_lock(&c->lock);
-            c->exit_code = code;
+            c->listing_error = code;
             pthread_mutex_unlock(&c->lock);
         }
         snprintf(err->msg, sizeof(err->msg), "list tags: %.900s", terr.message);
@@ -673,9 +674,9 @@ static int list_ccr_tags(void *payload, const char *repo, char ***out,
         goto out;
     }
     size_t keep = l.n;
-    if (c->o->ccr_tag_nums > 0 && l.n > (size_t)c->o->ccr_tag_nums) {
+    if (c->o.ccr_tag_nums > 0 && l.n > (size_t)c->o.ccr_tag_nums) {
         qsort(l.v, l.n, sizeof(*l.v), by_push_time_desc);
-        keep = (size_t)c->o->ccr_tag_nums;
+        keep = (size_t)c->o.ccr_tag_nums;
         log_info("%s/%s: keeping the %zu most recently pushed of %zu tags "
                  "(--ccrTagNums)",
                  c->src_host, repo, keep, l.n);
@@ -710,8 +711,11 @@ static int feed_page(void *payload, const tc_repo *repos, size_t n)
     feed_ctx *f = payload;
     it_ccr *c = f->c;
     for (size_t i = 0; i < n; i++) {
-        if ((f->stop && *f->stop) || it_progress_stop_requested(f->p) ||
-            f->rc != 0)
+        if (it_runctl_stopping(f->ctl)) {
+            f->stopped = true;
+            return 1;
+        }
+        if (f->rc != 0)
             return 1;
         const tc_repo *r = &repos[i];
         pthread_mutex_lock(&c->lock);
@@ -719,7 +723,7 @@ static int feed_page(void *payload, const tc_repo *repos, size_t n)
         pthread_mutex_unlock(&c->lock);
         /* --shard: another shard's repository costs nothing more here, not
          * even the listing of its tags. */
-        if (!it_shard_takes(&c->o->shard, r->full_name))
+        if (!it_shard_takes(&c->o.shard, r->full_name))
             continue;
         char src[1024], dst[1024];
         if (!reg_valid_path(r->full_name) ||
@@ -776,10 +780,10 @@ static int feed_page(void *payload, const tc_repo *repos, size_t n)
 
 /* When no registry login covers the TCR host, fetches the first
  * instance token now, so that a key without CreateInstanceToken rights
- * stops the run (exit 3) before anything is created or copied. The
- * token is kept for the engine's first request. Any other failure is
- * only a warning: the engine asks again when it needs the login.
- * Returns 0 or IT_EXIT_CLOUD_AUTH. */
+ * stops the run (IT_CCR_EAUTH: exit 3) before anything is created or copied.
+ * The token is kept for the engine's first request. Any other failure is only a
+ * warning: the engine asks again when it needs the login. Returns 0 or
+ * IT_CCR_EAUTH. */
 static int check_token(it_ccr *c, const char *reg_id)
 {
     tc_error terr = {0};
@@ -809,14 +813,14 @@ static int check_token(it_ccr *c, const char *reg_id)
     return 0;
 }
 
-int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
+int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, const it_runctl *ctl)
 {
     tc_error terr = {0};
     tc_instance *inst = NULL;
     size_t ninst = 0;
     int rc = 0;
     char line[512];
-    const it_options *o = c->o;
+    const it_ccr_opts *o = &c->o;
 
     c->progress = p;
     it_progress_phase(p, IT_PHASE_PREPARING);
@@ -846,13 +850,13 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
         log_error("TCR instance '%s' not found in %s (instances found: %s)",
                   o->tcr_name, o->tcr_region, ninst ? found : "none");
         it_progress_prep(p, "instance", "not found");
-        rc = IT_EXIT_USAGE;
+        rc = IT_CCR_EINSTANCE;
         goto out;
     }
     if (strcmp(in->status, "Running") != 0) {
         log_error("TCR instance '%s' is %s, not Running: wait until it is",
                   in->name, in->status);
-        rc = IT_EXIT_USAGE;
+        rc = IT_CCR_EINSTANCE;
         goto out;
     }
     const char *dst_host = o->tcr_registry && *o->tcr_registry
@@ -892,7 +896,7 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
     if (rc != 0)
         goto out;
     feed_ctx f = {
-        .c = c, .e = e, .p = p, .stop = stop, .reg_id = in->registry_id};
+        .c = c, .e = e, .p = p, .ctl = ctl, .reg_id = in->registry_id};
     rc = sync_namespaces(&f);
     if (rc == 0) {
         it_progress_phase(p, IT_PHASE_DISCOVERING);
@@ -909,7 +913,7 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, atomic_int *stop)
                      seen);
             rc = planner_failure(c, e, what, "ccr", c->ccr, &terr, NULL);
         } else {
-            rc = f.rc;
+            rc = f.rc != 0 ? f.rc : f.stopped ? IT_CCR_ESTOPPED : 0;
         }
     }
     known_clear(&f.known);
@@ -920,10 +924,10 @@ out:
     return rc;
 }
 
-int it_ccr_exit_code(it_ccr *c)
+int it_ccr_listing_error(it_ccr *c)
 {
     pthread_mutex_lock(&c->lock);
-    int code = c->exit_code;
+    int code = c->listing_error;
     pthread_mutex_unlock(&c->lock);
     return code;
 }

@@ -16,7 +16,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "errbuf.h"
+#include "pair.h"
+#include "secrets.h"
 #include "journal.h"
 #include "progress.h"
 

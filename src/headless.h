@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "progress_fmt.h"
 #include "progress.h"
 
 /* Prints it_progress_format_line() plus a newline to out every interval_s

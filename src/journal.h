@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "config.h"
+#include "errbuf.h"
 
 typedef struct it_journal it_journal;
 

@@ -26,18 +26,18 @@
 #include "options.h"
 #include "progress.h"
 #include "report.h"
+#include "runctl.h"
 #include "tui.h"
 
-/* Lock-free atomics: safe to set in a signal handler and to read from the
- * worker threads. */
-static atomic_int g_signals, g_stop, g_abort;
+/* The run control: lock-free atomics, safe to set in a signal handler
+ * (the first signal stops, the second aborts) and to read from the worker
+ * threads. */
+static it_runctl g_ctl;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    atomic_store(&g_stop, 1);
-    if (atomic_fetch_add(&g_signals, 1) >= 1)
-        atomic_store(&g_abort, 1);
+    it_runctl_signal(&g_ctl);
 }
 
 static void install_signals(void)
@@ -92,8 +92,7 @@ int main(int argc, char **argv)
         return 0;
     }
     install_signals();
-    it_run_ctl ctl = {.stop = &g_stop, .abort = &g_abort};
-    int rc = it_app_run(&opt, &ctl);
+    int rc = it_app_run(&opt, &g_ctl);
     it_options_free(&opt);
     return rc;
 }

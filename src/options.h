@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "errbuf.h"
 #include "shard.h"
 
 typedef enum it_tui_mode {

@@ -17,13 +17,13 @@
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "progress_fmt.h" /* it_repo_host_len */
 #include "text.h"
 
 #define RING_LEN          64 /* > IT_SPARK_LEN + 1: the sparkline plus now */
@@ -96,7 +96,7 @@ struct it_progress {
     bucket ring[RING_LEN];
     int64_t ring_sec; /* second the newest bucket stands for */
 
-    atomic_bool stop;
+    const it_runctl *ctl; /* shown as stop_requested; may be NULL */
     /* A repo named another registry host than the first repo did. */
     bool src_hosts_differ, dst_hosts_differ;
 };
@@ -300,7 +300,6 @@ it_progress *it_progress_new(const char *mode, const char *source,
     p->source = strdup(source ? source : "");
     p->target = strdup(target ? target : "");
     p->phase = IT_PHASE_DISCOVERING;
-    atomic_init(&p->stop, false);
     if (!p->mode || !p->source || !p->target || hash_grow(p) != 0) {
         it_progress_free(p);
         return NULL;
@@ -722,15 +721,20 @@ void it_progress_note(it_progress *p, bool is_error, const char *line)
     free(old);
 }
 
-void it_progress_request_stop(it_progress *p)
+void it_progress_bind_runctl(it_progress *p, const it_runctl *ctl)
 {
-    atomic_store(&p->stop, true);
+    pthread_mutex_lock(&p->mu);
+    p->ctl = ctl;
+    pthread_mutex_unlock(&p->mu);
 }
 
 bool it_progress_stop_requested(const it_progress *p)
 {
-    /* atomic_load wants a non-const object in C11. */
-    return atomic_load(&((it_progress *)p)->stop);
+    it_progress *m = (it_progress *)p; /* the lock changes, not the model */
+    pthread_mutex_lock(&m->mu);
+    const it_runctl *ctl = m->ctl;
+    pthread_mutex_unlock(&m->mu);
+    return it_runctl_stopping(ctl);
 }
 
 /* ------------------------------------------------------------- snapshot */
@@ -953,7 +957,7 @@ it_snapshot *it_progress_snapshot(it_progress *p,
         s->spark[i] = at >= 0 ? (double)p->ring[at % RING_LEN].bytes : 0;
     }
     s->eta = compute_eta(p, now, sec, s->throughput);
-    s->stop_requested = atomic_load(&p->stop);
+    s->stop_requested = it_runctl_stopping(p->ctl);
     s->one_src_host = !p->src_hosts_differ;
     s->one_dst_host = !p->dst_hosts_differ;
     pthread_mutex_unlock(&p->mu);
@@ -1035,88 +1039,14 @@ void it_image_rows_free(it_image_row *rows, size_t n)
     free(rows);
 }
 
-/* ----------------------------------------------------------- formatting */
-
-/* ------------------------------------------------------ display names */
-
-size_t it_repo_host_len(const char *name)
+it_progress_reader it_progress_reader_of(it_progress *p)
 {
-    if (!name)
-        return 0;
-    const char *slash = strchr(name, '/');
-    if (!slash || slash == name)
-        return 0;
-    size_t n = (size_t)(slash - name);
-    if (memchr(name, '.', n) || memchr(name, ':', n) ||
-        (n == 9 && strncmp(name, "localhost", 9) == 0))
-        return n;
-    return 0;
-}
-
-void it_repo_label(const char **src_out, const char **dst_out, const char *src,
-                   const char *dst, bool drop_src_host, bool drop_dst_host)
-{
-    const char *s = src ? src : "";
-    const char *d = dst ? dst : "";
-    size_t sn = drop_src_host ? it_repo_host_len(s) : 0;
-    size_t dn = drop_dst_host ? it_repo_host_len(d) : 0;
-    s += sn ? sn + 1 : 0; /* past "host/" */
-    d += dn ? dn + 1 : 0;
-    *src_out = s;
-    /* One name when nothing changes that the row would show: the same
-     * shown names, or the same path on a target host the row leaves out. */
-    size_t pn = it_repo_host_len(src ? src : "");
-    const char *src_path = (src ? src : "") + (pn ? pn + 1 : 0);
-    bool same = strcmp(s, d) == 0 || (dn && strcmp(src_path, d) == 0);
-    *dst_out = same ? NULL : d;
-}
-
-void it_format_bytes(char *out, size_t cap, double bytes)
-{
-    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-    if (bytes < 0)
-        bytes = 0;
-    if (bytes < 1024) {
-        snprintf(out, cap, "%.0f B", bytes);
-        return;
-    }
-    double v = bytes / 1024;
-    size_t u = 0;
-    /* 1023.96 KiB would print as "1024.0 KiB": move up a unit first. */
-    while (v >= 1023.95 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(out, cap, "%.1f %s", v, units[u]);
-}
-
-void it_format_duration(char *out, size_t cap, double seconds)
-{
-    if (seconds < 0 || isnan(seconds)) {
-        snprintf(out, cap, "--");
-        return;
-    }
-    if (seconds > 99.0 * 86400)
-        seconds = 99.0 * 86400;
-    long s = (long)(seconds + 0.5);
-    if (s < 60)
-        snprintf(out, cap, "%lds", s);
-    else if (s < 3600)
-        snprintf(out, cap, "%ldm%02lds", s / 60, s % 60);
-    else if (s < 86400)
-        snprintf(out, cap, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
-    else
-        snprintf(out, cap, "%ldd%02ldh", s / 86400, (s % 86400) / 3600);
-}
-
-void it_progress_format_line(char *out, size_t cap, const it_snapshot *s)
-{
-    const it_totals *t = &s->totals;
-    char b[32], r[32], e[32];
-    it_format_bytes(b, sizeof b, (double)t->bytes_done);
-    it_format_bytes(r, sizeof r, s->throughput);
-    it_format_duration(e, sizeof e, s->eta);
-    int done = t->images_copied + t->images_skipped + t->images_failed;
-    snprintf(out, cap, "images %d/%d (%d failed) | %s | %s/s | ETA %s", done,
-             t->images_total, t->images_failed, b, r, e);
+    it_progress_reader r = {
+        .model = p,
+        .snapshot = it_progress_snapshot,
+        .snapshot_free = it_snapshot_free,
+        .repo_images = it_progress_repo_images,
+        .image_rows_free = it_image_rows_free,
+    };
+    return r;
 }

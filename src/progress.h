@@ -1,8 +1,9 @@
 /*
- * progress.h - the progress model: the engine (and the CCR planner) send
- * events in; the dashboard, the headless printer and the final summary read
- * snapshots out. One mutex, held briefly by every call; no call blocks on
- * I/O. All functions are thread-safe. Strings passed in are copied.
+ * progress.h - the progress model: the engine (and the CCR planner, and
+ * the app) send events in; the dashboard, the headless printer and the
+ * final summary read snapshots out (snapshot.h) and never write. One mutex,
+ * held briefly by every call; no call blocks on I/O. All functions are
+ * thread-safe. Strings passed in are copied.
  */
 #ifndef IT_PROGRESS_H
 #define IT_PROGRESS_H
@@ -11,39 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum it_phase {
-    IT_PHASE_PREPARING = 0, /* CCR->TCR: finding the instance, namespaces */
-    IT_PHASE_DISCOVERING,   /* enumeration running (copying may run too) */
-    IT_PHASE_COPYING,       /* enumeration finished, copying */
-    IT_PHASE_RETRYING,      /* final retry pass for failed images */
-    IT_PHASE_STOPPING,      /* graceful stop requested */
-    IT_PHASE_DONE
-} it_phase;
-
-typedef enum it_repo_state {
-    IT_REPO_WAITING = 0,
-    IT_REPO_LISTING,
-    IT_REPO_COPYING,
-    IT_REPO_DONE,
-    IT_REPO_FAILED, /* at least one image failed, or listing failed */
-    IT_REPO_SKIPPED /* every image skipped */
-} it_repo_state;
-
-typedef enum it_image_state {
-    IT_IMG_PENDING = 0,
-    IT_IMG_COPYING,
-    IT_IMG_COPIED,
-    IT_IMG_SKIPPED,
-    IT_IMG_FAILED
-} it_image_state;
+#include "runctl.h"
+#include "snapshot.h"
 
 typedef enum it_blob_outcome {
     IT_BLOB_COPIED = 0,
     IT_BLOB_MOUNTED,
     IT_BLOB_SKIPPED /* already present on the target */
 } it_blob_outcome;
-
-typedef struct it_progress it_progress;
 
 /* now_fn returns monotonic seconds (NULL = CLOCK_MONOTONIC); tests pass a
  * fake clock. mode is "generic" or "ccrToTcr". */
@@ -89,104 +65,26 @@ void it_progress_note(it_progress *p, bool is_error, const char *line);
 /* Waits up to timeout_s seconds for the phase to become IT_PHASE_DONE
  * (woken at once when it does). Returns true when it is done. */
 bool it_progress_wait_done(it_progress *p, double timeout_s);
-/* Sets / reads the graceful stop request flag (`q` in the dashboard). */
-void it_progress_request_stop(it_progress *p);
+/* The run control whose state snapshots show (stop_requested): borrowed,
+ * must outlive the model; NULL = none (never stopping). Control stays
+ * with it_runctl: the model only reflects it. */
+void it_progress_bind_runctl(it_progress *p, const it_runctl *ctl);
+/* Deprecated: whether the bound run control asks to stop. For the engine
+ * until it polls the it_runctl itself; new code calls it_runctl_stopping. */
 bool it_progress_stop_requested(const it_progress *p);
 
 /* ------------------------------------------------------------ snapshot */
-
-typedef struct it_repo_row {
-    char *src_repo;
-    char *dst_repo;
-    it_repo_state state;
-    int images_total; /* -1 while listing */
-    int images_done;  /* copied + skipped + failed */
-    int images_failed;
-    int64_t bytes_done;
-    int64_t bytes_expected; /* sum of known image expectations */
-    char *error;            /* last error or NULL */
-    int id;
-} it_repo_row;
-
-typedef struct it_image_row {
-    char *tag;
-    char *digest; /* NULL until known */
-    it_image_state state;
-    int64_t bytes_done;
-    char *error;
-} it_image_row;
-
-typedef struct it_totals {
-    int repos_total, repos_done;
-    int images_total, images_copied, images_skipped, images_failed;
-    int64_t blobs_copied, blobs_mounted, blobs_skipped;
-    int64_t bytes_done;
-    bool enumeration_done;
-} it_totals;
-
-#define IT_SPARK_LEN 60
-
-typedef struct it_snapshot {
-    char *mode, *source, *target;
-    it_phase phase;
-    double elapsed; /* seconds since it_progress_new */
-    it_totals totals;
-    double throughput;          /* bytes/s over the sliding window */
-    double spark[IT_SPARK_LEN]; /* bytes/s per second, oldest first */
-    double eta; /* seconds, < 0 when unknown (still enumerating, */
-                /* or nothing moved yet) */
-    char **prep_keys, **prep_values;
-    size_t n_prep;
-    char shard[24];    /* "I/N" of a --shard run, "" otherwise */
-    it_repo_row *rows; /* sorted: active first (copying, listing), then */
-    size_t n_rows;     /* failed, waiting, done/skipped; then by name */
-    char **notes;      /* latest warnings/errors, oldest first */
-    bool *note_is_error;
-    size_t n_notes;
-    bool stop_requested;
-    /* Every repository pair added so far names the same source (target)
-     * registry host (over all repos, whatever the filter): a view may then
-     * drop that host from the rows, the header shows it once. */
-    bool one_src_host, one_dst_host;
-} it_snapshot;
-
-typedef struct it_snapshot_filter {
-    const char *name_contains; /* NULL = all */
-    bool failed_only;
-    bool no_rows; /* header and totals only (headless lines): copy no rows */
-} it_snapshot_filter;
 
 /* A consistent copy of the model (filter may be NULL). Caller frees. */
 it_snapshot *it_progress_snapshot(it_progress *p,
                                   const it_snapshot_filter *filter);
 void it_snapshot_free(it_snapshot *s);
-/* Per-tag detail of one repo (for the dashboard's detail view). */
+/* Per-tag detail of one repo (for the dashboard's detail view). Returns 0,
+ * or -1 (no such repo, out of memory). */
 int it_progress_repo_images(it_image_row **out, size_t *n_out, it_progress *p,
                             int repo);
 void it_image_rows_free(it_image_row *rows, size_t n);
-
-/* ------------------------------------------------------ display names */
-
-/* Length of the registry host that starts a repository name such as
- * "127.0.0.1:5000/team/app" (14 here); 0 when the first path component is
- * not a host by the Docker reference rule (it holds '.' or ':', or is
- * "localhost") or no '/' follows it. name may be NULL (0). */
-size_t it_repo_host_len(const char *name);
-
-/* What a narrow view shows of a repository pair "host/path" -> "host/path":
- * *src_out is src without its host when drop_src_host (likewise *dst_out
- * for dst). *dst_out is NULL, and the view shows one name, when both shown
- * names are the same or when the target's host is dropped and its path is
- * the source's path. Pointers point into src and dst (borrowed); nothing
- * is allocated. */
-void it_repo_label(const char **src_out, const char **dst_out, const char *src,
-                   const char *dst, bool drop_src_host, bool drop_dst_host);
-
-/* One headless progress line: "images 120/400 (3 failed) | 1.2 GiB |
- * 45.0 MiB/s | ETA 4m10s" (no newline). */
-void it_progress_format_line(char *out, size_t cap, const it_snapshot *s);
-/* Human units used everywhere: "1.2 GiB", "45.0 MiB/s", "4m10s". */
-void it_format_bytes(char *out, size_t cap, double bytes);
-void it_format_duration(char *out, size_t cap, double seconds);
+/* The reader a view is given (snapshot.h): these functions over p. */
+it_progress_reader it_progress_reader_of(it_progress *p);
 
 #endif /* IT_PROGRESS_H */

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h" /* it_errbuf */
+#include "errbuf.h"
 
 /* The largest N --shard accepts. */
 #define IT_SHARD_MAX 65536

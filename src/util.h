@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "config.h" /* it_errbuf */
+#include "errbuf.h"
 
 static inline void it_set_err(it_errbuf *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

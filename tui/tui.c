@@ -43,12 +43,13 @@ typedef struct err_guard {
     size_t n_replay, replay_next;
 } err_guard;
 
-static void guard_line(err_guard *g, it_progress *p, const char *line)
+static void guard_line(err_guard *g, const tui_opts *o, const char *line)
 {
     if (!line[0])
         return;
     bool is_err = strstr(line, "ERROR") || strstr(line, "error");
-    it_progress_note(p, is_err, line);
+    if (o && o->note)
+        o->note(o->note_payload, is_err, line);
     char *copy = strdup(line);
     if (!copy)
         return;
@@ -88,7 +89,7 @@ static void guard_start(err_guard *g)
 }
 
 /* Moves whatever is in the pipe into notes, line by line. */
-static void guard_drain(err_guard *g, it_progress *p)
+static void guard_drain(err_guard *g, const tui_opts *o)
 {
     if (g->rd < 0)
         return;
@@ -101,7 +102,7 @@ static void guard_drain(err_guard *g, it_progress *p)
             char c = buf[i];
             if (c == '\n' || g->part_len + 1 >= sizeof g->part) {
                 g->part[g->part_len] = '\0';
-                guard_line(g, p, g->part);
+                guard_line(g, o, g->part);
                 g->part_len = 0;
                 if (c == '\n')
                     continue;
@@ -112,14 +113,14 @@ static void guard_drain(err_guard *g, it_progress *p)
     }
 }
 
-static void guard_stop(err_guard *g, it_progress *p)
+static void guard_stop(err_guard *g, const tui_opts *o)
 {
     if (g->saved < 0)
         return;
     fflush(stderr);
-    guard_drain(g, p);
+    guard_drain(g, o);
     g->part[g->part_len] = '\0';
-    guard_line(g, p, g->part);
+    guard_line(g, o, g->part);
     dup2(g->saved, STDERR_FILENO);
     close(g->saved);
     close(g->rd);
@@ -144,16 +145,16 @@ static void refresh_model(tui_state *st)
 {
     it_snapshot_filter f = {.name_contains = st->filter[0] ? st->filter : NULL,
                             .failed_only = st->failed_only};
-    it_snapshot *s = it_progress_snapshot(st->p, &f);
+    it_snapshot *s = st->r->snapshot(st->r->model, &f);
     if (s) {
-        it_snapshot_free(st->snap);
+        st->r->snapshot_free(st->snap);
         st->snap = s;
     }
     if (st->view == TUI_VIEW_DETAIL) {
         it_image_row *rows = NULL;
         size_t n = 0;
-        if (it_progress_repo_images(&rows, &n, st->p, st->detail_repo) == 0) {
-            it_image_rows_free(st->detail, st->n_detail);
+        if (st->r->repo_images(&rows, &n, st->r->model, st->detail_repo) == 0) {
+            st->r->image_rows_free(st->detail, st->n_detail);
             st->detail = rows;
             st->n_detail = n;
         }
@@ -219,7 +220,7 @@ static bool on_key(tui_state *st, int ch, bool *dirty)
     }
     if (st->overlay == TUI_OV_CONFIRM) {
         if (ch == 'y' || ch == 'Y') {
-            it_progress_request_stop(st->p);
+            it_runctl_stop(st->ctl);
             st->overlay = TUI_OV_NONE;
             *dirty = true;
         } else if (ch == 'n' || ch == 'N' || ch == KEY_ESC || ch == 'q') {
@@ -257,7 +258,7 @@ static bool on_key(tui_state *st, int ch, bool *dirty)
         if (ch == KEY_ESC || ch == 'q' || ch == KEY_LEFT || is_enter(ch) ||
             ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
             st->view = TUI_VIEW_LIST;
-            it_image_rows_free(st->detail, st->n_detail);
+            st->r->image_rows_free(st->detail, st->n_detail);
             st->detail = NULL;
             st->n_detail = 0;
             return false;
@@ -331,9 +332,9 @@ static void init_colors(void)
 
 /* ------------------------------------------------------------------ run */
 
-int tui_run(it_progress *p, const tui_opts *o)
+int tui_run(const it_progress_reader *r, const tui_opts *o)
 {
-    if (!p)
+    if (!r || !r->model || !o || !o->ctl)
         return -1;
     bool exit_on_done = o && o->exit_on_done;
     /* LC_CTYPE only: ncursesw needs the character set; LC_NUMERIC stays
@@ -342,7 +343,8 @@ int tui_run(it_progress *p, const tui_opts *o)
     const char *cs = nl_langinfo(CODESET);
     tui_state st;
     memset(&st, 0, sizeof st);
-    st.p = p;
+    st.r = r;
+    st.ctl = o->ctl;
     st.utf8 = cs && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0);
     st.detail_repo = -1;
 
@@ -371,7 +373,7 @@ int tui_run(it_progress *p, const tui_opts *o)
     for (;;) {
         double now = mono_ms();
         if (dirty || now - last >= TICK_MS) {
-            guard_drain(&guard, p);
+            guard_drain(&guard, o);
             refresh_model(&st);
             last = now;
             dirty = false;
@@ -393,8 +395,8 @@ int tui_run(it_progress *p, const tui_opts *o)
 
     endwin();
     delscreen(scr);
-    guard_stop(&guard, p);
-    it_snapshot_free(st.snap);
-    it_image_rows_free(st.detail, st.n_detail);
+    guard_stop(&guard, o);
+    r->snapshot_free(st.snap);
+    r->image_rows_free(st.detail, st.n_detail);
     return 0;
 }

@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "progress.h"
+#include "progress_fmt.h"
+#include "snapshot.h"
 #include "tui.h"
 
 enum tui_view { TUI_VIEW_LIST = 0, TUI_VIEW_DETAIL };
@@ -25,7 +26,8 @@ enum tui_pair {
 };
 
 typedef struct tui_state {
-    it_progress *p;
+    const it_progress_reader *r; /* the model, read only */
+    it_runctl *ctl;              /* q + y stops the run */
     bool utf8;  /* locale is UTF-8: Unicode blocks and arrows */
     bool color; /* has_colors() and NO_COLOR unset */
 

@@ -22,12 +22,14 @@
 
 #include "headless.h"
 #include "progress.h"
+#include "runctl.h"
 #include "tui.h"
 
 #define IN_FLIGHT 4
 
 typedef struct demo {
     it_progress *p;
+    it_runctl ctl; /* q + y stops the demo as it stops a run */
     int repos;
     int fail;
     long duration_ms;
@@ -105,7 +107,7 @@ static void *feeder(void *arg)
     int next_repo = 0, listed = 0, next_tag = 0, img_no = 0, failed = 0;
     bool all_listed = false;
     for (;;) {
-        bool stopping = it_progress_stop_requested(p);
+        bool stopping = it_runctl_stopping(&d->ctl);
         if (stopping)
             it_progress_phase(p, IT_PHASE_STOPPING);
         /* Discovery runs ahead of copying: list two repos per tick. */
@@ -193,7 +195,7 @@ static void *feeder(void *arg)
             break;
         sleep_ms(tick_ms);
     }
-    if (failed > 0 && !it_progress_stop_requested(p)) {
+    if (failed > 0 && !it_runctl_stopping(&d->ctl)) {
         it_progress_phase(p, IT_PHASE_RETRYING);
         sleep_ms(300);
     }
@@ -214,10 +216,18 @@ static int parse_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+/* Lines caught on stderr while the dashboard runs: notes of the model,
+ * as the program does. */
+static void stderr_note(void *payload, bool is_error, const char *line)
+{
+    it_progress_note(payload, is_error, line);
+}
+
 int main(int argc, char **argv)
 {
-    demo d = {NULL, 40, 0, 4000, false};
-    tui_opts o = {false};
+    demo d = {.repos = 40, .duration_ms = 4000};
+    it_runctl_init(&d.ctl);
+    tui_opts o = {.ctl = &d.ctl};
     for (int i = 1; i < argc; i++) {
         long v;
         const char *a = argv[i];
@@ -251,12 +261,16 @@ int main(int argc, char **argv)
                                   "registry.target.example", NULL);
     if (!d.p)
         return 2;
+    it_progress_bind_runctl(d.p, &d.ctl);
+    o.note = stderr_note;
+    o.note_payload = d.p;
     pthread_t th;
     if (pthread_create(&th, NULL, feeder, &d) != 0) {
         it_progress_free(d.p);
         return 2;
     }
-    int rc = tui_run(d.p, &o);
+    it_progress_reader model = it_progress_reader_of(d.p);
+    int rc = tui_run(&model, &o);
     pthread_join(th, NULL);
     if (rc != 0) {
         it_progress_free(d.p);
@@ -271,7 +285,7 @@ int main(int argc, char **argv)
             status = 1;
         it_snapshot_free(s);
     }
-    if (it_progress_stop_requested(d.p))
+    if (it_runctl_stopping(&d.ctl))
         status = 130;
     it_progress_free(d.p);
     return status;

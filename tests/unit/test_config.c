@@ -219,6 +219,36 @@ static void test_secrets_good(void **state)
     it_secrets_free(NULL);
 }
 
+/* The TLS setting of a repository: the most specific entry or the bare
+ * host entry turns checks off; a namespace entry never does for the rest
+ * of its host. */
+static void test_secrets_insecure(void **state)
+{
+    (void)state;
+    char path[1200];
+    it_errbuf err;
+    it_secrets *s = NULL;
+    fixture_path(path, sizeof path, "secrets-insecure.yaml");
+    if (it_secrets_load(&s, path, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_true(it_secrets_insecure(s, "a.example.com", "ns/app"));
+    assert_true(it_secrets_insecure(s, "a.example.com", "ns"));
+    assert_true(it_secrets_insecure(s, "A.Example.COM", "ns/app"));
+    assert_false(it_secrets_insecure(s, "a.example.com", "nsx/app"));
+    assert_false(it_secrets_insecure(s, "a.example.com", "other/app"));
+    assert_false(it_secrets_insecure(s, "a.example.com", NULL));
+    /* the bare host says insecure: every repository of it */
+    assert_true(it_secrets_insecure(s, "b.example.com", "team/app"));
+    assert_true(it_secrets_insecure(s, "b.example.com", "x"));
+    assert_true(it_secrets_insecure(s, "b.example.com", NULL));
+    /* a deeper namespace only */
+    assert_true(it_secrets_insecure(s, "c.example.com", "deep/ns/app"));
+    assert_false(it_secrets_insecure(s, "c.example.com", "deep/app"));
+    assert_false(it_secrets_insecure(s, "d.example.com", "ns/app"));
+    assert_false(it_secrets_insecure(NULL, "a.example.com", "ns/app"));
+    it_secrets_free(s);
+}
+
 static void test_docker_config(void **state)
 {
     (void)state;
@@ -562,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_errors_hide_secrets),
         cmocka_unit_test(test_secrets_good),
+        cmocka_unit_test(test_secrets_insecure),
         cmocka_unit_test(test_docker_config),
         cmocka_unit_test(test_rules_good),
         cmocka_unit_test(test_rule_resolve_table),

@@ -18,6 +18,8 @@
 #include "headless.h"
 #include "log.h"
 #include "progress.h"
+#include "progress_fmt.h"
+#include "runctl.h"
 
 static double fake_now;
 
@@ -372,8 +374,25 @@ static void test_notes_ring_prep_and_redaction(void **state)
     assert_false(s->stop_requested);
     it_snapshot_free(s);
 
+    it_progress_free(p);
+}
+
+/* Stop is the run control's: the model only shows it (snapshots), and the
+ * engine's old poll (it_progress_stop_requested) follows it. */
+static void test_stop_follows_runctl(void **state)
+{
+    (void)state;
+    it_progress *p = new_model();
+    it_runctl ctl;
+    it_runctl_init(&ctl);
+    assert_false(it_progress_stop_requested(p)); /* none bound */
+    it_progress_bind_runctl(p, &ctl);
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    assert_false(s->stop_requested);
+    it_snapshot_free(s);
     assert_false(it_progress_stop_requested(p));
-    it_progress_request_stop(p);
+
+    it_runctl_stop(&ctl); /* the dashboard's q + y */
     assert_true(it_progress_stop_requested(p));
     s = it_progress_snapshot(p, NULL);
     assert_true(s->stop_requested);
@@ -381,110 +400,31 @@ static void test_notes_ring_prep_and_redaction(void **state)
     it_progress_free(p);
 }
 
-static void test_formatters_from_fixture(void **state)
+/* The signal handler's rule: the first signal stops, the second aborts;
+ * requests stick. */
+static void test_runctl_signals(void **state)
 {
     (void)state;
-    const char *dir = getenv("FIXTURES");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/progress/format.txt",
-             dir ? dir : "tests/fixtures");
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[256];
-    int cases = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (line[0] == '#' || line[0] == '\0')
-            continue;
-        char *kind = line;
-        char *tab = strchr(kind, '\t');
-        assert_non_null(tab);
-        *tab = '\0';
-        char *in = tab + 1;
-        tab = strchr(in, '\t');
-        assert_non_null(tab);
-        *tab = '\0';
-        const char *want = tab + 1;
-        char *end;
-        double v = strtod(in, &end);
-        assert_true(end != in && *end == '\0');
-        char got[64];
-        if (strcmp(kind, "bytes") == 0)
-            it_format_bytes(got, sizeof got, v);
-        else
-            it_format_duration(got, sizeof got, v);
-        if (strcmp(got, want) != 0)
-            fail_msg("%s(%s): got '%s', want '%s'", kind, in, got, want);
-        cases++;
-    }
-    fclose(f);
-    assert_true(cases >= 10);
-}
+    it_runctl ctl = {0};
+    assert_int_equal(it_runctl_state(&ctl), IT_RUN_RUNNING);
+    assert_false(it_runctl_stopping(&ctl));
+    it_runctl_signal(&ctl);
+    assert_int_equal(it_runctl_state(&ctl), IT_RUN_STOPPING);
+    assert_true(it_runctl_stopping(&ctl));
+    assert_false(it_runctl_aborting(&ctl));
+    it_runctl_stop(&ctl);
+    assert_false(it_runctl_aborting(&ctl));
+    it_runctl_signal(&ctl);
+    assert_int_equal(it_runctl_state(&ctl), IT_RUN_ABORTING);
+    assert_true(it_runctl_aborting(&ctl));
+    assert_true(it_runctl_stopping(&ctl));
 
-/* Splits a fixture line at tabs into at most max fields; returns the count. */
-static int split_tabs(char *line, char **f, int max)
-{
-    int n = 0;
-    f[n++] = line;
-    for (char *c = line; *c && n < max; c++)
-        if (*c == '\t') {
-            *c = '\0';
-            f[n++] = c + 1;
-        }
-    return n;
-}
-
-static void test_repo_labels_from_fixture(void **state)
-{
-    (void)state;
-    const char *dir = getenv("FIXTURES");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/progress/labels.txt",
-             dir ? dir : "tests/fixtures");
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[512];
-    int hosts = 0, labels = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (line[0] == '#' || line[0] == '\0')
-            continue;
-        char *c[6];
-        int n = split_tabs(line, c, 6);
-        if (strcmp(c[0], "host") == 0) {
-            assert_int_equal(n, 3);
-            char *end;
-            long want = strtol(c[2], &end, 10);
-            assert_true(end != c[2] && *end == '\0');
-            size_t got = it_repo_host_len(c[1]);
-            if ((long)got != want)
-                fail_msg("host_len(%s): got %zu, want %ld", c[1], got, want);
-            hosts++;
-            continue;
-        }
-        assert_string_equal(c[0], "label");
-        assert_int_equal(n, 6);
-        const char *src = NULL, *dst = NULL;
-        it_repo_label(&src, &dst, c[1], c[2], strchr(c[3], 's') != NULL,
-                      strchr(c[3], 'd') != NULL);
-        const char *want_dst = strcmp(c[5], "-") == 0 ? NULL : c[5];
-        if (strcmp(src, c[4]) != 0)
-            fail_msg("label(%s, %s, %s): src '%s', want '%s'", c[1], c[2], c[3],
-                     src, c[4]);
-        if (want_dst ? !dst || strcmp(dst, want_dst) != 0 : dst != NULL)
-            fail_msg("label(%s, %s, %s): dst '%s', want '%s'", c[1], c[2], c[3],
-                     dst ? dst : "(null)", c[5]);
-        labels++;
-    }
-    fclose(f);
-    assert_true(hosts >= 8);
-    assert_true(labels >= 6);
-    /* NULL names are empty names. */
-    assert_int_equal(it_repo_host_len(NULL), 0);
-    const char *s = NULL, *d = NULL;
-    it_repo_label(&s, &d, NULL, NULL, true, true);
-    assert_string_equal(s, "");
-    assert_null(d);
+    it_runctl other;
+    it_runctl_init(&other);
+    it_runctl_abort(&other); /* abort implies stop */
+    assert_true(it_runctl_stopping(&other));
+    assert_false(it_runctl_stopping(NULL));
+    assert_false(it_runctl_aborting(NULL));
 }
 
 /* The snapshot says whether every repo so far shares its hosts, over all
@@ -812,8 +752,8 @@ int main(void)
         cmocka_unit_test(test_row_order),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_notes_ring_prep_and_redaction),
-        cmocka_unit_test(test_formatters_from_fixture),
-        cmocka_unit_test(test_repo_labels_from_fixture),
+        cmocka_unit_test(test_stop_follows_runctl),
+        cmocka_unit_test(test_runctl_signals),
         cmocka_unit_test(test_snapshot_one_host),
         cmocka_unit_test(test_format_line_and_summary),
         cmocka_unit_test(test_summary_truncates_failed_list),

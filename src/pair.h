@@ -1,0 +1,31 @@
+/*
+ * pair.h - one repository pair to copy: a source repository (all its tags,
+ * some tags or one digest) and its target. Made by it_rule_resolve from a
+ * transfer rule, or by the CCR planner; read by the engine.
+ */
+#ifndef IT_PAIR_H
+#define IT_PAIR_H
+
+#include "errbuf.h"
+
+typedef struct it_pair {
+    char *src_host;   /* canonical registry host */
+    char *src_repo;   /* repository path */
+    char **tags;      /* NULL = all tags of src_repo; else NULL-terminated */
+    char *src_digest; /* "sha256:..." when the source names a digest */
+    char *dst_host;
+    char *dst_repo;
+    char *dst_tag; /* NULL = same tag as the source tag */
+    /* Optional: lists the tags to copy instead of the source registry's
+     * tags/list (the CCR planner asks the cloud API, in the engine's
+     * workers). Returns 0 with a NULL-terminated malloc'd array, or -1
+     * with a message in err. Not owned; copied as is. */
+    int (*list_tags)(void *payload, const char *src_repo, char ***tags,
+                     it_errbuf *err);
+    void *list_payload;
+} it_pair;
+
+/* Frees what p owns and zeroes it; p may be NULL. */
+void it_pair_clear(it_pair *p);
+
+#endif /* IT_PAIR_H */

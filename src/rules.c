@@ -1,0 +1,383 @@
+/*
+ * rules.c - transfer-rule.yaml (see rules.h): the rules as written, and
+ * their resolution into repository pairs with the Docker reference
+ * grammar.
+ */
+#include "rules.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config_yaml.h"
+#include "registry.h"
+#include "util.h"
+
+/* --------------------------------------------------- transfer-rule.yaml */
+
+void it_rules_free(it_rules *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->items[i].source);
+        free(r->items[i].target);
+    }
+    free(r->items);
+    free(r);
+}
+
+int it_rules_load(it_rules **out, const char *path, it_errbuf *err)
+{
+    int rc = -1;
+    it_ydoc d = {0};
+    yaml_node_t *root = NULL;
+    it_rules *r = NULL;
+
+    *out = NULL;
+    if (it_ydoc_load(&d, &root, path, false, err) != 0)
+        goto cleanup;
+    if (root == NULL || it_yaml_is_null(root)) {
+        /* the original ran with zero rules here and reported success */
+        it_set_err(err,
+                   "%s:1:1: no rules: expected a mapping of source to target "
+                   "such as 'nginx:1.25: registry.example.com/lib/nginx'",
+                   path);
+        goto cleanup;
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        it_yaml_node_err(err, path, root,
+                         "expected a mapping of source to target, got %s",
+                         it_yaml_kind_name(root));
+        goto cleanup;
+    }
+    if (it_yaml_check_keys(&d.doc, root, path, "source", "", err) != 0)
+        goto cleanup;
+    r = calloc(1, sizeof *r);
+    size_t n =
+        (size_t)(root->data.mapping.pairs.top - root->data.mapping.pairs.start);
+    if (r == NULL || (r->items = calloc(n, sizeof *r->items)) == NULL) {
+        it_set_err(err, "%s: out of memory", path);
+        goto cleanup;
+    }
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+         p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = IT_YAML_NODE(&d.doc, p->key);
+        yaml_node_t *v = IT_YAML_NODE(&d.doc, p->value);
+        it_rule *rule = &r->items[r->n++];
+        rule->line = (int)k->start_mark.line + 1;
+        rule->source = strdup(it_yaml_scalar(k));
+        if (rule->source == NULL) {
+            it_set_err(err, "%s: out of memory", path);
+            goto cleanup;
+        }
+        if (it_yaml_is_null(v))
+            continue;
+        if (v->type != YAML_SCALAR_NODE) {
+            it_yaml_node_err(
+                err, path, v,
+                "target of '%.200s' must be a reference or empty, got "
+                "%s",
+                rule->source, it_yaml_kind_name(v));
+            goto cleanup;
+        }
+        if (it_yaml_scalar(v)[0] == '\0')
+            continue;
+        rule->target = strdup(it_yaml_scalar(v));
+        if (rule->target == NULL) {
+            it_set_err(err, "%s: out of memory", path);
+            goto cleanup;
+        }
+    }
+    *out = r;
+    r = NULL;
+    rc = 0;
+cleanup:
+    it_rules_free(r);
+    it_ydoc_free(&d);
+    return rc;
+}
+
+void it_pair_clear(it_pair *p)
+{
+    if (p == NULL)
+        return;
+    free(p->src_host);
+    free(p->src_repo);
+    if (p->tags != NULL) {
+        for (char **t = p->tags; *t != NULL; t++)
+            free(*t);
+        free(p->tags);
+    }
+    free(p->src_digest);
+    free(p->dst_host);
+    free(p->dst_repo);
+    free(p->dst_tag);
+    memset(p, 0, sizeof *p);
+}
+
+/* Copies s without leading/trailing blanks; malloc'd. */
+static char *trim_dup(const char *s, size_t n)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return strndup(s, n);
+}
+
+/* Start of the tag part of a reference without digest ("repo:tag" ->
+ * ":tag"), or NULL. */
+static const char *tag_colon(const char *s)
+{
+    const char *slash = strrchr(s, '/');
+    return strchr(slash != NULL ? slash : s, ':');
+}
+
+static void tags_free(char **tags)
+{
+    if (tags == NULL)
+        return;
+    for (char **t = tags; *t != NULL; t++)
+        free(*t);
+    free(tags);
+}
+
+/* Splits "t1,t2,t3" into a NULL-terminated array (duplicates dropped). */
+static int split_tags(char ***out, const char *list, const char *pfx,
+                      const char *src, it_errbuf *err)
+{
+    size_t cap = 1;
+    for (const char *p = list; *p != '\0'; p++)
+        cap += *p == ',';
+    char **tags = calloc(cap + 1, sizeof *tags);
+    size_t n = 0;
+    if (tags == NULL)
+        goto oom;
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char *t = trim_dup(p, len);
+        if (t == NULL)
+            goto oom;
+        if (t[0] == '\0' || !reg_valid_tag(t)) {
+            it_set_err(err,
+                       "%ssource '%.200s': %s tag '%.140s' in the tag list "
+                       "(expected tag,tag,... of 1-128 characters "
+                       "[A-Za-z0-9_.-] each)",
+                       pfx, src, t[0] == '\0' ? "empty" : "invalid", t);
+            free(t);
+            tags_free(tags);
+            return -1;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < n; i++)
+            dup = dup || strcmp(tags[i], t) == 0;
+        if (dup)
+            free(t);
+        else
+            tags[n++] = t;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    *out = tags;
+    return 0;
+oom:
+    tags_free(tags);
+    it_set_err(err, "%sout of memory", pfx);
+    return -1;
+}
+
+static size_t count_tags(char **tags)
+{
+    size_t n = 0;
+    while (tags != NULL && tags[n] != NULL)
+        n++;
+    return n;
+}
+
+static int parse_ref(reg_ref **out, const char *s, const char *pfx,
+                     const char *side, it_errbuf *err)
+{
+    reg_error re;
+    memset(&re, 0, sizeof re);
+    if (reg_ref_parse(out, s, &re) != 0) {
+        it_set_err(err, "%s%s: %s", pfx, side, re.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The target for an empty rule value: <registry>/<ns>/<rest of path>, or
+ * <registry>/<source path> without a namespace default. */
+static int default_target(reg_ref **out, const reg_ref *src, const char *pfx,
+                          const char *def_registry, const char *def_ns,
+                          it_errbuf *err)
+{
+    if (def_registry == NULL || def_registry[0] == '\0') {
+        it_set_err(err,
+                   "%sthe rule has no target and there is no default registry "
+                   "(write a target, or give --registry / $DEFAULT_REGISTRY)",
+                   pfx);
+        return -1;
+    }
+    if (strstr(def_registry, "://") != NULL || strchr(def_registry, '/')) {
+        it_set_err(err,
+                   "%s--registry '%.200s': expected a registry host[:port] "
+                   "without scheme or path",
+                   pfx, def_registry);
+        return -1;
+    }
+    if (def_ns != NULL && def_ns[0] != '\0' && !reg_valid_path(def_ns)) {
+        it_set_err(err,
+                   "%s--ns '%.200s': expected a namespace of lowercase "
+                   "letters, digits and separators",
+                   pfx, def_ns);
+        return -1;
+    }
+    const char *rest = src->path;
+    char buf[1200];
+    if (def_ns != NULL && def_ns[0] != '\0') {
+        const char *slash = strchr(src->path, '/');
+        if (slash != NULL)
+            rest = slash + 1;
+        snprintf(buf, sizeof buf, "%s/%s/%s", def_registry, def_ns, rest);
+    } else {
+        snprintf(buf, sizeof buf, "%s/%s", def_registry, rest);
+    }
+    if (parse_ref(out, buf, pfx, "default target", err) != 0)
+        return -1;
+    if (strcasecmp((*out)->domain, reg_canonical_host(def_registry)) != 0) {
+        it_set_err(err,
+                   "%s--registry '%.200s' is not a registry host name "
+                   "(expected a name with a dot or a port, or localhost)",
+                   pfx, def_registry);
+        reg_ref_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
+                    const char *def_registry, const char *def_ns,
+                    it_errbuf *err)
+{
+    int rc = -1;
+    char pfx[300];
+    char *src = NULL, *dst = NULL, *name = NULL;
+    reg_ref *sref = NULL, *dref = NULL;
+    char **tags = NULL;
+
+    memset(out, 0, sizeof *out);
+    snprintf(pfx, sizeof pfx, "%s:%d: ", file != NULL ? file : "(rules)",
+             r->line);
+    if (r->source == NULL) {
+        it_set_err(err, "%sempty source", pfx);
+        goto cleanup;
+    }
+    src = trim_dup(r->source, strlen(r->source));
+    if (r->target != NULL)
+        dst = trim_dup(r->target, strlen(r->target));
+    if (src == NULL || (r->target != NULL && dst == NULL))
+        goto oom;
+
+    /* source: a tag list "repo:t1,t2" is not Docker grammar; split it
+     * off first (not with a digest: "repo@sha256:..,..." is just bad). */
+    const char *colon = tag_colon(src);
+    if (strchr(src, '@') == NULL && colon != NULL &&
+        strchr(colon, ',') != NULL) {
+        name = strndup(src, (size_t)(colon - src));
+        if (name == NULL)
+            goto oom;
+        if (split_tags(&tags, colon + 1, pfx, src, err) != 0)
+            goto cleanup;
+        if (parse_ref(&sref, name, pfx, "source", err) != 0)
+            goto cleanup;
+    } else {
+        if (parse_ref(&sref, src, pfx, "source", err) != 0)
+            goto cleanup;
+        if (sref->tag != NULL) {
+            tags = calloc(2, sizeof *tags);
+            if (tags == NULL || (tags[0] = strdup(sref->tag)) == NULL)
+                goto oom;
+        }
+    }
+    bool single = sref->digest != NULL || count_tags(tags) == 1;
+
+    /* target */
+    if (dst == NULL || dst[0] == '\0') {
+        if (default_target(&dref, sref, pfx, def_registry, def_ns, err) != 0)
+            goto cleanup;
+    } else {
+        const char *dc = tag_colon(dst);
+        if (dc != NULL && strchr(dc, ',') != NULL) {
+            it_set_err(err,
+                       "%starget '%.200s': a target cannot have a tag list "
+                       "(expected repository or repository:tag)",
+                       pfx, dst);
+            goto cleanup;
+        }
+        if (parse_ref(&dref, dst, pfx, "target", err) != 0)
+            goto cleanup;
+        if (dref->digest != NULL) {
+            it_set_err(err,
+                       "%starget '%.200s': a target cannot name a digest "
+                       "(expected repository or repository:tag)",
+                       pfx, dst);
+            goto cleanup;
+        }
+        if (dref->tag != NULL && !single) {
+            it_set_err(err,
+                       "%starget '%.200s' has a tag but source '%.200s' names "
+                       "%s; give the target without a tag (each tag keeps its "
+                       "name)",
+                       pfx, dst, src,
+                       tags == NULL ? "all tags" : "several tags");
+            goto cleanup;
+        }
+    }
+
+    if (strcasecmp(sref->domain, dref->domain) == 0 &&
+        strcmp(sref->path, dref->path) == 0 &&
+        (dref->tag == NULL || (tags != NULL && count_tags(tags) == 1 &&
+                               strcmp(tags[0], dref->tag) == 0))) {
+        it_set_err(err,
+                   "%ssource '%.200s' and its target are the same repository "
+                   "and tag",
+                   pfx, src);
+        goto cleanup;
+    }
+
+    out->src_host = strdup(sref->domain);
+    out->src_repo = strdup(sref->path);
+    out->src_digest = it_yaml_dup(sref->digest);
+    out->dst_host = strdup(dref->domain);
+    out->dst_repo = strdup(dref->path);
+    out->dst_tag = it_yaml_dup(dref->tag);
+    out->tags = tags;
+    tags = NULL;
+    if (out->src_host == NULL || out->src_repo == NULL ||
+        out->dst_host == NULL || out->dst_repo == NULL ||
+        (sref->digest != NULL && out->src_digest == NULL) ||
+        (dref->tag != NULL && out->dst_tag == NULL))
+        goto oom;
+    rc = 0;
+    goto cleanup;
+oom:
+    it_set_err(err, "%sout of memory", pfx);
+cleanup:
+    if (rc != 0)
+        it_pair_clear(out);
+    tags_free(tags);
+    reg_ref_free(sref);
+    reg_ref_free(dref);
+    free(src);
+    free(dst);
+    free(name);
+    return rc;
+}
