@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "text.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ messages */
@@ -59,11 +60,6 @@ static const char *kind_name(const yaml_node_t *n)
     default:
         return "nothing";
     }
-}
-
-static char *dup_str(const char *s)
-{
-    return s != NULL ? strdup(s) : NULL;
 }
 
 /* ------------------------------------------------------------ YAML reading */
@@ -632,7 +628,7 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
         c->key = strdup(host);
         c->host = strdup(host);
         c->username = strdup(user);
-        c->password = dup_str(pass);
+        c->password = it_strdup0(pass);
         if (c->key == NULL || c->host == NULL || c->username == NULL ||
             (pass != NULL && c->password == NULL)) {
             it_set_err(err, "%s: out of memory", path);
@@ -1017,10 +1013,10 @@ int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
 
     out->src_host = strdup(sref->domain);
     out->src_repo = strdup(sref->path);
-    out->src_digest = dup_str(sref->digest);
+    out->src_digest = it_strdup0(sref->digest);
     out->dst_host = strdup(dref->domain);
     out->dst_repo = strdup(dref->path);
-    out->dst_tag = dup_str(dref->tag);
+    out->dst_tag = it_strdup0(dref->tag);
     out->tags = tags;
     tags = NULL;
     if (out->src_host == NULL || out->src_repo == NULL ||
@@ -1065,9 +1061,9 @@ void it_tc_secrets_free(it_tc_secrets *s)
 
 static int tc_key_copy(it_tc_key *dst, const it_tc_key *src)
 {
-    dst->secret_id = dup_str(src->secret_id);
-    dst->secret_key = dup_str(src->secret_key);
-    dst->token = dup_str(src->token);
+    dst->secret_id = it_strdup0(src->secret_id);
+    dst->secret_key = it_strdup0(src->secret_key);
+    dst->token = it_strdup0(src->token);
     if (dst->secret_id == NULL || dst->secret_key == NULL ||
         (src->token != NULL && dst->token == NULL))
         return -1;
