@@ -482,20 +482,6 @@ static void set_header(char **slot, const char *v, size_t n)
     *slot = s;
 }
 
-static long parse_retry_after(const char *v)
-{
-    char *end = NULL;
-    errno = 0;
-    long secs = strtol(v, &end, 10);
-    if (end != v && errno == 0 && *end == '\0' && secs >= 0)
-        return secs;
-    time_t when = curl_getdate(v, NULL);
-    if (when == (time_t)-1)
-        return -1;
-    time_t now = time(NULL);
-    return when > now ? (long)(when - now) : 0;
-}
-
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
     exchange *x = userp;
@@ -539,7 +525,7 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
             memcpy(tmp, v, vlen);
             tmp[vlen] = '\0';
             if (IS("Retry-After")) {
-                r->retry_after = parse_retry_after(tmp);
+                r->retry_after = reg__parse_retry_after(tmp, time(NULL));
             } else {
                 char *e = NULL;
                 errno = 0;
