@@ -59,8 +59,6 @@ static void share_unlock(CURL *h, curl_lock_data data, void *userptr)
 int reg_global_new(reg_global **out, reg_error *err)
 {
     *out = NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return reg_error_set(err, REG_ERR, "curl_global_init failed");
     reg_global *g = calloc(1, sizeof(*g));
     if (g == NULL)
         return reg_error_set(err, REG_ENOMEM, "out of memory");
@@ -93,7 +91,6 @@ void reg_global_free(reg_global *g)
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&g->locks[i]);
     free(g);
-    curl_global_cleanup();
 }
 
 /* ------------------------------------------------------ the auth state */

@@ -325,10 +325,6 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
     c->transport = o->transport ? o->transport : curl_transport;
     c->payload = o->payload;
     atomic_init(&c->rng, jitter_seed(c));
-    if (o->transport == NULL && curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        rc = tc_error_set(err, TC_ERR, "curl_global_init failed");
-        goto cleanup;
-    }
     *out = c;
     c = NULL;
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "tencentcloud.h"
 
@@ -1190,5 +1191,11 @@ int main(void)
     };
     if (getenv("TEST_FILTER") != NULL) /* e.g. TEST_FILTER='*cap*' */
         cmocka_set_test_filter(getenv("TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* test_client_options makes a client with the libcurl transport: the
+     * process-wide setup the library leaves to its caller */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return 1;
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
 }
