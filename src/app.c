@@ -11,6 +11,7 @@
 
 #include "ccr.h"
 #include "config.h"
+#include "console.h"
 #include "engine.h"
 #include "headless.h"
 #include "journal.h"
@@ -463,8 +464,13 @@ int it_app_run(const it_options *o, const it_run_ctl *ctl)
         watch(&w);
     bool shown = false;
     if (tui) {
-        tui_opts to = {.exit_on_done = o->exit_on_done};
+        it_console_locale();
+        it_errcap *cap = it_errcap_start(progress);
+        tui_opts to = {.exit_on_done = o->exit_on_done,
+                       .tick = it_errcap_tick,
+                       .tick_ctx = cap};
         shown = tui_run(progress, &to) == 0;
+        it_errcap_stop(cap);
         if (!shown)
             log_warn("cannot start the dashboard: showing progress lines");
     }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "console.h"
 #include "headless.h"
 #include "progress.h"
 #include "tui.h"
@@ -256,7 +257,13 @@ int main(int argc, char **argv)
         it_progress_free(d.p);
         return 2;
     }
+    /* the process-wide setup the program does around the dashboard */
+    it_console_locale();
+    it_errcap *cap = it_errcap_start(d.p);
+    o.tick = it_errcap_tick;
+    o.tick_ctx = cap;
     int rc = tui_run(d.p, &o);
+    it_errcap_stop(cap);
     pthread_join(th, NULL);
     if (rc != 0) {
         it_progress_free(d.p);
