@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define DEFAULT_RING      ((size_t)256 * 1024)
 #define MIN_RING          ((size_t)16 * 1024)
@@ -240,9 +241,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
         set_owned(&x->range, header_value(buf, n, "Range"));
         char *ra = header_value(buf, n, "Retry-After");
         if (ra != NULL) {
-            char *e = NULL;
-            long v = strtol(ra, &e, 10);
-            x->retry_after = (e != ra && *e == '\0' && v >= 0) ? v : -1;
+            x->retry_after = reg__parse_retry_after(ra, time(NULL));
             free(ra);
         }
     }

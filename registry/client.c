@@ -59,8 +59,6 @@ static void share_unlock(CURL *h, curl_lock_data data, void *userptr)
 int reg_global_new(reg_global **out, reg_error *err)
 {
     *out = NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return reg_error_set(err, REG_ERR, "curl_global_init failed");
     reg_global *g = calloc(1, sizeof(*g));
     if (g == NULL)
         return reg_error_set(err, REG_ENOMEM, "out of memory");
@@ -93,7 +91,6 @@ void reg_global_free(reg_global *g)
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&g->locks[i]);
     free(g);
-    curl_global_cleanup();
 }
 
 /* ------------------------------------------------------ the auth state */
@@ -482,20 +479,6 @@ static void set_header(char **slot, const char *v, size_t n)
     *slot = s;
 }
 
-static long parse_retry_after(const char *v)
-{
-    char *end = NULL;
-    errno = 0;
-    long secs = strtol(v, &end, 10);
-    if (end != v && errno == 0 && *end == '\0' && secs >= 0)
-        return secs;
-    time_t when = curl_getdate(v, NULL);
-    if (when == (time_t)-1)
-        return -1;
-    time_t now = time(NULL);
-    return when > now ? (long)(when - now) : 0;
-}
-
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
     exchange *x = userp;
@@ -539,7 +522,7 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
             memcpy(tmp, v, vlen);
             tmp[vlen] = '\0';
             if (IS("Retry-After")) {
-                r->retry_after = parse_retry_after(tmp);
+                r->retry_after = reg__parse_retry_after(tmp, time(NULL));
             } else {
                 char *e = NULL;
                 errno = 0;

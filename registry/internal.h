@@ -161,4 +161,13 @@ int reg__url_check(char **out, const char *url, const char *kind,
 int reg__token_parse(char **token_out, time_t *refresh_at_out, const char *body,
                      size_t len, time_t now, reg_error *err);
 
+/*
+ * The library's one Retry-After parser (RFC 9110 10.2.3), used by every
+ * response path (client.c, blobcopy.c): delta-seconds (digits only) or an
+ * HTTP date (IMF-fixdate, RFC 850 or asctime form) taken relative to now.
+ * Returns the seconds to wait (0 for a date already past), or -1 when v is
+ * NULL, empty, negative, too large for a long or not one of those forms.
+ */
+long reg__parse_retry_after(const char *v, time_t now);
+
 #endif /* REGISTRY_INTERNAL_H */

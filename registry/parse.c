@@ -1,14 +1,20 @@
 /*
  * parse.c - HTTP header parsers the client needs: WWW-Authenticate
- * challenges (RFC 7235), Link headers (RFC 8288, for pagination) and
- * relative URL resolution (RFC 3986, the parts registries use).
+ * challenges (RFC 7235), Link headers (RFC 8288, for pagination),
+ * relative URL resolution (RFC 3986, the parts registries use) and
+ * Retry-After (RFC 9110).
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
 
 static bool is_ws(char c)
 {
@@ -452,4 +458,30 @@ char *reg_url_resolve(const char *base, const char *ref)
         concat3(base, origin_len, clean, strlen(clean), ref + ref_path_len);
     free(clean);
     return res;
+}
+
+/* ------------------------------------------------------------ Retry-After */
+
+long reg__parse_retry_after(const char *v, time_t now)
+{
+    if (v == NULL || v[0] == '\0')
+        return -1;
+    if (v[0] >= '0' && v[0] <= '9') {
+        /* delta-seconds = 1*DIGIT: nothing else, no sign, no blanks */
+        if (v[strspn(v, "0123456789")] != '\0')
+            return -1;
+        char *end = NULL;
+        errno = 0;
+        long secs = strtol(v, &end, 10);
+        return errno == 0 && *end == '\0' ? secs : -1;
+    }
+    /* Every HTTP date form starts with the day's name. */
+    if (!((v[0] >= 'A' && v[0] <= 'Z') || (v[0] >= 'a' && v[0] <= 'z')))
+        return -1;
+    time_t when = curl_getdate(v, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    if (when <= now)
+        return 0;
+    return when - now > (time_t)LONG_MAX ? -1 : (long)(when - now);
 }

@@ -193,7 +193,10 @@ const char *reg_manifest_kind_name(reg_manifest_kind k);
 
 /* Process-wide state shared by all clients: a libcurl share handle for
  * connections, DNS and TLS sessions. Call once before starting threads.
- * Thread-safe once created. */
+ * Thread-safe once created. The caller must have called
+ * curl_global_init() (once, in main, before any thread starts) and calls
+ * curl_global_cleanup() after the last reg_global_free(): the library
+ * never touches process-wide state itself. */
 typedef struct reg_global reg_global;
 int reg_global_new(reg_global **out, reg_error *err);
 void reg_global_free(reg_global *g);

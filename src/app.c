@@ -20,6 +20,7 @@
 
 #include "ccr.h"
 #include "config.h"
+#include "console.h"
 #include "engine.h"
 #include "headless.h"
 #include "journal.h"
@@ -147,13 +148,6 @@ static char *default_state_dir(void)
 static void log_observer(void *payload, it_log_level lvl, const char *line)
 {
     it_progress_note(payload, lvl == IT_LOG_ERROR, line);
-}
-
-/* Lines the dashboard caught on stderr: notes of the model, like log
- * lines (the dashboard itself never writes the model). */
-static void stderr_note(void *payload, bool is_error, const char *line)
-{
-    it_progress_note(payload, is_error, line);
 }
 
 /* Warnings logged before the dashboard's progress model exists (a secrets
@@ -558,12 +552,15 @@ static void show_run(run *r)
         finisher_thread(r);
     bool shown = false;
     if (r->tui) {
+        it_console_locale();
+        it_errcap *cap = it_errcap_start(r->progress);
         it_progress_reader model = it_progress_reader_of(r->progress);
         tui_opts to = {.exit_on_done = r->o->exit_on_done,
                        .ctl = r->ctl,
-                       .note = stderr_note,
-                       .note_payload = r->progress};
+                       .tick = it_errcap_tick,
+                       .tick_ctx = cap};
         shown = tui_run(&model, &to) == 0;
+        it_errcap_stop(cap);
         if (!shown)
             log_warn("cannot start the dashboard: showing progress lines");
     }

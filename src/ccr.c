@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "retry.h"
 #include "shard.h"
 #include "tc_secrets.h"
 #include "tencentcloud.h"
@@ -435,6 +436,11 @@ static void prep_namespaces(feed_ctx *f)
     it_progress_prep(f->p, "namespaces", line);
 }
 
+/* Confirming a namespace the API says exists: two more listings, about 1
+ * and 2 s apart (equal jitter, so parallel shards do not ask in step). */
+static const it_retry_policy ns_confirm_policy = {
+    .max_retries = 2, .base_ms = 1000, .cap_ms = 2000};
+
 /* Makes sure namespace ns exists on TCR, creating it (private unless
  * --tcr-namespace-public) when it does not. A namespace that cannot be
  * created goes into f->st and its repositories fail; an auth failure
@@ -464,9 +470,10 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
          * one is still taken as existing (a push into a namespace that
          * really is missing fails, and says so). */
         bool listed = false;
-        for (int attempt = 0; attempt < 3 && !listed; attempt++) {
-            if (attempt > 0)
-                sleep((unsigned)attempt);
+        int64_t delay_ms = 0;
+        for (int retries = 0;; retries++) {
+            if (retries > 0)
+                it_retry_sleep(&ns_confirm_policy, delay_ms);
             tc_namespace *one = NULL;
             size_t n1 = 0;
             tc_error e2 = {0};
@@ -474,6 +481,10 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
                 0)
                 listed = has_ns(one, n1, ns);
             tc_namespaces_free(one, n1);
+            /* not listed yet counts as transient, whatever the call said */
+            if (listed || !it_retry_next(&ns_confirm_policy, retries, true, 0,
+                                         -1, &delay_ms))
+                break;
         }
         if (listed)
             log_info("TCR namespace %s already exists", ns);

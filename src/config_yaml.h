@@ -49,10 +49,4 @@ int it_yaml_parse_bool(const char *s, bool *out);
 int it_yaml_check_keys(yaml_document_t *doc, yaml_node_t *m, const char *path,
                        const char *what, const char *where, it_errbuf *err);
 
-/* A malloc'd copy of s, or NULL when s is NULL (or on OOM). */
-static inline char *it_yaml_dup(const char *s)
-{
-    return s != NULL ? strdup(s) : NULL;
-}
-
 #endif /* IT_CONFIG_YAML_H */

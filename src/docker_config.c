@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "config_yaml.h"
+#include "text.h"
 #include "registry.h"
 #include "secrets.h"
 #include "secrets_int.h"
@@ -197,7 +198,7 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
         c->key = strdup(host);
         c->host = strdup(host);
         c->username = strdup(user);
-        c->password = it_yaml_dup(pass);
+        c->password = it_strdup0(pass);
         if (c->key == NULL || c->host == NULL || c->username == NULL ||
             (pass != NULL && c->password == NULL)) {
             it_set_err(err, "%s: out of memory", path);

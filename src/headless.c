@@ -9,16 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define SUMMARY_FAILED_MAX 20
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void print_line(it_progress *p, FILE *out)
 {
@@ -46,12 +40,12 @@ void it_headless_run(it_progress *p, int interval_s, FILE *out)
             ;
         return;
     }
-    double next = mono_now() + interval_s;
+    double next = it_now_mono() + interval_s;
     for (;;) {
-        double wait = next - mono_now();
+        double wait = next - it_now_mono();
         if (it_progress_wait_done(p, wait > 0.001 ? wait : 0.001))
             return;
-        double now = mono_now();
+        double now = it_now_mono();
         if (now >= next) {
             print_line(p, out);
             next += interval_s;

@@ -1,11 +1,9 @@
 /* limiter.c - token buckets for --qps and --bandwidth. */
 #include "limiter.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 struct it_bucket {
     pthread_mutex_t lock;
@@ -17,24 +15,6 @@ struct it_bucket {
     void (*sleep)(double);
 };
 
-double it_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void it_sleep(double seconds)
-{
-    if (seconds <= 0)
-        return;
-    struct timespec ts;
-    ts.tv_sec = (time_t)seconds;
-    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 it_bucket *it_bucket_new(double rate, double burst, double (*now_fn)(void),
                          void (*sleep_fn)(double seconds))
 {
@@ -44,7 +24,7 @@ it_bucket *it_bucket_new(double rate, double burst, double (*now_fn)(void),
     pthread_mutex_init(&b->lock, NULL);
     b->rate = rate;
     b->burst = burst > 0 ? burst : (rate > 0 ? rate : 1);
-    b->now = now_fn ? now_fn : it_now;
+    b->now = now_fn ? now_fn : it_now_mono;
     b->sleep = sleep_fn ? sleep_fn : it_sleep;
     b->tokens = b->burst;
     b->last = b->now();

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "clock.h" /* it_now_mono, it_sleep: the defaults */
+
 typedef struct it_bucket it_bucket;
 
 /* rate units per second; burst = largest amount taken at once without
@@ -19,10 +21,5 @@ void it_bucket_free(it_bucket *b);
 /* Takes n units, sleeping until they are available. Returns the seconds
  * waited. */
 double it_bucket_take(it_bucket *b, double n);
-
-/* Monotonic clock in seconds. */
-double it_now(void);
-/* Sleeps for seconds (fractional), restarting after signals. */
-void it_sleep(double seconds);
 
 #endif /* IT_LIMITER_H */

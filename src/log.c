@@ -28,7 +28,7 @@
 
 #include "text.h"
 
-it_log_level it_log_threshold = IT_LOG_INFO;
+_Atomic int it_log_threshold = IT_LOG_INFO;
 
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *sink_file; /* NULL = stderr */
@@ -134,7 +134,7 @@ int it_log_open(const char *path, it_log_level level)
     pthread_mutex_lock(&sink_lock);
     FILE *old = sink_file;
     sink_file = f;
-    it_log_threshold = level;
+    atomic_store_explicit(&it_log_threshold, (int)level, memory_order_relaxed);
     pthread_mutex_unlock(&sink_lock);
     if (old != NULL)
         fclose(old);
@@ -159,7 +159,7 @@ int it_log_open_at(int dirfd, const char *name, it_log_level level)
     pthread_mutex_lock(&sink_lock);
     FILE *old = sink_file;
     sink_file = f;
-    it_log_threshold = level;
+    atomic_store_explicit(&it_log_threshold, (int)level, memory_order_relaxed);
     pthread_mutex_unlock(&sink_lock);
     if (old != NULL)
         fclose(old);

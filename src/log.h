@@ -7,6 +7,7 @@
 #define IT_LOG_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 typedef enum it_log_level {
@@ -16,7 +17,10 @@ typedef enum it_log_level {
     IT_LOG_DEBUG
 } it_log_level;
 
-extern it_log_level it_log_threshold;
+/* The level above which nothing is written (an it_log_level). Read by
+ * every thread without a lock, hence atomic: IT_LOG tests it with a
+ * relaxed load (as cheap as a plain one), it_log_open* stores it. */
+extern _Atomic int it_log_threshold;
 
 /* Opens the sink: path NULL = stderr. Returns 0 or -1 (errno set). */
 int it_log_open(const char *path, it_log_level level);
@@ -58,7 +62,8 @@ void it_log_write(it_log_level lvl, const char *fmt, ...)
 
 #define IT_LOG(lvl, ...)                                                       \
     do {                                                                       \
-        if ((lvl) <= it_log_threshold)                                         \
+        if ((int)(lvl) <=                                                      \
+            atomic_load_explicit(&it_log_threshold, memory_order_relaxed))     \
             it_log_write((lvl), __VA_ARGS__);                                  \
     } while (0)
 #define log_error(...) IT_LOG(IT_LOG_ERROR, __VA_ARGS__)

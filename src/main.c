@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "app.h"
 #include "config.h"
 #include "engine.h"
@@ -92,7 +94,15 @@ int main(int argc, char **argv)
         return 0;
     }
     install_signals();
+    /* Process-wide setup is the program's, done once here before any
+     * thread starts: the libraries (registry/, tencentcloud/) expect it. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "image-transfer: cannot initialise libcurl\n");
+        it_options_free(&opt);
+        return IT_EXIT_FAILED;
+    }
     int rc = it_app_run(&opt, &g_ctl);
     it_options_free(&opt);
+    curl_global_cleanup();
     return rc;
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "progress_fmt.h" /* it_repo_host_len */
 #include "text.h"
@@ -108,21 +109,9 @@ typedef struct snap_impl {
 
 /* ------------------------------------------------------------- helpers */
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double now_of(const it_progress *p)
 {
-    return p->now_fn ? p->now_fn() : mono_now();
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
+    return p->now_fn ? p->now_fn() : it_now_mono();
 }
 
 /* A redacted, escaped (control bytes as \xNN), length-capped copy of an error
@@ -361,17 +350,7 @@ void it_progress_phase(it_progress *p, it_phase phase)
 
 bool it_progress_wait_done(it_progress *p, double timeout_s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (timeout_s > 0) {
-        double whole = (double)(long)timeout_s;
-        ts.tv_sec += (time_t)whole;
-        ts.tv_nsec += (long)((timeout_s - whole) * 1e9);
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec ts = it_deadline(timeout_s);
     pthread_mutex_lock(&p->mu);
     while (p->phase != IT_PHASE_DONE && timeout_s > 0) {
         if (pthread_cond_timedwait(&p->done_cv, &p->mu, &ts) != 0)
@@ -576,7 +555,7 @@ out:
 void it_progress_image_state(it_progress *p, int image, it_image_state st,
                              const char *digest, const char *error)
 {
-    char *d = dup_or_null(digest);
+    char *d = it_strdup0(digest);
     char *e = redacted_dup(error);
     pthread_mutex_lock(&p->mu);
     if (!valid_img(p, image))
@@ -1009,8 +988,8 @@ int it_progress_repo_images(it_image_row **out, size_t *n_out, it_progress *p,
     for (size_t k = 0; k < r->n_imgs; k++) {
         const img *m = &p->imgs[r->imgs[k]];
         rows[k].tag = strdup(m->tag);
-        rows[k].digest = dup_or_null(m->digest);
-        rows[k].error = dup_or_null(m->error);
+        rows[k].digest = it_strdup0(m->digest);
+        rows[k].error = it_strdup0(m->error);
         rows[k].state = m->st;
         rows[k].bytes_done = m->bytes_done;
         if (!rows[k].tag || (m->digest && !rows[k].digest) ||

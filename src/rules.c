@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "config_yaml.h"
+#include "text.h"
 #include "registry.h"
 #include "util.h"
 
@@ -355,10 +356,10 @@ int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
 
     out->src_host = strdup(sref->domain);
     out->src_repo = strdup(sref->path);
-    out->src_digest = it_yaml_dup(sref->digest);
+    out->src_digest = it_strdup0(sref->digest);
     out->dst_host = strdup(dref->domain);
     out->dst_repo = strdup(dref->path);
-    out->dst_tag = it_yaml_dup(dref->tag);
+    out->dst_tag = it_strdup0(dref->tag);
     out->tags = tags;
     tags = NULL;
     if (out->src_host == NULL || out->src_repo == NULL ||

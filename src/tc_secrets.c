@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config_yaml.h"
+#include "text.h"
 #include "util.h"
 
 /* --------------------------------------------- tencentcloud-secret.yaml */
@@ -33,9 +34,9 @@ void it_tc_secrets_free(it_tc_secrets *s)
 
 static int tc_key_copy(it_tc_key *dst, const it_tc_key *src)
 {
-    dst->secret_id = it_yaml_dup(src->secret_id);
-    dst->secret_key = it_yaml_dup(src->secret_key);
-    dst->token = it_yaml_dup(src->token);
+    dst->secret_id = it_strdup0(src->secret_id);
+    dst->secret_key = it_strdup0(src->secret_key);
+    dst->token = it_strdup0(src->token);
     if (dst->secret_id == NULL || dst->secret_key == NULL ||
         (src->token != NULL && dst->token == NULL))
         return -1;

@@ -95,3 +95,24 @@ char *it_escape_dup(const char *in)
         it_escape(out, n + 1, in);
     return out;
 }
+
+char *it_strdup0(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+char *it_join2(const char *a, char sep, const char *b)
+{
+    if (a == NULL)
+        a = "";
+    if (b == NULL)
+        b = "";
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 2);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, a, la);
+    s[la] = sep;
+    memcpy(s + la + 1, b, lb + 1);
+    return s;
+}

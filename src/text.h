@@ -1,8 +1,9 @@
 /*
  * text.h - making text of remote or file origin safe to show: the one
  * escaping used by the log, the summary, the dry-run plan, progress lines
- * and the report's human-readable fields; and overflow-safe sums of sizes
- * a server controls.
+ * and the report's human-readable fields; overflow-safe sums of sizes a
+ * server controls; and the program's small string helpers (one copy each
+ * for all of src/; the libraries keep at most one private copy).
  */
 #ifndef IT_TEXT_H
 #define IT_TEXT_H
@@ -22,6 +23,14 @@ size_t it_escape(char *out, size_t cap, const char *in);
 
 /* A malloc'd escaped copy of in (NULL in gives ""); NULL on OOM. */
 char *it_escape_dup(const char *in);
+
+/* A malloc'd copy of s, or NULL when s is NULL (or on OOM: callers that
+ * must tell the two apart check s). */
+char *it_strdup0(const char *s);
+
+/* A malloc'd "a<sep>b" (e.g. the "source\ntarget" keys of the journal and
+ * the engine's maps); NULL a or b counts as ""; NULL on OOM. */
+char *it_join2(const char *a, char sep, const char *b);
 
 /* a + b for sizes and byte counts, clamped to INT64_MIN..INT64_MAX instead
  * of overflowing. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -205,6 +206,20 @@ static int curl_transport(void *payload, const tc_http_request *req,
                           long *status, char **body, size_t *body_len,
                           tc_error *err);
 
+/* A seed for the client's jitter generator: from getrandom(), else from
+ * the clocks and the client's address (clients made at the same second
+ * still differ). */
+static uint64_t jitter_seed(const tc_client *c)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
+        return seed;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)time(NULL) ^ ((uint64_t)ts.tv_nsec << 20) ^
+           (uint64_t)(uintptr_t)c;
+}
+
 /* Splits "scheme://authority[/path]" into url-with-path and authority. */
 static int parse_endpoint(tc_client *c, const char *endpoint, tc_error *err)
 {
@@ -309,11 +324,7 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
     c->before_request = o->before_request;
     c->transport = o->transport ? o->transport : curl_transport;
     c->payload = o->payload;
-    atomic_init(&c->rng, (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c);
-    if (o->transport == NULL && curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        rc = tc_error_set(err, TC_ERR, "curl_global_init failed");
-        goto cleanup;
-    }
+    atomic_init(&c->rng, jitter_seed(c));
     *out = c;
     c = NULL;
 
@@ -333,17 +344,29 @@ static uint64_t next_random(tc_client *c)
     return z ^ (z >> 31);
 }
 
-/* Delay before retry number `retry` (1-based): a random value between half
- * and all of min(max, base * 2^(retry-1)). */
+/*
+ * The one backoff of tencentcloud/. One retry policy per layer: the program
+ * (src/) has its own in src/retry.c and this library may not depend on it,
+ * so this is a private copy of the same shape, and there is no other in
+ * the library. Delay before retry number `retry` (1-based): equal jitter,
+ * a random value between half and all of d = min(max, base * 2^(retry-1)),
+ * d computed without overflow. The generator is the client's (thread-safe,
+ * seeded at tc_client_new), never rand().
+ */
 static long backoff_ms(tc_client *c, int retry)
 {
-    long d = c->backoff_base_ms;
-    for (int i = 1; i < retry && d < c->backoff_max_ms; i++)
-        d *= 2;
-    if (d > c->backoff_max_ms)
-        d = c->backoff_max_ms;
+    long max = c->backoff_max_ms;
+    long d = c->backoff_base_ms < max ? c->backoff_base_ms : max;
+    for (int i = 1; i < retry && d < max; i++)
+        d = d > max / 2 ? max : d * 2;
     long half = d / 2;
-    return half + (long)(next_random(c) % (uint64_t)(d - half + 1));
+    uint64_t span = (uint64_t)(d - half) + 1;
+    uint64_t limit = UINT64_MAX - UINT64_MAX % span; /* no modulo bias */
+    uint64_t v;
+    do {
+        v = next_random(c);
+    } while (v >= limit);
+    return half + (long)(v % span);
 }
 
 /* Replaces every occurrence of `secret` in s (in place) with '*'. */

@@ -20,8 +20,10 @@
  * Threads: a tc_client is immutable after tc_client_new(); tc_call() and
  * the wrappers may run on several threads at once on the same client,
  * provided the transport, clock, sleep and before_request hooks given in
- * the options are thread-safe (the defaults are). Create clients before
- * starting threads (tc_client_new() calls curl_global_init()).
+ * the options are thread-safe (the defaults are). The default (libcurl)
+ * transport needs the caller to have called curl_global_init() once, in
+ * main, before any thread starts (and curl_global_cleanup() at exit): the
+ * library never touches process-wide state itself.
  *
  * The library never prints, never exits, never reads the environment.
  */

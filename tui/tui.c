@@ -1,25 +1,21 @@
 /*
  * tui.c - the dashboard's loop: terminal setup and teardown, the ~5 Hz
- * snapshot/redraw tick, keys, and the stderr guard.
+ * snapshot/redraw tick and keys.
  *
  * The loop waits in getch() with a timeout, so a key is handled at once and
  * otherwise a frame is drawn every TICK_MS from a fresh snapshot (the model
  * lock is held only while the snapshot is copied). The engine never waits
  * for the screen.
  *
- * The stderr guard: while the dashboard owns the terminal, fd 2 is pointed
- * at a non-blocking pipe whose lines become notes in the messages pane, so a
- * stray library message cannot garble the screen and a writer never blocks
- * (a full pipe drops the text instead). fd 2 is restored before returning,
- * and the last captured lines are written to it then.
+ * Process-wide state is the program's: the locale (LC_CTYPE, set by the
+ * program before calling tui_run) is only read here, and fd 2 is never
+ * touched; the program captures stderr and moves it into notes from
+ * tui_opts.tick (src/console.c).
  */
 #define NCURSES_WIDECHAR 1
 #include <curses.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <langinfo.h>
-#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,109 +24,8 @@
 
 #include "tui_int.h"
 
-#define TICK_MS    200
-#define KEY_ESC    27
-#define REPLAY_MAX 20 /* captured stderr lines written back at the end */
-
-/* ------------------------------------------------------- stderr capture */
-
-typedef struct err_guard {
-    int saved; /* the original fd 2, -1 when not capturing */
-    int rd;    /* read end of the pipe */
-    char part[1024];
-    size_t part_len;
-    char *replay[REPLAY_MAX];
-    size_t n_replay, replay_next;
-} err_guard;
-
-static void guard_line(err_guard *g, const tui_opts *o, const char *line)
-{
-    if (!line[0])
-        return;
-    bool is_err = strstr(line, "ERROR") || strstr(line, "error");
-    if (o && o->note)
-        o->note(o->note_payload, is_err, line);
-    char *copy = strdup(line);
-    if (!copy)
-        return;
-    free(g->replay[g->replay_next]);
-    g->replay[g->replay_next] = copy;
-    g->replay_next = (g->replay_next + 1) % REPLAY_MAX;
-    if (g->n_replay < REPLAY_MAX)
-        g->n_replay++;
-}
-
-static void guard_start(err_guard *g)
-{
-    memset(g, 0, sizeof *g);
-    g->saved = -1;
-    g->rd = -1;
-    if (!isatty(STDERR_FILENO))
-        return; /* stderr goes to a file or pipe: it cannot hurt the screen */
-    int fds[2];
-    if (pipe(fds) != 0)
-        return;
-#ifdef F_SETPIPE_SZ
-    (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
-#endif
-    int saved = dup(STDERR_FILENO);
-    if (saved < 0 || fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0 ||
-        fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0 ||
-        dup2(fds[1], STDERR_FILENO) < 0) {
-        if (saved >= 0)
-            close(saved);
-        close(fds[0]);
-        close(fds[1]);
-        return;
-    }
-    close(fds[1]);
-    g->saved = saved;
-    g->rd = fds[0];
-}
-
-/* Moves whatever is in the pipe into notes, line by line. */
-static void guard_drain(err_guard *g, const tui_opts *o)
-{
-    if (g->rd < 0)
-        return;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(g->rd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        for (ssize_t i = 0; i < n; i++) {
-            char c = buf[i];
-            if (c == '\n' || g->part_len + 1 >= sizeof g->part) {
-                g->part[g->part_len] = '\0';
-                guard_line(g, o, g->part);
-                g->part_len = 0;
-                if (c == '\n')
-                    continue;
-            }
-            if (c != '\r')
-                g->part[g->part_len++] = c;
-        }
-    }
-}
-
-static void guard_stop(err_guard *g, const tui_opts *o)
-{
-    if (g->saved < 0)
-        return;
-    fflush(stderr);
-    guard_drain(g, o);
-    g->part[g->part_len] = '\0';
-    guard_line(g, o, g->part);
-    dup2(g->saved, STDERR_FILENO);
-    close(g->saved);
-    close(g->rd);
-    size_t first = (g->replay_next + REPLAY_MAX - g->n_replay) % REPLAY_MAX;
-    for (size_t i = 0; i < g->n_replay; i++)
-        fprintf(stderr, "%s\n", g->replay[(first + i) % REPLAY_MAX]);
-    for (size_t i = 0; i < REPLAY_MAX; i++)
-        free(g->replay[i]);
-    g->saved = -1;
-}
+#define TICK_MS 200
+#define KEY_ESC 27
 
 /* ------------------------------------------------------------- snapshot */
 
@@ -337,9 +232,8 @@ int tui_run(const it_progress_reader *r, const tui_opts *o)
     if (!r || !r->model || !o || !o->ctl)
         return -1;
     bool exit_on_done = o && o->exit_on_done;
-    /* LC_CTYPE only: ncursesw needs the character set; LC_NUMERIC stays
-     * "C" so numbers printed elsewhere keep their '.' decimal point. */
-    setlocale(LC_CTYPE, "");
+    void (*tick)(void *) = o ? o->tick : NULL;
+    void *tick_ctx = o ? o->tick_ctx : NULL;
     const char *cs = nl_langinfo(CODESET);
     tui_state st;
     memset(&st, 0, sizeof st);
@@ -365,15 +259,13 @@ int tui_run(const it_progress_reader *r, const tui_opts *o)
     if (st.color)
         init_colors();
 
-    err_guard guard;
-    guard_start(&guard);
-
     double last = 0;
     bool dirty = true;
     for (;;) {
         double now = mono_ms();
         if (dirty || now - last >= TICK_MS) {
-            guard_drain(&guard, o);
+            if (tick)
+                tick(tick_ctx);
             refresh_model(&st);
             last = now;
             dirty = false;
@@ -395,7 +287,6 @@ int tui_run(const it_progress_reader *r, const tui_opts *o)
 
     endwin();
     delscreen(scr);
-    guard_stop(&guard, o);
     r->snapshot_free(st.snap);
     r->image_rows_free(st.detail, st.n_detail);
     return 0;

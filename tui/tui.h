@@ -17,20 +17,24 @@
 typedef struct tui_opts {
     bool exit_on_done; /* return as soon as the phase is IT_PHASE_DONE */
     it_runctl *ctl;    /* required: q + y calls it_runctl_stop(ctl) */
-    /* Where lines written to stderr while the dashboard runs go (shown in
-     * the messages pane by whoever owns the model); may be NULL. Called
-     * from the dashboard's thread. */
-    void (*note)(void *payload, bool is_error, const char *line);
-    void *note_payload;
+    /* Called on the dashboard's thread before each new snapshot (about 5
+     * times a second, and after a key that changes the view); NULL = none.
+     * The program moves captured stderr into notes here (src/console.h). */
+    void (*tick)(void *ctx);
+    void *tick_ctx;
 } tui_opts;
 
 /* Runs the dashboard over model r in the calling (main) thread until the
  * model's phase is IT_PHASE_DONE and then, unless o->exit_on_done, until
- * a key is pressed. While it runs, anything written to stderr is shown in the
- * messages pane instead of garbling the screen. The terminal is restored
- * (endwin) on every return. Returns 0, or -1 when the terminal cannot be
- * initialised or r or o->ctl is missing (nothing was drawn; the caller
- * falls back to headless). */
+ * a key is pressed. The terminal is restored (endwin) on every return.
+ * Returns 0, or -1 when the terminal cannot be initialised or r or o->ctl
+ * is missing (nothing was drawn; the caller falls back to headless).
+ *
+ * Process-wide setup is the caller's: set LC_CTYPE from the environment
+ * first (setlocale(LC_CTYPE, ""), for the character set: UTF-8 blocks
+ * and arrows, else ASCII), and keep stderr off the screen while it runs
+ * (the program points fd 2 at a pipe and drains it from tick, see
+ * src/console.h). The library never calls setlocale or touches fd 2. */
 int tui_run(const it_progress_reader *r, const tui_opts *o);
 
 #endif /* TUI_H */

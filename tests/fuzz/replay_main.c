@@ -5,6 +5,12 @@
  * through LLVMFuzzerTestOneInput. ctest runs it over the seed corpus and
  * the crashes found so far (tests/fuzz/CMakeLists.txt), so every target
  * compiles with gcc -Werror and every kept input stays a regression test.
+ *
+ * Like the program's main(), it does the process-wide setup once
+ * (curl_global_init before the first input, curl_global_cleanup after the
+ * last): the libraries never do it themselves. No target needs more today
+ * (fuzz_tc_api's client uses the transport seam, not libcurl), so the
+ * libFuzzer builds, whose main() is libFuzzer's, need nothing either.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -12,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <curl/curl.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
@@ -107,13 +115,19 @@ static int run_dir(const char *dir, long *count)
 int main(int argc, char **argv)
 {
     long count = 0;
+    int status = 0;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "%s: curl_global_init failed\n", argv[0]);
+        return 1;
+    }
     if (LLVMFuzzerInitialize != NULL)
         LLVMFuzzerInitialize(&argc, &argv);
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc && status == 0; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
             perror(argv[i]);
-            return 1;
+            status = 1;
+            break;
         }
         int rc;
         if (S_ISDIR(st.st_mode)) {
@@ -123,8 +137,12 @@ int main(int argc, char **argv)
             count++;
         }
         if (rc != 0)
-            return 1;
+            status = 1;
     }
-    printf("%s: %ld inputs ran\n", argv[0], count);
-    return count > 0 ? 0 : 1;
+    curl_global_cleanup();
+    if (status == 0) {
+        printf("%s: %ld inputs ran\n", argv[0], count);
+        status = count > 0 ? 0 : 1;
+    }
+    return status;
 }

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 typedef struct counters {
     int64_t moved;
     int64_t cancel_after; /* raise the cancel flag past this many bytes */
@@ -131,6 +133,11 @@ int main(int argc, char **argv)
                         .cancel = &cnt.cancel,
                         .buffer_size = (size_t)buffer};
 
+    /* process-wide setup is the program's: once, before any client */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "blobtool: curl_global_init failed\n");
+        return 1;
+    }
     int rc = reg_global_new(&g, &err);
     if (rc == REG_OK)
         rc = reg_client_new(&src, g, &so, &err);
@@ -148,5 +155,6 @@ int main(int argc, char **argv)
     reg_client_free(src);
     reg_client_free(dst);
     reg_global_free(g);
+    curl_global_cleanup();
     return status;
 }

@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 typedef struct side {
     const char *user;
     const char *pass;
@@ -361,6 +363,11 @@ int main(int argc, char **argv)
     if (npos < 2)
         return usage();
 
+    /* process-wide setup is the program's: once, before any client */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "regtool: curl_global_init failed\n");
+        return 1;
+    }
     int rc = reg_global_new(&g, &err);
     if (rc == REG_OK) {
         if (strcmp(pos[0], "copy") == 0 && npos == 3)
@@ -370,6 +377,7 @@ int main(int argc, char **argv)
                          &err);
     }
     reg_global_free(g);
+    curl_global_cleanup();
     if (stats)
         fprintf(stderr, "requests=%ld\n", atomic_load(&n_requests));
     fflush(stdout);

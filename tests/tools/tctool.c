@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "tencentcloud.h"
 
 static int usage(void)
@@ -224,10 +226,16 @@ int main(int argc, char **argv)
     };
     tc_client *c = NULL;
     tc_error err = {0};
+    /* process-wide setup is the program's: once, before any client */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "tctool: curl_global_init failed\n");
+        return 1;
+    }
     int rc = tc_client_new(&c, &o, &err);
     if (rc == TC_OK)
         rc = run(c, argc - i, argv + i, &err);
     tc_client_free(c);
+    curl_global_cleanup();
     if (rc == -100)
         return usage();
     if (rc != TC_OK) {

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "console.h"
 #include "headless.h"
 #include "progress.h"
 #include "runctl.h"
@@ -216,13 +217,6 @@ static int parse_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-/* Lines caught on stderr while the dashboard runs: notes of the model,
- * as the program does. */
-static void stderr_note(void *payload, bool is_error, const char *line)
-{
-    it_progress_note(payload, is_error, line);
-}
-
 int main(int argc, char **argv)
 {
     demo d = {.repos = 40, .duration_ms = 4000};
@@ -262,15 +256,19 @@ int main(int argc, char **argv)
     if (!d.p)
         return 2;
     it_progress_bind_runctl(d.p, &d.ctl);
-    o.note = stderr_note;
-    o.note_payload = d.p;
     pthread_t th;
     if (pthread_create(&th, NULL, feeder, &d) != 0) {
         it_progress_free(d.p);
         return 2;
     }
+    /* the process-wide setup the program does around the dashboard */
+    it_console_locale();
+    it_errcap *cap = it_errcap_start(d.p);
+    o.tick = it_errcap_tick;
+    o.tick_ctx = cap;
     it_progress_reader model = it_progress_reader_of(d.p);
     int rc = tui_run(&model, &o);
+    it_errcap_stop(cap);
     pthread_join(th, NULL);
     if (rc != 0) {
         it_progress_free(d.p);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -237,6 +238,23 @@ static void test_threshold(void **state)
     assert_int_equal(it_log_open("/nonexistent-dir/x.log", IT_LOG_INFO), -1);
 }
 
+/* The threshold is read by every thread without a lock (IT_LOG's test
+ * before formatting) while it_log_open may change it: it must be an atomic
+ * object, read with a relaxed load. */
+static void test_threshold_is_atomic(void **state)
+{
+    (void)state;
+    int is_atomic = _Generic(&it_log_threshold, _Atomic int * : 1, default : 0);
+    assert_int_equal(is_atomic, 1);
+    char path[512];
+    snprintf(path, sizeof path, "%s/atomic.log", tmpdir);
+    assert_int_equal(it_log_open(path, IT_LOG_DEBUG), 0);
+    assert_int_equal(atomic_load(&it_log_threshold), IT_LOG_DEBUG);
+    assert_int_equal(it_log_open(path, IT_LOG_ERROR), 0);
+    assert_int_equal(atomic_load(&it_log_threshold), IT_LOG_ERROR);
+    it_log_close();
+}
+
 #define THREADS    4
 #define PER_THREAD 400
 #define PAD        300
@@ -304,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_redact_edges),
         cmocka_unit_test(test_file_sink),
         cmocka_unit_test(test_threshold),
+        cmocka_unit_test(test_threshold_is_atomic),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -618,6 +618,41 @@ static void test_escape(void **state)
     assert_null(reg__escape(NULL));
 }
 
+/* The registry library's one Retry-After parser (client.c and blobcopy.c
+ * both use it): delta-seconds and the three HTTP date forms, relative to
+ * the given now; a date in the past is 0; anything else is -1. */
+static void test_retry_after(void **state)
+{
+    (void)state;
+    const time_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+    assert_int_equal(reg__parse_retry_after("0", now), 0);
+    assert_int_equal(reg__parse_retry_after("120", now), 120);
+    assert_int_equal(reg__parse_retry_after("86400", now), 86400);
+    /* IMF-fixdate, RFC 850 and asctime forms (RFC 9110 5.6.7) */
+    assert_int_equal(
+        reg__parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now), 30);
+    assert_int_equal(
+        reg__parse_retry_after("Sunday, 06-Nov-94 08:49:47 GMT", now), 10);
+    assert_int_equal(reg__parse_retry_after("Sun Nov  6 08:51:37 1994", now),
+                     120);
+    /* a date already past means "now" */
+    assert_int_equal(
+        reg__parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), 0);
+    /* garbage */
+    const char *bad[] = {"",
+                         "-1",
+                         "soon",
+                         "12abc",
+                         "1.5",
+                         "0x10",
+                         "-",
+                         "Sun, 99 Foo 1994",
+                         "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(reg__parse_retry_after(bad[i], now), -1);
+    assert_int_equal(reg__parse_retry_after(NULL, now), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -631,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_header_add),
         cmocka_unit_test(test_url_check),
         cmocka_unit_test(test_token_parse),
+        cmocka_unit_test(test_retry_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

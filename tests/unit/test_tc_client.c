@@ -9,12 +9,14 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "tencentcloud.h"
 
@@ -601,6 +603,46 @@ static void test_throttle_retried_then_success(void **state)
     fake_done(&f);
 }
 
+/* The one backoff of tencentcloud/ has the program's shape (src/retry.c):
+ * equal jitter over d = min(max, base * 2^(n-1)), and d never overflows
+ * however large the options (each sleep within [d/2, d], never negative). */
+static void test_backoff_huge_options(void **state)
+{
+    (void)state;
+    fake f = {.n_errors = 6};
+    for (int i = 0; i < 6; i++)
+        f.errors[i] = (canned){.code = "InternalError"};
+    tc_client_opts o = {
+        .endpoint = "https://tcr.example.test:8443",
+        .region = "ap-guangzhou",
+        .secret_id = SECRET_ID,
+        .secret_key = SECRET_KEY,
+        .max_retries = 5,
+        .backoff_base_ms = LONG_MAX / 4 + 1,
+        .backoff_max_ms = LONG_MAX,
+        .clock = fake_clock,
+        .sleep_ms = fake_sleep,
+        .transport = fake_transport,
+        .payload = &f,
+    };
+    tc_client *c = NULL;
+    tc_error err = {0};
+    f.now = 1700000000;
+    assert_int_equal(tc_client_new(&c, &o, &err), TC_OK);
+    json_t *resp = NULL;
+    assert_int_equal(tc_call(c, "DescribeInstances", NULL, &resp, &err),
+                     TC_ERETRY);
+    assert_int_equal(f.n_sleeps, 5);
+    long d = LONG_MAX / 4 + 1;
+    for (int k = 0; k < 5; k++) {
+        assert_true(f.sleeps[k] >= d / 2);
+        assert_true(f.sleeps[k] <= d);
+        d = d > LONG_MAX / 2 ? LONG_MAX : d * 2;
+    }
+    tc_client_free(c);
+    fake_done(&f);
+}
+
 static void test_retries_are_bounded(void **state)
 {
     (void)state;
@@ -1138,6 +1180,7 @@ int main(void)
         cmocka_unit_test(test_auth_failure_not_retried),
         cmocka_unit_test(test_throttle_retried_then_success),
         cmocka_unit_test(test_retries_are_bounded),
+        cmocka_unit_test(test_backoff_huge_options),
         cmocka_unit_test(test_not_found_conflict_invalid),
         cmocka_unit_test(test_request_fields),
         cmocka_unit_test(test_client_options),
@@ -1148,5 +1191,11 @@ int main(void)
     };
     if (getenv("TEST_FILTER") != NULL) /* e.g. TEST_FILTER='*cap*' */
         cmocka_set_test_filter(getenv("TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* test_client_options makes a client with the libcurl transport: the
+     * process-wide setup the library leaves to its caller */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return 1;
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
 }

@@ -1,5 +1,6 @@
 /* test_text.c - it_escape (control bytes of remote or file origin made
- * harmless), it_sanitize (redaction + escaping) and it_add_sat. */
+ * harmless), it_sanitize (redaction + escaping), it_add_sat, the string
+ * helpers (it_strdup0, it_join2) and the clock's deadline arithmetic. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "log.h"
 #include "text.h"
 
@@ -106,6 +108,65 @@ static void test_add_sat(void **state)
     assert_true(sum == INT64_MAX);
 }
 
+static void test_strdup0(void **state)
+{
+    (void)state;
+    assert_null(it_strdup0(NULL));
+    const char *src = "abc";
+    char *d = it_strdup0(src);
+    assert_non_null(d);
+    assert_string_equal(d, "abc");
+    assert_ptr_not_equal(d, src);
+    free(d);
+    d = it_strdup0("");
+    assert_non_null(d); /* "" stays "", unlike a NULL */
+    assert_string_equal(d, "");
+    free(d);
+}
+
+static void test_join2(void **state)
+{
+    (void)state;
+    char *k = it_join2("a/b:1", '\n', "c/d:2");
+    assert_string_equal(k, "a/b:1\nc/d:2");
+    free(k);
+    k = it_join2("", '/', "");
+    assert_string_equal(k, "/");
+    free(k);
+    k = it_join2(NULL, ':', "x");
+    assert_string_equal(k, ":x");
+    free(k);
+    k = it_join2("x", ':', NULL);
+    assert_string_equal(k, "x:");
+    free(k);
+}
+
+static void test_deadline_and_clock(void **state)
+{
+    (void)state;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct timespec d = it_deadline(2.75);
+    assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+    double delta = (double)(d.tv_sec - now.tv_sec) +
+                   (double)(d.tv_nsec - now.tv_nsec) / 1e9;
+    assert_true(delta >= 2.75 && delta < 2.75 + 60); /* never earlier */
+    d = it_deadline(-1);
+    assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+    assert_true(d.tv_sec >= now.tv_sec && d.tv_sec < now.tv_sec + 60);
+    /* monotonic: never goes back; the two units agree */
+    double a = it_now_mono();
+    int64_t ms = it_now_mono_ms();
+    double b = it_now_mono();
+    assert_true(b >= a);
+    assert_true((double)ms >= a * 1000.0 - 1.0 && (double)ms <= b * 1000.0);
+    it_sleep(0);
+    it_sleep(-1);
+    it_sleep_ms(0);
+    it_sleep_ms(1);
+    assert_true(it_now_mono() >= b + 0.001 - 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -113,6 +174,9 @@ int main(void)
         cmocka_unit_test(test_escape_truncates_whole),
         cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_add_sat),
+        cmocka_unit_test(test_strdup0),
+        cmocka_unit_test(test_join2),
+        cmocka_unit_test(test_deadline_and_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
