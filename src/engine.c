@@ -29,6 +29,7 @@
 #include "limiter.h"
 #include "log.h"
 #include "registry.h"
+#include "regops.h"
 #include "strmap.h"
 #include "text.h"
 
@@ -47,7 +48,7 @@ typedef struct repo_ctx {
     char *src_name; /* "host/repo" */
     char *dst_name;
     int pid; /* progress id */
-    reg_client *src, *dst;
+    it_regclient *src, *dst;
     bool dst_fresh;  /* the target repository did not exist: no blob HEADs */
     char **dst_tags; /* tags the target has, NULL when unknown */
     /* under e->lock: */
@@ -67,8 +68,8 @@ typedef struct image_ctx {
     int pid;
     size_t result;
     int attempt;
-    reg_client *dst;  /* refreshed per attempt: credentials may expire */
-    bool dst_expires; /* its credentials are temporary: look up per task */
+    it_regclient *dst; /* refreshed per attempt: credentials may expire */
+    bool dst_expires;  /* its credentials are temporary: look up per task */
     atomic_int failed;
     atomic_llong bytes;
     atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
@@ -104,7 +105,8 @@ typedef struct blob_entry {
 } blob_entry;
 
 typedef struct client_entry {
-    reg_client *client;
+    struct it_engine *e;
+    it_regclient *client;
     int64_t expires_at;     /* Unix seconds; 0 = credentials never expire */
     struct hook_ctx *hooks; /* owned: the client's hook payload */
     struct client_entry *next_retired; /* replaced, freed at the end */
@@ -113,7 +115,8 @@ typedef struct client_entry {
 struct it_engine {
     it_engine_opts o;
     it_errbuf *err;
-    reg_global *global;
+    reg_global *global; /* NULL when opts.regops is given */
+    it_regops ops;
 
     pthread_mutex_t lock; /* queue, counters, results, repos */
     pthread_cond_t cond;
@@ -224,7 +227,10 @@ static bool again(it_engine *e, int rc, reg_error *err, int *attempt,
     (*attempt)++;
     log_warn("%s: %s; retry %d/%d in %.1fs", what, err ? err->msg : "",
              *attempt, e->o.retry, delay);
-    it_sleep(delay);
+    if (e->o.sleep_fn)
+        e->o.sleep_fn(e->o.sleep_payload, delay);
+    else
+        it_sleep(delay);
     return true;
 }
 
@@ -321,15 +327,16 @@ static bool repo_insecure(const it_secrets *s, const char *host,
 static void free_client(void *p)
 {
     client_entry *ce = p;
-    reg_client_free(ce->client);
+    if (ce->client)
+        ce->e->ops.client_free(ce->e->ops.self, ce->client);
     free(ce->hooks);
     free(ce);
 }
 
 /* The client for host with the credentials that apply to repo. Clients
  * are shared by all workers and live as long as the engine. */
-static reg_client *get_client(it_engine *e, const char *host, const char *repo,
-                              bool *expires, reg_error *err)
+static it_regclient *get_client(it_engine *e, const char *host,
+                                const char *repo, bool *expires, reg_error *err)
 {
     if (expires)
         *expires = false;
@@ -347,7 +354,7 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
     char *hc = join2(host, '\n', credkey);
     char *key = hc ? join2(hc, '\n', insecure ? "insecure" : "verify") : NULL;
     free(hc);
-    reg_client *c = NULL;
+    it_regclient *c = NULL;
     if (!key) {
         reg_error_set(err, REG_ENOMEM, "out of memory");
         return NULL;
@@ -408,6 +415,7 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
     hook_ctx *h = calloc(1, sizeof(*h));
     ce = calloc(1, sizeof(*ce));
     if (h && ce) {
+        ce->e = e;
         h->e = e;
         h->bucket = b;
         reg_client_opts co = {0};
@@ -420,7 +428,7 @@ static reg_client *get_client(it_engine *e, const char *host, const char *repo,
         co.hooks.on_blob_bytes = on_blob_bytes;
         co.hooks.on_http = on_http;
         co.hooks.payload = h;
-        if (reg_client_new(&ce->client, e->global, &co, err) != 0) {
+        if (e->ops.client_new(e->ops.self, &ce->client, &co, err) != 0) {
             free(h);
             free(ce);
             h = NULL;
@@ -471,13 +479,13 @@ out:
 /* The target client for an image, looked up afresh for each task so that
  * temporary credentials are renewed during a long image; falls back to
  * the one the image started with. */
-static reg_client *dst_client(it_engine *e, image_ctx *img)
+static it_regclient *dst_client(it_engine *e, image_ctx *img)
 {
     if (!img->dst_expires)
         return img->dst; /* the common case: nothing to renew */
     reg_error err = {0};
     repo_ctx *r = img->repo;
-    reg_client *c =
+    it_regclient *c =
         get_client(e, r->pair.dst_host, r->pair.dst_repo, NULL, &err);
     return c ? c : img->dst;
 }
@@ -660,11 +668,12 @@ static void node_child_done(it_engine *e, node *n, bool ok)
         return;
     }
     repo_ctx *r = img->repo;
-    reg_client *dst = dst_client(e, img);
+    it_regclient *dst = dst_client(e, img);
     reg_error err = {0};
     int rc, attempt = 0;
     do {
-        rc = reg_manifest_put(dst, r->pair.dst_repo, n->push_ref, n->m, &err);
+        rc = e->ops.manifest_put(e->ops.self, dst, r->pair.dst_repo,
+                                 n->push_ref, n->m, &err);
     } while (again(e, rc, &err, &attempt, "push manifest"));
     if (rc != 0) {
         if (strstr(err.registry_code, "BLOB_UNKNOWN")) {
@@ -672,8 +681,8 @@ static void node_child_done(it_engine *e, node *n, bool ok)
              * blobs were thought to be so the retry pass copies them. */
             pthread_mutex_lock(&e->blobs_lock);
             for (size_t i = 0; i < n->m->n_blobs; i++) {
-                char *key =
-                    join2(reg_client_host(dst), ' ', n->m->blobs[i].digest);
+                char *key = join2(e->ops.client_host(e->ops.self, dst), ' ',
+                                  n->m->blobs[i].digest);
                 blob_entry *be = key ? it_strmap_get(e->blobs, key) : NULL;
                 for (size_t j = 0; be && j < be->nrepos; j++)
                     if (strcmp(be->repos[j], r->pair.dst_repo) == 0)
@@ -759,8 +768,8 @@ static void run_node(it_engine *e, node *n)
     if (!r->dst_fresh) {
         /* Already on the target (shared by another index)? */
         do {
-            rc = reg_manifest_head(dst_client(e, img), r->pair.dst_repo,
-                                   n->digest, NULL, NULL, NULL, &err);
+            rc = e->ops.manifest_head(e->ops.self, dst_client(e, img),
+                                      r->pair.dst_repo, n->digest, NULL, &err);
         } while (again(e, rc, &err, &attempt, "check child manifest"));
         if (rc == 0) {
             node_finish(e, n, true);
@@ -769,7 +778,8 @@ static void run_node(it_engine *e, node *n)
         attempt = 0;
     }
     do {
-        rc = reg_manifest_get(&n->m, r->src, r->pair.src_repo, n->digest, &err);
+        rc = e->ops.manifest_get(e->ops.self, &n->m, r->src, r->pair.src_repo,
+                                 n->digest, &err);
     } while (again(e, rc, &err, &attempt, "get child manifest"));
     if (rc != 0) {
         image_fail(img, "get child manifest: ", err.msg);
@@ -869,8 +879,8 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
         node_child_done(e, n, false);
         return false;
     }
-    reg_client *dst = dst_client(e, img);
-    char *key = join2(reg_client_host(dst), ' ', d->digest);
+    it_regclient *dst = dst_client(e, img);
+    char *key = join2(e->ops.client_host(e->ops.self, dst), ' ', d->digest);
     char *from = NULL;
     if (!key) {
         image_fail(img, "", "out of memory");
@@ -937,7 +947,8 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
      *    before this run, or the journal says the blob was put there. */
     if (known_here || !r->dst_fresh) {
         do {
-            rc = reg_blob_exists(dst, dst_repo, d->digest, NULL, &err);
+            rc =
+                e->ops.blob_exists(e->ops.self, dst, dst_repo, d->digest, &err);
         } while (again(e, rc, &err, &attempt, "check blob"));
         present = rc == 0;
         outcome = IT_BLOB_SKIPPED;
@@ -946,7 +957,8 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
     if (!present && from) {
         attempt = 0;
         do {
-            rc = reg_blob_mount(dst, dst_repo, d->digest, from, &err);
+            rc = e->ops.blob_mount(e->ops.self, dst, dst_repo, d->digest, from,
+                                   &err);
         } while (rc != REG_ENOTFOUND &&
                  again(e, rc, &err, &attempt, "mount blob"));
         present = rc == 0;
@@ -965,8 +977,8 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
         attempt = 0;
         do {
             cp.moved = 0;
-            rc = reg_blob_copy(r->src, r->pair.src_repo, dst, dst_repo, d, &co,
-                               &err);
+            rc = e->ops.blob_copy(e->ops.self, r->src, r->pair.src_repo, dst,
+                                  dst_repo, d, &co, &err);
             if (rc != 0 && cp.moved) {
                 /* bytes of a failed attempt do not count as moved */
                 atomic_fetch_sub(&img->bytes, cp.moved);
@@ -1011,8 +1023,8 @@ static bool run_blob(it_engine *e, node *n, size_t i, task *t)
         node_child_done(e, n, false);
         return false;
     }
-    it_journal_blob(e->o.journal, reg_client_host(dst), dst_repo, d->digest,
-                    d->size);
+    it_journal_blob(e->o.journal, e->ops.client_host(e->ops.self, dst),
+                    dst_repo, d->digest, d->size);
     atomic_fetch_add(outcome == IT_BLOB_COPIED    ? &e->blobs_copied
                      : outcome == IT_BLOB_MOUNTED ? &e->blobs_mounted
                                                   : &e->blobs_skipped,
@@ -1035,8 +1047,9 @@ static int plan_manifest(it_engine *e, image_ctx *img, reg_manifest *m,
             reg_manifest *c = NULL;
             int rc, attempt = 0;
             do {
-                rc = reg_manifest_get(&c, r->src, r->pair.src_repo,
-                                      m->children[i].digest, err);
+                rc = e->ops.manifest_get(e->ops.self, &c, r->src,
+                                         r->pair.src_repo,
+                                         m->children[i].digest, err);
             } while (again(e, rc, err, &attempt, "get child manifest"));
             if (rc != 0)
                 return rc;
@@ -1049,7 +1062,8 @@ static int plan_manifest(it_engine *e, image_ctx *img, reg_manifest *m,
     }
     pthread_mutex_lock(&e->blobs_lock);
     for (size_t i = 0; i < m->n_blobs; i++) {
-        char *key = join2(reg_client_host(img->dst), ' ', m->blobs[i].digest);
+        char *key = join2(e->ops.client_host(e->ops.self, img->dst), ' ',
+                          m->blobs[i].digest);
         if (key && !it_strmap_get(e->planned, key)) {
             it_strmap_put(e->planned, key, (void *)1);
             (*nblobs)++;
@@ -1079,8 +1093,8 @@ static int head_source(it_engine *e, image_ctx *img, const char *src_ref,
     repo_ctx *r = img->repo;
     int rc, attempt = 0;
     do {
-        rc = reg_manifest_head(r->src, r->pair.src_repo, src_ref, img->digest,
-                               NULL, NULL, err);
+        rc = e->ops.manifest_head(e->ops.self, r->src, r->pair.src_repo,
+                                  src_ref, img->digest, err);
     } while (again(e, rc, err, &attempt, "check source"));
     return rc;
 }
@@ -1156,8 +1170,8 @@ static void run_image(it_engine *e, image_ctx *img)
     if (dst_maybe) {
         attempt = 0;
         do {
-            rc = reg_manifest_head(img->dst, r->pair.dst_repo, img->dst_ref,
-                                   dst_digest, NULL, NULL, &err);
+            rc = e->ops.manifest_head(e->ops.self, img->dst, r->pair.dst_repo,
+                                      img->dst_ref, dst_digest, &err);
         } while (again(e, rc, &err, &attempt, "check target"));
         if (rc != 0 && rc != REG_ENOTFOUND) {
             image_finish(e, img, IT_STATUS_FAILED, err.msg);
@@ -1196,7 +1210,8 @@ static void run_image(it_engine *e, image_ctx *img)
         src_ref = img->digest;
     attempt = 0;
     do {
-        rc = reg_manifest_get(&m, r->src, r->pair.src_repo, src_ref, &err);
+        rc = e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo,
+                                 src_ref, &err);
     } while (again(e, rc, &err, &attempt, "get manifest"));
     if (rc != 0) {
         image_finish(e, img, IT_STATUS_FAILED, err.msg);
@@ -1396,8 +1411,8 @@ static int list_source(it_engine *e, repo_ctx *r, list_ctx *lc, reg_error *err)
     int rc, attempt = 0;
     do {
         lc->seen = 0;
-        rc = reg_tags_each(r->src, r->pair.src_repo, 0, &lim, on_tags_page, lc,
-                           err);
+        rc = e->ops.tags_each(e->ops.self, r->src, r->pair.src_repo, &lim,
+                              on_tags_page, lc, err);
     } while (!lc->stopped && !lc->oom &&
              again(e, rc, err, &attempt, "list source tags"));
     if (rc == REG_ELIMIT)
@@ -1432,10 +1447,9 @@ static void list_repo(it_engine *e, repo_ctx *r)
     /* The target's tags tell which images may already be there, and
      * whether the repository is new (then no blob can be there yet); known
      * before the first image is queued. */
-    size_t ndst = 0;
     do {
-        rc = reg_tags_list(&r->dst_tags, &ndst, r->dst, r->pair.dst_repo, 0,
-                           &err);
+        rc = e->ops.tags_list(e->ops.self, &r->dst_tags, r->dst,
+                              r->pair.dst_repo, &err);
     } while (again(e, rc, &err, &attempt, "list target tags"));
     if (rc == REG_ENOTFOUND) {
         r->dst_fresh = true;
@@ -1614,12 +1628,16 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
                                      (double)o->bandwidth / 4, NULL, NULL);
     if (!e->clients || !e->buckets || !e->refreshing || !e->blobs ||
         !e->planned || !e->done_images ||
-        reg_global_new(&e->global, &rerr) != 0) {
+        (!o->regops && reg_global_new(&e->global, &rerr) != 0)) {
         snprintf(err->msg, sizeof(err->msg), "engine setup: %s",
                  rerr.msg[0] ? rerr.msg : "out of memory");
         it_engine_free(e);
         return -1;
     }
+    if (o->regops)
+        e->ops = *o->regops;
+    else
+        it_regops_default(&e->ops, e->global);
     e->threads = calloc((size_t)e->o.routines, sizeof(pthread_t));
     for (int i = 0; e->threads && i < e->o.routines; i++) {
         if (pthread_create(&e->threads[i], NULL, worker, e) != 0)

@@ -76,6 +76,11 @@ typedef struct it_engine_opts {
      * transfers in flight. */
     atomic_int *stop;
     atomic_int *abort;
+    /* Seams for tests (NULL = the real thing): the registry operations
+     * (copied at start), and the sleep of the retry backoff. */
+    const struct it_regops *regops;
+    void (*sleep_fn)(void *payload, double seconds);
+    void *sleep_payload;
 } it_engine_opts;
 
 typedef struct it_engine it_engine;
