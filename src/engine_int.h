@@ -1,0 +1,220 @@
+/*
+ * engine_int.h - what the engine files share (private to src/engine*.c).
+ *
+ * Work is a tree of tasks taken by a pool of workers from a queue with four
+ * priority levels (deepest work first, so bytes start moving early and
+ * memory stays small):
+ *
+ *   REPO   list source tags (and the target's, to learn which tags exist
+ *          and whether the repository is new), queue one IMAGE per tag
+ *   IMAGE  compare digests (HEAD both sides), fetch the manifest, build the
+ *          manifest tree (an index's children are nodes of their own)
+ *   NODE   fetch one child manifest of an index, queue its blobs
+ *   BLOB   make one blob present in the target repository: skip if known,
+ *          wait if another worker is moving it, mount if it is in another
+ *          repository of the same registry, else stream-copy it
+ *
+ * A node's manifest is pushed by the worker that finishes its last blob
+ * (or its last child); the root is pushed to the tag last, so a failed
+ * image never leaves the tag pointing at a partial image.
+ */
+
+#ifndef IT_ENGINE_INT_H
+#define IT_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "limiter.h"
+#include "log.h"
+#include "registry.h"
+#include "regops.h"
+#include "strmap.h"
+#include "text.h"
+
+typedef enum { T_REPO = 0, T_IMAGE, T_NODE, T_BLOB, N_LEVELS } task_kind;
+
+typedef struct task {
+    task_kind kind;
+    void *obj;
+    size_t idx; /* blob index for T_BLOB */
+    struct task *next;
+} task;
+
+typedef struct repo_ctx {
+    it_engine *e;
+    it_pair pair;
+    char *src_name; /* "host/repo" */
+    char *dst_name;
+    int pid; /* progress id */
+    it_regclient *src, *dst;
+    bool dst_fresh;  /* the target repository did not exist: no blob HEADs */
+    char **dst_tags; /* tags the target has, NULL when unknown */
+    /* under e->lock: */
+    int images_left, images_failed, images_copied;
+    size_t queued;    /* images queued so far (tags listed) */
+    bool listing;     /* tags are still being listed: not done yet */
+    bool list_failed; /* the listing failed or hit a limit */
+} repo_ctx;
+
+typedef struct image_ctx {
+    repo_ctx *repo;
+    char *tag;     /* source tag, NULL for a digest rule */
+    char *dst_ref; /* tag (or digest) the root manifest is pushed to */
+    char *src_str, *dst_str;
+    int pid;
+    size_t result;
+    int attempt;
+    it_regclient *dst; /* refreshed per attempt: credentials may expire */
+    bool dst_expires;  /* its credentials are temporary: look up per task */
+    atomic_int failed;
+    atomic_llong bytes;
+    atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
+    char digest[REG_DIGEST_LEN + 1];
+    struct node *root;
+} image_ctx;
+
+typedef struct node {
+    image_ctx *img;
+    struct node *parent;
+    char *digest;   /* child nodes: what to fetch */
+    char *push_ref; /* where to push: tag for the root, digest otherwise */
+    reg_manifest *m;
+    atomic_int pending;
+    atomic_int failed;
+    struct node **kids;
+    size_t nkids;
+} node;
+
+/* (target registry, digest) -> where the blob is known to be. */
+typedef struct blob_entry {
+    char **repos;   /* repositories of the target registry holding it */
+    bool *verified; /* false: only the journal says so, HEAD before use */
+    size_t nrepos;
+    bool in_flight;
+    task *waiters;
+    /* The last copy of it that failed after its retries, in this pass:
+     * images waiting for it from the same source fail at once (the final
+     * retry pass tries eng_again) instead of each repeating the backoff. */
+    char *failed_src; /* "host/repo" it was copied from */
+    char *failed_err;
+    int failed_pass;
+} blob_entry;
+
+typedef struct client_entry {
+    struct it_engine *e;
+    it_regclient *client;
+    int64_t expires_at;     /* Unix seconds; 0 = credentials never expire */
+    struct hook_ctx *hooks; /* owned: the client's hook payload */
+    struct client_entry *next_retired; /* replaced, freed at the end */
+} client_entry;
+
+struct it_engine {
+    it_engine_opts o;
+    it_errbuf *err;
+    reg_global *global; /* NULL when opts.regops is given */
+    it_regops ops;
+
+    pthread_mutex_t lock; /* queue, counters, results, repos */
+    pthread_cond_t cond;
+    pthread_cond_t done_cv; /* broadcast once `finished` is set */
+    task *head[N_LEVELS], *tail[N_LEVELS];
+    long outstanding; /* queued + running + parked tasks */
+    bool input_done;
+    bool finished;
+    atomic_int pass;     /* 0, then 1 during the final retry pass */
+    size_t repos_listed; /* repositories whose tags are known */
+    bool enum_reported;
+    bool retry_pass_done;
+    image_ctx **retry;
+    size_t nretry, capretry;
+
+    it_image_result *results;
+    size_t nresults, capresults;
+    repo_ctx **repos;
+    size_t nrepos, caprepos;
+    image_ctx **images;
+    size_t nimages, capimages;
+
+    pthread_mutex_t clients_lock; /* clients, buckets, refreshing */
+    pthread_cond_t clients_cv;    /* a refresh finished */
+    it_strmap *refreshing;        /* keys whose client a eng_worker is making */
+    it_strmap *clients;    /* "host\ncredkey\n(insecure|verify)" -> client */
+    it_strmap *buckets;    /* host -> it_bucket */
+    client_entry *retired; /* clients whose credentials expired */
+    it_bucket *bandwidth;
+
+    pthread_mutex_t blobs_lock;
+    it_strmap *blobs;       /* "host digest" -> blob_entry */
+    it_strmap *planned;     /* dry-run: "host digest" -> (void*)1 */
+    it_strmap *done_images; /* journal: "src\ndst" -> source digest */
+
+    atomic_long blobs_copied, blobs_mounted, blobs_skipped;
+    atomic_llong bytes_copied;
+    atomic_long http_requests;
+
+    pthread_t *threads;
+    int nthreads;
+};
+
+/* ---- engine_util.c */
+char *eng_xstrdup(const char *s);
+char *eng_join2(const char *a, char sep, const char *b);
+int64_t eng_add_sat(atomic_llong *a, int64_t d);
+bool eng_stopping(const it_engine *e);
+bool eng_aborting(const it_engine *e);
+bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
+               const char *what);
+
+/* ---- engine_queue.c */
+void eng_push_locked(it_engine *e, task *t, bool count);
+void eng_enqueue(it_engine *e, task_kind kind, void *obj, size_t idx);
+void eng_idle_locked(it_engine *e);
+void *eng_worker(void *arg);
+
+/* ---- engine_clients.c */
+void eng_free_client(void *p);
+it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
+                             bool *expires, reg_error *err);
+it_regclient *eng_dst_client(it_engine *e, image_ctx *img);
+void eng_free_bucket(void *p);
+
+/* ---- engine_results.c */
+size_t eng_add_result(it_engine *e, const char *src, const char *dst);
+void eng_set_result(it_engine *e, size_t i, it_image_status st,
+                    const char *digest, int64_t bytes, const char *error);
+void eng_image_fail(image_ctx *img, const char *prefix, const char *msg);
+bool eng_repo_settled_locked(const repo_ctx *r, it_repo_state *st);
+void eng_repo_image_done(it_engine *e, repo_ctx *r, it_image_status st);
+void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
+                      const char *why);
+void eng_repo_fail(it_engine *e, repo_ctx *r, const char *msg);
+
+/* ---- engine_image.c */
+void eng_node_free(node *n);
+void eng_node_child_done(it_engine *e, node *n, bool ok);
+void eng_run_node(it_engine *e, node *n);
+void eng_run_image(it_engine *e, image_ctx *img);
+void eng_image_free(image_ctx *img);
+
+/* ---- engine_blobs.c */
+bool eng_entry_has(const blob_entry *be, const char *repo, bool *verified);
+void eng_entry_add(blob_entry *be, const char *repo, bool verified);
+blob_entry *eng_entry_get(it_engine *e, const char *key);
+void eng_entry_free(void *p);
+
+/* ---- engine_blob_task.c */
+bool eng_run_blob(it_engine *e, node *n, size_t i, task *t);
+
+/* ---- engine_plan.c */
+int eng_plan_manifest(it_engine *e, image_ctx *img, reg_manifest *m,
+                      long *nblobs, int64_t *bytes, reg_error *err);
+
+/* ---- engine_list.c */
+void eng_run_repo(it_engine *e, repo_ctx *r);
+void eng_repo_free(repo_ctx *r);
+
+#endif /* IT_ENGINE_INT_H */
