@@ -106,7 +106,7 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     }
     e->repos[e->nrepos++] = r;
     pthread_mutex_unlock(&e->lock);
-    eng_enqueue(e, T_REPO, r, 0);
+    eng_enqueue(e, &r->task, T_REPO, r, 0);
     return 0;
 }
 

@@ -16,6 +16,7 @@ void eng_node_free(node *n)
     for (size_t i = 0; i < n->nkids; i++)
         eng_node_free(n->kids[i]);
     free(n->kids);
+    free(n->blob_tasks);
     reg_manifest_free(n->m);
     free(n->digest);
     free(n->push_ref);
@@ -32,42 +33,30 @@ void eng_node_child_done(it_engine *e, node *n, bool ok)
         return;
     /* Last child or blob: push this node's manifest, if all went well. */
     image_ctx *img = n->img;
+    bool pushed = false;
     if (atomic_load(&n->failed) || atomic_load(&img->failed) ||
         eng_aborting(e)) {
         if (eng_aborting(e))
             eng_image_fail(img, "", "interrupted");
-        node_finish(e, n, false);
-        return;
+    } else {
+        repo_ctx *r = img->repo;
+        it_regclient *dst = eng_dst_client(e, img);
+        reg_error err = {0};
+        int rc, attempt = 0;
+        do {
+            rc = e->ops.manifest_put(e->ops.self, dst, r->pair.dst_repo,
+                                     n->push_ref, n->m, &err);
+        } while (eng_again(e, rc, &err, &attempt, "push manifest"));
+        /* The journal (or a mount) misled us: forget where these blobs
+         * were thought to be so the retry pass copies them. */
+        if (rc != 0 && strstr(err.registry_code, "BLOB_UNKNOWN"))
+            eng_blobs_forget(e, e->ops.client_host(e->ops.self, dst),
+                             r->pair.dst_repo, n->m);
+        if (rc != 0)
+            eng_image_fail(img, "push manifest: ", err.msg);
+        pushed = rc == 0;
     }
-    repo_ctx *r = img->repo;
-    it_regclient *dst = eng_dst_client(e, img);
-    reg_error err = {0};
-    int rc, attempt = 0;
-    do {
-        rc = e->ops.manifest_put(e->ops.self, dst, r->pair.dst_repo,
-                                 n->push_ref, n->m, &err);
-    } while (eng_again(e, rc, &err, &attempt, "push manifest"));
-    if (rc != 0) {
-        if (strstr(err.registry_code, "BLOB_UNKNOWN")) {
-            /* The journal (or a mount) misled us: forget where these
-             * blobs were thought to be so the retry pass copies them. */
-            pthread_mutex_lock(&e->blobs_lock);
-            for (size_t i = 0; i < n->m->n_blobs; i++) {
-                char *key = eng_join2(e->ops.client_host(e->ops.self, dst), ' ',
-                                      n->m->blobs[i].digest);
-                blob_entry *be = key ? it_strmap_get(e->blobs, key) : NULL;
-                for (size_t j = 0; be && j < be->nrepos; j++)
-                    if (strcmp(be->repos[j], r->pair.dst_repo) == 0)
-                        be->verified[j] = false;
-                free(key);
-            }
-            pthread_mutex_unlock(&e->blobs_lock);
-        }
-        eng_image_fail(img, "push manifest: ", err.msg);
-        node_finish(e, n, false);
-        return;
-    }
-    node_finish(e, n, true);
+    node_finish(e, n, pushed);
 }
 
 static void node_finish(it_engine *e, node *n, bool ok)
@@ -106,7 +95,14 @@ static void node_begin(it_engine *e, node *n)
             k->parent = n;
             k->digest = eng_xstrdup(m->children[i].digest);
             k->push_ref = eng_xstrdup(m->children[i].digest);
-            eng_enqueue(e, T_NODE, k, 0);
+            if (!k->digest || !k->push_ref) {
+                eng_node_free(k);
+                n->kids[i] = NULL;
+                atomic_store(&n->failed, 1);
+                atomic_fetch_sub(&n->pending, 1);
+                continue;
+            }
+            eng_enqueue(e, &k->task, T_NODE, k, 0);
         }
     } else {
         /* Sizes a server wrote: the sums saturate, never wrap. */
@@ -117,9 +113,16 @@ static void node_begin(it_engine *e, node *n)
         /* An index's children add up: the expectation is the sum. */
         int64_t total = eng_add_sat(&n->img->expect, expect);
         it_progress_image_expect(e->o.progress, n->img->pid, total);
+        n->blob_tasks = calloc(m->n_blobs ? m->n_blobs : 1, sizeof(task));
+        if (!n->blob_tasks) {
+            eng_image_fail(n->img, "", "out of memory");
+            atomic_store(&n->pending, 1);
+            eng_node_child_done(e, n, false);
+            return;
+        }
         atomic_store(&n->pending, (int)m->n_blobs + 1);
         for (size_t i = 0; i < m->n_blobs; i++)
-            eng_enqueue(e, T_BLOB, n, i);
+            eng_enqueue(e, &n->blob_tasks[i], T_BLOB, n, i);
     }
     /* The extra count held while fanning out is dropped here, so the node
      * cannot complete before all its tasks are queued. */
@@ -132,7 +135,7 @@ void eng_run_node(it_engine *e, node *n)
     image_ctx *img = n->img;
     repo_ctx *r = img->repo;
     reg_error err = {0};
-    int rc, attempt = 0;
+    int rc = REG_ERR, attempt = 0;
     if (atomic_load(&img->failed) || eng_aborting(e)) {
         node_finish(e, n, false);
         return;
@@ -143,11 +146,11 @@ void eng_run_node(it_engine *e, node *n)
             rc = e->ops.manifest_head(e->ops.self, eng_dst_client(e, img),
                                       r->pair.dst_repo, n->digest, NULL, &err);
         } while (eng_again(e, rc, &err, &attempt, "check child manifest"));
-        if (rc == 0) {
-            node_finish(e, n, true);
-            return;
-        }
         attempt = 0;
+    }
+    if (rc == 0) {
+        node_finish(e, n, true);
+        return;
     }
     do {
         rc = e->ops.manifest_get(e->ops.self, &n->m, r->src, r->pair.src_repo,
@@ -156,9 +159,9 @@ void eng_run_node(it_engine *e, node *n)
     if (rc != 0) {
         eng_image_fail(img, "get child manifest: ", err.msg);
         node_finish(e, n, false);
-        return;
+    } else {
+        node_begin(e, n);
     }
-    node_begin(e, n);
 }
 
 static bool has_tag(char **tags, const char *tag)
@@ -197,35 +200,15 @@ static char *journal_digest(it_engine *e, const image_ctx *img)
     return d;
 }
 
-void eng_run_image(it_engine *e, image_ctx *img)
+/* Decides from digests alone whether the image must be copied: 0 = copy
+ * (*src_ref may become the source digest), 1 = settled as skipped (the
+ * reason in why), or a negative code (err). */
+static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
+                          char *why, size_t cap, reg_error *err)
 {
     repo_ctx *r = img->repo;
-    reg_error err = {0};
-    int rc, attempt = 0;
-    const char *src_ref = img->tag ? img->tag : r->pair.src_digest;
     char dst_digest[REG_DIGEST_LEN + 1] = "";
-    reg_manifest *m = NULL;
-
-    if (eng_stopping(e) && img->attempt > 0) {
-        /* Queued for the final retry pass: it stays failed, with the
-         * error it failed with. */
-        eng_repo_image_done(e, r, IT_STATUS_FAILED);
-        return;
-    }
-    if (eng_stopping(e)) {
-        /* Never started: it stays pending (not done) everywhere. */
-        eng_set_result(e, img->result, IT_STATUS_PENDING, NULL, 0,
-                       "not started: the run was stopped");
-        return;
-    }
-    img->dst = eng_get_client(e, r->pair.dst_host, r->pair.dst_repo,
-                              &img->dst_expires, &err);
-    if (!img->dst) {
-        eng_image_finish(e, img, IT_STATUS_FAILED, err.msg);
-        return;
-    }
-    it_progress_image_state(e->o.progress, img->pid, IT_IMG_COPYING, NULL,
-                            NULL);
+    int rc = 0, attempt = 0;
     /* Does the target have this tag? Known from its tag list, else HEAD. */
     bool dst_has = has_tag(r->dst_tags, img->dst_ref);
     bool dst_maybe = !(r->dst_tags || r->dst_fresh) || dst_has;
@@ -235,103 +218,134 @@ void eng_run_image(it_engine *e, image_ctx *img)
      * still has that digest, one HEAD settles it. */
     char *journaled = dst_has ? journal_digest(e, img) : NULL;
     if (journaled) {
-        rc = head_source(e, img, src_ref, &err);
-        if (rc != 0) {
-            free(journaled);
-            eng_image_finish(e, img, IT_STATUS_FAILED, err.msg);
-            return;
-        }
+        if ((rc = head_source(e, img, *src_ref, err)) != 0)
+            goto out;
         src_known = true;
-        bool same = strcmp(img->digest, journaled) == 0;
-        free(journaled);
-        if (same) {
-            eng_image_finish(e, img, IT_STATUS_SKIPPED,
-                             "already present (same digest, journal)");
-            return;
+        if (strcmp(img->digest, journaled) == 0) {
+            snprintf(why, cap, "already present (same digest, journal)");
+            rc = 1;
+            goto out;
         }
     }
     if (dst_maybe) {
-        attempt = 0;
         do {
             rc = e->ops.manifest_head(e->ops.self, img->dst, r->pair.dst_repo,
-                                      img->dst_ref, dst_digest, &err);
-        } while (eng_again(e, rc, &err, &attempt, "check target"));
-        if (rc != 0 && rc != REG_ENOTFOUND) {
-            eng_image_finish(e, img, IT_STATUS_FAILED, err.msg);
-            return;
-        }
-        if (rc == REG_ENOTFOUND)
+                                      img->dst_ref, dst_digest, err);
+        } while (eng_again(e, rc, err, &attempt, "check target"));
+        if (rc == REG_ENOTFOUND) {
             dst_digest[0] = '\0';
+            rc = 0;
+        }
+        if (rc != 0)
+            goto out;
     }
     if (dst_digest[0]) {
         /* Compare by HEAD on the source: no manifest download if same. */
-        if (!src_known && (rc = head_source(e, img, src_ref, &err)) != 0) {
-            eng_image_finish(e, img, IT_STATUS_FAILED, err.msg);
-            return;
-        }
+        if (!src_known && (rc = head_source(e, img, *src_ref, err)) != 0)
+            goto out;
         src_known = true;
         if (strcmp(img->digest, dst_digest) == 0) {
             /* Journaled too, so the next rerun settles it with one HEAD. */
             if (!e->o.dry_run)
                 it_journal_image(e->o.journal, img->src_str, img->digest,
                                  img->dst_str);
-            eng_image_finish(e, img, IT_STATUS_SKIPPED,
-                             "already present (same digest)");
-            return;
+            snprintf(why, cap, "already present (same digest)");
+            rc = 1;
+            goto out;
         }
         if (!e->o.tag_exist_overridden) {
-            char why[200];
-            snprintf(why, sizeof(why),
+            snprintf(why, cap,
                      "target tag exists with another digest %.19s... and "
                      "--tag-exist-overridden=false",
                      dst_digest);
-            eng_image_finish(e, img, IT_STATUS_SKIPPED, why);
-            return;
+            rc = 1;
+            goto out;
         }
     }
     if (src_known)
-        src_ref = img->digest;
-    attempt = 0;
+        *src_ref = img->digest;
+out:
+    free(journaled);
+    return rc;
+}
+
+/* An image that is not stopped: compare, fetch its manifest, then plan it
+ * (dry run) or fan its tree out. */
+static void start_image(it_engine *e, image_ctx *img)
+{
+    repo_ctx *r = img->repo;
+    reg_error err = {0};
+    int rc, attempt = 0;
+    const char *src_ref = img->tag ? img->tag : r->pair.src_digest;
+    reg_manifest *m = NULL;
+    node *root = NULL;
+    bool begun = false;
+    it_image_status st = IT_STATUS_FAILED;
+    char skip[200];
+    const char *why = err.msg;
+
+    img->dst = eng_get_client(e, r->pair.dst_host, r->pair.dst_repo,
+                              &img->dst_expires, &err);
+    if (!img->dst)
+        goto finish;
+    it_progress_image_state(e->o.progress, img->pid, IT_IMG_COPYING, NULL,
+                            NULL);
+    rc = compare_target(e, img, &src_ref, skip, sizeof(skip), &err);
+    if (rc != 0) {
+        if (rc > 0) {
+            st = IT_STATUS_SKIPPED;
+            why = skip;
+        }
+        goto finish;
+    }
     do {
         rc = e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo,
                                  src_ref, &err);
     } while (eng_again(e, rc, &err, &attempt, "get manifest"));
-    if (rc != 0) {
-        eng_image_finish(e, img, IT_STATUS_FAILED, err.msg);
-        return;
-    }
+    if (rc != 0)
+        goto finish;
     memcpy(img->digest, m->digest, sizeof(img->digest));
     if (e->o.dry_run) {
-        long nblobs = 0;
-        int64_t bytes = 0;
-        rc = eng_plan_manifest(e, img, m, &nblobs, &bytes, &err);
-        reg_manifest_free(m);
-        if (rc != 0) {
-            eng_image_finish(e, img, IT_STATUS_FAILED, err.msg);
-            return;
+        if (eng_plan_image(e, img, m, &err) == 0) {
+            st = IT_STATUS_PLANNED;
+            why = NULL;
         }
-        atomic_store(&img->bytes, bytes);
-        char *src = it_sanitize_dup(img->src_str);
-        char *dst = it_sanitize_dup(img->dst_str);
-        fprintf(e->o.plan_out ? e->o.plan_out : stdout,
-                "copy %s -> %s (%ld new blobs, %lld bytes)\n", src ? src : "?",
-                dst ? dst : "?", nblobs, (long long)bytes);
-        free(src);
-        free(dst);
-        eng_image_finish(e, img, IT_STATUS_PLANNED, NULL);
-        return;
+        goto finish;
     }
-    node *root = calloc(1, sizeof(*root));
+    root = calloc(1, sizeof(*root));
     if (!root || !(root->push_ref = strdup(img->dst_ref))) {
-        free(root);
-        reg_manifest_free(m);
-        eng_image_finish(e, img, IT_STATUS_FAILED, "out of memory");
-        return;
+        why = "out of memory";
+        goto finish;
     }
     root->img = img;
     root->m = m;
     img->root = root;
-    node_begin(e, root);
+    root = NULL; /* the image owns the tree, the tree the manifest */
+    m = NULL;
+    begun = true;
+    /* The tree finishes the image (maybe before node_begin returns). */
+    node_begin(e, img->root);
+finish:
+    if (root)
+        free(root->push_ref);
+    free(root);
+    reg_manifest_free(m);
+    if (!begun)
+        eng_image_finish(e, img, st, why);
+}
+
+void eng_run_image(it_engine *e, image_ctx *img)
+{
+    if (!eng_stopping(e))
+        start_image(e, img);
+    else if (img->attempt > 0)
+        /* Queued for the final retry pass: it stays failed, with the
+         * error it failed with. */
+        eng_repo_image_done(e, img->repo, IT_STATUS_FAILED);
+    else
+        /* Never started: it stays pending (not done) everywhere. */
+        eng_set_result(e, img->result, IT_STATUS_PENDING, NULL, 0,
+                       "not started: the run was stopped");
 }
 
 void eng_image_free(image_ctx *img)

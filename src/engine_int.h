@@ -46,6 +46,7 @@ typedef struct task {
 
 typedef struct repo_ctx {
     it_engine *e;
+    task task; /* T_REPO */
     it_pair pair;
     char *src_name; /* "host/repo" */
     char *dst_name;
@@ -62,6 +63,7 @@ typedef struct repo_ctx {
 
 typedef struct image_ctx {
     repo_ctx *repo;
+    task task;     /* T_IMAGE, again for the retry pass */
     char *tag;     /* source tag, NULL for a digest rule */
     char *dst_ref; /* tag (or digest) the root manifest is pushed to */
     char *src_str, *dst_str;
@@ -87,6 +89,8 @@ typedef struct node {
     atomic_int failed;
     struct node **kids;
     size_t nkids;
+    task task;        /* T_NODE */
+    task *blob_tasks; /* T_BLOB, one per blob of m */
 } node;
 
 /* (target registry, digest) -> where the blob is known to be. */
@@ -98,7 +102,7 @@ typedef struct blob_entry {
     task *waiters;
     /* The last copy of it that failed after its retries, in this pass:
      * images waiting for it from the same source fail at once (the final
-     * retry pass tries eng_again) instead of each repeating the backoff. */
+     * retry pass tries again) instead of each repeating the backoff. */
     char *failed_src; /* "host/repo" it was copied from */
     char *failed_err;
     int failed_pass;
@@ -141,7 +145,7 @@ struct it_engine {
 
     pthread_mutex_t clients_lock; /* clients, buckets, refreshing */
     pthread_cond_t clients_cv;    /* a refresh finished */
-    it_strmap *refreshing;        /* keys whose client a eng_worker is making */
+    it_strmap *refreshing;        /* keys whose client a worker is making */
     it_strmap *clients;    /* "host\ncredkey\n(insecure|verify)" -> client */
     it_strmap *buckets;    /* host -> it_bucket */
     client_entry *retired; /* clients whose credentials expired */
@@ -171,7 +175,9 @@ bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
 
 /* ---- engine_queue.c */
 void eng_push_locked(it_engine *e, task *t, bool count);
-void eng_enqueue(it_engine *e, task_kind kind, void *obj, size_t idx);
+/* Queues t (a task embedded in the object it works on: queueing never
+ * allocates, so it cannot fail). */
+void eng_enqueue(it_engine *e, task *t, task_kind kind, void *obj, size_t idx);
 void eng_idle_locked(it_engine *e);
 void *eng_worker(void *arg);
 
@@ -183,6 +189,9 @@ it_regclient *eng_dst_client(it_engine *e, image_ctx *img);
 void eng_free_bucket(void *p);
 
 /* ---- engine_results.c */
+/* A new result (failed until set), or ENG_NO_RESULT when out of memory
+ * (eng_set_result then does nothing). */
+#define ENG_NO_RESULT ((size_t)-1)
 size_t eng_add_result(it_engine *e, const char *src, const char *dst);
 void eng_set_result(it_engine *e, size_t i, it_image_status st,
                     const char *digest, int64_t bytes, const char *error);
@@ -205,13 +214,40 @@ bool eng_entry_has(const blob_entry *be, const char *repo, bool *verified);
 void eng_entry_add(blob_entry *be, const char *repo, bool verified);
 blob_entry *eng_entry_get(it_engine *e, const char *key);
 void eng_entry_free(void *p);
+/* What the blob table says a BLOB task should do. */
+typedef enum eng_claim {
+    ENG_CLAIM_MOVE,    /* in flight now, for this task: move it */
+    ENG_CLAIM_PRESENT, /* known to be in the target repository */
+    ENG_CLAIM_PARKED,  /* another worker moves it: t is queued again after */
+    ENG_CLAIM_FAILED,  /* failed for another image from the same source */
+    ENG_CLAIM_NOMEM
+} eng_claim;
+typedef struct blob_claim_out {
+    blob_entry *entry;
+    bool known_here; /* the table lists dst_repo (maybe unverified) */
+    char *from;      /* ENG_CLAIM_MOVE: a mount source (malloc'd) or NULL */
+    char why[600];   /* ENG_CLAIM_FAILED: the earlier error */
+} blob_claim_out;
+/* Looks the blob up (key "host digest") for dst_repo and claims it. */
+eng_claim eng_blob_claim(it_engine *e, const char *key, const char *dst_repo,
+                         const char *src_name, task *t, blob_claim_out *out);
+/* Ends a claim: records where the blob now is (or its failure) and
+ * queues the tasks parked on it again. */
+void eng_blob_release(it_engine *e, blob_entry *be, const char *dst_repo,
+                      bool present, const char *src_name, const char *error);
+/* The registry said a manifest's blobs are unknown in repo: forget that
+ * they were verified there, so the retry pass copies them. */
+void eng_blobs_forget(it_engine *e, const char *host, const char *repo,
+                      const reg_manifest *m);
 
 /* ---- engine_blob_task.c */
 bool eng_run_blob(it_engine *e, node *n, size_t i, task *t);
 
 /* ---- engine_plan.c */
-int eng_plan_manifest(it_engine *e, image_ctx *img, reg_manifest *m,
-                      long *nblobs, int64_t *bytes, reg_error *err);
+/* --dry-run: counts what image manifest m (fetched, with its children)
+ * would move and prints the plan line. */
+int eng_plan_image(it_engine *e, image_ctx *img, const reg_manifest *m,
+                   reg_error *err);
 
 /* ---- engine_list.c */
 void eng_run_repo(it_engine *e, repo_ctx *r);

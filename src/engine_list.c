@@ -77,7 +77,7 @@ static int queue_image(it_engine *e, repo_ctx *r, const char *tag)
     img->pid = it_progress_image_add(e->o.progress, r->pid,
                                      img->tag ? img->tag : img->dst_ref);
     img->result = eng_add_result(e, img->src_str, img->dst_str);
-    eng_enqueue(e, T_IMAGE, img, 0);
+    eng_enqueue(e, &img->task, T_IMAGE, img, 0);
     return 0;
 }
 
@@ -162,10 +162,67 @@ static int list_source(it_engine *e, repo_ctx *r, list_ctx *lc, reg_error *err)
     return lc->stopped || lc->oom ? 0 : rc;
 }
 
-static void list_repo(it_engine *e, repo_ctx *r)
+/* The target's tags tell which images may already be there, and whether
+ * the repository is new (then no blob can be there yet); known before the
+ * first image is queued. A failure only means each tag is checked. */
+static void list_target(it_engine *e, repo_ctx *r)
 {
     reg_error err = {0};
     int rc, attempt = 0;
+    do {
+        rc = e->ops.tags_list(e->ops.self, &r->dst_tags, r->dst,
+                              r->pair.dst_repo, &err);
+    } while (eng_again(e, rc, &err, &attempt, "list target tags"));
+    if (rc == REG_ENOTFOUND) {
+        r->dst_fresh = true;
+        r->dst_tags = NULL;
+    } else if (rc != 0) {
+        log_debug("list tags of %s: %s (checking each tag instead)",
+                  r->dst_name, err.msg);
+        r->dst_tags = NULL;
+    }
+}
+
+/* The source listing is over (failed with why when failed): the
+ * repository's state, tag count and, for a failure or a stop, a result. */
+static void listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc,
+                         bool failed, const char *why)
+{
+    it_repo_state rs;
+    pthread_mutex_lock(&e->lock);
+    r->listing = false;
+    r->list_failed = failed;
+    size_t queued = r->queued;
+    bool settled = eng_repo_settled_locked(r, &rs);
+    /* Under the lock: the worker that finishes the last image settles the
+     * repository after this. */
+    if (!settled)
+        it_progress_repo_state(e->o.progress, r->pid, IT_REPO_COPYING, why);
+    pthread_mutex_unlock(&e->lock);
+
+    it_progress_repo_tags(e->o.progress, r->pid, (int)queued);
+    if (failed) {
+        size_t i = eng_add_result(e, r->src_name, r->dst_name);
+        eng_set_result(e, i, IT_STATUS_FAILED, NULL, 0, why);
+        log_error("%s -> %s: %s%s", r->src_name, r->dst_name, why,
+                  queued ? " (the tags listed before it are copied)" : "");
+    } else if (lc->stopped) {
+        size_t i = eng_add_result(e, r->src_name, r->dst_name);
+        eng_set_result(e, i, IT_STATUS_PENDING, NULL, 0,
+                       "listing not finished: the run was stopped");
+    } else if (queued == 0) {
+        log_warn("%s: no tags to copy", r->src_name);
+    }
+    if (settled)
+        it_progress_repo_state(e->o.progress, r->pid, rs,
+                               failed        ? why
+                               : queued == 0 ? "no tags"
+                                             : NULL);
+}
+
+static void list_repo(it_engine *e, repo_ctx *r)
+{
+    reg_error err = {0};
     list_ctx lc = {.e = e, .r = r};
 
     if (eng_stopping(e)) {
@@ -183,62 +240,15 @@ static void list_repo(it_engine *e, repo_ctx *r)
         return;
     }
     it_progress_repo_state(e->o.progress, r->pid, IT_REPO_LISTING, NULL);
-    /* The target's tags tell which images may already be there, and
-     * whether the repository is new (then no blob can be there yet); known
-     * before the first image is queued. */
-    do {
-        rc = e->ops.tags_list(e->ops.self, &r->dst_tags, r->dst,
-                              r->pair.dst_repo, &err);
-    } while (eng_again(e, rc, &err, &attempt, "list target tags"));
-    if (rc == REG_ENOTFOUND) {
-        r->dst_fresh = true;
-        r->dst_tags = NULL;
-    } else if (rc != 0) {
-        log_debug("list tags of %s: %s (checking each tag instead)",
-                  r->dst_name, err.msg);
-        r->dst_tags = NULL;
-    }
-    reg_error_clear(&err);
-
+    list_target(e, r);
     pthread_mutex_lock(&e->lock);
     r->listing = true;
     pthread_mutex_unlock(&e->lock);
-    rc = list_source(e, r, &lc, &err);
+    int rc = list_source(e, r, &lc, &err);
     if (lc.oom)
         reg_error_set(&err, REG_ENOMEM, "list tags: out of memory");
     bool failed = rc != 0 || lc.oom;
-    const char *why = failed ? err.msg : NULL;
-
-    it_repo_state rs;
-    pthread_mutex_lock(&e->lock);
-    r->listing = false;
-    r->list_failed = failed;
-    size_t queued = r->queued;
-    bool settled = eng_repo_settled_locked(r, &rs);
-    /* Under the lock: the eng_worker that finishes the last image settles the
-     * repository after this. */
-    if (!settled)
-        it_progress_repo_state(e->o.progress, r->pid, IT_REPO_COPYING, why);
-    pthread_mutex_unlock(&e->lock);
-
-    it_progress_repo_tags(e->o.progress, r->pid, (int)queued);
-    if (failed) {
-        size_t i = eng_add_result(e, r->src_name, r->dst_name);
-        eng_set_result(e, i, IT_STATUS_FAILED, NULL, 0, err.msg);
-        log_error("%s -> %s: %s%s", r->src_name, r->dst_name, err.msg,
-                  queued ? " (the tags listed before it are copied)" : "");
-    } else if (lc.stopped) {
-        size_t i = eng_add_result(e, r->src_name, r->dst_name);
-        eng_set_result(e, i, IT_STATUS_PENDING, NULL, 0,
-                       "listing not finished: the run was stopped");
-    } else if (queued == 0) {
-        log_warn("%s: no tags to copy", r->src_name);
-    }
-    if (settled)
-        it_progress_repo_state(e->o.progress, r->pid, rs,
-                               failed        ? why
-                               : queued == 0 ? "no tags"
-                                             : NULL);
+    listing_over(e, r, &lc, failed, failed ? err.msg : NULL);
 }
 
 void eng_run_repo(it_engine *e, repo_ctx *r)

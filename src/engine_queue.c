@@ -22,13 +22,8 @@ void eng_push_locked(it_engine *e, task *t, bool count)
     pthread_cond_signal(&e->cond);
 }
 
-void eng_enqueue(it_engine *e, task_kind kind, void *obj, size_t idx)
+void eng_enqueue(it_engine *e, task *t, task_kind kind, void *obj, size_t idx)
 {
-    task *t = calloc(1, sizeof(*t));
-    if (!t) {
-        log_error("out of memory queueing a task");
-        abort();
-    }
     t->kind = kind;
     t->obj = obj;
     t->idx = idx;
@@ -89,12 +84,9 @@ void eng_idle_locked(it_engine *e)
             atomic_store(&img->failed, 0);
             atomic_store(&img->bytes, 0);
             atomic_store(&img->expect, 0);
-            task *t = calloc(1, sizeof(*t));
-            if (!t)
-                abort();
-            t->kind = T_IMAGE;
-            t->obj = img;
-            eng_push_locked(e, t, true);
+            img->task.kind = T_IMAGE;
+            img->task.obj = img;
+            eng_push_locked(e, &img->task, true);
         }
         e->nretry = 0;
         return;
@@ -124,9 +116,8 @@ void *eng_worker(void *arg)
         if (t) {
             pthread_mutex_unlock(&e->lock);
             bool parked = false;
+            /* t lives in the object it works on: not touched after */
             run_task(e, t, &parked);
-            if (!parked)
-                free(t);
             pthread_mutex_lock(&e->lock);
             if (!parked)
                 e->outstanding--;

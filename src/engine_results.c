@@ -11,25 +11,27 @@
 
 size_t eng_add_result(it_engine *e, const char *src, const char *dst)
 {
+    size_t i = ENG_NO_RESULT;
     pthread_mutex_lock(&e->lock);
     if (e->nresults == e->capresults) {
         size_t cap = e->capresults ? e->capresults * 2 : 64;
         it_image_result *r = realloc(e->results, cap * sizeof(*r));
-        if (!r) {
-            pthread_mutex_unlock(&e->lock);
-            log_error("out of memory");
-            abort();
-        }
+        if (!r)
+            goto out;
         e->results = r;
         e->capresults = cap;
     }
-    size_t i = e->nresults++;
+    i = e->nresults++;
     it_image_result *r = &e->results[i];
     memset(r, 0, sizeof(*r));
     r->source = eng_xstrdup(src);
     r->target = eng_xstrdup(dst);
     r->status = IT_STATUS_FAILED;
+out:
     pthread_mutex_unlock(&e->lock);
+    if (i == ENG_NO_RESULT)
+        log_error("%s -> %s: out of memory: its result is not reported", src,
+                  dst);
     return i;
 }
 
@@ -38,6 +40,10 @@ void eng_set_result(it_engine *e, size_t i, it_image_status st,
 {
     char red[600];
     pthread_mutex_lock(&e->lock);
+    if (i >= e->nresults) {
+        pthread_mutex_unlock(&e->lock);
+        return;
+    }
     it_image_result *r = &e->results[i];
     r->status = st;
     if (digest && *digest) {
@@ -103,7 +109,7 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
             eng_image_fail(img, "", why ? why : "failed");
         const char *err = NULL;
         pthread_mutex_lock(&e->lock);
-        err = e->results[img->result].error;
+        err = img->result < e->nresults ? e->results[img->result].error : NULL;
         char *copy = eng_xstrdup(err);
         bool retry = img->attempt == 0 && !eng_stopping(e);
         if (retry) {

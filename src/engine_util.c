@@ -49,7 +49,7 @@ bool eng_aborting(const it_engine *e)
 /*
  * Retry policy for one request: transient errors are retried --retry
  * times with exponential backoff and jitter, honouring Retry-After.
- * Returns true when the caller should try eng_again (after the sleep done
+ * Returns true when the caller should try again (after the sleep done
  * here).
  */
 bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
