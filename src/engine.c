@@ -38,7 +38,7 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
         e->bandwidth = it_bucket_new((double)o->bandwidth,
                                      (double)o->bandwidth / 4, NULL, NULL);
     if (!e->clients || !e->buckets || !e->refreshing || !e->blobs ||
-        !e->planned || !e->done_images ||
+        !e->planned || !e->done_images || eng_events_init(e) != 0 ||
         (!o->regops && reg_global_new(&e->global, &rerr) != 0)) {
         snprintf(err->msg, sizeof(err->msg), "engine setup: %s",
                  rerr.msg[0] ? rerr.msg : "out of memory");
@@ -56,7 +56,7 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
         e->nthreads++;
     }
     if (e->nthreads == 0) {
-        snprintf(err->msg, sizeof(err->msg), "cannot start eng_worker threads");
+        snprintf(err->msg, sizeof(err->msg), "cannot start worker threads");
         it_engine_free(e);
         return -1;
     }
@@ -121,8 +121,9 @@ void it_engine_input_done(it_engine *e)
     /* Told before the run can be declared finished, so the phases go in
      * order (copying, then done). */
     if (report) {
-        it_progress_enumeration_done(e->o.progress);
-        it_progress_phase(e->o.progress, IT_PHASE_COPYING);
+        eng_emit(e, &(it_event){.kind = IT_EV_ENUMERATED});
+        eng_emit(e,
+                 &(it_event){.kind = IT_EV_PHASE, .phase = IT_PHASE_COPYING});
     }
     pthread_mutex_lock(&e->lock);
     eng_idle_locked(e);
@@ -166,6 +167,7 @@ void it_engine_free(it_engine *e)
         it_engine_wait(e);
     }
     free(e->threads);
+    free(e->subs);
     for (size_t i = 0; i < e->nresults; i++) {
         free(e->results[i].source);
         free(e->results[i].target);

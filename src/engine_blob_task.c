@@ -20,8 +20,9 @@ static void copy_progress_cb(void *payload, int64_t delta)
     copy_progress *cp = payload;
     cp->moved += delta;
     atomic_fetch_add(&cp->img->bytes, delta);
-    atomic_fetch_add(&cp->e->bytes_copied, delta);
-    it_progress_bytes(cp->e->o.progress, cp->img->pid, delta);
+    eng_emit(cp->e, &(it_event){.kind = IT_EV_BYTES,
+                                .image = cp->img->pid,
+                                .bytes = delta});
 }
 
 /* Makes the blob present in the target repository: a HEAD when it may be
@@ -75,23 +76,15 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
             if (rc != 0 && cp.moved) {
                 /* bytes of a failed attempt do not count as moved */
                 atomic_fetch_sub(&img->bytes, cp.moved);
-                atomic_fetch_sub(&e->bytes_copied, cp.moved);
-                it_progress_bytes(e->o.progress, img->pid, -cp.moved);
+                eng_emit(e, &(it_event){.kind = IT_EV_BYTES,
+                                        .image = img->pid,
+                                        .bytes = -cp.moved});
             }
         } while (eng_again(e, rc, err, &attempt, "copy blob"));
         present = rc == 0;
         *outcome = IT_BLOB_COPIED;
     }
     return present;
-}
-
-static void blob_counted(it_engine *e, it_blob_outcome outcome)
-{
-    atomic_fetch_add(outcome == IT_BLOB_COPIED    ? &e->blobs_copied
-                     : outcome == IT_BLOB_MOUNTED ? &e->blobs_mounted
-                                                  : &e->blobs_skipped,
-                     1);
-    it_progress_blob(e->o.progress, outcome);
 }
 
 /* T_BLOB. Returns true when the task was parked (another worker is moving
@@ -123,7 +116,10 @@ bool eng_run_blob(it_engine *e, node *n, size_t i, task *t)
         why = "out of memory";
         goto done;
     case ENG_CLAIM_PRESENT:
-        blob_counted(e, IT_BLOB_SKIPPED);
+        eng_emit(e, &(it_event){.kind = IT_EV_BLOB_DONE,
+                                .image = img->pid,
+                                .digest = d->digest,
+                                .outcome = IT_BLOB_SKIPPED});
         ok = true;
         goto done;
     case ENG_CLAIM_PARKED:
@@ -144,9 +140,14 @@ bool eng_run_blob(it_engine *e, node *n, size_t i, task *t)
         why = err.msg;
         goto done;
     }
-    it_journal_blob(e->o.journal, e->ops.client_host(e->ops.self, dst),
-                    r->pair.dst_repo, d->digest, d->size);
-    blob_counted(e, outcome);
+    /* put (or verified) in the target repository by this task */
+    eng_emit(e, &(it_event){.kind = IT_EV_BLOB_DONE,
+                            .image = img->pid,
+                            .registry = e->ops.client_host(e->ops.self, dst),
+                            .repo_path = r->pair.dst_repo,
+                            .digest = d->digest,
+                            .size = d->size,
+                            .outcome = outcome});
 done:
     if (why)
         eng_image_fail(img, prefix, why);

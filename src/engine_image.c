@@ -112,7 +112,9 @@ static void node_begin(it_engine *e, node *n)
                 expect = it_add_sat(expect, m->blobs[i].size);
         /* An index's children add up: the expectation is the sum. */
         int64_t total = eng_add_sat(&n->img->expect, expect);
-        it_progress_image_expect(e->o.progress, n->img->pid, total);
+        eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_EXPECT,
+                                .image = n->img->pid,
+                                .bytes = total});
         n->blob_tasks = calloc(m->n_blobs ? m->n_blobs : 1, sizeof(task));
         if (!n->blob_tasks) {
             eng_image_fail(n->img, "", "out of memory");
@@ -247,8 +249,11 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
         if (strcmp(img->digest, dst_digest) == 0) {
             /* Journaled too, so the next rerun settles it with one HEAD. */
             if (!e->o.dry_run)
-                it_journal_image(e->o.journal, img->src_str, img->digest,
-                                 img->dst_str);
+                eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_PRESENT,
+                                        .image = img->pid,
+                                        .source = img->src_str,
+                                        .target = img->dst_str,
+                                        .digest = img->digest});
             snprintf(why, cap, "already present (same digest)");
             rc = 1;
             goto out;
@@ -288,8 +293,11 @@ static void start_image(it_engine *e, image_ctx *img)
                               &img->dst_expires, &err);
     if (!img->dst)
         goto finish;
-    it_progress_image_state(e->o.progress, img->pid, IT_IMG_COPYING, NULL,
-                            NULL);
+    eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_STARTED,
+                            .repo = r->pid,
+                            .image = img->pid,
+                            .source = img->src_str,
+                            .target = img->dst_str});
     rc = compare_target(e, img, &src_ref, skip, sizeof(skip), &err);
     if (rc != 0) {
         if (rc > 0) {
@@ -344,8 +352,14 @@ void eng_run_image(it_engine *e, image_ctx *img)
         eng_repo_image_done(e, img->repo, IT_STATUS_FAILED);
     else
         /* Never started: it stays pending (not done) everywhere. */
-        eng_set_result(e, img->result, IT_STATUS_PENDING, NULL, 0,
-                       "not started: the run was stopped");
+        eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_FINISHED,
+                                .repo = img->repo->pid,
+                                .image = img->pid,
+                                .result = img->result,
+                                .source = img->src_str,
+                                .target = img->dst_str,
+                                .status = IT_STATUS_PENDING,
+                                .text = "not started: the run was stopped"});
 }
 
 void eng_image_free(image_ctx *img)
@@ -355,6 +369,7 @@ void eng_image_free(image_ctx *img)
     free(img->dst_ref);
     free(img->src_str);
     free(img->dst_str);
+    free(img->error);
     free(img);
 }
 

@@ -17,6 +17,24 @@
  * A node's manifest is pushed by the worker that finishes its last blob
  * (or its last child); the root is pushed to the tag last, so a failed
  * image never leaves the tag pointing at a partial image.
+ *
+ * The files, one idea each:
+ *   engine.c            lifecycle and public API
+ *   engine_queue.c      the queue, the workers, the final retry pass
+ *   engine_clients.c    the client pool, credentials, rate buckets
+ *   engine_blobs.c      the blob table (dedup, in flight, failures)
+ *   engine_blob_task.c  T_BLOB
+ *   engine_image.c      T_IMAGE and T_NODE: the manifest tree
+ *   engine_list.c       T_REPO: listing (streamed page by page)
+ *   engine_plan.c       --dry-run
+ *   engine_results.c    results and stats (a subscriber), image/repo ends
+ *   engine_events.c     the event stream and the journal, progress and
+ *                       log subscribers
+ *   engine_util.c       strdup-or-NULL, join, stop tests, retry (again)
+ *   engine_regops.c     the registry seam's default table (regops.h)
+ *
+ * Registries are reached only through e->ops (regops.h). Everything the
+ * engine reports goes out as an it_event through eng_emit (engine.h).
  */
 
 #ifndef IT_ENGINE_INT_H
@@ -73,7 +91,9 @@ typedef struct image_ctx {
     it_regclient *dst; /* refreshed per attempt: credentials may expire */
     bool dst_expires;  /* its credentials are temporary: look up per task */
     atomic_int failed;
-    atomic_llong bytes;
+    char *error;         /* the first error of this attempt (the cause) */
+    int64_t fail_bytes;  /* bytes moved when it failed */
+    atomic_llong bytes;  /* blob bytes moved by this attempt */
     atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
     char digest[REG_DIGEST_LEN + 1];
     struct node *root;
@@ -156,9 +176,13 @@ struct it_engine {
     it_strmap *planned;     /* dry-run: "host digest" -> (void*)1 */
     it_strmap *done_images; /* journal: "src\ndst" -> source digest */
 
+    /* Kept by the results subscriber only (eng_results_on_event). */
     atomic_long blobs_copied, blobs_mounted, blobs_skipped;
     atomic_llong bytes_copied;
-    atomic_long http_requests;
+    atomic_long http_requests; /* counted by the clients' hooks */
+
+    it_event_sub *subs; /* the event stream's subscribers, in order */
+    size_t nsubs;
 
     pthread_t *threads;
     int nthreads;
@@ -190,11 +214,9 @@ void eng_free_bucket(void *p);
 
 /* ---- engine_results.c */
 /* A new result (failed until set), or ENG_NO_RESULT when out of memory
- * (eng_set_result then does nothing). */
+ * (its events then change no result). */
 #define ENG_NO_RESULT ((size_t)-1)
 size_t eng_add_result(it_engine *e, const char *src, const char *dst);
-void eng_set_result(it_engine *e, size_t i, it_image_status st,
-                    const char *digest, int64_t bytes, const char *error);
 void eng_image_fail(image_ctx *img, const char *prefix, const char *msg);
 bool eng_repo_settled_locked(const repo_ctx *r, it_repo_state *st);
 void eng_repo_image_done(it_engine *e, repo_ctx *r, it_image_status st);
@@ -252,5 +274,14 @@ int eng_plan_image(it_engine *e, image_ctx *img, const reg_manifest *m,
 /* ---- engine_list.c */
 void eng_run_repo(it_engine *e, repo_ctx *r);
 void eng_repo_free(repo_ctx *r);
+
+/* ---- engine_events.c */
+/* Hands ev to every subscriber, its text redacted first (ev->text is
+ * cleared after). */
+void eng_emit(it_engine *e, it_event *ev);
+/* The built-in subscribers, then the caller's. Returns 0 or -1. */
+int eng_events_init(it_engine *e);
+/* ---- engine_results.c: the results subscriber */
+void eng_results_on_event(void *payload, const it_event *ev);
 
 #endif /* IT_ENGINE_INT_H */

@@ -30,8 +30,9 @@ static void repo_listed(it_engine *e)
         report = e->enum_reported = true;
     pthread_mutex_unlock(&e->lock);
     if (report) {
-        it_progress_enumeration_done(e->o.progress);
-        it_progress_phase(e->o.progress, IT_PHASE_COPYING);
+        eng_emit(e, &(it_event){.kind = IT_EV_ENUMERATED});
+        eng_emit(e,
+                 &(it_event){.kind = IT_EV_PHASE, .phase = IT_PHASE_COPYING});
     }
 }
 
@@ -197,27 +198,33 @@ static void listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc,
     /* Under the lock: the worker that finishes the last image settles the
      * repository after this. */
     if (!settled)
-        it_progress_repo_state(e->o.progress, r->pid, IT_REPO_COPYING, why);
+        eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
+                                .repo = r->pid,
+                                .repo_state = IT_REPO_COPYING,
+                                .text = why});
     pthread_mutex_unlock(&e->lock);
 
-    it_progress_repo_tags(e->o.progress, r->pid, (int)queued);
+    it_event ev = {.kind = IT_EV_REPO_LISTED,
+                   .repo = r->pid,
+                   .source = r->src_name,
+                   .target = r->dst_name,
+                   .count = (long)queued,
+                   .status = IT_STATUS_COPIED};
     if (failed) {
-        size_t i = eng_add_result(e, r->src_name, r->dst_name);
-        eng_set_result(e, i, IT_STATUS_FAILED, NULL, 0, why);
-        log_error("%s -> %s: %s%s", r->src_name, r->dst_name, why,
-                  queued ? " (the tags listed before it are copied)" : "");
+        ev.status = IT_STATUS_FAILED;
+        ev.text = why;
     } else if (lc->stopped) {
-        size_t i = eng_add_result(e, r->src_name, r->dst_name);
-        eng_set_result(e, i, IT_STATUS_PENDING, NULL, 0,
-                       "listing not finished: the run was stopped");
-    } else if (queued == 0) {
-        log_warn("%s: no tags to copy", r->src_name);
+        ev.status = IT_STATUS_PENDING;
+        ev.text = "listing not finished: the run was stopped";
     }
+    eng_emit(e, &ev);
     if (settled)
-        it_progress_repo_state(e->o.progress, r->pid, rs,
-                               failed        ? why
-                               : queued == 0 ? "no tags"
-                                             : NULL);
+        eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
+                                .repo = r->pid,
+                                .repo_state = rs,
+                                .text = failed        ? why
+                                        : queued == 0 ? "no tags"
+                                                      : NULL});
 }
 
 static void list_repo(it_engine *e, repo_ctx *r)
@@ -226,9 +233,12 @@ static void list_repo(it_engine *e, repo_ctx *r)
     list_ctx lc = {.e = e, .r = r};
 
     if (eng_stopping(e)) {
-        size_t i = eng_add_result(e, r->src_name, r->dst_name);
-        eng_set_result(e, i, IT_STATUS_PENDING, NULL, 0,
-                       "not listed: the run was stopped");
+        eng_emit(e, &(it_event){.kind = IT_EV_REPO_FAILED,
+                                .repo = r->pid,
+                                .source = r->src_name,
+                                .target = r->dst_name,
+                                .status = IT_STATUS_PENDING,
+                                .text = "not listed: the run was stopped"});
         return;
     }
     r->src = eng_get_client(e, r->pair.src_host, r->pair.src_repo, NULL, &err);
@@ -239,7 +249,9 @@ static void list_repo(it_engine *e, repo_ctx *r)
         eng_repo_fail(e, r, err.msg);
         return;
     }
-    it_progress_repo_state(e->o.progress, r->pid, IT_REPO_LISTING, NULL);
+    eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
+                            .repo = r->pid,
+                            .repo_state = IT_REPO_LISTING});
     list_target(e, r);
     pthread_mutex_lock(&e->lock);
     r->listing = true;

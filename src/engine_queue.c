@@ -76,13 +76,16 @@ void eng_idle_locked(it_engine *e)
     if (!e->retry_pass_done && e->nretry > 0 && !eng_stopping(e)) {
         e->retry_pass_done = true;
         atomic_store(&e->pass, 1);
-        it_progress_phase(e->o.progress, IT_PHASE_RETRYING);
-        log_info("retrying %zu failed image(s)", e->nretry);
+        eng_emit(e, &(it_event){.kind = IT_EV_PHASE,
+                                .phase = IT_PHASE_RETRYING,
+                                .count = (long)e->nretry});
         for (size_t i = 0; i < e->nretry; i++) {
             image_ctx *img = e->retry[i];
             img->attempt = 1;
             atomic_store(&img->failed, 0);
             atomic_store(&img->bytes, 0);
+            free(img->error);
+            img->error = NULL;
             atomic_store(&img->expect, 0);
             img->task.kind = T_IMAGE;
             img->task.obj = img;
@@ -99,7 +102,9 @@ void eng_idle_locked(it_engine *e)
         r->images_failed++;
         r->images_left--;
         if (eng_repo_settled_locked(r, &rs))
-            it_progress_repo_state(e->o.progress, r->pid, rs, NULL);
+            eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
+                                    .repo = r->pid,
+                                    .repo_state = rs});
     }
     e->nretry = 0;
     e->finished = true;

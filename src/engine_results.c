@@ -35,10 +35,10 @@ out:
     return i;
 }
 
-void eng_set_result(it_engine *e, size_t i, it_image_status st,
-                    const char *digest, int64_t bytes, const char *error)
+/* Caller: the results subscriber (text already redacted by eng_emit). */
+static void set_result(it_engine *e, size_t i, it_image_status st,
+                       const char *digest, int64_t bytes, const char *error)
 {
-    char red[600];
     pthread_mutex_lock(&e->lock);
     if (i >= e->nresults) {
         pthread_mutex_unlock(&e->lock);
@@ -52,12 +52,41 @@ void eng_set_result(it_engine *e, size_t i, it_image_status st,
     }
     r->bytes = bytes;
     free(r->error);
-    r->error = NULL;
-    if (error) {
-        it_sanitize(red, sizeof(red), error);
-        r->error = strdup(red);
-    }
+    r->error = eng_xstrdup(error);
     pthread_mutex_unlock(&e->lock);
+}
+
+/* The results subscriber: the report's rows and the blob and byte counts
+ * of it_engine_stats_get. */
+void eng_results_on_event(void *payload, const it_event *ev)
+{
+    it_engine *e = payload;
+    switch (ev->kind) {
+    case IT_EV_IMAGE_FINISHED:
+        set_result(e, ev->result, ev->status, ev->digest, ev->bytes, ev->text);
+        break;
+    case IT_EV_REPO_LISTED: /* a failed or stopped listing has a row */
+        if (ev->status != IT_STATUS_COPIED)
+            set_result(e, eng_add_result(e, ev->source, ev->target), ev->status,
+                       NULL, 0, ev->text);
+        break;
+    case IT_EV_REPO_FAILED:
+    case IT_EV_PAIR_FAILED:
+        set_result(e, eng_add_result(e, ev->source, ev->target), ev->status,
+                   NULL, 0, ev->text);
+        break;
+    case IT_EV_BLOB_DONE:
+        atomic_fetch_add(ev->outcome == IT_BLOB_COPIED    ? &e->blobs_copied
+                         : ev->outcome == IT_BLOB_MOUNTED ? &e->blobs_mounted
+                                                          : &e->blobs_skipped,
+                         1);
+        break;
+    case IT_EV_BYTES:
+        atomic_fetch_add(&e->bytes_copied, ev->bytes);
+        break;
+    default:
+        break;
+    }
 }
 
 void eng_image_fail(image_ctx *img, const char *prefix, const char *msg)
@@ -67,9 +96,9 @@ void eng_image_fail(image_ctx *img, const char *prefix, const char *msg)
     if (atomic_compare_exchange_strong(&img->failed, &expected, 1)) {
         char buf[600];
         snprintf(buf, sizeof(buf), "%s%.500s", prefix, msg);
-        it_engine *e = img->repo->e;
-        eng_set_result(e, img->result, IT_STATUS_FAILED, img->digest,
-                       atomic_load(&img->bytes), buf);
+        free(img->error);
+        img->error = eng_xstrdup(buf);
+        img->fail_bytes = atomic_load(&img->bytes);
     }
 }
 
@@ -97,74 +126,68 @@ void eng_repo_image_done(it_engine *e, repo_ctx *r, it_image_status st)
     bool settled = eng_repo_settled_locked(r, &rs);
     pthread_mutex_unlock(&e->lock);
     if (settled)
-        it_progress_repo_state(e->o.progress, r->pid, rs, NULL);
+        eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
+                                .repo = r->pid,
+                                .repo_state = rs});
+}
+
+/* A failed image goes on the list of the final retry pass, once. */
+static bool retry_later(it_engine *e, image_ctx *img)
+{
+    pthread_mutex_lock(&e->lock);
+    bool retry = img->attempt == 0 && !eng_stopping(e);
+    if (retry && e->nretry == e->capretry) {
+        size_t cap = e->capretry ? e->capretry * 2 : 16;
+        image_ctx **v = realloc(e->retry, cap * sizeof(*v));
+        if (v) {
+            e->retry = v;
+            e->capretry = cap;
+        }
+    }
+    if (retry && e->nretry < e->capretry)
+        e->retry[e->nretry++] = img;
+    else
+        retry = false;
+    pthread_mutex_unlock(&e->lock);
+    return retry;
 }
 
 void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
                       const char *why)
 {
-    int64_t bytes = atomic_load(&img->bytes);
+    it_event ev = {.kind = IT_EV_IMAGE_FINISHED,
+                   .repo = img->repo->pid,
+                   .image = img->pid,
+                   .result = img->result,
+                   .source = img->src_str,
+                   .target = img->dst_str,
+                   .digest = img->digest,
+                   .status = st,
+                   .bytes = atomic_load(&img->bytes),
+                   .text = why};
     if (st == IT_STATUS_FAILED) {
         if (!atomic_load(&img->failed))
             eng_image_fail(img, "", why ? why : "failed");
-        const char *err = NULL;
-        pthread_mutex_lock(&e->lock);
-        err = img->result < e->nresults ? e->results[img->result].error : NULL;
-        char *copy = eng_xstrdup(err);
-        bool retry = img->attempt == 0 && !eng_stopping(e);
-        if (retry) {
-            if (e->nretry == e->capretry) {
-                size_t cap = e->capretry ? e->capretry * 2 : 16;
-                image_ctx **v = realloc(e->retry, cap * sizeof(*v));
-                if (v) {
-                    e->retry = v;
-                    e->capretry = cap;
-                }
-            }
-            if (e->nretry < e->capretry)
-                e->retry[e->nretry++] = img;
-            else
-                retry = false;
-        }
-        pthread_mutex_unlock(&e->lock);
-        log_error("%s -> %s: %s%s", img->src_str, img->dst_str,
-                  copy ? copy : "failed",
-                  retry ? " (will retry at the end)" : "");
-        it_progress_image_state(e->o.progress, img->pid, IT_IMG_FAILED,
-                                img->digest, copy);
-        free(copy);
-        eng_node_free(img->root);
-        img->root = NULL;
-        if (retry)
-            return; /* the repo is not done until the retry pass */
-    } else {
-        eng_set_result(e, img->result, st, img->digest, bytes, why);
-        it_progress_image_state(e->o.progress, img->pid,
-                                st == IT_STATUS_COPIED    ? IT_IMG_COPIED
-                                : st == IT_STATUS_PLANNED ? IT_IMG_COPIED
-                                                          : IT_IMG_SKIPPED,
-                                img->digest, why);
-        if (st == IT_STATUS_COPIED) {
-            it_journal_image(e->o.journal, img->src_str, img->digest,
-                             img->dst_str);
-            log_info("copied %s -> %s (%s)", img->src_str, img->dst_str,
-                     img->digest);
-        } else if (st == IT_STATUS_SKIPPED) {
-            log_info("skipped %s -> %s: %s", img->src_str, img->dst_str,
-                     why ? why : "");
-        }
-        eng_node_free(img->root);
-        img->root = NULL;
+        ev.text = img->error;
+        ev.bytes = img->fail_bytes;
+        ev.will_retry = retry_later(e, img);
     }
-    eng_repo_image_done(e, img->repo, st);
+    eng_emit(e, &ev);
+    eng_node_free(img->root);
+    img->root = NULL;
+    /* a failed image retried at the end: its repository is not done */
+    if (!ev.will_retry)
+        eng_repo_image_done(e, img->repo, st);
 }
 
 void eng_repo_fail(it_engine *e, repo_ctx *r, const char *msg)
 {
-    size_t i = eng_add_result(e, r->src_name, r->dst_name);
-    eng_set_result(e, i, IT_STATUS_FAILED, NULL, 0, msg);
-    log_error("%s -> %s: %s", r->src_name, r->dst_name, msg);
-    it_progress_repo_state(e->o.progress, r->pid, IT_REPO_FAILED, msg);
+    eng_emit(e, &(it_event){.kind = IT_EV_REPO_FAILED,
+                            .repo = r->pid,
+                            .source = r->src_name,
+                            .target = r->dst_name,
+                            .status = IT_STATUS_FAILED,
+                            .text = msg});
 }
 
 const it_image_result *it_engine_results(const it_engine *e, size_t *n)
@@ -223,14 +246,9 @@ const char *it_image_status_name(it_image_status s)
 void it_engine_add_failed(it_engine *e, const char *source, const char *target,
                           const char *reason)
 {
-    size_t i = eng_add_result(e, source, target);
-    eng_set_result(e, i, IT_STATUS_FAILED, NULL, 0, reason);
-    /* Counted as one failed image, so the dashboard's totals agree with
-     * the report and the exit code. */
-    int pid = it_progress_repo_add(e->o.progress, source, target);
-    it_progress_repo_tags(e->o.progress, pid, 1);
-    int img = it_progress_image_add(e->o.progress, pid, "(all tags)");
-    it_progress_image_state(e->o.progress, img, IT_IMG_FAILED, NULL, reason);
-    it_progress_repo_state(e->o.progress, pid, IT_REPO_FAILED, reason);
-    log_error("%s -> %s: %s", source, target, reason);
+    eng_emit(e, &(it_event){.kind = IT_EV_PAIR_FAILED,
+                            .source = source,
+                            .target = target,
+                            .status = IT_STATUS_FAILED,
+                            .text = reason});
 }

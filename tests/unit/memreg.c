@@ -44,6 +44,7 @@ typedef struct mr_fail {
     int rc;
     long status;
     int times;
+    int64_t partial; /* MR_BLOB_COPY: bytes reported moved before failing */
 } mr_fail;
 
 typedef struct mr_client {
@@ -168,8 +169,9 @@ static void store_manifest(mr_repo *r, const char *ref, const char *mt,
 
 /* Logs the call, runs the hook, then returns an injected failure (or 0)
  * for it. */
-static int enter(memreg *m, memreg_op op, const mr_client *c, const char *host,
-                 const char *repo, const char *ref, reg_error *err)
+static int enter_partial(memreg *m, memreg_op op, const mr_client *c,
+                         const char *host, const char *repo, const char *ref,
+                         int64_t *partial, reg_error *err)
 {
     if (c && c->hooks.before_request)
         c->hooks.before_request(c->hooks.payload, host);
@@ -197,6 +199,8 @@ static int enter(memreg *m, memreg_op op, const mr_client *c, const char *host,
             f->times--;
         rc = f->rc;
         status = f->status;
+        if (partial)
+            *partial = f->partial;
         break;
     }
     pthread_mutex_unlock(&m->lock);
@@ -206,6 +210,12 @@ static int enter(memreg *m, memreg_op op, const mr_client *c, const char *host,
             err->http_status = status;
     }
     return rc;
+}
+
+static int enter(memreg *m, memreg_op op, const mr_client *c, const char *host,
+                 const char *repo, const char *ref, reg_error *err)
+{
+    return enter_partial(m, op, c, host, repo, ref, NULL, err);
 }
 
 /* ------------------------------------------------------------ the seam */
@@ -409,7 +419,11 @@ static int mr_blob_copy(void *self, it_regclient *src, const char *src_repo,
 {
     memreg *m = self;
     mr_client *sc = (mr_client *)src, *dc = (mr_client *)dst;
-    int rc = enter(m, MR_BLOB_COPY, dc, dc->host, dst_repo, d->digest, err);
+    int64_t partial = 0;
+    int rc = enter_partial(m, MR_BLOB_COPY, dc, dc->host, dst_repo, d->digest,
+                           &partial, err);
+    if (rc && partial > 0 && opts && opts->progress)
+        opts->progress(opts->payload, partial); /* then the copy breaks */
     if (rc)
         return rc;
     pthread_mutex_lock(&m->lock);
@@ -631,6 +645,13 @@ long memreg_first_call(memreg *m, memreg_op op, const char *host,
 void memreg_fail(memreg *m, memreg_op op, const char *host, const char *repo,
                  const char *ref, int rc, long status, int times)
 {
+    memreg_fail_partial(m, op, host, repo, ref, rc, status, times, 0);
+}
+
+void memreg_fail_partial(memreg *m, memreg_op op, const char *host,
+                         const char *repo, const char *ref, int rc, long status,
+                         int times, int64_t partial)
+{
     pthread_mutex_lock(&m->lock);
     m->fails = grow(m->fails, &m->nfails, sizeof(*m->fails));
     mr_fail *f = &m->fails[m->nfails - 1];
@@ -641,6 +662,7 @@ void memreg_fail(memreg *m, memreg_op op, const char *host, const char *repo,
     f->rc = rc;
     f->status = status;
     f->times = times;
+    f->partial = partial;
     pthread_mutex_unlock(&m->lock);
 }
 

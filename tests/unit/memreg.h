@@ -75,6 +75,12 @@ long memreg_first_call(memreg *m, memreg_op op, const char *host,
 void memreg_fail(memreg *m, memreg_op op, const char *host, const char *repo,
                  const char *ref, int rc, long status, int times);
 
+/* The same, for MR_BLOB_COPY: each failing copy first reports `partial`
+ * bytes moved (a transfer that breaks in the middle). */
+void memreg_fail_partial(memreg *m, memreg_op op, const char *host,
+                         const char *repo, const char *ref, int rc, long status,
+                         int times, int64_t partial);
+
 /* Called at the start of every call, without the lock held (it may block,
  * e.g. on a condition the test signals). */
 typedef void (*memreg_hook_fn)(void *payload, memreg_op op, const char *host,

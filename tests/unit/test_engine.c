@@ -17,6 +17,7 @@
 
 #include "engine.h"
 #include "journal.h"
+#include "log.h"
 #include "memreg.h"
 #include "progress.h"
 #include "test_util.h"
@@ -31,6 +32,7 @@ typedef struct fx {
     atomic_int stop, abort;
     atomic_int sleeps;
     it_engine *e;
+    it_event_sub sub; /* an extra subscriber of the event stream, or none */
     const it_image_result *res;
     size_t nres;
 } fx;
@@ -65,10 +67,8 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Starts the engine with `routines` workers over the given pairs
- * ("src_repo dst_repo" strings, all tags) and waits for the end. */
-static void run(fx *f, int routines, int retry, const char *const *pairs,
-                size_t n)
+/* Starts the engine with `routines` workers. */
+static void start(fx *f, int routines, int retry)
 {
     it_engine_opts o = {0};
     o.routines = routines;
@@ -80,8 +80,28 @@ static void run(fx *f, int routines, int retry, const char *const *pairs,
     o.regops = memreg_ops(f->m);
     o.sleep_fn = fake_sleep;
     o.sleep_payload = f;
+    if (f->sub.fn) {
+        o.subscribers = &f->sub;
+        o.nsubscribers = 1;
+    }
     it_errbuf err = {{0}};
     assert_int_equal(it_engine_start(&f->e, &o, &err), 0);
+}
+
+/* No more input: waits for the end and takes the results. */
+static void finish(fx *f)
+{
+    it_engine_input_done(f->e);
+    it_engine_wait(f->e);
+    f->res = it_engine_results(f->e, &f->nres);
+}
+
+/* Runs the engine over the given pairs ("src_repo dst_repo" strings, all
+ * tags) to the end. */
+static void run(fx *f, int routines, int retry, const char *const *pairs,
+                size_t n)
+{
+    start(f, routines, retry);
     for (size_t i = 0; i < n; i++) {
         char src[64], dst[64];
         assert_int_equal(sscanf(pairs[i], "%63s %63s", src, dst), 2);
@@ -92,9 +112,7 @@ static void run(fx *f, int routines, int retry, const char *const *pairs,
         p.dst_repo = dst;
         assert_int_equal(it_engine_add_pair(f->e, &p), 0);
     }
-    it_engine_input_done(f->e);
-    it_engine_wait(f->e);
-    f->res = it_engine_results(f->e, &f->nres);
+    finish(f);
 }
 
 /* The result whose source ends with `suffix`. */
@@ -420,6 +438,88 @@ static void test_journal_records(void **state)
     tu_tmpdir_drop(&dir);
 }
 
+/* A subscriber that records the stream. */
+typedef struct recorder {
+    pthread_mutex_t lock;
+    long n[IT_EV_IMAGE_FINISHED + 1];
+    int64_t bytes, taken_back;
+    long blobs_copied;
+    long copied_images;
+    char text[600]; /* of the last IT_EV_PAIR_FAILED */
+} recorder;
+
+static void record(void *payload, const it_event *ev)
+{
+    recorder *r = payload;
+    pthread_mutex_lock(&r->lock);
+    r->n[ev->kind]++;
+    if (ev->kind == IT_EV_BYTES) {
+        r->bytes += ev->bytes;
+        if (ev->bytes < 0)
+            r->taken_back += ev->bytes;
+    }
+    if (ev->kind == IT_EV_BLOB_DONE && ev->outcome == IT_BLOB_COPIED)
+        r->blobs_copied++;
+    if (ev->kind == IT_EV_IMAGE_FINISHED && ev->status == IT_STATUS_COPIED)
+        r->copied_images++;
+    if (ev->kind == IT_EV_PAIR_FAILED)
+        snprintf(r->text, sizeof(r->text), "%s", ev->text ? ev->text : "");
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* One stream, one source: a copy that breaks after 400 bytes and is then
+ * retried takes those bytes back with one event; the stats (report), the
+ * progress model (printed summary) and a subscriber all agree. */
+static void test_events_one_source(void **state)
+{
+    fx *f = *state;
+    recorder rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    f->sub = (it_event_sub){record, &rec};
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l); /* 100 + 1000 bytes */
+    memreg_fail_partial(f->m, MR_BLOB_COPY, DST, "a", l, REG_ERETRY, 503, 1,
+                        400);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 2, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(result(f, "/a:v1")->bytes, 1100);
+    assert_int_equal(rec.taken_back, -400);
+    assert_int_equal(rec.bytes, 1100);
+    assert_int_equal(rec.n[IT_EV_IMAGE_STARTED], 1);
+    assert_int_equal(rec.n[IT_EV_IMAGE_FINISHED], 1);
+    assert_int_equal(rec.copied_images, 1);
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    assert_int_equal(st.bytes_copied, rec.bytes);
+    assert_int_equal(st.blobs_copied, rec.blobs_copied);
+    it_snapshot *snap = it_progress_snapshot(f->progress, NULL);
+    assert_non_null(snap);
+    assert_int_equal(snap->totals.bytes_done, st.bytes_copied);
+    assert_int_equal(snap->totals.blobs_copied, st.blobs_copied);
+    assert_int_equal(snap->totals.images_copied, st.images_copied);
+    it_snapshot_free(snap);
+}
+
+/* Event text is redacted and escaped once, before any subscriber: the
+ * results and every subscriber see the same clean text. */
+static void test_event_text_redacted(void **state)
+{
+    fx *f = *state;
+    recorder rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    f->sub = (it_event_sub){record, &rec};
+    it_log_add_secret("hunter2-engine-secret");
+    start(f, 1, 0);
+    it_engine_add_failed(f->e, SRC "/x", DST "/x",
+                         "denied: token hunter2-engine-secret\x1b[2J");
+    finish(f);
+    assert_int_equal(rec.n[IT_EV_PAIR_FAILED], 1);
+    assert_null(strstr(rec.text, "hunter2"));
+    assert_null(strchr(rec.text, '\x1b'));
+    assert_non_null(strstr(rec.text, "denied: token"));
+    assert_int_equal(result(f, "/x")->status, IT_STATUS_FAILED);
+    assert_string_equal(result(f, "/x")->error, rec.text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +539,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_blob_fails_waiters, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_one_source, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_event_text_redacted, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
