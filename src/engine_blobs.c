@@ -124,7 +124,7 @@ eng_claim eng_blob_claim(it_engine *e, const char *key, const char *dst_repo,
         c = ENG_CLAIM_FAILED;
     } else {
         const char *from = mount_source(be, dst_repo);
-        out->from = from ? strdup(from) : NULL;
+        out->from = eng_xstrdup(from);
         be->in_flight = true;
     }
 out:

@@ -380,6 +380,36 @@ static void test_failed_blob_fails_waiters(void **state)
     assert_int_equal(st.images_failed, 2);
 }
 
+/* The same with the second image parked on the blob while its copy is
+ * held in flight (then fails): woken, it fails at once, without a copy of
+ * its own. */
+static void test_failed_blob_fails_parked_waiter(void **state)
+{
+    fx *f = *state;
+    char s[72], l1[72], l2[72];
+    image2(f, "a", "t1", "bad", "layer-1", s, l1);
+    image2(f, "a", "t2", "bad", "layer-2", s, l2);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, NULL, s, REG_EDIGEST, 0, -1);
+    gate g = {.hold = s, .release = {l1, l2}};
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    memreg_set_hook(f->m, gate_hook, &g);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 2, pairs, 1);
+    memreg_set_hook(f->m, NULL, NULL);
+    assert_false(g.timed_out);
+    const it_image_result *r1 = result(f, "/a:t1"), *r2 = result(f, "/a:t2");
+    assert_int_equal(r1->status, IT_STATUS_FAILED);
+    assert_int_equal(r2->status, IT_STATUS_FAILED);
+    /* one of them copied (and failed), the other one waited */
+    assert_true((strstr(r1->error, "same blob failed") != NULL) !=
+                (strstr(r2->error, "same blob failed") != NULL));
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "a", s), 2);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_PUT, NULL, NULL, NULL), 0);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.lock);
+}
+
 /* The journal gets a record per blob put into the target and one per
  * image copied. */
 typedef struct seen {
@@ -538,6 +568,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_blob_fails_waiters, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_failed_blob_fails_parked_waiter,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_one_source, setup,
                                         teardown),
