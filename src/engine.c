@@ -92,20 +92,33 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     r->pair.list_payload = p->list_payload;
     r->src_name = eng_join2(p->src_host, '/', p->src_repo);
     r->dst_name = eng_join2(p->dst_host, '/', p->dst_repo);
-    r->pid = it_progress_repo_add(e->o.progress, r->src_name, r->dst_name);
+    bool added = false;
     pthread_mutex_lock(&e->lock);
-    if (e->nrepos == e->caprepos) {
+    if (r->src_name && r->dst_name && r->pair.src_repo && r->pair.dst_repo &&
+        (!p->tags || r->pair.tags) && e->nrepos == e->caprepos) {
         size_t cap = e->caprepos ? e->caprepos * 2 : 32;
         repo_ctx **v = realloc(e->repos, cap * sizeof(*v));
-        if (!v) {
-            pthread_mutex_unlock(&e->lock);
-            return -1;
+        if (v) {
+            e->repos = v;
+            e->caprepos = cap;
         }
-        e->repos = v;
-        e->caprepos = cap;
     }
-    e->repos[e->nrepos++] = r;
+    if (r->src_name && r->dst_name && r->pair.src_repo && r->pair.dst_repo &&
+        (!p->tags || r->pair.tags) && e->nrepos < e->caprepos) {
+        r->id = (int)e->nrepos;
+        e->repos[e->nrepos++] = r;
+        added = true;
+    }
     pthread_mutex_unlock(&e->lock);
+    if (!added) {
+        eng_repo_free(r);
+        it_engine_add_failed(e, p->src_repo, p->dst_repo, "out of memory");
+        return -1;
+    }
+    eng_emit(e, &(it_event){.kind = IT_EV_REPO_ADDED,
+                            .repo = r->id,
+                            .source = r->src_name,
+                            .target = r->dst_name});
     eng_enqueue(e, &r->task, T_REPO, r, 0);
     return 0;
 }
@@ -167,7 +180,7 @@ void it_engine_free(it_engine *e)
         it_engine_wait(e);
     }
     free(e->threads);
-    free(e->subs);
+    eng_events_free(e);
     for (size_t i = 0; i < e->nresults; i++) {
         free(e->results[i].source);
         free(e->results[i].target);

@@ -58,6 +58,8 @@ typedef struct it_engine_stats {
  * events. Text (`text`) is redacted and escaped once, by the engine,
  * before any subscriber sees it. */
 typedef enum it_event_kind {
+    IT_EV_REPO_ADDED,     /* repository `repo` (source -> target) is queued */
+    IT_EV_IMAGE_ADDED,    /* image `image` (`tag`) of `repo` is queued */
     IT_EV_PHASE,          /* the run entered `phase` (RETRYING: `count` */
                           /* images are retried) */
     IT_EV_ENUMERATED,     /* every repository is listed: totals are final */
@@ -83,10 +85,11 @@ typedef enum it_event_kind {
 
 typedef struct it_event {
     it_event_kind kind;
-    int repo, image;             /* progress ids */
-    size_t result;               /* the engine's result slot (internal) */
+    int repo, image; /* the engine's ids: 0, 1, ... in the order added */
+    size_t result;   /* the engine's result slot (internal) */
     const char *source, *target; /* "host/repo[:tag]" */
     const char *registry, *repo_path, *digest;
+    const char *tag; /* IT_EV_IMAGE_ADDED: the label of the image */
     it_phase phase;
     it_repo_state repo_state;
     it_image_status status;

@@ -20,9 +20,9 @@ static void copy_progress_cb(void *payload, int64_t delta)
     copy_progress *cp = payload;
     cp->moved += delta;
     atomic_fetch_add(&cp->img->bytes, delta);
-    eng_emit(cp->e, &(it_event){.kind = IT_EV_BYTES,
-                                .image = cp->img->pid,
-                                .bytes = delta});
+    eng_emit(
+        cp->e,
+        &(it_event){.kind = IT_EV_BYTES, .image = cp->img->id, .bytes = delta});
 }
 
 /* Makes the blob present in the target repository: a HEAD when it may be
@@ -77,7 +77,7 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
                 /* bytes of a failed attempt do not count as moved */
                 atomic_fetch_sub(&img->bytes, cp.moved);
                 eng_emit(e, &(it_event){.kind = IT_EV_BYTES,
-                                        .image = img->pid,
+                                        .image = img->id,
                                         .bytes = -cp.moved});
             }
         } while (eng_again(e, rc, err, &attempt, "copy blob"));
@@ -117,7 +117,7 @@ bool eng_run_blob(it_engine *e, node *n, size_t i, task *t)
         goto done;
     case ENG_CLAIM_PRESENT:
         eng_emit(e, &(it_event){.kind = IT_EV_BLOB_DONE,
-                                .image = img->pid,
+                                .image = img->id,
                                 .digest = d->digest,
                                 .outcome = IT_BLOB_SKIPPED});
         ok = true;
@@ -142,7 +142,7 @@ bool eng_run_blob(it_engine *e, node *n, size_t i, task *t)
     }
     /* put (or verified) in the target repository by this task */
     eng_emit(e, &(it_event){.kind = IT_EV_BLOB_DONE,
-                            .image = img->pid,
+                            .image = img->id,
                             .registry = e->ops.client_host(e->ops.self, dst),
                             .repo_path = r->pair.dst_repo,
                             .digest = d->digest,

@@ -113,7 +113,7 @@ static void node_begin(it_engine *e, node *n)
         /* An index's children add up: the expectation is the sum. */
         int64_t total = eng_add_sat(&n->img->expect, expect);
         eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_EXPECT,
-                                .image = n->img->pid,
+                                .image = n->img->id,
                                 .bytes = total});
         n->blob_tasks = calloc(m->n_blobs ? m->n_blobs : 1, sizeof(task));
         if (!n->blob_tasks) {
@@ -250,7 +250,7 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
             /* Journaled too, so the next rerun settles it with one HEAD. */
             if (!e->o.dry_run)
                 eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_PRESENT,
-                                        .image = img->pid,
+                                        .image = img->id,
                                         .source = img->src_str,
                                         .target = img->dst_str,
                                         .digest = img->digest});
@@ -294,8 +294,8 @@ static void start_image(it_engine *e, image_ctx *img)
     if (!img->dst)
         goto finish;
     eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_STARTED,
-                            .repo = r->pid,
-                            .image = img->pid,
+                            .repo = r->id,
+                            .image = img->id,
                             .source = img->src_str,
                             .target = img->dst_str});
     rc = compare_target(e, img, &src_ref, skip, sizeof(skip), &err);
@@ -353,8 +353,8 @@ void eng_run_image(it_engine *e, image_ctx *img)
     else
         /* Never started: it stays pending (not done) everywhere. */
         eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_FINISHED,
-                                .repo = img->repo->pid,
-                                .image = img->pid,
+                                .repo = img->repo->id,
+                                .image = img->id,
                                 .result = img->result,
                                 .source = img->src_str,
                                 .target = img->dst_str,

@@ -68,7 +68,7 @@ typedef struct repo_ctx {
     it_pair pair;
     char *src_name; /* "host/repo" */
     char *dst_name;
-    int pid; /* progress id */
+    int id; /* index in e->repos: the id in its events */
     it_regclient *src, *dst;
     bool dst_fresh;  /* the target repository did not exist: no blob HEADs */
     char **dst_tags; /* tags the target has, NULL when unknown */
@@ -85,7 +85,7 @@ typedef struct image_ctx {
     char *tag;     /* source tag, NULL for a digest rule */
     char *dst_ref; /* tag (or digest) the root manifest is pushed to */
     char *src_str, *dst_str;
-    int pid;
+    int id; /* index in e->images: the id in its events */
     size_t result;
     int attempt;
     it_regclient *dst; /* refreshed per attempt: credentials may expire */
@@ -183,6 +183,7 @@ struct it_engine {
 
     it_event_sub *subs; /* the event stream's subscribers, in order */
     size_t nsubs;
+    struct progress_sub *progress_sub; /* the progress model's adapter */
 
     pthread_t *threads;
     int nthreads;
@@ -281,6 +282,7 @@ void eng_repo_free(repo_ctx *r);
 void eng_emit(it_engine *e, it_event *ev);
 /* The built-in subscribers, then the caller's. Returns 0 or -1. */
 int eng_events_init(it_engine *e);
+void eng_events_free(it_engine *e);
 /* ---- engine_results.c: the results subscriber */
 void eng_results_on_event(void *payload, const it_event *ev);
 

@@ -71,12 +71,17 @@ static int queue_image(it_engine *e, repo_ctx *r, const char *tag)
         e->images = v;
         e->capimages = cap;
     }
+    img->id = (int)e->nimages;
     e->images[e->nimages++] = img;
     r->images_left++;
     r->queued++;
     pthread_mutex_unlock(&e->lock);
-    img->pid = it_progress_image_add(e->o.progress, r->pid,
-                                     img->tag ? img->tag : img->dst_ref);
+    eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_ADDED,
+                            .repo = r->id,
+                            .image = img->id,
+                            .source = img->src_str,
+                            .target = img->dst_str,
+                            .tag = img->tag ? img->tag : img->dst_ref});
     img->result = eng_add_result(e, img->src_str, img->dst_str);
     eng_enqueue(e, &img->task, T_IMAGE, img, 0);
     return 0;
@@ -199,13 +204,13 @@ static void listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc,
      * repository after this. */
     if (!settled)
         eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
-                                .repo = r->pid,
+                                .repo = r->id,
                                 .repo_state = IT_REPO_COPYING,
                                 .text = why});
     pthread_mutex_unlock(&e->lock);
 
     it_event ev = {.kind = IT_EV_REPO_LISTED,
-                   .repo = r->pid,
+                   .repo = r->id,
                    .source = r->src_name,
                    .target = r->dst_name,
                    .count = (long)queued,
@@ -220,7 +225,7 @@ static void listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc,
     eng_emit(e, &ev);
     if (settled)
         eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
-                                .repo = r->pid,
+                                .repo = r->id,
                                 .repo_state = rs,
                                 .text = failed        ? why
                                         : queued == 0 ? "no tags"
@@ -234,7 +239,7 @@ static void list_repo(it_engine *e, repo_ctx *r)
 
     if (eng_stopping(e)) {
         eng_emit(e, &(it_event){.kind = IT_EV_REPO_FAILED,
-                                .repo = r->pid,
+                                .repo = r->id,
                                 .source = r->src_name,
                                 .target = r->dst_name,
                                 .status = IT_STATUS_PENDING,
@@ -250,7 +255,7 @@ static void list_repo(it_engine *e, repo_ctx *r)
         return;
     }
     eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
-                            .repo = r->pid,
+                            .repo = r->id,
                             .repo_state = IT_REPO_LISTING});
     list_target(e, r);
     pthread_mutex_lock(&e->lock);

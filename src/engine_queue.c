@@ -103,7 +103,7 @@ void eng_idle_locked(it_engine *e)
         r->images_left--;
         if (eng_repo_settled_locked(r, &rs))
             eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
-                                    .repo = r->pid,
+                                    .repo = r->id,
                                     .repo_state = rs});
     }
     e->nretry = 0;

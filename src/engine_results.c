@@ -127,7 +127,7 @@ void eng_repo_image_done(it_engine *e, repo_ctx *r, it_image_status st)
     pthread_mutex_unlock(&e->lock);
     if (settled)
         eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
-                                .repo = r->pid,
+                                .repo = r->id,
                                 .repo_state = rs});
 }
 
@@ -156,8 +156,8 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
                       const char *why)
 {
     it_event ev = {.kind = IT_EV_IMAGE_FINISHED,
-                   .repo = img->repo->pid,
-                   .image = img->pid,
+                   .repo = img->repo->id,
+                   .image = img->id,
                    .result = img->result,
                    .source = img->src_str,
                    .target = img->dst_str,
@@ -183,7 +183,7 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
 void eng_repo_fail(it_engine *e, repo_ctx *r, const char *msg)
 {
     eng_emit(e, &(it_event){.kind = IT_EV_REPO_FAILED,
-                            .repo = r->pid,
+                            .repo = r->id,
                             .source = r->src_name,
                             .target = r->dst_name,
                             .status = IT_STATUS_FAILED,
