@@ -6,7 +6,11 @@
  * threads lists tags, compares digests, moves blobs (each distinct blob at
  * most once per target registry: others get it by mount) and pushes
  * manifests (an index's children by digest first, then the index to the
- * tag). See ARCHITECTURE.md, "Data flow" and "Concurrency".
+ * tag). Registries are reached through a table of operations (regops.h,
+ * it_engine_opts.regops), and everything the engine reports is one stream
+ * of typed events (it_event) to subscribers: the results, the journal,
+ * the progress model and the log. See ARCHITECTURE.md, "Data flow" and
+ * "Concurrency".
  */
 #ifndef IT_ENGINE_H
 #define IT_ENGINE_H
@@ -48,6 +52,64 @@ typedef struct it_engine_stats {
     long http_requests;
 } it_engine_stats;
 
+/* ------------------------------------------------------------- events */
+
+/* What the engine tells its subscribers. One stream: the results (report,
+ * it_engine_stats_get), the journal, the progress model and the log are
+ * all subscribers of it, so every count and summary comes from the same
+ * events. Text (`text`) is redacted and escaped once, by the engine,
+ * before any subscriber sees it. */
+typedef enum it_event_kind {
+    IT_EV_REPO_ADDED,     /* repository `repo` (source -> target) is queued */
+    IT_EV_IMAGE_ADDED,    /* image `image` (`tag`) of `repo` is queued */
+    IT_EV_PHASE,          /* the run entered `phase` (RETRYING: `count` */
+                          /* images are retried) */
+    IT_EV_ENUMERATED,     /* every repository is listed: totals are final */
+    IT_EV_REPO_STATE,     /* repository `repo` is in `repo_state` (why) */
+    IT_EV_REPO_LISTED,    /* its listing ended: `count` images queued; */
+                          /* status FAILED (text), PENDING (stopped) or */
+                          /* COPIED (fine) */
+    IT_EV_REPO_FAILED,    /* a repository that was not listed: status */
+                          /* FAILED (text; `repo` is failed too) or PENDING */
+    IT_EV_PAIR_FAILED,    /* a pair that cannot be copied (text), added */
+                          /* as failed: no progress ids yet */
+    IT_EV_IMAGE_STARTED,  /* image `image` is being compared / copied */
+    IT_EV_IMAGE_EXPECT,   /* image `image` is expected to move `bytes` */
+    IT_EV_BYTES,          /* image `image` moved `bytes` (negative: the */
+                          /* bytes of a failed attempt taken back) */
+    IT_EV_BLOB_DONE,      /* a blob is present (`outcome`); `registry` set */
+                          /* when this task put or verified it in repo_path */
+    IT_EV_IMAGE_PRESENT,  /* the target has the source digest already */
+    IT_EV_IMAGE_FINISHED, /* image `image` ended with `status`, digest, */
+                          /* bytes, text; FAILED with will_retry: tried */
+                          /* again in the final retry pass */
+} it_event_kind;
+
+typedef struct it_event {
+    it_event_kind kind;
+    int repo, image; /* the engine's ids: 0, 1, ... in the order added */
+    size_t result;   /* the engine's result slot (internal) */
+    const char *source, *target; /* "host/repo[:tag]" */
+    const char *registry, *repo_path, *digest;
+    const char *tag; /* IT_EV_IMAGE_ADDED: the label of the image */
+    it_phase phase;
+    it_repo_state repo_state;
+    it_image_status status;
+    it_blob_outcome outcome;
+    int64_t bytes, size;
+    long count;
+    bool will_retry;
+    const char *text; /* why / error, redacted; may be NULL */
+} it_event;
+
+/* A subscriber: called from worker threads (and the caller's thread),
+ * possibly with engine locks held; must be quick, thread-safe and must not
+ * call back into the engine. */
+typedef struct it_event_sub {
+    void (*fn)(void *payload, const it_event *ev);
+    void *payload;
+} it_event_sub;
+
 /* Credentials the engine uses for a host when the secrets file has none
  * with a username (e.g. a TCR instance token). Returns 0 with malloc'd
  * strings and *expires_at (Unix seconds, 0 = never; the engine asks again
@@ -78,6 +140,15 @@ typedef struct it_engine_opts {
      * transfers in flight. */
     atomic_int *stop;
     atomic_int *abort;
+    /* Seams for tests (NULL = the real thing): the registry operations
+     * (copied at start), and the sleep of the retry backoff. */
+    const struct it_regops *regops;
+    void (*sleep_fn)(void *payload, double seconds);
+    void *sleep_payload;
+    /* More subscribers of the event stream, called after the built-in
+     * ones (results, journal, progress, log); copied at start. */
+    const it_event_sub *subscribers;
+    size_t nsubscribers;
 } it_engine_opts;
 
 typedef struct it_engine it_engine;

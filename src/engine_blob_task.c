@@ -1,0 +1,159 @@
+/*
+ * engine_blob_task.c - the BLOB task: make one blob present in a target
+ * repository: skip if known, wait if another worker is moving it, mount if it
+ * is in another repository of the same registry, else stream-copy it.
+ */
+#include "engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct copy_progress {
+    it_engine *e;
+    image_ctx *img;
+    int64_t moved; /* by this attempt (this task only) */
+} copy_progress;
+
+static void copy_progress_cb(void *payload, int64_t delta)
+{
+    copy_progress *cp = payload;
+    cp->moved += delta;
+    atomic_fetch_add(&cp->img->bytes, delta);
+    eng_emit(
+        cp->e,
+        &(it_event){.kind = IT_EV_BYTES, .image = cp->img->id, .bytes = delta});
+}
+
+/* Makes the blob present in the target repository: a HEAD when it may be
+ * there already, else a mount from `from`, else a stream copy. Returns
+ * true when present, with the way it got there in *outcome; else the
+ * error is in err. */
+static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
+                      const reg_descriptor *d, bool known_here,
+                      const char *from, it_blob_outcome *outcome,
+                      reg_error *err)
+{
+    repo_ctx *r = img->repo;
+    const char *dst_repo = r->pair.dst_repo;
+    int rc = REG_ERR, attempt = 0;
+    bool present = false;
+    /* 1. Already there? Only worth a request when the repository existed
+     *    before this run, or the journal says the blob was put there. */
+    if (known_here || !r->dst_fresh) {
+        do {
+            rc = e->ops.blob_exists(e->ops.self, dst, dst_repo, d->digest, err);
+        } while (eng_again(e, rc, err, &attempt, "check blob"));
+        present = rc == 0;
+        *outcome = IT_BLOB_SKIPPED;
+    }
+    /* 2. Mount from another repository of the same registry. */
+    if (!present && from) {
+        attempt = 0;
+        do {
+            rc = e->ops.blob_mount(e->ops.self, dst, dst_repo, d->digest, from,
+                                   err);
+        } while (rc != REG_ENOTFOUND &&
+                 eng_again(e, rc, err, &attempt, "mount blob"));
+        present = rc == 0;
+        *outcome = IT_BLOB_MOUNTED;
+        if (!present)
+            log_debug("mount %s from %s into %s failed (%s): copying",
+                      d->digest, from, dst_repo, err->msg);
+    }
+    /* 3. Stream it across. */
+    if (!present) {
+        copy_progress cp = {e, img, 0};
+        reg_copy_opts co = {0};
+        co.progress = copy_progress_cb;
+        co.payload = &cp;
+        co.cancel = e->o.abort;
+        attempt = 0;
+        do {
+            cp.moved = 0;
+            rc = e->ops.blob_copy(e->ops.self, r->src, r->pair.src_repo, dst,
+                                  dst_repo, d, &co, err);
+            if (rc != 0 && cp.moved) {
+                /* bytes of a failed attempt do not count as moved */
+                atomic_fetch_sub(&img->bytes, cp.moved);
+                eng_emit(e, &(it_event){.kind = IT_EV_BYTES,
+                                        .image = img->id,
+                                        .bytes = -cp.moved});
+            }
+        } while (eng_again(e, rc, err, &attempt, "copy blob"));
+        present = rc == 0;
+        *outcome = IT_BLOB_COPIED;
+    }
+    return present;
+}
+
+/* T_BLOB. Returns true when the task was parked (another worker is moving
+ * the same blob): it is queued again when that finishes. */
+bool eng_run_blob(it_engine *e, node *n, size_t i, task *t)
+{
+    image_ctx *img = n->img;
+    repo_ctx *r = img->repo;
+    const reg_descriptor *d = &n->m->blobs[i];
+    reg_error err = {0};
+    blob_claim_out claim = {0};
+    bool ok = false, parked = false;
+    const char *why = NULL; /* why the image fails, NULL: fallout */
+    char what[200];
+    snprintf(what, sizeof(what), "blob %.19s: ", d->digest);
+    const char *prefix = what;
+    char *key = NULL;
+
+    if (atomic_load(&img->failed) || eng_aborting(e))
+        goto done;
+    it_regclient *dst = eng_dst_client(e, img);
+    key = eng_join2(e->ops.client_host(e->ops.self, dst), ' ', d->digest);
+    eng_claim c =
+        key ? eng_blob_claim(e, key, r->pair.dst_repo, r->src_name, t, &claim)
+            : ENG_CLAIM_NOMEM;
+    switch (c) {
+    case ENG_CLAIM_NOMEM:
+        prefix = "";
+        why = "out of memory";
+        goto done;
+    case ENG_CLAIM_PRESENT:
+        eng_emit(e, &(it_event){.kind = IT_EV_BLOB_DONE,
+                                .image = img->id,
+                                .digest = d->digest,
+                                .outcome = IT_BLOB_SKIPPED});
+        ok = true;
+        goto done;
+    case ENG_CLAIM_PARKED:
+        parked = true;
+        goto done;
+    case ENG_CLAIM_FAILED:
+        why = claim.why;
+        goto done;
+    case ENG_CLAIM_MOVE:
+        break;
+    }
+    it_blob_outcome outcome = IT_BLOB_SKIPPED;
+    ok =
+        blob_move(e, img, dst, d, claim.known_here, claim.from, &outcome, &err);
+    eng_blob_release(e, claim.entry, r->pair.dst_repo, ok, r->src_name,
+                     err.msg);
+    if (!ok) {
+        why = err.msg;
+        goto done;
+    }
+    /* put (or verified) in the target repository by this task */
+    eng_emit(e, &(it_event){.kind = IT_EV_BLOB_DONE,
+                            .image = img->id,
+                            .registry = e->ops.client_host(e->ops.self, dst),
+                            .repo_path = r->pair.dst_repo,
+                            .digest = d->digest,
+                            .size = d->size,
+                            .outcome = outcome});
+done:
+    if (why)
+        eng_image_fail(img, prefix, why);
+    if (!parked)
+        eng_node_child_done(e, n, ok);
+    free(key);
+    free(claim.from);
+    return parked;
+}

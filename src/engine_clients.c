@@ -1,0 +1,274 @@
+/*
+ * engine_clients.c - the client pool: one registry client per (host,
+ * credentials, TLS setting), shared by all workers; temporary credentials
+ * refreshed five minutes before they expire; a rate bucket per host.
+ */
+#include "engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void bucket_hook(void *payload, const char *host)
+{
+    (void)host;
+    it_bucket_take((it_bucket *)payload, 1);
+}
+
+typedef struct hook_ctx {
+    it_engine *e;
+    it_bucket *bucket;
+} hook_ctx;
+
+static void before_request(void *payload, const char *host)
+{
+    hook_ctx *h = payload;
+    atomic_fetch_add(&h->e->http_requests, 1);
+    bucket_hook(h->bucket, host);
+}
+
+static void on_blob_bytes(void *payload, size_t n)
+{
+    hook_ctx *h = payload;
+    if (h->e->bandwidth)
+        it_bucket_take(h->e->bandwidth, (double)n);
+}
+
+static void on_http(void *payload, const char *method, const char *url,
+                    long status)
+{
+    (void)payload;
+    log_debug("http %s %s -> %ld", method, url, status);
+}
+
+/* Whether TLS checks are off for this repository: set by `insecure: true`
+ * on its host's entry or on the entry of a namespace it is in (the host
+ * matched without regard to case); never for other repositories of the
+ * host when only a namespace says so. */
+static bool repo_insecure(const it_secrets *s, const char *host,
+                          const char *repo)
+{
+    const it_cred *best = it_secrets_find(s, host, repo);
+    const it_cred *bare = it_secrets_find(s, host, NULL);
+    return (best && best->insecure) || (bare && bare->insecure);
+}
+
+void eng_free_client(void *p)
+{
+    client_entry *ce = p;
+    if (ce->client)
+        ce->e->ops.client_free(ce->e->ops.self, ce->client);
+    free(ce->hooks);
+    free(ce);
+}
+
+/* The pool key of host/repo: "host\ncredkey\n(insecure|verify)". TLS
+ * checks are part of the key: a secure and an insecure client for the same
+ * host and login are never mixed up. */
+static char *client_key(it_engine *e, const char *host, const char *repo,
+                        const it_cred *cred, bool *insecure)
+{
+    const char *credkey = "anonymous";
+    if (cred && cred->username)
+        credkey = cred->key;
+    else if (e->o.creds_fn)
+        credkey = "provided";
+    *insecure = repo_insecure(e->o.secrets, host, repo);
+    char *hc = eng_join2(host, '\n', credkey);
+    char *key =
+        hc ? eng_join2(hc, '\n', *insecure ? "insecure" : "verify") : NULL;
+    free(hc);
+    return key;
+}
+
+/* Looks key up with clients_lock held: a usable client (NULL when this
+ * worker is to make one: the key is then marked refreshing and *old is
+ * the entry it replaces, if any). Waits while another worker makes it. */
+static it_regclient *lookup_locked(it_engine *e, const char *key, bool *expires,
+                                   client_entry **old)
+{
+    for (;;) {
+        client_entry *ce = it_strmap_get(e->clients, key);
+        if (ce && (ce->expires_at == 0 || time(NULL) < ce->expires_at - 300)) {
+            *expires = ce->expires_at != 0;
+            return ce->client;
+        }
+        if (!it_strmap_get(e->refreshing, key)) {
+            /* This worker makes the (new) client. Temporary credentials
+             * about to expire: the old client may still be in use; it is
+             * retired (freed at the end) only once its replacement is in
+             * the map. */
+            it_strmap_put(e->refreshing, key, (void *)1);
+            *old = ce;
+            return NULL;
+        }
+        /* Another worker is fetching fresh credentials: keep using the
+         * old client while it is valid, else wait for the new one. */
+        if (ce && time(NULL) < ce->expires_at) {
+            *expires = true;
+            return ce->client;
+        }
+        pthread_cond_wait(&e->clients_cv, &e->clients_lock);
+    }
+}
+
+/* The rate bucket of host, made on first use. Caller holds clients_lock. */
+static it_bucket *bucket_locked(it_engine *e, const char *host)
+{
+    it_bucket *b = it_strmap_get(e->buckets, host);
+    if (!b) {
+        b = it_bucket_new(e->o.qps, e->o.qps, NULL, NULL);
+        if (b && it_strmap_put(e->buckets, host, b) != 0) {
+            it_bucket_free(b);
+            b = NULL; /* unlimited rather than none */
+        }
+    }
+    return b;
+}
+
+/* Credentials for host: the secrets file's, else the provider's (with
+ * their expiry), else none for a little while. */
+static void fetch_creds(it_engine *e, const it_cred *cred, const char *host,
+                        char **user, char **pass, int64_t *expires_at)
+{
+    *expires_at = 0;
+    if (cred && cred->username) {
+        *user = eng_xstrdup(cred->username);
+        *pass = eng_xstrdup(cred->password);
+    } else if (e->o.creds_fn && e->o.creds_fn(e->o.creds_payload, host, user,
+                                              pass, expires_at) != 0) {
+        /* Nothing now (maybe a passing API failure): anonymous for a
+         * little while, then ask again. */
+        *user = *pass = NULL;
+        *expires_at = (int64_t)time(NULL) + 300 + 30;
+    }
+    /* Temporary credentials (an instance token) are secrets like any
+     * other: hidden in every encoded form a registry may reflect. */
+    if (*pass)
+        it_log_add_credential(*user, *pass);
+}
+
+/* A new pool entry: a client for host with these credentials, its hooks
+ * counting requests and taking from bucket b. NULL with err on failure. */
+static client_entry *entry_new(it_engine *e, const char *host, const char *user,
+                               const char *pass, bool insecure, it_bucket *b,
+                               reg_error *err)
+{
+    hook_ctx *h = calloc(1, sizeof(*h));
+    client_entry *ce = calloc(1, sizeof(*ce));
+    if (!h || !ce) {
+        reg_error_set(err, REG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    ce->e = e;
+    h->e = e;
+    h->bucket = b;
+    reg_client_opts co = {0};
+    co.host = host;
+    co.username = user;
+    co.password = pass;
+    co.insecure = insecure;
+    co.ca_file = e->o.ca_file;
+    co.hooks.before_request = before_request;
+    co.hooks.on_blob_bytes = on_blob_bytes;
+    co.hooks.on_http = on_http;
+    co.hooks.payload = h;
+    if (e->ops.client_new(e->ops.self, &ce->client, &co, err) != 0)
+        goto fail;
+    ce->hooks = h;
+    return ce;
+fail:
+    free(h);
+    free(ce);
+    return NULL;
+}
+
+/* Puts the new entry ce (may be NULL: making it failed) in the pool in
+ * place of old, and ends the refresh of key. Returns the client to use:
+ * the new one, else the old one rather than none. */
+static it_regclient *install(it_engine *e, const char *key, client_entry *ce,
+                             client_entry *old, bool *expires, reg_error *err)
+{
+    it_regclient *c = NULL;
+    pthread_mutex_lock(&e->clients_lock);
+    if (ce && it_strmap_put(e->clients, key, ce) != 0) {
+        eng_free_client(ce);
+        ce = NULL;
+        reg_error_set(err, REG_ENOMEM, "out of memory");
+    }
+    if (ce) {
+        c = ce->client;
+        *expires = ce->expires_at != 0;
+        if (old) {
+            old->next_retired = e->retired;
+            e->retired = old;
+        }
+    } else if (old) {
+        c = old->client;
+        *expires = true;
+    }
+    it_strmap_put(e->refreshing, key, NULL);
+    pthread_cond_broadcast(&e->clients_cv);
+    pthread_mutex_unlock(&e->clients_lock);
+    return c;
+}
+
+/* The client for host with the credentials that apply to repo. Clients
+ * are shared by all workers and live as long as the engine. */
+it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
+                             bool *expires, reg_error *err)
+{
+    bool exp = false, insecure = false;
+    const it_cred *cred = it_secrets_find(e->o.secrets, host, repo);
+    char *user = NULL, *pass = NULL;
+    int64_t expires_at = 0;
+    client_entry *old = NULL;
+    it_regclient *c = NULL;
+    char *key = client_key(e, host, repo, cred, &insecure);
+    if (!key) {
+        reg_error_set(err, REG_ENOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_lock(&e->clients_lock);
+    c = lookup_locked(e, key, &exp, &old);
+    it_bucket *b = c ? NULL : bucket_locked(e, host);
+    pthread_mutex_unlock(&e->clients_lock);
+    if (c)
+        goto out;
+    /* Fetching credentials may take API calls: no lock held meanwhile. */
+    fetch_creds(e, cred, host, &user, &pass, &expires_at);
+    client_entry *ce = entry_new(e, host, user, pass, insecure, b, err);
+    if (ce)
+        ce->expires_at = expires_at;
+    c = install(e, key, ce, old, &exp, err);
+out:
+    if (expires)
+        *expires = exp;
+    if (pass) {
+        memset(pass, 0, strlen(pass));
+        free(pass);
+    }
+    free(user);
+    free(key);
+    return c;
+}
+
+/* The target client for an image, looked up afresh for each task so that
+ * temporary credentials are renewed during a long image; falls back to
+ * the one the image started with. */
+it_regclient *eng_dst_client(it_engine *e, image_ctx *img)
+{
+    if (!img->dst_expires)
+        return img->dst; /* the common case: nothing to renew */
+    reg_error err = {0};
+    repo_ctx *r = img->repo;
+    it_regclient *c =
+        eng_get_client(e, r->pair.dst_host, r->pair.dst_repo, NULL, &err);
+    return c ? c : img->dst;
+}
+
+void eng_free_bucket(void *p)
+{
+    it_bucket_free(p);
+}

@@ -1,0 +1,289 @@
+/*
+ * engine_int.h - what the engine files share (private to src/engine*.c).
+ *
+ * Work is a tree of tasks taken by a pool of workers from a queue with four
+ * priority levels (deepest work first, so bytes start moving early and
+ * memory stays small):
+ *
+ *   REPO   list source tags (and the target's, to learn which tags exist
+ *          and whether the repository is new), queue one IMAGE per tag
+ *   IMAGE  compare digests (HEAD both sides), fetch the manifest, build the
+ *          manifest tree (an index's children are nodes of their own)
+ *   NODE   fetch one child manifest of an index, queue its blobs
+ *   BLOB   make one blob present in the target repository: skip if known,
+ *          wait if another worker is moving it, mount if it is in another
+ *          repository of the same registry, else stream-copy it
+ *
+ * A node's manifest is pushed by the worker that finishes its last blob
+ * (or its last child); the root is pushed to the tag last, so a failed
+ * image never leaves the tag pointing at a partial image.
+ *
+ * The files, one idea each:
+ *   engine.c            lifecycle and public API
+ *   engine_queue.c      the queue, the workers, the final retry pass
+ *   engine_clients.c    the client pool, credentials, rate buckets
+ *   engine_blobs.c      the blob table (dedup, in flight, failures)
+ *   engine_blob_task.c  T_BLOB
+ *   engine_image.c      T_IMAGE and T_NODE: the manifest tree
+ *   engine_list.c       T_REPO: listing (streamed page by page)
+ *   engine_plan.c       --dry-run
+ *   engine_results.c    results and stats (a subscriber), image/repo ends
+ *   engine_events.c     the event stream and the journal, progress and
+ *                       log subscribers
+ *   engine_util.c       strdup-or-NULL, join, stop tests, retry (again)
+ *   engine_regops.c     the registry seam's default table (regops.h)
+ *
+ * Registries are reached only through e->ops (regops.h). Everything the
+ * engine reports goes out as an it_event through eng_emit (engine.h).
+ */
+
+#ifndef IT_ENGINE_INT_H
+#define IT_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "limiter.h"
+#include "log.h"
+#include "registry.h"
+#include "regops.h"
+#include "strmap.h"
+#include "text.h"
+
+typedef enum { T_REPO = 0, T_IMAGE, T_NODE, T_BLOB, N_LEVELS } task_kind;
+
+typedef struct task {
+    task_kind kind;
+    void *obj;
+    size_t idx; /* blob index for T_BLOB */
+    struct task *next;
+} task;
+
+typedef struct repo_ctx {
+    it_engine *e;
+    task task; /* T_REPO */
+    it_pair pair;
+    char *src_name; /* "host/repo" */
+    char *dst_name;
+    int id; /* index in e->repos: the id in its events */
+    it_regclient *src, *dst;
+    bool dst_fresh;  /* the target repository did not exist: no blob HEADs */
+    char **dst_tags; /* tags the target has, NULL when unknown */
+    /* under e->lock: */
+    int images_left, images_failed, images_copied;
+    size_t queued;    /* images queued so far (tags listed) */
+    bool listing;     /* tags are still being listed: not done yet */
+    bool list_failed; /* the listing failed or hit a limit */
+} repo_ctx;
+
+typedef struct image_ctx {
+    repo_ctx *repo;
+    task task;     /* T_IMAGE, again for the retry pass */
+    char *tag;     /* source tag, NULL for a digest rule */
+    char *dst_ref; /* tag (or digest) the root manifest is pushed to */
+    char *src_str, *dst_str;
+    int id; /* index in e->images: the id in its events */
+    size_t result;
+    int attempt;
+    it_regclient *dst; /* refreshed per attempt: credentials may expire */
+    bool dst_expires;  /* its credentials are temporary: look up per task */
+    atomic_int failed;
+    char *error;         /* the first error of this attempt (the cause) */
+    int64_t fail_bytes;  /* bytes moved when it failed */
+    atomic_llong bytes;  /* blob bytes moved by this attempt */
+    atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
+    char digest[REG_DIGEST_LEN + 1];
+    struct node *root;
+} image_ctx;
+
+typedef struct node {
+    image_ctx *img;
+    struct node *parent;
+    char *digest;   /* child nodes: what to fetch */
+    char *push_ref; /* where to push: tag for the root, digest otherwise */
+    reg_manifest *m;
+    atomic_int pending;
+    atomic_int failed;
+    struct node **kids;
+    size_t nkids;
+    task task;        /* T_NODE */
+    task *blob_tasks; /* T_BLOB, one per blob of m */
+} node;
+
+/* (target registry, digest) -> where the blob is known to be. */
+typedef struct blob_entry {
+    char **repos;   /* repositories of the target registry holding it */
+    bool *verified; /* false: only the journal says so, HEAD before use */
+    size_t nrepos;
+    bool in_flight;
+    task *waiters;
+    /* The last copy of it that failed after its retries, in this pass:
+     * images waiting for it from the same source fail at once (the final
+     * retry pass tries again) instead of each repeating the backoff. */
+    char *failed_src; /* "host/repo" it was copied from */
+    char *failed_err;
+    int failed_pass;
+} blob_entry;
+
+typedef struct client_entry {
+    struct it_engine *e;
+    it_regclient *client;
+    int64_t expires_at;     /* Unix seconds; 0 = credentials never expire */
+    struct hook_ctx *hooks; /* owned: the client's hook payload */
+    struct client_entry *next_retired; /* replaced, freed at the end */
+} client_entry;
+
+struct it_engine {
+    it_engine_opts o;
+    it_errbuf *err;
+    reg_global *global; /* NULL when opts.regops is given */
+    it_regops ops;
+
+    pthread_mutex_t lock; /* queue, counters, results, repos */
+    pthread_cond_t cond;
+    pthread_cond_t done_cv; /* broadcast once `finished` is set */
+    task *head[N_LEVELS], *tail[N_LEVELS];
+    long outstanding; /* queued + running + parked tasks */
+    bool input_done;
+    bool finished;
+    atomic_int pass;     /* 0, then 1 during the final retry pass */
+    size_t repos_listed; /* repositories whose tags are known */
+    bool enum_reported;
+    bool retry_pass_done;
+    image_ctx **retry;
+    size_t nretry, capretry;
+
+    it_image_result *results;
+    size_t nresults, capresults;
+    repo_ctx **repos;
+    size_t nrepos, caprepos;
+    image_ctx **images;
+    size_t nimages, capimages;
+
+    pthread_mutex_t clients_lock; /* clients, buckets, refreshing */
+    pthread_cond_t clients_cv;    /* a refresh finished */
+    it_strmap *refreshing;        /* keys whose client a worker is making */
+    it_strmap *clients;    /* "host\ncredkey\n(insecure|verify)" -> client */
+    it_strmap *buckets;    /* host -> it_bucket */
+    client_entry *retired; /* clients whose credentials expired */
+    it_bucket *bandwidth;
+
+    pthread_mutex_t blobs_lock;
+    it_strmap *blobs;       /* "host digest" -> blob_entry */
+    it_strmap *planned;     /* dry-run: "host digest" -> (void*)1 */
+    it_strmap *done_images; /* journal: "src\ndst" -> source digest */
+
+    /* Kept by the results subscriber only (eng_results_on_event). */
+    atomic_long blobs_copied, blobs_mounted, blobs_skipped;
+    atomic_llong bytes_copied;
+    atomic_long http_requests; /* counted by the clients' hooks */
+
+    it_event_sub *subs; /* the event stream's subscribers, in order */
+    size_t nsubs;
+    struct progress_sub *progress_sub; /* the progress model's adapter */
+
+    pthread_t *threads;
+    int nthreads;
+};
+
+/* ---- engine_util.c */
+char *eng_xstrdup(const char *s);
+char *eng_join2(const char *a, char sep, const char *b);
+int64_t eng_add_sat(atomic_llong *a, int64_t d);
+bool eng_stopping(const it_engine *e);
+bool eng_aborting(const it_engine *e);
+bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
+               const char *what);
+
+/* ---- engine_queue.c */
+void eng_push_locked(it_engine *e, task *t, bool count);
+/* Queues t (a task embedded in the object it works on: queueing never
+ * allocates, so it cannot fail). */
+void eng_enqueue(it_engine *e, task *t, task_kind kind, void *obj, size_t idx);
+void eng_idle_locked(it_engine *e);
+void *eng_worker(void *arg);
+
+/* ---- engine_clients.c */
+void eng_free_client(void *p);
+it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
+                             bool *expires, reg_error *err);
+it_regclient *eng_dst_client(it_engine *e, image_ctx *img);
+void eng_free_bucket(void *p);
+
+/* ---- engine_results.c */
+/* A new result (failed until set), or ENG_NO_RESULT when out of memory
+ * (its events then change no result). */
+#define ENG_NO_RESULT ((size_t)-1)
+size_t eng_add_result(it_engine *e, const char *src, const char *dst);
+void eng_image_fail(image_ctx *img, const char *prefix, const char *msg);
+bool eng_repo_settled_locked(const repo_ctx *r, it_repo_state *st);
+void eng_repo_image_done(it_engine *e, repo_ctx *r, it_image_status st);
+void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
+                      const char *why);
+void eng_repo_fail(it_engine *e, repo_ctx *r, const char *msg);
+
+/* ---- engine_image.c */
+void eng_node_free(node *n);
+void eng_node_child_done(it_engine *e, node *n, bool ok);
+void eng_run_node(it_engine *e, node *n);
+void eng_run_image(it_engine *e, image_ctx *img);
+void eng_image_free(image_ctx *img);
+
+/* ---- engine_blobs.c */
+bool eng_entry_has(const blob_entry *be, const char *repo, bool *verified);
+void eng_entry_add(blob_entry *be, const char *repo, bool verified);
+blob_entry *eng_entry_get(it_engine *e, const char *key);
+void eng_entry_free(void *p);
+/* What the blob table says a BLOB task should do. */
+typedef enum eng_claim {
+    ENG_CLAIM_MOVE,    /* in flight now, for this task: move it */
+    ENG_CLAIM_PRESENT, /* known to be in the target repository */
+    ENG_CLAIM_PARKED,  /* another worker moves it: t is queued again after */
+    ENG_CLAIM_FAILED,  /* failed for another image from the same source */
+    ENG_CLAIM_NOMEM
+} eng_claim;
+typedef struct blob_claim_out {
+    blob_entry *entry;
+    bool known_here; /* the table lists dst_repo (maybe unverified) */
+    char *from;      /* ENG_CLAIM_MOVE: a mount source (malloc'd) or NULL */
+    char why[600];   /* ENG_CLAIM_FAILED: the earlier error */
+} blob_claim_out;
+/* Looks the blob up (key "host digest") for dst_repo and claims it. */
+eng_claim eng_blob_claim(it_engine *e, const char *key, const char *dst_repo,
+                         const char *src_name, task *t, blob_claim_out *out);
+/* Ends a claim: records where the blob now is (or its failure) and
+ * queues the tasks parked on it again. */
+void eng_blob_release(it_engine *e, blob_entry *be, const char *dst_repo,
+                      bool present, const char *src_name, const char *error);
+/* The registry said a manifest's blobs are unknown in repo: forget that
+ * they were verified there, so the retry pass copies them. */
+void eng_blobs_forget(it_engine *e, const char *host, const char *repo,
+                      const reg_manifest *m);
+
+/* ---- engine_blob_task.c */
+bool eng_run_blob(it_engine *e, node *n, size_t i, task *t);
+
+/* ---- engine_plan.c */
+/* --dry-run: counts what image manifest m (fetched, with its children)
+ * would move and prints the plan line. */
+int eng_plan_image(it_engine *e, image_ctx *img, const reg_manifest *m,
+                   reg_error *err);
+
+/* ---- engine_list.c */
+void eng_run_repo(it_engine *e, repo_ctx *r);
+void eng_repo_free(repo_ctx *r);
+
+/* ---- engine_events.c */
+/* Hands ev to every subscriber, its text redacted first (ev->text is
+ * cleared after). */
+void eng_emit(it_engine *e, it_event *ev);
+/* The built-in subscribers, then the caller's. Returns 0 or -1. */
+int eng_events_init(it_engine *e);
+void eng_events_free(it_engine *e);
+/* ---- engine_results.c: the results subscriber */
+void eng_results_on_event(void *payload, const it_event *ev);
+
+#endif /* IT_ENGINE_INT_H */

@@ -1,0 +1,141 @@
+/*
+ * engine_queue.c - the task queue (four priority levels, deepest work first)
+ * and the worker threads; the final retry pass is started here when the queue
+ * runs dry.
+ */
+#include "engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void eng_push_locked(it_engine *e, task *t, bool count)
+{
+    t->next = NULL;
+    if (e->tail[t->kind])
+        e->tail[t->kind]->next = t;
+    else
+        e->head[t->kind] = t;
+    e->tail[t->kind] = t;
+    if (count)
+        e->outstanding++;
+    pthread_cond_signal(&e->cond);
+}
+
+void eng_enqueue(it_engine *e, task *t, task_kind kind, void *obj, size_t idx)
+{
+    t->kind = kind;
+    t->obj = obj;
+    t->idx = idx;
+    pthread_mutex_lock(&e->lock);
+    eng_push_locked(e, t, true);
+    pthread_mutex_unlock(&e->lock);
+}
+
+static task *pop_locked(it_engine *e)
+{
+    for (int k = N_LEVELS - 1; k >= 0; k--) {
+        task *t = e->head[k];
+        if (t) {
+            e->head[k] = t->next;
+            if (!e->head[k])
+                e->tail[k] = NULL;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void run_task(it_engine *e, task *t, bool *parked)
+{
+    *parked = false;
+    switch (t->kind) {
+    case T_REPO:
+        eng_run_repo(e, t->obj);
+        break;
+    case T_IMAGE:
+        eng_run_image(e, t->obj);
+        break;
+    case T_NODE:
+        eng_run_node(e, t->obj);
+        break;
+    case T_BLOB:
+        *parked = eng_run_blob(e, t->obj, t->idx, t);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Called with e->lock held when no task is left: starts the final retry
+ * pass once, or declares the run finished. */
+void eng_idle_locked(it_engine *e)
+{
+    if (!e->input_done || e->outstanding > 0 || e->finished)
+        return;
+    if (!e->retry_pass_done && e->nretry > 0 && !eng_stopping(e)) {
+        e->retry_pass_done = true;
+        atomic_store(&e->pass, 1);
+        eng_emit(e, &(it_event){.kind = IT_EV_PHASE,
+                                .phase = IT_PHASE_RETRYING,
+                                .count = (long)e->nretry});
+        for (size_t i = 0; i < e->nretry; i++) {
+            image_ctx *img = e->retry[i];
+            img->attempt = 1;
+            atomic_store(&img->failed, 0);
+            atomic_store(&img->bytes, 0);
+            free(img->error);
+            img->error = NULL;
+            atomic_store(&img->expect, 0);
+            img->task.kind = T_IMAGE;
+            img->task.obj = img;
+            eng_push_locked(e, &img->task, true);
+        }
+        e->nretry = 0;
+        return;
+    }
+    /* Images queued for a retry that never came (stop requested) stay
+     * failed: count them as done in their repository. */
+    for (size_t i = 0; i < e->nretry; i++) {
+        repo_ctx *r = e->retry[i]->repo;
+        it_repo_state rs;
+        r->images_failed++;
+        r->images_left--;
+        if (eng_repo_settled_locked(r, &rs))
+            eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
+                                    .repo = r->id,
+                                    .repo_state = rs});
+    }
+    e->nretry = 0;
+    e->finished = true;
+    pthread_cond_broadcast(&e->cond);
+    pthread_cond_broadcast(&e->done_cv);
+}
+
+void *eng_worker(void *arg)
+{
+    it_engine *e = arg;
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        task *t = pop_locked(e);
+        if (t) {
+            pthread_mutex_unlock(&e->lock);
+            bool parked = false;
+            /* t lives in the object it works on: not touched after */
+            run_task(e, t, &parked);
+            pthread_mutex_lock(&e->lock);
+            if (!parked)
+                e->outstanding--;
+            eng_idle_locked(e);
+            continue;
+        }
+        if (e->finished)
+            break;
+        eng_idle_locked(e);
+        if (e->finished)
+            break;
+        pthread_cond_wait(&e->cond, &e->lock);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
+}

@@ -1,0 +1,675 @@
+/* memreg.c - the in-memory registry of the engine's unit tests. */
+#include "memreg.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mr_manifest {
+    char digest[72];
+    char *media_type;
+    char *body;
+    size_t len;
+} mr_manifest;
+
+typedef struct mr_tag {
+    char *name;
+    char digest[72];
+} mr_tag;
+
+typedef struct mr_blob {
+    char digest[72];
+    int64_t size;
+} mr_blob;
+
+typedef struct mr_repo {
+    char *host, *name;
+    mr_tag *tags;
+    size_t ntags;
+    mr_manifest *manifests;
+    size_t nmanifests;
+    mr_blob *blobs;
+    size_t nblobs;
+} mr_repo;
+
+typedef struct mr_call {
+    memreg_op op;
+    char *host, *repo, *ref;
+} mr_call;
+
+typedef struct mr_fail {
+    memreg_op op;
+    char *host, *repo, *ref;
+    int rc;
+    long status;
+    int times;
+    int64_t partial; /* MR_BLOB_COPY: bytes reported moved before failing */
+} mr_fail;
+
+typedef struct mr_client {
+    memreg *m;
+    char *host;
+    reg_hooks hooks;
+} mr_client;
+
+struct memreg {
+    pthread_mutex_t lock;
+    it_regops ops;
+    mr_repo *repos;
+    size_t nrepos;
+    mr_call *calls;
+    size_t ncalls;
+    mr_fail *fails;
+    size_t nfails;
+    memreg_hook_fn hook;
+    void *hook_payload;
+};
+
+static char *dup0(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Grows *v (of *n elements of size sz) by one zeroed element. Out of
+ * memory aborts: this is a test double. */
+static void *grow(void *v, size_t *n, size_t sz)
+{
+    char *nv = realloc(v, (*n + 1) * sz);
+    if (!nv)
+        abort();
+    memset(nv + *n * sz, 0, sz);
+    (*n)++;
+    return nv;
+}
+
+static bool match(const char *want, const char *have)
+{
+    return !want || (have && strcmp(want, have) == 0);
+}
+
+/* Caller holds the lock. create: make it when missing. */
+static mr_repo *repo_get(memreg *m, const char *host, const char *name,
+                         bool create)
+{
+    for (size_t i = 0; i < m->nrepos; i++)
+        if (strcmp(m->repos[i].host, host) == 0 &&
+            strcmp(m->repos[i].name, name) == 0)
+            return &m->repos[i];
+    if (!create)
+        return NULL;
+    m->repos = grow(m->repos, &m->nrepos, sizeof(*m->repos));
+    mr_repo *r = &m->repos[m->nrepos - 1];
+    r->host = dup0(host);
+    r->name = dup0(name);
+    return r;
+}
+
+static mr_blob *blob_find(mr_repo *r, const char *digest)
+{
+    for (size_t i = 0; r && i < r->nblobs; i++)
+        if (strcmp(r->blobs[i].digest, digest) == 0)
+            return &r->blobs[i];
+    return NULL;
+}
+
+static void blob_put(mr_repo *r, const char *digest, int64_t size)
+{
+    if (blob_find(r, digest))
+        return;
+    r->blobs = grow(r->blobs, &r->nblobs, sizeof(*r->blobs));
+    snprintf(r->blobs[r->nblobs - 1].digest, 72, "%s", digest);
+    r->blobs[r->nblobs - 1].size = size;
+}
+
+static mr_manifest *manifest_find(mr_repo *r, const char *digest)
+{
+    for (size_t i = 0; r && i < r->nmanifests; i++)
+        if (strcmp(r->manifests[i].digest, digest) == 0)
+            return &r->manifests[i];
+    return NULL;
+}
+
+static const char *tag_find(mr_repo *r, const char *tag)
+{
+    for (size_t i = 0; r && i < r->ntags; i++)
+        if (strcmp(r->tags[i].name, tag) == 0)
+            return r->tags[i].digest;
+    return NULL;
+}
+
+/* Caller holds the lock. */
+static void store_manifest(mr_repo *r, const char *ref, const char *mt,
+                           const void *body, size_t len, char digest[72])
+{
+    reg_sha256_digest(digest, body, len);
+    if (!manifest_find(r, digest)) {
+        r->manifests = grow(r->manifests, &r->nmanifests, sizeof(mr_manifest));
+        mr_manifest *mm = &r->manifests[r->nmanifests - 1];
+        snprintf(mm->digest, sizeof(mm->digest), "%s", digest);
+        mm->media_type = dup0(mt);
+        mm->body = malloc(len + 1);
+        if (!mm->body)
+            abort();
+        memcpy(mm->body, body, len);
+        mm->len = len;
+    }
+    if (!ref || strncmp(ref, "sha256:", 7) == 0)
+        return;
+    for (size_t i = 0; i < r->ntags; i++) {
+        if (strcmp(r->tags[i].name, ref) == 0) {
+            snprintf(r->tags[i].digest, 72, "%s", digest);
+            return;
+        }
+    }
+    r->tags = grow(r->tags, &r->ntags, sizeof(*r->tags));
+    r->tags[r->ntags - 1].name = dup0(ref);
+    snprintf(r->tags[r->ntags - 1].digest, 72, "%s", digest);
+}
+
+/* Logs the call, runs the hook, then returns an injected failure (or 0)
+ * for it. */
+static int enter_partial(memreg *m, memreg_op op, const mr_client *c,
+                         const char *host, const char *repo, const char *ref,
+                         int64_t *partial, reg_error *err)
+{
+    if (c && c->hooks.before_request)
+        c->hooks.before_request(c->hooks.payload, host);
+    pthread_mutex_lock(&m->lock);
+    m->calls = grow(m->calls, &m->ncalls, sizeof(*m->calls));
+    mr_call *call = &m->calls[m->ncalls - 1];
+    call->op = op;
+    call->host = dup0(host);
+    call->repo = dup0(repo);
+    call->ref = dup0(ref);
+    memreg_hook_fn hook = m->hook;
+    void *hp = m->hook_payload;
+    pthread_mutex_unlock(&m->lock);
+    if (hook)
+        hook(hp, op, host, repo, ref);
+    int rc = 0;
+    long status = 0;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->nfails; i++) {
+        mr_fail *f = &m->fails[i];
+        if (f->op != op || f->times == 0 || !match(f->host, host) ||
+            !match(f->repo, repo) || !match(f->ref, ref))
+            continue;
+        if (f->times > 0)
+            f->times--;
+        rc = f->rc;
+        status = f->status;
+        if (partial)
+            *partial = f->partial;
+        break;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (rc) {
+        reg_error_set(err, rc, "memreg: injected failure (HTTP %ld)", status);
+        if (err)
+            err->http_status = status;
+    }
+    return rc;
+}
+
+static int enter(memreg *m, memreg_op op, const mr_client *c, const char *host,
+                 const char *repo, const char *ref, reg_error *err)
+{
+    return enter_partial(m, op, c, host, repo, ref, NULL, err);
+}
+
+/* ------------------------------------------------------------ the seam */
+
+static int mr_client_new(void *self, it_regclient **out,
+                         const reg_client_opts *o, reg_error *err)
+{
+    memreg *m = self;
+    *out = NULL;
+    int rc = enter(m, MR_CLIENT_NEW, NULL, o->host, NULL, NULL, err);
+    if (rc)
+        return rc;
+    mr_client *c = calloc(1, sizeof(*c));
+    if (!c || !(c->host = strdup(o->host))) {
+        free(c);
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    }
+    c->m = m;
+    c->hooks = o->hooks;
+    *out = (it_regclient *)c;
+    return 0;
+}
+
+static void mr_client_free(void *self, it_regclient *c)
+{
+    (void)self;
+    mr_client *mc = (mr_client *)c;
+    if (mc)
+        free(mc->host);
+    free(mc);
+}
+
+static const char *mr_client_host(void *self, const it_regclient *c)
+{
+    (void)self;
+    return ((const mr_client *)c)->host;
+}
+
+static int mr_manifest_get(void *self, reg_manifest **out, it_regclient *c,
+                           const char *repo, const char *ref, reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    *out = NULL;
+    int rc = enter(m, MR_MANIFEST_GET, mc, mc->host, repo, ref, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    mr_repo *r = repo_get(m, mc->host, repo, false);
+    const char *d = strncmp(ref, "sha256:", 7) == 0 ? ref : tag_find(r, ref);
+    mr_manifest *mm = d ? manifest_find(r, d) : NULL;
+    if (mm)
+        rc = reg_manifest_parse(out, mm->media_type, mm->body, mm->len, err);
+    else
+        rc = reg_error_set(err, REG_ENOTFOUND, "manifest unknown");
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+static int mr_manifest_head(void *self, it_regclient *c, const char *repo,
+                            const char *ref,
+                            char digest_out[REG_DIGEST_LEN + 1], reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    int rc = enter(m, MR_MANIFEST_HEAD, mc, mc->host, repo, ref, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    mr_repo *r = repo_get(m, mc->host, repo, false);
+    const char *d = strncmp(ref, "sha256:", 7) == 0 ? ref : tag_find(r, ref);
+    mr_manifest *mm = d ? manifest_find(r, d) : NULL;
+    if (mm && digest_out)
+        memcpy(digest_out, mm->digest, REG_DIGEST_LEN + 1);
+    if (!mm)
+        rc = reg_error_set(err, REG_ENOTFOUND, "manifest unknown");
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* Like a registry: refused unless every blob and child is there. */
+static int mr_manifest_put(void *self, it_regclient *c, const char *repo,
+                           const char *ref, const reg_manifest *man,
+                           reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    int rc = enter(m, MR_MANIFEST_PUT, mc, mc->host, repo, ref, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    mr_repo *r = repo_get(m, mc->host, repo, true);
+    for (size_t i = 0; i < man->n_blobs && !rc; i++)
+        if (!blob_find(r, man->blobs[i].digest))
+            rc = reg_error_set(err, REG_ENOTFOUND, "blob unknown");
+    for (size_t i = 0; i < man->n_children && !rc; i++)
+        if (!manifest_find(r, man->children[i].digest))
+            rc = reg_error_set(err, REG_ENOTFOUND, "child manifest unknown");
+    if (rc && err)
+        snprintf(err->registry_code, sizeof(err->registry_code),
+                 "MANIFEST_BLOB_UNKNOWN");
+    char digest[72];
+    if (!rc)
+        store_manifest(r, ref, man->media_type, man->body, man->len, digest);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* Caller holds the lock: a copy of the tags of host/repo, or NULL when
+ * the repository does not exist. */
+static char **tags_copy(memreg *m, const char *host, const char *repo,
+                        size_t *n)
+{
+    mr_repo *r = repo_get(m, host, repo, false);
+    if (!r)
+        return NULL;
+    char **v = calloc(r->ntags + 1, sizeof(char *));
+    if (!v)
+        abort();
+    for (size_t i = 0; i < r->ntags; i++)
+        v[i] = dup0(r->tags[i].name);
+    *n = r->ntags;
+    return v;
+}
+
+static int mr_tags_each(void *self, it_regclient *c, const char *repo,
+                        const reg_list_limits *lim, reg_list_fn fn,
+                        void *payload, reg_error *err)
+{
+    (void)lim;
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    int rc = enter(m, MR_TAGS_EACH, mc, mc->host, repo, NULL, err);
+    if (rc)
+        return rc;
+    size_t n = 0;
+    pthread_mutex_lock(&m->lock);
+    char **v = tags_copy(m, mc->host, repo, &n);
+    pthread_mutex_unlock(&m->lock);
+    if (!v)
+        return reg_error_set(err, REG_ENOTFOUND, "name unknown");
+    /* pages of two tags, called without the lock */
+    for (size_t i = 0; i < n && !rc; i += 2)
+        if (fn(payload, v + i, n - i < 2 ? n - i : 2) != 0)
+            rc = reg_error_set(err, REG_ECANCELED, "listing stopped");
+    reg_strv_free(v);
+    return rc;
+}
+
+static int mr_tags_list(void *self, char ***out, it_regclient *c,
+                        const char *repo, reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    *out = NULL;
+    int rc = enter(m, MR_TAGS_LIST, mc, mc->host, repo, NULL, err);
+    if (rc)
+        return rc;
+    size_t n = 0;
+    pthread_mutex_lock(&m->lock);
+    *out = tags_copy(m, mc->host, repo, &n);
+    pthread_mutex_unlock(&m->lock);
+    return *out ? 0 : reg_error_set(err, REG_ENOTFOUND, "name unknown");
+}
+
+static int mr_blob_exists(void *self, it_regclient *c, const char *repo,
+                          const char *digest, reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    int rc = enter(m, MR_BLOB_EXISTS, mc, mc->host, repo, digest, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    bool has = blob_find(repo_get(m, mc->host, repo, false), digest) != NULL;
+    pthread_mutex_unlock(&m->lock);
+    return has ? 0 : reg_error_set(err, REG_ENOTFOUND, "blob unknown");
+}
+
+static int mr_blob_mount(void *self, it_regclient *c, const char *repo,
+                         const char *digest, const char *from_repo,
+                         reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    int rc = enter(m, MR_BLOB_MOUNT, mc, mc->host, repo, digest, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    mr_blob *b = blob_find(repo_get(m, mc->host, from_repo, false), digest);
+    if (b)
+        blob_put(repo_get(m, mc->host, repo, true), digest, b->size);
+    pthread_mutex_unlock(&m->lock);
+    return b ? 0 : reg_error_set(err, REG_ENOTFOUND, "not mounted (202)");
+}
+
+static int mr_blob_copy(void *self, it_regclient *src, const char *src_repo,
+                        it_regclient *dst, const char *dst_repo,
+                        const reg_descriptor *d, const reg_copy_opts *opts,
+                        reg_error *err)
+{
+    memreg *m = self;
+    mr_client *sc = (mr_client *)src, *dc = (mr_client *)dst;
+    int64_t partial = 0;
+    int rc = enter_partial(m, MR_BLOB_COPY, dc, dc->host, dst_repo, d->digest,
+                           &partial, err);
+    if (rc && partial > 0 && opts && opts->progress)
+        opts->progress(opts->payload, partial); /* then the copy breaks */
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    mr_blob *b = blob_find(repo_get(m, sc->host, src_repo, false), d->digest);
+    int64_t size = b ? b->size : 0;
+    pthread_mutex_unlock(&m->lock);
+    if (!b)
+        return reg_error_set(err, REG_ENOTFOUND, "source blob unknown");
+    if (opts && opts->cancel && *opts->cancel)
+        return reg_error_set(err, REG_ECANCELED, "canceled");
+    if (opts && opts->progress)
+        opts->progress(opts->payload, size);
+    pthread_mutex_lock(&m->lock);
+    blob_put(repo_get(m, dc->host, dst_repo, true), d->digest, size);
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+/* ----------------------------------------------------------- the test API */
+
+memreg *memreg_new(void)
+{
+    memreg *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    pthread_mutex_init(&m->lock, NULL);
+    m->ops.self = m;
+    m->ops.client_new = mr_client_new;
+    m->ops.client_free = mr_client_free;
+    m->ops.client_host = mr_client_host;
+    m->ops.manifest_get = mr_manifest_get;
+    m->ops.manifest_head = mr_manifest_head;
+    m->ops.manifest_put = mr_manifest_put;
+    m->ops.tags_each = mr_tags_each;
+    m->ops.tags_list = mr_tags_list;
+    m->ops.blob_exists = mr_blob_exists;
+    m->ops.blob_mount = mr_blob_mount;
+    m->ops.blob_copy = mr_blob_copy;
+    return m;
+}
+
+void memreg_free(memreg *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nrepos; i++) {
+        mr_repo *r = &m->repos[i];
+        for (size_t j = 0; j < r->ntags; j++)
+            free(r->tags[j].name);
+        for (size_t j = 0; j < r->nmanifests; j++) {
+            free(r->manifests[j].media_type);
+            free(r->manifests[j].body);
+        }
+        free(r->tags);
+        free(r->manifests);
+        free(r->blobs);
+        free(r->host);
+        free(r->name);
+    }
+    free(m->repos);
+    for (size_t i = 0; i < m->ncalls; i++) {
+        free(m->calls[i].host);
+        free(m->calls[i].repo);
+        free(m->calls[i].ref);
+    }
+    free(m->calls);
+    for (size_t i = 0; i < m->nfails; i++) {
+        free(m->fails[i].host);
+        free(m->fails[i].repo);
+        free(m->fails[i].ref);
+    }
+    free(m->fails);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+const it_regops *memreg_ops(memreg *m)
+{
+    return &m->ops;
+}
+
+void memreg_blob(memreg *m, const char *host, const char *repo,
+                 const char *name, int64_t size, char digest_out[72])
+{
+    reg_sha256_digest(digest_out, name, strlen(name));
+    pthread_mutex_lock(&m->lock);
+    blob_put(repo_get(m, host, repo, true), digest_out, size);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void put_json(memreg *m, const char *host, const char *repo,
+                     const char *tag, const char *mt, const char *json,
+                     char digest_out[72])
+{
+    pthread_mutex_lock(&m->lock);
+    store_manifest(repo_get(m, host, repo, true), tag, mt, json, strlen(json),
+                   digest_out);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static int64_t blob_size(memreg *m, const char *host, const char *repo,
+                         const char *digest)
+{
+    pthread_mutex_lock(&m->lock);
+    mr_blob *b = blob_find(repo_get(m, host, repo, false), digest);
+    int64_t size = b ? b->size : 0;
+    pthread_mutex_unlock(&m->lock);
+    return size;
+}
+
+void memreg_image(memreg *m, const char *host, const char *repo,
+                  const char *tag, const char *const *blobs, size_t n,
+                  char digest_out[72])
+{
+    char json[8192];
+    size_t off = (size_t)snprintf(
+        json, sizeof(json),
+        "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
+        "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\","
+        "\"size\":%lld},\"layers\":[",
+        REG_MT_OCI_MANIFEST, blobs[0],
+        (long long)blob_size(m, host, repo, blobs[0]));
+    for (size_t i = 1; i < n && off < sizeof(json); i++)
+        off += (size_t)snprintf(
+            json + off, sizeof(json) - off,
+            "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
+            "\"digest\":\"%s\",\"size\":%lld}",
+            i > 1 ? "," : "", blobs[i],
+            (long long)blob_size(m, host, repo, blobs[i]));
+    if (off < sizeof(json))
+        snprintf(json + off, sizeof(json) - off, "]}");
+    put_json(m, host, repo, tag, REG_MT_OCI_MANIFEST, json, digest_out);
+}
+
+void memreg_index(memreg *m, const char *host, const char *repo,
+                  const char *tag, const char *const *children, size_t n,
+                  char digest_out[72])
+{
+    static const char *const arch[] = {"amd64", "arm64", "s390x", "ppc64le"};
+    char json[8192];
+    size_t off = (size_t)snprintf(json, sizeof(json),
+                                  "{\"schemaVersion\":2,\"mediaType\":\"%s\","
+                                  "\"manifests\":[",
+                                  REG_MT_OCI_INDEX);
+    for (size_t i = 0; i < n && off < sizeof(json); i++) {
+        pthread_mutex_lock(&m->lock);
+        mr_manifest *mm =
+            manifest_find(repo_get(m, host, repo, false), children[i]);
+        size_t len = mm ? mm->len : 0;
+        pthread_mutex_unlock(&m->lock);
+        off += (size_t)snprintf(
+            json + off, sizeof(json) - off,
+            "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,"
+            "\"platform\":{\"os\":\"linux\",\"architecture\":\"%s\"}}",
+            i ? "," : "", REG_MT_OCI_MANIFEST, children[i], len, arch[i % 4]);
+    }
+    if (off < sizeof(json))
+        snprintf(json + off, sizeof(json) - off, "]}");
+    put_json(m, host, repo, tag, REG_MT_OCI_INDEX, json, digest_out);
+}
+
+bool memreg_has_blob(memreg *m, const char *host, const char *repo,
+                     const char *digest)
+{
+    pthread_mutex_lock(&m->lock);
+    bool has = blob_find(repo_get(m, host, repo, false), digest) != NULL;
+    pthread_mutex_unlock(&m->lock);
+    return has;
+}
+
+bool memreg_has_manifest(memreg *m, const char *host, const char *repo,
+                         const char *digest)
+{
+    pthread_mutex_lock(&m->lock);
+    bool has = manifest_find(repo_get(m, host, repo, false), digest) != NULL;
+    pthread_mutex_unlock(&m->lock);
+    return has;
+}
+
+void memreg_tag_digest(memreg *m, const char *host, const char *repo,
+                       const char *tag, char out[72])
+{
+    pthread_mutex_lock(&m->lock);
+    const char *d = tag_find(repo_get(m, host, repo, false), tag);
+    snprintf(out, 72, "%s", d ? d : "");
+    pthread_mutex_unlock(&m->lock);
+}
+
+static bool call_matches(const mr_call *c, memreg_op op, const char *host,
+                         const char *repo, const char *ref)
+{
+    return c->op == op && match(host, c->host) && match(repo, c->repo) &&
+           match(ref, c->ref);
+}
+
+long memreg_calls(memreg *m, memreg_op op, const char *host, const char *repo,
+                  const char *ref)
+{
+    long n = 0;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->ncalls; i++)
+        n += call_matches(&m->calls[i], op, host, repo, ref);
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+long memreg_first_call(memreg *m, memreg_op op, const char *host,
+                       const char *repo, const char *ref)
+{
+    long pos = -1;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->ncalls && pos < 0; i++)
+        if (call_matches(&m->calls[i], op, host, repo, ref))
+            pos = (long)i;
+    pthread_mutex_unlock(&m->lock);
+    return pos;
+}
+
+void memreg_fail(memreg *m, memreg_op op, const char *host, const char *repo,
+                 const char *ref, int rc, long status, int times)
+{
+    memreg_fail_partial(m, op, host, repo, ref, rc, status, times, 0);
+}
+
+void memreg_fail_partial(memreg *m, memreg_op op, const char *host,
+                         const char *repo, const char *ref, int rc, long status,
+                         int times, int64_t partial)
+{
+    pthread_mutex_lock(&m->lock);
+    m->fails = grow(m->fails, &m->nfails, sizeof(*m->fails));
+    mr_fail *f = &m->fails[m->nfails - 1];
+    f->op = op;
+    f->host = dup0(host);
+    f->repo = dup0(repo);
+    f->ref = dup0(ref);
+    f->rc = rc;
+    f->status = status;
+    f->times = times;
+    f->partial = partial;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void memreg_set_hook(memreg *m, memreg_hook_fn fn, void *payload)
+{
+    pthread_mutex_lock(&m->lock);
+    m->hook = fn;
+    m->hook_payload = payload;
+    pthread_mutex_unlock(&m->lock);
+}

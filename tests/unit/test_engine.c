@@ -1,0 +1,580 @@
+/*
+ * test_engine.c - the transfer engine driven through its registry seam
+ * against an in-memory registry (memreg.h), with a fake sleep so that the
+ * retry backoff never waits. Every case checks what reached the registry
+ * (calls counted by memreg) and the results the engine reports.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "engine.h"
+#include "journal.h"
+#include "log.h"
+#include "memreg.h"
+#include "progress.h"
+#include "test_util.h"
+
+#define SRC "src.test"
+#define DST "dst.test"
+
+typedef struct fx {
+    memreg *m;
+    it_progress *progress;
+    it_journal *journal;
+    atomic_int stop, abort;
+    atomic_int sleeps;
+    it_engine *e;
+    it_event_sub sub; /* an extra subscriber of the event stream, or none */
+    const it_image_result *res;
+    size_t nres;
+} fx;
+
+static void fake_sleep(void *payload, double seconds)
+{
+    (void)seconds;
+    fx *f = payload;
+    atomic_fetch_add(&f->sleeps, 1);
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    f->m = memreg_new();
+    f->progress = it_progress_new("generic", "src", "dst", NULL);
+    if (!f->m || !f->progress)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    it_engine_free(f->e);
+    it_progress_free(f->progress);
+    memreg_free(f->m);
+    free(f);
+    return 0;
+}
+
+/* Starts the engine with `routines` workers. */
+static void start(fx *f, int routines, int retry)
+{
+    it_engine_opts o = {0};
+    o.routines = routines;
+    o.retry = retry;
+    o.progress = f->progress;
+    o.journal = f->journal;
+    o.stop = &f->stop;
+    o.abort = &f->abort;
+    o.regops = memreg_ops(f->m);
+    o.sleep_fn = fake_sleep;
+    o.sleep_payload = f;
+    if (f->sub.fn) {
+        o.subscribers = &f->sub;
+        o.nsubscribers = 1;
+    }
+    it_errbuf err = {{0}};
+    assert_int_equal(it_engine_start(&f->e, &o, &err), 0);
+}
+
+/* No more input: waits for the end and takes the results. */
+static void finish(fx *f)
+{
+    it_engine_input_done(f->e);
+    it_engine_wait(f->e);
+    f->res = it_engine_results(f->e, &f->nres);
+}
+
+/* Runs the engine over the given pairs ("src_repo dst_repo" strings, all
+ * tags) to the end. */
+static void run(fx *f, int routines, int retry, const char *const *pairs,
+                size_t n)
+{
+    start(f, routines, retry);
+    for (size_t i = 0; i < n; i++) {
+        char src[64], dst[64];
+        assert_int_equal(sscanf(pairs[i], "%63s %63s", src, dst), 2);
+        it_pair p = {0};
+        p.src_host = SRC;
+        p.src_repo = src;
+        p.dst_host = DST;
+        p.dst_repo = dst;
+        assert_int_equal(it_engine_add_pair(f->e, &p), 0);
+    }
+    finish(f);
+}
+
+/* The result whose source ends with `suffix`. */
+static const it_image_result *result(fx *f, const char *suffix)
+{
+    for (size_t i = 0; i < f->nres; i++) {
+        size_t ls = strlen(f->res[i].source), lx = strlen(suffix);
+        if (ls >= lx && strcmp(f->res[i].source + ls - lx, suffix) == 0)
+            return &f->res[i];
+    }
+    fail_msg("no result for %s", suffix);
+    return NULL;
+}
+
+/* An image [blob `a`, blob `b`] tagged `tag` in SRC/repo. */
+static void image2(fx *f, const char *repo, const char *tag, const char *a,
+                   const char *b, char da[72], char db[72])
+{
+    memreg_blob(f->m, SRC, repo, a, 100, da);
+    memreg_blob(f->m, SRC, repo, b, 1000, db);
+    const char *blobs[] = {da, db};
+    char dm[72];
+    memreg_image(f->m, SRC, repo, tag, blobs, 2, dm);
+}
+
+/* Two repositories sharing one blob, run by one worker: the blob is
+ * copied once into the target registry and mounted into the second
+ * repository. */
+static void test_dedup_across_repos(void **state)
+{
+    fx *f = *state;
+    char s[72], ca[72], cb[72];
+    image2(f, "a", "v1", "shared", "layer-a", s, ca);
+    image2(f, "b", "v1", "shared", "layer-b", s, cb);
+    const char *pairs[] = {"a a", "b b"};
+    run(f, 1, 2, pairs, 2);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(result(f, "/b:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, NULL, s), 1);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_MOUNT, DST, NULL, s), 1);
+    assert_true(memreg_has_blob(f->m, DST, "a", s));
+    assert_true(memreg_has_blob(f->m, DST, "b", s));
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    assert_int_equal(st.blobs_copied, 3);
+    assert_int_equal(st.blobs_mounted, 1);
+}
+
+/* The in-flight case, produced on purpose: the copy of the shared blob
+ * is held until both images' other blobs are being copied, so the second
+ * task for the shared blob has certainly found it in flight. It waits and
+ * then mounts: one copy. */
+typedef struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    const char *hold;       /* digest whose copy is held */
+    const char *release[2]; /* digests whose copies release it */
+    int started;
+    bool timed_out;
+} gate;
+
+static void gate_hook(void *payload, memreg_op op, const char *host,
+                      const char *repo, const char *ref)
+{
+    (void)host;
+    (void)repo;
+    gate *g = payload;
+    if (op != MR_BLOB_COPY)
+        return;
+    pthread_mutex_lock(&g->lock);
+    if (strcmp(ref, g->release[0]) == 0 || strcmp(ref, g->release[1]) == 0) {
+        g->started++;
+        pthread_cond_broadcast(&g->cv);
+    }
+    if (strcmp(ref, g->hold) == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 20; /* a bound, not a timing assertion */
+        while (g->started < 2 && !g->timed_out)
+            if (pthread_cond_timedwait(&g->cv, &g->lock, &ts) != 0)
+                g->timed_out = true;
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void test_dedup_in_flight(void **state)
+{
+    fx *f = *state;
+    char s[72], la[72], lb[72];
+    /* the shared blob first, so each image's task for it is queued
+     * before its own layer's */
+    image2(f, "a", "v1", "shared", "layer-a", s, la);
+    image2(f, "b", "v1", "shared", "layer-b", s, lb);
+    gate g = {.hold = s, .release = {la, lb}};
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    memreg_set_hook(f->m, gate_hook, &g);
+    const char *pairs[] = {"a a", "b b"};
+    run(f, 2, 2, pairs, 2);
+    memreg_set_hook(f->m, NULL, NULL);
+    assert_false(g.timed_out);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(result(f, "/b:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, NULL, s), 1);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_MOUNT, DST, NULL, s), 1);
+    assert_true(memreg_has_blob(f->m, DST, "a", s));
+    assert_true(memreg_has_blob(f->m, DST, "b", s));
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.lock);
+}
+
+/* A mount the registry refuses (401, or 202 = not found) falls back to a
+ * copy, once, without retrying the mount. */
+static void mount_fallback(void **state, int rc, long status)
+{
+    fx *f = *state;
+    char s[72], ca[72], cb[72];
+    image2(f, "a", "v1", "shared", "layer-a", s, ca);
+    image2(f, "b", "v1", "shared", "layer-b", s, cb);
+    memreg_fail(f->m, MR_BLOB_MOUNT, DST, NULL, NULL, rc, status, -1);
+    const char *pairs[] = {"a a", "b b"};
+    run(f, 1, 3, pairs, 2);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(result(f, "/b:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_MOUNT, DST, "b", s), 1);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "b", s), 1);
+    assert_true(memreg_has_blob(f->m, DST, "b", s));
+    assert_int_equal(atomic_load(&f->sleeps), 0);
+}
+
+static void test_mount_401_falls_back(void **state)
+{
+    mount_fallback(state, REG_EAUTH, 401);
+}
+
+static void test_mount_404_falls_back(void **state)
+{
+    mount_fallback(state, REG_ENOTFOUND, 404);
+}
+
+/* An index: both children are pushed (by digest) before the index is
+ * pushed to the tag. memreg also refuses an index whose children are not
+ * there. */
+static void test_index_children_first(void **state)
+{
+    fx *f = *state;
+    char c1[72], l1[72], c2[72], l2[72], m1[72], m2[72], idx[72];
+    memreg_blob(f->m, SRC, "multi", "cfg-1", 10, c1);
+    memreg_blob(f->m, SRC, "multi", "layer-1", 10, l1);
+    memreg_blob(f->m, SRC, "multi", "cfg-2", 10, c2);
+    memreg_blob(f->m, SRC, "multi", "layer-2", 10, l2);
+    const char *b1[] = {c1, l1}, *b2[] = {c2, l2};
+    memreg_image(f->m, SRC, "multi", NULL, b1, 2, m1);
+    memreg_image(f->m, SRC, "multi", NULL, b2, 2, m2);
+    const char *kids[] = {m1, m2};
+    memreg_index(f->m, SRC, "multi", "v1", kids, 2, idx);
+    const char *pairs[] = {"multi multi"};
+    run(f, 3, 2, pairs, 1);
+    assert_int_equal(result(f, "/multi:v1")->status, IT_STATUS_COPIED);
+    assert_string_equal(result(f, "/multi:v1")->digest, idx);
+    long put_idx = memreg_first_call(f->m, MR_MANIFEST_PUT, DST, "multi", "v1");
+    long put_1 = memreg_first_call(f->m, MR_MANIFEST_PUT, DST, "multi", m1);
+    long put_2 = memreg_first_call(f->m, MR_MANIFEST_PUT, DST, "multi", m2);
+    assert_true(put_1 >= 0 && put_2 >= 0 && put_idx >= 0);
+    assert_true(put_1 < put_idx);
+    assert_true(put_2 < put_idx);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_PUT, DST, NULL, NULL), 3);
+    char tagged[72];
+    memreg_tag_digest(f->m, DST, "multi", "v1", tagged);
+    assert_string_equal(tagged, idx);
+}
+
+/* An image that fails once (403, not retried at once) is tried again in
+ * the final retry pass, and is copied. */
+static void test_final_retry_pass(void **state)
+{
+    fx *f = *state;
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    memreg_fail(f->m, MR_MANIFEST_GET, SRC, "a", "v1", REG_EDENIED, 403, 1);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 2, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_null(result(f, "/a:v1")->error);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, SRC, "a", "v1"), 2);
+    assert_int_equal(atomic_load(&f->sleeps), 0);
+    char tagged[72];
+    memreg_tag_digest(f->m, DST, "a", "v1", tagged);
+    assert_true(tagged[0] != '\0');
+}
+
+/* Transient errors are retried in place with backoff; the backoff goes
+ * through the sleep seam (two sleeps, no real waiting). */
+static void test_transient_retried_with_backoff(void **state)
+{
+    fx *f = *state;
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, "a", l, REG_ERETRY, 503, 2);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 3, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "a", l), 3);
+    assert_int_equal(atomic_load(&f->sleeps), 2);
+}
+
+/* Stop raised while the first image's blob is copied: that image is
+ * finished, nothing else is started, the rest are pending. */
+static void stop_hook(void *payload, memreg_op op, const char *host,
+                      const char *repo, const char *ref)
+{
+    (void)host;
+    (void)repo;
+    (void)ref;
+    fx *f = payload;
+    if (op == MR_BLOB_COPY)
+        atomic_store(&f->stop, 1);
+}
+
+static void test_stop_mid_run(void **state)
+{
+    fx *f = *state;
+    char c[72], l[72];
+    image2(f, "a", "t1", "cfg-1", "layer-1", c, l);
+    image2(f, "a", "t2", "cfg-2", "layer-2", c, l);
+    image2(f, "a", "t3", "cfg-3", "layer-3", c, l);
+    memreg_set_hook(f->m, stop_hook, f);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 2, pairs, 1);
+    assert_int_equal(result(f, "/a:t1")->status, IT_STATUS_COPIED);
+    assert_int_equal(result(f, "/a:t2")->status, IT_STATUS_PENDING);
+    assert_int_equal(result(f, "/a:t3")->status, IT_STATUS_PENDING);
+    assert_non_null(strstr(result(f, "/a:t2")->error, "stopped"));
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, SRC, "a", "t2"), 0);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, SRC, "a", "t3"), 0);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_HEAD, NULL, "a", "t2"), 0);
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    assert_int_equal(st.images_copied, 1);
+    assert_int_equal(st.images_pending, 2);
+}
+
+/* A blob whose copy fails fails every image that needs it from the same
+ * source, at once (no second copy in the same pass), in both passes; no
+ * tag is pushed. */
+static void test_failed_blob_fails_waiters(void **state)
+{
+    fx *f = *state;
+    char s[72], c1[72], c2[72];
+    image2(f, "a", "t1", "bad", "layer-1", s, c1);
+    image2(f, "a", "t2", "bad", "layer-2", s, c2);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, NULL, s, REG_EDIGEST, 0, -1);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 2, pairs, 1);
+    const it_image_result *r1 = result(f, "/a:t1"), *r2 = result(f, "/a:t2");
+    assert_int_equal(r1->status, IT_STATUS_FAILED);
+    assert_int_equal(r2->status, IT_STATUS_FAILED);
+    assert_non_null(strstr(r1->error, "injected failure"));
+    assert_non_null(strstr(r2->error, "same blob failed for another image"));
+    /* one copy per pass, not one per image */
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "a", s), 2);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_PUT, NULL, NULL, NULL), 0);
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    assert_int_equal(st.images_failed, 2);
+}
+
+/* The same with the second image parked on the blob while its copy is
+ * held in flight (then fails): woken, it fails at once, without a copy of
+ * its own. */
+static void test_failed_blob_fails_parked_waiter(void **state)
+{
+    fx *f = *state;
+    char s[72], l1[72], l2[72];
+    image2(f, "a", "t1", "bad", "layer-1", s, l1);
+    image2(f, "a", "t2", "bad", "layer-2", s, l2);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, NULL, s, REG_EDIGEST, 0, -1);
+    gate g = {.hold = s, .release = {l1, l2}};
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    memreg_set_hook(f->m, gate_hook, &g);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 2, pairs, 1);
+    memreg_set_hook(f->m, NULL, NULL);
+    assert_false(g.timed_out);
+    const it_image_result *r1 = result(f, "/a:t1"), *r2 = result(f, "/a:t2");
+    assert_int_equal(r1->status, IT_STATUS_FAILED);
+    assert_int_equal(r2->status, IT_STATUS_FAILED);
+    /* one of them copied (and failed), the other one waited */
+    assert_true((strstr(r1->error, "same blob failed") != NULL) !=
+                (strstr(r2->error, "same blob failed") != NULL));
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "a", s), 2);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_PUT, NULL, NULL, NULL), 0);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.lock);
+}
+
+/* The journal gets a record per blob put into the target and one per
+ * image copied. */
+typedef struct seen {
+    int blobs, images;
+    char image_src[256], image_dst[256], image_digest[72];
+    char blob_repo[64];
+} seen;
+
+static void seen_blob(void *p, const char *registry, const char *repo,
+                      const char *digest, int64_t size)
+{
+    (void)digest;
+    (void)size;
+    seen *s = p;
+    if (strcmp(registry, DST) == 0)
+        s->blobs++;
+    snprintf(s->blob_repo, sizeof(s->blob_repo), "%s", repo);
+}
+
+static void seen_image(void *p, const char *source, const char *digest,
+                       const char *target)
+{
+    seen *s = p;
+    s->images++;
+    snprintf(s->image_src, sizeof(s->image_src), "%s", source);
+    snprintf(s->image_dst, sizeof(s->image_dst), "%s", target);
+    snprintf(s->image_digest, sizeof(s->image_digest), "%s", digest);
+}
+
+static void test_journal_records(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    assert_int_equal(tu_tmpdir_new(&dir, "engine"), 0);
+    char statedir[512];
+    tu_path_in(statedir, sizeof(statedir), dir, "state");
+    it_errbuf err = {{0}};
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 2, pairs, 1);
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    seen s = {0};
+    it_journal_visitor v = {seen_blob, seen_image, &s};
+    it_journal *j = NULL;
+    assert_int_equal(it_journal_open(&j, statedir, &v, &err), 0);
+    assert_int_equal(it_journal_close(j), 0);
+    assert_int_equal(s.blobs, 2);
+    assert_string_equal(s.blob_repo, "a");
+    assert_int_equal(s.images, 1);
+    assert_string_equal(s.image_src, SRC "/a:v1");
+    assert_string_equal(s.image_dst, DST "/a:v1");
+    assert_string_equal(s.image_digest, result(f, "/a:v1")->digest);
+    tu_tmpdir_drop(&dir);
+}
+
+/* A subscriber that records the stream. */
+typedef struct recorder {
+    pthread_mutex_t lock;
+    long n[IT_EV_IMAGE_FINISHED + 1];
+    int64_t bytes, taken_back;
+    long blobs_copied;
+    long copied_images;
+    char text[600]; /* of the last IT_EV_PAIR_FAILED */
+} recorder;
+
+static void record(void *payload, const it_event *ev)
+{
+    recorder *r = payload;
+    pthread_mutex_lock(&r->lock);
+    r->n[ev->kind]++;
+    if (ev->kind == IT_EV_BYTES) {
+        r->bytes += ev->bytes;
+        if (ev->bytes < 0)
+            r->taken_back += ev->bytes;
+    }
+    if (ev->kind == IT_EV_BLOB_DONE && ev->outcome == IT_BLOB_COPIED)
+        r->blobs_copied++;
+    if (ev->kind == IT_EV_IMAGE_FINISHED && ev->status == IT_STATUS_COPIED)
+        r->copied_images++;
+    if (ev->kind == IT_EV_PAIR_FAILED)
+        snprintf(r->text, sizeof(r->text), "%s", ev->text ? ev->text : "");
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* One stream, one source: a copy that breaks after 400 bytes and is then
+ * retried takes those bytes back with one event; the stats (report), the
+ * progress model (printed summary) and a subscriber all agree. */
+static void test_events_one_source(void **state)
+{
+    fx *f = *state;
+    recorder rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    f->sub = (it_event_sub){record, &rec};
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l); /* 100 + 1000 bytes */
+    memreg_fail_partial(f->m, MR_BLOB_COPY, DST, "a", l, REG_ERETRY, 503, 1,
+                        400);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 2, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(result(f, "/a:v1")->bytes, 1100);
+    assert_int_equal(rec.taken_back, -400);
+    assert_int_equal(rec.bytes, 1100);
+    assert_int_equal(rec.n[IT_EV_IMAGE_STARTED], 1);
+    assert_int_equal(rec.n[IT_EV_IMAGE_FINISHED], 1);
+    assert_int_equal(rec.copied_images, 1);
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    assert_int_equal(st.bytes_copied, rec.bytes);
+    assert_int_equal(st.blobs_copied, rec.blobs_copied);
+    it_snapshot *snap = it_progress_snapshot(f->progress, NULL);
+    assert_non_null(snap);
+    assert_int_equal(snap->totals.bytes_done, st.bytes_copied);
+    assert_int_equal(snap->totals.blobs_copied, st.blobs_copied);
+    assert_int_equal(snap->totals.images_copied, st.images_copied);
+    it_snapshot_free(snap);
+}
+
+/* Event text is redacted and escaped once, before any subscriber: the
+ * results and every subscriber see the same clean text. */
+static void test_event_text_redacted(void **state)
+{
+    fx *f = *state;
+    recorder rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    f->sub = (it_event_sub){record, &rec};
+    it_log_add_secret("hunter2-engine-secret");
+    start(f, 1, 0);
+    it_engine_add_failed(f->e, SRC "/x", DST "/x",
+                         "denied: token hunter2-engine-secret\x1b[2J");
+    finish(f);
+    assert_int_equal(rec.n[IT_EV_PAIR_FAILED], 1);
+    assert_null(strstr(rec.text, "hunter2"));
+    assert_null(strchr(rec.text, '\x1b'));
+    assert_non_null(strstr(rec.text, "denied: token"));
+    assert_int_equal(result(f, "/x")->status, IT_STATUS_FAILED);
+    assert_string_equal(result(f, "/x")->error, rec.text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_dedup_across_repos, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_401_falls_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_mount_404_falls_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_index_children_first, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_final_retry_pass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transient_retried_with_backoff,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_mid_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_blob_fails_waiters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_blob_fails_parked_waiter,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_one_source, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_event_text_redacted, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
