@@ -469,8 +469,7 @@ static int start_engine(run *r)
         eo.creds_payload = r->ccr;
     }
     eo.plan_out = r->stdout_;
-    eo.stop = &r->ctl->stop;
-    eo.abort = &r->ctl->abort;
+    eo.ctl = r->ctl;
     if (it_engine_start(&r->engine, &eo, &r->err) != 0) {
         say("", r->err.msg);
         return IT_EXIT_USAGE;

@@ -22,6 +22,9 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     e->o = *o;
     if (e->o.routines < 1)
         e->o.routines = 1;
+    e->policy = it_retry_default(e->o.retry);
+    e->policy.sleep_ms = o->sleep_ms;
+    e->policy.sleep_ctx = o->sleep_payload;
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
     pthread_cond_init(&e->done_cv, NULL);
@@ -81,17 +84,17 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     if (!r)
         return -1;
     r->e = e;
-    r->pair.src_host = eng_xstrdup(p->src_host);
-    r->pair.src_repo = eng_xstrdup(p->src_repo);
+    r->pair.src_host = it_strdup0(p->src_host);
+    r->pair.src_repo = it_strdup0(p->src_repo);
     r->pair.tags = p->tags ? strv_dup(p->tags) : NULL;
-    r->pair.src_digest = eng_xstrdup(p->src_digest);
-    r->pair.dst_host = eng_xstrdup(p->dst_host);
-    r->pair.dst_repo = eng_xstrdup(p->dst_repo);
-    r->pair.dst_tag = eng_xstrdup(p->dst_tag);
+    r->pair.src_digest = it_strdup0(p->src_digest);
+    r->pair.dst_host = it_strdup0(p->dst_host);
+    r->pair.dst_repo = it_strdup0(p->dst_repo);
+    r->pair.dst_tag = it_strdup0(p->dst_tag);
     r->pair.list_tags = p->list_tags;
     r->pair.list_payload = p->list_payload;
-    r->src_name = eng_join2(p->src_host, '/', p->src_repo);
-    r->dst_name = eng_join2(p->dst_host, '/', p->dst_repo);
+    r->src_name = it_join2(p->src_host, '/', p->src_repo);
+    r->dst_name = it_join2(p->dst_host, '/', p->dst_repo);
     bool added = false;
     pthread_mutex_lock(&e->lock);
     if (r->src_name && r->dst_name && r->pair.src_repo && r->pair.dst_repo &&
@@ -146,11 +149,7 @@ void it_engine_input_done(it_engine *e)
 
 bool it_engine_wait_finished(it_engine *e, double timeout_s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long ns = ts.tv_nsec + (long)((timeout_s - (double)(long)timeout_s) * 1e9);
-    ts.tv_sec += (time_t)timeout_s + ns / 1000000000L;
-    ts.tv_nsec = ns % 1000000000L;
+    struct timespec ts = it_deadline(timeout_s);
     pthread_mutex_lock(&e->lock);
     while (!e->finished) {
         if (pthread_cond_timedwait(&e->done_cv, &e->lock, &ts) != 0)

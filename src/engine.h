@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "errbuf.h"
+#include "runctl.h"
 #include "pair.h"
 #include "secrets.h"
 #include "journal.h"
@@ -135,15 +136,14 @@ typedef struct it_engine_opts {
     it_journal *journal;   /* may be NULL (no journal) */
     it_progress *progress; /* required */
     FILE *plan_out;        /* --dry-run plan lines; NULL = stdout */
-    /* Raised by the signal handler / dashboard (may be NULL): `stop`
-     * stops starting new images and repositories; `abort` also cancels
-     * transfers in flight. */
-    atomic_int *stop;
-    atomic_int *abort;
+    /* The run control (may be NULL): stop starts no new images or
+     * repositories; abort also cancels transfers in flight. Raised by the
+     * signal handler and the dashboard, never by the engine. */
+    const it_runctl *ctl;
     /* Seams for tests (NULL = the real thing): the registry operations
      * (copied at start), and the sleep of the retry backoff. */
     const struct it_regops *regops;
-    void (*sleep_fn)(void *payload, double seconds);
+    void (*sleep_ms)(void *payload, int64_t ms);
     void *sleep_payload;
     /* More subscribers of the event stream, called after the built-in
      * ones (results, journal, progress, log); copied at start. */

@@ -67,7 +67,7 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
         reg_copy_opts co = {0};
         co.progress = copy_progress_cb;
         co.payload = &cp;
-        co.cancel = e->o.abort;
+        co.cancel = e->o.ctl ? &e->o.ctl->abort : NULL;
         attempt = 0;
         do {
             cp.moved = 0;
@@ -106,7 +106,7 @@ bool eng_run_blob(it_engine *e, node *n, size_t i, task *t)
     if (atomic_load(&img->failed) || eng_aborting(e))
         goto done;
     it_regclient *dst = eng_dst_client(e, img);
-    key = eng_join2(e->ops.client_host(e->ops.self, dst), ' ', d->digest);
+    key = it_join2(e->ops.client_host(e->ops.self, dst), ' ', d->digest);
     eng_claim c =
         key ? eng_blob_claim(e, key, r->pair.dst_repo, r->src_name, t, &claim)
             : ENG_CLAIM_NOMEM;

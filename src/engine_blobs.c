@@ -70,7 +70,7 @@ void eng_entry_free(void *p)
 void it_engine_seed_blob(it_engine *e, const char *registry, const char *repo,
                          const char *digest)
 {
-    char *key = eng_join2(registry, ' ', digest);
+    char *key = it_join2(registry, ' ', digest);
     if (!key)
         return;
     pthread_mutex_lock(&e->blobs_lock);
@@ -124,7 +124,7 @@ eng_claim eng_blob_claim(it_engine *e, const char *key, const char *dst_repo,
         c = ENG_CLAIM_FAILED;
     } else {
         const char *from = mount_source(be, dst_repo);
-        out->from = eng_xstrdup(from);
+        out->from = it_strdup0(from);
         be->in_flight = true;
     }
 out:
@@ -142,8 +142,8 @@ void eng_blob_release(it_engine *e, blob_entry *be, const char *dst_repo,
     } else if (!eng_aborting(e)) {
         free(be->failed_src);
         free(be->failed_err);
-        be->failed_src = eng_xstrdup(src_name);
-        be->failed_err = eng_xstrdup(error);
+        be->failed_src = it_strdup0(src_name);
+        be->failed_err = it_strdup0(error);
         be->failed_pass = atomic_load(&e->pass);
     }
     task *w = be->waiters;
@@ -165,7 +165,7 @@ void eng_blobs_forget(it_engine *e, const char *host, const char *repo,
 {
     pthread_mutex_lock(&e->blobs_lock);
     for (size_t i = 0; i < m->n_blobs; i++) {
-        char *key = eng_join2(host, ' ', m->blobs[i].digest);
+        char *key = it_join2(host, ' ', m->blobs[i].digest);
         blob_entry *be = key ? it_strmap_get(e->blobs, key) : NULL;
         for (size_t j = 0; be && j < be->nrepos; j++)
             if (strcmp(be->repos[j], repo) == 0)

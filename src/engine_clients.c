@@ -42,18 +42,6 @@ static void on_http(void *payload, const char *method, const char *url,
     log_debug("http %s %s -> %ld", method, url, status);
 }
 
-/* Whether TLS checks are off for this repository: set by `insecure: true`
- * on its host's entry or on the entry of a namespace it is in (the host
- * matched without regard to case); never for other repositories of the
- * host when only a namespace says so. */
-static bool repo_insecure(const it_secrets *s, const char *host,
-                          const char *repo)
-{
-    const it_cred *best = it_secrets_find(s, host, repo);
-    const it_cred *bare = it_secrets_find(s, host, NULL);
-    return (best && best->insecure) || (bare && bare->insecure);
-}
-
 void eng_free_client(void *p)
 {
     client_entry *ce = p;
@@ -74,10 +62,10 @@ static char *client_key(it_engine *e, const char *host, const char *repo,
         credkey = cred->key;
     else if (e->o.creds_fn)
         credkey = "provided";
-    *insecure = repo_insecure(e->o.secrets, host, repo);
-    char *hc = eng_join2(host, '\n', credkey);
+    *insecure = it_secrets_insecure(e->o.secrets, host, repo);
+    char *hc = it_join2(host, '\n', credkey);
     char *key =
-        hc ? eng_join2(hc, '\n', *insecure ? "insecure" : "verify") : NULL;
+        hc ? it_join2(hc, '\n', *insecure ? "insecure" : "verify") : NULL;
     free(hc);
     return key;
 }
@@ -134,8 +122,8 @@ static void fetch_creds(it_engine *e, const it_cred *cred, const char *host,
 {
     *expires_at = 0;
     if (cred && cred->username) {
-        *user = eng_xstrdup(cred->username);
-        *pass = eng_xstrdup(cred->password);
+        *user = it_strdup0(cred->username);
+        *pass = it_strdup0(cred->password);
     } else if (e->o.creds_fn && e->o.creds_fn(e->o.creds_payload, host, user,
                                               pass, expires_at) != 0) {
         /* Nothing now (maybe a passing API failure): anonymous for a

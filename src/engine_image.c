@@ -93,8 +93,8 @@ static void node_begin(it_engine *e, node *n)
             }
             k->img = n->img;
             k->parent = n;
-            k->digest = eng_xstrdup(m->children[i].digest);
-            k->push_ref = eng_xstrdup(m->children[i].digest);
+            k->digest = it_strdup0(m->children[i].digest);
+            k->push_ref = it_strdup0(m->children[i].digest);
             if (!k->digest || !k->push_ref) {
                 eng_node_free(k);
                 n->kids[i] = NULL;
@@ -190,13 +190,13 @@ static int head_source(it_engine *e, image_ctx *img, const char *src_ref,
 /* The source digest an earlier run copied to this target, or NULL. */
 static char *journal_digest(it_engine *e, const image_ctx *img)
 {
-    char *key = eng_join2(img->src_str, '\n', img->dst_str);
+    char *key = it_join2(img->src_str, '\n', img->dst_str);
     char *d = NULL;
     if (!key)
         return NULL;
     pthread_mutex_lock(&e->blobs_lock);
     const char *v = it_strmap_get(e->done_images, key);
-    d = eng_xstrdup(v);
+    d = it_strdup0(v);
     pthread_mutex_unlock(&e->blobs_lock);
     free(key);
     return d;
@@ -376,8 +376,8 @@ void eng_image_free(image_ctx *img)
 void it_engine_seed_image(it_engine *e, const char *source, const char *digest,
                           const char *target)
 {
-    char *key = eng_join2(source, '\n', target);
-    char *d = eng_xstrdup(digest);
+    char *key = it_join2(source, '\n', target);
+    char *d = it_strdup0(digest);
     if (!key || !d) {
         free(key);
         free(d);

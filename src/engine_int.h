@@ -50,6 +50,8 @@
 #include "log.h"
 #include "registry.h"
 #include "regops.h"
+#include "retry.h"
+#include "runctl.h"
 #include "strmap.h"
 #include "text.h"
 
@@ -141,6 +143,7 @@ struct it_engine {
     it_errbuf *err;
     reg_global *global; /* NULL when opts.regops is given */
     it_regops ops;
+    it_retry_policy policy; /* the program's policy, --retry attempts */
 
     pthread_mutex_t lock; /* queue, counters, results, repos */
     pthread_cond_t cond;
@@ -190,8 +193,6 @@ struct it_engine {
 };
 
 /* ---- engine_util.c */
-char *eng_xstrdup(const char *s);
-char *eng_join2(const char *a, char sep, const char *b);
 int64_t eng_add_sat(atomic_llong *a, int64_t d);
 bool eng_stopping(const it_engine *e);
 bool eng_aborting(const it_engine *e);

@@ -47,8 +47,8 @@ static int queue_image(it_engine *e, repo_ctx *r, const char *tag)
         return -1;
     img->repo = r;
     const char *src_ref = tag ? tag : r->pair.src_digest;
-    img->tag = eng_xstrdup(tag);
-    img->dst_ref = eng_xstrdup(r->pair.dst_tag ? r->pair.dst_tag : src_ref);
+    img->tag = it_strdup0(tag);
+    img->dst_ref = it_strdup0(r->pair.dst_tag ? r->pair.dst_tag : src_ref);
     img->src_str = img->dst_ref
                        ? image_name(r->pair.src_host, r->pair.src_repo, src_ref)
                        : NULL;

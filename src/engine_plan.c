@@ -17,7 +17,7 @@ static void plan_blobs(it_engine *e, image_ctx *img, const reg_manifest *m,
     const char *host = e->ops.client_host(e->ops.self, img->dst);
     pthread_mutex_lock(&e->blobs_lock);
     for (size_t i = 0; i < m->n_blobs; i++) {
-        char *key = eng_join2(host, ' ', m->blobs[i].digest);
+        char *key = it_join2(host, ' ', m->blobs[i].digest);
         if (key && !it_strmap_get(e->planned, key)) {
             it_strmap_put(e->planned, key, (void *)1);
             (*nblobs)++;

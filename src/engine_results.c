@@ -24,8 +24,8 @@ size_t eng_add_result(it_engine *e, const char *src, const char *dst)
     i = e->nresults++;
     it_image_result *r = &e->results[i];
     memset(r, 0, sizeof(*r));
-    r->source = eng_xstrdup(src);
-    r->target = eng_xstrdup(dst);
+    r->source = it_strdup0(src);
+    r->target = it_strdup0(dst);
     r->status = IT_STATUS_FAILED;
 out:
     pthread_mutex_unlock(&e->lock);
@@ -52,7 +52,7 @@ static void set_result(it_engine *e, size_t i, it_image_status st,
     }
     r->bytes = bytes;
     free(r->error);
-    r->error = eng_xstrdup(error);
+    r->error = it_strdup0(error);
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -97,7 +97,7 @@ void eng_image_fail(image_ctx *img, const char *prefix, const char *msg)
         char buf[600];
         snprintf(buf, sizeof(buf), "%s%.500s", prefix, msg);
         free(img->error);
-        img->error = eng_xstrdup(buf);
+        img->error = it_strdup0(buf);
         img->fail_bytes = atomic_load(&img->bytes);
     }
 }

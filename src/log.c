@@ -113,15 +113,12 @@ static const char *level_tag(it_log_level lvl)
 
 /* ----------------------------------------------------------------- sink */
 
-int it_log_open(const char *path, it_log_level level)
+/* Makes fd (a file opened for appending, or -1 for stderr) the sink and
+ * sets the threshold. Takes fd whatever the outcome. */
+static int use_sink(int fd, it_log_level level)
 {
     FILE *f = NULL;
-    if (path != NULL) {
-        /* 0600: a log is not meant for other users even though it holds
-         * no secrets. */
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd < 0)
-            return -1;
+    if (fd >= 0) {
         f = fdopen(fd, "a");
         if (f == NULL) {
             int e = errno;
@@ -141,6 +138,19 @@ int it_log_open(const char *path, it_log_level level)
     return 0;
 }
 
+/* 0600: a log is not meant for other users even though it holds no
+ * secrets. */
+int it_log_open(const char *path, it_log_level level)
+{
+    int fd = -1;
+    if (path != NULL) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return -1;
+    }
+    return use_sink(fd, level);
+}
+
 int it_log_open_at(int dirfd, const char *name, it_log_level level)
 {
     int fd =
@@ -148,22 +158,7 @@ int it_log_open_at(int dirfd, const char *name, it_log_level level)
                O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
-    FILE *f = fdopen(fd, "a");
-    if (f == NULL) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    setvbuf(f, NULL, _IOLBF, 0);
-    pthread_mutex_lock(&sink_lock);
-    FILE *old = sink_file;
-    sink_file = f;
-    atomic_store_explicit(&it_log_threshold, (int)level, memory_order_relaxed);
-    pthread_mutex_unlock(&sink_lock);
-    if (old != NULL)
-        fclose(old);
-    return 0;
+    return use_sink(fd, level);
 }
 
 void it_log_close(void)

@@ -707,15 +707,6 @@ void it_progress_bind_runctl(it_progress *p, const it_runctl *ctl)
     pthread_mutex_unlock(&p->mu);
 }
 
-bool it_progress_stop_requested(const it_progress *p)
-{
-    it_progress *m = (it_progress *)p; /* the lock changes, not the model */
-    pthread_mutex_lock(&m->mu);
-    const it_runctl *ctl = m->ctl;
-    pthread_mutex_unlock(&m->mu);
-    return it_runctl_stopping(ctl);
-}
-
 /* ------------------------------------------------------------- snapshot */
 
 /* Case-insensitive substring test; an empty needle matches. */

@@ -69,9 +69,6 @@ bool it_progress_wait_done(it_progress *p, double timeout_s);
  * must outlive the model; NULL = none (never stopping). Control stays
  * with it_runctl: the model only reflects it. */
 void it_progress_bind_runctl(it_progress *p, const it_runctl *ctl);
-/* Deprecated: whether the bound run control asks to stop. For the engine
- * until it polls the it_runctl itself; new code calls it_runctl_stopping. */
-bool it_progress_stop_requested(const it_progress *p);
 
 /* ------------------------------------------------------------ snapshot */
 

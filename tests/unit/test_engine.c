@@ -29,7 +29,7 @@ typedef struct fx {
     memreg *m;
     it_progress *progress;
     it_journal *journal;
-    atomic_int stop, abort;
+    it_runctl ctl;
     atomic_int sleeps;
     it_engine *e;
     it_event_sub sub; /* an extra subscriber of the event stream, or none */
@@ -37,9 +37,9 @@ typedef struct fx {
     size_t nres;
 } fx;
 
-static void fake_sleep(void *payload, double seconds)
+static void fake_sleep(void *payload, int64_t ms)
 {
-    (void)seconds;
+    (void)ms;
     fx *f = payload;
     atomic_fetch_add(&f->sleeps, 1);
 }
@@ -75,10 +75,9 @@ static void start(fx *f, int routines, int retry)
     o.retry = retry;
     o.progress = f->progress;
     o.journal = f->journal;
-    o.stop = &f->stop;
-    o.abort = &f->abort;
+    o.ctl = &f->ctl;
     o.regops = memreg_ops(f->m);
-    o.sleep_fn = fake_sleep;
+    o.sleep_ms = fake_sleep;
     o.sleep_payload = f;
     if (f->sub.fn) {
         o.subscribers = &f->sub;
@@ -329,7 +328,7 @@ static void stop_hook(void *payload, memreg_op op, const char *host,
     (void)ref;
     fx *f = payload;
     if (op == MR_BLOB_COPY)
-        atomic_store(&f->stop, 1);
+        it_runctl_stop(&f->ctl);
 }
 
 static void test_stop_mid_run(void **state)

@@ -377,23 +377,22 @@ static void test_notes_ring_prep_and_redaction(void **state)
     it_progress_free(p);
 }
 
-/* Stop is the run control's: the model only shows it (snapshots), and the
- * engine's old poll (it_progress_stop_requested) follows it. */
+/* Stop is the run control's: the model only shows it (snapshots). */
 static void test_stop_follows_runctl(void **state)
 {
     (void)state;
     it_progress *p = new_model();
     it_runctl ctl;
     it_runctl_init(&ctl);
-    assert_false(it_progress_stop_requested(p)); /* none bound */
+    it_snapshot *s0 = it_progress_snapshot(p, NULL);
+    assert_false(s0->stop_requested); /* none bound */
+    it_snapshot_free(s0);
     it_progress_bind_runctl(p, &ctl);
     it_snapshot *s = it_progress_snapshot(p, NULL);
     assert_false(s->stop_requested);
     it_snapshot_free(s);
-    assert_false(it_progress_stop_requested(p));
 
     it_runctl_stop(&ctl); /* the dashboard's q + y */
-    assert_true(it_progress_stop_requested(p));
     s = it_progress_snapshot(p, NULL);
     assert_true(s->stop_requested);
     it_snapshot_free(s);
