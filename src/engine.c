@@ -128,19 +128,9 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
 
 void it_engine_input_done(it_engine *e)
 {
-    bool report = false;
-    pthread_mutex_lock(&e->lock);
-    e->input_done = true;
-    if (e->repos_listed == e->nrepos && !e->enum_reported)
-        report = e->enum_reported = true;
-    pthread_mutex_unlock(&e->lock);
     /* Told before the run can be declared finished, so the phases go in
      * order (copying, then done). */
-    if (report) {
-        eng_emit(e, &(it_event){.kind = IT_EV_ENUMERATED});
-        eng_emit(e,
-                 &(it_event){.kind = IT_EV_PHASE, .phase = IT_PHASE_COPYING});
-    }
+    eng_enumeration_step(e, true, false);
     pthread_mutex_lock(&e->lock);
     eng_idle_locked(e);
     pthread_cond_broadcast(&e->cond);

@@ -194,6 +194,9 @@ struct it_engine {
 
 /* ---- engine_util.c */
 int64_t eng_add_sat(atomic_llong *a, int64_t d);
+/* engine_list.c: a repository listed and/or the input done; emits
+ * "enumerated" once everything is listed. */
+void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed);
 bool eng_stopping(const it_engine *e);
 bool eng_aborting(const it_engine *e);
 bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,

@@ -18,14 +18,18 @@ static char *image_name(const char *host, const char *repo, const char *ref)
     return s;
 }
 
-/* Called once per repository when its tags are known (or it failed):
- * when every repository of a finished input is listed, the totals stop
- * growing and the progress model can estimate the end. */
-static void repo_listed(it_engine *e)
+/* Counts one more repository listed (or failed) and/or marks the input
+ * done; when the input is done and every repository is listed, the totals
+ * stop growing: "enumerated" is emitted, once, so the progress model can
+ * estimate the end. */
+void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed)
 {
     bool report = false;
     pthread_mutex_lock(&e->lock);
-    e->repos_listed++;
+    if (input_done)
+        e->input_done = true;
+    if (one_listed)
+        e->repos_listed++;
     if (e->input_done && e->repos_listed == e->nrepos && !e->enum_reported)
         report = e->enum_reported = true;
     pthread_mutex_unlock(&e->lock);
@@ -271,7 +275,7 @@ static void list_repo(it_engine *e, repo_ctx *r)
 void eng_run_repo(it_engine *e, repo_ctx *r)
 {
     list_repo(e, r);
-    repo_listed(e);
+    eng_enumeration_step(e, false, true);
 }
 
 void eng_repo_free(repo_ctx *r)
