@@ -18,6 +18,10 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <curses.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
 
 #include "app.h"
 #include "config.h"
@@ -35,6 +39,24 @@
  * (the first signal stops, the second aborts) and to read from the worker
  * threads. */
 static it_runctl g_ctl;
+
+/* --version: the program's version on the first line (scripts read it),
+ * then the versions of the libraries it runs with, as they report them at
+ * run time (not the headers it was built against). */
+static void print_version(void)
+{
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    const char *nc = curses_version();
+    const char *nc_prefix = "ncurses ";
+    if (strncmp(nc, nc_prefix, strlen(nc_prefix)) == 0)
+        nc += strlen(nc_prefix);
+    printf("image-transfer %s\n", IT_VERSION);
+    printf("libcurl %s\n", cv && cv->version ? cv->version : "unknown");
+    printf("OpenSSL %s\n", OpenSSL_version(OPENSSL_VERSION_STRING));
+    printf("jansson %s\n", jansson_version_str());
+    printf("libyaml %s\n", yaml_get_version_string());
+    printf("ncurses %s\n", nc);
+}
 
 static void on_signal(int sig)
 {
@@ -89,7 +111,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (opt.version) {
-        printf("image-transfer %s\n", IT_VERSION);
+        print_version();
         it_options_free(&opt);
         return 0;
     }

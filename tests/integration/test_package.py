@@ -82,12 +82,30 @@ def read(path):
         return f.read()
 
 
+# The libraries --version names after its first line, as it prints them.
+VERSION_LIBS = ('libcurl', 'OpenSSL', 'jansson', 'libyaml', 'ncurses')
+
+
+def version_lines(out):
+    """--version's output: the first line 'image-transfer X', then one line
+    'LIBRARY VERSION' per library of VERSION_LIBS, in that order. Returns
+    the program's version; raises if the output has another shape."""
+    lines = out.split('\n')
+    m = re.fullmatch(r'image-transfer (\S+)', lines[0])
+    if not m or lines[-1] != '' or \
+            len(lines) != 2 + len(VERSION_LIBS):
+        raise AssertionError('--version printed %r' % out)
+    for lib, line in zip(VERSION_LIBS, lines[1:]):
+        if not re.fullmatch(re.escape(lib) + r' \d+(\.\d+)+[0-9a-z.+~-]*',
+                            line):
+            raise AssertionError('--version: %r is not "%s VERSION" in %r'
+                                 % (line, lib, out))
+    return m.group(1)
+
+
 def version():
     rc, out, err = run([harness.binary(), '--version'], check=True)
-    m = re.fullmatch(r'image-transfer (\S+)\n', out)
-    if not m:
-        raise AssertionError('--version printed %r' % out)
-    return m.group(1)
+    return version_lines(out)
 
 
 # ------------------------------------------------------------ --help text
@@ -233,6 +251,18 @@ class ManPageTest(unittest.TestCase):
         self.assertEqual(sorted(env - man_env), [],
                          'environment variables of --help missing in the '
                          'man page')
+
+    def test_version_names_the_libraries(self):
+        # The first line stays 'image-transfer X' (scripts read it); the
+        # libraries follow, each with the version the binary runs with.
+        rc, out, err = run([harness.binary(), '--version'], check=True)
+        version_lines(out)
+        self.assertIn('image-transfer ' + version() + '\n', out)
+        for lib in VERSION_LIBS:
+            self.assertIn(lib, roff_plain('\n'.join(
+                self.sections['OPTIONS'])),
+                          'the man page does not say --version names %s'
+                          % lib)
 
     def test_version_matches_binary(self):
         th = [line for line in self.src.splitlines()
@@ -732,8 +762,8 @@ class DockerfileTest(unittest.TestCase):
                                 tag, SRC], timeout=540)
             self.assertEqual(rc, 0, out[-3000:] + err[-3000:])
             rc, out, err = run(['docker', 'run', '--rm', tag, '--version'])
-            self.assertEqual((rc, out), (0, 'image-transfer %s\n' %
-                                         version()), err)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(version_lines(out), version(), out)
             rc, out, err = run(['docker', 'run', '--rm', '--entrypoint',
                                 'id', tag, '-u'])
             self.assertNotEqual(out.strip(), '0')
@@ -896,8 +926,8 @@ class DebPackageTest(unittest.TestCase):
     def check_installed(self):
         exe = '/usr/bin/image-transfer'
         rc, out, err = run([exe, '--version'])
-        self.assertEqual((rc, out), (0, 'image-transfer %s\n' % version()),
-                         err)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(version_lines(out), version(), out)
         rc, out, err = run(['ldd', exe])
         self.assertNotIn('not found', out)
         if shutil.which('man'):
