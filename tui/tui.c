@@ -116,6 +116,7 @@ static bool on_key(tui_state *st, int ch, bool *dirty)
     if (st->overlay == TUI_OV_CONFIRM) {
         if (ch == 'y' || ch == 'Y') {
             it_runctl_stop(st->ctl);
+            st->quit = true;
             st->overlay = TUI_OV_NONE;
             *dirty = true;
         } else if (ch == 'n' || ch == 'N' || ch == KEY_ESC || ch == 'q') {
@@ -272,7 +273,7 @@ int tui_run(const it_progress_reader *r, const tui_opts *o)
         }
         if (st.snap && st.snap->phase == IT_PHASE_DONE && !st.done) {
             st.done = true;
-            if (exit_on_done)
+            if (exit_on_done || st.quit)
                 break;
             st.overlay = TUI_OV_NONE;
             flushinp(); /* a key typed before the end must not dismiss */

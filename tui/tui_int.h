@@ -42,6 +42,7 @@ typedef struct tui_state {
     char filter[128];
     bool failed_only;
     bool done;
+    bool quit; /* q + y: leave as soon as the run has stopped, no key */
 
     int cursor, top;   /* list view: selected row, first row shown */
     int dcursor, dtop; /* detail view */
