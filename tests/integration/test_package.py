@@ -82,6 +82,14 @@ def read(path):
         return f.read()
 
 
+# Shell completion: installed path under the prefix -> file in the tree.
+COMPLETION_FILES = {
+    'share/bash-completion/completions/image-transfer':
+        'deploy/completion/image-transfer.bash',
+    'share/zsh/vendor-completions/_image-transfer':
+        'deploy/completion/_image-transfer',
+}
+
 # The libraries --version names after its first line, as it prints them.
 VERSION_LIBS = ('libcurl', 'OpenSSL', 'jansson', 'libyaml', 'ncurses')
 
@@ -871,7 +879,8 @@ class DebPackageTest(unittest.TestCase):
         want = ['./usr/share/man/man1/image-transfer.1.gz'] + [
             './usr/share/doc/image-transfer/examples/' + n
             for n in EXAMPLE_FILES] + [
-            './usr/lib/systemd/system/' + n for n in UNIT_FILES]
+            './usr/lib/systemd/system/' + n for n in UNIT_FILES] + [
+            './usr/' + p for p in COMPLETION_FILES]
         for path in want:
             self.assertEqual(files.get(path), '-rw-r--r--', path)
         self.assertEqual([p for p in files if not p.startswith('./usr/')],
@@ -886,6 +895,9 @@ class DebPackageTest(unittest.TestCase):
                 self.assertEqual(read(os.path.join(
                     d, 'usr/share/doc/image-transfer/examples', n)),
                     read(os.path.join(EXAMPLES, n)))
+            for p, src in COMPLETION_FILES.items():
+                self.assertEqual(read(os.path.join(d, 'usr', p)),
+                                 read(os.path.join(SRC, src)), p)
             unit = read(os.path.join(d, 'usr/lib/systemd/system',
                                      'image-transfer.service'))
             self.assertEqual(unit, read(os.path.join(
