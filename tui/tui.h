@@ -26,9 +26,10 @@ typedef struct tui_opts {
 
 /* Runs the dashboard over model r in the calling (main) thread until the
  * model's phase is IT_PHASE_DONE and then, unless o->exit_on_done or the
- * user stopped the run with q + y, until a key is pressed. The terminal is restored (endwin) on every return.
- * Returns 0, or -1 when the terminal cannot be initialised or r or o->ctl
- * is missing (nothing was drawn; the caller falls back to headless).
+ * user stopped the run with q + y, until a key is pressed. The terminal is
+ * restored (endwin) on every return. Returns 0, or -1 when the terminal cannot
+ * be initialised or r or o->ctl is missing (nothing was drawn; the caller falls
+ * back to headless).
  *
  * Process-wide setup is the caller's: set LC_CTYPE from the environment
  * first (setlocale(LC_CTYPE, ""), for the character set: UTF-8 blocks
