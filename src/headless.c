@@ -55,11 +55,21 @@ void it_headless_run(it_progress *p, int interval_s, FILE *out)
     }
 }
 
-static const char *result_words(const it_snapshot *s, int failed_repos)
+/* Whether a stop cut the run short: images left, or repositories not
+ * listed yet (whose images are not counted at all). */
+static bool cut_short(const it_snapshot *s)
 {
     const it_totals *t = &s->totals;
     int done = t->images_copied + t->images_skipped + t->images_failed;
-    if (s->stop_requested && done < t->images_total)
+    return s->stop_requested &&
+           (done < t->images_total || !t->enumeration_done ||
+            t->repos_done < t->repos_total);
+}
+
+static const char *result_words(const it_snapshot *s, int failed_repos)
+{
+    const it_totals *t = &s->totals;
+    if (cut_short(s))
         return "stopped before the end";
     if (t->images_failed > 0 || failed_repos > 0)
         return "finished with failures";
@@ -88,8 +98,9 @@ void it_summary_print(FILE *out, const it_snapshot *s)
     if (t->images_failed > 0)
         fprintf(out, " (%d of %d images failed)", t->images_failed,
                 t->images_total);
-    else if (s->stop_requested && done < t->images_total)
-        fprintf(out, " (%d of %d images done)", done, t->images_total);
+    else if (cut_short(s))
+        fprintf(out, " (%d of %d images done, %d of %d repositories)", done,
+                t->images_total, t->repos_done, t->repos_total);
     fprintf(out, "\n");
     if (s->shard[0]) {
         char shard[64];

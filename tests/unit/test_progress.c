@@ -589,6 +589,37 @@ static void test_summary_escapes_hostile_text(void **state)
     it_progress_free(p);
 }
 
+/* A stop that lands when every image listed so far is done, with a
+ * repository not listed yet: the run was cut short, not a success. */
+static void test_summary_stop_before_listing_ends(void **state)
+{
+    (void)state;
+    it_progress *p = new_model();
+    it_runctl ctl;
+    it_runctl_init(&ctl);
+    it_progress_bind_runctl(p, &ctl);
+    int a = it_progress_repo_add(p, "src/a", "dst/a");
+    (void)it_progress_repo_add(p, "src/b", "dst/b"); /* never listed */
+    it_progress_repo_tags(p, a, 1);
+    int img = it_progress_image_add(p, a, "v1");
+    it_progress_image_state(p, img, IT_IMG_COPIED, "sha256:x", NULL);
+    it_runctl_stop(&ctl);
+    it_progress_phase(p, IT_PHASE_DONE);
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    assert_non_null(mem);
+    it_summary_print(mem, s);
+    fclose(mem);
+    assert_null(strstr(buf, "success"));
+    assert_non_null(strstr(buf, "stopped before the end (1 of 1 images "
+                                "done, 1 of 2 repositories)"));
+    free(buf);
+    it_snapshot_free(s);
+    it_progress_free(p);
+}
+
 static void *finish_later(void *arg)
 {
     struct timespec ts = {1, 300000000L};
@@ -758,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_summary_truncates_failed_list),
         cmocka_unit_test(test_huge_sizes_saturate),
         cmocka_unit_test(test_summary_escapes_hostile_text),
+        cmocka_unit_test(test_summary_stop_before_listing_ends),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_headless_run),
         cmocka_unit_test(test_wait_done),
