@@ -569,7 +569,10 @@ static char *redact_dup(const char *in)
     return b.p != NULL ? b.p : strdup("");
 }
 
-void it_redact(char *out, size_t cap, const char *in)
+/* The redacted text of in, into out (cap bytes), escaped too when
+ * `escape`. Out of memory: shows nothing rather than something
+ * unscrubbed. */
+static void redact_into(char *out, size_t cap, const char *in, bool escape)
 {
     if (out == NULL || cap == 0)
         return;
@@ -578,30 +581,26 @@ void it_redact(char *out, size_t cap, const char *in)
         return;
     char *r = redact_dup(in);
     if (r == NULL) {
-        /* Out of memory: show nothing rather than something unscrubbed. */
         snprintf(out, cap, "%s", "(redaction failed)");
         return;
     }
-    snprintf(out, cap, "%s", r);
+    if (escape)
+        it_escape(out, cap, r);
+    else
+        snprintf(out, cap, "%s", r);
     free(r);
+}
+
+void it_redact(char *out, size_t cap, const char *in)
+{
+    redact_into(out, cap, in, false);
 }
 
 /* ---------------------------------------------------------------- write */
 
 void it_sanitize(char *out, size_t cap, const char *in)
 {
-    if (out == NULL || cap == 0)
-        return;
-    out[0] = '\0';
-    if (in == NULL)
-        return;
-    char *r = redact_dup(in);
-    if (r == NULL) {
-        snprintf(out, cap, "%s", "(redaction failed)");
-        return;
-    }
-    it_escape(out, cap, r);
-    free(r);
+    redact_into(out, cap, in, true);
 }
 
 char *it_sanitize_dup(const char *in)
