@@ -28,6 +28,21 @@ static double fake_clock(void)
     return fake_now;
 }
 
+/* The final summary of p as it_summary_print writes it (malloc'd). */
+static char *summary_text(it_progress *p)
+{
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    assert_non_null(s);
+    assert_non_null(mem);
+    it_summary_print(mem, s);
+    fclose(mem);
+    it_snapshot_free(s);
+    return buf;
+}
+
 static it_progress *new_model(void)
 {
     fake_now = 1000.0;
@@ -484,19 +499,12 @@ static void test_format_line_and_summary(void **state)
 
     it_progress_image_state(p, i, IT_IMG_COPIED, NULL, NULL);
     it_progress_phase(p, IT_PHASE_DONE);
-    s = it_progress_snapshot(p, NULL);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    assert_non_null(mem);
-    it_summary_print(mem, s);
-    fclose(mem);
+    char *buf = summary_text(p);
     assert_non_null(strstr(buf, "finished with failures (1 of 2 images"));
     assert_non_null(strstr(buf, "1 copied, 0 skipped, 1 failed, 2 total"));
     assert_non_null(strstr(buf, "lib/app -> ns/app (1 of 2 images failed)"
                                 ": manifest unknown"));
     free(buf);
-    it_snapshot_free(s);
     it_progress_free(p);
 }
 
@@ -510,17 +518,11 @@ static void test_summary_truncates_failed_list(void **state)
         int r = it_progress_repo_add(p, name, name);
         it_progress_repo_state(p, r, IT_REPO_FAILED, "listing failed");
     }
-    it_snapshot *s = it_progress_snapshot(p, NULL);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    it_summary_print(mem, s);
-    fclose(mem);
+    char *buf = summary_text(p);
     assert_non_null(strstr(buf, "  repo19: listing failed"));
     assert_null(strstr(buf, "repo20"));
     assert_non_null(strstr(buf, "... and 5 more (see the report)"));
     free(buf);
-    it_snapshot_free(s);
     it_progress_free(p);
 }
 
@@ -572,20 +574,13 @@ static void test_summary_escapes_hostile_text(void **state)
     it_progress_repo_state(p, r, IT_REPO_FAILED,
                            "denied\nResult:  success\x1b[2J");
     it_progress_phase(p, IT_PHASE_DONE);
-    it_snapshot *s = it_progress_snapshot(p, NULL);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    assert_non_null(mem);
-    it_summary_print(mem, s);
-    fclose(mem);
+    char *buf = summary_text(p);
     assert_null(strchr(buf, '\x1b'));
     assert_null(strchr(buf, '\x07'));
     assert_null(strstr(buf, "\nResult:  success"));
     assert_non_null(strstr(buf, "lib/\\x1b]0;x\\x07app -> ns/app: "
                                 "denied\\nResult:  success\\x1b[2J\n"));
     free(buf);
-    it_snapshot_free(s);
     it_progress_free(p);
 }
 
@@ -605,18 +600,11 @@ static void test_summary_stop_before_listing_ends(void **state)
     it_progress_image_state(p, img, IT_IMG_COPIED, "sha256:x", NULL);
     it_runctl_stop(&ctl);
     it_progress_phase(p, IT_PHASE_DONE);
-    it_snapshot *s = it_progress_snapshot(p, NULL);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    assert_non_null(mem);
-    it_summary_print(mem, s);
-    fclose(mem);
+    char *buf = summary_text(p);
     assert_null(strstr(buf, "success"));
     assert_non_null(strstr(buf, "stopped before the end (1 of 1 images "
                                 "done, 1 of 2 repositories)"));
     free(buf);
-    it_snapshot_free(s);
     it_progress_free(p);
 }
 
