@@ -131,4 +131,17 @@ static inline void fuzz_write_file(char *out, size_t cap, const char *name,
     close(fd);
 }
 
+/* The LLVMFuzzerInitialize of the targets that parse files (the target
+ * includes log.h): logs go to /dev/null, errors only, and the private
+ * scratch dir is made before the first input. */
+#define FUZZ_FILE_TARGET_INIT()                                                \
+    int LLVMFuzzerInitialize(int *argc, char ***argv)                          \
+    {                                                                          \
+        (void)argc;                                                            \
+        (void)argv;                                                            \
+        it_log_open("/dev/null", IT_LOG_ERROR);                                \
+        (void)fuzz_tmpdir();                                                   \
+        return 0;                                                              \
+    }
+
 #endif /* IT_FUZZ_COMMON_H */

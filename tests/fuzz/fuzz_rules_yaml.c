@@ -9,14 +9,7 @@
 #include "log.h"
 #include "registry.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    it_log_open("/dev/null", IT_LOG_ERROR);
-    (void)fuzz_tmpdir();
-    return 0;
-}
+FUZZ_FILE_TARGET_INIT()
 
 static void check_pair(const it_pair *p)
 {

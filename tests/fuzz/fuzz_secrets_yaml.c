@@ -8,14 +8,7 @@
 #include "config.h"
 #include "log.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    it_log_open("/dev/null", IT_LOG_ERROR);
-    (void)fuzz_tmpdir();
-    return 0;
-}
+FUZZ_FILE_TARGET_INIT()
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
