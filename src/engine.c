@@ -95,22 +95,13 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     r->pair.list_payload = p->list_payload;
     r->src_name = it_join2(p->src_host, '/', p->src_repo);
     r->dst_name = it_join2(p->dst_host, '/', p->dst_repo);
-    bool added = false;
+    bool added = r->src_name && r->dst_name && r->pair.src_repo &&
+                 r->pair.dst_repo && (!p->tags || r->pair.tags);
     pthread_mutex_lock(&e->lock);
-    if (r->src_name && r->dst_name && r->pair.src_repo && r->pair.dst_repo &&
-        (!p->tags || r->pair.tags) && e->nrepos == e->caprepos) {
-        size_t cap = e->caprepos ? e->caprepos * 2 : 32;
-        repo_ctx **v = realloc(e->repos, cap * sizeof(*v));
-        if (v) {
-            e->repos = v;
-            e->caprepos = cap;
-        }
-    }
-    if (r->src_name && r->dst_name && r->pair.src_repo && r->pair.dst_repo &&
-        (!p->tags || r->pair.tags) && e->nrepos < e->caprepos) {
-        r->id = (int)e->nrepos;
-        e->repos[e->nrepos++] = r;
-        added = true;
+    if (added) {
+        r->id = (int)e->nrepos++;
+        r->refs = 1; /* the listing */
+        e->live_repos++;
     }
     pthread_mutex_unlock(&e->lock);
     if (!added) {
@@ -169,21 +160,16 @@ void it_engine_free(it_engine *e)
         it_engine_wait(e);
     }
     free(e->threads);
+    /* Everything ended (the workers only stop when the run finished), so
+     * images and repositories have freed themselves; what a finished run
+     * still holds is only on these two lists, which it emptied. */
+    for (size_t i = 0; i < e->nretry; i++)
+        eng_image_done_free(e, e->retry[i]);
+    for (size_t i = 0; i < e->nrelist; i++)
+        eng_repo_unref(e, e->relist[i], false);
     eng_events_free(e);
-    for (size_t i = 0; i < e->nresults; i++) {
-        free(e->results[i].source);
-        free(e->results[i].target);
-        free(e->results[i].digest);
-        free(e->results[i].error);
-    }
-    free(e->results);
-    for (size_t i = 0; i < e->nrepos; i++)
-        eng_repo_free(e->repos[i]);
-    free(e->repos);
-    for (size_t i = 0; i < e->nimages; i++)
-        eng_image_free(e->images[i]);
-    free(e->images);
     free(e->retry);
+    free(e->relist);
     if (e->clients)
         it_strmap_free(e->clients, eng_free_client);
     while (e->retired) {

@@ -173,6 +173,8 @@ static void progress_item(progress_sub *ps, const it_event *ev)
 static void progress_on_event(void *payload, const it_event *ev)
 {
     progress_sub *ps = payload;
+    if (ev->again && ev->kind == IT_EV_IMAGE_FINISHED)
+        return; /* shown before */
     switch (ev->kind) {
     case IT_EV_PHASE:
         it_progress_phase(ps->p, ev->phase);
@@ -241,16 +243,23 @@ static void log_image_finished(const it_event *ev)
 static void log_on_event(void *payload, const it_event *ev)
 {
     (void)payload;
+    if (ev->again)
+        return; /* said before */
     switch (ev->kind) {
     case IT_EV_PHASE:
-        if (ev->phase == IT_PHASE_RETRYING)
+        if (ev->phase == IT_PHASE_RETRYING && ev->size > 0)
+            log_info("retrying %ld failed image(s) and %lld failed "
+                     "listing(s)",
+                     ev->count, (long long)ev->size);
+        else if (ev->phase == IT_PHASE_RETRYING)
             log_info("retrying %ld failed image(s)", ev->count);
         break;
     case IT_EV_REPO_LISTED:
         if (ev->status == IT_STATUS_FAILED)
-            log_error("%s -> %s: %s%s", ev->source, ev->target, ev->text,
+            log_error("%s -> %s: %s%s%s", ev->source, ev->target, ev->text,
                       ev->count ? " (the tags listed before it are copied)"
-                                : "");
+                                : "",
+                      ev->will_retry ? " (will list again at the end)" : "");
         else if (ev->status == IT_STATUS_COPIED && ev->count == 0)
             log_warn("%s: no tags to copy", ev->source);
         break;

@@ -344,22 +344,26 @@ finish:
 
 void eng_run_image(it_engine *e, image_ctx *img)
 {
-    if (!eng_stopping(e))
+    if (!eng_stopping(e)) {
         start_image(e, img);
-    else if (img->attempt > 0)
+        return;
+    }
+    if (img->attempt > 0) {
         /* Queued for the final retry pass: it stays failed, with the
          * error it failed with. */
         eng_repo_image_done(e, img->repo, IT_STATUS_FAILED);
-    else
+        eng_image_final_failure(e, img);
+    } else {
         /* Never started: it stays pending (not done) everywhere. */
         eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_FINISHED,
                                 .repo = img->repo->id,
                                 .image = img->id,
-                                .result = img->result,
                                 .source = img->src_str,
                                 .target = img->dst_str,
                                 .status = IT_STATUS_PENDING,
                                 .text = "not started: the run was stopped"});
+    }
+    eng_image_done_free(e, img);
 }
 
 void eng_image_free(image_ctx *img)
@@ -370,6 +374,7 @@ void eng_image_free(image_ctx *img)
     free(img->src_str);
     free(img->dst_str);
     free(img->error);
+    free(img->last_error);
     free(img);
 }
 
