@@ -164,6 +164,15 @@ static void progress_item(progress_sub *ps, const it_event *ev)
         break;
     case IT_EV_IMAGE_FINISHED:
         progress_image_finished(p, image, ev);
+        /* An image that ended well leaves the model (its slot is reused):
+         * the engine's id no longer points at it. */
+        if (ev->status == IT_STATUS_COPIED || ev->status == IT_STATUS_SKIPPED ||
+            ev->status == IT_STATUS_PLANNED) {
+            pthread_mutex_lock(&ps->lock);
+            if (ev->image >= 0 && (size_t)ev->image < ps->nimages)
+                ps->images[ev->image] = -1;
+            pthread_mutex_unlock(&ps->lock);
+        }
         break;
     default:
         break;
