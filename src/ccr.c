@@ -781,6 +781,12 @@ static int feed_page(void *payload, const tc_repo *repos, size_t n)
         pair.dst_repo = r->full_name;
         pair.list_tags = list_ccr_tags;
         pair.list_payload = c;
+        /* TagCount, as --ccrTagNums will cut it: totals before listing */
+        if (r->tag_count > 0 && r->tag_count < 1000000000)
+            pair.tags_hint =
+                c->o.ccr_tag_nums > 0 && r->tag_count > c->o.ccr_tag_nums
+                    ? c->o.ccr_tag_nums
+                    : (long)r->tag_count;
         /* it_engine_add_pair copies everything it keeps. */
         if (it_engine_add_pair(f->e, &pair) != 0)
             it_engine_add_failed(f->e, src, dst, "out of memory");

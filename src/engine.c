@@ -93,6 +93,7 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     r->pair.dst_tag = it_strdup0(p->dst_tag);
     r->pair.list_tags = p->list_tags;
     r->pair.list_payload = p->list_payload;
+    r->pair.tags_hint = p->tags_hint > 0 ? p->tags_hint : 0;
     r->src_name = it_join2(p->src_host, '/', p->src_repo);
     r->dst_name = it_join2(p->dst_host, '/', p->dst_repo);
     bool added = r->src_name && r->dst_name && r->pair.src_repo &&
@@ -102,6 +103,8 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
         r->id = (int)e->nrepos++;
         r->refs = 1; /* the listing */
         e->live_repos++;
+        if (!r->pair.tags_hint)
+            e->repos_unhinted++;
     }
     pthread_mutex_unlock(&e->lock);
     if (!added) {
@@ -112,7 +115,8 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     eng_emit(e, &(it_event){.kind = IT_EV_REPO_ADDED,
                             .repo = r->id,
                             .source = r->src_name,
-                            .target = r->dst_name});
+                            .target = r->dst_name,
+                            .count = r->pair.tags_hint});
     eng_enqueue(e, &r->task, T_REPO, r, 0);
     return 0;
 }
@@ -121,7 +125,7 @@ void it_engine_input_done(it_engine *e)
 {
     /* Told before the run can be declared finished, so the phases go in
      * order (copying, then done). */
-    eng_enumeration_step(e, true, false);
+    eng_enumeration_step(e, true, false, false);
     pthread_mutex_lock(&e->lock);
     eng_idle_locked(e);
     pthread_cond_broadcast(&e->cond);

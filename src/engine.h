@@ -62,11 +62,13 @@ typedef struct it_engine_stats {
  * events. Text (`text`) is redacted and escaped once, by the engine,
  * before any subscriber sees it. */
 typedef enum it_event_kind {
-    IT_EV_REPO_ADDED,     /* repository `repo` (source -> target) is queued */
+    IT_EV_REPO_ADDED,     /* repository `repo` (source -> target) is queued; */
+                          /* `count`: images expected (0 = unknown) */
     IT_EV_IMAGE_ADDED,    /* image `image` (`tag`) of `repo` is queued */
     IT_EV_PHASE,          /* the run entered `phase` (RETRYING: `count` */
                           /* images and `size` listings are retried) */
-    IT_EV_ENUMERATED,     /* every repository is listed: totals are final */
+    IT_EV_ENUMERATED,     /* every repository is listed or has a tags hint: */
+                          /* the totals are known (hinted ones estimated) */
     IT_EV_REPO_STATE,     /* repository `repo` is in `repo_state` (why) */
     IT_EV_REPO_LISTED,    /* its listing ended: `count` images queued; */
                           /* status FAILED (text; will_retry: listed */

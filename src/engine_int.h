@@ -57,6 +57,11 @@
 
 typedef enum { T_REPO = 0, T_IMAGE, T_NODE, T_BLOB, N_LEVELS } task_kind;
 
+/* Listing runs ahead of copying: a worker takes a REPO task first while
+ * fewer than this many images wait to start, so totals grow early while
+ * queued images (a few hundred bytes each) stay bounded. */
+#define ENG_LOOKAHEAD_IMAGES 10000
+
 typedef struct task {
     task_kind kind;
     void *obj;
@@ -169,6 +174,11 @@ struct it_engine {
     bool finished;
     atomic_int pass;     /* 0, then 1 during the final retry pass */
     size_t repos_listed; /* repositories whose tags are known */
+    /* Repositories neither listed nor with a tags hint: while there are
+     * none (and the input is done), the totals are known, maybe as
+     * estimates, and the ETA can be shown. */
+    size_t repos_unhinted;
+    size_t nqueued[N_LEVELS]; /* tasks waiting in each queue */
     bool enum_reported;
     bool retry_pass_done;
     image_ctx **retry;
@@ -211,7 +221,8 @@ struct it_engine {
 int64_t eng_add_sat(atomic_llong *a, int64_t d);
 /* engine_list.c: a repository listed and/or the input done; emits
  * "enumerated" once everything is listed. */
-void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed);
+void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed,
+                          bool hinted);
 bool eng_stopping(const it_engine *e);
 bool eng_aborting(const it_engine *e);
 bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,

@@ -22,7 +22,8 @@ static char *image_name(const char *host, const char *repo, const char *ref)
  * done; when the input is done and every repository is listed, the totals
  * stop growing: "enumerated" is emitted, once, so the progress model can
  * estimate the end. */
-void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed)
+void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed,
+                          bool hinted)
 {
     bool report = false;
     pthread_mutex_lock(&e->lock);
@@ -30,7 +31,10 @@ void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed)
         e->input_done = true;
     if (one_listed)
         e->repos_listed++;
-    if (e->input_done && e->repos_listed == e->nrepos && !e->enum_reported)
+    if (one_listed && !hinted)
+        e->repos_unhinted--;
+    /* Every repository listed, or known by its tags hint until it is. */
+    if (e->input_done && e->repos_unhinted == 0 && !e->enum_reported)
         report = e->enum_reported = true;
     pthread_mutex_unlock(&e->lock);
     if (report) {
@@ -320,7 +324,7 @@ void eng_run_repo(it_engine *e, repo_ctx *r)
     bool again = list_repo(e, r);
     /* a listing retried at the end was counted the first time */
     if (!relisting)
-        eng_enumeration_step(e, false, true);
+        eng_enumeration_step(e, false, true, r->pair.tags_hint > 0);
     if (!again)
         eng_repo_unref(e, r, false);
 }

@@ -17,6 +17,7 @@ void eng_push_locked(it_engine *e, task *t, bool count)
     else
         e->head[t->kind] = t;
     e->tail[t->kind] = t;
+    e->nqueued[t->kind]++;
     if (count)
         e->outstanding++;
     pthread_cond_signal(&e->cond);
@@ -32,16 +33,28 @@ void eng_enqueue(it_engine *e, task *t, task_kind kind, void *obj, size_t idx)
     pthread_mutex_unlock(&e->lock);
 }
 
+static task *take_locked(it_engine *e, int k)
+{
+    task *t = e->head[k];
+    if (t) {
+        e->head[k] = t->next;
+        if (!e->head[k])
+            e->tail[k] = NULL;
+        e->nqueued[k]--;
+    }
+    return t;
+}
+
+/* Deepest work first (bytes move early, memory stays small), except that
+ * listing runs ahead while few images wait (ENG_LOOKAHEAD_IMAGES). */
 static task *pop_locked(it_engine *e)
 {
+    if (e->head[T_REPO] && e->nqueued[T_IMAGE] < ENG_LOOKAHEAD_IMAGES)
+        return take_locked(e, T_REPO);
     for (int k = N_LEVELS - 1; k >= 0; k--) {
-        task *t = e->head[k];
-        if (t) {
-            e->head[k] = t->next;
-            if (!e->head[k])
-                e->tail[k] = NULL;
+        task *t = take_locked(e, k);
+        if (t)
             return t;
-        }
     }
     return NULL;
 }

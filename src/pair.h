@@ -23,6 +23,10 @@ typedef struct it_pair {
     int (*list_tags)(void *payload, const char *src_repo, char ***tags,
                      it_errbuf *err);
     void *list_payload;
+    /* Optional: how many images the listing is expected to give (the CCR
+     * planner knows a repository's TagCount before listing its tags), so
+     * that totals and an ETA are known early; 0 = unknown. */
+    long tags_hint;
 } it_pair;
 
 /* Frees what p owns and zeroes it; p may be NULL. */

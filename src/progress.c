@@ -57,6 +57,7 @@ typedef struct repo {
     size_t n_imgs, cap_imgs;
     int n_added; /* images added, all states */
     int tags_n;  /* from it_progress_repo_tags, -1 = not yet */
+    int hint;    /* images expected before listing (0 = none) */
     int n_done, n_failed, n_skipped;
     int64_t bytes_done;
     int64_t bytes_expected;
@@ -198,7 +199,8 @@ static bool repo_final(it_repo_state st)
 static int repo_effective_total(const repo *r)
 {
     int n = r->n_added;
-    return r->tags_n > n ? r->tags_n : n;
+    int listed = r->tags_n >= 0 ? r->tags_n : r->hint;
+    return listed > n ? listed : n;
 }
 
 /* Brings the per-second ring up to now (zeroing seconds that passed) and
@@ -529,6 +531,18 @@ void it_progress_repo_tags(it_progress *p, int repo_id, int n_images)
         else if (r->n_done == repo_effective_total(r) &&
                  r->n_done == r->n_added)
             set_repo_state(p, r, IT_REPO_DONE);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void it_progress_repo_hint(it_progress *p, int repo_id, int n_images)
+{
+    pthread_mutex_lock(&p->mu);
+    if (valid_repo(p, repo_id) && n_images > 0) {
+        repo *r = &p->repos[repo_id];
+        int old = repo_effective_total(r);
+        r->hint = n_images;
+        total_update(p, r, old);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -925,8 +939,9 @@ it_snapshot *it_progress_snapshot(it_progress *p,
         row->src_repo = arena_put(&cur, r->src, r->src_len);
         row->dst_repo = arena_put(&cur, r->dst, r->dst_len);
         row->state = r->st;
-        row->images_total =
-            (r->tags_n < 0 && r->n_added == 0) ? -1 : repo_effective_total(r);
+        row->images_total = (r->tags_n < 0 && r->n_added == 0 && r->hint == 0)
+                                ? -1
+                                : repo_effective_total(r);
         row->images_done = r->n_done;
         row->images_failed = r->n_failed;
         row->bytes_done = r->bytes_done;

@@ -45,6 +45,9 @@ void it_progress_repo_state(it_progress *p, int repo, it_repo_state st,
 /* Called when the tags of a repo are known (total images to do). */
 void it_progress_repo_tags(it_progress *p, int repo, int n_images);
 
+/* Images repo is expected to hold before it is listed (the CCR API's
+ * TagCount): counted in the totals until it_progress_repo_tags says. */
+void it_progress_repo_hint(it_progress *p, int repo, int n_images);
 /* An image (one tag) planned in repo; returns its id. */
 int it_progress_image_add(it_progress *p, int repo, const char *tag);
 /* State change; digest and error may be NULL. bytes_expected = total size
