@@ -36,12 +36,14 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     e->refreshing = it_strmap_new();
     e->blobs = it_strmap_new();
     e->planned = it_strmap_new();
+    e->plan_cache = it_strmap_new();
     e->done_images = it_strmap_new();
     if (o->bandwidth > 0)
         e->bandwidth = it_bucket_new((double)o->bandwidth,
                                      (double)o->bandwidth / 4, NULL, NULL);
     if (!e->clients || !e->buckets || !e->refreshing || !e->blobs ||
-        !e->planned || !e->done_images || eng_events_init(e) != 0 ||
+        !e->planned || !e->plan_cache || !e->done_images ||
+        eng_events_init(e) != 0 ||
         (!o->regops && reg_global_new(&e->global, &rerr) != 0)) {
         snprintf(err->msg, sizeof(err->msg), "engine setup: %s",
                  rerr.msg[0] ? rerr.msg : "out of memory");
@@ -189,6 +191,8 @@ void it_engine_free(it_engine *e)
         it_strmap_free(e->blobs, eng_entry_free);
     if (e->planned)
         it_strmap_free(e->planned, NULL);
+    if (e->plan_cache)
+        it_strmap_free(e->plan_cache, eng_plan_cache_free);
     if (e->done_images)
         it_strmap_free(e->done_images, free);
     it_bucket_free(e->bandwidth);

@@ -306,6 +306,17 @@ static void start_image(it_engine *e, image_ctx *img)
         }
         goto finish;
     }
+    if (e->o.dry_run) {
+        /* The digest by HEAD, the manifests from the plan's cache. */
+        if (src_ref != img->digest &&
+            (rc = head_source(e, img, src_ref, &err)) != 0)
+            goto finish;
+        if (eng_plan_image(e, img, &err) == 0) {
+            st = IT_STATUS_PLANNED;
+            why = NULL;
+        }
+        goto finish;
+    }
     do {
         rc = e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo,
                                  src_ref, &err);
@@ -313,13 +324,6 @@ static void start_image(it_engine *e, image_ctx *img)
     if (rc != 0)
         goto finish;
     memcpy(img->digest, m->digest, sizeof(img->digest));
-    if (e->o.dry_run) {
-        if (eng_plan_image(e, img, m, &err) == 0) {
-            st = IT_STATUS_PLANNED;
-            why = NULL;
-        }
-        goto finish;
-    }
     root = calloc(1, sizeof(*root));
     if (!root || !(root->push_ref = strdup(img->dst_ref))) {
         why = "out of memory";

@@ -200,6 +200,7 @@ struct it_engine {
     pthread_mutex_t blobs_lock;
     it_strmap *blobs;       /* "host digest" -> blob_entry */
     it_strmap *planned;     /* dry-run: "host digest" -> (void*)1 */
+    it_strmap *plan_cache;  /* dry-run: digest -> reg_manifest (no body) */
     it_strmap *done_images; /* journal: "src\ndst" -> source digest */
 
     /* Kept by the results subscriber only (eng_results_on_event). */
@@ -310,10 +311,11 @@ void eng_blobs_forget(it_engine *e, const char *host, const char *repo,
 bool eng_run_blob(it_engine *e, node *n, size_t i, task *t);
 
 /* ---- engine_plan.c */
-/* --dry-run: counts what image manifest m (fetched, with its children)
- * would move and prints the plan line. */
-int eng_plan_image(it_engine *e, image_ctx *img, const reg_manifest *m,
-                   reg_error *err);
+/* --dry-run: counts what the image's source manifest (img->digest, known
+ * from a HEAD; each distinct manifest is read once per run) would move and
+ * prints the plan line. */
+int eng_plan_image(it_engine *e, image_ctx *img, reg_error *err);
+void eng_plan_cache_free(void *p);
 
 /* ---- engine_list.c */
 void eng_run_repo(it_engine *e, repo_ctx *r);
