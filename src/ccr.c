@@ -671,8 +671,11 @@ static int list_ccr_tags(void *payload, const char *repo, char ***out,
             pthread_mutex_unlock(&c->lock);
         }
         snprintf(err->msg, sizeof(err->msg), "list tags: %.900s", terr.message);
+        /* throttled or unreachable: worth a try in the final pass */
+        rc = terr.code == TC_ERETRY ? IT_LIST_AGAIN : IT_LIST_FINAL;
         goto out;
     }
+    rc = IT_LIST_FINAL; /* the failures below stay failures */
     if (l.oom) {
         snprintf(err->msg, sizeof(err->msg), "list tags: out of memory");
         goto out;

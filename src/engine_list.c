@@ -125,9 +125,12 @@ static int list_source(it_engine *e, repo_ctx *r, list_ctx *lc, reg_error *err)
     if (r->pair.list_tags) {
         char **tags = NULL;
         it_errbuf lerr = {{0}};
-        if (r->pair.list_tags(r->pair.list_payload, r->pair.src_repo, &tags,
-                              &lerr) != 0)
-            return reg_error_set(err, REG_ERR, "%s", lerr.msg);
+        int lrc = r->pair.list_tags(r->pair.list_payload, r->pair.src_repo,
+                                    &tags, &lerr);
+        if (lrc != 0)
+            return reg_error_set(err,
+                                 lrc == IT_LIST_AGAIN ? REG_ERETRY : REG_ERR,
+                                 "%s", lerr.msg);
         size_t n = 0;
         while (tags && tags[n])
             n++;
@@ -212,12 +215,15 @@ static bool relist_later_locked(it_engine *e, repo_ctx *r, const char *why)
 /* The source listing is over (failed with why when failed): the
  * repository's state, tag count and, for a failure or a stop, a result.
  * Returns true when the listing will be tried again at the end. */
-static bool listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc,
-                         bool failed, const char *why)
+static bool listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc, int rc,
+                         const char *why)
 {
     it_repo_state rs;
+    bool failed = rc != 0;
     pthread_mutex_lock(&e->lock);
-    bool again = failed && !lc->oom && relist_later_locked(e, r, why);
+    /* Only what may pass (throttled, unreachable, 5xx) is listed again; a
+     * limit or a malformed answer would fail the same way. */
+    bool again = rc == REG_ERETRY && relist_later_locked(e, r, why);
     r->listing = again;
     r->list_failed = failed && !again;
     size_t queued = r->queued;
@@ -307,9 +313,8 @@ static bool list_repo(it_engine *e, repo_ctx *r)
     pthread_mutex_unlock(&e->lock);
     int rc = list_source(e, r, &lc, &err);
     if (lc.oom)
-        reg_error_set(&err, REG_ENOMEM, "list tags: out of memory");
-    bool failed = rc != 0 || lc.oom;
-    return listing_over(e, r, &lc, failed, failed ? err.msg : NULL);
+        rc = reg_error_set(&err, REG_ENOMEM, "list tags: out of memory");
+    return listing_over(e, r, &lc, rc, rc != 0 ? err.msg : NULL);
 }
 
 void eng_run_repo(it_engine *e, repo_ctx *r)
