@@ -272,7 +272,8 @@ static int api_failure(const it_ccr *c, const char *what, const char *side,
     bool has_rid = terr->request_id[0] == '\0' ||
                    strstr(terr->message, terr->request_id) != NULL;
     if (terr->code == TC_EAUTH) {
-        bool has_id = id && strstr(terr->message, id) != NULL;
+        /* a role's temporary SecretId (id NULL) is in the message */
+        bool has_id = id == NULL || strstr(terr->message, id) != NULL;
         const char *hint =
             strstr(terr->api_code, "SignatureExpire")
                 ? " and that this machine's clock is right (the API allows "

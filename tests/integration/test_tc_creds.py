@@ -214,6 +214,9 @@ class TcCredsTest(unittest.TestCase):
              'HOME': self.home(w)})
         self.assertEqual(rc, 3, out + err)
         self.assertIn('AuthFailure.TokenFailure', err)
+        self.assertIn('SecretId %s' % bad[0]['secret_id'], err)
+        self.assertNotIn('SecretId ?', err)
+        self.assertIn('Check the credentials of the CVM role %s' % ROLE, err)
         self.assertNotIn(bad[0]['token'], out + err)
 
     def test_no_role_moves_on_then_no_key(self):
