@@ -305,6 +305,7 @@ typedef struct run {
     /* state */
     it_out *out; /* the one writer of stdout */
     FILE *stdout_;
+    it_report *report; /* open from the engine's start to the end */
     it_progress *progress;
     it_journal *journal;
     seed_list seeds;
@@ -448,6 +449,12 @@ static int open_state(run *r)
     return 0;
 }
 
+/* The engine's results go straight into the report. */
+static void on_result(void *payload, const it_image_result *res)
+{
+    it_report_add(payload, res);
+}
+
 /* Phase 4: the engine, seeded with what the journal remembers. */
 static int start_engine(run *r)
 {
@@ -471,6 +478,17 @@ static int start_engine(run *r)
     }
     eo.plan_out = r->stdout_;
     eo.ctl = r->ctl;
+    /* The report is written as images end: opened before the first. */
+    if (o->report && it_report_open(&r->report, o->report, r->mode,
+                                    o->shard.count > 0 ? &o->shard : NULL,
+                                    r->started, &r->err) != 0) {
+        say("", r->err.msg);
+        return IT_EXIT_USAGE;
+    }
+    if (r->report) {
+        eo.on_result = on_result;
+        eo.result_payload = r->report;
+    }
     if (it_engine_start(&r->engine, &eo, &r->err) != 0) {
         say("", r->err.msg);
         return IT_EXIT_USAGE;
@@ -580,7 +598,6 @@ static void show_run(run *r)
  * when headless, for pipelines that keep only the log) and the report. */
 static void write_report(run *r)
 {
-    const it_options *o = r->o;
     if (it_journal_close(r->journal) != 0)
         log_error("journal: some records could not be written");
     r->journal = NULL;
@@ -594,12 +611,10 @@ static void write_report(run *r)
              st->images_pending ? " (some not started)" : "", st->blobs_copied,
              st->blobs_mounted, st->blobs_skipped, (long long)st->bytes_copied,
              r->interrupted ? "; interrupted" : "");
-    size_t nres = 0;
-    const it_image_result *res = it_engine_results(r->engine, &nres);
-    if (o->report && it_report_write(o->report, r->mode,
-                                     o->shard.count > 0 ? &o->shard : NULL,
-                                     r->started, time(NULL), st, res, nres,
-                                     r->interrupted, &r->err) != 0)
+    it_report *rep = r->report;
+    r->report = NULL;
+    if (rep &&
+        it_report_finish(rep, time(NULL), st, r->interrupted, &r->err) != 0)
         log_error("%s", r->err.msg);
 }
 
@@ -612,12 +627,7 @@ static int print_summary(run *r)
     it_snapshot *snap =
         o->dry_run ? NULL : it_progress_snapshot(r->progress, NULL);
     if (o->dry_run) {
-        size_t nres = 0;
-        const it_image_result *res = it_engine_results(r->engine, &nres);
-        int64_t bytes = 0;
-        for (size_t i = 0; i < nres; i++)
-            if (res[i].status == IT_STATUS_PLANNED)
-                bytes = it_add_sat(bytes, res[i].bytes);
+        int64_t bytes = st->bytes_planned;
         fprintf(out,
                 "dry run: %s%ld image(s) to copy (%lld bytes of new "
                 "blobs), %ld skipped, %ld failed; nothing was written\n",
@@ -664,6 +674,7 @@ static void run_free(run *r)
 {
     it_log_set_observer(NULL, NULL); /* `early` and progress end here */
     it_engine_free(r->engine);
+    it_report_abort(r->report); /* a run that never got to its end */
     it_journal_close(r->journal);
     seed_list_clear(&r->seeds);
     for (size_t i = 0; i < r->npairs; i++)

@@ -681,8 +681,11 @@ static int list_ccr_tags(void *payload, const char *repo, char ***out,
             pthread_mutex_unlock(&c->lock);
         }
         snprintf(err->msg, sizeof(err->msg), "list tags: %.900s", terr.message);
+        /* throttled or unreachable: worth a try in the final pass */
+        rc = terr.code == TC_ERETRY ? IT_LIST_AGAIN : IT_LIST_FINAL;
         goto out;
     }
+    rc = IT_LIST_FINAL; /* the failures below stay failures */
     if (l.oom) {
         snprintf(err->msg, sizeof(err->msg), "list tags: out of memory");
         goto out;
@@ -791,6 +794,12 @@ static int feed_page(void *payload, const tc_repo *repos, size_t n)
         pair.dst_repo = r->full_name;
         pair.list_tags = list_ccr_tags;
         pair.list_payload = c;
+        /* TagCount, as --ccrTagNums will cut it: totals before listing */
+        if (r->tag_count > 0 && r->tag_count < 1000000000)
+            pair.tags_hint =
+                c->o.ccr_tag_nums > 0 && r->tag_count > c->o.ccr_tag_nums
+                    ? c->o.ccr_tag_nums
+                    : (long)r->tag_count;
         /* it_engine_add_pair copies everything it keeps. */
         if (it_engine_add_pair(f->e, &pair) != 0)
             it_engine_add_failed(f->e, src, dst, "out of memory");

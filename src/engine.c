@@ -36,12 +36,14 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     e->refreshing = it_strmap_new();
     e->blobs = it_strmap_new();
     e->planned = it_strmap_new();
+    e->plan_cache = it_strmap_new();
     e->done_images = it_strmap_new();
     if (o->bandwidth > 0)
         e->bandwidth = it_bucket_new((double)o->bandwidth,
                                      (double)o->bandwidth / 4, NULL, NULL);
     if (!e->clients || !e->buckets || !e->refreshing || !e->blobs ||
-        !e->planned || !e->done_images || eng_events_init(e) != 0 ||
+        !e->planned || !e->plan_cache || !e->done_images ||
+        eng_events_init(e) != 0 ||
         (!o->regops && reg_global_new(&e->global, &rerr) != 0)) {
         snprintf(err->msg, sizeof(err->msg), "engine setup: %s",
                  rerr.msg[0] ? rerr.msg : "out of memory");
@@ -93,24 +95,18 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     r->pair.dst_tag = it_strdup0(p->dst_tag);
     r->pair.list_tags = p->list_tags;
     r->pair.list_payload = p->list_payload;
+    r->pair.tags_hint = p->tags_hint > 0 ? p->tags_hint : 0;
     r->src_name = it_join2(p->src_host, '/', p->src_repo);
     r->dst_name = it_join2(p->dst_host, '/', p->dst_repo);
-    bool added = false;
+    bool added = r->src_name && r->dst_name && r->pair.src_repo &&
+                 r->pair.dst_repo && (!p->tags || r->pair.tags);
     pthread_mutex_lock(&e->lock);
-    if (r->src_name && r->dst_name && r->pair.src_repo && r->pair.dst_repo &&
-        (!p->tags || r->pair.tags) && e->nrepos == e->caprepos) {
-        size_t cap = e->caprepos ? e->caprepos * 2 : 32;
-        repo_ctx **v = realloc(e->repos, cap * sizeof(*v));
-        if (v) {
-            e->repos = v;
-            e->caprepos = cap;
-        }
-    }
-    if (r->src_name && r->dst_name && r->pair.src_repo && r->pair.dst_repo &&
-        (!p->tags || r->pair.tags) && e->nrepos < e->caprepos) {
-        r->id = (int)e->nrepos;
-        e->repos[e->nrepos++] = r;
-        added = true;
+    if (added) {
+        r->id = (int)e->nrepos++;
+        r->refs = 1; /* the listing */
+        e->live_repos++;
+        if (!r->pair.tags_hint)
+            e->repos_unhinted++;
     }
     pthread_mutex_unlock(&e->lock);
     if (!added) {
@@ -121,7 +117,8 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     eng_emit(e, &(it_event){.kind = IT_EV_REPO_ADDED,
                             .repo = r->id,
                             .source = r->src_name,
-                            .target = r->dst_name});
+                            .target = r->dst_name,
+                            .count = r->pair.tags_hint});
     eng_enqueue(e, &r->task, T_REPO, r, 0);
     return 0;
 }
@@ -130,7 +127,7 @@ void it_engine_input_done(it_engine *e)
 {
     /* Told before the run can be declared finished, so the phases go in
      * order (copying, then done). */
-    eng_enumeration_step(e, true, false);
+    eng_enumeration_step(e, true, false, false);
     pthread_mutex_lock(&e->lock);
     eng_idle_locked(e);
     pthread_cond_broadcast(&e->cond);
@@ -169,21 +166,16 @@ void it_engine_free(it_engine *e)
         it_engine_wait(e);
     }
     free(e->threads);
+    /* Everything ended (the workers only stop when the run finished), so
+     * images and repositories have freed themselves; what a finished run
+     * still holds is only on these two lists, which it emptied. */
+    for (size_t i = 0; i < e->nretry; i++)
+        eng_image_done_free(e, e->retry[i]);
+    for (size_t i = 0; i < e->nrelist; i++)
+        eng_repo_unref(e, e->relist[i], false);
     eng_events_free(e);
-    for (size_t i = 0; i < e->nresults; i++) {
-        free(e->results[i].source);
-        free(e->results[i].target);
-        free(e->results[i].digest);
-        free(e->results[i].error);
-    }
-    free(e->results);
-    for (size_t i = 0; i < e->nrepos; i++)
-        eng_repo_free(e->repos[i]);
-    free(e->repos);
-    for (size_t i = 0; i < e->nimages; i++)
-        eng_image_free(e->images[i]);
-    free(e->images);
     free(e->retry);
+    free(e->relist);
     if (e->clients)
         it_strmap_free(e->clients, eng_free_client);
     while (e->retired) {
@@ -199,6 +191,8 @@ void it_engine_free(it_engine *e)
         it_strmap_free(e->blobs, eng_entry_free);
     if (e->planned)
         it_strmap_free(e->planned, NULL);
+    if (e->plan_cache)
+        it_strmap_free(e->plan_cache, eng_plan_cache_free);
     if (e->done_images)
         it_strmap_free(e->done_images, free);
     it_bucket_free(e->bandwidth);

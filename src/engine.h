@@ -37,17 +37,18 @@ typedef enum it_image_status {
 
 /* The outcome of one image (one tag), for the report. */
 typedef struct it_image_result {
-    char *source; /* "host/repo:tag" */
-    char *target;
-    char *digest; /* source manifest digest, NULL if never learned */
+    const char *source; /* "host/repo:tag" */
+    const char *target;
+    const char *digest; /* source manifest digest, NULL if never learned */
     it_image_status status;
-    int64_t bytes; /* blob bytes moved (or, dry-run, to move) */
-    char *error;   /* why failed / skipped, NULL otherwise */
+    int64_t bytes;     /* blob bytes moved (or, dry-run, to move) */
+    const char *error; /* why failed / skipped, NULL otherwise */
 } it_image_result;
 
 typedef struct it_engine_stats {
     long images_total, images_copied, images_skipped, images_failed;
     long images_planned, images_pending;
+    int64_t bytes_planned; /* --dry-run: bytes of new blobs to move */
     long blobs_copied, blobs_mounted, blobs_skipped;
     int64_t bytes_copied;
     long http_requests;
@@ -61,15 +62,18 @@ typedef struct it_engine_stats {
  * events. Text (`text`) is redacted and escaped once, by the engine,
  * before any subscriber sees it. */
 typedef enum it_event_kind {
-    IT_EV_REPO_ADDED,     /* repository `repo` (source -> target) is queued */
+    IT_EV_REPO_ADDED,     /* repository `repo` (source -> target) is queued; */
+                          /* `count`: images expected (0 = unknown) */
     IT_EV_IMAGE_ADDED,    /* image `image` (`tag`) of `repo` is queued */
     IT_EV_PHASE,          /* the run entered `phase` (RETRYING: `count` */
-                          /* images are retried) */
-    IT_EV_ENUMERATED,     /* every repository is listed: totals are final */
+                          /* images and `size` listings are retried) */
+    IT_EV_ENUMERATED,     /* every repository is listed or has a tags hint: */
+                          /* the totals are known (hinted ones estimated) */
     IT_EV_REPO_STATE,     /* repository `repo` is in `repo_state` (why) */
     IT_EV_REPO_LISTED,    /* its listing ended: `count` images queued; */
-                          /* status FAILED (text), PENDING (stopped) or */
-                          /* COPIED (fine) */
+                          /* status FAILED (text; will_retry: listed */
+                          /* again in the final pass), PENDING (stopped) */
+                          /* or COPIED (fine) */
     IT_EV_REPO_FAILED,    /* a repository that was not listed: status */
                           /* FAILED (text; `repo` is failed too) or PENDING */
     IT_EV_PAIR_FAILED,    /* a pair that cannot be copied (text), added */
@@ -89,7 +93,6 @@ typedef enum it_event_kind {
 typedef struct it_event {
     it_event_kind kind;
     int repo, image; /* the engine's ids: 0, 1, ... in the order added */
-    size_t result;   /* the engine's result slot (internal) */
     const char *source, *target; /* "host/repo[:tag]" */
     const char *registry, *repo_path, *digest;
     const char *tag; /* IT_EV_IMAGE_ADDED: the label of the image */
@@ -100,6 +103,10 @@ typedef struct it_event {
     int64_t bytes, size;
     long count;
     bool will_retry;
+    /* IT_EV_IMAGE_FINISHED: the outcome announced before with will_retry,
+     * now final (the run stopped before the retry pass): nothing changed,
+     * only the results subscriber records it. */
+    bool again;
     const char *text; /* why / error, redacted; may be NULL */
 } it_event;
 
@@ -149,6 +156,13 @@ typedef struct it_engine_opts {
      * ones (results, journal, progress, log); copied at start. */
     const it_event_sub *subscribers;
     size_t nsubscribers;
+    /* The results: called once per image (and per repository or pair that
+     * failed as a whole) with its final outcome, from worker threads (so
+     * it must be thread-safe), as soon as it is final; r is valid during
+     * the call only. The engine keeps nothing per image after that: the
+     * caller streams them (the report) or collects them (tests). */
+    void (*on_result)(void *payload, const it_image_result *r);
+    void *result_payload;
 } it_engine_opts;
 
 typedef struct it_engine it_engine;
@@ -180,9 +194,12 @@ void it_engine_input_done(it_engine *e);
 bool it_engine_wait_finished(it_engine *e, double timeout_s);
 /* Waits until everything (and the final retry pass) is finished. */
 void it_engine_wait(it_engine *e);
-/* Results, valid until it_engine_free. */
-const it_image_result *it_engine_results(const it_engine *e, size_t *n);
+/* The counts of the results handed to on_result so far, and of blobs,
+ * bytes and requests. */
 void it_engine_stats_get(const it_engine *e, it_engine_stats *s);
+/* Repository and image objects alive now (for tests of the memory rule:
+ * nothing per image outlives its end). */
+void it_engine_live(it_engine *e, long *repos, long *images);
 void it_engine_free(it_engine *e);
 const char *it_image_status_name(it_image_status s);
 

@@ -1,7 +1,9 @@
 /*
  * engine_blobs.c - the blob table: (target registry, digest) -> repositories of
- * that registry known to hold the blob, whether it is in flight, and the last
- * failure of a copy of it.
+ * that registry known to hold the blob, the repositories it is being put into
+ * now, the tasks waiting for such a move, and the last failure of a copy of it.
+ * Every check is a hash lookup; a waiting task is queued again once per move
+ * that ends.
  */
 #include "engine_int.h"
 
@@ -9,37 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool eng_entry_has(const blob_entry *be, const char *repo, bool *verified)
+/* Remembers repo as a mount source (verified or from the journal). */
+static void note_source(char **slot, const char *repo)
 {
-    for (size_t i = 0; i < be->nrepos; i++) {
-        if (strcmp(be->repos[i], repo) == 0) {
-            *verified = be->verified[i];
-            return true;
-        }
-    }
-    return false;
+    if (!*slot)
+        *slot = it_strdup0(repo);
 }
 
 void eng_entry_add(blob_entry *be, const char *repo, bool verified)
 {
-    for (size_t i = 0; i < be->nrepos; i++) {
-        if (strcmp(be->repos[i], repo) == 0) {
-            be->verified[i] = be->verified[i] || verified;
-            return;
-        }
-    }
-    char **r = realloc(be->repos, (be->nrepos + 1) * sizeof(*r));
-    if (!r)
+    if (!be->holders && !(be->holders = it_strmap_new_sized(4)))
         return;
-    be->repos = r;
-    bool *v = realloc(be->verified, (be->nrepos + 1) * sizeof(*v));
-    if (!v)
+    void *had = it_strmap_get(be->holders, repo);
+    if (verified)
+        note_source(&be->verified_from, repo);
+    else
+        note_source(&be->journal_from, repo);
+    if (had == HOLDER_VERIFIED || (had && !verified))
         return;
-    be->verified = v;
-    be->repos[be->nrepos] = strdup(repo);
-    if (!be->repos[be->nrepos])
-        return;
-    be->verified[be->nrepos++] = verified;
+    if (!had && it_strmap_count(be->holders) >= ENG_HOLDERS_MAX)
+        return; /* the journal knows the rest */
+    it_strmap_put(be->holders, repo,
+                  verified ? HOLDER_VERIFIED : HOLDER_JOURNAL);
 }
 
 blob_entry *eng_entry_get(it_engine *e, const char *key)
@@ -58,10 +51,10 @@ blob_entry *eng_entry_get(it_engine *e, const char *key)
 void eng_entry_free(void *p)
 {
     blob_entry *be = p;
-    for (size_t i = 0; i < be->nrepos; i++)
-        free(be->repos[i]);
-    free(be->repos);
-    free(be->verified);
+    it_strmap_free(be->holders, NULL);
+    it_strmap_free(be->moving, NULL);
+    free(be->verified_from);
+    free(be->journal_from);
     free(be->failed_src);
     free(be->failed_err);
     free(be);
@@ -81,27 +74,27 @@ void it_engine_seed_blob(it_engine *e, const char *registry, const char *repo,
     free(key);
 }
 
-/* A mount source for dst_repo: another repository of the registry holding
- * the blob, preferring one this run saw it in. Caller holds blobs_lock. */
+/* A mount source for dst_repo: a repository of the registry holding the
+ * blob, one this run saw it in first. Caller holds blobs_lock. */
 static const char *mount_source(const blob_entry *be, const char *dst_repo)
 {
-    const char *pick = NULL;
-    for (size_t k = 0; k < be->nrepos; k++) {
-        if (strcmp(be->repos[k], dst_repo) == 0)
-            continue;
-        if (be->verified[k])
-            return be->repos[k];
-        if (!pick)
-            pick = be->repos[k];
-    }
-    return pick;
+    if (be->verified_from && strcmp(be->verified_from, dst_repo) != 0)
+        return be->verified_from;
+    if (be->journal_from && strcmp(be->journal_from, dst_repo) != 0)
+        return be->journal_from;
+    return NULL;
+}
+
+static void park(blob_entry *be, task *t)
+{
+    t->next = be->waiters;
+    be->waiters = t;
 }
 
 eng_claim eng_blob_claim(it_engine *e, const char *key, const char *dst_repo,
                          const char *src_name, task *t, blob_claim_out *out)
 {
     eng_claim c = ENG_CLAIM_MOVE;
-    bool verified = false;
     pthread_mutex_lock(&e->blobs_lock);
     blob_entry *be = eng_entry_get(e, key);
     out->entry = be;
@@ -109,12 +102,17 @@ eng_claim eng_blob_claim(it_engine *e, const char *key, const char *dst_repo,
         c = ENG_CLAIM_NOMEM;
         goto out;
     }
-    out->known_here = eng_entry_has(be, dst_repo, &verified);
-    if (out->known_here && verified) {
+    void *here = be->holders ? it_strmap_get(be->holders, dst_repo) : NULL;
+    out->known_here = here != NULL;
+    const char *from = mount_source(be, dst_repo);
+    bool moving_here = be->moving && it_strmap_get(be->moving, dst_repo);
+    bool moving_any = be->moving && it_strmap_count(be->moving) > 0;
+    if (here == HOLDER_VERIFIED) {
         c = ENG_CLAIM_PRESENT;
-    } else if (be->in_flight) {
-        t->next = be->waiters;
-        be->waiters = t;
+    } else if (moving_here || (!from && moving_any)) {
+        /* Being put here now, or the first copy into this registry is on
+         * its way: wait for it (then mount, not copy again). */
+        park(be, t);
         c = ENG_CLAIM_PARKED;
     } else if (be->failed_src && be->failed_pass == atomic_load(&e->pass) &&
                strcmp(be->failed_src, src_name) == 0) {
@@ -122,10 +120,12 @@ eng_claim eng_blob_claim(it_engine *e, const char *key, const char *dst_repo,
                  "%.500s (same blob failed for another image)",
                  be->failed_err ? be->failed_err : "failed");
         c = ENG_CLAIM_FAILED;
+    } else if ((!be->moving && !(be->moving = it_strmap_new_sized(4))) ||
+               it_strmap_put(be->moving, dst_repo, (void *)1) != 0) {
+        c = ENG_CLAIM_NOMEM;
     } else {
-        const char *from = mount_source(be, dst_repo);
+        /* Moves into different repositories run side by side. */
         out->from = it_strdup0(from);
-        be->in_flight = true;
     }
 out:
     pthread_mutex_unlock(&e->blobs_lock);
@@ -136,7 +136,8 @@ void eng_blob_release(it_engine *e, blob_entry *be, const char *dst_repo,
                       bool present, const char *src_name, const char *error)
 {
     pthread_mutex_lock(&e->blobs_lock);
-    be->in_flight = false;
+    if (be->moving)
+        it_strmap_del(be->moving, dst_repo);
     if (present) {
         eng_entry_add(be, dst_repo, true);
     } else if (!eng_aborting(e)) {
@@ -167,9 +168,12 @@ void eng_blobs_forget(it_engine *e, const char *host, const char *repo,
     for (size_t i = 0; i < m->n_blobs; i++) {
         char *key = it_join2(host, ' ', m->blobs[i].digest);
         blob_entry *be = key ? it_strmap_get(e->blobs, key) : NULL;
-        for (size_t j = 0; be && j < be->nrepos; j++)
-            if (strcmp(be->repos[j], repo) == 0)
-                be->verified[j] = false;
+        if (be && be->holders && it_strmap_get(be->holders, repo))
+            it_strmap_put(be->holders, repo, HOLDER_JOURNAL);
+        if (be && be->verified_from && strcmp(be->verified_from, repo) == 0) {
+            free(be->verified_from);
+            be->verified_from = NULL;
+        }
         free(key);
     }
     pthread_mutex_unlock(&e->blobs_lock);

@@ -94,6 +94,8 @@ static void progress_added(progress_sub *ps, const it_event *ev)
 {
     if (ev->kind == IT_EV_REPO_ADDED) {
         int pid = it_progress_repo_add(ps->p, ev->source, ev->target);
+        if (ev->count > 0)
+            it_progress_repo_hint(ps->p, pid, (int)ev->count);
         pthread_mutex_lock(&ps->lock);
         map_set(&ps->repos, &ps->nrepos, &ps->caprepos, ev->repo, pid);
         pthread_mutex_unlock(&ps->lock);
@@ -164,6 +166,15 @@ static void progress_item(progress_sub *ps, const it_event *ev)
         break;
     case IT_EV_IMAGE_FINISHED:
         progress_image_finished(p, image, ev);
+        /* An image that ended well leaves the model (its slot is reused):
+         * the engine's id no longer points at it. */
+        if (ev->status == IT_STATUS_COPIED || ev->status == IT_STATUS_SKIPPED ||
+            ev->status == IT_STATUS_PLANNED) {
+            pthread_mutex_lock(&ps->lock);
+            if (ev->image >= 0 && (size_t)ev->image < ps->nimages)
+                ps->images[ev->image] = -1;
+            pthread_mutex_unlock(&ps->lock);
+        }
         break;
     default:
         break;
@@ -173,6 +184,8 @@ static void progress_item(progress_sub *ps, const it_event *ev)
 static void progress_on_event(void *payload, const it_event *ev)
 {
     progress_sub *ps = payload;
+    if (ev->again && ev->kind == IT_EV_IMAGE_FINISHED)
+        return; /* shown before */
     switch (ev->kind) {
     case IT_EV_PHASE:
         it_progress_phase(ps->p, ev->phase);
@@ -241,16 +254,23 @@ static void log_image_finished(const it_event *ev)
 static void log_on_event(void *payload, const it_event *ev)
 {
     (void)payload;
+    if (ev->again)
+        return; /* said before */
     switch (ev->kind) {
     case IT_EV_PHASE:
-        if (ev->phase == IT_PHASE_RETRYING)
+        if (ev->phase == IT_PHASE_RETRYING && ev->size > 0)
+            log_info("retrying %ld failed image(s) and %lld failed "
+                     "listing(s)",
+                     ev->count, (long long)ev->size);
+        else if (ev->phase == IT_PHASE_RETRYING)
             log_info("retrying %ld failed image(s)", ev->count);
         break;
     case IT_EV_REPO_LISTED:
         if (ev->status == IT_STATUS_FAILED)
-            log_error("%s -> %s: %s%s", ev->source, ev->target, ev->text,
+            log_error("%s -> %s: %s%s%s", ev->source, ev->target, ev->text,
                       ev->count ? " (the tags listed before it are copied)"
-                                : "");
+                                : "",
+                      ev->will_retry ? " (will list again at the end)" : "");
         else if (ev->status == IT_STATUS_COPIED && ev->count == 0)
             log_warn("%s: no tags to copy", ev->source);
         break;

@@ -306,6 +306,17 @@ static void start_image(it_engine *e, image_ctx *img)
         }
         goto finish;
     }
+    if (e->o.dry_run) {
+        /* The digest by HEAD, the manifests from the plan's cache. */
+        if (src_ref != img->digest &&
+            (rc = head_source(e, img, src_ref, &err)) != 0)
+            goto finish;
+        if (eng_plan_image(e, img, &err) == 0) {
+            st = IT_STATUS_PLANNED;
+            why = NULL;
+        }
+        goto finish;
+    }
     do {
         rc = e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo,
                                  src_ref, &err);
@@ -313,13 +324,6 @@ static void start_image(it_engine *e, image_ctx *img)
     if (rc != 0)
         goto finish;
     memcpy(img->digest, m->digest, sizeof(img->digest));
-    if (e->o.dry_run) {
-        if (eng_plan_image(e, img, m, &err) == 0) {
-            st = IT_STATUS_PLANNED;
-            why = NULL;
-        }
-        goto finish;
-    }
     root = calloc(1, sizeof(*root));
     if (!root || !(root->push_ref = strdup(img->dst_ref))) {
         why = "out of memory";
@@ -344,22 +348,26 @@ finish:
 
 void eng_run_image(it_engine *e, image_ctx *img)
 {
-    if (!eng_stopping(e))
+    if (!eng_stopping(e)) {
         start_image(e, img);
-    else if (img->attempt > 0)
+        return;
+    }
+    if (img->attempt > 0) {
         /* Queued for the final retry pass: it stays failed, with the
          * error it failed with. */
         eng_repo_image_done(e, img->repo, IT_STATUS_FAILED);
-    else
+        eng_image_final_failure(e, img);
+    } else {
         /* Never started: it stays pending (not done) everywhere. */
         eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_FINISHED,
                                 .repo = img->repo->id,
                                 .image = img->id,
-                                .result = img->result,
                                 .source = img->src_str,
                                 .target = img->dst_str,
                                 .status = IT_STATUS_PENDING,
                                 .text = "not started: the run was stopped"});
+    }
+    eng_image_done_free(e, img);
 }
 
 void eng_image_free(image_ctx *img)
@@ -370,6 +378,7 @@ void eng_image_free(image_ctx *img)
     free(img->src_str);
     free(img->dst_str);
     free(img->error);
+    free(img->last_error);
     free(img);
 }
 

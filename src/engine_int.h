@@ -57,6 +57,11 @@
 
 typedef enum { T_REPO = 0, T_IMAGE, T_NODE, T_BLOB, N_LEVELS } task_kind;
 
+/* Listing runs ahead of copying: a worker takes a REPO task first while
+ * fewer than this many images wait to start, so totals grow early while
+ * queued images (a few hundred bytes each) stay bounded. */
+#define ENG_LOOKAHEAD_IMAGES 10000
+
 typedef struct task {
     task_kind kind;
     void *obj;
@@ -70,7 +75,10 @@ typedef struct repo_ctx {
     it_pair pair;
     char *src_name; /* "host/repo" */
     char *dst_name;
-    int id; /* index in e->repos: the id in its events */
+    int id; /* the id in its events: 0, 1, ... in the order added */
+    /* Holders under e->lock: its listing (until it ends for good), each
+     * of its images (until freed). The last one frees it. */
+    int refs;
     it_regclient *src, *dst;
     bool dst_fresh;  /* the target repository did not exist: no blob HEADs */
     char **dst_tags; /* tags the target has, NULL when unknown */
@@ -79,6 +87,8 @@ typedef struct repo_ctx {
     size_t queued;    /* images queued so far (tags listed) */
     bool listing;     /* tags are still being listed: not done yet */
     bool list_failed; /* the listing failed or hit a limit */
+    bool relisted;    /* listed again in the final retry pass */
+    char *list_error; /* why the first listing failed (relisted) */
 } repo_ctx;
 
 typedef struct image_ctx {
@@ -87,13 +97,13 @@ typedef struct image_ctx {
     char *tag;     /* source tag, NULL for a digest rule */
     char *dst_ref; /* tag (or digest) the root manifest is pushed to */
     char *src_str, *dst_str;
-    int id; /* index in e->images: the id in its events */
-    size_t result;
+    int id; /* the id in its events: 0, 1, ... in the order added */
     int attempt;
     it_regclient *dst; /* refreshed per attempt: credentials may expire */
     bool dst_expires;  /* its credentials are temporary: look up per task */
     atomic_int failed;
     char *error;         /* the first error of this attempt (the cause) */
+    char *last_error;    /* the error of the attempt before the retry */
     int64_t fail_bytes;  /* bytes moved when it failed */
     atomic_llong bytes;  /* blob bytes moved by this attempt */
     atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
@@ -115,13 +125,19 @@ typedef struct node {
     task *blob_tasks; /* T_BLOB, one per blob of m */
 } node;
 
-/* (target registry, digest) -> where the blob is known to be. */
+/* (target registry, digest) -> where the blob is known to be. Lookups are
+ * hash sets, so the cost of a check does not grow with the number of
+ * repositories sharing a blob. */
 typedef struct blob_entry {
-    char **repos;   /* repositories of the target registry holding it */
-    bool *verified; /* false: only the journal says so, HEAD before use */
-    size_t nrepos;
-    bool in_flight;
-    task *waiters;
+    /* Repositories of the target registry known to hold it: value
+     * HOLDER_VERIFIED (this run saw it there) or HOLDER_JOURNAL (an earlier
+     * run put it there: HEAD before use). At most ENG_HOLDERS_MAX are
+     * kept; past that the journal answers. NULL until the first. */
+    it_strmap *holders;
+    char *verified_from; /* a verified holder: the mount source of choice */
+    char *journal_from;  /* a holder only the journal vouches for */
+    it_strmap *moving;   /* repositories it is being put into now */
+    task *waiters;       /* woken once, when a move of it ends */
     /* The last copy of it that failed after its retries, in this pass:
      * images waiting for it from the same source fail at once (the final
      * retry pass tries again) instead of each repeating the backoff. */
@@ -129,6 +145,10 @@ typedef struct blob_entry {
     char *failed_err;
     int failed_pass;
 } blob_entry;
+
+#define HOLDER_JOURNAL  ((void *)1)
+#define HOLDER_VERIFIED ((void *)2)
+#define ENG_HOLDERS_MAX 4096
 
 typedef struct client_entry {
     struct it_engine *e;
@@ -154,17 +174,20 @@ struct it_engine {
     bool finished;
     atomic_int pass;     /* 0, then 1 during the final retry pass */
     size_t repos_listed; /* repositories whose tags are known */
+    /* Repositories neither listed nor with a tags hint: while there are
+     * none (and the input is done), the totals are known, maybe as
+     * estimates, and the ETA can be shown. */
+    size_t repos_unhinted;
+    size_t nqueued[N_LEVELS]; /* tasks waiting in each queue */
     bool enum_reported;
     bool retry_pass_done;
     image_ctx **retry;
     size_t nretry, capretry;
+    repo_ctx **relist; /* listings that failed: listed again at the end */
+    size_t nrelist, caprelist;
 
-    it_image_result *results;
-    size_t nresults, capresults;
-    repo_ctx **repos;
-    size_t nrepos, caprepos;
-    image_ctx **images;
-    size_t nimages, capimages;
+    size_t nrepos, nimages;       /* ids handed out so far */
+    long live_repos, live_images; /* objects alive now */
 
     pthread_mutex_t clients_lock; /* clients, buckets, refreshing */
     pthread_cond_t clients_cv;    /* a refresh finished */
@@ -177,9 +200,12 @@ struct it_engine {
     pthread_mutex_t blobs_lock;
     it_strmap *blobs;       /* "host digest" -> blob_entry */
     it_strmap *planned;     /* dry-run: "host digest" -> (void*)1 */
+    it_strmap *plan_cache;  /* dry-run: digest -> reg_manifest (no body) */
     it_strmap *done_images; /* journal: "src\ndst" -> source digest */
 
     /* Kept by the results subscriber only (eng_results_on_event). */
+    atomic_long images_by_status[IT_STATUS_PENDING + 1];
+    atomic_llong bytes_planned;
     atomic_long blobs_copied, blobs_mounted, blobs_skipped;
     atomic_llong bytes_copied;
     atomic_long http_requests; /* counted by the clients' hooks */
@@ -196,7 +222,8 @@ struct it_engine {
 int64_t eng_add_sat(atomic_llong *a, int64_t d);
 /* engine_list.c: a repository listed and/or the input done; emits
  * "enumerated" once everything is listed. */
-void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed);
+void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed,
+                          bool hinted);
 bool eng_stopping(const it_engine *e);
 bool eng_aborting(const it_engine *e);
 bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
@@ -218,16 +245,24 @@ it_regclient *eng_dst_client(it_engine *e, image_ctx *img);
 void eng_free_bucket(void *p);
 
 /* ---- engine_results.c */
-/* A new result (failed until set), or ENG_NO_RESULT when out of memory
- * (its events then change no result). */
-#define ENG_NO_RESULT ((size_t)-1)
-size_t eng_add_result(it_engine *e, const char *src, const char *dst);
 void eng_image_fail(image_ctx *img, const char *prefix, const char *msg);
 bool eng_repo_settled_locked(const repo_ctx *r, it_repo_state *st);
+/* Announces r's final state rs (why may be NULL). */
+void eng_repo_settled(it_engine *e, repo_ctx *r, it_repo_state rs,
+                      const char *why);
 void eng_repo_image_done(it_engine *e, repo_ctx *r, it_image_status st);
 void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
                       const char *why);
 void eng_repo_fail(it_engine *e, repo_ctx *r, const char *msg);
+/* Drops one hold on r (see repo_ctx.refs); the last frees it. Caller
+ * holds e->lock when `locked`. */
+void eng_repo_unref(it_engine *e, repo_ctx *r, bool locked);
+/* Frees an image that has ended for good and drops its repository. */
+void eng_image_done_free(it_engine *e, image_ctx *img);
+void eng_image_done_free_locked(it_engine *e, image_ctx *img);
+/* The failure an image announced with will_retry is final (the run
+ * stopped before its retry): its result, once. */
+void eng_image_final_failure(it_engine *e, image_ctx *img);
 
 /* ---- engine_image.c */
 void eng_node_free(node *n);
@@ -237,15 +272,17 @@ void eng_run_image(it_engine *e, image_ctx *img);
 void eng_image_free(image_ctx *img);
 
 /* ---- engine_blobs.c */
-bool eng_entry_has(const blob_entry *be, const char *repo, bool *verified);
+/* Records repo as a holder of the blob (verified: seen this run). Caller
+ * holds blobs_lock. */
 void eng_entry_add(blob_entry *be, const char *repo, bool verified);
 blob_entry *eng_entry_get(it_engine *e, const char *key);
 void eng_entry_free(void *p);
 /* What the blob table says a BLOB task should do. */
 typedef enum eng_claim {
-    ENG_CLAIM_MOVE,    /* in flight now, for this task: move it */
+    ENG_CLAIM_MOVE,    /* put it into dst_repo now, for this task */
     ENG_CLAIM_PRESENT, /* known to be in the target repository */
-    ENG_CLAIM_PARKED,  /* another worker moves it: t is queued again after */
+    ENG_CLAIM_PARKED,  /* a move of it is in flight: t is queued again */
+                       /* once, when that move ends */
     ENG_CLAIM_FAILED,  /* failed for another image from the same source */
     ENG_CLAIM_NOMEM
 } eng_claim;
@@ -255,7 +292,10 @@ typedef struct blob_claim_out {
     char *from;      /* ENG_CLAIM_MOVE: a mount source (malloc'd) or NULL */
     char why[600];   /* ENG_CLAIM_FAILED: the earlier error */
 } blob_claim_out;
-/* Looks the blob up (key "host digest") for dst_repo and claims it. */
+/* Looks the blob up (key "host digest") for dst_repo and claims it. Moves
+ * into different repositories run in parallel once one repository of the
+ * registry holds the blob; the first copy into the registry is made once
+ * (the others wait for it, then mount). */
 eng_claim eng_blob_claim(it_engine *e, const char *key, const char *dst_repo,
                          const char *src_name, task *t, blob_claim_out *out);
 /* Ends a claim: records where the blob now is (or its failure) and
@@ -271,13 +311,15 @@ void eng_blobs_forget(it_engine *e, const char *host, const char *repo,
 bool eng_run_blob(it_engine *e, node *n, size_t i, task *t);
 
 /* ---- engine_plan.c */
-/* --dry-run: counts what image manifest m (fetched, with its children)
- * would move and prints the plan line. */
-int eng_plan_image(it_engine *e, image_ctx *img, const reg_manifest *m,
-                   reg_error *err);
+/* --dry-run: counts what the image's source manifest (img->digest, known
+ * from a HEAD; each distinct manifest is read once per run) would move and
+ * prints the plan line. */
+int eng_plan_image(it_engine *e, image_ctx *img, reg_error *err);
+void eng_plan_cache_free(void *p);
 
 /* ---- engine_list.c */
 void eng_run_repo(it_engine *e, repo_ctx *r);
+void eng_relist_abandon_locked(it_engine *e, repo_ctx *r);
 void eng_repo_free(repo_ctx *r);
 
 /* ---- engine_events.c */

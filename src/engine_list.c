@@ -22,7 +22,8 @@ static char *image_name(const char *host, const char *repo, const char *ref)
  * done; when the input is done and every repository is listed, the totals
  * stop growing: "enumerated" is emitted, once, so the progress model can
  * estimate the end. */
-void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed)
+void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed,
+                          bool hinted)
 {
     bool report = false;
     pthread_mutex_lock(&e->lock);
@@ -30,7 +31,10 @@ void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed)
         e->input_done = true;
     if (one_listed)
         e->repos_listed++;
-    if (e->input_done && e->repos_listed == e->nrepos && !e->enum_reported)
+    if (one_listed && !hinted)
+        e->repos_unhinted--;
+    /* Every repository listed, or known by its tags hint until it is. */
+    if (e->input_done && e->repos_unhinted == 0 && !e->enum_reported)
         report = e->enum_reported = true;
     pthread_mutex_unlock(&e->lock);
     if (report) {
@@ -64,19 +68,9 @@ static int queue_image(it_engine *e, repo_ctx *r, const char *tag)
         return -1;
     }
     pthread_mutex_lock(&e->lock);
-    if (e->nimages == e->capimages) {
-        size_t cap = e->capimages ? e->capimages * 2 : 64;
-        image_ctx **v = realloc(e->images, cap * sizeof(*v));
-        if (!v) {
-            pthread_mutex_unlock(&e->lock);
-            eng_image_free(img);
-            return -1;
-        }
-        e->images = v;
-        e->capimages = cap;
-    }
-    img->id = (int)e->nimages;
-    e->images[e->nimages++] = img;
+    img->id = (int)e->nimages++;
+    e->live_images++;
+    r->refs++;
     r->images_left++;
     r->queued++;
     pthread_mutex_unlock(&e->lock);
@@ -86,7 +80,6 @@ static int queue_image(it_engine *e, repo_ctx *r, const char *tag)
                             .source = img->src_str,
                             .target = img->dst_str,
                             .tag = img->tag ? img->tag : img->dst_ref});
-    img->result = eng_add_result(e, img->src_str, img->dst_str);
     eng_enqueue(e, &img->task, T_IMAGE, img, 0);
     return 0;
 }
@@ -132,9 +125,12 @@ static int list_source(it_engine *e, repo_ctx *r, list_ctx *lc, reg_error *err)
     if (r->pair.list_tags) {
         char **tags = NULL;
         it_errbuf lerr = {{0}};
-        if (r->pair.list_tags(r->pair.list_payload, r->pair.src_repo, &tags,
-                              &lerr) != 0)
-            return reg_error_set(err, REG_ERR, "%s", lerr.msg);
+        int lrc = r->pair.list_tags(r->pair.list_payload, r->pair.src_repo,
+                                    &tags, &lerr);
+        if (lrc != 0)
+            return reg_error_set(err,
+                                 lrc == IT_LIST_AGAIN ? REG_ERETRY : REG_ERR,
+                                 "%s", lerr.msg);
         size_t n = 0;
         while (tags && tags[n])
             n++;
@@ -179,6 +175,8 @@ static void list_target(it_engine *e, repo_ctx *r)
 {
     reg_error err = {0};
     int rc, attempt = 0;
+    reg_strv_free(r->dst_tags); /* listed again in the retry pass */
+    r->dst_tags = NULL;
     do {
         rc = e->ops.tags_list(e->ops.self, &r->dst_tags, r->dst,
                               r->pair.dst_repo, &err);
@@ -193,15 +191,41 @@ static void list_target(it_engine *e, repo_ctx *r)
     }
 }
 
+/* A listing that failed in the first pass is listed again in the final
+ * retry pass (like a failed image): true when it was put on that list
+ * (the repository stays unsettled until then). Caller holds e->lock. */
+static bool relist_later_locked(it_engine *e, repo_ctx *r, const char *why)
+{
+    if (r->relisted || atomic_load(&e->pass) != 0 || eng_stopping(e))
+        return false;
+    if (e->nrelist == e->caprelist) {
+        size_t cap = e->caprelist ? e->caprelist * 2 : 16;
+        repo_ctx **v = realloc(e->relist, cap * sizeof(*v));
+        if (!v)
+            return false;
+        e->relist = v;
+        e->caprelist = cap;
+    }
+    free(r->list_error);
+    r->list_error = it_strdup0(why);
+    e->relist[e->nrelist++] = r;
+    return true;
+}
+
 /* The source listing is over (failed with why when failed): the
- * repository's state, tag count and, for a failure or a stop, a result. */
-static void listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc,
-                         bool failed, const char *why)
+ * repository's state, tag count and, for a failure or a stop, a result.
+ * Returns true when the listing will be tried again at the end. */
+static bool listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc, int rc,
+                         const char *why)
 {
     it_repo_state rs;
+    bool failed = rc != 0;
     pthread_mutex_lock(&e->lock);
-    r->listing = false;
-    r->list_failed = failed;
+    /* Only what may pass (throttled, unreachable, 5xx) is listed again; a
+     * limit or a malformed answer would fail the same way. */
+    bool again = rc == REG_ERETRY && relist_later_locked(e, r, why);
+    r->listing = again;
+    r->list_failed = failed && !again;
     size_t queued = r->queued;
     bool settled = eng_repo_settled_locked(r, &rs);
     /* Under the lock: the worker that finishes the last image settles the
@@ -222,21 +246,43 @@ static void listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc,
     if (failed) {
         ev.status = IT_STATUS_FAILED;
         ev.text = why;
+        ev.will_retry = again;
     } else if (lc->stopped) {
         ev.status = IT_STATUS_PENDING;
         ev.text = "listing not finished: the run was stopped";
     }
     eng_emit(e, &ev);
     if (settled)
-        eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
-                                .repo = r->id,
-                                .repo_state = rs,
-                                .text = failed        ? why
-                                        : queued == 0 ? "no tags"
-                                                      : NULL});
+        eng_repo_settled(e, r, rs,
+                         failed        ? why
+                         : queued == 0 ? "no tags"
+                                       : NULL);
+    return again;
 }
 
-static void list_repo(it_engine *e, repo_ctx *r)
+/* A repository listed again at the end, whose retry never came (the run
+ * was stopped): its listing failure is final. Caller holds e->lock. */
+void eng_relist_abandon_locked(it_engine *e, repo_ctx *r)
+{
+    it_repo_state rs;
+    r->listing = false;
+    r->list_failed = true;
+    eng_emit(e, &(it_event){.kind = IT_EV_REPO_LISTED,
+                            .repo = r->id,
+                            .source = r->src_name,
+                            .target = r->dst_name,
+                            .count = (long)r->queued,
+                            .status = IT_STATUS_FAILED,
+                            .again = true,
+                            .text = r->list_error});
+    if (eng_repo_settled_locked(r, &rs))
+        eng_repo_settled(e, r, rs, r->list_error);
+    eng_repo_unref(e, r, true);
+}
+
+/* Lists r; returns true when its listing is to be tried again at the end
+ * (the repository keeps its listing hold until then). */
+static bool list_repo(it_engine *e, repo_ctx *r)
 {
     reg_error err = {0};
     list_ctx lc = {.e = e, .r = r};
@@ -248,7 +294,7 @@ static void list_repo(it_engine *e, repo_ctx *r)
                                 .target = r->dst_name,
                                 .status = IT_STATUS_PENDING,
                                 .text = "not listed: the run was stopped"});
-        return;
+        return false;
     }
     r->src = eng_get_client(e, r->pair.src_host, r->pair.src_repo, NULL, &err);
     if (r->src)
@@ -256,7 +302,7 @@ static void list_repo(it_engine *e, repo_ctx *r)
             eng_get_client(e, r->pair.dst_host, r->pair.dst_repo, NULL, &err);
     if (!r->src || !r->dst) {
         eng_repo_fail(e, r, err.msg);
-        return;
+        return false;
     }
     eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
                             .repo = r->id,
@@ -267,15 +313,25 @@ static void list_repo(it_engine *e, repo_ctx *r)
     pthread_mutex_unlock(&e->lock);
     int rc = list_source(e, r, &lc, &err);
     if (lc.oom)
-        reg_error_set(&err, REG_ENOMEM, "list tags: out of memory");
-    bool failed = rc != 0 || lc.oom;
-    listing_over(e, r, &lc, failed, failed ? err.msg : NULL);
+        rc = reg_error_set(&err, REG_ENOMEM, "list tags: out of memory");
+    return listing_over(e, r, &lc, rc, rc != 0 ? err.msg : NULL);
 }
 
 void eng_run_repo(it_engine *e, repo_ctx *r)
 {
-    list_repo(e, r);
-    eng_enumeration_step(e, false, true);
+    bool relisting = r->relisted;
+    if (relisting && eng_stopping(e)) {
+        pthread_mutex_lock(&e->lock);
+        eng_relist_abandon_locked(e, r); /* drops the listing hold */
+        pthread_mutex_unlock(&e->lock);
+        return;
+    }
+    bool again = list_repo(e, r);
+    /* a listing retried at the end was counted the first time */
+    if (!relisting)
+        eng_enumeration_step(e, false, true, r->pair.tags_hint > 0);
+    if (!again)
+        eng_repo_unref(e, r, false);
 }
 
 void eng_repo_free(repo_ctx *r)
@@ -283,6 +339,7 @@ void eng_repo_free(repo_ctx *r)
     it_pair_clear(&r->pair);
     free(r->src_name);
     free(r->dst_name);
+    free(r->list_error);
     reg_strv_free(r->dst_tags);
     free(r);
 }

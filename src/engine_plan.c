@@ -1,13 +1,58 @@
 /*
- * engine_plan.c - the dry run: the blobs and bytes an image would move
- * (each distinct blob counted once per target registry), one plan line per
- * image.
+ * engine_plan.c - the dry run: the blobs and bytes an image would move (each
+ * distinct blob counted once per target registry), one plan line per image.
+ * The source digest comes from a HEAD; each distinct manifest is read once
+ * per run (kept without its bytes), so a plan of many tags sharing a few
+ * images costs about one request per tag.
  */
 #include "engine_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void eng_plan_cache_free(void *p)
+{
+    reg_manifest_free(p);
+}
+
+/* The manifest `digest` of the image's source repository: from the cache,
+ * else fetched (by digest) and kept. The result is borrowed (it lives as
+ * long as the engine). */
+static int plan_get(it_engine *e, image_ctx *img, const char *digest,
+                    const reg_manifest **out, reg_error *err)
+{
+    repo_ctx *r = img->repo;
+    pthread_mutex_lock(&e->blobs_lock);
+    *out = it_strmap_get(e->plan_cache, digest);
+    pthread_mutex_unlock(&e->blobs_lock);
+    if (*out)
+        return 0;
+    reg_manifest *m = NULL;
+    int rc, attempt = 0;
+    do {
+        rc = e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo,
+                                 digest, err);
+    } while (eng_again(e, rc, err, &attempt, "get manifest"));
+    if (rc != 0)
+        return rc;
+    /* The plan needs the descriptors, not the bytes. */
+    free(m->body);
+    m->body = NULL;
+    m->len = 0;
+    pthread_mutex_lock(&e->blobs_lock);
+    reg_manifest *had = it_strmap_get(e->plan_cache, digest);
+    if (had) {
+        reg_manifest_free(m); /* another worker read it meanwhile */
+        m = had;
+    } else if (it_strmap_put(e->plan_cache, digest, m) != 0) {
+        reg_manifest_free(m);
+        m = NULL;
+    }
+    pthread_mutex_unlock(&e->blobs_lock);
+    *out = m;
+    return m ? 0 : reg_error_set(err, REG_ENOMEM, "plan: out of memory");
+}
 
 /* Counts the blobs (and bytes) of image manifest m not yet planned for the
  * target registry. */
@@ -29,36 +74,32 @@ static void plan_blobs(it_engine *e, image_ctx *img, const reg_manifest *m,
     pthread_mutex_unlock(&e->blobs_lock);
 }
 
-/* The same for m and, for an index, each of its children (fetched). */
-static int plan_manifest(it_engine *e, image_ctx *img, const reg_manifest *m,
-                         long *nblobs, int64_t *bytes, reg_error *err)
+/* The same for manifest `digest` and, for an index, each of its children. */
+static int plan_manifest(it_engine *e, image_ctx *img, const char *digest,
+                         int depth, long *nblobs, int64_t *bytes,
+                         reg_error *err)
 {
-    repo_ctx *r = img->repo;
-    int rc = 0;
+    const reg_manifest *m = NULL;
+    int rc = plan_get(e, img, digest, &m, err);
+    if (rc != 0)
+        return rc;
     if (!reg_manifest_is_index(m)) {
         plan_blobs(e, img, m, nblobs, bytes);
         return 0;
     }
-    for (size_t i = 0; i < m->n_children && rc == 0; i++) {
-        reg_manifest *c = NULL;
-        int attempt = 0;
-        do {
-            rc = e->ops.manifest_get(e->ops.self, &c, r->src, r->pair.src_repo,
-                                     m->children[i].digest, err);
-        } while (eng_again(e, rc, err, &attempt, "get child manifest"));
-        if (rc == 0)
-            rc = plan_manifest(e, img, c, nblobs, bytes, err);
-        reg_manifest_free(c);
-    }
+    if (depth > 8)
+        return reg_error_set(err, REG_EINVAL, "indexes nested too deep");
+    for (size_t i = 0; i < m->n_children && rc == 0; i++)
+        rc = plan_manifest(e, img, m->children[i].digest, depth + 1, nblobs,
+                           bytes, err);
     return rc;
 }
 
-int eng_plan_image(it_engine *e, image_ctx *img, const reg_manifest *m,
-                   reg_error *err)
+int eng_plan_image(it_engine *e, image_ctx *img, reg_error *err)
 {
     long nblobs = 0;
     int64_t bytes = 0;
-    int rc = plan_manifest(e, img, m, &nblobs, &bytes, err);
+    int rc = plan_manifest(e, img, img->digest, 0, &nblobs, &bytes, err);
     if (rc != 0)
         return rc;
     atomic_store(&img->bytes, bytes);

@@ -17,6 +17,7 @@ void eng_push_locked(it_engine *e, task *t, bool count)
     else
         e->head[t->kind] = t;
     e->tail[t->kind] = t;
+    e->nqueued[t->kind]++;
     if (count)
         e->outstanding++;
     pthread_cond_signal(&e->cond);
@@ -32,16 +33,28 @@ void eng_enqueue(it_engine *e, task *t, task_kind kind, void *obj, size_t idx)
     pthread_mutex_unlock(&e->lock);
 }
 
+static task *take_locked(it_engine *e, int k)
+{
+    task *t = e->head[k];
+    if (t) {
+        e->head[k] = t->next;
+        if (!e->head[k])
+            e->tail[k] = NULL;
+        e->nqueued[k]--;
+    }
+    return t;
+}
+
+/* Deepest work first (bytes move early, memory stays small), except that
+ * listing runs ahead while few images wait (ENG_LOOKAHEAD_IMAGES). */
 static task *pop_locked(it_engine *e)
 {
+    if (e->head[T_REPO] && e->nqueued[T_IMAGE] < ENG_LOOKAHEAD_IMAGES)
+        return take_locked(e, T_REPO);
     for (int k = N_LEVELS - 1; k >= 0; k--) {
-        task *t = e->head[k];
-        if (t) {
-            e->head[k] = t->next;
-            if (!e->head[k])
-                e->tail[k] = NULL;
+        task *t = take_locked(e, k);
+        if (t)
             return t;
-        }
     }
     return NULL;
 }
@@ -73,18 +86,30 @@ void eng_idle_locked(it_engine *e)
 {
     if (!e->input_done || e->outstanding > 0 || e->finished)
         return;
-    if (!e->retry_pass_done && e->nretry > 0 && !eng_stopping(e)) {
+    if (!e->retry_pass_done && (e->nretry > 0 || e->nrelist > 0) &&
+        !eng_stopping(e)) {
         e->retry_pass_done = true;
         atomic_store(&e->pass, 1);
         eng_emit(e, &(it_event){.kind = IT_EV_PHASE,
                                 .phase = IT_PHASE_RETRYING,
-                                .count = (long)e->nretry});
+                                .count = (long)e->nretry,
+                                .size = (int64_t)e->nrelist});
+        /* Listings that failed first: their new images join this pass. */
+        for (size_t i = 0; i < e->nrelist; i++) {
+            repo_ctx *r = e->relist[i];
+            r->relisted = true;
+            r->task.kind = T_REPO;
+            r->task.obj = r;
+            eng_push_locked(e, &r->task, true);
+        }
+        e->nrelist = 0;
         for (size_t i = 0; i < e->nretry; i++) {
             image_ctx *img = e->retry[i];
             img->attempt = 1;
             atomic_store(&img->failed, 0);
             atomic_store(&img->bytes, 0);
-            free(img->error);
+            free(img->last_error);
+            img->last_error = img->error;
             img->error = NULL;
             atomic_store(&img->expect, 0);
             img->task.kind = T_IMAGE;
@@ -96,15 +121,22 @@ void eng_idle_locked(it_engine *e)
     }
     /* Images queued for a retry that never came (stop requested) stay
      * failed: count them as done in their repository. */
+    for (size_t i = 0; i < e->nrelist; i++)
+        eng_relist_abandon_locked(e, e->relist[i]);
+    e->nrelist = 0;
     for (size_t i = 0; i < e->nretry; i++) {
-        repo_ctx *r = e->retry[i]->repo;
+        image_ctx *img = e->retry[i];
+        repo_ctx *r = img->repo;
         it_repo_state rs;
         r->images_failed++;
         r->images_left--;
         if (eng_repo_settled_locked(r, &rs))
-            eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
-                                    .repo = r->id,
-                                    .repo_state = rs});
+            eng_repo_settled(e, r, rs, NULL);
+        free(img->last_error);
+        img->last_error = img->error;
+        img->error = NULL;
+        eng_image_final_failure(e, img);
+        eng_image_done_free_locked(e, img);
     }
     e->nretry = 0;
     e->finished = true;

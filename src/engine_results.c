@@ -9,71 +9,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t eng_add_result(it_engine *e, const char *src, const char *dst)
+/* One final outcome: counted, then handed to the caller's on_result. */
+static void put_result(it_engine *e, const char *src, const char *dst,
+                       const char *digest, it_image_status st, int64_t bytes,
+                       const char *error)
 {
-    size_t i = ENG_NO_RESULT;
-    pthread_mutex_lock(&e->lock);
-    if (e->nresults == e->capresults) {
-        size_t cap = e->capresults ? e->capresults * 2 : 64;
-        it_image_result *r = realloc(e->results, cap * sizeof(*r));
-        if (!r)
-            goto out;
-        e->results = r;
-        e->capresults = cap;
-    }
-    i = e->nresults++;
-    it_image_result *r = &e->results[i];
-    memset(r, 0, sizeof(*r));
-    r->source = it_strdup0(src);
-    r->target = it_strdup0(dst);
-    r->status = IT_STATUS_FAILED;
-out:
-    pthread_mutex_unlock(&e->lock);
-    if (i == ENG_NO_RESULT)
-        log_error("%s -> %s: out of memory: its result is not reported", src,
-                  dst);
-    return i;
-}
-
-/* Caller: the results subscriber (text already redacted by eng_emit). */
-static void set_result(it_engine *e, size_t i, it_image_status st,
-                       const char *digest, int64_t bytes, const char *error)
-{
-    pthread_mutex_lock(&e->lock);
-    if (i >= e->nresults) {
-        pthread_mutex_unlock(&e->lock);
+    atomic_fetch_add(&e->images_by_status[st], 1);
+    if (st == IT_STATUS_PLANNED)
+        eng_add_sat(&e->bytes_planned, bytes);
+    if (!e->o.on_result)
         return;
-    }
-    it_image_result *r = &e->results[i];
-    r->status = st;
-    if (digest && *digest) {
-        free(r->digest);
-        r->digest = strdup(digest);
-    }
-    r->bytes = bytes;
-    free(r->error);
-    r->error = it_strdup0(error);
-    pthread_mutex_unlock(&e->lock);
+    it_image_result r = {.source = src ? src : "",
+                         .target = dst ? dst : "",
+                         .digest = digest && *digest ? digest : NULL,
+                         .status = st,
+                         .bytes = bytes,
+                         .error = error};
+    e->o.on_result(e->o.result_payload, &r);
 }
 
-/* The results subscriber: the report's rows and the blob and byte counts
- * of it_engine_stats_get. */
+/* The results subscriber: the final outcomes (handed on at once, kept
+ * nowhere) and the blob and byte counts of it_engine_stats_get. */
 void eng_results_on_event(void *payload, const it_event *ev)
 {
     it_engine *e = payload;
     switch (ev->kind) {
     case IT_EV_IMAGE_FINISHED:
-        set_result(e, ev->result, ev->status, ev->digest, ev->bytes, ev->text);
+        /* a failure retried at the end is not final yet */
+        if (!ev->will_retry)
+            put_result(e, ev->source, ev->target, ev->digest, ev->status,
+                       ev->bytes, ev->text);
         break;
     case IT_EV_REPO_LISTED: /* a failed or stopped listing has a row */
-        if (ev->status != IT_STATUS_COPIED)
-            set_result(e, eng_add_result(e, ev->source, ev->target), ev->status,
-                       NULL, 0, ev->text);
+        if (ev->status != IT_STATUS_COPIED && !ev->will_retry)
+            put_result(e, ev->source, ev->target, NULL, ev->status, 0,
+                       ev->text);
         break;
     case IT_EV_REPO_FAILED:
     case IT_EV_PAIR_FAILED:
-        set_result(e, eng_add_result(e, ev->source, ev->target), ev->status,
-                   NULL, 0, ev->text);
+        put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text);
         break;
     case IT_EV_BLOB_DONE:
         atomic_fetch_add(ev->outcome == IT_BLOB_COPIED    ? &e->blobs_copied
@@ -114,6 +88,15 @@ bool eng_repo_settled_locked(const repo_ctx *r, it_repo_state *st)
     return true;
 }
 
+void eng_repo_settled(it_engine *e, repo_ctx *r, it_repo_state rs,
+                      const char *why)
+{
+    eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
+                            .repo = r->id,
+                            .repo_state = rs,
+                            .text = why});
+}
+
 void eng_repo_image_done(it_engine *e, repo_ctx *r, it_image_status st)
 {
     it_repo_state rs;
@@ -126,9 +109,7 @@ void eng_repo_image_done(it_engine *e, repo_ctx *r, it_image_status st)
     bool settled = eng_repo_settled_locked(r, &rs);
     pthread_mutex_unlock(&e->lock);
     if (settled)
-        eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
-                                .repo = r->id,
-                                .repo_state = rs});
+        eng_repo_settled(e, r, rs, NULL);
 }
 
 /* A failed image goes on the list of the final retry pass, once. */
@@ -158,7 +139,6 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
     it_event ev = {.kind = IT_EV_IMAGE_FINISHED,
                    .repo = img->repo->id,
                    .image = img->id,
-                   .result = img->result,
                    .source = img->src_str,
                    .target = img->dst_str,
                    .digest = img->digest,
@@ -176,8 +156,52 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
     eng_node_free(img->root);
     img->root = NULL;
     /* a failed image retried at the end: its repository is not done */
-    if (!ev.will_retry)
+    if (!ev.will_retry) {
         eng_repo_image_done(e, img->repo, st);
+        eng_image_done_free(e, img);
+    }
+}
+
+void eng_repo_unref(it_engine *e, repo_ctx *r, bool locked)
+{
+    if (!locked)
+        pthread_mutex_lock(&e->lock);
+    bool last = --r->refs == 0;
+    if (last)
+        e->live_repos--;
+    if (!locked)
+        pthread_mutex_unlock(&e->lock);
+    if (last)
+        eng_repo_free(r);
+}
+
+void eng_image_done_free_locked(it_engine *e, image_ctx *img)
+{
+    e->live_images--;
+    eng_repo_unref(e, img->repo, true);
+    eng_image_free(img);
+}
+
+void eng_image_done_free(it_engine *e, image_ctx *img)
+{
+    pthread_mutex_lock(&e->lock);
+    eng_image_done_free_locked(e, img);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void eng_image_final_failure(it_engine *e, image_ctx *img)
+{
+    eng_emit(e,
+             &(it_event){.kind = IT_EV_IMAGE_FINISHED,
+                         .repo = img->repo->id,
+                         .image = img->id,
+                         .source = img->src_str,
+                         .target = img->dst_str,
+                         .digest = img->digest,
+                         .status = IT_STATUS_FAILED,
+                         .bytes = img->fail_bytes,
+                         .again = true,
+                         .text = img->last_error ? img->last_error : "failed"});
 }
 
 void eng_repo_fail(it_engine *e, repo_ctx *r, const char *msg)
@@ -190,40 +214,30 @@ void eng_repo_fail(it_engine *e, repo_ctx *r, const char *msg)
                             .text = msg});
 }
 
-const it_image_result *it_engine_results(const it_engine *e, size_t *n)
-{
-    *n = e->nresults;
-    return e->results;
-}
-
 void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
 {
     memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < e->nresults; i++) {
-        s->images_total++;
-        switch (e->results[i].status) {
-        case IT_STATUS_COPIED:
-            s->images_copied++;
-            break;
-        case IT_STATUS_SKIPPED:
-            s->images_skipped++;
-            break;
-        case IT_STATUS_FAILED:
-            s->images_failed++;
-            break;
-        case IT_STATUS_PLANNED:
-            s->images_planned++;
-            break;
-        case IT_STATUS_PENDING:
-            s->images_pending++;
-            break;
-        }
-    }
+    s->images_copied = atomic_load(&e->images_by_status[IT_STATUS_COPIED]);
+    s->images_skipped = atomic_load(&e->images_by_status[IT_STATUS_SKIPPED]);
+    s->images_failed = atomic_load(&e->images_by_status[IT_STATUS_FAILED]);
+    s->images_planned = atomic_load(&e->images_by_status[IT_STATUS_PLANNED]);
+    s->images_pending = atomic_load(&e->images_by_status[IT_STATUS_PENDING]);
+    s->images_total = s->images_copied + s->images_skipped + s->images_failed +
+                      s->images_planned + s->images_pending;
+    s->bytes_planned = atomic_load(&e->bytes_planned);
     s->blobs_copied = atomic_load(&e->blobs_copied);
     s->blobs_mounted = atomic_load(&e->blobs_mounted);
     s->blobs_skipped = atomic_load(&e->blobs_skipped);
     s->bytes_copied = atomic_load(&e->bytes_copied);
     s->http_requests = atomic_load(&e->http_requests);
+}
+
+void it_engine_live(it_engine *e, long *repos, long *images)
+{
+    pthread_mutex_lock(&e->lock);
+    *repos = e->live_repos;
+    *images = e->live_images;
+    pthread_mutex_unlock(&e->lock);
 }
 
 const char *it_image_status_name(it_image_status s)

@@ -322,7 +322,7 @@ static int set_defaults(it_options *o, it_errbuf *err)
     memset(o, 0, sizeof *o);
     o->routines = 5;
     o->retry = 2;
-    o->qps = 100;
+    o->qps = 0; /* no cap: see --help */
     o->max_tags = 1000000;
     o->max_pages = 100000;
     o->tag_exist_overridden = true;

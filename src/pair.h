@@ -8,6 +8,9 @@
 
 #include "errbuf.h"
 
+#define IT_LIST_AGAIN (-1)
+#define IT_LIST_FINAL (-2)
+
 typedef struct it_pair {
     char *src_host;   /* canonical registry host */
     char *src_repo;   /* repository path */
@@ -18,11 +21,18 @@ typedef struct it_pair {
     char *dst_tag; /* NULL = same tag as the source tag */
     /* Optional: lists the tags to copy instead of the source registry's
      * tags/list (the CCR planner asks the cloud API, in the engine's
-     * workers). Returns 0 with a NULL-terminated malloc'd array, or -1
-     * with a message in err. Not owned; copied as is. */
+     * workers). Returns 0 with a NULL-terminated malloc'd array, or
+     * IT_LIST_AGAIN (a transient failure: throttled, unreachable; listed
+     * again in the final retry pass) or IT_LIST_FINAL (a limit, a
+     * malformed answer, access refused) with a message in err. Not owned;
+     * copied as is. */
     int (*list_tags)(void *payload, const char *src_repo, char ***tags,
                      it_errbuf *err);
     void *list_payload;
+    /* Optional: how many images the listing is expected to give (the CCR
+     * planner knows a repository's TagCount before listing its tags), so
+     * that totals and an ETA are known early; 0 = unknown. */
+    long tags_hint;
 } it_pair;
 
 /* Frees what p owns and zeroes it; p may be NULL. */

@@ -33,6 +33,9 @@
 #define NOTES_MAX         50
 #define ERR_MAX           1024 /* longest error or note kept, bytes */
 
+/* An image the model shows: open (pending, copying) or failed. One that
+ * is copied or skipped is counted in its repository and its slot is reused
+ * (so the model's memory follows the images in flight, not the tags). */
 typedef struct img {
     char *tag;
     char *digest;
@@ -40,7 +43,9 @@ typedef struct img {
     int64_t bytes_done;
     int64_t expected; /* -1 = unknown */
     int repo;
+    int pos; /* live: index in its repo's imgs; free: next free slot */
     it_image_state st;
+    bool live;
 } img;
 
 typedef struct repo {
@@ -48,9 +53,11 @@ typedef struct repo {
     char *dst;
     size_t src_len, dst_len;
     char *error;
-    int *imgs; /* image ids, in the order added */
+    int *imgs; /* ids of its images shown (open or failed) */
     size_t n_imgs, cap_imgs;
-    int tags_n; /* from it_progress_repo_tags, -1 = not yet */
+    int n_added; /* images added, all states */
+    int tags_n;  /* from it_progress_repo_tags, -1 = not yet */
+    int hint;    /* images expected before listing (0 = none) */
     int n_done, n_failed, n_skipped;
     int64_t bytes_done;
     int64_t bytes_expected;
@@ -77,8 +84,10 @@ struct it_progress {
     int *hash; /* open addressing over (src, dst), -1 = empty */
     size_t hash_cap;
 
-    img *imgs;
+    img *imgs; /* slots; reused through free_head */
     size_t n_imgs, cap_imgs;
+    int free_head;   /* first free slot, -1 = none */
+    int64_t n_added; /* images added, all states */
 
     char **prep_keys, **prep_values;
     size_t n_prep;
@@ -172,7 +181,7 @@ static bool valid_repo(const it_progress *p, int r)
 
 static bool valid_img(const it_progress *p, int i)
 {
-    return i >= 0 && (size_t)i < p->n_imgs;
+    return i >= 0 && (size_t)i < p->n_imgs && p->imgs[i].live;
 }
 
 static bool img_final(it_image_state st)
@@ -189,8 +198,9 @@ static bool repo_final(it_repo_state st)
  * added more images than it announced. */
 static int repo_effective_total(const repo *r)
 {
-    int n = (int)r->n_imgs;
-    return r->tags_n > n ? r->tags_n : n;
+    int n = r->n_added;
+    int listed = r->tags_n >= 0 ? r->tags_n : r->hint;
+    return listed > n ? listed : n;
 }
 
 /* Brings the per-second ring up to now (zeroing seconds that passed) and
@@ -236,7 +246,7 @@ static void repo_derive(it_progress *p, repo *r, bool any_copying)
 {
     int total = repo_effective_total(r);
     bool complete =
-        r->tags_n >= 0 && r->n_done >= total && r->n_done == (int)r->n_imgs;
+        r->tags_n >= 0 && r->n_done >= total && r->n_done == r->n_added;
     if (complete)
         set_repo_state(p, r, IT_REPO_DONE);
     else if (any_copying || r->st == IT_REPO_WAITING ||
@@ -265,6 +275,22 @@ static void open_account(it_progress *p, const img *m, int sign)
                             : it_sub_sat(p->open_done, m->bytes_done);
 }
 
+/* A copied or skipped image leaves the model: its repository keeps the
+ * counts, its slot goes on the free list. */
+static void retire(it_progress *p, repo *r, int id)
+{
+    img *m = &p->imgs[id];
+    free(m->tag);
+    free(m->digest);
+    free(m->error);
+    int last = r->imgs[--r->n_imgs];
+    r->imgs[m->pos] = last;
+    p->imgs[last].pos = m->pos;
+    memset(m, 0, sizeof *m);
+    m->pos = p->free_head;
+    p->free_head = id;
+}
+
 /* --------------------------------------------------------------- events */
 
 it_progress *it_progress_new(const char *mode, const char *source,
@@ -285,6 +311,7 @@ it_progress *it_progress_new(const char *mode, const char *source,
     }
     p->now_fn = now_fn;
     p->t0 = now_of(p);
+    p->free_head = -1;
     p->mode = strdup(mode ? mode : "generic");
     p->source = strdup(source ? source : "");
     p->target = strdup(target ? target : "");
@@ -309,6 +336,8 @@ void it_progress_free(it_progress *p)
     free(p->repos);
     free(p->hash);
     for (size_t i = 0; i < p->n_imgs; i++) {
+        if (!p->imgs[i].live)
+            continue;
         free(p->imgs[i].tag);
         free(p->imgs[i].digest);
         free(p->imgs[i].error);
@@ -495,13 +524,25 @@ void it_progress_repo_tags(it_progress *p, int repo_id, int n_images)
         int old = repo_effective_total(r);
         r->tags_n = n_images;
         total_update(p, r, old);
-        if (n_images == 0 && r->n_imgs == 0)
+        if (n_images == 0 && r->n_added == 0)
             set_repo_state(p, r, IT_REPO_DONE);
         else if (r->st == IT_REPO_LISTING) /* listed: waits for workers */
             set_repo_state(p, r, IT_REPO_WAITING);
         else if (r->n_done == repo_effective_total(r) &&
-                 r->n_done == (int)r->n_imgs)
+                 r->n_done == r->n_added)
             set_repo_state(p, r, IT_REPO_DONE);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void it_progress_repo_hint(it_progress *p, int repo_id, int n_images)
+{
+    pthread_mutex_lock(&p->mu);
+    if (valid_repo(p, repo_id) && n_images > 0) {
+        repo *r = &p->repos[repo_id];
+        int old = repo_effective_total(r);
+        r->hint = n_images;
+        total_update(p, r, old);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -516,7 +557,7 @@ int it_progress_image_add(it_progress *p, int repo_id, const char *tag)
     if (!valid_repo(p, repo_id))
         goto out;
     repo *r = &p->repos[repo_id];
-    if (p->n_imgs == p->cap_imgs) {
+    if (p->free_head < 0 && p->n_imgs == p->cap_imgs) {
         size_t cap = p->cap_imgs ? p->cap_imgs * 2 : 256;
         img *ni = realloc(p->imgs, cap * sizeof *ni);
         if (!ni)
@@ -532,16 +573,25 @@ int it_progress_image_add(it_progress *p, int repo_id, const char *tag)
         r->imgs = nl;
         r->cap_imgs = cap;
     }
-    img *m = &p->imgs[p->n_imgs];
+    if (p->free_head >= 0) {
+        id = p->free_head;
+        p->free_head = p->imgs[id].pos;
+    } else {
+        id = (int)p->n_imgs++;
+    }
+    img *m = &p->imgs[id];
     memset(m, 0, sizeof *m);
     m->tag = t;
     t = NULL;
     m->expected = -1;
     m->repo = repo_id;
     m->st = IT_IMG_PENDING;
-    id = (int)p->n_imgs++;
+    m->live = true;
+    m->pos = (int)r->n_imgs;
     int old = repo_effective_total(r);
     r->imgs[r->n_imgs++] = id;
+    r->n_added++;
+    p->n_added++;
     total_update(p, r, old);
     open_account(p, m, +1);
     if (repo_final(r->st) && !r->listing_failed)
@@ -613,6 +663,8 @@ void it_progress_image_state(it_progress *p, int image, it_image_state st,
         }
         open_account(p, m, +1);
         repo_derive(p, r, st == IT_IMG_COPYING);
+        if (st == IT_IMG_COPIED || st == IT_IMG_SKIPPED)
+            retire(p, r, image);
     }
 out:
     pthread_mutex_unlock(&p->mu);
@@ -818,7 +870,7 @@ static double compute_eta(const it_progress *p, double now, int64_t sec,
     if (remaining_imgs <= 0)
         return 0;
     bool sizes_known =
-        p->open_unknown == 0 && (int64_t)p->n_imgs == p->sum_images_total;
+        p->open_unknown == 0 && p->n_added == p->sum_images_total;
     int64_t remaining_bytes = it_sub_sat(p->open_expected, p->open_done);
     if (sizes_known && remaining_bytes > 0 && throughput > 0)
         return (double)remaining_bytes / throughput;
@@ -887,8 +939,9 @@ it_snapshot *it_progress_snapshot(it_progress *p,
         row->src_repo = arena_put(&cur, r->src, r->src_len);
         row->dst_repo = arena_put(&cur, r->dst, r->dst_len);
         row->state = r->st;
-        row->images_total =
-            (r->tags_n < 0 && r->n_imgs == 0) ? -1 : repo_effective_total(r);
+        row->images_total = (r->tags_n < 0 && r->n_added == 0 && r->hint == 0)
+                                ? -1
+                                : repo_effective_total(r);
         row->images_done = r->n_done;
         row->images_failed = r->n_failed;
         row->bytes_done = r->bytes_done;
@@ -957,6 +1010,16 @@ void it_snapshot_free(it_snapshot *s)
     free(si);
 }
 
+/* Detail rows: failed first, then by tag. */
+static int image_row_cmp(const void *a, const void *b)
+{
+    const it_image_row *x = a, *y = b;
+    bool fx = x->state == IT_IMG_FAILED, fy = y->state == IT_IMG_FAILED;
+    if (fx != fy)
+        return fx ? -1 : 1;
+    return strcmp(x->tag, y->tag);
+}
+
 int it_progress_repo_images(it_image_row **out, size_t *n_out, it_progress *p,
                             int repo_id)
 {
@@ -990,6 +1053,7 @@ int it_progress_repo_images(it_image_row **out, size_t *n_out, it_progress *p,
             goto out;
         }
     }
+    qsort(rows, r->n_imgs, sizeof *rows, image_row_cmp);
     *out = rows;
     *n_out = r->n_imgs;
 out:

@@ -45,6 +45,9 @@ void it_progress_repo_state(it_progress *p, int repo, it_repo_state st,
 /* Called when the tags of a repo are known (total images to do). */
 void it_progress_repo_tags(it_progress *p, int repo, int n_images);
 
+/* Images repo is expected to hold before it is listed (the CCR API's
+ * TagCount): counted in the totals until it_progress_repo_tags says. */
+void it_progress_repo_hint(it_progress *p, int repo, int n_images);
 /* An image (one tag) planned in repo; returns its id. */
 int it_progress_image_add(it_progress *p, int repo, const char *tag);
 /* State change; digest and error may be NULL. bytes_expected = total size
@@ -76,8 +79,12 @@ void it_progress_bind_runctl(it_progress *p, const it_runctl *ctl);
 it_snapshot *it_progress_snapshot(it_progress *p,
                                   const it_snapshot_filter *filter);
 void it_snapshot_free(it_snapshot *s);
-/* Per-tag detail of one repo (for the dashboard's detail view). Returns 0,
- * or -1 (no such repo, out of memory). */
+/* Per-tag detail of one repo (for the dashboard's detail view): the images
+ * still open (pending, copying) and the failed ones, failed first, then by
+ * tag. Copied and skipped images are only counted (the repo row's
+ * images_done): the model keeps nothing per image after it ends well, so
+ * its memory follows the images in flight, not the tags. Returns 0, or -1
+ * (no such repo, out of memory). */
 int it_progress_repo_images(it_image_row **out, size_t *n_out, it_progress *p,
                             int repo);
 void it_image_rows_free(it_image_row *rows, size_t n);

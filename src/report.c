@@ -1,14 +1,25 @@
-/* report.c - the JSON report. */
+/* report.c - the JSON report, streamed (see report.h). */
 #include "report.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+
+struct it_report {
+    pthread_mutex_t lock;
+    FILE *f;
+    char *path;
+    char tmp[4096];
+    size_t n;      /* entries written */
+    int write_err; /* errno of the first failed write, 0 = none */
+};
 
 static void iso8601(char out[32], time_t t)
 {
@@ -17,35 +28,103 @@ static void iso8601(char out[32], time_t t)
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int it_report_write(const char *path, const char *mode, const it_shard *shard,
-                    time_t started, time_t finished, const it_engine_stats *s,
-                    const it_image_result *results, size_t n, bool interrupted,
-                    it_errbuf *err)
+/* Writes the compact JSON of v after `prefix`; remembers a failure. */
+static void put_json(it_report *r, const char *prefix, json_t *v)
 {
-    char t0[32], t1[32], tmp[4096];
-    int rc = -1;
-    iso8601(t0, started);
-    iso8601(t1, finished);
-    json_t *images = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const it_image_result *r = &results[i];
-        /* Names, digests and errors come from registries, the cloud API
-         * and files: redacted and escaped like everything shown. */
-        char *src = it_sanitize_dup(r->source);
-        char *dst = it_sanitize_dup(r->target);
-        char *dg = r->digest ? it_sanitize_dup(r->digest) : NULL;
-        char *why = r->error ? it_sanitize_dup(r->error) : NULL;
-        json_array_append_new(
-            images,
-            json_pack("{s:s,s:s,s:s?,s:s,s:I,s:s?}", "source", src ? src : "",
-                      "target", dst ? dst : "", "digest", dg, "status",
-                      it_image_status_name(r->status), "bytes",
-                      (json_int_t)r->bytes, "error", why));
-        free(src);
-        free(dst);
-        free(dg);
-        free(why);
+    if (!v) {
+        if (!r->write_err)
+            r->write_err = ENOMEM;
+        return;
     }
+    if (fputs(prefix, r->f) == EOF ||
+        json_dumpf(v, r->f, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        if (!r->write_err)
+            r->write_err = errno ? errno : EIO;
+}
+
+int it_report_open(it_report **out, const char *path, const char *mode,
+                   const it_shard *shard, time_t started, it_errbuf *err)
+{
+    *out = NULL;
+    it_report *r = calloc(1, sizeof(*r));
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        snprintf(err->msg, sizeof(err->msg), "report: out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    /* A fresh file of our own next to the report (mode 0600, O_EXCL), never
+     * a name someone could have planted a symbolic link at; renamed over
+     * the report at the end. */
+    if (snprintf(r->tmp, sizeof(r->tmp), "%s.tmp.XXXXXX", path) >=
+        (int)sizeof(r->tmp)) {
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: path too long",
+                 path);
+        r->tmp[0] = '\0';
+        goto fail;
+    }
+    int fd = mkstemp(r->tmp);
+    if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
+        !(r->f = fdopen(fd, "w"))) {
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", r->tmp,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        if (fd < 0)
+            r->tmp[0] = '\0';
+        goto fail;
+    }
+    char t0[32];
+    iso8601(t0, started);
+    json_t *m = json_string(mode);
+    put_json(r, "{\n  \"version\": 1,\n  \"mode\": ", m);
+    json_decref(m);
+    if (shard && shard->count > 0) {
+        json_t *sh = json_pack("{s:i,s:i}", "index", (int)shard->index, "count",
+                               (int)shard->count);
+        put_json(r, ",\n  \"shard\": ", sh);
+        json_decref(sh);
+    }
+    fprintf(r->f, ",\n  \"started\": \"%s\",\n  \"images\": [", t0);
+    if (r->write_err) {
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", r->tmp,
+                 strerror(r->write_err));
+        goto fail;
+    }
+    *out = r;
+    return 0;
+fail:
+    it_report_abort(r);
+    return -1;
+}
+
+void it_report_add(it_report *r, const it_image_result *res)
+{
+    /* Names, digests and errors come from registries, the cloud API and
+     * files: redacted and escaped like everything shown. */
+    char *src = it_sanitize_dup(res->source ? res->source : "");
+    char *dst = it_sanitize_dup(res->target ? res->target : "");
+    char *dg = res->digest ? it_sanitize_dup(res->digest) : NULL;
+    char *why = res->error ? it_sanitize_dup(res->error) : NULL;
+    json_t *o = json_pack("{s:s,s:s,s:s?,s:s,s:I,s:s?}", "source",
+                          src ? src : "", "target", dst ? dst : "", "digest",
+                          dg, "status", it_image_status_name(res->status),
+                          "bytes", (json_int_t)res->bytes, "error", why);
+    free(src);
+    free(dst);
+    free(dg);
+    free(why);
+    pthread_mutex_lock(&r->lock);
+    put_json(r, r->n++ ? ",\n    " : "\n    ", o);
+    pthread_mutex_unlock(&r->lock);
+    json_decref(o);
+}
+
+int it_report_finish(it_report *r, time_t finished, const it_engine_stats *s,
+                     bool interrupted, it_errbuf *err)
+{
+    char t1[32];
+    iso8601(t1, finished);
     json_t *summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                                 "images_total", (json_int_t)s->images_total,
                                 "images_copied", (json_int_t)s->images_copied,
@@ -57,63 +136,59 @@ int it_report_write(const char *path, const char *mode, const it_shard *shard,
                                 "blobs_mounted", (json_int_t)s->blobs_mounted,
                                 "blobs_skipped", (json_int_t)s->blobs_skipped,
                                 "bytes_copied", (json_int_t)s->bytes_copied);
-    /* "o*" leaves the key out when the value is NULL: unsharded runs. */
-    json_t *sh = NULL;
-    if (shard && shard->count > 0)
-        sh = json_pack("{s:i,s:i}", "index", (int)shard->index, "count",
-                       (int)shard->count);
-    json_t *root = json_pack("{s:i,s:s,s:o*,s:s,s:s,s:b,s:o,s:o}", "version", 1,
-                             "mode", mode, "shard", sh, "started", t0,
-                             "finished", t1, "interrupted", interrupted,
-                             "summary", summary, "images", images);
-    if (!root) {
-        snprintf(err->msg, sizeof(err->msg), "report: cannot build JSON");
-        return -1;
-    }
-    /* A fresh file of our own next to the report (mode 0600, O_EXCL), never
-     * a name someone could have planted a symbolic link at; then renamed
-     * over the report, so a reader sees the old or the new one whole. */
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
-        snprintf(err->msg, sizeof(err->msg), "report %.900s: path too long",
-                 path);
-        goto out;
-    }
-    int fd = mkstemp(tmp);
-    if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
-        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", tmp,
+    pthread_mutex_lock(&r->lock);
+    fprintf(r->f,
+            "%s],\n  \"finished\": \"%s\",\n  \"interrupted\": %s,\n"
+            "  \"summary\": ",
+            r->n ? "\n  " : "", t1, interrupted ? "true" : "false");
+    put_json(r, "", summary);
+    json_decref(summary);
+    if (fputs("\n}\n", r->f) == EOF && !r->write_err)
+        r->write_err = errno ? errno : EIO;
+    if ((fflush(r->f) != 0 || fsync(fileno(r->f)) != 0) && !r->write_err)
+        r->write_err = errno ? errno : EIO;
+    pthread_mutex_unlock(&r->lock);
+    int rc = -1;
+    FILE *f = r->f;
+    r->f = NULL;
+    if (fclose(f) != 0 && !r->write_err)
+        r->write_err = errno ? errno : EIO;
+    if (r->write_err) {
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", r->tmp,
+                 strerror(r->write_err));
+    } else if (rename(r->tmp, r->path) != 0) {
+        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", r->path,
                  strerror(errno));
-        goto out;
+    } else {
+        r->tmp[0] = '\0'; /* it is the report now */
+        rc = 0;
     }
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", tmp,
-                 strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    int w = json_dumpf(root, f, JSON_INDENT(2));
-    fputc('\n', f);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || w != 0) {
-        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", tmp,
-                 strerror(errno));
-        fclose(f);
-        unlink(tmp);
-        goto out;
-    }
-    fclose(f);
-    if (rename(tmp, path) != 0) {
-        snprintf(err->msg, sizeof(err->msg), "report %.900s: %s", path,
-                 strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    rc = 0;
-out:
-    json_decref(root);
+    it_report_abort(r);
     return rc;
+}
+
+void it_report_abort(it_report *r)
+{
+    if (!r)
+        return;
+    if (r->f)
+        fclose(r->f);
+    if (r->tmp[0])
+        unlink(r->tmp);
+    pthread_mutex_destroy(&r->lock);
+    free(r->path);
+    free(r);
+}
+
+int it_report_write(const char *path, const char *mode, const it_shard *shard,
+                    time_t started, time_t finished, const it_engine_stats *s,
+                    const it_image_result *results, size_t n, bool interrupted,
+                    it_errbuf *err)
+{
+    it_report *r = NULL;
+    if (it_report_open(&r, path, mode, shard, started, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        it_report_add(r, &results[i]);
+    return it_report_finish(r, finished, s, interrupted, err);
 }

@@ -1,11 +1,19 @@
 /*
  * report.h - the JSON report (--report=FILE):
- * {"version":1,"mode":"generic","started":"2026-...Z","finished":"...Z",
+ * {"version":1,"mode":"generic",
  *  "shard":{"index":1,"count":3},   (only in a --shard run)
- *  "summary":{"images_total",...,"bytes_copied"},
- *  "images":[{"source","target","digest","status","bytes","error"}]}
+ *  "started":"2026-...Z",
+ *  "images":[{"source","target","digest","status","bytes","error"}],
+ *  "finished":"...Z","interrupted":false,
+ *  "summary":{"images_total",...,"bytes_copied"}}
  * status: copied, skipped, failed, planned (--dry-run) or pending (never
  * started because the run was stopped).
+ *
+ * The report is written as the run goes: each image's entry is appended
+ * to a temporary file next to the report when the image ends, so nothing
+ * per image is kept in memory; the summary closes it at the end and the
+ * file is renamed over the report (a reader sees the old report or the
+ * new one whole, never a partial one).
  */
 #ifndef IT_REPORT_H
 #define IT_REPORT_H
@@ -15,10 +23,27 @@
 #include "engine.h"
 #include "shard.h"
 
-/* Writes the report atomically (temp file + rename). shard is NULL, or
- * the part of a sharded run this report covers (its "shard" object; the
- * union of the N shards' images is the whole run). Returns 0 or -1 with a
- * message. */
+typedef struct it_report it_report;
+
+/* Creates the temporary file next to path (mode 0600, O_EXCL) and writes
+ * the head. shard is NULL, or the part of a sharded run this report covers
+ * (its "shard" object; the union of the N shards' images is the whole
+ * run). Returns 0 or -1 with a message naming the path. */
+int it_report_open(it_report **out, const char *path, const char *mode,
+                   const it_shard *shard, time_t started, it_errbuf *err);
+/* Appends one image's entry (thread-safe; names, digests and errors are
+ * redacted and escaped). A write error is remembered for finish. */
+void it_report_add(it_report *r, const it_image_result *res);
+/* Writes the tail, syncs, renames the file over the report and frees r.
+ * Returns 0 or -1 with a message (the temporary file is removed then). */
+int it_report_finish(it_report *r, time_t finished,
+                     const it_engine_stats *stats, bool interrupted,
+                     it_errbuf *err);
+/* Drops an unfinished report (its temporary file is removed); r may be
+ * NULL. */
+void it_report_abort(it_report *r);
+
+/* The whole report at once (open, add each result, finish). */
 int it_report_write(const char *path, const char *mode, const it_shard *shard,
                     time_t started, time_t finished,
                     const it_engine_stats *stats,

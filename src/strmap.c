@@ -29,10 +29,15 @@ static uint64_t hash(const char *s)
 
 it_strmap *it_strmap_new(void)
 {
+    return it_strmap_new_sized(64);
+}
+
+it_strmap *it_strmap_new_sized(size_t nbuckets)
+{
     it_strmap *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
-    m->nbuckets = 64;
+    m->nbuckets = nbuckets ? nbuckets : 1;
     m->buckets = calloc(m->nbuckets, sizeof(entry *));
     if (!m->buckets) {
         free(m);
@@ -109,6 +114,23 @@ int it_strmap_put(it_strmap *m, const char *key, void *value)
     if (++m->count > m->nbuckets * 2)
         grow(m);
     return 0;
+}
+
+void *it_strmap_del(it_strmap *m, const char *key)
+{
+    for (entry **pe = &m->buckets[hash(key) % m->nbuckets]; *pe;
+         pe = &(*pe)->next) {
+        entry *e = *pe;
+        if (strcmp(e->key, key) == 0) {
+            void *v = e->value;
+            *pe = e->next;
+            free(e->key);
+            free(e);
+            m->count--;
+            return v;
+        }
+    }
+    return NULL;
 }
 
 size_t it_strmap_count(const it_strmap *m)

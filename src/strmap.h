@@ -11,6 +11,11 @@
 typedef struct it_strmap it_strmap;
 
 it_strmap *it_strmap_new(void);
+/* A map that starts with nbuckets buckets (a power of two is not needed;
+ * at least 1): for the many small sets of the blob table. */
+it_strmap *it_strmap_new_sized(size_t nbuckets);
+/* Removes key; returns its value (NULL when absent). */
+void *it_strmap_del(it_strmap *m, const char *key);
 /* Frees the map and its keys; calls free_value on each value if given. */
 void it_strmap_free(it_strmap *m, void (*free_value)(void *));
 /* Value for key, or NULL. */

@@ -33,9 +33,36 @@ typedef struct fx {
     atomic_int sleeps;
     it_engine *e;
     it_event_sub sub; /* an extra subscriber of the event stream, or none */
-    const it_image_result *res;
-    size_t nres;
+    pthread_mutex_t res_lock;
+    it_image_result *res; /* copies of what on_result handed over */
+    size_t nres, capres;
 } fx;
+
+static char *dup0(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* The engine's on_result: the test keeps a copy of each final result. */
+static void collect_result(void *payload, const it_image_result *r)
+{
+    fx *f = payload;
+    pthread_mutex_lock(&f->res_lock);
+    if (f->nres == f->capres) {
+        f->capres = f->capres ? f->capres * 2 : 64;
+        f->res = realloc(f->res, f->capres * sizeof(*f->res));
+        assert_non_null(f->res);
+    }
+    f->res[f->nres++] = (it_image_result){
+        .source = dup0(r->source),
+        .target = dup0(r->target),
+        .digest = dup0(r->digest),
+        .status = r->status,
+        .bytes = r->bytes,
+        .error = dup0(r->error),
+    };
+    pthread_mutex_unlock(&f->res_lock);
+}
 
 static void fake_sleep(void *payload, int64_t ms)
 {
@@ -49,6 +76,7 @@ static int setup(void **state)
     fx *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
+    pthread_mutex_init(&f->res_lock, NULL);
     f->m = memreg_new();
     f->progress = it_progress_new("generic", "src", "dst", NULL);
     if (!f->m || !f->progress)
@@ -63,6 +91,14 @@ static int teardown(void **state)
     it_engine_free(f->e);
     it_progress_free(f->progress);
     memreg_free(f->m);
+    for (size_t i = 0; i < f->nres; i++) {
+        free((char *)f->res[i].source);
+        free((char *)f->res[i].target);
+        free((char *)f->res[i].digest);
+        free((char *)f->res[i].error);
+    }
+    free(f->res);
+    pthread_mutex_destroy(&f->res_lock);
     free(f);
     return 0;
 }
@@ -79,6 +115,8 @@ static void start(fx *f, int routines, int retry)
     o.regops = memreg_ops(f->m);
     o.sleep_ms = fake_sleep;
     o.sleep_payload = f;
+    o.on_result = collect_result;
+    o.result_payload = f;
     if (f->sub.fn) {
         o.subscribers = &f->sub;
         o.nsubscribers = 1;
@@ -92,7 +130,11 @@ static void finish(fx *f)
 {
     it_engine_input_done(f->e);
     it_engine_wait(f->e);
-    f->res = it_engine_results(f->e, &f->nres);
+    /* Nothing per image or repository outlives the run's end. */
+    long live_repos = -1, live_images = -1;
+    it_engine_live(f->e, &live_repos, &live_images);
+    assert_int_equal(live_repos, 0);
+    assert_int_equal(live_images, 0);
 }
 
 /* Runs the engine over the given pairs ("src_repo dst_repo" strings, all
@@ -549,12 +591,111 @@ static void test_event_text_redacted(void **state)
     assert_string_equal(result(f, "/x")->error, rec.text);
 }
 
+/* Mounts of one blob into different repositories run side by side: the
+ * first mount is held until a second mount of the same blob (into another
+ * repository) has started. When mounts ran one at a time, the hold timed
+ * out. */
+typedef struct mount_gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    const char *digest;
+    int started;
+    bool timed_out;
+} mount_gate;
+
+static void mount_gate_hook(void *payload, memreg_op op, const char *host,
+                            const char *repo, const char *ref)
+{
+    (void)host;
+    (void)repo;
+    mount_gate *g = payload;
+    if (op != MR_BLOB_MOUNT || strcmp(ref, g->digest) != 0)
+        return;
+    pthread_mutex_lock(&g->lock);
+    g->started++;
+    pthread_cond_broadcast(&g->cv);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 20; /* a bound, not a timing assertion */
+    while (g->started < 2 && !g->timed_out)
+        if (pthread_cond_timedwait(&g->cv, &g->lock, &ts) != 0)
+            g->timed_out = true;
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void test_mounts_in_parallel(void **state)
+{
+    fx *f = *state;
+    char s[72], l[3][72];
+    image2(f, "a", "v1", "shared", "layer-a", s, l[0]);
+    image2(f, "b", "v1", "shared", "layer-b", s, l[1]);
+    image2(f, "c", "v1", "shared", "layer-c", s, l[2]);
+    mount_gate g = {.digest = s};
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    memreg_set_hook(f->m, mount_gate_hook, &g);
+    const char *pairs[] = {"a a", "b b", "c c"};
+    run(f, 4, 2, pairs, 3);
+    memreg_set_hook(f->m, NULL, NULL);
+    assert_false(g.timed_out);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, NULL, s), 1);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_MOUNT, DST, NULL, s), 2);
+    for (int i = 0; i < 3; i++) {
+        char suffix[16];
+        snprintf(suffix, sizeof(suffix), "/%c:v1", 'a' + i);
+        assert_int_equal(result(f, suffix)->status, IT_STATUS_COPIED);
+    }
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.lock);
+}
+
+/* A repository whose tag listing fails (every attempt of the first pass)
+ * is listed again in the final retry pass, like a failed image: its image
+ * is copied and no failure is reported. */
+static void test_listing_retried_at_end(void **state)
+{
+    fx *f = *state;
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    /* --retry=2: three attempts in the first pass, all refused */
+    memreg_fail(f->m, MR_TAGS_EACH, SRC, "a", NULL, REG_ERETRY, 503, 3);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 2, pairs, 1);
+    assert_int_equal(memreg_calls(f->m, MR_TAGS_EACH, SRC, "a", NULL), 4);
+    assert_int_equal(f->nres, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    char tagged[72];
+    memreg_tag_digest(f->m, DST, "a", "v1", tagged);
+    assert_true(tagged[0] != '\0');
+}
+
+/* A listing that fails in the retry pass too is reported once, failed. */
+static void test_listing_fails_twice(void **state)
+{
+    fx *f = *state;
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    memreg_fail(f->m, MR_TAGS_EACH, SRC, "a", NULL, REG_ERETRY, 503, -1);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 1, pairs, 1);
+    assert_int_equal(memreg_calls(f->m, MR_TAGS_EACH, SRC, "a", NULL), 4);
+    assert_int_equal(f->nres, 1);
+    assert_int_equal(f->res[0].status, IT_STATUS_FAILED);
+    assert_non_null(strstr(f->res[0].error, "list tags"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dedup_across_repos, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dedup_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mounts_in_parallel, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_listing_retried_at_end, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_listing_fails_twice, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_mount_401_falls_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_mount_404_falls_back, setup,
