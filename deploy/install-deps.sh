@@ -13,7 +13,11 @@ PKGS=(build-essential cmake pkg-config clang-format
       libncurses-dev libcmocka-dev
       docker-registry skopeo apache2-utils openssl
       python3 tmux time procps jq strace
-      file dpkg-dev man-db systemd)
+      file dpkg-dev man-db systemd
+      golang-docker-credential-helpers pass gnupg)
+# (golang-docker-credential-helpers, pass, gnupg: docker-credential-pass
+# over a throw-away gpg key in integration.test_credhelpers; test only, the
+# program runs whatever helper the user's Docker config names.)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -206,6 +206,7 @@ static it_ccr_opts ccr_opts_of(const it_options *o)
         .ccr_registry = o->ccr_registry,
         .tcr_registry = o->tcr_registry,
         .secret_file = o->secret_file,
+        .tc_profile = o->tc_profile,
         .tc_endpoint = o->tc_endpoint,
         .ca_file = o->ca_file,
         .max_tags = o->max_tags,

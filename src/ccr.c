@@ -12,13 +12,13 @@
 #include "registry.h"
 #include "retry.h"
 #include "shard.h"
-#include "tc_secrets.h"
+#include "tc_creds.h"
 #include "tencentcloud.h"
 #include "text.h"
 
 struct it_ccr {
-    it_ccr_opts o; /* copied; strings borrowed */
-    it_tc_secrets *keys;
+    it_ccr_opts o;     /* copied; strings borrowed */
+    it_tc_creds *keys; /* where the API keys came from (tc_creds.h) */
     tc_client *ccr;
     tc_client *tcr;
     char *src_host;    /* CCR registry host */
@@ -75,15 +75,13 @@ static bool valid_namespace(const char *ns)
     return ns && strchr(ns, '/') == NULL && reg_valid_path(ns);
 }
 
-static int new_client(tc_client **out, const it_ccr_opts *o, const it_tc_key *k,
-                      const char *region, tc_error *err)
+static int new_client(tc_client **out, const it_ccr_opts *o, it_tc_creds *k,
+                      bool tcr_side, const char *region, tc_error *err)
 {
     tc_client_opts co = {0};
     co.endpoint = o->tc_endpoint;
     co.region = region;
-    co.secret_id = k->secret_id;
-    co.secret_key = k->secret_key;
-    co.token = k->token;
+    it_tc_creds_client_opts(k, tcr_side, &co);
     co.max_retries = -1;
     co.ca_file = o->ca_file;
     co.max_items = (size_t)o->max_tags;
@@ -109,14 +107,17 @@ int it_ccr_new(it_ccr **out, const it_ccr_opts *o, const it_secrets *logins,
     pthread_mutex_init(&c->lock, NULL);
     c->o = *o;
     c->logins = logins;
-    if (it_tc_secrets_load(&c->keys, o->secret_file, err) != 0)
-        goto fail;
-    it_log_add_secret(c->keys->ccr.secret_key);
-    it_log_add_secret(c->keys->tcr.secret_key);
-    if (c->keys->ccr.token)
-        it_log_add_secret(c->keys->ccr.token);
-    if (c->keys->tcr.token)
-        it_log_add_secret(c->keys->tcr.token);
+    it_tc_creds_opts ko = {
+        .secret_file = o->secret_file,
+        .profile = o->tc_profile,
+        .ca_file = o->ca_file,
+    };
+    int krc = it_tc_creds_resolve(&c->keys, &ko, err);
+    if (krc != 0) {
+        it_ccr_free(c);
+        return krc == IT_TC_CREDS_EAUTH ? IT_CCR_EAUTH : IT_CCR_ECONFIG;
+    }
+    log_info("Tencent Cloud credentials: %s", it_tc_creds_describe(c->keys));
     const char *src = o->ccr_registry;
     if (!src || !*src)
         src = tc_ccr_registry_host(o->ccr_region);
@@ -130,8 +131,8 @@ int it_ccr_new(it_ccr **out, const it_ccr_opts *o, const it_secrets *logins,
     c->src_host = strdup(src);
     snprintf(c->target_desc, sizeof(c->target_desc), "TCR %s (%s)", o->tcr_name,
              o->tcr_region);
-    if (new_client(&c->ccr, o, &c->keys->ccr, o->ccr_region, &terr) != 0 ||
-        new_client(&c->tcr, o, &c->keys->tcr, o->tcr_region, &terr) != 0) {
+    if (new_client(&c->ccr, o, c->keys, false, o->ccr_region, &terr) != 0 ||
+        new_client(&c->tcr, o, c->keys, true, o->tcr_region, &terr) != 0) {
         snprintf(err->msg, sizeof(err->msg), "Tencent Cloud API client: %s",
                  terr.message);
         goto fail;
@@ -149,7 +150,7 @@ void it_ccr_free(it_ccr *c)
         return;
     tc_client_free(c->ccr);
     tc_client_free(c->tcr);
-    it_tc_secrets_free(c->keys);
+    it_tc_creds_free(c->keys);
     tc_instance_token_free(c->first_token);
     free(c->src_host);
     free(c->dst_host);
@@ -271,23 +272,32 @@ static int api_failure(const it_ccr *c, const char *what, const char *side,
     bool has_rid = terr->request_id[0] == '\0' ||
                    strstr(terr->message, terr->request_id) != NULL;
     if (terr->code == TC_EAUTH) {
-        bool has_id = id && strstr(terr->message, id) != NULL;
+        /* a role's temporary SecretId (id NULL) is in the message */
+        bool has_id = id == NULL || strstr(terr->message, id) != NULL;
         const char *hint =
             strstr(terr->api_code, "SignatureExpire")
                 ? " and that this machine's clock is right (the API allows "
                   "5 minutes of difference)"
                 : "";
-        log_error("%s: the %s key%s%s%s was refused: %s%s%s%s. Check the "
-                  "`%s:` secretId/secretKey in %s%s, that the key may use "
-                  "TCR in region %s%s.",
+        char where[700];
+        it_tc_source src = it_tc_creds_source(c->keys);
+        if (src == IT_TC_SRC_SECRET_FILE || src == IT_TC_SRC_ENV)
+            snprintf(where, sizeof where,
+                     "the `%s:` secretId/secretKey in %s%s", side,
+                     c->o.secret_file ? c->o.secret_file
+                                      : "the --secretFile file",
+                     c->o.secret_file ? ""
+                                      : " (or TENCENTCLOUD_SECRET_ID / "
+                                        "TENCENTCLOUD_SECRET_KEY)");
+        else
+            snprintf(where, sizeof where, "the credentials of the %s",
+                     it_tc_creds_describe(c->keys));
+        log_error("%s: the %s key%s%s%s was refused: %s%s%s%s. Check %s, "
+                  "that the key may use TCR in region %s%s.",
                   what, side, has_id ? "" : " (SecretId ",
                   has_id ? "" : (id ? id : "?"), has_id ? "" : ")",
                   terr->message, has_rid ? "" : " (RequestId ",
-                  has_rid ? "" : terr->request_id, has_rid ? "" : ")", side,
-                  c->o.secret_file ? c->o.secret_file : "the --secretFile file",
-                  c->o.secret_file ? ""
-                                   : " (or TENCENTCLOUD_SECRET_ID / "
-                                     "TENCENTCLOUD_SECRET_KEY)",
+                  has_rid ? "" : terr->request_id, has_rid ? "" : ")", where,
                   tc_client_region(client), hint);
         return IT_CCR_EAUTH;
     }

@@ -40,6 +40,7 @@ typedef struct it_ccr_opts {
     const char *ccr_registry; /* NULL/"" = the region's CCR host */
     const char *tcr_registry; /* NULL/"" = the instance's PublicDomain */
     const char *secret_file;  /* tencentcloud-secret.yaml, NULL = env */
+    const char *tc_profile;   /* --tc-profile, NULL = "default" */
     const char *tc_endpoint;  /* NULL = https://tcr.tencentcloudapi.com */
     const char *ca_file;      /* NULL = the system CA bundle */
     int max_tags;             /* cap per listing (items), 0 = default */
@@ -52,11 +53,14 @@ typedef struct it_ccr_opts {
 
 typedef struct it_ccr it_ccr;
 
-/* Loads the Tencent Cloud keys and creates the API clients. Nothing is
- * called yet. o is copied (its strings are borrowed). logins
- * (registry-secret.yaml + Docker config, as the engine sees them) is
- * borrowed and must outlive the planner: it tells whether the TCR host
- * needs an instance token. Returns 0, or IT_CCR_ECONFIG with a message. */
+/* Finds the Tencent Cloud keys (tc_creds.h: --secretFile, environment,
+ * profile file, CVM role, TKE OIDC) and creates the API clients; only a
+ * role's temporary credentials are fetched, nothing else is called yet. o is
+ * copied (its strings are borrowed). logins (registry-secret.yaml + Docker
+ * config, as the engine sees them) is borrowed and must outlive the planner: it
+ * tells whether the TCR host needs an instance token. Returns 0, or
+ * IT_CCR_ECONFIG (or IT_CCR_EAUTH: the metadata service or STS refused) with a
+ * message. */
 int it_ccr_new(it_ccr **out, const it_ccr_opts *o, const it_secrets *logins,
                it_errbuf *err);
 void it_ccr_free(it_ccr *c);

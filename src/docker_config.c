@@ -1,10 +1,12 @@
 /*
  * docker_config.c - the Docker config.json fallback for registry logins
- * ("auths": {host: {auth: base64 | username/password}}), see secrets.h.
- * Decoded passwords are wiped before their buffers are freed; no message
- * contains one.
+ * ("auths": {host: {auth: base64 | username/password}}, "credHelpers",
+ * "credsStore"), see secrets.h. Decoded passwords are wiped before their
+ * buffers are freed; no message contains one. Credential helpers run
+ * through credhelper.c, lazily, once per host.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,8 @@
 #include <jansson.h>
 
 #include "config_yaml.h"
+#include "credhelper.h"
+#include "log.h"
 #include "text.h"
 #include "registry.h"
 #include "secrets.h"
@@ -99,6 +103,255 @@ static char *auths_host(const char *key)
     return canon;
 }
 
+/* ------------------------------------------------- credential helpers */
+
+typedef struct dc_helper {
+    char *host; /* canonical */
+    char *name; /* NAME of docker-credential-NAME */
+} dc_helper;
+
+typedef struct dc_answer {
+    char *host;
+    int rc; /* as it_secrets_helper_login */
+    char *user, *pass;
+    char *msg; /* rc == -1 */
+} dc_answer;
+
+struct it_docker_helpers {
+    char *path;  /* the config.json, for messages */
+    char *store; /* credsStore, or NULL */
+    dc_helper *per_host;
+    size_t n;
+    pthread_mutex_t lock; /* answers */
+    dc_answer *answers;
+    size_t n_answers;
+};
+
+void it_docker_helpers_free(struct it_docker_helpers *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->per_host[i].host);
+        free(h->per_host[i].name);
+    }
+    for (size_t i = 0; i < h->n_answers; i++) {
+        dc_answer *a = &h->answers[i];
+        free(a->host);
+        free(a->user);
+        if (a->pass != NULL)
+            wipe_free(a->pass, strlen(a->pass));
+        free(a->msg);
+    }
+    pthread_mutex_destroy(&h->lock);
+    free(h->per_host);
+    free(h->answers);
+    free(h->path);
+    free(h->store);
+    free(h);
+}
+
+static const char *helper_for(const struct it_docker_helpers *h,
+                              const char *host, const char **where)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (it_host_eq(h->per_host[i].host, host)) {
+            *where = "credHelpers";
+            return h->per_host[i].name;
+        }
+    }
+    *where = "credsStore";
+    return h->store;
+}
+
+/* Runs the helper for host and fills a (a->host already set). */
+static void ask_helper(const struct it_docker_helpers *h, dc_answer *a,
+                       const char *name, const char *where)
+{
+    it_errbuf err = {{0}};
+    it_helper_creds hc = {0};
+    /* what docker passes: the host, or Docker Hub's historical URL */
+    const char *server = strcmp(a->host, reg_canonical_host("docker.io")) == 0
+                             ? "https://index.docker.io/v1/"
+                             : a->host;
+    int rc =
+        it_credhelper_get(name, server, IT_CREDHELPER_TIMEOUT_MS, &hc, &err);
+    if (rc == 0 && hc.identity_token) {
+        it_log_add_secret(hc.secret);
+        it_set_err(&err,
+                   "docker-credential-%s answered an identity token "
+                   "(Username <token>), which image-transfer cannot use; "
+                   "log in with a username and password (docker login -u "
+                   "USER %s), or give a login for %s in registry-secret.yaml",
+                   name, a->host, a->host);
+        rc = -1;
+    }
+    if (rc != 0) {
+        char msg[sizeof err.msg + 600];
+        snprintf(msg, sizeof msg, "registry %s: %s (%s in %s)", a->host,
+                 err.msg, where, h->path);
+        a->rc = -1;
+        a->msg = strdup(msg);
+    } else if (hc.username == NULL) {
+        a->rc = 0;
+        log_info("registry %s: docker-credential-%s has no login for it (%s "
+                 "in %s)",
+                 a->host, name, where, h->path);
+    } else {
+        it_log_add_credential(hc.username, hc.secret);
+        a->rc = 1;
+        a->user = hc.username;
+        a->pass = hc.secret;
+        hc.username = hc.secret = NULL;
+        log_info("registry %s: login of user \"%s\" from docker-credential-%s "
+                 "(%s in %s)",
+                 a->host, a->user, name, where, h->path);
+    }
+    it_helper_creds_clear(&hc);
+}
+
+int it_secrets_helper_login(const it_secrets *s, const char *host, char **user,
+                            char **pass, it_errbuf *err)
+{
+    int rc = 0;
+    *user = *pass = NULL;
+    if (s == NULL || s->docker == NULL || host == NULL)
+        return 0;
+    struct it_docker_helpers *h = s->docker;
+    const char *where = NULL;
+    const char *name = helper_for(h, host, &where);
+    if (name == NULL)
+        return 0;
+    /* One lock for all hosts: a helper runs at most once per host, and
+     * those waiting for another host wait at most its time limit. */
+    pthread_mutex_lock(&h->lock);
+    dc_answer *a = NULL;
+    for (size_t i = 0; i < h->n_answers && a == NULL; i++) {
+        if (it_host_eq(h->answers[i].host, host))
+            a = &h->answers[i];
+    }
+    if (a == NULL) {
+        dc_answer *v =
+            realloc(h->answers, (h->n_answers + 1) * sizeof *h->answers);
+        char *hcopy = strdup(host);
+        if (v == NULL || hcopy == NULL) {
+            if (v != NULL)
+                h->answers = v;
+            free(hcopy);
+            it_set_err(err, "registry %s: out of memory", host);
+            rc = -1;
+            goto unlock;
+        }
+        h->answers = v;
+        a = &h->answers[h->n_answers++];
+        memset(a, 0, sizeof *a);
+        a->host = hcopy;
+        ask_helper(h, a, name, where);
+    }
+    rc = a->rc;
+    if (rc < 0) {
+        it_set_err(err, "%s", a->msg != NULL ? a->msg : "out of memory");
+    } else if (rc == 1) {
+        *user = strdup(a->user);
+        *pass = strdup(a->pass);
+        if (*user == NULL || *pass == NULL) {
+            free(*user);
+            free(*pass);
+            *user = *pass = NULL;
+            it_set_err(err, "registry %s: out of memory", host);
+            rc = -1;
+        }
+    }
+unlock:
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------ reading the file */
+
+/* "credHelpers" and "credsStore" of root into a new *out (NULL when there
+ * are none). */
+static int read_helpers(struct it_docker_helpers **out, json_t *root,
+                        const char *path, it_errbuf *err)
+{
+    int rc = -1;
+    struct it_docker_helpers *h = NULL;
+    *out = NULL;
+    json_t *ch = json_object_get(root, "credHelpers");
+    json_t *cs = json_object_get(root, "credsStore");
+    if (ch != NULL && !json_is_object(ch)) {
+        it_set_err(err,
+                   "%s: \"credHelpers\" must be an object of registry to "
+                   "helper name",
+                   path);
+        goto cleanup;
+    }
+    if (cs != NULL && !json_is_string(cs)) {
+        it_set_err(err, "%s: \"credsStore\" must be a string (a helper name)",
+                   path);
+        goto cleanup;
+    }
+    const char *store = cs != NULL ? json_string_value(cs) : "";
+    if (store[0] == '\0' && json_object_size(ch) == 0) {
+        rc = 0;
+        goto cleanup;
+    }
+    h = calloc(1, sizeof *h);
+    if (h != NULL)
+        pthread_mutex_init(&h->lock, NULL);
+    if (h == NULL || (h->path = strdup(path)) == NULL ||
+        (store[0] != '\0' && (h->store = strdup(store)) == NULL) ||
+        (json_object_size(ch) > 0 &&
+         (h->per_host = calloc(json_object_size(ch), sizeof *h->per_host)) ==
+             NULL)) {
+        it_set_err(err, "%s: out of memory", path);
+        goto cleanup;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(ch, key, v)
+    {
+        const char *name = json_string_value(v);
+        if (name == NULL || name[0] == '\0') {
+            it_set_err(err,
+                       "%s: credHelpers '%.200s' must be a helper name (a "
+                       "non-empty string)",
+                       path, key);
+            goto cleanup;
+        }
+        dc_helper *d = &h->per_host[h->n];
+        d->host = auths_host(key);
+        if (d->host == NULL) {
+            it_set_err(err,
+                       "%s: credHelpers: cannot read a registry from key "
+                       "'%.200s'",
+                       path, key);
+            goto cleanup;
+        }
+        h->n++;
+        if ((d->name = strdup(name)) == NULL) {
+            it_set_err(err, "%s: out of memory", path);
+            goto cleanup;
+        }
+    }
+    *out = h;
+    h = NULL;
+    rc = 0;
+cleanup:
+    it_docker_helpers_free(h);
+    return rc;
+}
+
+/* The bare-host entry of s for host (any, with or without a login). */
+static it_cred *bare_entry(it_secrets *s, const char *host)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (it_host_eq(s->items[i].host, host) && s->items[i].ns == NULL)
+            return &s->items[i];
+    }
+    return NULL;
+}
+
 int it_secrets_add_docker_config(it_secrets *s, const char *path,
                                  it_errbuf *err)
 {
@@ -108,6 +361,7 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
     char *host = NULL;
     char *userpass = NULL;
     size_t userpass_len = 0;
+    struct it_docker_helpers *helpers = NULL;
 
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -127,12 +381,10 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
         it_set_err(err, "%s: expected a JSON object with \"auths\"", path);
         goto cleanup;
     }
-    json_t *auths = json_object_get(root, "auths");
-    if (auths == NULL) {
-        rc = 0; /* credential helpers only: nothing to add */
+    if (read_helpers(&helpers, root, path, err) != 0)
         goto cleanup;
-    }
-    if (!json_is_object(auths)) {
+    json_t *auths = json_object_get(root, "auths");
+    if (auths != NULL && !json_is_object(auths)) {
         it_set_err(err,
                    "%s: \"auths\" must be an object of registry to "
                    "{auth} entries",
@@ -156,13 +408,13 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
             it_set_err(err, "%s: auths '%.200s' must be an object", path, key);
             goto cleanup;
         }
-        bool present = false;
-        for (size_t i = 0; i < s->n; i++) {
-            if (it_host_eq(s->items[i].host, host) && s->items[i].ns == NULL)
-                present = true;
-        }
-        if (present)
-            continue;
+        const char *where = NULL;
+        if (helpers != NULL && helper_for(helpers, host, &where) != NULL &&
+            strcmp(where, "credHelpers") == 0)
+            continue; /* its credential helper has the login */
+        it_cred *c = bare_entry(s, host);
+        if (c != NULL && c->username != NULL && c->username[0] != '\0')
+            continue; /* registry-secret.yaml's login wins */
 
         const char *user = NULL, *pass = NULL;
         const char *auth = json_string_value(json_object_get(entry, "auth"));
@@ -190,23 +442,35 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
         if (user == NULL || user[0] == '\0')
             continue; /* e.g. {} left by a credential store */
 
-        it_cred *c = it_secrets_push(s);
         if (c == NULL) {
-            it_set_err(err, "%s: out of memory", path);
-            goto cleanup;
+            c = it_secrets_push(s);
+            if (c == NULL || (c->key = strdup(host)) == NULL ||
+                (c->host = strdup(host)) == NULL) {
+                it_set_err(err, "%s: out of memory", path);
+                goto cleanup;
+            }
+        } else {
+            /* registry-secret.yaml's entry sets TLS only: the login is
+             * this one */
+            free(c->username);
+            wipe_free(c->password,
+                      c->password != NULL ? strlen(c->password) : 0);
+            c->username = c->password = NULL;
         }
-        c->key = strdup(host);
-        c->host = strdup(host);
         c->username = strdup(user);
         c->password = it_strdup0(pass);
-        if (c->key == NULL || c->host == NULL || c->username == NULL ||
-            (pass != NULL && c->password == NULL)) {
+        if (c->username == NULL || (pass != NULL && c->password == NULL)) {
             it_set_err(err, "%s: out of memory", path);
             goto cleanup;
         }
     }
+    if (s->docker == NULL) {
+        s->docker = helpers;
+        helpers = NULL;
+    }
     rc = 0;
 cleanup:
+    it_docker_helpers_free(helpers);
     wipe_free(userpass, userpass_len);
     free(host);
     json_decref(root);

@@ -115,15 +115,23 @@ static it_bucket *bucket_locked(it_engine *e, const char *host)
     return b;
 }
 
-/* Credentials for host: the secrets file's, else the provider's (with
- * their expiry), else none for a little while. */
-static void fetch_creds(it_engine *e, const it_cred *cred, const char *host,
-                        char **user, char **pass, int64_t *expires_at)
+/* Credentials for host: the secrets file's, else the Docker config's
+ * credential helper's, else the provider's (with their expiry), else none
+ * for a little while. -1 with err when the credential helper fails. */
+static int fetch_creds(it_engine *e, const it_cred *cred, const char *host,
+                       char **user, char **pass, int64_t *expires_at,
+                       reg_error *err)
 {
+    it_errbuf herr = {{0}};
+    int hr = 0;
     *expires_at = 0;
     if (cred && cred->username) {
         *user = it_strdup0(cred->username);
         *pass = it_strdup0(cred->password);
+    } else if ((hr = it_secrets_helper_login(e->o.secrets, host, user, pass,
+                                             &herr)) != 0) {
+        if (hr < 0)
+            return reg_error_set(err, REG_EAUTH, "%s", herr.msg);
     } else if (e->o.creds_fn && e->o.creds_fn(e->o.creds_payload, host, user,
                                               pass, expires_at) != 0) {
         /* Nothing now (maybe a passing API failure): anonymous for a
@@ -135,6 +143,7 @@ static void fetch_creds(it_engine *e, const it_cred *cred, const char *host,
      * other: hidden in every encoded form a registry may reflect. */
     if (*pass)
         it_log_add_credential(*user, *pass);
+    return 0;
 }
 
 /* A new pool entry: a client for host with these credentials, its hooks
@@ -225,8 +234,9 @@ it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
     if (c)
         goto out;
     /* Fetching credentials may take API calls: no lock held meanwhile. */
-    fetch_creds(e, cred, host, &user, &pass, &expires_at);
-    client_entry *ce = entry_new(e, host, user, pass, insecure, b, err);
+    client_entry *ce = NULL;
+    if (fetch_creds(e, cred, host, &user, &pass, &expires_at, err) == 0)
+        ce = entry_new(e, host, user, pass, insecure, b, err);
     if (ce)
         ce->expires_at = expires_at;
     c = install(e, key, ce, old, &exp, err);

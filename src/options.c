@@ -64,6 +64,7 @@ static const opt_def opt_table[] = {
      0},
     {{"ccrToTcr", "ccr-to-tcr"}, K_BOOL, OFF(ccr_to_tcr), 0, 0},
     {{"secretFile", "secret-file"}, K_STR, OFF(secret_file), 0, 0},
+    {{"tc-profile", "tcProfile"}, K_STR, OFF(tc_profile), 0, 0},
     {{"tcrName", "tcr-name"}, K_STR, OFF(tcr_name), 0, 0},
     {{"tcrRegion", "tcr-region"}, K_STR, OFF(tcr_region), 0, 0},
     {{"ccrRegion", "ccr-region"}, K_STR, OFF(ccr_region), 0, 0},
@@ -473,6 +474,7 @@ void it_options_free(it_options *o)
     free(o->tcr_region);
     free(o->ccr_region);
     free(o->tc_endpoint);
+    free(o->tc_profile);
     free(o->ccr_registry);
     free(o->tcr_registry);
     free(o->state_dir);

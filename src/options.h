@@ -35,6 +35,7 @@ typedef struct it_options {
     /* CCR -> TCR mode */
     bool ccr_to_tcr;           /* --ccrToTcr */
     char *secret_file;         /* --secretFile / --secret-file */
+    char *tc_profile;          /* --tc-profile, NULL = [default] */
     char *tcr_name;            /* --tcrName / --tcr-name */
     char *tcr_region;          /* --tcrRegion, default ap-guangzhou */
     char *ccr_region;          /* --ccrRegion, default ap-guangzhou */

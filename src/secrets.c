@@ -32,6 +32,7 @@ void it_secrets_free(it_secrets *s)
         free(c->password);
     }
     free(s->items);
+    it_docker_helpers_free(s->docker);
     free(s);
 }
 
@@ -235,8 +236,10 @@ cleanup:
     return rc;
 }
 
-const it_cred *it_secrets_find(const it_secrets *s, const char *host,
-                               const char *repo_path)
+/* Most specific entry for host + repo_path; only entries holding a
+ * username when login is set. */
+static const it_cred *find_entry(const it_secrets *s, const char *host,
+                                 const char *repo_path, bool login)
 {
     if (s == NULL || host == NULL)
         return NULL;
@@ -246,6 +249,8 @@ const it_cred *it_secrets_find(const it_secrets *s, const char *host,
         const it_cred *c = &s->items[i];
         if (!it_host_eq(c->host, host))
             continue;
+        if (login && (c->username == NULL || c->username[0] == '\0'))
+            continue; /* TLS only: the login comes from elsewhere */
         size_t len = 0;
         if (c->ns != NULL) {
             /* "host/a" matches "a", "a/b"; never "ab" */
@@ -265,10 +270,16 @@ const it_cred *it_secrets_find(const it_secrets *s, const char *host,
     return best;
 }
 
+const it_cred *it_secrets_find(const it_secrets *s, const char *host,
+                               const char *repo_path)
+{
+    return find_entry(s, host, repo_path, true);
+}
+
 bool it_secrets_insecure(const it_secrets *s, const char *host,
                          const char *repo)
 {
-    const it_cred *best = it_secrets_find(s, host, repo);
-    const it_cred *bare = it_secrets_find(s, host, NULL);
+    const it_cred *best = find_entry(s, host, repo, false);
+    const it_cred *bare = find_entry(s, host, NULL, false);
     return (best != NULL && best->insecure) || (bare != NULL && bare->insecure);
 }

@@ -48,6 +48,9 @@ struct tc_client {
     void (*before_request)(void *payload, const char *action);
     tc_transport_fn transport;
     void *payload;
+    tc_credentials_fn credentials; /* NULL = the fixed keys above */
+    void *credentials_payload;
+    bool skip_sign;
     _Atomic uint64_t rng; /* splitmix64 state for jitter */
 };
 
@@ -278,8 +281,9 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
     tc_client *c = NULL;
 
     *out = NULL;
-    if (o == NULL || o->secret_id == NULL || o->secret_id[0] == '\0' ||
-        o->secret_key == NULL || o->secret_key[0] == '\0')
+    if (o == NULL || (o->credentials == NULL && !o->skip_sign &&
+                      (o->secret_id == NULL || o->secret_id[0] == '\0' ||
+                       o->secret_key == NULL || o->secret_key[0] == '\0')))
         return tc_error_set(
             err, TC_EINVAL,
             "Tencent Cloud SecretId and SecretKey are required");
@@ -296,14 +300,16 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
     if (rc != TC_OK)
         goto cleanup;
     c->region = strdup(o->region);
-    c->secret_id = strdup(o->secret_id);
-    c->secret_key = strdup(o->secret_key);
+    c->secret_id = dup_or_null(o->secret_id);
+    c->secret_key = dup_or_null(o->secret_key);
     c->token = dup_or_null(o->token);
     c->version = strdup(o->version ? o->version : DEFAULT_VERSION);
     c->service = strdup(o->service ? o->service : DEFAULT_SERVICE);
     c->language = dup_or_null(o->language);
     c->ca_file = dup_or_null(o->ca_file);
-    if (c->region == NULL || c->secret_id == NULL || c->secret_key == NULL ||
+    if (c->region == NULL ||
+        (o->secret_id && o->secret_id[0] && c->secret_id == NULL) ||
+        (o->secret_key && o->secret_key[0] && c->secret_key == NULL) ||
         c->version == NULL || c->service == NULL ||
         (o->token && o->token[0] && c->token == NULL) ||
         (o->language && o->language[0] && c->language == NULL) ||
@@ -324,6 +330,9 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
     c->before_request = o->before_request;
     c->transport = o->transport ? o->transport : curl_transport;
     c->payload = o->payload;
+    c->credentials = o->credentials;
+    c->credentials_payload = o->credentials_payload;
+    c->skip_sign = o->skip_sign;
     atomic_init(&c->rng, jitter_seed(c));
     *out = c;
     c = NULL;
@@ -384,14 +393,15 @@ static void copy_str(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
-/* A malloc'd copy of server text with both secrets scrubbed, or NULL (when
- * s is NULL or out of memory). */
-static char *scrubbed_dup(const tc_client *c, const char *s)
+/* A malloc'd copy of server text with both secrets (of the credentials
+ * the request was signed with) scrubbed, or NULL (when s is NULL or out of
+ * memory). */
+static char *scrubbed_dup(const tc_credentials *k, const char *s)
 {
     char *d = s != NULL ? strdup(s) : NULL;
     if (d != NULL) {
-        scrub(d, c->secret_key);
-        scrub(d, c->token);
+        scrub(d, k->secret_key);
+        scrub(d, k->token);
     }
     return d;
 }
@@ -400,9 +410,9 @@ static char *scrubbed_dup(const tc_client *c, const char *s)
  * Interprets one HTTP response. Returns TC_OK with *response set, or an
  * error with err filled (api_code, request_id, message).
  */
-static int handle_response(tc_client *c, const char *action, long status,
-                           const char *body, size_t len, json_t **response,
-                           tc_error *err)
+static int handle_response(tc_client *c, const tc_credentials *k,
+                           const char *action, long status, const char *body,
+                           size_t len, json_t **response, tc_error *err)
 {
     int rc;
     json_error_t jerr;
@@ -412,7 +422,7 @@ static int handle_response(tc_client *c, const char *action, long status,
     /* Every piece of server text is scrubbed of both secrets, the Code and
      * the RequestId too (tests/fuzz found a Code echoing the token). */
     char *rid =
-        scrubbed_dup(c, json_string_value(json_object_get(resp, "RequestId")));
+        scrubbed_dup(k, json_string_value(json_object_get(resp, "RequestId")));
     char *code = NULL;
     char msg[384];
 
@@ -425,9 +435,9 @@ static int handle_response(tc_client *c, const char *action, long status,
         const char *jcode = json_string_value(json_object_get(error, "Code"));
         const char *m = json_string_value(json_object_get(error, "Message"));
         copy_str(msg, sizeof(msg), m);
-        scrub(msg, c->secret_key);
-        scrub(msg, c->token);
-        code = scrubbed_dup(c, jcode);
+        scrub(msg, k->secret_key);
+        scrub(msg, k->token);
+        code = scrubbed_dup(k, jcode);
         rc = tc_error_code_for(jcode);
         if (err != NULL)
             copy_str(err->api_code, sizeof(err->api_code), code);
@@ -435,8 +445,9 @@ static int handle_response(tc_client *c, const char *action, long status,
             tc_error_set(err, rc,
                          "%s failed: %s: %s (SecretId %s, region %s, "
                          "RequestId %s)",
-                         action, code ? code : "?", msg, c->secret_id,
-                         c->region, rid ? rid : "-");
+                         action, code ? code : "?", msg,
+                         k->secret_id ? k->secret_id : "-", c->region,
+                         rid ? rid : "-");
         else
             tc_error_set(err, rc, "%s failed: %s: %s (RequestId %s)", action,
                          code ? code : "?", msg, rid ? rid : "-");
@@ -472,6 +483,7 @@ int tc_call(tc_client *c, const char *action, json_t *request,
     int rc = TC_ERR;
     char *body = NULL;
     tc_signature sig;
+    tc_credentials cur = {0};
 
     memset(&sig, 0, sizeof(sig));
     *response = NULL;
@@ -501,19 +513,32 @@ int tc_call(tc_client *c, const char *action, json_t *request,
             c->before_request(c->payload, action);
         attempts++;
 
+        /* The credentials of this attempt: the provider's current ones
+         * (renewed there before they expire), else the fixed keys. */
+        tc_credentials_clear(&cur);
+        if (c->credentials != NULL) {
+            rc = c->credentials(c->credentials_payload, &cur, err);
+            if (rc != TC_OK)
+                break;
+        }
+        const tc_credentials k =
+            c->credentials != NULL
+                ? cur
+                : (tc_credentials){c->secret_id, c->secret_key, c->token};
         tc_sign_input in = {
-            .secret_id = c->secret_id,
-            .secret_key = c->secret_key,
+            .secret_id = k.secret_id,
+            .secret_key = k.secret_key,
             .service = c->service,
             .host = c->host,
             .action = action,
             .version = c->version,
             .region = c->region,
-            .token = c->token,
+            .token = k.token,
             .language = c->language,
             .timestamp = c->clock(c->payload),
             .payload = body,
             .payload_len = strlen(body),
+            .skip_sign = c->skip_sign,
         };
         rc = tc_sign(&sig, &in, err);
         if (rc != TC_OK)
@@ -536,8 +561,9 @@ int tc_call(tc_client *c, const char *action, json_t *request,
         rc = c->transport(tp, &req, &status, &resp_body, &resp_len, err);
         tc_signature_clear(&sig);
         if (rc == TC_OK) {
-            rc = handle_response(c, action, status, resp_body ? resp_body : "",
-                                 resp_len, response, err);
+            rc = handle_response(c, &k, action, status,
+                                 resp_body ? resp_body : "", resp_len, response,
+                                 err);
         } else if (err != NULL && err->message[0] != '\0') {
             char tmp[sizeof(err->message)];
             copy_str(tmp, sizeof(tmp), err->message);
@@ -554,6 +580,7 @@ int tc_call(tc_client *c, const char *action, json_t *request,
         copy_str(tmp, sizeof(tmp), err->message);
         tc_error_set(err, rc, "%s (gave up after %d attempts)", tmp, attempts);
     }
+    tc_credentials_clear(&cur);
     free(body);
     return rc;
 }

@@ -171,6 +171,42 @@ static int add_header(tc_signature *s, const char *name, const char *value,
     return TC_OK;
 }
 
+/* The headers sent: the signed values exactly as signed (Content-Type
+ * must match byte for byte), then the unsigned X-TC-* ones (the token of
+ * temporary credentials among them). */
+static int add_headers(tc_signature *out, const tc_sign_input *in,
+                       const char *ctype, tc_error *err)
+{
+    const char *names[] = {"Authorization", "Content-Type", "Host",
+                           "X-TC-Action",   "X-TC-Version", "X-TC-Timestamp",
+                           "X-TC-Region",   "X-TC-Token",   "X-TC-Language"};
+    const char *values[] = {out->authorization, ctype,       in->host,
+                            in->action,         in->version, out->timestamp,
+                            in->region,         in->token,   in->language};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (empty(values[i]))
+            continue;
+        int rc = add_header(out, names[i], values[i], err);
+        if (rc != TC_OK)
+            return rc;
+    }
+    return TC_OK;
+}
+
+void tc_credentials_clear(tc_credentials *c)
+{
+    if (c == NULL)
+        return;
+    free(c->secret_id);
+    if (c->secret_key != NULL)
+        OPENSSL_cleanse(c->secret_key, strlen(c->secret_key));
+    free(c->secret_key);
+    if (c->token != NULL)
+        OPENSSL_cleanse(c->token, strlen(c->token));
+    free(c->token);
+    memset(c, 0, sizeof(*c));
+}
+
 int tc_sign(tc_signature *out, const tc_sign_input *in, tc_error *err)
 {
     int rc = TC_OK;
@@ -183,8 +219,9 @@ int tc_sign(tc_signature *out, const tc_sign_input *in, tc_error *err)
     const char *ctype =
         empty(in->content_type) ? "application/json" : in->content_type;
 
-    if (empty(in->secret_id) || empty(in->secret_key) || empty(in->service) ||
-        empty(in->host) || empty(in->action) || empty(in->version)) {
+    if ((!in->skip_sign && (empty(in->secret_id) || empty(in->secret_key))) ||
+        empty(in->service) || empty(in->host) || empty(in->action) ||
+        empty(in->version)) {
         return tc_error_set(err, TC_EINVAL,
                             "sign: secret id/key, service, host, action "
                             "and version are required");
@@ -203,6 +240,15 @@ int tc_sign(tc_signature *out, const tc_sign_input *in, tc_error *err)
     snprintf(out->timestamp, sizeof(out->timestamp), "%lld",
              (long long)in->timestamp);
     tc_sha256_hex(out->hashed_payload, in->payload, in->payload_len);
+    if (in->skip_sign) {
+        /* An unsigned call: the SDKs send "SKIP" and no signature. */
+        out->authorization = fmt_alloc("SKIP");
+        if (out->authorization == NULL)
+            rc = tc_error_set(err, TC_ENOMEM, "sign: out of memory");
+        else
+            rc = add_headers(out, in, ctype, err);
+        goto cleanup;
+    }
 
     ct_c = canon_value(ctype);
     host_c = canon_value(in->host);
@@ -257,21 +303,7 @@ int tc_sign(tc_signature *out, const tc_sign_input *in, tc_error *err)
         goto cleanup;
     }
 
-    /* The headers sent: the signed values exactly as signed (Content-Type
-     * must match byte for byte), then the unsigned X-TC-* ones. */
-    const char *names[] = {"Authorization", "Content-Type", "Host",
-                           "X-TC-Action",   "X-TC-Version", "X-TC-Timestamp",
-                           "X-TC-Region",   "X-TC-Token",   "X-TC-Language"};
-    const char *values[] = {out->authorization, ctype,       in->host,
-                            in->action,         in->version, out->timestamp,
-                            in->region,         in->token,   in->language};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (empty(values[i]))
-            continue;
-        rc = add_header(out, names[i], values[i], err);
-        if (rc != TC_OK)
-            goto cleanup;
-    }
+    rc = add_headers(out, in, ctype, err);
 
 cleanup:
     OPENSSL_cleanse(k_date, sizeof(k_date));

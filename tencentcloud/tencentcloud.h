@@ -102,6 +102,10 @@ typedef struct tc_sign_input {
     size_t payload_len;
     bool sign_action; /* also sign x-tc-action (the docs' demo style);
                          the SDKs sign only content-type;host */
+    bool skip_sign;   /* an unsigned call (STS AssumeRoleWithWebIdentity,
+                         the SDKs' "SkipSign"): Authorization is "SKIP",
+                         no secret id/key needed, nothing is computed but
+                         the timestamp, date and payload hash */
 } tc_sign_input;
 
 /* The signature and every intermediate, for requests and for tests. */
@@ -144,6 +148,32 @@ void tc_sign_derive_keys(unsigned char out_date[32],
 int tc_sign_date(char out[11], int64_t timestamp);
 /* Lowercase hex of sha256(data) into out[65]. */
 void tc_sha256_hex(char out[65], const void *data, size_t len);
+
+/* ----------------------------------------------------------- credentials */
+
+/* One set of API credentials: a SecretId/SecretKey pair and, for
+ * temporary credentials (CVM role, STS), the token sent as X-TC-Token.
+ * Strings are malloc'd; tc_credentials_clear() wipes and frees them. */
+typedef struct tc_credentials {
+    char *secret_id;
+    char *secret_key;
+    char *token; /* NULL = none */
+} tc_credentials;
+
+/* Wipes the key and token, frees every member, zeroes *c (NULL is fine). */
+void tc_credentials_clear(tc_credentials *c);
+
+/*
+ * A credentials provider: fills *out (zeroed on entry) with the
+ * credentials to sign the next request with, as malloc'd copies the
+ * client clears after the request. The client calls it before every
+ * attempt of every call, from any thread that calls it: it must be
+ * thread-safe, and is where temporary credentials are renewed before they
+ * expire. Returns TC_OK, or a TC_E* code with a message in err (never a
+ * secret); the call then fails with that code and message.
+ */
+typedef int (*tc_credentials_fn)(void *payload, tc_credentials *out,
+                                 tc_error *err);
 
 /* ---------------------------------------------------------------- client */
 
@@ -195,19 +225,28 @@ typedef struct tc_client_opts {
     void (*before_request)(void *payload, const char *action); /* qps */
     tc_transport_fn transport; /* NULL = libcurl */
     void *payload;
+    /* Where the credentials come from, when they change during a run
+     * (temporary credentials): set, it replaces secret_id, secret_key and
+     * token, which may then be NULL. Gets credentials_payload. */
+    tc_credentials_fn credentials;
+    void *credentials_payload;
+    /* Unsigned calls (Authorization "SKIP"): no credentials at all. */
+    bool skip_sign;
 } tc_client_opts;
 
 typedef struct tc_client tc_client;
 
 /* Creates a client; copies every string. Returns TC_EINVAL when the
- * secret id/key or region is missing, the endpoint is not http(s)://, or
+ * secret id/key (and no credentials provider, and not skip_sign) or region
+ * is missing, the endpoint is not http(s)://, or
  * a value sent as a header (SecretId, region, token, version, service,
  * language) holds a control character (the message names the field, never
  * the value). */
 int tc_client_new(tc_client **out, const tc_client_opts *opts, tc_error *err);
 /* Frees the client and wipes its copy of the secrets. NULL is fine. */
 void tc_client_free(tc_client *c);
-/* Borrowed: the SecretId (for messages), the region. */
+/* Borrowed: the SecretId (for messages; NULL with a credentials provider
+ * or skip_sign), the region. */
 const char *tc_client_secret_id(const tc_client *c);
 const char *tc_client_region(const tc_client *c);
 

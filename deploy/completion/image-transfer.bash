@@ -13,7 +13,8 @@ _image_transfer()
         --registry --ns --tag-exist-overridden --ccrToTcr --ccr-to-tcr
         --secretFile --secret-file --tcrName --tcr-name --tcrRegion
         --tcr-region --ccrRegion --ccr-region --ccrTagNums --ccr-tag-nums
-        --tcr-namespace-public --tc-endpoint --ccr-registry --tcr-registry
+        --tcr-namespace-public --tc-endpoint --tc-profile --ccr-registry
+        --tcr-registry
         --state-dir --report --dry-run --log-level --log-file --tui --no-tui
         --exit-on-done --progress-interval --ca-file --help --version
         --routines --retry --qps --bandwidth --max-tags --max-pages --shard"

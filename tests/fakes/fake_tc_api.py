@@ -36,6 +36,9 @@ Control endpoints (no signature):
                      only its answer is the error (a lost response).
   GET  /__state   -> the TCR namespaces per instance (to check creations)
   POST /__hostile -> body: the "hostile" object below, replaces the current
+Fixture "credentials": [{"secret_id", "secret_key", "token"}]: the keys
+the signature is checked against; with a "token" (temporary credentials)
+the X-TC-Token header must match it (else AuthFailure.TokenFailure).
 Fixture "options": {"faults": [...], "clock_offset": seconds added to the
 server clock, "token_ttl": seconds, "holds": [...], "hostile": {...}}. A hold makes an order
 of calls deterministic: {"action": "X", "nth": [3], "until": "Y",
@@ -293,6 +296,9 @@ class Account:
         self.lock = threading.Lock()
         self.secrets = {c["secret_id"]: c["secret_key"]
                         for c in fixture.get("credentials", [])}
+        # temporary credentials: their X-TC-Token must come along
+        self.tokens = {c["secret_id"]: c["token"]
+                       for c in fixture.get("credentials", []) if "token" in c}
         self.uin = str(fixture.get("uin", "100000000001"))
         ccr = fixture.get("ccr", {})
         self.ccr_server = ccr.get("server", "ccr.ccs.tencentyun.com")
@@ -684,6 +690,13 @@ class Handler(BaseHTTPRequestHandler):
              call["signed_host"]) = verify_request(
                 "POST", self.path, self.headers, body, acc.secrets, now)
             call["verified"] = True
+            want = acc.tokens.get(call["secret_id"])
+            if want is not None and not hmac.compare_digest(
+                    self.headers.get("X-TC-Token", "").encode(),
+                    want.encode()):
+                raise ApiError("AuthFailure.TokenFailure",
+                               "The X-TC-Token is missing or does not "
+                               "match the temporary SecretId.")
             if self.headers.get("X-TC-Version") != VERSION:
                 raise ApiError("NoSuchVersion",
                                "The requested version %r of service tcr "

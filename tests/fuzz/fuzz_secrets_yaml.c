@@ -1,7 +1,8 @@
 /*
  * fuzz_secrets_yaml.c - it_secrets_load on a registry-secret.yaml of any
  * content (written to a private temporary file, mode 0600), then
- * it_secrets_find for every loaded entry.
+ * it_secrets_find for every loaded entry (only entries holding a username
+ * are logins).
  */
 #include "fuzz_common.h"
 
@@ -27,7 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(c->key != NULL && c->host != NULL);
         const it_cred *f =
             it_secrets_find(s, c->host, c->ns != NULL ? c->ns : "x/y");
-        FUZZ_CHECK(f != NULL);
+        /* a login is found for its own key; an entry without a username
+         * sets TLS only and is never the answer */
+        bool login = c->username != NULL && c->username[0] != '\0';
+        FUZZ_CHECK(!login || f != NULL);
+        FUZZ_CHECK(f == NULL ||
+                   (f->username != NULL && f->username[0] != '\0'));
         (void)it_secrets_find(s, c->host, "");
     }
     (void)it_secrets_find(s, "registry-1.docker.io", "library/nginx");

@@ -93,6 +93,10 @@ def flag_of(arg):
     return name, (value if eq else None)
 
 
+TKE_VARS = ('TKE_ROLE_ARN', 'TKE_PROVIDER_ID', 'TKE_REGION',
+            'TKE_WEB_IDENTITY_TOKEN_FILE')
+
+
 def job_problems(job, docs, known_flags):
     """What is wrong with Indexed Job `job` for a sharded run, as a list of
     messages (empty when fine). docs: every document of deploy/kubernetes/,
@@ -151,11 +155,21 @@ def job_problems(job, docs, known_flags):
     if '--no-tui' not in args:
         p.append('--no-tui missing: a pod has no terminal to draw on')
     ccr = flags.get('ccrToTcr', flags.get('ccr-to-tcr')) in ('true', '')
-    need = ('securityFile', 'secretFile', 'tcrName') if ccr else \
-        ('ruleFile',)
+    # No static key (issue 16): the TKE OIDC variables instead of
+    # --secretFile, the token file on a projected ServiceAccount token.
+    oidc = ccr and 'TKE_ROLE_ARN' in env
+    need = ('securityFile', 'tcrName') + (() if oidc else ('secretFile',)) \
+        if ccr else ('ruleFile',)
     for f in need:
         if f not in flags:
             p.append('--%s missing for this mode' % f)
+    if oidc:
+        for v in TKE_VARS:
+            if not (env.get(v) or {}).get('value'):
+                p.append('env %s missing (the TKE OIDC role needs %s)' %
+                         (v, ', '.join(TKE_VARS)))
+        if 'secretFile' in flags:
+            p.append('--secretFile given: it wins over the TKE OIDC role')
 
     # volumes
     vols = {v.get('name'): v for v in pod.get('volumes') or []}
@@ -248,6 +262,23 @@ def job_problems(job, docs, known_flags):
             if not report or mount_of(report) is not m:
                 p.append('--report=%s is not on the state volume' % report)
 
+    if oidc:
+        tf = (env.get('TKE_WEB_IDENTITY_TOKEN_FILE') or {}).get('value', '')
+        m = mount_of(tf)
+        vol = vols.get(m.get('name')) if m else None
+        srcs = ((vol or {}).get('projected') or {}).get('sources') or []
+        sat = [x['serviceAccountToken'] for x in srcs
+               if 'serviceAccountToken' in x]
+        if not sat or tf != m['mountPath'].rstrip('/') + '/' + \
+                sat[0].get('path', ''):
+            p.append('TKE_WEB_IDENTITY_TOKEN_FILE=%s is not a projected '
+                     'serviceAccountToken' % tf)
+        elif not sat[0].get('audience'):
+            p.append('the projected token has no audience')
+        if not pod.get('serviceAccountName'):
+            p.append('no serviceAccountName: the role trusts one '
+                     'ServiceAccount')
+
     # hardening
     psc = pod.get('securityContext') or {}
     csc = c.get('securityContext') or {}
@@ -309,8 +340,8 @@ class K8sManifestsTest(unittest.TestCase):
         rc, out, err = validate(self.files)
         self.assertEqual(rc, 0, out + err)
         kinds = sorted(d['kind'] for d in self.docs)
-        self.assertEqual(kinds, ['Job', 'Job', 'PersistentVolumeClaim',
-                                 'Pod', 'Secret'])
+        self.assertEqual(kinds, ['Job', 'Job', 'Job', 'PersistentVolumeClaim',
+                                 'Pod', 'Secret', 'ServiceAccount'])
         for f in self.files:
             self.assertIn(f + ': ', out)
         self.assertEqual(out.count(': ok\n'), len(self.docs), out)
@@ -334,6 +365,42 @@ class K8sManifestsTest(unittest.TestCase):
             self.assertEqual(rc, 2, 'index N must be refused')
             self.assertIn('--shard', err)
         self.assertEqual(modes, {True, False}, 'a Job for each mode')
+
+    def test_2b_no_static_key_variant(self):
+        oidc = [j for j in self.jobs if '--ccrToTcr=true' in
+                j['spec']['template']['spec']['containers'][0]['args'] and
+                not any(a.startswith('--secretFile') for a in
+                        j['spec']['template']['spec']['containers'][0]
+                        ['args'])]
+        self.assertEqual(len(oidc), 1, 'a CCR Job without --secretFile')
+        job = oidc[0]
+
+        def env_of(j):
+            return j['spec']['template']['spec']['containers'][0]['env']
+
+        def mutate(fn):
+            j = copy.deepcopy(job)
+            fn(j)
+            return job_problems(j, self.docs, self.flags)
+
+        cases = [
+            (lambda j: env_of(j).pop(
+                [e['name'] for e in env_of(j)].index('TKE_PROVIDER_ID')),
+             'env TKE_PROVIDER_ID missing'),
+            (lambda j: [e.update(value='/etc/image-transfer/token')
+                        for e in env_of(j)
+                        if e['name'] == 'TKE_WEB_IDENTITY_TOKEN_FILE'],
+             'is not a projected serviceAccountToken'),
+            (lambda j: j['spec']['template']['spec'].pop(
+                'serviceAccountName'), 'no serviceAccountName'),
+        ]
+        for fn, want in cases:
+            probs = mutate(fn)
+            self.assertTrue(any(want in x for x in probs), (want, probs))
+        sa = [d for d in self.docs if d.get('kind') == 'ServiceAccount']
+        self.assertEqual(
+            [d['metadata']['name'] for d in sa],
+            [job['spec']['template']['spec']['serviceAccountName']])
 
     def test_3_secret_and_claim(self):
         secret = next(d for d in self.docs if d['kind'] == 'Secret')
