@@ -179,6 +179,7 @@ struct it_engine {
      * estimates, and the ETA can be shown. */
     size_t repos_unhinted;
     size_t nqueued[N_LEVELS]; /* tasks waiting in each queue */
+    int listing_now;          /* workers running a REPO task */
     bool enum_reported;
     bool retry_pass_done;
     image_ctx **retry;

@@ -46,10 +46,13 @@ static task *take_locked(it_engine *e, int k)
 }
 
 /* Deepest work first (bytes move early, memory stays small), except that
- * listing runs ahead while few images wait (ENG_LOOKAHEAD_IMAGES). */
+ * listing runs ahead while few images wait (ENG_LOOKAHEAD_IMAGES), in at
+ * most half of the workers, so the first images start at once. */
 static task *pop_locked(it_engine *e)
 {
-    if (e->head[T_REPO] && e->nqueued[T_IMAGE] < ENG_LOOKAHEAD_IMAGES)
+    int listers = e->o.routines > 1 ? e->o.routines / 2 : 1;
+    if (e->head[T_REPO] && e->nqueued[T_IMAGE] < ENG_LOOKAHEAD_IMAGES &&
+        (e->listing_now < listers || !e->head[T_IMAGE]))
         return take_locked(e, T_REPO);
     for (int k = N_LEVELS - 1; k >= 0; k--) {
         task *t = take_locked(e, k);
@@ -151,11 +154,14 @@ void *eng_worker(void *arg)
     for (;;) {
         task *t = pop_locked(e);
         if (t) {
+            bool listing = t->kind == T_REPO;
+            e->listing_now += listing;
             pthread_mutex_unlock(&e->lock);
             bool parked = false;
             /* t lives in the object it works on: not touched after */
             run_task(e, t, &parked);
             pthread_mutex_lock(&e->lock);
+            e->listing_now -= listing;
             if (!parked)
                 e->outstanding--;
             eng_idle_locked(e);
