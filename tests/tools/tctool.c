@@ -14,7 +14,8 @@
  * list-tcr-images REGID NS REPO | token REGID | ccr-host REGION |
  * list-ccr-all THREADS (every repository, then every repository's tags
  * from THREADS threads sharing the one client: prints "repos<TAB>n",
- * "tags<TAB>n", "errors<TAB>n" and the first error)
+ * "tags<TAB>n", "errors<TAB>n", "connections<TAB>n" (opened by the
+ * client) and the first error)
  *
  * Defaults come from TC_ENDPOINT, TC_REGION, TENCENTCLOUD_SECRET_ID and
  * TENCENTCLOUD_SECRET_KEY. Output: one tab-separated record per line.
@@ -155,8 +156,9 @@ static int list_all(tc_client *c, long threads, tc_error *err)
     for (long t = 0; t < started; t++)
         pthread_join(tid[t], NULL);
     if (rc == TC_OK) {
-        printf("repos\t%zu\ntags\t%zu\nerrors\t%zu\n", a.n,
-               atomic_load(&a.tags), atomic_load(&a.errors));
+        printf("repos\t%zu\ntags\t%zu\nerrors\t%zu\nconnections\t%ld\n", a.n,
+               atomic_load(&a.tags), atomic_load(&a.errors),
+               tc_client_connections(c));
         if (atomic_load(&a.errors) > 0)
             printf("first-error\t%s\n", a.first.message);
     }
