@@ -26,7 +26,7 @@ void tc__limiter_free(tc__limiter *l);
  * that must wait has its slot reserved. */
 long tc__limiter_reserve(tc__limiter *l, const char *action, int64_t now_ms);
 /* The API answered RequestLimitExceeded*: halves the action's rate (at
- * most once a second, down to 0.5/s); it grows back by a tenth of its
+ * most once per 250 ms, down to 0.5/s); it grows back by a tenth of its
  * full rate per calm second, from 2 s after the halving. */
 void tc__limiter_throttled(tc__limiter *l, const char *action, int64_t now_ms);
 /* The action's current rate, calls/s (for tests). */

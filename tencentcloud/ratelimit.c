@@ -46,7 +46,7 @@ double tc_action_rate(const char *action)
 #define STEADY_SHARE   0.9
 #define BURST_SHARE    0.1
 #define MIN_RATE       0.5  /* calls/s: the floor of the halving */
-#define HALVE_EVERY_MS 1000 /* one halving per second, however many answers */
+#define HALVE_EVERY_MS 250  /* one halving per 250 ms, however many answers */
 #define GROW_EVERY_MS  1000 /* +GROW_SHARE of the full rate per calm second */
 #define GROW_SHARE     0.1
 #define MAX_BUCKETS    64 /* more distinct actions share one more */

@@ -41,8 +41,8 @@
  * (tc_action_rate(): the documented N/s; the client keeps to 0.9 N with a
  * burst of N/10, so no one-second window sees more than N calls). A
  * RequestLimitExceeded* answer is retried with the backoff like any
- * throttling, and halves that action's rate for a while (once a second at
- * most, down to 0.5/s); it grows back by a tenth per calm second (from 2 s
+ * throttling, and halves that action's rate for a while (at most once per
+ * 250 ms, down to 0.5/s); it grows back by a tenth per calm second (from 2 s
  * after).
  *
  * The library never prints, never exits, never reads the environment.

@@ -92,9 +92,11 @@ static void *conn_main(void *arg)
                          "HTTP/1.1 200 OK\r\nContent-Type: "
                          "application/json\r\nContent-Length: %zu\r\n\r\n%s",
                          strlen(ANSWER_BODY), ANSWER_BODY);
+            /* counted before the answer leaves: the client may check
+             * the count as soon as it has the answer */
+            atomic_fetch_add(&a->s->requests, 1);
             if (write(a->fd, resp, (size_t)n) != n)
                 goto done;
-            atomic_fetch_add(&a->s->requests, 1);
             memmove(buf, buf + need, len - need);
             len -= need;
             buf[len] = '\0';
@@ -410,7 +412,7 @@ static void test_bucket_keeps_documented_rate(void **state)
 }
 
 /* A RequestLimitExceeded answer halves that action's rate (once, however
- * many answers in the same second), leaves other actions alone, and the
+ * many answers within 250 ms), leaves other actions alone, and the
  * rate grows back while the API stays calm. */
 static void test_throttle_halves_rate(void **state)
 {
@@ -428,8 +430,8 @@ static void test_throttle_halves_rate(void **state)
     json_decref(resp);
     assert_int_equal(s->n_sent, 3);
     double now = tc__client_action_rate(c, "DescribeImagePersonal");
-    /* the two answers came within a second (backoff 50..200 ms): halved
-     * once or, if a second passed between them, twice */
+    /* the two answers came 50..100 ms apart (the first backoff): halved
+     * once, or twice if 250 ms passed between them */
     if (!(now <= full / 2 + 0.01 && now >= full / 4 - 0.01))
         fail_msg("rate %.2f after throttling, full %.2f", now, full);
     assert_true(tc__client_action_rate(c, "DescribeImages") == full);
@@ -441,7 +443,7 @@ static void test_throttle_halves_rate(void **state)
 }
 
 /* Throttled every second, an action's rate halves down to its floor of
- * 0.5/s and no lower; a second throttle in the same second does not halve
+ * 0.5/s and no lower; a second throttle within 250 ms does not halve
  * again; after a calm spell it is back to the full rate. */
 static void test_throttle_floor(void **state)
 {
