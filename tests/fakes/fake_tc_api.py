@@ -638,6 +638,9 @@ class Handler(BaseHTTPRequestHandler):
     account = None  # set in main
     tls_context = None  # an ssl.SSLContext when the fixture asks for TLS
     counted = False  # this connection carried an API call
+    # headers and body leave in two writes: without TCP_NODELAY a client
+    # reusing the connection waits for its delayed ACK (40 ms) every call
+    disable_nagle_algorithm = True
 
     def setup(self):
         if self.tls_context is not None:
