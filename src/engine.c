@@ -33,6 +33,7 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     pthread_mutex_init(&e->blobs_lock, NULL);
     e->clients = it_strmap_new();
     e->buckets = it_strmap_new();
+    e->hosts = it_strmap_new();
     e->refreshing = it_strmap_new();
     e->blobs = it_strmap_new();
     e->planned = it_strmap_new();
@@ -40,8 +41,9 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     if (o->bandwidth > 0)
         e->bandwidth = it_bucket_new((double)o->bandwidth,
                                      (double)o->bandwidth / 4, NULL, NULL);
-    if (!e->clients || !e->buckets || !e->refreshing || !e->blobs ||
-        !e->planned || !e->done_images || eng_events_init(e) != 0 ||
+    if (!e->clients || !e->buckets || !e->hosts || !e->refreshing ||
+        !e->blobs || !e->planned || !e->done_images ||
+        eng_events_init(e) != 0 ||
         (!o->regops && reg_global_new(&e->global, &rerr) != 0)) {
         snprintf(err->msg, sizeof(err->msg), "engine setup: %s",
                  rerr.msg[0] ? rerr.msg : "out of memory");
@@ -193,6 +195,8 @@ void it_engine_free(it_engine *e)
     }
     if (e->buckets)
         it_strmap_free(e->buckets, eng_free_bucket);
+    if (e->hosts)
+        it_strmap_free(e->hosts, free);
     if (e->refreshing)
         it_strmap_free(e->refreshing, NULL);
     if (e->blobs)

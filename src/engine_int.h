@@ -130,6 +130,14 @@ typedef struct blob_entry {
     int failed_pass;
 } blob_entry;
 
+/* The request counters of one registry host (it_host_stats). */
+typedef struct eng_host {
+    char host[264];
+    atomic_long requests[IT_HTTP_NCLASS];
+    atomic_long retries;
+    atomic_long in_flight;
+} eng_host;
+
 typedef struct client_entry {
     struct it_engine *e;
     it_regclient *client;
@@ -171,6 +179,7 @@ struct it_engine {
     it_strmap *refreshing;        /* keys whose client a worker is making */
     it_strmap *clients;    /* "host\ncredkey\n(insecure|verify)" -> client */
     it_strmap *buckets;    /* host -> it_bucket */
+    it_strmap *hosts;      /* host -> eng_host (request counters) */
     client_entry *retired; /* clients whose credentials expired */
     it_bucket *bandwidth;
 
@@ -216,6 +225,13 @@ it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
                              bool *expires, reg_error *err);
 it_regclient *eng_dst_client(it_engine *e, image_ctx *img);
 void eng_free_bucket(void *p);
+/* The request counters are kept by the clients' hooks, which run on the
+ * worker threads. A retry step counts a retry for the host of this
+ * thread's last request; the end of a task closes whatever request of
+ * this thread was left unanswered (a transfer cancelled mid-way), so the
+ * in-flight counts cannot drift. */
+void eng_count_retry(void);
+void eng_clients_task_end(void);
 
 /* ---- engine_results.c */
 /* A new result (failed until set), or ENG_NO_RESULT when out of memory

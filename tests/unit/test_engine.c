@@ -318,6 +318,57 @@ static void test_transient_retried_with_backoff(void **state)
     assert_int_equal(atomic_load(&f->sleeps), 2);
 }
 
+/* The per-host request counters (--metrics-file): every request is
+ * counted for its host and status class, retries for the host that failed,
+ * and nothing stays in flight after the run, even a request whose answer
+ * the hooks never saw (a transfer cancelled mid-way). */
+static const it_host_stats *host_of(const it_host_stats *v, size_t n,
+                                    const char *host)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].host, host) == 0)
+            return &v[i];
+    fail_msg("no counters for %s", host);
+    return NULL;
+}
+
+static void test_host_request_counters(void **state)
+{
+    fx *f = *state;
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, "a", l, REG_ERETRY, 503, 2);
+    memreg_fail(f->m, MR_MANIFEST_GET, SRC, "a", "v1", REG_ERETRY, -1, 1);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 3, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    size_t n = 0;
+    it_host_stats *v = it_engine_host_stats(f->e, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].host, DST); /* sorted */
+    const it_host_stats *src = host_of(v, n, SRC), *dst = host_of(v, n, DST);
+    assert_int_equal(dst->requests[IT_HTTP_5XX], 2);
+    assert_int_equal(dst->retries, 2);
+    assert_int_equal(src->retries, 1);
+    assert_int_equal(src->requests[IT_HTTP_5XX], 0);
+    assert_true(src->requests[IT_HTTP_2XX] > 0);
+    assert_true(dst->requests[IT_HTTP_2XX] > 0);
+    assert_int_equal(src->in_flight, 0);
+    assert_int_equal(dst->in_flight, 0);
+    /* every request counted once: answered ones by class, plus the one
+     * never answered */
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    long sum = 1;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < IT_HTTP_NCLASS; k++)
+            sum += v[i].requests[k];
+    assert_int_equal(sum, st.http_requests);
+    assert_string_equal(it_http_class_name(IT_HTTP_ERROR), "error");
+    assert_string_equal(it_http_class_name(IT_HTTP_3XX), "3xx");
+    free(v);
+}
+
 /* Stop raised while the first image's blob is copied: that image is
  * finished, nothing else is started, the rest are pending. */
 static void stop_hook(void *payload, memreg_op op, const char *host,
@@ -564,6 +615,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_final_retry_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transient_retried_with_backoff,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_request_counters, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_stop_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_blob_fails_waiters, setup,
                                         teardown),
