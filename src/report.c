@@ -17,6 +17,21 @@ static void iso8601(char out[32], time_t t)
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+json_t *it_report_summary(const it_engine_stats *s)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                     "images_total", (json_int_t)s->images_total,
+                     "images_copied", (json_int_t)s->images_copied,
+                     "images_skipped", (json_int_t)s->images_skipped,
+                     "images_failed", (json_int_t)s->images_failed,
+                     "images_planned", (json_int_t)s->images_planned,
+                     "images_pending", (json_int_t)s->images_pending,
+                     "blobs_copied", (json_int_t)s->blobs_copied,
+                     "blobs_mounted", (json_int_t)s->blobs_mounted,
+                     "blobs_skipped", (json_int_t)s->blobs_skipped,
+                     "bytes_copied", (json_int_t)s->bytes_copied);
+}
+
 int it_report_write(const char *path, const char *mode, const it_shard *shard,
                     time_t started, time_t finished, const it_engine_stats *s,
                     const it_image_result *results, size_t n, bool interrupted,
@@ -46,17 +61,7 @@ int it_report_write(const char *path, const char *mode, const it_shard *shard,
         free(dg);
         free(why);
     }
-    json_t *summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                                "images_total", (json_int_t)s->images_total,
-                                "images_copied", (json_int_t)s->images_copied,
-                                "images_skipped", (json_int_t)s->images_skipped,
-                                "images_failed", (json_int_t)s->images_failed,
-                                "images_planned", (json_int_t)s->images_planned,
-                                "images_pending", (json_int_t)s->images_pending,
-                                "blobs_copied", (json_int_t)s->blobs_copied,
-                                "blobs_mounted", (json_int_t)s->blobs_mounted,
-                                "blobs_skipped", (json_int_t)s->blobs_skipped,
-                                "bytes_copied", (json_int_t)s->bytes_copied);
+    json_t *summary = it_report_summary(s);
     /* "o*" leaves the key out when the value is NULL: unsharded runs. */
     json_t *sh = NULL;
     if (shard && shard->count > 0)
