@@ -203,6 +203,8 @@ void it_engine_free(it_engine *e)
         it_strmap_free(e->blobs, eng_entry_free);
     if (e->planned)
         it_strmap_free(e->planned, NULL);
+    if (e->plan_targets)
+        it_strmap_free(e->plan_targets, free);
     if (e->done_images)
         it_strmap_free(e->done_images, free);
     it_bucket_free(e->bandwidth);

@@ -157,6 +157,8 @@ typedef struct it_engine_opts {
     it_journal *journal;   /* may be NULL (no journal) */
     it_progress *progress; /* required */
     FILE *plan_out;        /* --dry-run plan lines; NULL = stdout */
+    bool plan_quiet;       /* --dry-run: no plan lines (the caller */
+                           /* prints the plan: it_engine_plan_targets) */
     /* The run control (may be NULL): stop starts no new images or
      * repositories; abort also cancels transfers in flight. Raised by the
      * signal handler and the dashboard, never by the engine. */
@@ -204,6 +206,17 @@ void it_engine_wait(it_engine *e);
 /* Results, valid until it_engine_free. */
 const it_image_result *it_engine_results(const it_engine *e, size_t *n);
 void it_engine_stats_get(const it_engine *e, it_engine_stats *s);
+/* --dry-run: what the plan moves into one target registry, each distinct
+ * blob counted once (as in the plan lines). */
+typedef struct it_plan_target {
+    char registry[264];
+    long blobs;
+    int64_t bytes;
+} it_plan_target;
+/* A malloc'd copy (free() it) of the plan per target registry, sorted by
+ * registry, or NULL with *n = 0 (nothing planned, or out of memory).
+ * Thread-safe. */
+it_plan_target *it_engine_plan_targets(it_engine *e, size_t *n);
 /* A copy of the per-host request counters: one entry per registry host
  * the engine made a client for, sorted by host. Thread-safe, any time
  * until it_engine_free. A malloc'd array (free() it) of *n entries, or

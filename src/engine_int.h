@@ -184,9 +184,11 @@ struct it_engine {
     it_bucket *bandwidth;
 
     pthread_mutex_t blobs_lock;
-    it_strmap *blobs;       /* "host digest" -> blob_entry */
-    it_strmap *planned;     /* dry-run: "host digest" -> (void*)1 */
-    it_strmap *done_images; /* journal: "src\ndst" -> source digest */
+    it_strmap *blobs;        /* "host digest" -> blob_entry */
+    it_strmap *planned;      /* dry-run: "host digest" -> (void*)1 */
+    it_strmap *plan_targets; /* dry-run: host -> it_plan_target (made */
+                             /* on first use) */
+    it_strmap *done_images;  /* journal: "src\ndst" -> source digest */
 
     /* Kept by the results subscriber only (eng_results_on_event). */
     atomic_long blobs_copied, blobs_mounted, blobs_skipped;

@@ -33,6 +33,8 @@ typedef struct fx {
     atomic_int sleeps;
     it_engine *e;
     it_event_sub sub; /* an extra subscriber of the event stream, or none */
+    bool dry_run, plan_quiet;
+    FILE *plan_out;
     const it_image_result *res;
     size_t nres;
 } fx;
@@ -79,6 +81,9 @@ static void start(fx *f, int routines, int retry)
     o.regops = memreg_ops(f->m);
     o.sleep_ms = fake_sleep;
     o.sleep_payload = f;
+    o.dry_run = f->dry_run;
+    o.plan_quiet = f->plan_quiet;
+    o.plan_out = f->plan_out;
     if (f->sub.fn) {
         o.subscribers = &f->sub;
         o.nsubscribers = 1;
@@ -369,6 +374,50 @@ static void test_host_request_counters(void **state)
     free(v);
 }
 
+/* --dry-run --output=json: the plan per target registry, each distinct
+ * blob counted once per registry (a blob two images share, once; the same
+ * blob into another registry, again), and no plan lines when the caller
+ * prints the plan itself. */
+static void test_dry_run_plan_per_target(void **state)
+{
+    fx *f = *state;
+    char s[72], ca[72], cb[72];
+    image2(f, "a", "v1", "shared", "layer-a", s, ca);
+    image2(f, "b", "v1", "shared", "layer-b", s, cb);
+    f->dry_run = true;
+    f->plan_quiet = true;
+    f->plan_out = tmpfile();
+    assert_non_null(f->plan_out);
+    start(f, 2, 0);
+    const char *const pairs[][2] = {{"a", DST}, {"b", DST}, {"a", "dst2.test"}};
+    for (size_t i = 0; i < 3; i++) {
+        it_pair p = {0};
+        p.src_host = SRC;
+        p.src_repo = (char *)pairs[i][0];
+        p.dst_host = (char *)pairs[i][1];
+        p.dst_repo = (char *)pairs[i][0];
+        assert_int_equal(it_engine_add_pair(f->e, &p), 0);
+    }
+    finish(f);
+    assert_int_equal(f->nres, 3);
+    for (size_t i = 0; i < f->nres; i++)
+        assert_int_equal(f->res[i].status, IT_STATUS_PLANNED);
+    size_t n = 0;
+    it_plan_target *t = it_engine_plan_targets(f->e, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(t[0].registry, DST); /* sorted */
+    assert_int_equal(t[0].blobs, 3);
+    assert_int_equal(t[0].bytes, 100 + 1000 + 1000);
+    assert_string_equal(t[1].registry, "dst2.test");
+    assert_int_equal(t[1].blobs, 2);
+    assert_int_equal(t[1].bytes, 1100);
+    free(t);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, NULL, NULL, NULL), 0);
+    fflush(f->plan_out);
+    assert_int_equal(ftell(f->plan_out), 0); /* no plan lines */
+    fclose(f->plan_out);
+}
+
 /* Stop raised while the first image's blob is copied: that image is
  * finished, nothing else is started, the rest are pending. */
 static void stop_hook(void *payload, memreg_op op, const char *host,
@@ -616,6 +665,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transient_retried_with_backoff,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_request_counters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run_plan_per_target, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_blob_fails_waiters, setup,
