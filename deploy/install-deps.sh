@@ -13,7 +13,10 @@ PKGS=(build-essential cmake pkg-config clang-format
       libncurses-dev libcmocka-dev
       docker-registry skopeo apache2-utils openssl
       python3 tmux time procps jq strace
-      file dpkg-dev man-db systemd)
+      file dpkg-dev man-db systemd
+      # promtool and node_exporter's textfile collector read --metrics-file
+      # in integration.test_monitoring (they start on free loopback ports)
+      prometheus prometheus-node-exporter)
 
 missing=()
 for p in "${PKGS[@]}"; do
