@@ -160,8 +160,8 @@ class MonitoringTest(unittest.TestCase):
             if p.poll() is not None:
                 break
             text = ne.scrape()
-            if 'image_transfer_phase' in text:
-                during = text
+            if 'image_transfer_phase' in text and during is None:
+                during = text  # the first: the run has not ended yet
             time.sleep(0.05)
         out, err = p.communicate(timeout=300)
         out, err = out.decode(), err.decode()
