@@ -155,6 +155,7 @@ void *eng_worker(void *arg)
             bool parked = false;
             /* t lives in the object it works on: not touched after */
             run_task(e, t, &parked);
+            eng_clients_task_end();
             pthread_mutex_lock(&e->lock);
             if (!parked)
                 e->outstanding--;
