@@ -14,7 +14,10 @@ PKGS=(build-essential cmake pkg-config clang-format
       docker-registry skopeo apache2-utils openssl
       python3 tmux time procps jq strace
       file dpkg-dev man-db systemd
-      golang-docker-credential-helpers pass gnupg)
+      golang-docker-credential-helpers pass gnupg
+      # promtool and node_exporter's textfile collector read --metrics-file
+      # in integration.test_monitoring (they start on free loopback ports)
+      prometheus prometheus-node-exporter)
 # (golang-docker-credential-helpers, pass, gnupg: docker-credential-pass
 # over a throw-away gpg key in integration.test_credhelpers; test only, the
 # program runs whatever helper the user's Docker config names.)

@@ -22,10 +22,13 @@
 #include "config.h"
 #include "console.h"
 #include "engine.h"
+#include "events_out.h"
 #include "headless.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "out.h"
+#include "plan_json.h"
 #include "progress.h"
 #include "report.h"
 #include "shard.h"
@@ -170,11 +173,19 @@ static void early_observer(void *payload, it_log_level lvl, const char *line)
     e->n++;
 }
 
+/* True when stdout carries JSON (--events -, --output=json): no
+ * dashboard then (options.c refuses --tui with them). */
+static bool json_on_stdout(const it_options *o)
+{
+    return o->output == IT_OUTPUT_JSON ||
+           (o->events && strcmp(o->events, "-") == 0);
+}
+
 static bool use_tui(const it_options *o)
 {
     if (o->tui == IT_TUI_ON)
         return true;
-    if (o->tui == IT_TUI_OFF)
+    if (o->tui == IT_TUI_OFF || json_on_stdout(o))
         return false;
     return isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
 }
@@ -305,11 +316,20 @@ typedef struct run {
     /* state */
     it_out *out; /* the one writer of stdout */
     FILE *stdout_;
-    it_report *report; /* open from the engine's start to the end */
+    it_report *report;       /* open from the engine's start to the end */
+    it_plan_json *plan_json; /* --output=json: the same */
     it_progress *progress;
     it_journal *journal;
     seed_list seeds;
     it_engine *engine;
+    /* monitors and pipelines */
+    it_events_out *events; /* --events */
+    it_metrics *metrics;   /* --metrics-file */
+    it_event_sub subs[2];  /* their engine subscribers */
+    size_t nsubs;
+    pthread_mutex_t obs_lock; /* the view's log observer, below */
+    void (*view_obs)(void *payload, it_log_level lvl, const char *line);
+    void *view_obs_payload;
     /* threads */
     pthread_t planner, finisher;
     bool planning, finishing;
@@ -318,6 +338,36 @@ typedef struct run {
     bool interrupted;
     it_engine_stats st;
 } run;
+
+/* The log's one observer: warnings and errors go to --events and to the
+ * view's observer (the early notes, then the dashboard's pane). */
+static void run_observer(void *payload, it_log_level lvl, const char *line)
+{
+    run *r = payload;
+    it_events_warning(r->events, lvl == IT_LOG_ERROR, line);
+    pthread_mutex_lock(&r->obs_lock);
+    void (*fn)(void *, it_log_level, const char *) = r->view_obs;
+    void *fp = r->view_obs_payload;
+    pthread_mutex_unlock(&r->obs_lock);
+    if (fn)
+        fn(fp, lvl, line);
+}
+
+/* Sets the view's observer (fn NULL: none); the log observes through
+ * run_observer while there is a view or an events file. */
+static void set_view_observer(run *r,
+                              void (*fn)(void *, it_log_level, const char *),
+                              void *payload)
+{
+    pthread_mutex_lock(&r->obs_lock);
+    r->view_obs = fn;
+    r->view_obs_payload = payload;
+    pthread_mutex_unlock(&r->obs_lock);
+    if (fn || r->events)
+        it_log_set_observer(run_observer, r);
+    else
+        it_log_set_observer(NULL, NULL);
+}
 
 /* Phase 1: the log. With the dashboard on, logs go to a file, never onto
  * the screen: into the state dir, checked first (owned by the user, not
@@ -356,7 +406,7 @@ static int start_log(run *r)
         return IT_EXIT_USAGE;
     }
     if (r->tui)
-        it_log_set_observer(early_observer, &r->early);
+        set_view_observer(r, early_observer, &r->early);
     return 0;
 }
 
@@ -405,6 +455,43 @@ static int load_config(run *r)
     return 0;
 }
 
+/* --events and --metrics-file, opened before anything runs so a path
+ * that cannot be written is a usage error; "run started" goes out. */
+static int open_monitors(run *r)
+{
+    const it_options *o = r->o;
+    if (o->events) {
+        if (it_events_open(&r->events, o->events, r->stdout_, &r->err) != 0) {
+            say("", r->err.msg);
+            return -1;
+        }
+        r->subs[r->nsubs++] = (it_event_sub){it_events_on_event, r->events};
+        set_view_observer(r, r->view_obs, r->view_obs_payload);
+        it_events_run_started(r->events,
+                              &(it_events_run){.mode = r->mode,
+                                               .source = r->src_desc,
+                                               .target = r->dst_desc,
+                                               .shard = r->shard_desc,
+                                               .version = IT_VERSION,
+                                               .dry_run = o->dry_run});
+    }
+    if (o->metrics_file) {
+        it_metrics_opts mo = {.path = o->metrics_file,
+                              .interval_s = o->metrics_interval,
+                              .mode = r->mode,
+                              .shard = r->shard_desc,
+                              .dry_run = o->dry_run,
+                              .started = r->started,
+                              .progress = r->progress};
+        if (it_metrics_open(&r->metrics, &mo, &r->err) != 0) {
+            say("", r->err.msg);
+            return -1;
+        }
+        r->subs[r->nsubs++] = (it_event_sub){it_metrics_on_event, r->metrics};
+    }
+    return 0;
+}
+
 /* Phase 3: the stdout writer, the progress model (its notes pane takes
  * over from the early notes) and the journal, replayed into seeds. */
 static int open_state(run *r)
@@ -426,8 +513,10 @@ static int open_state(run *r)
         for (int i = 0; i < r->early.n; i++)
             it_progress_note(r->progress, r->early.is_error[i],
                              r->early.line[i]);
-        it_log_set_observer(log_observer, r->progress);
+        set_view_observer(r, log_observer, r->progress);
     }
+    if (open_monitors(r) != 0)
+        return IT_EXIT_USAGE;
     if (r->o->dry_run)
         return 0;
     it_journal_visitor v = {
@@ -449,10 +538,14 @@ static int open_state(run *r)
     return 0;
 }
 
-/* The engine's results go straight into the report. */
+/* The engine's results go straight into the report and the JSON plan. */
 static void on_result(void *payload, const it_image_result *res)
 {
-    it_report_add(payload, res);
+    run *r = payload;
+    if (r->report)
+        it_report_add(r->report, res);
+    if (r->plan_json)
+        it_plan_json_add(r->plan_json, res);
 }
 
 /* Phase 4: the engine, seeded with what the journal remembers. */
@@ -477,18 +570,25 @@ static int start_engine(run *r)
         eo.creds_payload = r->ccr;
     }
     eo.plan_out = r->stdout_;
+    eo.plan_quiet = o->output == IT_OUTPUT_JSON;
     eo.ctl = r->ctl;
-    /* The report is written as images end: opened before the first. */
+    /* The results are written as images end: the report (opened before
+     * the first) and the --output=json plan. */
     if (o->report && it_report_open(&r->report, o->report, r->mode,
                                     o->shard.count > 0 ? &o->shard : NULL,
                                     r->started, &r->err) != 0) {
         say("", r->err.msg);
         return IT_EXIT_USAGE;
     }
-    if (r->report) {
-        eo.on_result = on_result;
-        eo.result_payload = r->report;
+    if (o->output == IT_OUTPUT_JSON &&
+        !(r->plan_json = it_plan_json_begin(r->stdout_, r->mode))) {
+        say("", "--output=json: out of memory");
+        return IT_EXIT_USAGE;
     }
+    eo.on_result = on_result;
+    eo.result_payload = r;
+    eo.subscribers = r->subs;
+    eo.nsubscribers = r->nsubs;
     if (it_engine_start(&r->engine, &eo, &r->err) != 0) {
         say("", r->err.msg);
         return IT_EXIT_USAGE;
@@ -501,6 +601,9 @@ static int start_engine(run *r)
             it_engine_seed_blob(r->engine, sd->a, sd->b, sd->c);
     }
     seed_list_clear(&r->seeds);
+    if (r->metrics && it_metrics_start(r->metrics, r->engine) != 0)
+        log_warn("--metrics-file: cannot start the writer thread: the file "
+                 "is written at the end only");
     return 0;
 }
 
@@ -583,14 +686,18 @@ static void show_run(run *r)
             log_warn("cannot start the dashboard: showing progress lines");
     }
     if (!shown)
-        it_headless_run(r->progress, r->o->progress_interval, r->stdout_);
+        it_headless_run(r->progress,
+                        r->o->output == IT_OUTPUT_JSON
+                            ? 0 /* stdout is the plan's */
+                            : r->o->progress_interval,
+                        r->stdout_);
     if (r->finishing)
         pthread_join(r->finisher, NULL);
     r->finishing = false;
     if (r->planning)
         pthread_join(r->planner, NULL);
     r->planning = false;
-    it_log_set_observer(NULL, NULL);
+    set_view_observer(r, NULL, NULL);
     r->interrupted = it_runctl_stopping(r->ctl);
 }
 
@@ -616,6 +723,8 @@ static void write_report(run *r)
     if (rep &&
         it_report_finish(rep, time(NULL), st, r->interrupted, &r->err) != 0)
         log_error("%s", r->err.msg);
+    if (r->metrics && it_metrics_finish(r->metrics, st, &r->err) != 0)
+        log_error("%s", r->err.msg);
 }
 
 /* Phase 8: the summary on stdout, and the exit code. */
@@ -626,7 +735,14 @@ static int print_summary(run *r)
     const it_engine_stats *st = &r->st;
     it_snapshot *snap =
         o->dry_run ? NULL : it_progress_snapshot(r->progress, NULL);
-    if (o->dry_run) {
+    if (r->plan_json) {
+        size_t nt = 0;
+        it_plan_target *t = it_engine_plan_targets(r->engine, &nt);
+        if (it_plan_json_end(r->plan_json, st, t, nt) != 0)
+            log_error("--output=json: the plan could not be written");
+        r->plan_json = NULL;
+        free(t);
+    } else if (o->dry_run) {
         int64_t bytes = st->bytes_planned;
         fprintf(out,
                 "dry run: %s%ld image(s) to copy (%lld bytes of new "
@@ -647,7 +763,7 @@ static int print_summary(run *r)
         it_summary_print(out, snap);
         it_snapshot_free(snap);
     }
-    if (o->report) {
+    if (o->report && o->output != IT_OUTPUT_JSON) {
         char *name = it_sanitize_dup(o->report);
         fprintf(out, "report: %s\n", name ? name : "?");
         free(name);
@@ -670,11 +786,27 @@ static int print_summary(run *r)
                                    : IT_EXIT_OK;
 }
 
+/* The last event: the summary and the exit code; the events file closed. */
+static void finish_events(run *r, int code)
+{
+    if (!r->events)
+        return;
+    it_events_run_finished(r->events, &r->st, r->interrupted, code);
+    it_log_set_observer(NULL, NULL);
+    if (it_events_close(r->events, &r->err) != 0)
+        log_error("%s", r->err.msg);
+    r->events = NULL;
+}
+
 static void run_free(run *r)
 {
     it_log_set_observer(NULL, NULL); /* `early` and progress end here */
     it_engine_free(r->engine);
     it_report_abort(r->report); /* a run that never got to its end */
+    if (r->plan_json)
+        it_plan_json_end(r->plan_json, &r->st, NULL, 0);
+    it_metrics_free(r->metrics);
+    it_events_close(r->events, &r->err);
     it_journal_close(r->journal);
     seed_list_clear(&r->seeds);
     for (size_t i = 0; i < r->npairs; i++)
@@ -691,6 +823,7 @@ static void run_free(run *r)
 int it_app_run(const it_options *o, it_runctl *ctl)
 {
     run r = {.o = o, .ctl = ctl, .tui = use_tui(o), .started = time(NULL)};
+    pthread_mutex_init(&r.obs_lock, NULL);
     int code = start_log(&r);
     if (code == 0)
         code = load_config(&r);
@@ -704,6 +837,8 @@ int it_app_run(const it_options *o, it_runctl *ctl)
         write_report(&r);
         code = print_summary(&r);
     }
+    finish_events(&r, code);
     run_free(&r);
+    pthread_mutex_destroy(&r.obs_lock);
     return code;
 }

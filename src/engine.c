@@ -33,6 +33,7 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     pthread_mutex_init(&e->blobs_lock, NULL);
     e->clients = it_strmap_new();
     e->buckets = it_strmap_new();
+    e->hosts = it_strmap_new();
     e->refreshing = it_strmap_new();
     e->blobs = it_strmap_new();
     e->planned = it_strmap_new();
@@ -41,8 +42,8 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     if (o->bandwidth > 0)
         e->bandwidth = it_bucket_new((double)o->bandwidth,
                                      (double)o->bandwidth / 4, NULL, NULL);
-    if (!e->clients || !e->buckets || !e->refreshing || !e->blobs ||
-        !e->planned || !e->plan_cache || !e->done_images ||
+    if (!e->clients || !e->buckets || !e->hosts || !e->refreshing ||
+        !e->blobs || !e->planned || !e->plan_cache || !e->done_images ||
         eng_events_init(e) != 0 ||
         (!o->regops && reg_global_new(&e->global, &rerr) != 0)) {
         snprintf(err->msg, sizeof(err->msg), "engine setup: %s",
@@ -185,6 +186,8 @@ void it_engine_free(it_engine *e)
     }
     if (e->buckets)
         it_strmap_free(e->buckets, eng_free_bucket);
+    if (e->hosts)
+        it_strmap_free(e->hosts, free);
     if (e->refreshing)
         it_strmap_free(e->refreshing, NULL);
     if (e->blobs)
@@ -193,6 +196,8 @@ void it_engine_free(it_engine *e)
         it_strmap_free(e->planned, NULL);
     if (e->plan_cache)
         it_strmap_free(e->plan_cache, eng_plan_cache_free);
+    if (e->plan_targets)
+        it_strmap_free(e->plan_targets, free);
     if (e->done_images)
         it_strmap_free(e->done_images, free);
     it_bucket_free(e->bandwidth);

@@ -45,6 +45,27 @@ typedef struct it_image_result {
     const char *error; /* why failed / skipped, NULL otherwise */
 } it_image_result;
 
+/* The status class of an HTTP request, for the per-host counters. */
+typedef enum it_http_class {
+    IT_HTTP_2XX = 0,
+    IT_HTTP_3XX,
+    IT_HTTP_4XX,
+    IT_HTTP_5XX,
+    IT_HTTP_ERROR, /* no answer (connection, TLS, timeout, cancelled) */
+                   /* or a status outside 200..599 */
+    IT_HTTP_NCLASS
+} it_http_class;
+
+/* Requests to one registry host (its token service included), counted by
+ * the hooks of the engine's clients. */
+typedef struct it_host_stats {
+    char host[264];                /* "host[:port]" as in references */
+    long requests[IT_HTTP_NCLASS]; /* requests answered, by class */
+    long retries;   /* tries again under the retry policy, counted for */
+                    /* the host of the worker's last request */
+    long in_flight; /* requests started and not answered yet */
+} it_host_stats;
+
 typedef struct it_engine_stats {
     long images_total, images_copied, images_skipped, images_failed;
     long images_planned, images_pending;
@@ -143,6 +164,8 @@ typedef struct it_engine_opts {
     it_journal *journal;   /* may be NULL (no journal) */
     it_progress *progress; /* required */
     FILE *plan_out;        /* --dry-run plan lines; NULL = stdout */
+    bool plan_quiet;       /* --dry-run: no plan lines (the caller */
+                           /* prints the plan: it_engine_plan_targets) */
     /* The run control (may be NULL): stop starts no new images or
      * repositories; abort also cancels transfers in flight. Raised by the
      * signal handler and the dashboard, never by the engine. */
@@ -200,6 +223,25 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s);
 /* Repository and image objects alive now (for tests of the memory rule:
  * nothing per image outlives its end). */
 void it_engine_live(it_engine *e, long *repos, long *images);
+/* --dry-run: what the plan moves into one target registry, each distinct
+ * blob counted once (as in the plan lines). */
+typedef struct it_plan_target {
+    char registry[264];
+    long images; /* images planned into it */
+    long blobs;
+    int64_t bytes;
+} it_plan_target;
+/* A malloc'd copy (free() it) of the plan per target registry, sorted by
+ * registry, or NULL with *n = 0 (nothing planned, or out of memory).
+ * Thread-safe. */
+it_plan_target *it_engine_plan_targets(it_engine *e, size_t *n);
+/* A copy of the per-host request counters: one entry per registry host
+ * the engine made a client for, sorted by host. Thread-safe, any time
+ * until it_engine_free. A malloc'd array (free() it) of *n entries, or
+ * NULL with *n = 0 (no host yet, or out of memory). */
+it_host_stats *it_engine_host_stats(it_engine *e, size_t *n);
+/* "2xx", "3xx", "4xx", "5xx" or "error". */
+const char *it_http_class_name(it_http_class c);
 void it_engine_free(it_engine *e);
 const char *it_image_status_name(it_image_status s);
 

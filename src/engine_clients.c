@@ -19,13 +19,76 @@ static void bucket_hook(void *payload, const char *host)
 typedef struct hook_ctx {
     it_engine *e;
     it_bucket *bucket;
+    eng_host *host; /* the host's request counters, NULL: not counted */
 } hook_ctx;
+
+/* The requests this worker thread has started and not seen answered (at
+ * most two at once: the blob copier's GET and upload), and the host of
+ * its last request, for eng_count_retry. Reset at the end of each task. */
+#define OPEN_MAX 4
+static _Thread_local eng_host *open_reqs[OPEN_MAX];
+static _Thread_local int n_open;
+static _Thread_local eng_host *last_host;
+
+static void request_started(eng_host *hs)
+{
+    atomic_fetch_add(&hs->in_flight, 1);
+    if (n_open == OPEN_MAX) { /* the oldest was never answered */
+        atomic_fetch_sub(&open_reqs[0]->in_flight, 1);
+        memmove(open_reqs, open_reqs + 1, (OPEN_MAX - 1) * sizeof(*open_reqs));
+        n_open--;
+    }
+    open_reqs[n_open++] = hs;
+    last_host = hs;
+}
+
+static void request_answered(eng_host *hs)
+{
+    for (int i = n_open - 1; i >= 0; i--) {
+        if (open_reqs[i] == hs) {
+            atomic_fetch_sub(&hs->in_flight, 1);
+            memmove(open_reqs + i, open_reqs + i + 1,
+                    (size_t)(n_open - i - 1) * sizeof(*open_reqs));
+            n_open--;
+            return;
+        }
+    }
+}
+
+void eng_clients_task_end(void)
+{
+    for (int i = 0; i < n_open; i++)
+        atomic_fetch_sub(&open_reqs[i]->in_flight, 1);
+    n_open = 0;
+    last_host = NULL;
+}
+
+void eng_count_retry(void)
+{
+    if (last_host)
+        atomic_fetch_add(&last_host->retries, 1);
+}
 
 static void before_request(void *payload, const char *host)
 {
     hook_ctx *h = payload;
     atomic_fetch_add(&h->e->http_requests, 1);
+    if (h->host)
+        request_started(h->host);
     bucket_hook(h->bucket, host);
+}
+
+static it_http_class http_class(long status)
+{
+    if (status < 200 || status > 599)
+        return IT_HTTP_ERROR;
+    return (it_http_class)(status / 100 - 2);
+}
+
+const char *it_http_class_name(it_http_class c)
+{
+    static const char *const names[] = {"2xx", "3xx", "4xx", "5xx", "error"};
+    return c >= 0 && c < IT_HTTP_NCLASS ? names[c] : "error";
 }
 
 static void on_blob_bytes(void *payload, size_t n)
@@ -38,7 +101,11 @@ static void on_blob_bytes(void *payload, size_t n)
 static void on_http(void *payload, const char *method, const char *url,
                     long status)
 {
-    (void)payload;
+    hook_ctx *h = payload;
+    if (h && h->host) {
+        atomic_fetch_add(&h->host->requests[http_class(status)], 1);
+        request_answered(h->host);
+    }
     log_debug("http %s %s -> %ld", method, url, status);
 }
 
@@ -115,6 +182,63 @@ static it_bucket *bucket_locked(it_engine *e, const char *host)
     return b;
 }
 
+/* The request counters of host, made on first use (NULL when out of
+ * memory: that host is not counted). Caller holds clients_lock. */
+static eng_host *host_locked(it_engine *e, const char *host)
+{
+    eng_host *hs = it_strmap_get(e->hosts, host);
+    if (!hs && (hs = calloc(1, sizeof(*hs))) != NULL) {
+        snprintf(hs->host, sizeof(hs->host), "%s", host);
+        if (it_strmap_put(e->hosts, host, hs) != 0) {
+            free(hs);
+            hs = NULL;
+        }
+    }
+    return hs;
+}
+
+typedef struct host_copy {
+    it_host_stats *v;
+    size_t n;
+} host_copy;
+
+static void copy_host(void *payload, const char *key, void *value)
+{
+    (void)key;
+    host_copy *c = payload;
+    const eng_host *hs = value;
+    it_host_stats *o = &c->v[c->n++];
+    memset(o, 0, sizeof(*o));
+    snprintf(o->host, sizeof(o->host), "%s", hs->host);
+    for (int i = 0; i < IT_HTTP_NCLASS; i++)
+        o->requests[i] = atomic_load(&hs->requests[i]);
+    o->retries = atomic_load(&hs->retries);
+    long f = atomic_load(&hs->in_flight);
+    o->in_flight = f > 0 ? f : 0;
+}
+
+static int host_cmp(const void *a, const void *b)
+{
+    return strcmp(((const it_host_stats *)a)->host,
+                  ((const it_host_stats *)b)->host);
+}
+
+it_host_stats *it_engine_host_stats(it_engine *e, size_t *n)
+{
+    host_copy c = {0};
+    pthread_mutex_lock(&e->clients_lock);
+    size_t count = it_strmap_count(e->hosts);
+    if (count > 0)
+        c.v = malloc(count * sizeof(*c.v));
+    if (c.v)
+        it_strmap_each(e->hosts, copy_host, &c);
+    pthread_mutex_unlock(&e->clients_lock);
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof(*c.v), host_cmp);
+    *n = c.n;
+    return c.v;
+}
+
 /* Credentials for host: the secrets file's, else the Docker config's
  * credential helper's, else the provider's (with their expiry), else none
  * for a little while. -1 with err when the credential helper fails. */
@@ -147,10 +271,11 @@ static int fetch_creds(it_engine *e, const it_cred *cred, const char *host,
 }
 
 /* A new pool entry: a client for host with these credentials, its hooks
- * counting requests and taking from bucket b. NULL with err on failure. */
+ * counting requests (into hs) and taking from bucket b. NULL with err on
+ * failure. */
 static client_entry *entry_new(it_engine *e, const char *host, const char *user,
                                const char *pass, bool insecure, it_bucket *b,
-                               reg_error *err)
+                               eng_host *hs, reg_error *err)
 {
     hook_ctx *h = calloc(1, sizeof(*h));
     client_entry *ce = calloc(1, sizeof(*ce));
@@ -161,6 +286,7 @@ static client_entry *entry_new(it_engine *e, const char *host, const char *user,
     ce->e = e;
     h->e = e;
     h->bucket = b;
+    h->host = hs;
     reg_client_opts co = {0};
     co.host = host;
     co.username = user;
@@ -230,13 +356,14 @@ it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
     pthread_mutex_lock(&e->clients_lock);
     c = lookup_locked(e, key, &exp, &old);
     it_bucket *b = c ? NULL : bucket_locked(e, host);
+    eng_host *hs = c ? NULL : host_locked(e, host);
     pthread_mutex_unlock(&e->clients_lock);
     if (c)
         goto out;
     /* Fetching credentials may take API calls: no lock held meanwhile. */
     client_entry *ce = NULL;
     if (fetch_creds(e, cred, host, &user, &pass, &expires_at, err) == 0)
-        ce = entry_new(e, host, user, pass, insecure, b, err);
+        ce = entry_new(e, host, user, pass, insecure, b, hs, err);
     if (ce)
         ce->expires_at = expires_at;
     c = install(e, key, ce, old, &exp, err);

@@ -150,6 +150,14 @@ typedef struct blob_entry {
 #define HOLDER_VERIFIED ((void *)2)
 #define ENG_HOLDERS_MAX 4096
 
+/* The request counters of one registry host (it_host_stats). */
+typedef struct eng_host {
+    char host[264];
+    atomic_long requests[IT_HTTP_NCLASS];
+    atomic_long retries;
+    atomic_long in_flight;
+} eng_host;
+
 typedef struct client_entry {
     struct it_engine *e;
     it_regclient *client;
@@ -195,14 +203,17 @@ struct it_engine {
     it_strmap *refreshing;        /* keys whose client a worker is making */
     it_strmap *clients;    /* "host\ncredkey\n(insecure|verify)" -> client */
     it_strmap *buckets;    /* host -> it_bucket */
+    it_strmap *hosts;      /* host -> eng_host (request counters) */
     client_entry *retired; /* clients whose credentials expired */
     it_bucket *bandwidth;
 
     pthread_mutex_t blobs_lock;
-    it_strmap *blobs;       /* "host digest" -> blob_entry */
-    it_strmap *planned;     /* dry-run: "host digest" -> (void*)1 */
-    it_strmap *plan_cache;  /* dry-run: digest -> reg_manifest (no body) */
-    it_strmap *done_images; /* journal: "src\ndst" -> source digest */
+    it_strmap *blobs;        /* "host digest" -> blob_entry */
+    it_strmap *planned;      /* dry-run: "host digest" -> (void*)1 */
+    it_strmap *plan_targets; /* dry-run: host -> it_plan_target (made */
+                             /* on first use) */
+    it_strmap *plan_cache;   /* dry-run: digest -> reg_manifest (no body) */
+    it_strmap *done_images;  /* journal: "src\ndst" -> source digest */
 
     /* Kept by the results subscriber only (eng_results_on_event). */
     atomic_long images_by_status[IT_STATUS_PENDING + 1];
@@ -244,6 +255,13 @@ it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
                              bool *expires, reg_error *err);
 it_regclient *eng_dst_client(it_engine *e, image_ctx *img);
 void eng_free_bucket(void *p);
+/* The request counters are kept by the clients' hooks, which run on the
+ * worker threads. A retry step counts a retry for the host of this
+ * thread's last request; the end of a task closes whatever request of
+ * this thread was left unanswered (a transfer cancelled mid-way), so the
+ * in-flight counts cannot drift. */
+void eng_count_retry(void);
+void eng_clients_task_end(void);
 
 /* ---- engine_results.c */
 void eng_image_fail(image_ctx *img, const char *prefix, const char *msg);

@@ -54,13 +54,31 @@ static int plan_get(it_engine *e, image_ctx *img, const char *digest,
     return m ? 0 : reg_error_set(err, REG_ENOMEM, "plan: out of memory");
 }
 
+/* The plan's totals for target registry host (made on first use; NULL
+ * when out of memory). Caller holds blobs_lock. */
+static it_plan_target *target_locked(it_engine *e, const char *host)
+{
+    if (!e->plan_targets && !(e->plan_targets = it_strmap_new()))
+        return NULL;
+    it_plan_target *t = it_strmap_get(e->plan_targets, host);
+    if (!t && (t = calloc(1, sizeof(*t))) != NULL) {
+        snprintf(t->registry, sizeof(t->registry), "%s", host);
+        if (it_strmap_put(e->plan_targets, host, t) != 0) {
+            free(t);
+            t = NULL;
+        }
+    }
+    return t;
+}
+
 /* Counts the blobs (and bytes) of image manifest m not yet planned for the
- * target registry. */
+ * target registry, in the image's counts and the registry's. */
 static void plan_blobs(it_engine *e, image_ctx *img, const reg_manifest *m,
                        long *nblobs, int64_t *bytes)
 {
     const char *host = e->ops.client_host(e->ops.self, img->dst);
     pthread_mutex_lock(&e->blobs_lock);
+    it_plan_target *t = target_locked(e, host);
     for (size_t i = 0; i < m->n_blobs; i++) {
         char *key = it_join2(host, ' ', m->blobs[i].digest);
         if (key && !it_strmap_get(e->planned, key)) {
@@ -68,6 +86,11 @@ static void plan_blobs(it_engine *e, image_ctx *img, const reg_manifest *m,
             (*nblobs)++;
             if (m->blobs[i].size > 0)
                 *bytes = it_add_sat(*bytes, m->blobs[i].size);
+            if (t) {
+                t->blobs++;
+                if (m->blobs[i].size > 0)
+                    t->bytes = it_add_sat(t->bytes, m->blobs[i].size);
+            }
         }
         free(key);
     }
@@ -103,6 +126,14 @@ int eng_plan_image(it_engine *e, image_ctx *img, reg_error *err)
     if (rc != 0)
         return rc;
     atomic_store(&img->bytes, bytes);
+    const char *host = e->ops.client_host(e->ops.self, img->dst);
+    pthread_mutex_lock(&e->blobs_lock);
+    it_plan_target *t = target_locked(e, host);
+    if (t)
+        t->images++;
+    pthread_mutex_unlock(&e->blobs_lock);
+    if (e->o.plan_quiet)
+        return 0;
     char *src = it_sanitize_dup(img->src_str);
     char *dst = it_sanitize_dup(img->dst_str);
     fprintf(e->o.plan_out ? e->o.plan_out : stdout,
@@ -111,4 +142,36 @@ int eng_plan_image(it_engine *e, image_ctx *img, reg_error *err)
     free(src);
     free(dst);
     return 0;
+}
+
+typedef struct target_copy {
+    it_plan_target *v;
+    size_t n;
+} target_copy;
+
+static void copy_target(void *payload, const char *key, void *value)
+{
+    (void)key;
+    target_copy *c = payload;
+    c->v[c->n++] = *(const it_plan_target *)value;
+}
+
+static int target_cmp(const void *a, const void *b)
+{
+    return strcmp(((const it_plan_target *)a)->registry,
+                  ((const it_plan_target *)b)->registry);
+}
+
+it_plan_target *it_engine_plan_targets(it_engine *e, size_t *n)
+{
+    target_copy c = {0};
+    pthread_mutex_lock(&e->blobs_lock);
+    size_t count = e->plan_targets ? it_strmap_count(e->plan_targets) : 0;
+    if (count > 0 && (c.v = malloc(count * sizeof(*c.v))) != NULL)
+        it_strmap_each(e->plan_targets, copy_target, &c);
+    pthread_mutex_unlock(&e->blobs_lock);
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof(*c.v), target_cmp);
+    *n = c.n;
+    return c.v;
 }

@@ -160,6 +160,7 @@ void *eng_worker(void *arg)
             bool parked = false;
             /* t lives in the object it works on: not touched after */
             run_task(e, t, &parked);
+            eng_clients_task_end();
             pthread_mutex_lock(&e->lock);
             e->listing_now -= listing;
             if (!parked)

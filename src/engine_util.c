@@ -49,6 +49,7 @@ bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
         err->http_status = 0;
     }
     (*attempt)++;
+    eng_count_retry();
     log_warn("%s: %s; retry %d/%d in %.1fs", what, err ? err->msg : "",
              *attempt, e->o.retry, (double)delay_ms / 1000.0);
     it_retry_sleep(&e->policy, delay_ms);

@@ -31,7 +31,8 @@ typedef enum opt_kind {
     K_BOOL,
     K_BYTES,
     K_LEVEL,
-    K_SHARD, /* it_shard: "I/N" */
+    K_SHARD,  /* it_shard: "I/N" */
+    K_OUTPUT, /* it_output_format: text or json */
     K_TUI,
     K_NO_TUI,
     K_HELP,
@@ -93,6 +94,14 @@ static const opt_def opt_table[] = {
      86400},
     {{"ca-file", "caFile"}, K_STR_OPT, OFF(ca_file), 0, 0},
     {{"shard"}, K_SHARD, OFF(shard), 0, 0},
+    {{"metrics-file", "metricsFile"}, K_STR, OFF(metrics_file), 0, 0},
+    {{"metrics-interval", "metricsInterval"},
+     K_INT,
+     OFF(metrics_interval),
+     1,
+     3600},
+    {{"events"}, K_STR, OFF(events), 0, 0},
+    {{"output"}, K_OUTPUT, OFF(output), 0, 0},
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
 };
@@ -112,7 +121,8 @@ static const opt_def *find_opt(const char *name, size_t len)
 static bool takes_value(const opt_def *d)
 {
     return d->kind == K_STR || d->kind == K_STR_OPT || d->kind == K_INT ||
-           d->kind == K_BYTES || d->kind == K_LEVEL || d->kind == K_SHARD;
+           d->kind == K_BYTES || d->kind == K_LEVEL || d->kind == K_SHARD ||
+           d->kind == K_OUTPUT;
 }
 
 /* Go's strconv.ParseBool plus yes/no/on/off. */
@@ -277,6 +287,16 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
     }
     case K_SHARD:
         return it_shard_parse((it_shard *)(base + d->off), v, flag, err);
+    case K_OUTPUT:
+        if (strcmp(v, "text") == 0) {
+            o->output = IT_OUTPUT_TEXT;
+        } else if (strcmp(v, "json") == 0) {
+            o->output = IT_OUTPUT_JSON;
+        } else {
+            it_set_err(err, "%s: expected text or json, got '%.100s'", flag, v);
+            return -1;
+        }
+        return 0;
     case K_BOOL:
     case K_HELP:
     case K_VERSION: {
@@ -328,6 +348,7 @@ static int set_defaults(it_options *o, it_errbuf *err)
     o->tag_exist_overridden = true;
     o->ccr_tag_nums = 0;
     o->progress_interval = 10;
+    o->metrics_interval = 5;
     o->tui = IT_TUI_AUTO;
     o->tcr_region = strdup("ap-guangzhou");
     o->ccr_region = strdup("ap-guangzhou");
@@ -385,6 +406,25 @@ static int check(const it_options *o, it_errbuf *err)
         it_set_err(err, "nothing to do: give --ruleFile=FILE (generic mode) or "
                         "--ccrToTcr=true --tcrName=NAME (CCR to TCR mode); see "
                         "--help");
+        return -1;
+    }
+    /* stdout is the dashboard's, or the JSON's: one user at a time */
+    bool events_stdout = o->events != NULL && strcmp(o->events, "-") == 0;
+    if (o->output == IT_OUTPUT_JSON && !o->dry_run) {
+        it_set_err(err, "--output=json needs --dry-run (it prints the plan as "
+                        "JSON; a run's results are in --report and --events)");
+        return -1;
+    }
+    if (o->tui == IT_TUI_ON && (events_stdout || o->output == IT_OUTPUT_JSON)) {
+        it_set_err(err,
+                   "%s writes to stdout, which the dashboard (--tui) "
+                   "uses: give --events a file name, or leave --tui out",
+                   events_stdout ? "--events -" : "--output=json");
+        return -1;
+    }
+    if (events_stdout && o->output == IT_OUTPUT_JSON) {
+        it_set_err(err, "--events - and --output=json both write to stdout: "
+                        "give --events a file name");
         return -1;
     }
     if (o->tui == IT_TUI_ON && o->log_file == NULL) {
@@ -482,5 +522,7 @@ void it_options_free(it_options *o)
     free(o->log_level);
     free(o->log_file);
     free(o->ca_file);
+    free(o->metrics_file);
+    free(o->events);
     memset(o, 0, sizeof *o);
 }

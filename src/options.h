@@ -19,6 +19,11 @@ typedef enum it_tui_mode {
     IT_TUI_OFF
 } it_tui_mode;
 
+typedef enum it_output_format {
+    IT_OUTPUT_TEXT = 0, /* plan lines and the summary for people */
+    IT_OUTPUT_JSON      /* --dry-run: the plan as one JSON document */
+} it_output_format;
+
 typedef struct it_options {
     /* generic mode */
     char *security_file; /* --securityFile / --security-file */
@@ -60,6 +65,10 @@ typedef struct it_options {
     char *ca_file;  /* --ca-file: CA bundle used instead of the system one */
     it_shard shard; /* --shard I/N: only the repositories of shard I */
                     /* (count 0 = not sharded) */
+    char *metrics_file;      /* --metrics-file FILE: Prometheus text format */
+    int metrics_interval;    /* --metrics-interval seconds, default 5 */
+    char *events;            /* --events FILE, or "-" for stdout: JSON lines */
+    it_output_format output; /* --output text|json (json: --dry-run) */
     bool help;
     bool version;
 } it_options;

@@ -28,6 +28,21 @@ static void iso8601(char out[32], time_t t)
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+json_t *it_report_summary(const it_engine_stats *s)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                     "images_total", (json_int_t)s->images_total,
+                     "images_copied", (json_int_t)s->images_copied,
+                     "images_skipped", (json_int_t)s->images_skipped,
+                     "images_failed", (json_int_t)s->images_failed,
+                     "images_planned", (json_int_t)s->images_planned,
+                     "images_pending", (json_int_t)s->images_pending,
+                     "blobs_copied", (json_int_t)s->blobs_copied,
+                     "blobs_mounted", (json_int_t)s->blobs_mounted,
+                     "blobs_skipped", (json_int_t)s->blobs_skipped,
+                     "bytes_copied", (json_int_t)s->bytes_copied);
+}
+
 /* Writes the compact JSON of v after `prefix`; remembers a failure. */
 static void put_json(it_report *r, const char *prefix, json_t *v)
 {
@@ -125,17 +140,7 @@ int it_report_finish(it_report *r, time_t finished, const it_engine_stats *s,
 {
     char t1[32];
     iso8601(t1, finished);
-    json_t *summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                                "images_total", (json_int_t)s->images_total,
-                                "images_copied", (json_int_t)s->images_copied,
-                                "images_skipped", (json_int_t)s->images_skipped,
-                                "images_failed", (json_int_t)s->images_failed,
-                                "images_planned", (json_int_t)s->images_planned,
-                                "images_pending", (json_int_t)s->images_pending,
-                                "blobs_copied", (json_int_t)s->blobs_copied,
-                                "blobs_mounted", (json_int_t)s->blobs_mounted,
-                                "blobs_skipped", (json_int_t)s->blobs_skipped,
-                                "bytes_copied", (json_int_t)s->bytes_copied);
+    json_t *summary = it_report_summary(s);
     pthread_mutex_lock(&r->lock);
     fprintf(r->f,
             "%s],\n  \"finished\": \"%s\",\n  \"interrupted\": %s,\n"

@@ -18,6 +18,7 @@
 #ifndef IT_REPORT_H
 #define IT_REPORT_H
 
+#include <jansson.h>
 #include <time.h>
 
 #include "engine.h"
@@ -49,5 +50,9 @@ int it_report_write(const char *path, const char *mode, const it_shard *shard,
                     const it_engine_stats *stats,
                     const it_image_result *results, size_t n, bool interrupted,
                     it_errbuf *err);
+
+/* The report's "summary" object of s (a new reference; NULL on OOM). The
+ * --events run_finished line and the --dry-run JSON plan use it too. */
+json_t *it_report_summary(const it_engine_stats *s);
 
 #endif /* IT_REPORT_H */

@@ -1,11 +1,13 @@
 /*
- * client.c - the signed API call: error mapping, retries with backoff and
- * jitter, and the default libcurl transport behind the tc_transport_fn
- * seam (docs/tencentcloud-api.md §1.6, §4).
+ * client.c - the signed API call: error mapping, per-action rate buckets,
+ * retries with backoff and jitter, and the default libcurl transport
+ * behind the tc_transport_fn seam, with its pool of reused handles
+ * (docs/tencentcloud-api.md §1.6, §4).
  */
 #include "tencentcloud.h"
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,6 +27,28 @@
 #define DEFAULT_BACKOFF_MAX_MS  10000L
 #define DEFAULT_TIMEOUT_MS      30000L
 #define MAX_RESPONSE_BYTES      (64L * 1024 * 1024)
+#define POOL_MAX_IDLE           32 /* idle handles kept (one per caller) */
+
+/*
+ * The default transport's pool. Each handle is used by one call at a time
+ * and goes back to the pool after it, keeping its keep-alive connection
+ * and its cached CA store (libcurl caches the parsed bundle in the
+ * handle's own multi, CURLOPT_CA_CACHE_TIMEOUT). TLS sessions and DNS
+ * answers are shared between the handles through a CURLSH with one mutex
+ * per kind of data. The connection cache itself is not shared: libcurl
+ * (7.88) does not support sharing connections between concurrent threads
+ * (CURLSHOPT_SHARE), and one connection per handle is what a pool of
+ * handles gives anyway.
+ */
+typedef struct pool {
+    pthread_mutex_t lock; /* idle[], n_idle */
+    CURL *idle[POOL_MAX_IDLE];
+    size_t n_idle;
+    CURLSH *share;
+    pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+    size_t n_share_locks; /* initialised so far */
+    bool lock_ok;
+} pool;
 
 struct tc_client {
     char *url;  /* endpoint with a path, e.g. "https://host/" */
@@ -51,7 +75,11 @@ struct tc_client {
     tc_credentials_fn credentials; /* NULL = the fixed keys above */
     void *credentials_payload;
     bool skip_sign;
+    int64_t (*monotonic_ms)(void *payload);
     _Atomic uint64_t rng; /* splitmix64 state for jitter */
+    tc__limiter *limiter;
+    pool *pool;               /* the default transport's, else NULL */
+    _Atomic long connections; /* opened by the default transport */
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -150,10 +178,14 @@ static void free_secret(char *s)
     }
 }
 
+static void pool_free(pool *p);
+
 void tc_client_free(tc_client *c)
 {
     if (c == NULL)
         return;
+    pool_free(c->pool);
+    tc__limiter_free(c->limiter);
     free(c->url);
     free(c->host);
     free(c->region);
@@ -177,6 +209,16 @@ const char *tc_client_region(const tc_client *c)
     return c->region;
 }
 
+long tc_client_connections(const tc_client *c)
+{
+    return atomic_load(&((tc_client *)c)->connections);
+}
+
+double tc__client_action_rate(tc_client *c, const char *action)
+{
+    return tc__limiter_rate(c->limiter, action, c->monotonic_ms(c->payload));
+}
+
 int64_t tc__client_now(tc_client *c)
 {
     return c->clock(c->payload);
@@ -195,6 +237,14 @@ static int64_t default_clock(void *payload)
     return (int64_t)time(NULL);
 }
 
+static int64_t default_monotonic_ms(void *payload)
+{
+    (void)payload;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void default_sleep(void *payload, long ms)
 {
     (void)payload;
@@ -208,6 +258,7 @@ static void default_sleep(void *payload, long ms)
 static int curl_transport(void *payload, const tc_http_request *req,
                           long *status, char **body, size_t *body_len,
                           tc_error *err);
+static int pool_new(pool **out);
 
 /* A seed for the client's jitter generator: from getrandom(), else from
  * the clocks and the client's address (clients made at the same second
@@ -333,7 +384,16 @@ int tc_client_new(tc_client **out, const tc_client_opts *o, tc_error *err)
     c->credentials = o->credentials;
     c->credentials_payload = o->credentials_payload;
     c->skip_sign = o->skip_sign;
+    c->monotonic_ms = o->monotonic_ms ? o->monotonic_ms : default_monotonic_ms;
     atomic_init(&c->rng, jitter_seed(c));
+    atomic_init(&c->connections, 0);
+    if (tc__limiter_new(&c->limiter) != TC_OK ||
+        (c->transport == curl_transport && pool_new(&c->pool) != TC_OK)) {
+        rc = tc_error_set(err, TC_ENOMEM,
+                          "out of memory (or libcurl could not make its "
+                          "shared cache)");
+        goto cleanup;
+    }
     *out = c;
     c = NULL;
 
@@ -484,7 +544,10 @@ int tc_call(tc_client *c, const char *action, json_t *request,
     char *body = NULL;
     tc_signature sig;
     tc_credentials cur = {0};
+    tc_error local; /* the answer's Code is needed even when err is NULL */
 
+    if (err == NULL)
+        err = &local;
     memset(&sig, 0, sizeof(sig));
     *response = NULL;
     tc_error_clear(err);
@@ -509,6 +572,10 @@ int tc_call(tc_client *c, const char *action, json_t *request,
 
         if (attempt > 0)
             c->sleep_ms(c->payload, backoff_ms(c, attempt));
+        long wait = tc__limiter_reserve(c->limiter, action,
+                                        c->monotonic_ms(c->payload));
+        if (wait > 0)
+            c->sleep_ms(c->payload, wait);
         if (c->before_request != NULL)
             c->before_request(c->payload, action);
         attempts++;
@@ -564,6 +631,10 @@ int tc_call(tc_client *c, const char *action, json_t *request,
             rc = handle_response(c, &k, action, status,
                                  resp_body ? resp_body : "", resp_len, response,
                                  err);
+            if (rc == TC_ERETRY && err != NULL &&
+                has_prefix(err->api_code, "RequestLimitExceeded"))
+                tc__limiter_throttled(c->limiter, action,
+                                      c->monotonic_ms(c->payload));
         } else if (err != NULL && err->message[0] != '\0') {
             char tmp[sizeof(err->message)];
             copy_str(tmp, sizeof(tmp), err->message);
@@ -617,15 +688,143 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* ------------------------------------------------------------ the pool */
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access,
+                       void *userptr)
+{
+    (void)h;
+    (void)access;
+    pool *p = userptr;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&p->share_lock[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *userptr)
+{
+    (void)h;
+    pool *p = userptr;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&p->share_lock[data]);
+}
+
+static void pool_free(pool *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->n_idle; i++)
+        curl_easy_cleanup(p->idle[i]);
+    if (p->share != NULL)
+        curl_share_cleanup(p->share);
+    for (size_t i = 0; i < p->n_share_locks; i++)
+        pthread_mutex_destroy(&p->share_lock[i]);
+    if (p->lock_ok)
+        pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+static int pool_new(pool **out)
+{
+    int rc = TC_ENOMEM;
+    pool *p = calloc(1, sizeof(*p));
+
+    *out = NULL;
+    if (p == NULL)
+        return TC_ENOMEM;
+    if (pthread_mutex_init(&p->lock, NULL) != 0)
+        goto cleanup;
+    p->lock_ok = true;
+    for (; p->n_share_locks < CURL_LOCK_DATA_LAST; p->n_share_locks++)
+        if (pthread_mutex_init(&p->share_lock[p->n_share_locks], NULL) != 0)
+            goto cleanup;
+    p->share = curl_share_init();
+    if (p->share == NULL ||
+        curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, share_lock) !=
+            CURLSHE_OK ||
+        curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, share_unlock) !=
+            CURLSHE_OK ||
+        curl_share_setopt(p->share, CURLSHOPT_USERDATA, p) != CURLSHE_OK ||
+        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) !=
+            CURLSHE_OK ||
+        curl_share_setopt(p->share, CURLSHOPT_SHARE,
+                          CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+        goto cleanup;
+    *out = p;
+    p = NULL;
+    rc = TC_OK;
+
+cleanup:
+    pool_free(p);
+    return rc;
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata);
+
+/* An idle handle of the pool, or a new one with the options every call
+ * shares; NULL when out of memory. */
+static CURL *pool_get(const tc_client *c)
+{
+    pool *p = c->pool;
+    CURL *h = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    if (p->n_idle > 0)
+        h = p->idle[--p->n_idle];
+    pthread_mutex_unlock(&p->lock);
+    if (h != NULL)
+        return h;
+    h = curl_easy_init();
+    if (h == NULL)
+        return NULL;
+    curl_easy_setopt(h, CURLOPT_SHARE, p->share);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "image-transfer-tencentcloud");
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 15L);
+#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0 */
+    curl_easy_setopt(h, CURLOPT_CA_CACHE_TIMEOUT, 86400L);
+#endif
+    if (c->ca_file != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    return h;
+}
+
+/* Hands h back (keeping its connection), or cleans it up when the pool
+ * already keeps POOL_MAX_IDLE. */
+static void pool_put(const tc_client *c, CURL *h)
+{
+    pool *p = c->pool;
+    bool kept = false;
+
+    /* nothing of the finished call stays referenced */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    pthread_mutex_lock(&p->lock);
+    if (p->n_idle < POOL_MAX_IDLE) {
+        p->idle[p->n_idle++] = h;
+        kept = true;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!kept)
+        curl_easy_cleanup(h);
+}
+
 static int curl_transport(void *payload, const tc_http_request *req,
                           long *status, char **body, size_t *body_len,
                           tc_error *err)
 {
     int rc = TC_OK;
-    const tc_client *c = payload; /* the default transport gets the client */
+    tc_client *c = payload; /* the default transport gets the client */
     struct curl_slist *hdrs = NULL;
     buf b = {0};
-    CURL *h = curl_easy_init();
+    CURL *h = pool_get(c);
 
     *status = 0;
     *body = NULL;
@@ -648,24 +847,19 @@ static int curl_transport(void *payload, const tc_http_request *req,
     hdrs = n;
 
     curl_easy_setopt(h, CURLOPT_URL, req->url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      req->timeout_ms < 10000 ? req->timeout_ms : 10000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "image-transfer-tencentcloud");
-    if (c->ca_file != NULL)
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 
     CURLcode cc = curl_easy_perform(h);
+    long opened = 0;
+    if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened) == CURLE_OK &&
+        opened > 0)
+        atomic_fetch_add(&c->connections, opened);
     if (cc != CURLE_OK) {
         if (b.too_big) {
             rc = tc_error_set(err, TC_ERR, "response larger than %ld bytes",
@@ -694,7 +888,7 @@ static int curl_transport(void *payload, const tc_http_request *req,
 
 cleanup:
     free(b.data);
+    pool_put(c, h);
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
     return rc;
 }

@@ -17,13 +17,33 @@
  * contains the SecretKey, the session token or the Authorization header
  * (server text is scrubbed of both secrets before it is stored).
  *
- * Threads: a tc_client is immutable after tc_client_new(); tc_call() and
- * the wrappers may run on several threads at once on the same client,
- * provided the transport, clock, sleep and before_request hooks given in
- * the options are thread-safe (the defaults are). The default (libcurl)
- * transport needs the caller to have called curl_global_init() once, in
- * main, before any thread starts (and curl_global_cleanup() at exit): the
- * library never touches process-wide state itself.
+ * Threads: a tc_client is thread-safe. Its options are immutable after
+ * tc_client_new(); tc_call() and the wrappers may run on several threads
+ * at once on the same client (the CCR planner and the engine's workers
+ * do), provided the transport, clocks, sleep and before_request hooks
+ * given in the options are thread-safe (the defaults are). What calls
+ * share is guarded inside: the connection pool and the rate buckets each
+ * by their own mutex, libcurl's shared caches by lock callbacks, the
+ * jitter generator and the counters are atomics. tc_client_free() must
+ * not race with calls in flight. The default (libcurl) transport needs
+ * the caller to have called curl_global_init() once, in main, before any
+ * thread starts (and curl_global_cleanup() at exit): the library never
+ * touches process-wide state itself.
+ *
+ * Connections: the default transport keeps a pool of libcurl handles, one
+ * per concurrent caller (up to 32 kept idle), each holding its keep-alive
+ * connection (TCP keepalive on) and its cached CA store (the bundle is
+ * read once per handle, CURLOPT_CA_CACHE_TIMEOUT); TLS sessions and DNS
+ * answers are shared between the handles. N threads calling one client
+ * open about N connections in all, not one per call.
+ *
+ * Rate limits: every call waits for a token of its action's bucket
+ * (tc_action_rate(): the documented N/s; the client keeps to 0.9 N with a
+ * burst of N/10, so no one-second window sees more than N calls). A
+ * RequestLimitExceeded* answer is retried with the backoff like any
+ * throttling, and halves that action's rate for a while (at most once per
+ * 250 ms, down to 0.5/s); it grows back by a tenth per calm second (from 2 s
+ * after).
  *
  * The library never prints, never exits, never reads the environment.
  */
@@ -232,6 +252,9 @@ typedef struct tc_client_opts {
     void *credentials_payload;
     /* Unsigned calls (Authorization "SKIP"): no credentials at all. */
     bool skip_sign;
+    /* Monotonic milliseconds for the rate buckets; NULL = CLOCK_MONOTONIC.
+     * Waits for a token go through sleep_ms. */
+    int64_t (*monotonic_ms)(void *payload);
 } tc_client_opts;
 
 typedef struct tc_client tc_client;
@@ -245,6 +268,14 @@ typedef struct tc_client tc_client;
 int tc_client_new(tc_client **out, const tc_client_opts *opts, tc_error *err);
 /* Frees the client and wipes its copy of the secrets. NULL is fine. */
 void tc_client_free(tc_client *c);
+/* Connections the default transport has opened so far (libcurl's
+ * CURLINFO_NUM_CONNECTS summed over every call); 0 with another
+ * transport. */
+long tc_client_connections(const tc_client *c);
+/* The rate (calls/s) documented for `action` by the API reference, or
+ * TC_DEFAULT_ACTION_RATE for an action it gives none for. */
+#define TC_DEFAULT_ACTION_RATE 20.0
+double tc_action_rate(const char *action);
 /* Borrowed: the SecretId (for messages; NULL with a credentials provider
  * or skip_sign), the region. */
 const char *tc_client_secret_id(const tc_client *c);
@@ -252,7 +283,8 @@ const char *tc_client_region(const tc_client *c);
 
 /*
  * Calls `action` with the JSON object `request` (borrowed; NULL = {}).
- * Signs each attempt afresh. Retries RequestLimitExceeded*, InternalError*
+ * Each attempt waits for a token of the action's rate bucket (above) and
+ * is signed afresh. Retries RequestLimitExceeded*, InternalError*
  * (not conflicts), ServiceUnavailable*, HTTP 429/5xx and transport errors
  * up to max_retries times with exponential backoff and jitter (a
  * random delay between half and all of min(max, base * 2^(n-1))). On

@@ -17,6 +17,7 @@ _image_transfer()
         --tcr-registry
         --state-dir --report --dry-run --log-level --log-file --tui --no-tui
         --exit-on-done --progress-interval --ca-file --help --version
+        --output --metrics-file --metrics-interval --events
         --routines --retry --qps --bandwidth --max-tags --max-pages --shard"
 
     # A flag's value, also after '=' (bash splits words at
@@ -38,7 +39,8 @@ _image_transfer()
     fi
     case $flag in
     --securityFile | --security-file | --ruleFile | --rule-file | \
-        --secretFile | --secret-file | --report | --log-file | --ca-file)
+        --secretFile | --secret-file | --report | --log-file | --ca-file | \
+        --metrics-file | --events)
         COMPREPLY=($(compgen -f -- "$cur"))
         compopt -o filenames 2>/dev/null
         return 0
@@ -52,6 +54,10 @@ _image_transfer()
         COMPREPLY=($(compgen -W "error warn info debug" -- "$cur"))
         return 0
         ;;
+    --output)
+        COMPREPLY=($(compgen -W "text json" -- "$cur"))
+        return 0
+        ;;
     --tag-exist-overridden | --ccrToTcr | --ccr-to-tcr | \
         --tcr-namespace-public)
         if [[ -n $eq ]]; then
@@ -62,7 +68,7 @@ _image_transfer()
     --registry | --ns | --tcrName | --tcr-name | --tcrRegion | \
         --tcr-region | --ccrRegion | --ccr-region | --ccrTagNums | \
         --ccr-tag-nums | --tc-endpoint | --ccr-registry | --tcr-registry | \
-        --progress-interval | --routines | --retry | --qps | --bandwidth | \
+        --progress-interval | --metrics-interval | --routines | --retry | --qps | --bandwidth | \
         --max-tags | --max-pages | --shard)
         # a value of the operator's own: nothing to offer
         COMPREPLY=()

@@ -35,12 +35,24 @@ Control endpoints (no signature):
                      "after": true the call is carried out first and
                      only its answer is the error (a lost response).
   GET  /__state   -> the TCR namespaces per instance (to check creations)
+  GET  /__stats   -> {"api_connections": TCP (or TLS) connections that
+                     carried at least one API call, "calls": {action: n},
+                     "throttled": {action: n answered RequestLimitExceeded
+                     by the "rate_limits" option}}
   POST /__hostile -> body: the "hostile" object below, replaces the current
 Fixture "credentials": [{"secret_id", "secret_key", "token"}]: the keys
 the signature is checked against; with a "token" (temporary credentials)
 the X-TC-Token header must match it (else AuthFailure.TokenFailure).
 Fixture "options": {"faults": [...], "clock_offset": seconds added to the
-server clock, "token_ttl": seconds, "holds": [...], "hostile": {...}}. A hold makes an order
+server clock, "token_ttl": seconds, "holds": [...], "hostile": {...},
+"rate_limits": {...}, "tls": {...}}.
+"rate_limits": {"DescribeImagePersonal": 100, "*": 20} enforces a rate per
+action (N calls/s; "*" for every action not named) as a token bucket of N
+calls refilled at N/s, the most lenient reading of "N/s": a call beyond it
+is answered RequestLimitExceeded (and counted in /__stats "throttled").
+"tls": {"cert": PEM, "key": PEM} serves HTTPS (and the control endpoints)
+with that certificate, e.g. a throwaway one made by `openssl req` in the
+test; the handshake runs in the connection's thread. A hold makes an order
 of calls deterministic: {"action": "X", "nth": [3], "until": "Y",
 "timeout": 10} keeps the 3rd call of X waiting until a call of Y has been
 answered (at most `timeout` seconds; then X is answered anyway).
@@ -73,6 +85,7 @@ import hashlib
 import hmac
 import json
 import re
+import ssl
 import sys
 import threading
 import time
@@ -316,6 +329,11 @@ class Account:
         self.token_ttl = int(opts.get("token_ttl", 3600))
         self.holds = list(opts.get("holds", []))
         self.hostile = dict(opts.get("hostile", {}))
+        self.rate_limits = dict(opts.get("rate_limits", {}))
+        self.tls = opts.get("tls")
+        self.buckets = {}  # action -> [tokens, last refill (monotonic s)]
+        self.throttled = {}  # action -> calls answered RequestLimitExceeded
+        self.api_connections = 0
         self.repeat_counts = {}
         self.cond = threading.Condition(self.lock)
         self.received = {}  # action -> calls received
@@ -357,6 +375,24 @@ class Account:
                         rule.get("message", "injected fault"),
                         bool(rule.get("after", False)))
         return None
+
+    def over_rate(self, action):
+        """True when `action` is past its "rate_limits" rate (a bucket of N
+        calls refilled at N/s); counts the throttled call. Called with the
+        lock held."""
+        rate = self.rate_limits.get(action, self.rate_limits.get("*"))
+        if not rate:
+            return False
+        rate = float(rate)
+        now = time.monotonic()
+        b = self.buckets.setdefault(action, [rate, now])
+        b[0] = min(rate, b[0] + (now - b[1]) * rate)
+        b[1] = now
+        if b[0] >= 1.0:
+            b[0] -= 1.0
+            return False
+        self.throttled[action] = self.throttled.get(action, 0) + 1
+        return True
 
     # ------------------------------------------------------- hostile
     def page(self, action, p, items, default_limit, maximum, numbers=False,
@@ -606,6 +642,19 @@ ACTIONS = {"DescribeNamespacePersonal", "DescribeRepositoryOwnerPersonal",
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     account = None  # set in main
+    tls_context = None  # an ssl.SSLContext when the fixture asks for TLS
+    counted = False  # this connection carried an API call
+    # headers and body leave in two writes: without TCP_NODELAY a client
+    # reusing the connection waits for its delayed ACK (40 ms) every call
+    disable_nagle_algorithm = True
+
+    def setup(self):
+        if self.tls_context is not None:
+            self.request.settimeout(10)
+            self.request = self.tls_context.wrap_socket(self.request,
+                                                        server_side=True)
+            self.request.settimeout(None)
+        super().setup()
 
     def log_message(self, fmt, *args):
         pass  # quiet: tests read /__calls instead
@@ -636,6 +685,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/__calls":
             with acc.lock:
                 self.send_json(list(acc.calls))
+        elif self.path == "/__stats":
+            with acc.lock:
+                self.send_json({"api_connections": acc.api_connections,
+                                "calls": dict(acc.counts),
+                                "throttled": dict(acc.throttled)})
         elif self.path == "/__state":
             with acc.lock:
                 self.send_json({"tcr_namespaces": acc.tcr_namespaces})
@@ -655,6 +709,9 @@ class Handler(BaseHTTPRequestHandler):
                 acc.counts.clear()
                 acc.repeat_counts.clear()
                 acc.total_calls = 0
+                acc.throttled.clear()
+                acc.buckets.clear()
+                acc.api_connections = 0
             self.send_json({})
             return
         if self.path == "/__hostile":
@@ -676,6 +733,10 @@ class Handler(BaseHTTPRequestHandler):
         acc = self.account
         request_id = str(uuid.uuid4())
         action = self.headers.get("X-TC-Action", "")
+        if not self.counted:
+            self.counted = True
+            with acc.lock:
+                acc.api_connections += 1
         call = {"action": action,
                 "region": self.headers.get("X-TC-Region", ""),
                 "host": self.headers.get("Host", ""),
@@ -718,6 +779,14 @@ class Handler(BaseHTTPRequestHandler):
             call["params"] = params
             acc.hold(action)
             with acc.lock:
+                if acc.over_rate(action):
+                    raise ApiError("RequestLimitExceeded",
+                                   "Your current request times equals to "
+                                   "`%s` in a second, which exceeds the "
+                                   "frequency limit `%s` for a second. "
+                                   "Please reduce the frequency of calls."
+                                   % (action, acc.rate_limits.get(
+                                       action, acc.rate_limits.get("*"))))
                 fault = acc.fault_for(action)
                 if fault is not None and not fault[2]:
                     raise ApiError(fault[0], fault[1])
@@ -755,6 +824,11 @@ def main():
     args = ap.parse_args()
     with open(args.fixture, encoding="utf-8") as f:
         Handler.account = Account(json.load(f))
+    tls = Handler.account.tls
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls["cert"], tls["key"])
+        Handler.tls_context = ctx
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print("LISTENING %d" % server.server_address[1], flush=True)

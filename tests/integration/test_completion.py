@@ -24,7 +24,7 @@ BASH_FILE = os.path.join(SRC, 'deploy', 'completion', 'image-transfer.bash')
 ZSH_FILE = os.path.join(SRC, 'deploy', 'completion', '_image-transfer')
 FILE_FLAGS = ('--securityFile', '--security-file', '--ruleFile',
               '--rule-file', '--secretFile', '--secret-file', '--report',
-              '--log-file', '--ca-file')
+              '--log-file', '--ca-file', '--metrics-file', '--events')
 
 
 def read(path):

@@ -17,8 +17,10 @@ import hmac
 import http.client
 import json
 import os
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -445,6 +447,147 @@ class HostileApiTest(unittest.TestCase):
             self.assertEqual(rc, 1, (raw, err))
             self.assertIn("DescribeInstances", err)
             self.assertIn(want, err)
+
+
+# ------------------------------------------- connections and rate limits
+
+def bulk_fixture(n_repos, options=None):
+    """The base account with n_repos more CCR repositories of one tag."""
+    fx = copy.deepcopy(BASE)
+    fx["ccr"]["repos"] = [{"name": "bulk/r%05d" % i, "tags": [
+        {"name": "v1", "digest": "sha256:%064x" % i}]}
+        for i in range(n_repos)]
+    if options:
+        fx["options"] = dict(fx.get("options", {}), **options)
+    return fx
+
+
+class TlsFake(tcfake.FakeTC):
+    """The fake serving HTTPS with a throwaway certificate for 127.0.0.1
+    (made with `openssl req`); control calls go over TLS too."""
+
+    def __init__(self, fixture):
+        self.tmp = tempfile.TemporaryDirectory(prefix="tcfake-tls-")
+        self.cert = os.path.join(self.tmp.name, "cert.pem")
+        key = os.path.join(self.tmp.name, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", key, "-out", self.cert,
+                        "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        fixture = copy.deepcopy(fixture)
+        fixture.setdefault("options", {})["tls"] = {"cert": self.cert,
+                                                    "key": key}
+        super().__init__(fixture)
+        self.endpoint = "https://127.0.0.1:%d" % self.port
+        self.ctx = ssl.create_default_context(cafile=self.cert)
+
+    def control(self, method, path, body=None):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port,
+                                           timeout=10, context=self.ctx)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            conn.request(method, path, body=data)
+            return json.loads(conn.getresponse().read() or b"null")
+        finally:
+            conn.close()
+
+    def close(self):
+        super().close()
+        self.tmp.cleanup()
+
+
+def list_all(fake, threads, extra=()):
+    """tctool list-ccr-all: (rc, {key: value}, stderr)."""
+    rc, lines, err = tctool(fake, "list-ccr-all", str(threads), extra=extra)
+    return rc, {l[0]: l[1] for l in lines if len(l) == 2}, err
+
+
+class ConnectionReuse(unittest.TestCase):
+    """One client, many calls: the connections the fake accepted (and the
+    client counted) stay at one per concurrent caller, over HTTP and over
+    HTTPS with a test CA."""
+
+    N = 200
+
+    def check(self, fake, extra=()):
+        # 1 + 200 calls from one thread: one connection
+        rc, out, err = list_all(fake, 1, extra)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual((out["repos"], out["tags"], out["errors"]),
+                         (str(self.N), str(self.N), "0"), out)
+        stats = fake.control("GET", "/__stats")
+        self.assertEqual(stats["calls"]["DescribeImagePersonal"], self.N)
+        self.assertEqual(stats["api_connections"], 1, stats)
+        self.assertEqual(out["connections"], "1")
+        # the same from 4 threads: at most 4
+        fake.control("POST", "/__reset")
+        rc, out, err = list_all(fake, 4, extra)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out["errors"], "0", out)
+        stats = fake.control("GET", "/__stats")
+        self.assertEqual(stats["calls"]["DescribeImagePersonal"], self.N)
+        self.assertGreaterEqual(stats["api_connections"], 1)
+        self.assertLessEqual(stats["api_connections"], 4, stats)
+        self.assertEqual(out["connections"], str(stats["api_connections"]))
+
+    def test_http(self):
+        fake = Fake(bulk_fixture(self.N))
+        try:
+            self.check(fake)
+        finally:
+            fake.close()
+
+    def test_https_with_test_ca(self):
+        fake = TlsFake(bulk_fixture(self.N))
+        try:
+            self.check(fake, extra=("--ca-file", fake.cert))
+            # and a client without the CA is refused, not retried
+            rc, lines, err = tctool(fake, "list-ccr-repos")
+            self.assertEqual(rc, 1, err)
+            self.assertIn("certificate", err.lower())
+        finally:
+            fake.close()
+
+
+class RateLimits(unittest.TestCase):
+    """The fake enforces the documented 100/s on DescribeImagePersonal
+    (a bucket of 100 refilled at 100/s, answering RequestLimitExceeded
+    beyond): listing 1,000 repositories' tags from 8 threads completes
+    with at most a handful of throttled calls (counts, not times)."""
+
+    def test_documented_rate_respected(self):
+        fake = Fake(bulk_fixture(1000, {"rate_limits": {
+            "DescribeImagePersonal": 100,
+            "DescribeRepositoryOwnerPersonal": 100}}))
+        try:
+            rc, out, err = list_all(fake, 8)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual((out["repos"], out["tags"], out["errors"]),
+                             ("1000", "1000", "0"), out)
+            stats = fake.control("GET", "/__stats")
+            self.assertEqual(stats["calls"]["DescribeImagePersonal"], 1000)
+            throttled = sum(stats["throttled"].values())
+            self.assertLessEqual(throttled, 5, stats)
+        finally:
+            fake.close()
+
+    def test_throttled_client_slows_down(self):
+        """A fake far stricter than the documentation (10/s): the client's
+        retries and halved bucket still list everything, and the throttled
+        answers stay well below the calls (no storm)."""
+        fake = Fake(bulk_fixture(60, {"rate_limits": {
+            "DescribeImagePersonal": 10}}))
+        try:
+            rc, out, err = list_all(fake, 4, extra=("--retries", "8",
+                                                    "--backoff-ms", "100"))
+            self.assertEqual(rc, 0, err)
+            self.assertEqual((out["tags"], out["errors"]), ("60", "0"), out)
+            stats = fake.control("GET", "/__stats")
+            self.assertLess(stats["throttled"].get(
+                "DescribeImagePersonal", 0), 60, stats)
+        finally:
+            fake.close()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
  * the integration tests against tests/fakes/fake_tc_api.py.
  *
  *   tctool [--endpoint URL] [--region R] [--secret-id ID] [--secret-key K]
+ *          [--ca-file PEM]
  *          [--retries N] [--backoff-ms MS] [--max-items N] [--max-pages N]
  *          COMMAND [ARGS]
  *
@@ -10,7 +11,11 @@
  * each-ccr-tags NS/REPO (streamed: "page<TAB>n<TAB>first<TAB>last") |
  * instances NAME | list-tcr-namespaces REGID [NAME] |
  * create-ns REGID NAME [public] | list-tcr-repos REGID [NS] |
- * list-tcr-images REGID NS REPO | token REGID | ccr-host REGION
+ * list-tcr-images REGID NS REPO | token REGID | ccr-host REGION |
+ * list-ccr-all THREADS (every repository, then every repository's tags
+ * from THREADS threads sharing the one client: prints "repos<TAB>n",
+ * "tags<TAB>n", "errors<TAB>n", "connections<TAB>n" (opened by the
+ * client) and the first error)
  *
  * Defaults come from TC_ENDPOINT, TC_REGION, TENCENTCLOUD_SECRET_ID and
  * TENCENTCLOUD_SECRET_KEY. Output: one tab-separated record per line.
@@ -20,6 +25,8 @@
  * is never printed (only its length).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +39,7 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: tctool [--endpoint URL] [--region R] [--secret-id ID] "
-            "[--secret-key K] [--retries N] [--backoff-ms MS] "
+            "[--secret-key K] [--ca-file PEM] [--retries N] [--backoff-ms MS] "
             "[--max-items N] [--max-pages N] COMMAND "
             "[ARGS]\n");
     return 2;
@@ -77,6 +84,89 @@ static int print_page(void *payload, const tc_image *page, size_t n)
     printf("page\t%zu\t%s\t%s\n", n, page[0].tag, page[n - 1].tag);
     fflush(stdout);
     return 0;
+}
+
+/* list-ccr-all: the repository names, then THREADS workers listing their
+ * tags through the one client. */
+typedef struct all_list {
+    tc_client *c;
+    char **names;
+    size_t n, cap;
+    atomic_size_t next;
+    atomic_size_t tags;
+    atomic_size_t errors;
+    pthread_mutex_t lock;
+    tc_error first; /* the first error, under lock */
+} all_list;
+
+static int collect_repo(void *payload, const tc_repo *page, size_t n)
+{
+    all_list *a = payload;
+    for (size_t i = 0; i < n; i++) {
+        if (a->n == a->cap) {
+            size_t cap = a->cap ? a->cap * 2 : 256;
+            char **p = realloc(a->names, cap * sizeof(*p));
+            if (p == NULL)
+                return 1;
+            a->names = p;
+            a->cap = cap;
+        }
+        a->names[a->n] = strdup(page[i].full_name);
+        if (a->names[a->n] == NULL)
+            return 1;
+        a->n++;
+    }
+    return 0;
+}
+
+static int count_tags(void *payload, const tc_image *page, size_t n)
+{
+    (void)page;
+    atomic_fetch_add(&((all_list *)payload)->tags, n);
+    return 0;
+}
+
+static void *list_worker(void *arg)
+{
+    all_list *a = arg;
+    for (size_t i; (i = atomic_fetch_add(&a->next, 1)) < a->n;) {
+        tc_error e = {0};
+        if (tc_ccr_each_tag(a->c, a->names[i], NULL, count_tags, a, &e) !=
+            TC_OK) {
+            if (atomic_fetch_add(&a->errors, 1) == 0) {
+                pthread_mutex_lock(&a->lock);
+                a->first = e;
+                pthread_mutex_unlock(&a->lock);
+            }
+        }
+    }
+    return NULL;
+}
+
+static int list_all(tc_client *c, long threads, tc_error *err)
+{
+    all_list a = {.c = c};
+    pthread_t tid[64];
+    long started = 0;
+    pthread_mutex_init(&a.lock, NULL);
+    int rc = tc_ccr_each_repo(c, NULL, collect_repo, &a, err);
+    for (; rc == TC_OK && started < threads; started++)
+        if (pthread_create(&tid[started], NULL, list_worker, &a) != 0)
+            break;
+    for (long t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    if (rc == TC_OK) {
+        printf("repos\t%zu\ntags\t%zu\nerrors\t%zu\nconnections\t%ld\n", a.n,
+               atomic_load(&a.tags), atomic_load(&a.errors),
+               tc_client_connections(c));
+        if (atomic_load(&a.errors) > 0)
+            printf("first-error\t%s\n", a.first.message);
+    }
+    for (size_t i = 0; i < a.n; i++)
+        free(a.names[i]);
+    free(a.names);
+    pthread_mutex_destroy(&a.lock);
+    return rc;
 }
 
 static int run(tc_client *c, int argc, char **argv, tc_error *err)
@@ -153,6 +243,11 @@ static int run(tc_client *c, int argc, char **argv, tc_error *err)
             printf("%s\t%s\t%lld\n", v[i].tag, v[i].digest,
                    (long long)v[i].size);
         tc_images_free(v, n);
+    } else if (strcmp(cmd, "list-ccr-all") == 0 && argc == 2) {
+        long threads = 0;
+        if (!parse_long(argv[1], &threads) || threads < 1 || threads > 64)
+            return -100;
+        rc = list_all(c, threads, err);
     } else if (strcmp(cmd, "token") == 0 && argc == 2) {
         tc_instance_token *t = NULL;
         rc = tc_tcr_create_instance_token(&t, c, argv[1], err);
@@ -173,6 +268,7 @@ int main(int argc, char **argv)
     const char *region = getenv("TC_REGION");
     const char *sid = getenv("TENCENTCLOUD_SECRET_ID");
     const char *skey = getenv("TENCENTCLOUD_SECRET_KEY");
+    const char *ca_file = NULL;
     long retries = -1, backoff = 0, max_items = 0, max_pages = 0;
     int i = 1;
 
@@ -185,6 +281,8 @@ int main(int argc, char **argv)
             sid = argv[i + 1];
         else if (strcmp(argv[i], "--secret-key") == 0)
             skey = argv[i + 1];
+        else if (strcmp(argv[i], "--ca-file") == 0)
+            ca_file = argv[i + 1];
         else if (strcmp(argv[i], "--retries") == 0) {
             if (!parse_long(argv[i + 1], &retries) || retries > 100)
                 return usage();
@@ -223,6 +321,7 @@ int main(int argc, char **argv)
         .timeout_ms = 10000,
         .max_items = (size_t)max_items,
         .max_pages = (size_t)max_pages,
+        .ca_file = ca_file,
     };
     tc_client *c = NULL;
     tc_error err = {0};

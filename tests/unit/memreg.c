@@ -204,6 +204,12 @@ static int enter_partial(memreg *m, memreg_op op, const mr_client *c,
         break;
     }
     pthread_mutex_unlock(&m->lock);
+    /* Answered like the real client's requests (status 0: no answer);
+     * status -1: a request the hook never hears of again, as a transfer
+     * cancelled mid-way. */
+    if (c && c->hooks.on_http && status >= 0)
+        c->hooks.on_http(c->hooks.payload, "GET", ref ? ref : "/",
+                         rc ? status : 200);
     if (rc) {
         reg_error_set(err, rc, "memreg: injected failure (HTTP %ld)", status);
         if (err)

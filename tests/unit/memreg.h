@@ -71,7 +71,9 @@ long memreg_first_call(memreg *m, memreg_op op, const char *host,
                        const char *repo, const char *ref);
 
 /* The next `times` calls (-1 = all) of op matching host/repo/ref (NULL =
- * any) fail with rc (a REG_E* code) and HTTP status `status`. */
+ * any) fail with rc (a REG_E* code) and HTTP status `status` (0: no
+ * answer; -1: the client's on_http hook is not called, as for a transfer
+ * cancelled mid-way). Calls that do not fail report 200 to on_http. */
 void memreg_fail(memreg *m, memreg_op op, const char *host, const char *repo,
                  const char *ref, int rc, long status, int times);
 

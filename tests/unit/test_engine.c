@@ -36,6 +36,8 @@ typedef struct fx {
     pthread_mutex_t res_lock;
     it_image_result *res; /* copies of what on_result handed over */
     size_t nres, capres;
+    bool dry_run, plan_quiet;
+    FILE *plan_out;
 } fx;
 
 static char *dup0(const char *s)
@@ -117,6 +119,9 @@ static void start(fx *f, int routines, int retry)
     o.sleep_payload = f;
     o.on_result = collect_result;
     o.result_payload = f;
+    o.dry_run = f->dry_run;
+    o.plan_quiet = f->plan_quiet;
+    o.plan_out = f->plan_out;
     if (f->sub.fn) {
         o.subscribers = &f->sub;
         o.nsubscribers = 1;
@@ -358,6 +363,106 @@ static void test_transient_retried_with_backoff(void **state)
     assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
     assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "a", l), 3);
     assert_int_equal(atomic_load(&f->sleeps), 2);
+}
+
+/* The per-host request counters (--metrics-file): every request is
+ * counted for its host and status class, retries for the host that failed,
+ * and nothing stays in flight after the run, even a request whose answer
+ * the hooks never saw (a transfer cancelled mid-way). */
+static const it_host_stats *host_of(const it_host_stats *v, size_t n,
+                                    const char *host)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].host, host) == 0)
+            return &v[i];
+    fail_msg("no counters for %s", host);
+    return NULL;
+}
+
+static void test_host_request_counters(void **state)
+{
+    fx *f = *state;
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, "a", l, REG_ERETRY, 503, 2);
+    memreg_fail(f->m, MR_MANIFEST_GET, SRC, "a", "v1", REG_ERETRY, -1, 1);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 3, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    size_t n = 0;
+    it_host_stats *v = it_engine_host_stats(f->e, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].host, DST); /* sorted */
+    const it_host_stats *src = host_of(v, n, SRC), *dst = host_of(v, n, DST);
+    assert_int_equal(dst->requests[IT_HTTP_5XX], 2);
+    assert_int_equal(dst->retries, 2);
+    assert_int_equal(src->retries, 1);
+    assert_int_equal(src->requests[IT_HTTP_5XX], 0);
+    assert_true(src->requests[IT_HTTP_2XX] > 0);
+    assert_true(dst->requests[IT_HTTP_2XX] > 0);
+    assert_int_equal(src->in_flight, 0);
+    assert_int_equal(dst->in_flight, 0);
+    /* every request counted once: answered ones by class, plus the one
+     * never answered */
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    long sum = 1;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < IT_HTTP_NCLASS; k++)
+            sum += v[i].requests[k];
+    assert_int_equal(sum, st.http_requests);
+    assert_string_equal(it_http_class_name(IT_HTTP_ERROR), "error");
+    assert_string_equal(it_http_class_name(IT_HTTP_3XX), "3xx");
+    free(v);
+}
+
+/* --dry-run --output=json: the plan per target registry, each distinct
+ * blob counted once per registry (a blob two images share, once; the same
+ * blob into another registry, again), and no plan lines when the caller
+ * prints the plan itself. */
+static void test_dry_run_plan_per_target(void **state)
+{
+    fx *f = *state;
+    char s[72], ca[72], cb[72];
+    image2(f, "a", "v1", "shared", "layer-a", s, ca);
+    image2(f, "b", "v1", "shared", "layer-b", s, cb);
+    f->dry_run = true;
+    f->plan_quiet = true;
+    f->plan_out = tmpfile();
+    assert_non_null(f->plan_out);
+    start(f, 2, 0);
+    const char *const pairs[][2] = {{"a", DST}, {"b", DST}, {"a", "dst2.test"}};
+    for (size_t i = 0; i < 3; i++) {
+        it_pair p = {0};
+        p.src_host = SRC;
+        p.src_repo = (char *)pairs[i][0];
+        p.dst_host = (char *)pairs[i][1];
+        p.dst_repo = (char *)pairs[i][0];
+        assert_int_equal(it_engine_add_pair(f->e, &p), 0);
+    }
+    finish(f);
+    assert_int_equal(f->nres, 3);
+    for (size_t i = 0; i < f->nres; i++)
+        assert_int_equal(f->res[i].status, IT_STATUS_PLANNED);
+    size_t n = 0;
+    it_plan_target *t = it_engine_plan_targets(f->e, &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(t[0].registry, DST); /* sorted */
+    assert_int_equal(t[0].images, 2);
+    assert_int_equal(t[0].blobs, 3);
+    assert_int_equal(t[0].bytes, 100 + 1000 + 1000);
+    assert_string_equal(t[1].registry, "dst2.test");
+    assert_int_equal(t[1].images, 1);
+    assert_int_equal(t[1].blobs, 2);
+    assert_int_equal(t[1].bytes, 1100);
+    free(t);
+    /* The plan reads each distinct manifest once (the digest of a:v1 for
+     * its second target comes from a HEAD). */
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, SRC, "a", NULL), 1);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, NULL, NULL, NULL), 0);
+    fflush(f->plan_out);
+    assert_int_equal(ftell(f->plan_out), 0); /* no plan lines */
+    fclose(f->plan_out);
 }
 
 /* Stop raised while the first image's blob is copied: that image is
@@ -705,6 +810,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_final_retry_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transient_retried_with_backoff,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_request_counters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run_plan_per_target, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_stop_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_blob_fails_waiters, setup,
                                         teardown),

@@ -85,10 +85,17 @@ static int field(char *out, size_t cap, const it_options *o, const char *name)
     BOOL(exit_on_done)
     INT(progress_interval)
     STR(ca_file)
+    STR(metrics_file)
+    INT(metrics_interval)
+    STR(events)
     BOOL(help)
     BOOL(version)
     if (strcmp(name, "tui") == 0)
         return snprintf(out, cap, "%s", tui[o->tui]), 0;
+    if (strcmp(name, "output") == 0)
+        return snprintf(out, cap, "%s",
+                        o->output == IT_OUTPUT_JSON ? "json" : "text"),
+               0;
     return -1;
 #undef STR
 #undef INT
@@ -350,6 +357,10 @@ static void test_usage(void **state)
                                        "--tc-endpoint",
                                        "--ccr-registry",
                                        "--tcr-registry",
+                                       "--metrics-file",
+                                       "--metrics-interval",
+                                       "--events",
+                                       "--output",
                                        "--help",
                                        "--version",
                                        "--shard I/N",
