@@ -1023,7 +1023,8 @@ static void test_kill_9_while_appending(void **state)
 }
 
 /* The journal never holds a secret: the tables have exactly the
- * documented columns, nothing else (no room for a credential). */
+ * documented columns, nothing else (no room for a credential); meta holds
+ * only the record count. */
 static void test_exact_columns(void **state)
 {
     const char *dir = *state;
@@ -1053,7 +1054,16 @@ static void test_exact_columns(void **state)
     sqlite3_finalize(st);
     assert_string_equal(got, "blobs.registry blobs.digest blobs.repo "
                              "blobs.size images.source images.target "
-                             "images.digest ");
+                             "images.digest meta.key meta.value ");
+    /* meta holds the record count, nothing else. */
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "records");
+    assert_int_equal(sqlite3_column_int64(st, 1), 5);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
     sqlite3_close(db);
 }
 
