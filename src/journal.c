@@ -499,8 +499,10 @@ static const char schema_sql[] =
     " PRIMARY KEY(source, target)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY NOT NULL,"
     " value INTEGER NOT NULL) WITHOUT ROWID;"
-    "INSERT OR IGNORE INTO meta VALUES('records',"
-    " (SELECT COUNT(*) FROM blobs) + (SELECT COUNT(*) FROM images));"
+    /* Counted once, when the table is new (not on every open). */
+    "INSERT INTO meta SELECT 'records',"
+    " (SELECT COUNT(*) FROM blobs) + (SELECT COUNT(*) FROM images)"
+    " WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'records');"
     "CREATE TRIGGER IF NOT EXISTS blobs_added AFTER INSERT ON blobs BEGIN"
     " UPDATE meta SET value = value + 1 WHERE key = 'records'; END;"
     "CREATE TRIGGER IF NOT EXISTS blobs_dropped AFTER DELETE ON blobs BEGIN"
