@@ -514,6 +514,34 @@ static const char schema_sql[] =
     "PRAGMA user_version = 1;"
     "COMMIT;";
 
+/* SQLite, run by root, chowns a new -wal or -shm file to the owner of the
+ * database. Here that owner is always root (a state dir of another user
+ * is refused), so the call changes nothing, but fchown is outside the
+ * systemd unit's SystemCallFilter (@system-service): it is made only when
+ * the owner really differs. Set once, before the first connection. */
+static sqlite3_syscall_ptr real_fchown;
+static pthread_once_t vfs_once = PTHREAD_ONCE_INIT;
+
+static int fchown_if_needed(int fd, uid_t uid, gid_t gid)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_uid == uid && st.st_gid == gid)
+        return 0;
+    return ((int (*)(int, uid_t, gid_t))real_fchown)(fd, uid, gid);
+}
+
+static void vfs_setup(void)
+{
+    sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+    if (!vfs || vfs->iVersion < 3 || !vfs->xGetSystemCall ||
+        !vfs->xSetSystemCall)
+        return;
+    real_fchown = vfs->xGetSystemCall(vfs, "fchown");
+    if (real_fchown)
+        vfs->xSetSystemCall(vfs, "fchown",
+                            (sqlite3_syscall_ptr)fchown_if_needed);
+}
+
 /* Opens the database file, sets the connection up, refuses a damaged file
  * and creates the tables. Returns 0 or -1 with a message. */
 static int open_db(it_journal *j, int dfd, it_errbuf *err)
@@ -528,6 +556,7 @@ static int open_db(it_journal *j, int dfd, it_errbuf *err)
                  strerror(errno));
         return -1;
     }
+    pthread_once(&vfs_once, vfs_setup);
     struct stat fst;
     bool check = fstat(fd, &fst) == 0 && fst.st_size <= QUICK_CHECK_MAX;
     close(fd);
