@@ -37,8 +37,9 @@ typedef struct it_journal_visitor {
  * record count comes from the indexes). The state dir is checked
  * (it_state_dir_open); a journal.db, -wal, -shm or journal.jsonl that is a
  * symbolic link or not a regular file is refused, and so is a damaged
- * journal.db (not a database, or failing PRAGMA quick_check), with a
- * message naming the file and the fix. Returns 0 or -1 with a message. */
+ * journal.db (not a database, or, up to 128 MiB, failing PRAGMA
+ * quick_check), with a message naming the file and the fix. Returns 0 or
+ * -1 with a message. */
 int it_journal_open(it_journal **out, const char *state_dir,
                     const it_journal_visitor *v, it_errbuf *err);
 /* Appends; thread-safe. A record with the key of an earlier one replaces
