@@ -34,7 +34,7 @@ typedef struct it_journal_visitor {
 /* Opens (creating dirs as needed) STATE_DIR/journal.db, first importing
  * STATE_DIR/journal.jsonl when there is one, then hands every record to v
  * (blobs, then images). With v NULL nothing is read into memory (the
- * record count comes from the indexes). The state dir is checked
+ * record count is kept in a meta table). The state dir is checked
  * (it_state_dir_open); a journal.db, -wal, -shm or journal.jsonl that is a
  * symbolic link or not a regular file is refused, and so is a damaged
  * journal.db (not a database, or, up to 128 MiB, failing PRAGMA
