@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."  # paths below are relative to the repo root
 # tests/fuzz/run.sh.
 PKGS=(build-essential cmake pkg-config clang-format
       clang libclang-rt-14-dev llvm
-      libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev
+      libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev
       libncurses-dev libcmocka-dev
       docker-registry skopeo apache2-utils openssl
       python3 tmux time procps jq strace

@@ -528,6 +528,10 @@ static int open_state(run *r)
     long records = 0, torn = 0;
     it_journal_stats(r->journal, &records, &torn);
     long skipped = it_journal_skipped(r->journal);
+    if (it_journal_imported(r->journal))
+        log_info("journal: %ld records imported from journal.jsonl (now "
+                 "journal.db; the old file is kept as journal.jsonl.imported)",
+                 it_journal_imported(r->journal));
     if (records || torn)
         log_info("journal: %ld records from earlier runs%s", records,
                  torn ? " (a torn last line was dropped)" : "");

@@ -33,6 +33,7 @@ import random
 import re
 import shutil
 import socket
+import sqlite3
 import ssl
 import subprocess
 import tarfile
@@ -165,12 +166,50 @@ class Workdir:
             return json.load(f)
 
     def journal(self):
-        """The journal's text, or '' when there is none yet."""
-        path = os.path.join(self.state, 'journal.jsonl')
-        if not os.path.exists(path):
+        """The journal (state dir's journal.db) as the JSON lines earlier
+        versions wrote to journal.jsonl, one record a line, blobs then
+        images, or '' when there is none yet."""
+        return journal_text(self.state)
+
+
+def journal_text(state_dir):
+    """STATE_DIR/journal.db dumped as JSON lines of the old journal.jsonl
+    format ({"t":"blob","registry","repo","digest","size"} and
+    {"t":"image","source","digest","target"}), or '' when there is no
+    journal.db. Read-only (never creates the file), while a run may be
+    writing it (WAL: readers do not wait for writers)."""
+    path = os.path.join(state_dir, 'journal.db')
+    if not os.path.exists(path):
+        return ''
+    try:
+        return _journal_text(path, 'ro')
+    except sqlite3.OperationalError:
+        # After a kill -9 the WAL needs a recovery, which takes write
+        # access (mode=rw still never creates the file).
+        return _journal_text(path, 'rw')
+
+
+def _journal_text(path, mode):
+    db = sqlite3.connect('file:%s?mode=%s' % (urllib.parse.quote(path), mode),
+                         uri=True, timeout=30)
+    try:
+        recs = []
+        for reg, repo, dg, size in db.execute(
+                'SELECT registry, repo, digest, size FROM blobs'):
+            recs.append({'t': 'blob', 'registry': reg, 'repo': repo,
+                         'digest': dg, 'size': size})
+        for src, dg, dst in db.execute(
+                'SELECT source, digest, target FROM images'):
+            recs.append({'t': 'image', 'source': src, 'digest': dg,
+                         'target': dst})
+    except sqlite3.OperationalError as e:
+        if 'no such table' in str(e):  # created, not set up yet
             return ''
-        with open(path) as f:
-            return f.read()
+        raise
+    finally:
+        db.close()
+    return ''.join(json.dumps(r, separators=(',', ':'), ensure_ascii=False)
+                   + '\n' for r in recs)
 
 
 # ------------------------------------------------------------ certificates

@@ -287,10 +287,9 @@ class DashboardTest(unittest.TestCase):
         self.assertNotIn('Press any key', s)
         self.assertNotIn('REPOSITORY', s)  # the dashboard is gone
 
-        journal = os.path.join(state, 'journal.jsonl')
-        self.assertTrue(os.path.exists(journal))
-        with open(journal) as f:
-            records = [json.loads(l) for l in f if l.strip()]
+        self.assertTrue(os.path.exists(os.path.join(state, 'journal.db')))
+        records = [json.loads(l) for l in
+                   harness.journal_text(state).splitlines() if l.strip()]
         self.assertTrue(records, 'no journal records')
         with open(report) as f:
             rep = json.load(f)

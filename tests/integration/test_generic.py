@@ -221,7 +221,7 @@ class GenericModeTest(unittest.TestCase):
             'GET', '/v2/dry/web/tags/list', scope='repository:dry/web:pull')
         self.assertEqual(status, 404)
         self.assertFalse(os.path.exists(os.path.join(w.state,
-                                                     'journal.jsonl')))
+                                                     'journal.db')))
 
     def test_5_bad_config_exit_2(self):
         w = self.workdir()
@@ -278,9 +278,12 @@ class GenericModeTest(unittest.TestCase):
             time.sleep(0.05)
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=30)
-        # Simulate a torn record from the crash, too.
-        with open(os.path.join(w.state, 'journal.jsonl'), 'a') as f:
-            f.write('{"t":"blob","registry":"x","re')
+        # Simulate a torn write from the crash, too: half a WAL frame
+        # (header and a partial page) after the last one written.
+        wal = os.path.join(w.state, 'journal.db-wal')
+        self.assertTrue(os.path.exists(wal), 'killed: the WAL is left')
+        with open(wal, 'ab') as f:
+            f.write(b'\x00\x00\x00\x02' + b'\xa5' * 1000)
         rc, out, err = run_it(self.common_args(
             w, secrets_yaml(self.src, self.dst), rules))
         self.assertEqual(rc, 0, out + err)

@@ -599,7 +599,7 @@ class K8sManifestsTest(unittest.TestCase):
                 rep = json.load(f)
             self.assertEqual(rep['shard'], {'index': i, 'count': n})
             self.assertTrue(os.path.exists(os.path.join(
-                pvc, 'shard-%d' % i, 'journal.jsonl')))
+                pvc, 'shard-%d' % i, 'journal.db')))
             for img in rep['images']:
                 self.assertEqual(img['status'], 'copied', img)
                 path, tag = img['target'].split('/', 1)[1].rsplit(':', 1)

@@ -188,7 +188,7 @@ class LocalFilesTest(unittest.TestCase):
         self.assertIn('writable by other users', err)
         self.assertIn(w.state, err)
         self.assertFalse(os.path.exists(os.path.join(w.state,
-                                                     'journal.jsonl')))
+                                                     'journal.db')))
 
     def test_symlinked_journal_is_refused(self):
         w = self.workdir()

@@ -858,7 +858,7 @@ class DebPackageTest(unittest.TestCase):
         print('Depends: ' + depends)
         names = depends_names(depends)
         for lib in ('libcurl4', 'libjansson4', 'libyaml-0-2', 'libssl3',
-                    'libc6'):
+                    'libsqlite3-0', 'libc6'):
             self.assertIn(lib, names)
         self.assertTrue(names & {'libncursesw6', 'libtinfo6'}, depends)
         self.assertEqual([n for n in names if n.endswith('-dev')], [])
@@ -1002,7 +1002,7 @@ class DebPackageTest(unittest.TestCase):
                                  [('%s/mirror/app:%s' % (dst.host, t), want)
                                   for t in sorted(imgs)])
             self.assertTrue(os.path.getsize(os.path.join(
-                var, 'state', 'journal.jsonl')) > 0)
+                var, 'state', 'journal.db')) > 0)
             self.assertEqual(skopeo_tags(dst, 'mirror/app'), sorted(imgs))
             for tag, img in imgs.items():
                 raw = skopeo_raw(dst, 'mirror/app', tag)

@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -217,15 +218,14 @@ class RunbookTest(unittest.TestCase):
                              cwd=work, env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              start_new_session=True)
-        journal = os.path.join(work, 'state', 'journal.jsonl')
+        state = os.path.join(work, 'state')
         deadline = time.time() + 120
         try:
             while p.poll() is None and time.time() < deadline:
                 try:
-                    with open(journal) as f:
-                        if '"t":"image"' in f.read():
-                            break
-                except OSError:
+                    if '"t":"image"' in harness.journal_text(state):
+                        break
+                except (OSError, sqlite3.Error):
                     pass
                 time.sleep(0.05)
             os.killpg(p.pid, signal.SIGKILL)
