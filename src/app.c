@@ -45,69 +45,6 @@ static void say(const char *prefix, const char *msg)
     free(clean);
 }
 
-/* ------------------------------------------------------ journal seeds */
-
-/* Records replayed from the journal, kept until the engine exists. */
-typedef struct seed {
-    bool image;      /* else a blob */
-    char *a, *b, *c; /* blob: registry, repo, digest; image: source, */
-                     /* digest, target */
-} seed;
-
-typedef struct seed_list {
-    seed *v;
-    size_t n, cap;
-} seed_list;
-
-static void seed_add(seed_list *s, bool image, const char *a, const char *b,
-                     const char *c)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        seed *v = realloc(s->v, cap * sizeof(*v));
-        if (!v)
-            return; /* a lost seed only costs a request later */
-        s->v = v;
-        s->cap = cap;
-    }
-    seed *e = &s->v[s->n];
-    e->image = image;
-    e->a = strdup(a);
-    e->b = strdup(b);
-    e->c = strdup(c);
-    if (e->a && e->b && e->c)
-        s->n++;
-    else {
-        free(e->a);
-        free(e->b);
-        free(e->c);
-    }
-}
-
-static void seed_blob(void *payload, const char *registry, const char *repo,
-                      const char *digest, int64_t size)
-{
-    (void)size;
-    seed_add(payload, false, registry, repo, digest);
-}
-
-static void seed_image(void *payload, const char *source, const char *digest,
-                       const char *target)
-{
-    seed_add(payload, true, source, digest, target);
-}
-
-static void seed_list_clear(seed_list *s)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->v[i].a);
-        free(s->v[i].b);
-        free(s->v[i].c);
-    }
-    free(s->v);
-    memset(s, 0, sizeof(*s));
-}
-
 /* ------------------------------------------------------------ helpers */
 
 /* "a.example.com" or "a.example.com, b.example.com" or "3 registries". */
@@ -320,7 +257,6 @@ typedef struct run {
     it_plan_json *plan_json; /* --output=json: the same */
     it_progress *progress;
     it_journal *journal;
-    seed_list seeds;
     it_engine *engine;
     /* monitors and pipelines */
     it_events_out *events; /* --events */
@@ -493,7 +429,8 @@ static int open_monitors(run *r)
 }
 
 /* Phase 3: the stdout writer, the progress model (its notes pane takes
- * over from the early notes) and the journal, replayed into seeds. */
+ * over from the early notes) and the journal (opened, not read: the
+ * engine looks records up as it needs them). */
 static int open_state(run *r)
 {
     if (it_out_open(&r->out, stdout, &r->err) != 0) {
@@ -519,9 +456,8 @@ static int open_state(run *r)
         return IT_EXIT_USAGE;
     if (r->o->dry_run)
         return 0;
-    it_journal_visitor v = {
-        .blob = seed_blob, .image = seed_image, .payload = &r->seeds};
-    if (it_journal_open(&r->journal, r->state_dir, &v, &r->err) != 0) {
+    /* Nothing is read into memory: the engine asks the journal. */
+    if (it_journal_open(&r->journal, r->state_dir, NULL, &r->err) != 0) {
         say("", r->err.msg);
         return IT_EXIT_USAGE;
     }
@@ -552,7 +488,7 @@ static void on_result(void *payload, const it_image_result *res)
         it_plan_json_add(r->plan_json, res);
 }
 
-/* Phase 4: the engine, seeded with what the journal remembers. */
+/* Phase 4: the engine (it asks the journal what earlier runs did). */
 static int start_engine(run *r)
 {
     const it_options *o = r->o;
@@ -597,14 +533,6 @@ static int start_engine(run *r)
         say("", r->err.msg);
         return IT_EXIT_USAGE;
     }
-    for (size_t i = 0; i < r->seeds.n; i++) {
-        const seed *sd = &r->seeds.v[i];
-        if (sd->image)
-            it_engine_seed_image(r->engine, sd->a, sd->b, sd->c);
-        else
-            it_engine_seed_blob(r->engine, sd->a, sd->b, sd->c);
-    }
-    seed_list_clear(&r->seeds);
     if (r->metrics && it_metrics_start(r->metrics, r->engine) != 0)
         log_warn("--metrics-file: cannot start the writer thread: the file "
                  "is written at the end only");
@@ -812,7 +740,6 @@ static void run_free(run *r)
     it_metrics_free(r->metrics);
     it_events_close(r->events, &r->err);
     it_journal_close(r->journal);
-    seed_list_clear(&r->seeds);
     for (size_t i = 0; i < r->npairs; i++)
         it_pair_clear(&r->pairs[i]);
     free(r->pairs);

@@ -38,13 +38,11 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     e->blobs = it_strmap_new();
     e->planned = it_strmap_new();
     e->plan_cache = it_strmap_new();
-    e->done_images = it_strmap_new();
     if (o->bandwidth > 0)
         e->bandwidth = it_bucket_new((double)o->bandwidth,
                                      (double)o->bandwidth / 4, NULL, NULL);
     if (!e->clients || !e->buckets || !e->hosts || !e->refreshing ||
-        !e->blobs || !e->planned || !e->plan_cache || !e->done_images ||
-        eng_events_init(e) != 0 ||
+        !e->blobs || !e->planned || !e->plan_cache || eng_events_init(e) != 0 ||
         (!o->regops && reg_global_new(&e->global, &rerr) != 0)) {
         snprintf(err->msg, sizeof(err->msg), "engine setup: %s",
                  rerr.msg[0] ? rerr.msg : "out of memory");
@@ -198,8 +196,6 @@ void it_engine_free(it_engine *e)
         it_strmap_free(e->plan_cache, eng_plan_cache_free);
     if (e->plan_targets)
         it_strmap_free(e->plan_targets, free);
-    if (e->done_images)
-        it_strmap_free(e->done_images, free);
     it_bucket_free(e->bandwidth);
     reg_global_free(e->global);
     pthread_mutex_destroy(&e->lock);

@@ -193,17 +193,6 @@ typedef struct it_engine it_engine;
 /* Creates the engine and starts its workers. The opts' pointers must stay
  * valid until it_engine_free. Returns 0 or -1 with a message. */
 int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err);
-/* Seeds the blob table from the journal: a blob a previous run put into a
- * target repository (verified with a HEAD before it is trusted there, and
- * offered as a mount source elsewhere). Call before adding pairs. */
-void it_engine_seed_blob(it_engine *e, const char *registry, const char *repo,
-                         const char *digest);
-/* Seeds an image record from the journal: source ref and digest copied to
- * target ref by an earlier run. A rerun whose source still has that
- * digest, and whose target still lists the tag, skips it after one HEAD
- * on the source. Call before adding pairs. */
-void it_engine_seed_image(it_engine *e, const char *source, const char *digest,
-                          const char *target);
 /* Queues a repository pair (copied). Thread-safe. */
 int it_engine_add_pair(it_engine *e, const it_pair *p);
 /* Marks a repository pair that cannot be copied (e.g. its namespace could

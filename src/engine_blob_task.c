@@ -131,6 +131,20 @@ bool eng_run_blob(it_engine *e, node *n, size_t i, task *t)
     case ENG_CLAIM_MOVE:
         break;
     }
+    /* What this run has not seen, the journal may know (asked outside the
+     * table's lock): the blob put into this repository by an earlier run
+     * (a HEAD before it is trusted), or a repository to mount it from. */
+    if (e->o.journal) {
+        const char *host = e->ops.client_host(e->ops.self, dst);
+        if (!claim.known_here &&
+            it_journal_blob_in(e->o.journal, host, r->pair.dst_repo,
+                               d->digest) == 1)
+            claim.known_here = true;
+        char *from = NULL;
+        if (!claim.from && it_journal_blob_any(e->o.journal, host, d->digest,
+                                               r->pair.dst_repo, &from) == 1)
+            claim.from = from;
+    }
     it_blob_outcome outcome = IT_BLOB_SKIPPED;
     ok =
         blob_move(e, img, dst, d, claim.known_here, claim.from, &outcome, &err);

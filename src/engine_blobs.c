@@ -11,28 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Remembers repo as a mount source (verified or from the journal). */
-static void note_source(char **slot, const char *repo)
+void eng_entry_add(blob_entry *be, const char *repo)
 {
-    if (!*slot)
-        *slot = it_strdup0(repo);
-}
-
-void eng_entry_add(blob_entry *be, const char *repo, bool verified)
-{
+    if (!be->verified_from)
+        be->verified_from = it_strdup0(repo); /* the mount source */
     if (!be->holders && !(be->holders = it_strmap_new_sized(4)))
         return;
-    void *had = it_strmap_get(be->holders, repo);
-    if (verified)
-        note_source(&be->verified_from, repo);
-    else
-        note_source(&be->journal_from, repo);
-    if (had == HOLDER_VERIFIED || (had && !verified))
-        return;
-    if (!had && it_strmap_count(be->holders) >= ENG_HOLDERS_MAX)
-        return; /* the journal knows the rest */
-    it_strmap_put(be->holders, repo,
-                  verified ? HOLDER_VERIFIED : HOLDER_JOURNAL);
+    if (it_strmap_get(be->holders, repo) ||
+        it_strmap_count(be->holders) >= ENG_HOLDERS_MAX)
+        return; /* known, or past the cap: the journal knows the rest */
+    it_strmap_put(be->holders, repo, (void *)1);
 }
 
 blob_entry *eng_entry_get(it_engine *e, const char *key)
@@ -54,34 +42,18 @@ void eng_entry_free(void *p)
     it_strmap_free(be->holders, NULL);
     it_strmap_free(be->moving, NULL);
     free(be->verified_from);
-    free(be->journal_from);
     free(be->failed_src);
     free(be->failed_err);
     free(be);
 }
 
-void it_engine_seed_blob(it_engine *e, const char *registry, const char *repo,
-                         const char *digest)
-{
-    char *key = it_join2(registry, ' ', digest);
-    if (!key)
-        return;
-    pthread_mutex_lock(&e->blobs_lock);
-    blob_entry *be = eng_entry_get(e, key);
-    if (be)
-        eng_entry_add(be, repo, false);
-    pthread_mutex_unlock(&e->blobs_lock);
-    free(key);
-}
-
-/* A mount source for dst_repo: a repository of the registry holding the
- * blob, one this run saw it in first. Caller holds blobs_lock. */
+/* A mount source for dst_repo: the first repository of the registry this
+ * run saw the blob in (the journal may know others). Caller holds
+ * blobs_lock. */
 static const char *mount_source(const blob_entry *be, const char *dst_repo)
 {
     if (be->verified_from && strcmp(be->verified_from, dst_repo) != 0)
         return be->verified_from;
-    if (be->journal_from && strcmp(be->journal_from, dst_repo) != 0)
-        return be->journal_from;
     return NULL;
 }
 
@@ -102,12 +74,12 @@ eng_claim eng_blob_claim(it_engine *e, const char *key, const char *dst_repo,
         c = ENG_CLAIM_NOMEM;
         goto out;
     }
-    void *here = be->holders ? it_strmap_get(be->holders, dst_repo) : NULL;
-    out->known_here = here != NULL;
+    bool here = be->holders && it_strmap_get(be->holders, dst_repo);
+    out->known_here = here;
     const char *from = mount_source(be, dst_repo);
     bool moving_here = be->moving && it_strmap_get(be->moving, dst_repo);
     bool moving_any = be->moving && it_strmap_count(be->moving) > 0;
-    if (here == HOLDER_VERIFIED) {
+    if (here) {
         c = ENG_CLAIM_PRESENT;
     } else if (moving_here || (!from && moving_any)) {
         /* Being put here now, or the first copy into this registry is on
@@ -139,7 +111,7 @@ void eng_blob_release(it_engine *e, blob_entry *be, const char *dst_repo,
     if (be->moving)
         it_strmap_del(be->moving, dst_repo);
     if (present) {
-        eng_entry_add(be, dst_repo, true);
+        eng_entry_add(be, dst_repo);
     } else if (!eng_aborting(e)) {
         free(be->failed_src);
         free(be->failed_err);
@@ -168,8 +140,8 @@ void eng_blobs_forget(it_engine *e, const char *host, const char *repo,
     for (size_t i = 0; i < m->n_blobs; i++) {
         char *key = it_join2(host, ' ', m->blobs[i].digest);
         blob_entry *be = key ? it_strmap_get(e->blobs, key) : NULL;
-        if (be && be->holders && it_strmap_get(be->holders, repo))
-            it_strmap_put(be->holders, repo, HOLDER_JOURNAL);
+        if (be && be->holders)
+            it_strmap_del(be->holders, repo);
         if (be && be->verified_from && strcmp(be->verified_from, repo) == 0) {
             free(be->verified_from);
             be->verified_from = NULL;

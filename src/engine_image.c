@@ -187,19 +187,16 @@ static int head_source(it_engine *e, image_ctx *img, const char *src_ref,
     return rc;
 }
 
-/* The source digest an earlier run copied to this target, or NULL. */
+/* The source digest an earlier run copied to this target (asked of the
+ * journal), or NULL. */
 static char *journal_digest(it_engine *e, const image_ctx *img)
 {
-    char *key = it_join2(img->src_str, '\n', img->dst_str);
-    char *d = NULL;
-    if (!key)
+    char d[REG_DIGEST_LEN + 1];
+    if (!e->o.journal ||
+        it_journal_image_digest(e->o.journal, img->src_str, img->dst_str, d,
+                                sizeof(d)) != 1)
         return NULL;
-    pthread_mutex_lock(&e->blobs_lock);
-    const char *v = it_strmap_get(e->done_images, key);
-    d = it_strdup0(v);
-    pthread_mutex_unlock(&e->blobs_lock);
-    free(key);
-    return d;
+    return strdup(d);
 }
 
 /* Decides from digests alone whether the image must be copied: 0 = copy
@@ -380,22 +377,4 @@ void eng_image_free(image_ctx *img)
     free(img->error);
     free(img->last_error);
     free(img);
-}
-
-void it_engine_seed_image(it_engine *e, const char *source, const char *digest,
-                          const char *target)
-{
-    char *key = it_join2(source, '\n', target);
-    char *d = it_strdup0(digest);
-    if (!key || !d) {
-        free(key);
-        free(d);
-        return;
-    }
-    pthread_mutex_lock(&e->blobs_lock);
-    free(it_strmap_get(e->done_images, key)); /* the later record wins */
-    if (it_strmap_put(e->done_images, key, d) != 0)
-        free(d);
-    pthread_mutex_unlock(&e->blobs_lock);
-    free(key);
 }

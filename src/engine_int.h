@@ -129,13 +129,11 @@ typedef struct node {
  * hash sets, so the cost of a check does not grow with the number of
  * repositories sharing a blob. */
 typedef struct blob_entry {
-    /* Repositories of the target registry known to hold it: value
-     * HOLDER_VERIFIED (this run saw it there) or HOLDER_JOURNAL (an earlier
-     * run put it there: HEAD before use). At most ENG_HOLDERS_MAX are
-     * kept; past that the journal answers. NULL until the first. */
+    /* Repositories of the target registry this run saw it in (a hash set;
+     * at most ENG_HOLDERS_MAX are kept, past that the journal answers).
+     * NULL until the first. */
     it_strmap *holders;
-    char *verified_from; /* a verified holder: the mount source of choice */
-    char *journal_from;  /* a holder only the journal vouches for */
+    char *verified_from; /* the first of them: the mount source */
     it_strmap *moving;   /* repositories it is being put into now */
     task *waiters;       /* woken once, when a move of it ends */
     /* The last copy of it that failed after its retries, in this pass:
@@ -146,8 +144,6 @@ typedef struct blob_entry {
     int failed_pass;
 } blob_entry;
 
-#define HOLDER_JOURNAL  ((void *)1)
-#define HOLDER_VERIFIED ((void *)2)
 #define ENG_HOLDERS_MAX 4096
 
 /* The request counters of one registry host (it_host_stats). */
@@ -213,7 +209,6 @@ struct it_engine {
     it_strmap *plan_targets; /* dry-run: host -> it_plan_target (made */
                              /* on first use) */
     it_strmap *plan_cache;   /* dry-run: digest -> reg_manifest (no body) */
-    it_strmap *done_images;  /* journal: "src\ndst" -> source digest */
 
     /* Kept by the results subscriber only (eng_results_on_event). */
     atomic_long images_by_status[IT_STATUS_PENDING + 1];
@@ -291,9 +286,9 @@ void eng_run_image(it_engine *e, image_ctx *img);
 void eng_image_free(image_ctx *img);
 
 /* ---- engine_blobs.c */
-/* Records repo as a holder of the blob (verified: seen this run). Caller
- * holds blobs_lock. */
-void eng_entry_add(blob_entry *be, const char *repo, bool verified);
+/* Records repo as a holder of the blob (seen there this run). Caller holds
+ * blobs_lock. */
+void eng_entry_add(blob_entry *be, const char *repo);
 blob_entry *eng_entry_get(it_engine *e, const char *key);
 void eng_entry_free(void *p);
 /* What the blob table says a BLOB task should do. */
@@ -307,7 +302,7 @@ typedef enum eng_claim {
 } eng_claim;
 typedef struct blob_claim_out {
     blob_entry *entry;
-    bool known_here; /* the table lists dst_repo (maybe unverified) */
+    bool known_here; /* the journal says an earlier run put it there */
     char *from;      /* ENG_CLAIM_MOVE: a mount source (malloc'd) or NULL */
     char why[600];   /* ENG_CLAIM_FAILED: the earlier error */
 } blob_claim_out;

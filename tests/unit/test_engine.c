@@ -614,6 +614,57 @@ static void test_journal_records(void **state)
     tu_tmpdir_drop(&dir);
 }
 
+/* A rerun asks the journal (it is not read into memory): an image an
+ * earlier run copied is settled with one HEAD on the source, and a blob an
+ * earlier run put into one repository is mounted from there into another
+ * (the new engine's blob table starts empty). */
+static void test_journal_rerun_lookups(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    assert_int_equal(tu_tmpdir_new(&dir, "engine"), 0);
+    char statedir[512];
+    tu_path_in(statedir, sizeof(statedir), dir, "state");
+    it_errbuf err = {{0}};
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    const char *first[] = {"a a"};
+    run(f, 1, 2, first, 1);
+    assert_int_equal(it_journal_close(f->journal), 0);
+    it_engine_free(f->e);
+    f->e = NULL;
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+    long gets = memreg_calls(f->m, MR_MANIFEST_GET, SRC, "a", NULL);
+    long heads = memreg_calls(f->m, MR_MANIFEST_HEAD, SRC, "a", NULL);
+    const char *second[] = {"a a", "a b"};
+    run(f, 1, 2, second, 2);
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    /* a -> a: settled by the journal and one HEAD on the source */
+    const it_image_result *ra = NULL, *rb = NULL;
+    for (size_t i = 1; i < f->nres; i++) { /* [0] is the first run's */
+        if (strcmp(f->res[i].target, DST "/a:v1") == 0)
+            ra = &f->res[i];
+        if (strcmp(f->res[i].target, DST "/b:v1") == 0)
+            rb = &f->res[i];
+    }
+    assert_non_null(ra);
+    assert_non_null(rb);
+    assert_int_equal(ra->status, IT_STATUS_SKIPPED);
+    assert_non_null(strstr(ra->error, "journal"));
+    /* a -> b: both blobs mounted from a, as the journal says */
+    assert_int_equal(rb->status, IT_STATUS_COPIED);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_MOUNT, DST, "b", NULL), 2);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "b", NULL), 0);
+    /* one manifest GET (for b), HEADs: a's check, b's compare */
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, SRC, "a", NULL),
+                     gets + 1);
+    assert_true(memreg_calls(f->m, MR_MANIFEST_HEAD, SRC, "a", NULL) >=
+                heads + 1);
+    tu_tmpdir_drop(&dir);
+}
+
 /* A subscriber that records the stream. */
 typedef struct recorder {
     pthread_mutex_t lock;
@@ -820,6 +871,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_blob_fails_parked_waiter,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_rerun_lookups, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_events_one_source, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_event_text_redacted, setup,
