@@ -31,6 +31,7 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     pthread_mutex_init(&e->clients_lock, NULL);
     pthread_cond_init(&e->clients_cv, NULL);
     pthread_mutex_init(&e->blobs_lock, NULL);
+    pthread_cond_init(&e->plan_cv, NULL);
     e->clients = it_strmap_new();
     e->buckets = it_strmap_new();
     e->hosts = it_strmap_new();
@@ -204,5 +205,6 @@ void it_engine_free(it_engine *e)
     pthread_mutex_destroy(&e->clients_lock);
     pthread_cond_destroy(&e->clients_cv);
     pthread_mutex_destroy(&e->blobs_lock);
+    pthread_cond_destroy(&e->plan_cv);
     free(e);
 }

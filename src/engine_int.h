@@ -204,6 +204,7 @@ struct it_engine {
     it_bucket *bandwidth;
 
     pthread_mutex_t blobs_lock;
+    pthread_cond_t plan_cv;  /* a manifest the plan waited for is read */
     it_strmap *blobs;        /* "host digest" -> blob_entry */
     it_strmap *planned;      /* dry-run: "host digest" -> (void*)1 */
     it_strmap *plan_targets; /* dry-run: host -> it_plan_target (made */

@@ -11,9 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A plan-cache value while one worker fetches that manifest: the others
+ * wait for it (plan_cv), so each distinct manifest is read once. */
+static char fetching;
+#define FETCHING ((void *)&fetching)
+
 void eng_plan_cache_free(void *p)
 {
-    reg_manifest_free(p);
+    if (p != FETCHING)
+        reg_manifest_free(p);
 }
 
 /* The manifest `digest` of the image's source repository: from the cache,
@@ -23,10 +29,14 @@ static int plan_get(it_engine *e, image_ctx *img, const char *digest,
                     const reg_manifest **out, reg_error *err)
 {
     repo_ctx *r = img->repo;
+    void *v;
     pthread_mutex_lock(&e->blobs_lock);
-    *out = it_strmap_get(e->plan_cache, digest);
+    while ((v = it_strmap_get(e->plan_cache, digest)) == FETCHING)
+        pthread_cond_wait(&e->plan_cv, &e->blobs_lock);
+    bool mine = !v && it_strmap_put(e->plan_cache, digest, FETCHING) == 0;
     pthread_mutex_unlock(&e->blobs_lock);
-    if (*out)
+    *out = v;
+    if (v)
         return 0;
     reg_manifest *m = NULL;
     int rc, attempt = 0;
@@ -34,24 +44,29 @@ static int plan_get(it_engine *e, image_ctx *img, const char *digest,
         rc = e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo,
                                  digest, err);
     } while (eng_again(e, rc, err, &attempt, "get manifest"));
-    if (rc != 0)
-        return rc;
-    /* The plan needs the descriptors, not the bytes. */
-    free(m->body);
-    m->body = NULL;
-    m->len = 0;
+    if (rc == 0) {
+        /* The plan needs the descriptors, not the bytes. */
+        free(m->body);
+        m->body = NULL;
+        m->len = 0;
+    }
     pthread_mutex_lock(&e->blobs_lock);
-    reg_manifest *had = it_strmap_get(e->plan_cache, digest);
-    if (had) {
-        reg_manifest_free(m); /* another worker read it meanwhile */
-        m = had;
-    } else if (it_strmap_put(e->plan_cache, digest, m) != 0) {
-        reg_manifest_free(m);
-        m = NULL;
+    if (mine) {
+        if (rc == 0)
+            it_strmap_put(e->plan_cache, digest, m); /* replaces FETCHING */
+        else
+            it_strmap_del(e->plan_cache, digest); /* the next one tries */
+        pthread_cond_broadcast(&e->plan_cv);
     }
     pthread_mutex_unlock(&e->blobs_lock);
+    if (rc != 0)
+        return rc;
+    if (!mine) { /* out of memory for the marker: used once, not kept */
+        reg_manifest_free(m);
+        return reg_error_set(err, REG_ENOMEM, "plan: out of memory");
+    }
     *out = m;
-    return m ? 0 : reg_error_set(err, REG_ENOMEM, "plan: out of memory");
+    return 0;
 }
 
 /* The plan's totals for target registry host (made on first use; NULL
