@@ -797,7 +797,14 @@ static void draw_detail_rows(tui_state *st, int y0, int h)
     if (st->dtop < 0)
         st->dtop = 0;
     if (n == 0) {
-        put(y, 2, COLS - 2, A_DIM, "(no tags yet)");
+        /* Tags that ended well are counted, not listed (the report has
+         * each one): the view lists tags in flight and failed ones. */
+        if (repo && repo->images_done > 0)
+            putf(y, 2, COLS - 2, A_DIM,
+                 "(no tag in flight or failed; %d done: the report lists each)",
+                 repo->images_done);
+        else
+            put(y, 2, COLS - 2, A_DIM, "(no tags yet)");
         return;
     }
     for (int k = 0; k < h && st->dtop + k < n; k++) {
