@@ -544,6 +544,8 @@ static int start_engine(run *r)
 static void *planner_thread(void *arg)
 {
     run *r = arg;
+    it_ccr_set_plan_out(r->ccr,
+                        r->o->output == IT_OUTPUT_JSON ? NULL : r->stdout_);
     r->planner_err = it_ccr_feed(r->ccr, r->engine, r->progress, r->ctl);
     return NULL;
 }

@@ -18,6 +18,7 @@
 
 struct it_ccr {
     it_ccr_opts o;     /* copied; strings borrowed */
+    FILE *plan_out;    /* --dry-run lines (the program's stdout writer) */
     it_tc_creds *keys; /* where the API keys came from (tc_creds.h) */
     tc_client *ccr;
     tc_client *tcr;
@@ -142,6 +143,11 @@ int it_ccr_new(it_ccr **out, const it_ccr_opts *o, const it_secrets *logins,
 fail:
     it_ccr_free(c);
     return IT_CCR_ECONFIG;
+}
+
+void it_ccr_set_plan_out(it_ccr *c, FILE *f)
+{
+    c->plan_out = f;
 }
 
 void it_ccr_free(it_ccr *c)
@@ -464,8 +470,9 @@ static void ensure_namespace(feed_ctx *f, const char *ns)
     if (!valid_namespace(ns))
         return; /* never printed, created or used: see feed_page */
     if (c->o.dry_run) {
-        printf("create namespace %s (%s)\n", ns,
-               c->o.tcr_namespace_public ? "public" : "private");
+        if (c->plan_out)
+            fprintf(c->plan_out, "create namespace %s (%s)\n", ns,
+                    c->o.tcr_namespace_public ? "public" : "private");
         known_add(&f->known, ns);
         f->known.created++;
         prep_namespaces(f);

@@ -13,6 +13,7 @@
 #define IT_CCR_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "engine.h"
 #include "errbuf.h"
@@ -64,6 +65,10 @@ typedef struct it_ccr it_ccr;
 int it_ccr_new(it_ccr **out, const it_ccr_opts *o, const it_secrets *logins,
                it_errbuf *err);
 void it_ccr_free(it_ccr *c);
+/* Where --dry-run says which namespaces it would create (the program's
+ * stdout writer); NULL (the default) says nothing, as --output=json
+ * wants. Call before it_ccr_feed. */
+void it_ccr_set_plan_out(it_ccr *c, FILE *f);
 /* Source and target descriptions for the dashboard header. */
 const char *it_ccr_source_desc(const it_ccr *c);
 const char *it_ccr_target_desc(const it_ccr *c);

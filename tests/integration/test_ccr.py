@@ -310,6 +310,17 @@ class CcrToTcrTest(unittest.TestCase):
         self.assertEqual(self.dst_catalog(), [])
         self.assertEqual(w.journal(), '')
         self.assert_no_secrets(w, out, err)
+        # --output=json: stdout is the plan document and nothing else (no
+        # "create namespace" line before it), one entry per tag.
+        w = self.workdir()
+        rc, out, err = run_it(self.args(w) + ['--dry-run', '--output=json'])
+        self.assertEqual(rc, 0, out + err)
+        plan = json.loads(out)
+        self.assertEqual(len(plan['images']), len(ALL_TAGS), out)
+        self.assertEqual(plan['summary']['images_planned'], len(ALL_TAGS))
+        self.assertEqual([t['images'] for t in plan['targets']],
+                         [len(ALL_TAGS)])
+        self.assertEqual(self.fake.calls('CreateNamespace'), [])
 
     def test_6_wrong_secret_key_exits_3(self):
         self.start()
