@@ -40,6 +40,15 @@ static void put_label(FILE *f, const char *v)
     }
 }
 
+/* Starts a series: image_transfer_NAME{run="..." (the caller adds its
+ * labels and the closing brace). */
+static void series(FILE *f, const it_metrics_sample *s, const char *name)
+{
+    fprintf(f, "image_transfer_%s{run=\"", name);
+    put_label(f, s->run);
+    fputc('"', f);
+}
+
 static void head(FILE *f, const char *name, const char *type, const char *help)
 {
     fprintf(f, "# HELP image_transfer_%s %s\n# TYPE image_transfer_%s %s\n",
@@ -57,7 +66,8 @@ int it_metrics_format(FILE *f, const it_metrics_sample *s)
     head(f, "info", "gauge",
          "The run: mode, shard (empty when not sharded) and dry run; "
          "always 1.");
-    fputs("image_transfer_info{mode=\"", f);
+    series(f, s, "info");
+    fputs(",mode=\"", f);
     put_label(f, s->mode);
     fputs("\",shard=\"", f);
     put_label(f, s->shard);
@@ -65,52 +75,60 @@ int it_metrics_format(FILE *f, const it_metrics_sample *s)
 
     head(f, "start_time_seconds", "gauge",
          "When the run started, in seconds since the Unix epoch.");
-    fprintf(f, "image_transfer_start_time_seconds %.3f\n", s->start_time);
+    series(f, s, "start_time_seconds");
+    fprintf(f, "} %.3f\n", s->start_time);
     head(f, "last_progress_time_seconds", "gauge",
          "When the run last made progress (blob bytes received, a blob "
          "present, an image finished), in seconds since the Unix epoch; the "
          "start time before the first.");
-    fprintf(f, "image_transfer_last_progress_time_seconds %.3f\n",
-            s->last_progress_time);
+    series(f, s, "last_progress_time_seconds");
+    fprintf(f, "} %.3f\n", s->last_progress_time);
 
     head(f, "phase", "gauge",
          "The run's phase: 1 for the current one, 0 for the others.");
-    for (size_t i = 0; i < sizeof(phase_names) / sizeof(*phase_names); i++)
-        fprintf(f, "image_transfer_phase{phase=\"%s\"} %d\n", phase_names[i],
+    for (size_t i = 0; i < sizeof(phase_names) / sizeof(*phase_names); i++) {
+        series(f, s, "phase");
+        fprintf(f, ",phase=\"%s\"} %d\n", phase_names[i],
                 (int)s->phase == (int)i);
+    }
 
     head(f, "images_listed", "gauge", "Images (tags) found so far.");
-    fprintf(f, "image_transfer_images_listed %ld\n", s->images_listed);
+    series(f, s, "images_listed");
+    fprintf(f, "} %ld\n", s->images_listed);
     head(f, "images_total", "counter",
          "Images finished, by outcome (a failed repository listing counts "
          "as one failed image, as in the report).");
     for (size_t i = 0; i < sizeof(image_outcomes) / sizeof(*image_outcomes);
-         i++)
-        fprintf(f, "image_transfer_images_total{outcome=\"%s\"} %ld\n",
-                image_outcomes[i], s->images[i]);
+         i++) {
+        series(f, s, "images_total");
+        fprintf(f, ",outcome=\"%s\"} %ld\n", image_outcomes[i], s->images[i]);
+    }
     head(f, "blobs_total", "counter",
          "Blobs made present in a target repository, by how: copied, "
          "mounted from another repository, or skipped (already there).");
-    for (size_t i = 0; i < sizeof(blob_outcomes) / sizeof(*blob_outcomes); i++)
-        fprintf(f, "image_transfer_blobs_total{outcome=\"%s\"} %ld\n",
-                blob_outcomes[i], s->blobs[i]);
+    for (size_t i = 0; i < sizeof(blob_outcomes) / sizeof(*blob_outcomes);
+         i++) {
+        series(f, s, "blobs_total");
+        fprintf(f, ",outcome=\"%s\"} %ld\n", blob_outcomes[i], s->blobs[i]);
+    }
     head(f, "transferred_bytes_total", "counter",
          "Blob bytes received from sources and sent on, including tries "
          "that failed later.");
-    fprintf(f, "image_transfer_transferred_bytes_total %lld\n",
-            (long long)s->transferred_bytes);
+    series(f, s, "transferred_bytes_total");
+    fprintf(f, "} %lld\n", (long long)s->transferred_bytes);
     head(f, "copied_bytes", "gauge",
          "Blob bytes copied for images, without the bytes of failed tries "
          "(bytes_copied in the report).");
-    fprintf(f, "image_transfer_copied_bytes %lld\n",
-            (long long)s->copied_bytes);
+    series(f, s, "copied_bytes");
+    fprintf(f, "} %lld\n", (long long)s->copied_bytes);
 
     head(f, "http_requests_total", "counter",
          "HTTP requests answered, by registry host and status class "
          "(error: no answer).");
     for (size_t i = 0; i < s->nhosts; i++) {
         for (int c = 0; c < IT_HTTP_NCLASS; c++) {
-            fputs("image_transfer_http_requests_total{host=\"", f);
+            series(f, s, "http_requests_total");
+            fputs(",host=\"", f);
             put_label(f, s->hosts[i].host);
             fprintf(f, "\",class=\"%s\"} %ld\n",
                     it_http_class_name((it_http_class)c),
@@ -121,14 +139,16 @@ int it_metrics_format(FILE *f, const it_metrics_sample *s)
          "Requests tried again after a transient failure, by registry "
          "host.");
     for (size_t i = 0; i < s->nhosts; i++) {
-        fputs("image_transfer_http_retries_total{host=\"", f);
+        series(f, s, "http_retries_total");
+        fputs(",host=\"", f);
         put_label(f, s->hosts[i].host);
         fprintf(f, "\"} %ld\n", s->hosts[i].retries);
     }
     head(f, "http_requests_in_flight", "gauge",
          "Requests started and not answered yet, by registry host.");
     for (size_t i = 0; i < s->nhosts; i++) {
-        fputs("image_transfer_http_requests_in_flight{host=\"", f);
+        series(f, s, "http_requests_in_flight");
+        fputs(",host=\"", f);
         put_label(f, s->hosts[i].host);
         fprintf(f, "\"} %ld\n", s->hosts[i].in_flight);
     }
@@ -180,6 +200,7 @@ out:
 
 struct it_metrics {
     char *path, *mode, *shard;
+    char *run; /* the run label: the file's name without ".prom" */
     bool dry_run;
     double interval_s;
     double start_time;
@@ -263,6 +284,7 @@ void it_metrics_on_event(void *payload, const it_event *ev)
 static void sample(it_metrics *m, it_metrics_sample *s)
 {
     memset(s, 0, sizeof(*s));
+    s->run = m->run;
     s->mode = m->mode;
     s->shard = m->shard;
     s->dry_run = m->dry_run;
@@ -327,6 +349,18 @@ static void *writer_thread(void *arg)
     return NULL;
 }
 
+/* The run label of a metrics file: its name without the directory and
+ * without ".prom" (malloc'd; NULL when out of memory). */
+static char *run_label(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && strcmp(base + n - 5, ".prom") == 0)
+        n -= 5;
+    return strndup(base, n);
+}
+
 int it_metrics_open(it_metrics **out, const it_metrics_opts *o, it_errbuf *err)
 {
     *out = NULL;
@@ -339,12 +373,13 @@ int it_metrics_open(it_metrics **out, const it_metrics_opts *o, it_errbuf *err)
     pthread_cond_init(&m->cv, NULL);
     m->path = it_strdup0(o->path);
     m->mode = it_strdup0(o->mode ? o->mode : "");
+    m->run = run_label(o->path);
     m->shard = it_strdup0(o->shard ? o->shard : "");
     m->dry_run = o->dry_run;
     m->interval_s = o->interval_s > 0 ? o->interval_s : 5;
     m->start_time = (double)o->started;
     m->progress = o->progress;
-    if (!m->path || !m->mode || !m->shard) {
+    if (!m->path || !m->mode || !m->shard || !m->run) {
         it_set_err(err, "out of memory");
         it_metrics_free(m);
         return -1;
@@ -413,5 +448,6 @@ void it_metrics_free(it_metrics *m)
     free(m->path);
     free(m->mode);
     free(m->shard);
+    free(m->run);
     free(m);
 }

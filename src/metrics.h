@@ -25,6 +25,10 @@
 
 /* What one file holds. */
 typedef struct it_metrics_sample {
+    /* The run label every series carries: the metrics file's name without
+     * ".prom", so several runs (shards) can share one textfile directory
+     * without their series colliding. NULL = "". */
+    const char *run;
     const char *mode;  /* "generic" or "ccrToTcr" */
     const char *shard; /* "I/N", or "" when not sharded */
     bool dry_run;

@@ -31,17 +31,22 @@ PROMTOOL = shutil.which('promtool')
 SAMPLE = re.compile(r'^([a-z_]+)(\{(.*)\})? (\S+)$')
 
 
-def parse_metrics(text):
-    """{(name, frozenset(labels)): value} of a text exposition."""
+def parse_metrics(text, run='image_transfer'):
+    """{(name, frozenset(labels)): value} of a text exposition: the series
+    of image-transfer carry run="<file name without .prom>" (left out of
+    the key; checked here), others (node_exporter's own) are kept as
+    they are."""
     out = {}
     for line in text.splitlines():
         if not line or line.startswith('#'):
             continue
         m = SAMPLE.match(line)
         assert m, 'not a sample: %r' % line
-        labels = frozenset(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"',
-                                      m.group(3) or ''))
-        out[(m.group(1), labels)] = float(m.group(4))
+        labels = dict(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"',
+                                 m.group(3) or ''))
+        if m.group(1).startswith('image_transfer_'):
+            assert labels.pop('run', None) == run, line
+        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
     return out
 
 

@@ -45,6 +45,7 @@ static void sample_of(it_metrics_sample *s, it_host_stats *h)
     h[0].in_flight = 3;
     snprintf(h[1].host, sizeof(h[1].host), "%s", EVIL);
     h[1].requests[IT_HTTP_ERROR] = 7;
+    s->run = "shard-1";
     s->mode = "generic";
     s->shard = "1/4";
     s->phase = IT_PHASE_COPYING;
@@ -133,26 +134,31 @@ static void test_format_values_and_escaping(void **state)
     sample_of(&s, h);
     char *text = format_to_string(&s);
     const char *want[] = {
-        "image_transfer_info{mode=\"generic\",shard=\"1/4\",dry_run=\"false\"} "
+        "image_transfer_info{run=\"shard-1\",mode=\"generic\",shard=\"1/"
+        "4\",dry_run=\"false\"} "
         "1\n",
-        "image_transfer_phase{phase=\"copying\"} 1\n",
-        "image_transfer_phase{phase=\"done\"} 0\n",
-        "image_transfer_images_total{outcome=\"copied\"} 5\n",
-        "image_transfer_images_total{outcome=\"failed\"} 1\n",
-        "image_transfer_images_listed 9\n",
-        "image_transfer_blobs_total{outcome=\"mounted\"} 4\n",
-        "image_transfer_transferred_bytes_total 123456\n",
-        "image_transfer_copied_bytes 120000\n",
-        "image_transfer_start_time_seconds 1700000000.000\n",
-        "image_transfer_last_progress_time_seconds 1700000042.500\n",
-        "image_transfer_http_requests_total{host=\"registry.example.com\","
+        "image_transfer_phase{run=\"shard-1\",phase=\"copying\"} 1\n",
+        "image_transfer_phase{run=\"shard-1\",phase=\"done\"} 0\n",
+        "image_transfer_images_total{run=\"shard-1\",outcome=\"copied\"} 5\n",
+        "image_transfer_images_total{run=\"shard-1\",outcome=\"failed\"} 1\n",
+        "image_transfer_images_listed{run=\"shard-1\"} 9\n",
+        "image_transfer_blobs_total{run=\"shard-1\",outcome=\"mounted\"} 4\n",
+        "image_transfer_transferred_bytes_total{run=\"shard-1\"} 123456\n",
+        "image_transfer_copied_bytes{run=\"shard-1\"} 120000\n",
+        "image_transfer_start_time_seconds{run=\"shard-1\"} 1700000000.000\n",
+        "image_transfer_last_progress_time_seconds{run=\"shard-1\"} "
+        "1700000042.500\n",
+        "image_transfer_http_requests_total{run=\"shard-1\",host=\"registry."
+        "example.com\","
         "class=\"5xx\"} 2\n",
-        "image_transfer_http_retries_total{host=\"registry.example.com\"} 2\n",
-        "image_transfer_http_requests_in_flight{host=\"registry.example.com\"}"
+        "image_transfer_http_retries_total{run=\"shard-1\",host=\"registry."
+        "example.com\"} 2\n",
+        "image_transfer_http_requests_in_flight{run=\"shard-1\",host="
+        "\"registry.example.com\"}"
         " 3\n",
         /* the hostile host: quote, newline and backslash escaped, the
          * control and non-UTF-8 bytes as the text \xNN */
-        "image_transfer_http_requests_total{host=\"evil\\\"} "
+        "image_transfer_http_requests_total{run=\"shard-1\",host=\"evil\\\"} "
         "666\\nimage_transfer_owned 1\\\\\\\\x1b[2J\\\\xff:5000\","
         "class=\"error\"} 7\n",
     };
@@ -266,10 +272,11 @@ static void test_writer_counts_events(void **state)
         .path = path, .mode = "generic", .started = 1700000000, .progress = p};
     assert_int_equal(it_metrics_open(&m, &o, &err), 0);
     const char *text = slurp(path);
-    assert_non_null(strstr(text, "image_transfer_images_total{outcome="
-                                 "\"copied\"} 0\n"));
-    assert_non_null(strstr(text, "image_transfer_last_progress_time_seconds "
-                                 "1700000000.000\n"));
+    /* every series carries the file's name: run="run" */
+    assert_non_null(strstr(text, "image_transfer_images_total{run=\"run\","
+                                 "outcome=\"copied\"} 0\n"));
+    assert_non_null(strstr(text, "image_transfer_last_progress_time_seconds"
+                                 "{run=\"run\"} 1700000000.000\n"));
     it_event evs[] = {
         {.kind = IT_EV_IMAGE_ADDED},
         {.kind = IT_EV_IMAGE_ADDED},
@@ -287,13 +294,13 @@ static void test_writer_counts_events(void **state)
     assert_int_equal(it_metrics_finish(m, NULL, &err), 0);
     text = slurp(path);
     const char *want[] = {
-        "image_transfer_images_listed 2\n",
-        "image_transfer_images_total{outcome=\"copied\"} 1\n",
-        "image_transfer_images_total{outcome=\"failed\"} 1\n",
-        "image_transfer_blobs_total{outcome=\"mounted\"} 1\n",
-        "image_transfer_transferred_bytes_total 1000\n",
-        "image_transfer_copied_bytes 600\n",
-        "image_transfer_phase{phase=\"discovering\"} 1\n",
+        "image_transfer_images_listed{run=\"run\"} 2\n",
+        "image_transfer_images_total{run=\"run\",outcome=\"copied\"} 1\n",
+        "image_transfer_images_total{run=\"run\",outcome=\"failed\"} 1\n",
+        "image_transfer_blobs_total{run=\"run\",outcome=\"mounted\"} 1\n",
+        "image_transfer_transferred_bytes_total{run=\"run\"} 1000\n",
+        "image_transfer_copied_bytes{run=\"run\"} 600\n",
+        "image_transfer_phase{run=\"run\",phase=\"discovering\"} 1\n",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
         if (!strstr(text, want[i]))
@@ -304,10 +311,13 @@ static void test_writer_counts_events(void **state)
     it_progress_phase(p, IT_PHASE_DONE);
     assert_int_equal(it_metrics_finish(m, &st, &err), 0);
     text = slurp(path);
+    assert_non_null(strstr(
+        text,
+        "image_transfer_images_total{run=\"run\",outcome=\"copied\"} 7\n"));
     assert_non_null(
-        strstr(text, "image_transfer_images_total{outcome=\"copied\"} 7\n"));
-    assert_non_null(strstr(text, "image_transfer_copied_bytes 99\n"));
-    assert_non_null(strstr(text, "image_transfer_phase{phase=\"done\"} 1\n"));
+        strstr(text, "image_transfer_copied_bytes{run=\"run\"} 99\n"));
+    assert_non_null(
+        strstr(text, "image_transfer_phase{run=\"run\",phase=\"done\"} 1\n"));
     it_metrics_free(m);
     it_progress_free(p);
 }
