@@ -28,7 +28,7 @@ look up the tags of a digest, so they are left out unless --tag-index
 Every identical `link` file is a hard link to one master file under
 <root>/scale-links/ (a new master each 60,000 links: ext4 allows 65,000),
 so a tag or a layer link costs a directory entry, not an inode. The
-directories are what costs: about 49 per repository at 10 tags.
+directories are what costs: 50 per repository at 10 tags.
 
 Names (the same as tests/fakes/fake_tc_api.py's "generate" option):
 repository k (0 <= k < N) is "ns%04d/app%05d" % (k % namespaces, k), its
@@ -54,6 +54,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -263,6 +264,14 @@ def repo_template(k, tags, tag_index):
     return dirs, links
 
 
+def _default_signals():
+    """A worker dies quietly on SIGTERM/SIGINT, whatever handlers the
+    importing program (bench/run.py) installed before the fork."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles it
+
+
 def _write_repos(job):
     """Writes the repositories k = first + j, first + j + jobs, ... below
     rroot (one process of generate()). Returns (directories, links, link
@@ -325,8 +334,13 @@ def generate(root, repos, tags, namespaces, tag_index=False, first=0,
             for j in range(jobs)]
     if jobs > 1:
         ctx = multiprocessing.get_context('fork')
-        with ctx.Pool(jobs) as pool:
+        pool = ctx.Pool(jobs, initializer=_default_signals)
+        try:
             done = pool.map(_write_repos, work)
+            pool.close()  # the workers exit on their own
+        finally:
+            pool.terminate()
+            pool.join()
     else:
         done = [_write_repos(work[0])]
     n_dirs = sum(d[0] for d in done) + len(spaces)
