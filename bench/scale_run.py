@@ -144,6 +144,17 @@ def _hwm_kib(pid):
     return 0
 
 
+def _cpu_s(pid):
+    """user+sys CPU seconds of pid so far."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / \
+            float(os.sysconf('SC_CLK_TCK'))
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def run_streamed(cmd, logfile, timeout, rss_cap_mib):
     """Runs cmd under /usr/bin/time with stdout and stderr piped, feeding
     every line with its arrival time into a Timeline. Stops the run when
@@ -180,10 +191,12 @@ def run_streamed(cmd, logfile, timeout, rss_cap_mib):
         th.start()
     stopped = None
     hwm = 0
+    cpu = 0.0  # of a run that is stopped: time(1) dies with it
     while p.poll() is None:
         time.sleep(0.5)
         for c in _children(p.pid):
             hwm = max(hwm, _hwm_kib(c))
+            cpu = max(cpu, _cpu_s(c))
         if hwm > rss_cap_mib * 1024:
             stopped = 'stopped: RSS passed %d MiB' % rss_cap_mib
         elif time.monotonic() - t0 > timeout:
@@ -196,7 +209,7 @@ def run_streamed(cmd, logfile, timeout, rss_cap_mib):
     for th in threads:
         th.join(60)
     out.close()
-    m = {'wall': wall, 'cpu': 0.0, 'rss_mib': hwm / 1024.0, 'rc': p.returncode,
+    m = {'wall': wall, 'cpu': cpu, 'rss_mib': hwm / 1024.0, 'rc': p.returncode,
          'stopped': stopped}
     try:
         with open(tfile) as f:
@@ -278,7 +291,7 @@ class Scale:
                'calls': calls, 'first': tl.first.get(first_kind),
                'first_kind': first_kind, 't_total': t_total, 't_eta': t_eta,
                'counts': dict(tl.count), 'summary': summary,
-               'images': final, 'repos': repos,
+               'images': final, 'repos': repos, 'tags': tags,
                'problems': [l for _, l in tl.other
                             if 'error' in l.lower()][:3]}
         log('  wall %.1fs cpu %.1fs rss %.1f MiB rc %s; first %s %s; totals '
@@ -372,11 +385,11 @@ class Scale:
                                  s.get('blobs_mounted')))
             notes.append('first = first %s line' % r['first_kind'])
             notes.append('calls: %s' % call_note)
-            if calls.get('DescribeImagePersonal'):
-                notes.append('at %g DescribeImagePersonal/s the tag '
-                             'listing alone needs >= %.0f s' % (
-                                 API_RATE,
-                                 calls['DescribeImagePersonal'] / API_RATE))
+            # One DescribeImagePersonal per repository and 100 tags.
+            need = r['repos'] * -(-r['tags'] // 100)
+            notes.append('at %g DescribeImagePersonal/s listing the tags of '
+                         'all %d repositories needs >= %.0f s' % (
+                             API_RATE, r['repos'], need / API_RATE))
             if r.get('verified'):
                 notes.append(r['verified'])
             notes += ['problem: %s' % p for p in r['problems']]
