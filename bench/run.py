@@ -917,6 +917,13 @@ def main():
         if args.keep_work:
             log('work dir kept: %s' % work)
         else:
+            # rm(1) removes workload 5's millions of directories about
+            # three times as fast as shutil.rmtree.
+            try:
+                subprocess.run(['rm', '-rf', '--one-file-system', work],
+                               timeout=7200, check=False)
+            except (OSError, subprocess.SubprocessError):
+                pass
             shutil.rmtree(work, ignore_errors=True)
 
 
