@@ -13,9 +13,13 @@ Workloads (see bench/README.md):
   2  4 images with one 64 MiB layer each; plus the target-ingest bound
   3  rerun of 1 with nothing to copy (+ HTTP requests per unchanged tag)
   4  20 repos x 3 tags like 1, every request delayed 50 ms on both sides
+  5  (or "scale"; not in the default set) a CCR -> TCR migration of a large
+     generated account: enumeration + dry run, rerun with nothing to copy,
+     real copy (bench/scale_run.py; sizes by --scale-* flags)
 
     python3 bench/run.py [--workload 1,2,3,4] [--quick] [--routines 8,16]
                          [--binary PATH] [--out bench/results.md]
+    python3 bench/run.py --workload scale --scale-repos 10000 --scale-tags 5
 
 Only loopback addresses are used; every registry, proxy and child process
 is stopped at the end (or on error), and every child has a timeout.
@@ -48,6 +52,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 from harness import MT, Registry, push_blob, push_manifest, sha256_digest  # noqa: E402,E501
 from latency_proxy import LatencyProxy, classify  # noqa: E402
+import scale_run  # noqa: E402
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -439,6 +444,7 @@ class Bench:
         self.rows = []  # result table rows
         self.checks = []  # (target, measured, met)
         self.findings = []
+        self.extra = []  # whole tables of their own (workload 5)
         self.seq = 0
 
     def path(self, name):
@@ -729,6 +735,14 @@ class Bench:
     # -------------------------------------------------------------- output
 
     def table(self):
+        out = []
+        if self.rows:
+            out = self.main_table()
+        for block in self.extra:
+            out += ['', block.rstrip('\n')]
+        return '\n'.join(out).lstrip('\n') + '\n'
+
+    def main_table(self):
         out = ['| workload | run | wall s | CPU s (user+sys) | peak RSS MiB '
                '| registry CPU s | HTTP requests | tags ok | notes |',
                '|---|---|---:|---:|---:|---:|---:|---:|---|']
@@ -766,7 +780,7 @@ class Bench:
         if self.findings:
             out += ['', 'Request counts:', '']
             out += ['* ' + f for f in self.findings]
-        return '\n'.join(out) + '\n'
+        return out
 
 
 def fmt_counts(c):
@@ -807,7 +821,7 @@ def main():
     ap = argparse.ArgumentParser(
         description='benchmark image-transfer against skopeo sync')
     ap.add_argument('--workload', default='1,2,3,4',
-                    help='comma-separated subset of 1,2,3,4')
+                    help='comma-separated subset of 1,2,3,4,5 (5 = scale)')
     ap.add_argument('--quick', action='store_true',
                     help='small sizes for a smoke run')
     ap.add_argument('--routines', default='8,16',
@@ -823,16 +837,43 @@ def main():
     ap.add_argument('--out', default=os.path.join(HERE, 'results.md'))
     ap.add_argument('--keep-work', action='store_true',
                     help='keep the work dir (logs, configs, reports)')
+    sc = ap.add_argument_group('workload 5 (scale)')
+    sc.add_argument('--scale-repos', type=int, default=None,
+                    help='repositories of the account (default 10000, '
+                    '--quick 500)')
+    sc.add_argument('--scale-tags', type=int, default=None,
+                    help='tags per repository (default 5, --quick 3)')
+    sc.add_argument('--scale-copy-repos', type=int, default=None,
+                    help='repositories x 1 tag of the real copy, run c '
+                    '(default 2000, --quick 100)')
+    sc.add_argument('--scale-namespaces', type=int, default=100)
+    sc.add_argument('--scale-routines', type=int, default=16)
+    sc.add_argument('--scale-runs', default='abc',
+                    help='a: enumeration + dry run, b: reruns, c: copy')
+    sc.add_argument('--scale-timeout', type=int, default=3600,
+                    help='seconds per run before it is stopped')
+    sc.add_argument('--scale-rss-cap', type=int, default=4096,
+                    help='MiB of peak RSS at which a run is stopped')
     args = ap.parse_args()
     try:
-        wls = sorted({int(w) for w in args.workload.split(',') if w.strip()})
+        wls = sorted({5 if w.strip() == 'scale' else int(w)
+                      for w in args.workload.split(',') if w.strip()})
         args.routines = [int(r) for r in args.routines.split(',')
                          if r.strip()]
     except ValueError:
         ap.error('--workload and --routines take comma-separated numbers')
-    if not wls or any(w not in (1, 2, 3, 4) for w in wls) or \
+    if not wls or any(w not in (1, 2, 3, 4, 5) for w in wls) or \
             not args.routines:
-        ap.error('--workload takes 1..4, --routines at least one value')
+        ap.error('--workload takes 1..5, --routines at least one value')
+    for name, full, quick in (('scale_repos', 10000, 500),
+                              ('scale_tags', 5, 3),
+                              ('scale_copy_repos', 2000, 100)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    if args.scale_repos < 1 or args.scale_tags < 1 or \
+            args.scale_copy_repos < 0 or args.scale_namespaces < 1:
+        ap.error('--scale-repos, --scale-tags and --scale-namespaces must '
+                 'be >= 1')
     if not args.binary or not os.access(args.binary, os.X_OK):
         ap.error('image-transfer binary not found; give --binary')
     for t in ('docker-registry', 'skopeo'):
@@ -856,6 +897,8 @@ def main():
             bench.workload2()
         if 4 in wls:
             bench.workload4()
+        if 5 in wls:
+            scale_run.Scale(bench).run()
     finally:
         harness._cleanup_all()
         text = bench.table()
@@ -866,12 +909,21 @@ def main():
                       skopeo_version(), time.monotonic() - t0))
         print()
         print(text)
-        with open(args.out, 'w') as f:
-            f.write(header + text)
+        # Workload 5 alone is added to the file; a run of the others
+        # replaces it.
+        with open(args.out, 'a' if wls == [5] else 'w') as f:
+            f.write(('\n' if wls == [5] else '') + header + text)
         log('wrote %s' % args.out)
         if args.keep_work:
             log('work dir kept: %s' % work)
         else:
+            # rm(1) removes workload 5's millions of directories about
+            # three times as fast as shutil.rmtree.
+            try:
+                subprocess.run(['rm', '-rf', '--one-file-system', work],
+                               timeout=7200, check=False)
+            except (OSError, subprocess.SubprocessError):
+                pass
             shutil.rmtree(work, ignore_errors=True)
 
 

@@ -43,6 +43,9 @@ Control endpoints (no signature):
 Fixture "credentials": [{"secret_id", "secret_key", "token"}]: the keys
 the signature is checked against; with a "token" (temporary credentials)
 the X-TC-Token header must match it (else AuthFailure.TokenFailure).
+Fixture "ccr": {"generate": {"repos": N, "tags": T, "namespaces": K,
+"images": [...]}} adds a generated account of N repositories (see
+generated_ccr; the names bench/scale_fixture.py uses).
 Fixture "options": {"faults": [...], "clock_offset": seconds added to the
 server clock, "token_ttl": seconds, "holds": [...], "hostile": {...},
 "rate_limits": {...}, "tls": {...}}.
@@ -302,6 +305,46 @@ def synthetic(action, k, mode):
     return {"name": name}
 
 
+def generated_ccr(gen):
+    """The CCR account of the fixture's "ccr": {"generate": {...}} key,
+    built in memory instead of read from a huge fixture (bench/run.py's
+    scale workload): {"repos": N, "tags": T, "namespaces": K, "images":
+    [digest, ...]}. Repository k (0 <= k < N) is "ns%04d/app%05d" %
+    (k % K, k) with tags v1 .. vT (the names bench/scale_fixture.py
+    writes into a registry); tag vt of repository k reports digest
+    images[(k + t - 1) % len(images)] when "images" is given. Tags are
+    listed newest first: vt was pushed t minutes after 2024-01-01 00:00:00.
+    Repositories share their tag lists (one per image offset), so 100,000
+    x 10 costs a few tens of MiB. Returns (namespaces, repos) in the
+    fixture's own format."""
+    n = int(gen.get("repos", 0))
+    t_n = int(gen.get("tags", 1))
+    k_n = max(1, int(gen.get("namespaces", 100)))
+    images = list(gen.get("images") or [])
+    base = datetime.datetime(2024, 1, 1)
+
+    def when(t):
+        return (base + datetime.timedelta(minutes=t)).strftime(
+            "%Y-%m-%d %H:%M:%S")
+
+    lists = []
+    for off in range(len(images) or 1):
+        tags = []
+        for t in range(t_n, 0, -1):
+            tag = {"name": "v%d" % t, "push_time": when(t), "size": 0}
+            if images:
+                tag["digest"] = images[(off + t - 1) % len(images)]
+            tags.append(tag)
+        lists.append(tags)
+    namespaces = [{"name": "ns%04d" % i, "creation_time": when(0)}
+                  for i in range(min(k_n, n))]
+    newest = when(t_n)
+    repos = [{"name": "ns%04d/app%05d" % (k % k_n, k),
+              "tags": lists[k % len(lists)], "creation_time": when(0),
+              "update_time": newest} for k in range(n)]
+    return namespaces, repos
+
+
 # ----------------------------------------------------------------- state
 
 class Account:
@@ -317,6 +360,13 @@ class Account:
         self.ccr_server = ccr.get("server", "ccr.ccs.tencentyun.com")
         self.ccr_namespaces = list(ccr.get("namespaces", []))
         self.ccr_repos = list(ccr.get("repos", []))
+        if ccr.get("generate"):
+            gen_ns, gen_repos = generated_ccr(ccr["generate"])
+            self.ccr_namespaces += gen_ns
+            self.ccr_repos += gen_repos
+        self.ccr_by_name = {}  # DescribeImagePersonal: the first of a name
+        for r in self.ccr_repos:
+            self.ccr_by_name.setdefault(r["name"], r)
         tcr = fixture.get("tcr", {})
         self.instances = list(tcr.get("instances", []))
         self.tcr_namespaces = {k: list(v) for k, v in
@@ -470,7 +520,7 @@ class Account:
 
     def DescribeImagePersonal(self, p):
         name = p_str(p, "RepoName", required=True)
-        repo = next((r for r in self.ccr_repos if r["name"] == name), None)
+        repo = self.ccr_by_name.get(name)
         hostile = any((self.hostile.get(m) or {}).get("repo") == name
                       for m in ("endless", "repeat"))
         if repo is None and hostile:
