@@ -101,6 +101,9 @@ void it_summary_print(FILE *out, const it_snapshot *s)
     else if (cut_short(s))
         fprintf(out, " (%d of %d images done, %d of %d repositories)", done,
                 t->images_total, t->repos_done, t->repos_total);
+    else if (failed_repos > 0) /* failed before any image was known */
+        fprintf(out, " (%d of %d repositories failed)", failed_repos,
+                t->repos_total);
     fprintf(out, "\n");
     if (s->shard[0]) {
         char shard[64];

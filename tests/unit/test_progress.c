@@ -614,6 +614,25 @@ static void test_summary_stop_before_listing_ends(void **state)
     it_progress_free(p);
 }
 
+/* Repositories that failed before any image was known (a credential helper
+ * missing, say): the result line says how many, as the report does. */
+static void test_summary_repositories_failed_before_listing(void **state)
+{
+    (void)state;
+    it_progress *p = new_model();
+    int a = it_progress_repo_add(p, "src/a", "dst/a");
+    int b = it_progress_repo_add(p, "src/b", "dst/b");
+    it_progress_repo_state(p, a, IT_REPO_FAILED, "helper not found");
+    it_progress_repo_state(p, b, IT_REPO_FAILED, "helper not found");
+    it_progress_enumeration_done(p);
+    it_progress_phase(p, IT_PHASE_DONE);
+    char *buf = summary_text(p);
+    assert_non_null(
+        strstr(buf, "finished with failures (2 of 2 repositories failed)"));
+    free(buf);
+    it_progress_free(p);
+}
+
 static void *finish_later(void *arg)
 {
     struct timespec ts = {1, 300000000L};
@@ -784,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_huge_sizes_saturate),
         cmocka_unit_test(test_summary_escapes_hostile_text),
         cmocka_unit_test(test_summary_stop_before_listing_ends),
+        cmocka_unit_test(test_summary_repositories_failed_before_listing),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_headless_run),
         cmocka_unit_test(test_wait_done),
