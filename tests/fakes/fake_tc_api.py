@@ -93,7 +93,8 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from serve import serve_loopback  # noqa: E402
 from urllib.parse import urlsplit
 
 VERSION = "2019-09-24"
@@ -879,15 +880,7 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tls["cert"], tls["key"])
         Handler.tls_context = ctx
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    print("LISTENING %d" % server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_loopback(Handler, args.port)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from serve import serve_loopback  # noqa: E402
 
 PREFIX = "/latest/meta-data/cam/security-credentials/"
 
@@ -94,15 +95,7 @@ def main():
     with open(args.creds, encoding="utf-8") as f:
         Handler.creds = json.load(f)
     Handler.opts = args
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    print("LISTENING %d" % server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_loopback(Handler, args.port)
 
 
 if __name__ == "__main__":

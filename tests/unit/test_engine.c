@@ -585,17 +585,25 @@ static void seen_image(void *p, const char *source, const char *digest,
     snprintf(s->image_digest, sizeof(s->image_digest), "%s", digest);
 }
 
-static void test_journal_records(void **state)
+/* A state dir in a fresh temporary dir (*dir: drop it at the end), its
+ * journal open in f, and image a:v1 in the source. */
+static void journal_and_image(fx *f, void **dir, char *statedir, size_t cap)
 {
-    fx *f = *state;
-    void *dir = NULL;
-    assert_int_equal(tu_tmpdir_new(&dir, "engine"), 0);
-    char statedir[512];
-    tu_path_in(statedir, sizeof(statedir), dir, "state");
+    assert_int_equal(tu_tmpdir_new(dir, "engine"), 0);
+    tu_path_in(statedir, cap, *dir, "state");
     it_errbuf err = {{0}};
     assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
     char c[72], l[72];
     image2(f, "a", "v1", "cfg", "layer", c, l);
+}
+
+static void test_journal_records(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    char statedir[512];
+    journal_and_image(f, &dir, statedir, sizeof(statedir));
+    it_errbuf err = {{0}};
     const char *pairs[] = {"a a"};
     run(f, 1, 2, pairs, 1);
     assert_int_equal(it_journal_close(f->journal), 0);
@@ -622,13 +630,9 @@ static void test_journal_rerun_lookups(void **state)
 {
     fx *f = *state;
     void *dir = NULL;
-    assert_int_equal(tu_tmpdir_new(&dir, "engine"), 0);
     char statedir[512];
-    tu_path_in(statedir, sizeof(statedir), dir, "state");
+    journal_and_image(f, &dir, statedir, sizeof(statedir));
     it_errbuf err = {{0}};
-    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
-    char c[72], l[72];
-    image2(f, "a", "v1", "cfg", "layer", c, l);
     const char *first[] = {"a a"};
     run(f, 1, 2, first, 1);
     assert_int_equal(it_journal_close(f->journal), 0);
