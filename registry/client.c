@@ -778,6 +778,12 @@ static bool has_user(const reg_client *c)
     return c->username != NULL && c->username[0] != '\0';
 }
 
+/* An identity token (set only when there is no username). */
+static bool has_idtok(const reg_client *c)
+{
+    return c->identity_token != NULL;
+}
+
 /* "Basic <b64(user:pass)>" (an Authorization value), malloc'd. */
 static char *basic_header(const reg_client *c)
 {
@@ -946,15 +952,22 @@ static int check_realm(reg_client *c, char **realm, reg_error *err)
                            c->host, shown);
         goto cleanup;
     }
-    if (has_user(c) && !realm_https) {
+    if ((has_user(c) || has_idtok(c)) && !realm_https) {
         rhost = url_host(norm);
         ohost = url_host(base);
         if (rhost == NULL || ohost == NULL || strcmp(rhost, ohost) != 0) {
-            rc = reg_error_set(err, REG_EAUTH,
-                               "%s: not sending the credentials of user "
-                               "\"%s\" to the token realm %s: another host "
-                               "over plain http (https required)",
-                               c->host, c->username, shown);
+            if (has_user(c))
+                rc = reg_error_set(err, REG_EAUTH,
+                                   "%s: not sending the credentials of user "
+                                   "\"%s\" to the token realm %s: another "
+                                   "host over plain http (https required)",
+                                   c->host, c->username, shown);
+            else
+                rc = reg_error_set(err, REG_EAUTH,
+                                   "%s: not sending the identity token to the "
+                                   "token realm %s: another host over plain "
+                                   "http (https required)",
+                                   c->host, shown);
             goto cleanup;
         }
     }
@@ -966,18 +979,61 @@ cleanup:
 }
 
 /*
+ * The body of the OAuth2 refresh-token grant (what docker's registry client
+ * posts for an identity token):
+ * grant_type=refresh_token&refresh_token=T&service=S&scope=A B&client_id=C,
+ * each value URL-encoded by libcurl. service is left out when the challenge
+ * named none. Sized once and never reallocated, so no copy of the token is
+ * left behind in freed memory; the caller wipes it (free_secret). NULL when
+ * out of memory.
+ */
+static char *oauth_form(const reg_client *c, const char *service,
+                        const char *scope)
+{
+    char *tok = curl_easy_escape(NULL, c->identity_token, 0);
+    char *svc = service != NULL ? curl_easy_escape(NULL, service, 0) : NULL;
+    char *scp = curl_easy_escape(NULL, scope, 0);
+    char *cid = curl_easy_escape(NULL, REG_OAUTH_CLIENT_ID, 0);
+    char *out = NULL;
+    if (tok == NULL || (service != NULL && svc == NULL) || scp == NULL ||
+        cid == NULL)
+        goto cleanup;
+    size_t n = strlen(tok) + (svc != NULL ? strlen(svc) : 0) + strlen(scp) +
+               strlen(cid) + 96;
+    out = malloc(n);
+    if (out == NULL)
+        goto cleanup;
+    snprintf(out, n,
+             "grant_type=refresh_token&refresh_token=%s%s%s&scope=%s"
+             "&client_id=%s",
+             tok, svc != NULL ? "&service=" : "", svc != NULL ? svc : "", scp,
+             cid);
+cleanup:
+    if (tok != NULL)
+        OPENSSL_cleanse(tok, strlen(tok));
+    curl_free(tok);
+    curl_free(svc);
+    curl_free(scp);
+    curl_free(cid);
+    return out;
+}
+
+/*
  * Fetches a Bearer token for scope from the realm the registry named.
- * Sends basic credentials when the client has them. Returns the token
- * (malloc'd) in *out and caches it.
+ * With an identity token: an OAuth2 POST (oauth_form), and only when the
+ * realm answers 404 the GET below, anonymously. Otherwise a GET, with
+ * basic credentials when the client has them. Returns the token (malloc'd)
+ * in *out and caches it.
  */
 static int fetch_token(char **out, reg_client *c, const char *scope,
                        reg_error *err)
 {
     auth_state *st = c->challenge;
     char *realm = NULL, *service = NULL, *url = NULL, *auth = NULL;
-    char *scopes_q = NULL;
+    char *scopes_q = NULL, *form = NULL;
     reg_resp resp = {0};
     int rc = REG_OK;
+    bool oauth = has_idtok(c);
 
     *out = NULL;
     pthread_mutex_lock(&c->lock);
@@ -1037,18 +1093,46 @@ static int fetch_token(char **out, reg_client *c, const char *scope,
         snprintf(url, ulen, "%s%s%s", realm, sep, qlen > 0 ? scopes_q + 1 : "");
     free(esc_service);
 
-    if (has_user(c)) {
-        auth = basic_header(c);
-        if (auth == NULL)
-            goto oom;
-    }
     reg_error e = {0};
-    rc = perform_once(c, "GET", url, auth, "application/json", NULL, NULL, 0,
-                      TOKEN_MAX_BODY, &resp, &e);
+    if (oauth) {
+        form = oauth_form(c, service, scope);
+        if (form == NULL)
+            goto oom;
+        rc = perform_once(c, "POST", realm, NULL, "application/json",
+                          "application/x-www-form-urlencoded", form,
+                          strlen(form), TOKEN_MAX_BODY, &resp, &e);
+        /* 404: a token server without the OAuth2 endpoint. Ask with the
+         * GET, which never carries the identity token. */
+        if (rc == REG_OK && resp.status == 404) {
+            oauth = false;
+            reg_resp_free(&resp);
+            rc = perform_once(c, "GET", url, NULL, "application/json", NULL,
+                              NULL, 0, TOKEN_MAX_BODY, &resp, &e);
+        }
+    } else {
+        if (has_user(c)) {
+            auth = basic_header(c);
+            if (auth == NULL)
+                goto oom;
+        }
+        rc = perform_once(c, "GET", url, auth, "application/json", NULL, NULL,
+                          0, TOKEN_MAX_BODY, &resp, &e);
+    }
     if (rc != REG_OK) {
         if (err != NULL)
             *err = e;
         reg_error_prefix(err, "%s: token request", c->host);
+        goto cleanup;
+    }
+    if (oauth &&
+        (resp.status == 400 || resp.status == 401 || resp.status == 403)) {
+        /* OAuth2 answers a bad refresh token with 400 invalid_grant. */
+        rc = reg_error_set(err, REG_EAUTH,
+                           "%s: authentication failed: the token server "
+                           "refused the identity token (HTTP %ld)",
+                           c->host, resp.status);
+        if (err != NULL)
+            err->http_status = resp.status;
         goto cleanup;
     }
     if (resp.status == 401 || resp.status == 403) {
@@ -1090,6 +1174,7 @@ cleanup:
         OPENSSL_cleanse(resp.body.data, resp.body.len);
     reg_resp_free(&resp);
     free_secret(auth);
+    free_secret(form);
     free(realm);
     free(service);
     free(url);
@@ -1163,6 +1248,11 @@ static int auth_failed(reg_client *c, reg_error *err)
                            "%s: authentication failed for user \"%s\" "
                            "(HTTP 401)",
                            c->host, c->username);
+    else if (has_idtok(c))
+        rc = reg_error_set(err, REG_EAUTH,
+                           "%s: authentication failed with the identity "
+                           "token (HTTP 401)",
+                           c->host);
     else
         rc = reg_error_set(err, REG_EAUTH,
                            "%s: authentication required (HTTP 401) and no "
@@ -1274,6 +1364,15 @@ int reg__request(reg_client *c, const reg_req *req, reg_resp *resp,
             force_fresh = true;
         } else if (now == AUTH_BASIC && has_user(c)) {
             /* retry with basic credentials */
+        } else if (now == AUTH_BASIC && has_idtok(c)) {
+            rc = reg_error_set(err, REG_EAUTH,
+                               "%s: the registry asks for Basic "
+                               "authentication, which an identity token "
+                               "cannot answer; give a username and password",
+                               c->host);
+            if (err != NULL)
+                err->http_status = 401;
+            goto cleanup;
         } else {
             rc = auth_failed(c, err);
             goto cleanup;
@@ -1370,6 +1469,10 @@ int reg_client_new(reg_client **out, reg_global *g, const reg_client_opts *o,
         c->password = strdup(o->password != NULL ? o->password : "");
         if (c->username == NULL || c->password == NULL)
             goto oom;
+    } else if (o->identity_token != NULL && o->identity_token[0] != '\0') {
+        c->identity_token = strdup(o->identity_token);
+        if (c->identity_token == NULL)
+            goto oom;
     }
     c->insecure = o->insecure;
     if (o->ca_file != NULL && o->ca_file[0] != '\0') {
@@ -1432,6 +1535,7 @@ void reg_client_free(reg_client *c)
     free(c->base_url);
     free(c->username);
     free_secret(c->password);
+    free_secret(c->identity_token);
     free(c->ca_file);
     free(c->user_agent);
     pthread_mutex_destroy(&c->lock);

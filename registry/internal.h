@@ -57,6 +57,7 @@ struct reg_client {
     char *base_url; /* "https://host[:port]" or "http://..." once detected */
     char *username;
     char *password;
+    char *identity_token; /* NULL when username is set or none was given */
     bool insecure;
     char *ca_file;
     char *user_agent;

@@ -215,10 +215,20 @@ typedef struct reg_hooks {
     void *payload;
 } reg_hooks;
 
+/* The client_id of the OAuth2 token requests made with an identity token. */
+#define REG_OAUTH_CLIENT_ID "image-transfer"
+
 typedef struct reg_client_opts {
     const char *host;     /* "host[:port]" as in references (canonical) */
     const char *username; /* NULL or "" = anonymous */
     const char *password;
+    /* A Docker identity token (an OAuth2 refresh token, what a credential
+     * helper answers with Username "<token>"), used instead of username
+     * and password: each bearer token is asked for with an OAuth2 POST to
+     * the token realm (grant_type=refresh_token, client_id
+     * REG_OAUTH_CLIENT_ID). NULL or "" = none; ignored when username is
+     * set. */
+    const char *identity_token;
     bool insecure;           /* skip TLS verification and fall back to */
                              /* plain HTTP, for URLs on this host:port only: */
                              /* a token realm or redirect to another host */
@@ -246,9 +256,19 @@ typedef struct reg_client_opts {
  * case: "HTTP://" is http) is not http or https, is refused before use
  * ("unsupported redirect: scheme \"file\" ..."); a token realm that
  * downgrades an https registry to http is refused ("downgrade", REG_EAUTH),
- * and basic credentials go to a realm on another host only over https
- * (REG_EAUTH, nothing sent). Credentials never follow a redirect to another
- * host:port or from https to http.
+ * and basic credentials or an identity token go to a realm on another
+ * host only over https (REG_EAUTH, nothing sent). Credentials never follow
+ * a redirect to another host:port or from https to http.
+ *
+ * With an identity token, the token realm is sent an OAuth2 POST
+ * (Content-Type application/x-www-form-urlencoded, body
+ * grant_type=refresh_token&refresh_token=..&service=..&scope=..&client_id=..,
+ * every value URL-encoded); its answer is read like a GET's ("token" or
+ * "access_token", "expires_in"). A 400, 401 or 403 is REG_EAUTH ("the token
+ * server refused the identity token"). Only a 404 (a token server without
+ * the OAuth2 endpoint) makes the client ask with the GET instead, without
+ * the identity token (anonymously). A registry asking for Basic auth
+ * cannot be answered with an identity token (REG_EAUTH).
  */
 typedef struct reg_client reg_client;
 int reg_client_new(reg_client **out, reg_global *g, const reg_client_opts *o,

@@ -112,9 +112,9 @@ typedef struct dc_helper {
 
 typedef struct dc_answer {
     char *host;
-    int rc; /* as it_secrets_helper_login */
-    char *user, *pass;
-    char *msg; /* rc == -1 */
+    int rc;            /* as it_secrets_helper_login */
+    char *user, *pass; /* rc 2: user NULL, pass the identity token */
+    char *msg;         /* rc == -1 */
 } dc_answer;
 
 struct it_docker_helpers {
@@ -176,22 +176,20 @@ static void ask_helper(const struct it_docker_helpers *h, dc_answer *a,
                              : a->host;
     int rc =
         it_credhelper_get(name, server, IT_CREDHELPER_TIMEOUT_MS, &hc, &err);
-    if (rc == 0 && hc.identity_token) {
-        it_log_add_secret(hc.secret);
-        it_set_err(&err,
-                   "docker-credential-%s answered an identity token "
-                   "(Username <token>), which image-transfer cannot use; "
-                   "log in with a username and password (docker login -u "
-                   "USER %s), or give a login for %s in registry-secret.yaml",
-                   name, a->host, a->host);
-        rc = -1;
-    }
     if (rc != 0) {
         char msg[sizeof err.msg + 600];
         snprintf(msg, sizeof msg, "registry %s: %s (%s in %s)", a->host,
                  err.msg, where, h->path);
         a->rc = -1;
         a->msg = strdup(msg);
+    } else if (hc.identity_token) {
+        it_log_add_credential(NULL, hc.secret);
+        a->rc = 2;
+        a->pass = hc.secret;
+        hc.secret = NULL;
+        log_info("registry %s: identity token from docker-credential-%s "
+                 "(%s in %s)",
+                 a->host, name, where, h->path);
     } else if (hc.username == NULL) {
         a->rc = 0;
         log_info("registry %s: docker-credential-%s has no login for it (%s "
@@ -251,10 +249,10 @@ int it_secrets_helper_login(const it_secrets *s, const char *host, char **user,
     rc = a->rc;
     if (rc < 0) {
         it_set_err(err, "%s", a->msg != NULL ? a->msg : "out of memory");
-    } else if (rc == 1) {
-        *user = strdup(a->user);
+    } else if (rc > 0) {
+        *user = rc == 1 ? strdup(a->user) : NULL;
         *pass = strdup(a->pass);
-        if (*user == NULL || *pass == NULL) {
+        if ((rc == 1 && *user == NULL) || *pass == NULL) {
             free(*user);
             free(*pass);
             *user = *pass = NULL;

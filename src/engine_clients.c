@@ -240,15 +240,17 @@ it_host_stats *it_engine_host_stats(it_engine *e, size_t *n)
 }
 
 /* Credentials for host: the secrets file's, else the Docker config's
- * credential helper's, else the provider's (with their expiry), else none
- * for a little while. -1 with err when the credential helper fails. */
+ * credential helper's (a login, or an identity token: *idtok true, *user
+ * NULL, *pass the token), else the provider's (with their expiry), else
+ * none for a little while. -1 with err when the credential helper fails. */
 static int fetch_creds(it_engine *e, const it_cred *cred, const char *host,
-                       char **user, char **pass, int64_t *expires_at,
-                       reg_error *err)
+                       char **user, char **pass, bool *idtok,
+                       int64_t *expires_at, reg_error *err)
 {
     it_errbuf herr = {{0}};
     int hr = 0;
     *expires_at = 0;
+    *idtok = false;
     if (cred && cred->username) {
         *user = it_strdup0(cred->username);
         *pass = it_strdup0(cred->password);
@@ -256,6 +258,7 @@ static int fetch_creds(it_engine *e, const it_cred *cred, const char *host,
                                              &herr)) != 0) {
         if (hr < 0)
             return reg_error_set(err, REG_EAUTH, "%s", herr.msg);
+        *idtok = hr == 2;
     } else if (e->o.creds_fn && e->o.creds_fn(e->o.creds_payload, host, user,
                                               pass, expires_at) != 0) {
         /* Nothing now (maybe a passing API failure): anonymous for a
@@ -274,8 +277,8 @@ static int fetch_creds(it_engine *e, const it_cred *cred, const char *host,
  * counting requests (into hs) and taking from bucket b. NULL with err on
  * failure. */
 static client_entry *entry_new(it_engine *e, const char *host, const char *user,
-                               const char *pass, bool insecure, it_bucket *b,
-                               eng_host *hs, reg_error *err)
+                               const char *pass, bool idtok, bool insecure,
+                               it_bucket *b, eng_host *hs, reg_error *err)
 {
     hook_ctx *h = calloc(1, sizeof(*h));
     client_entry *ce = calloc(1, sizeof(*ce));
@@ -289,8 +292,9 @@ static client_entry *entry_new(it_engine *e, const char *host, const char *user,
     h->host = hs;
     reg_client_opts co = {0};
     co.host = host;
-    co.username = user;
-    co.password = pass;
+    co.username = idtok ? NULL : user;
+    co.password = idtok ? NULL : pass;
+    co.identity_token = idtok ? pass : NULL;
     co.insecure = insecure;
     co.ca_file = e->o.ca_file;
     co.hooks.before_request = before_request;
@@ -342,7 +346,7 @@ static it_regclient *install(it_engine *e, const char *key, client_entry *ce,
 it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
                              bool *expires, reg_error *err)
 {
-    bool exp = false, insecure = false;
+    bool exp = false, insecure = false, idtok = false;
     const it_cred *cred = it_secrets_find(e->o.secrets, host, repo);
     char *user = NULL, *pass = NULL;
     int64_t expires_at = 0;
@@ -362,8 +366,8 @@ it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
         goto out;
     /* Fetching credentials may take API calls: no lock held meanwhile. */
     client_entry *ce = NULL;
-    if (fetch_creds(e, cred, host, &user, &pass, &expires_at, err) == 0)
-        ce = entry_new(e, host, user, pass, insecure, b, hs, err);
+    if (fetch_creds(e, cred, host, &user, &pass, &idtok, &expires_at, err) == 0)
+        ce = entry_new(e, host, user, pass, idtok, insecure, b, hs, err);
     if (ce)
         ce->expires_at = expires_at;
     c = install(e, key, ce, old, &exp, err);

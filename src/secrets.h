@@ -66,10 +66,12 @@ int it_secrets_add_docker_config(it_secrets *s, const char *path,
  * "https://index.docker.io/v1/" for Docker Hub, as docker does) at most
  * once per host for the life of s; the answer or the failure is kept.
  * Returns 1 with malloc'd *user and *pass (registered with the log's
- * redaction), 0 when no helper applies or the helper has nothing for
- * host, -1 with err when the helper is missing, fails, hangs (killed
- * after 10 s), floods its output or answers an identity token (Username
- * "<token>": not supported; the message says what to do). Messages name
+ * redaction); 2 when the helper answered an identity token (Username
+ * "<token>"): *user NULL and *pass the malloc'd identity token (registered
+ * with the log's redaction), for reg_client_opts.identity_token; 0 when no
+ * helper applies or the helper has nothing for host; -1 with err when the
+ * helper is missing, fails, hangs (killed after 10 s) or floods its
+ * output. Messages name
  * the helper and where it was configured, e.g. "docker-credential-pass
  * not found on PATH (credsStore in /home/u/.docker/config.json)"; never
  * what the helper printed on stdout. Thread-safe; s may be NULL (0). */

@@ -295,14 +295,28 @@ def _b64url(data):
 class TokenServer:
     """A threaded HTTP token server issuing RS256 JWTs the registry trusts.
 
-    requests: list of dicts {user, scopes, authorized} for each /token call.
+    requests: list of dicts {method, user, scopes, authorized} for each
+    /token call; a POST's also holds grant, client_id, service and
+    content_type (what the form said).
+
+    GET: basic auth against users (docker's token request). POST: the
+    OAuth2 refresh-token grant docker sends for an identity token
+    (Content-Type application/x-www-form-urlencoded; grant_type=
+    refresh_token, refresh_token, service, scope, client_id); a token of
+    identity_tokens (token -> user) is granted what it asked for, an unknown
+    one answers 400 invalid_grant (RFC 6749 5.2), as does a form without
+    client_id, another grant type or Content-Type. oauth_404: every POST
+    answers 404 (a token server without the OAuth2 endpoint).
     """
 
-    def __init__(self, service, issuer, users, expires_in=300, tls=False):
+    def __init__(self, service, issuer, users, expires_in=300, tls=False,
+                 identity_tokens=None):
         self.tls = tls
         self.service = service
         self.issuer = issuer
         self.users = dict(users or {})
+        self.identity_tokens = dict(identity_tokens or {})
+        self.oauth_404 = False
         self.expires_in = expires_in
         self.requests = []
         self.lock = threading.Lock()
@@ -343,10 +357,79 @@ class TokenServer:
                            'actions': actions.split(',')})
         return access
 
+    def _answer(self, handler, status, obj):
+        body = json.dumps(obj).encode()
+        handler.send_response(status)
+        handler.send_header('Content-Type', 'application/json')
+        handler.send_header('Content-Length', str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _post(self, handler):
+        """The OAuth2 refresh-token grant (see the class comment)."""
+        n = int(handler.headers.get('Content-Length') or 0)
+        raw = handler.rfile.read(min(n, 1 << 20)).decode('utf-8', 'replace')
+        form = urllib.parse.parse_qs(raw, keep_blank_values=True)
+
+        def one(k):
+            v = form.get(k, [])
+            return v[0] if len(v) == 1 else None
+        ctype = handler.headers.get('Content-Type', '')
+        scopes = (one('scope') or '').split()
+        rec = {'method': 'POST', 'user': None, 'scopes': scopes,
+               'authorized': False, 'grant': one('grant_type'),
+               'client_id': one('client_id'), 'service': one('service'),
+               'content_type': ctype}
+        user = None
+        if self.oauth_404:
+            status, err = 404, None
+        elif (ctype.split(';')[0].strip().lower() !=
+              'application/x-www-form-urlencoded' or
+              not one('client_id')):
+            status, err = 400, 'invalid_request'
+        elif one('grant_type') != 'refresh_token':
+            status, err = 400, 'unsupported_grant_type'
+        else:
+            user = self.identity_tokens.get(one('refresh_token'))
+            status, err = (200, None) if user is not None else (
+                400, 'invalid_grant')
+        rec['user'] = user
+        rec['authorized'] = user is not None
+        with self.lock:
+            self.requests.append(rec)
+        if status == 404:
+            self._answer(handler, 404, {'details': 'not found'})
+        elif status != 200:
+            self._answer(handler, status, {'error': err})
+        else:
+            token, now = self._issue(user, scopes, one('service'), True)
+            self._answer(handler, 200, {
+                'access_token': token, 'token_type': 'Bearer',
+                'scope': ' '.join(scopes), 'expires_in': self.expires_in,
+                'issued_at': time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                                           time.gmtime(now))})
+
+    def _issue(self, user, scopes, service, authorized):
+        now = int(time.time())
+        claims = {
+            'iss': self.issuer,
+            'sub': user or '',
+            'aud': service or self.service,
+            'exp': now + self.expires_in,
+            'nbf': now - 10,
+            'iat': now,
+            'jti': '%d-%d' % (now, random.getrandbits(48)),
+            'access': self._grant(scopes, authorized),
+        }
+        return self.sign(claims), now
+
     def start(self):
         server = self
 
         class Handler(QuietHandler):
+            def do_POST(self):
+                server._post(self)
+
             def do_GET(self):
                 u = urllib.parse.urlparse(self.path)
                 q = urllib.parse.parse_qs(u.query)
@@ -363,7 +446,8 @@ class TokenServer:
                     scopes.extend(s.split(' '))
                 if user is not None and server.users.get(user) != password:
                     with server.lock:
-                        server.requests.append({'user': user,
+                        server.requests.append({'method': 'GET',
+                                                'user': user,
                                                 'scopes': scopes,
                                                 'authorized': False})
                     self.send_response(401)
@@ -373,7 +457,8 @@ class TokenServer:
                     return
                 authorized = user is not None or not server.users
                 with server.lock:
-                    server.requests.append({'user': user, 'scopes': scopes,
+                    server.requests.append({'method': 'GET', 'user': user,
+                                            'scopes': scopes,
                                             'authorized': authorized})
                 now = int(time.time())
                 claims = {

@@ -8,7 +8,11 @@ The image-transfer binary copies between real docker-registry processes
 docker-credential-pass over a throw-away gpg key and password store; the
 error cases use small shell scripts named docker-credential-<x> on a
 temporary PATH. The password never appears in stdout, stderr, the report,
-the journal or the log."""
+the journal or the log.
+
+An identity token (a helper answering Username "<token>") is exchanged at
+the token server with docker's OAuth2 refresh-token POST; the harness's
+token server checks it against a registry configured for token auth."""
 import base64
 import json
 import os
@@ -17,6 +21,7 @@ import stat
 import subprocess
 import sys
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -26,8 +31,11 @@ USER = 'carol'
 PW = 'Cr3d-Helper-Pa55'
 # What must never be shown: the password, base64 of user:password, and
 # what the scripted helpers print on stdout.
+IDTOK = 'idt0k-Refresh+/=' + 'Qm9i'
+WRONG_IDTOK = 'wr0ng-idt0k-Refresh'
 NEVER = [PW, base64.b64encode(('%s:%s' % (USER, PW)).encode()).decode(),
-         'stdout-sekrit']
+         'stdout-sekrit', IDTOK, WRONG_IDTOK,
+         urllib.parse.quote(IDTOK, safe=''), 'idt0k-Refresh']
 
 
 class CredHelpersTest(unittest.TestCase):
@@ -38,6 +46,9 @@ class CredHelpersTest(unittest.TestCase):
         cls.tls_dst = Registry(auth='basic', tls=True,
                                users={USER: PW}).start()
         cls.http_dst = Registry(auth='basic', users={USER: PW}).start()
+        cls.tok_dst = Registry(auth='token', tls=True,
+                               users={USER: PW}).start()
+        cls.tok_dst.token_server.identity_tokens[IDTOK] = USER
         seed_image(cls.src, 'team/app', 'v1', kind='v2s2', seed=1601)
         seed_image(cls.src, 'team/app', 'v2', kind='oci', seed=1602)
 
@@ -46,6 +57,7 @@ class CredHelpersTest(unittest.TestCase):
         cls.src.stop()
         cls.tls_dst.stop()
         cls.http_dst.stop()
+        cls.tok_dst.stop()
 
     # ------------------------------------------------------------ helpers
     def workdir(self):
@@ -97,10 +109,19 @@ class CredHelpersTest(unittest.TestCase):
             if os.path.exists(path):
                 with open(path, errors='replace') as f:
                     texts[name] = f.read()
+        if os.path.isdir(w.state):
+            texts['journal.db'] = w.journal()
         for name, text in texts.items():
             for secret in NEVER:
                 self.assertNotIn(secret, text, (name, secret))
             self.assertNotIn('\x1b', text, name)
+        # the raw bytes of every file of the state dir (SQLite and its WAL)
+        for root, _, files in os.walk(w.state):
+            for fn in files:
+                with open(os.path.join(root, fn), 'rb') as f:
+                    raw = f.read()
+                for secret in NEVER:
+                    self.assertNotIn(secret.encode(), raw, (fn, secret))
 
     def secrets_src(self):
         return '%s:\n  insecure: true\n' % self.src.host
@@ -264,6 +285,78 @@ class CredHelpersTest(unittest.TestCase):
         self.assertEqual(rc, 0, out + err)
         with open(runs) as f:
             self.assertEqual(f.read().splitlines(), [self.tls_dst.host])
+
+    # --------------------------------------------- identity tokens
+    def idtok_helper(self, w, token):
+        self.script(w, 'idtok', 'cat >/dev/null\nprintf \'{"ServerURL":"%s",'
+                    '"Username":"<token>","Secret":"%s"}\'' % (
+                        self.tok_dst.host, token))
+        self.docker_config(w, {'credHelpers': {self.tok_dst.host: 'idtok'}})
+
+    def token_requests(self, before):
+        ts = self.tok_dst.token_server
+        with ts.lock:
+            return list(ts.requests[before:])
+
+    def test_identity_token(self):
+        """The helper's identity token is exchanged for bearer tokens with
+        the OAuth2 refresh-token POST; the images are copied; the token
+        never shows."""
+        w = self.workdir()
+        self.idtok_helper(w, IDTOK)
+        before = self.tok_dst.token_server.count()
+        rc, out, err = self.run_it(w, self.tok_dst, self.secrets_src(),
+                                   tags=('v1', 'v2'))
+        self.assertEqual(rc, 0, out + err)
+        reqs = self.token_requests(before)  # skopeo's come after
+        self.assert_copied(self.tok_dst, ('v1', 'v2'))
+        self.assertTrue(reqs)
+        for r in reqs:
+            self.assertEqual(r['method'], 'POST', r)
+            self.assertEqual(r['grant'], 'refresh_token', r)
+            self.assertEqual(r['client_id'], 'image-transfer', r)
+            self.assertEqual(r['service'], 'it-registry', r)
+            self.assertEqual(r['content_type'],
+                             'application/x-www-form-urlencoded', r)
+            self.assertEqual(r['user'], USER, r)
+        self.assertTrue(any('repository:copied/app:pull,push' in r['scopes']
+                            for r in reqs), reqs)
+        with open(w.log) as f:
+            self.assertIn('identity token from docker-credential-idtok',
+                          f.read())
+
+    def test_wrong_identity_token(self):
+        """A token the token server does not know: 400 invalid_grant, the
+        images fail with a clear message, nothing falls back to a GET."""
+        w = self.workdir()
+        self.idtok_helper(w, WRONG_IDTOK)
+        before = self.tok_dst.token_server.count()
+        rc, out, err = self.run_it(w, self.tok_dst, self.secrets_src())
+        self.assert_failed_with(
+            w, rc, out, err, 'authentication failed: the token server '
+            'refused the identity token (HTTP 400)')
+        reqs = self.token_requests(before)
+        self.assertTrue(reqs)
+        self.assertEqual({r['method'] for r in reqs}, {'POST'})
+
+    def test_identity_token_post_404_falls_back_to_anonymous_get(self):
+        """A token server without the OAuth2 endpoint (404): the GET is
+        asked instead, without the identity token; the registry then
+        refuses the anonymous token."""
+        ts = self.tok_dst.token_server
+        ts.oauth_404 = True
+        self.addCleanup(setattr, ts, 'oauth_404', False)
+        w = self.workdir()
+        self.idtok_helper(w, IDTOK)
+        before = ts.count()
+        rc, out, err = self.run_it(w, self.tok_dst, self.secrets_src())
+        self.assert_failed_with(
+            w, rc, out, err, 'authentication failed with the identity token '
+            '(HTTP 401)')
+        reqs = self.token_requests(before)
+        gets = [r for r in reqs if r['method'] == 'GET']
+        self.assertTrue(gets, reqs)
+        self.assertEqual([r['user'] for r in gets], [None] * len(gets))
 
     # ------------------------------------- insecure: true alone (§1 end)
     def test_insecure_only_entry_keeps_docker_login(self):

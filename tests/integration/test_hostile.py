@@ -22,6 +22,8 @@ What each test covers (defect numbers of the issue):
   test_06c 6  a realm that downgrades https to http is refused
   test_06d 6  basic credentials never go to a realm on another host over
               plain http
+  test_06e 6  nor does an identity token from a credential helper (the
+              OAuth2 POST is never made)
   test_07  7  credentials a registry reflects in its error body (raw,
               base64 without "Basic ", URL-encoded) never reach stdout,
               stderr, the report, the log file or the journal; harmless
@@ -572,6 +574,52 @@ class HostileTest(unittest.TestCase):
         got = [r['authorization'] for r in realm.requests()
                if r['authorization']]
         self.assertEqual(got, [], 'the realm received credentials')
+
+    def test_06e_no_identity_token_to_a_foreign_http_realm(self):
+        """Defect 6, identity tokens (issue 16): a credential helper answers
+        an identity token for a plain-http registry whose realm is on
+        another host, also plain http: refused before anything is sent
+        (no connection to the realm); the token never shows."""
+        idtok = 'hostile-idt0k-' + 'Z2l2ZW4'
+        realm = self.keep(TokenRealm())
+        other = realm.realm.replace('//127.0.0.1:', '//localhost:')
+        reg = self.keep(HostileRegistry(auth='bearer', realm=other))
+        reg.add_image('idtok/app', 'v1', seed=66)
+        w = self.workdir()
+        bindir = os.path.join(w.dir, 'bin')
+        os.makedirs(bindir)
+        helper = os.path.join(bindir, 'docker-credential-hostileid')
+        with open(helper, 'w') as f:
+            f.write('#!/bin/sh\ncat >/dev/null\nprintf \'{"Username":'
+                    '"<token>","Secret":"%s"}\'\n' % idtok)
+        os.chmod(helper, 0o700)
+        os.makedirs(os.path.join(w.dir, '.docker'))
+        harness.write_private(
+            os.path.join(w.dir, '.docker', 'config.json'),
+            json.dumps({'credHelpers': {reg.host: 'hostileid'}}))
+        # run_binary passes this process's environment on (HOME = w.dir)
+        old_path = os.environ.get('PATH', '')
+        self.addCleanup(os.environ.__setitem__, 'PATH', old_path)
+        os.environ['PATH'] = bindir + os.pathsep + old_path
+        old_dc = os.environ.pop('DOCKER_CONFIG', None)
+        if old_dc is not None:
+            self.addCleanup(os.environ.__setitem__, 'DOCKER_CONFIG', old_dc)
+        secrets = self.secrets('%s:\n  insecure: true\n' % reg.host)
+        log = os.path.join(w.dir, 'run.log')
+        run = self.transfer(w, self.rule('idtok/app:v1', 'h6e/app',
+                                         src_host=reg.host, tag='v1'),
+                            secrets=secrets, log_file=log,
+                            extra=('--log-level', 'debug'))
+        self.assertEqual(run.rc, 1)
+        self.assert_failed(run, 'idtok/app',
+                           r'not sending the identity token to the token '
+                           r'realm http://localhost:\d+/token: another host '
+                           r'over plain http \(https required\)')
+        self.assertEqual(realm.requests(), [])
+        self.assertEqual(realm.connections, 0)
+        for text in (run.out, run.err, run.log, run.journal,
+                     json.dumps(run.report)):
+            self.assertNotIn(idtok, text)
 
     def test_07_reflected_credentials_are_redacted(self):
         """Defect 7: a registry reflects the credentials it received in its
