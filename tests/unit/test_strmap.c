@@ -50,6 +50,37 @@ static void test_put_get_replace(void **state)
     it_strmap_free(m, NULL);
 }
 
+/* A small map (one bucket to start) grows like any other; del removes a
+ * key from the middle of a chain and returns its value. */
+static void test_sized_and_del(void **state)
+{
+    (void)state;
+    it_strmap *m = it_strmap_new_sized(1);
+    assert_non_null(m);
+    static int vals[1000];
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "repo-%d", i);
+        assert_int_equal(it_strmap_put(m, key, &vals[i]), 0);
+    }
+    assert_int_equal(it_strmap_count(m), 1000);
+    for (int i = 0; i < 1000; i += 2) {
+        snprintf(key, sizeof(key), "repo-%d", i);
+        assert_ptr_equal(it_strmap_del(m, key), &vals[i]);
+    }
+    assert_int_equal(it_strmap_count(m), 500);
+    assert_null(it_strmap_del(m, "repo-0")); /* gone already */
+    assert_null(it_strmap_del(m, "absent"));
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "repo-%d", i);
+        if (i % 2)
+            assert_ptr_equal(it_strmap_get(m, key), &vals[i]);
+        else
+            assert_null(it_strmap_get(m, key));
+    }
+    it_strmap_free(m, NULL);
+}
+
 static void test_keys_are_copied(void **state)
 {
     (void)state;
@@ -212,6 +243,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_replace),
         cmocka_unit_test(test_keys_are_copied),
+        cmocka_unit_test(test_sized_and_del),
         cmocka_unit_test(test_each),
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_free_with_destructor),
