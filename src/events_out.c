@@ -69,18 +69,6 @@ static void now_iso(char out[64])
     snprintf(out, 64, "%.32s.%03dZ", date, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
-/* A JSON string of text of remote or file origin: redacted and escaped
- * (NULL stays null). */
-static json_t *safe_str(const char *s)
-{
-    if (!s)
-        return json_null();
-    char *clean = it_sanitize_dup(s);
-    json_t *j = clean ? json_string(clean) : NULL;
-    free(clean);
-    return j ? j : json_null();
-}
-
 /* Writes {"v":1,"event":name,"time":...} followed by the keys of body
  * (stolen) as one line, and flushes it. */
 static void emit(it_events_out *w, const char *name, json_t *body)
@@ -109,10 +97,12 @@ static void emit(it_events_out *w, const char *name, json_t *body)
 void it_events_run_started(it_events_out *w, const it_events_run *r)
 {
     emit(w, "run_started",
-         json_pack("{s:o,s:o,s:o,s:o,s:b,s:o}", "mode", safe_str(r->mode),
-                   "source", safe_str(r->source), "target", safe_str(r->target),
-                   "shard", safe_str(r->shard && *r->shard ? r->shard : NULL),
-                   "dry_run", r->dry_run, "version", safe_str(r->version)));
+         json_pack("{s:o,s:o,s:o,s:o,s:b,s:o}", "mode", it_report_str(r->mode),
+                   "source", it_report_str(r->source), "target",
+                   it_report_str(r->target), "shard",
+                   it_report_str(r->shard && *r->shard ? r->shard : NULL),
+                   "dry_run", r->dry_run, "version",
+                   it_report_str(r->version)));
 }
 
 static const char *repo_status(it_image_status st)
@@ -136,22 +126,23 @@ void it_events_on_event(void *payload, const it_event *ev)
     case IT_EV_PAIR_FAILED:
         emit(w, "repo_listed",
              json_pack(
-                 "{s:o,s:o,s:s,s:I,s:o}", "source", safe_str(ev->source),
-                 "target", safe_str(ev->target), "status",
+                 "{s:o,s:o,s:s,s:I,s:o}", "source", it_report_str(ev->source),
+                 "target", it_report_str(ev->target), "status",
                  repo_status(ev->status), "images",
                  (json_int_t)(ev->kind == IT_EV_REPO_LISTED ? ev->count : 0),
-                 "error", safe_str(ev->text)));
+                 "error", it_report_str(ev->text)));
         break;
     case IT_EV_IMAGE_FINISHED:
         if (ev->will_retry) /* not final: the retry pass says the outcome */
             break;
         emit(w, "image_finished",
-             json_pack("{s:o,s:o,s:s,s:o,s:I,s:o}", "source",
-                       safe_str(ev->source), "target", safe_str(ev->target),
-                       "status", it_image_status_name(ev->status), "digest",
-                       safe_str(ev->digest && *ev->digest ? ev->digest : NULL),
-                       "bytes", (json_int_t)ev->bytes, "error",
-                       safe_str(ev->text)));
+             json_pack(
+                 "{s:o,s:o,s:s,s:o,s:I,s:o}", "source",
+                 it_report_str(ev->source), "target", it_report_str(ev->target),
+                 "status", it_image_status_name(ev->status), "digest",
+                 it_report_str(ev->digest && *ev->digest ? ev->digest : NULL),
+                 "bytes", (json_int_t)ev->bytes, "error",
+                 it_report_str(ev->text)));
         break;
     default:
         break;
@@ -162,7 +153,7 @@ void it_events_warning(it_events_out *w, bool is_error, const char *line)
 {
     emit(w, "warning",
          json_pack("{s:s,s:o}", "level", is_error ? "error" : "warn", "message",
-                   safe_str(line)));
+                   it_report_str(line)));
 }
 
 void it_events_run_finished(it_events_out *w, const it_engine_stats *st,

@@ -16,17 +16,6 @@ struct it_plan_json {
     bool failed;
 };
 
-/* A string of remote origin, redacted and escaped (NULL stays null). */
-static json_t *safe_str(const char *s)
-{
-    if (!s)
-        return json_null();
-    char *clean = it_sanitize_dup(s);
-    json_t *j = clean ? json_string(clean) : NULL;
-    free(clean);
-    return j ? j : json_null();
-}
-
 /* Writes prefix and v (compact, ASCII); caller holds the lock. */
 static void put(it_plan_json *p, const char *prefix, json_t *v)
 {
@@ -55,10 +44,10 @@ it_plan_json *it_plan_json_begin(FILE *f, const char *mode)
 void it_plan_json_add(it_plan_json *p, const it_image_result *res)
 {
     json_t *o = json_pack(
-        "{s:o,s:o,s:o,s:s,s:I,s:o}", "source", safe_str(res->source), "target",
-        safe_str(res->target), "digest", safe_str(res->digest), "status",
-        it_image_status_name(res->status), "bytes", (json_int_t)res->bytes,
-        "error", safe_str(res->error));
+        "{s:o,s:o,s:o,s:s,s:I,s:o}", "source", it_report_str(res->source),
+        "target", it_report_str(res->target), "digest",
+        it_report_str(res->digest), "status", it_image_status_name(res->status),
+        "bytes", (json_int_t)res->bytes, "error", it_report_str(res->error));
     pthread_mutex_lock(&p->lock);
     put(p, p->n++ ? ",\n  " : "\n  ", o);
     pthread_mutex_unlock(&p->lock);
@@ -72,10 +61,10 @@ int it_plan_json_end(it_plan_json *p, const it_engine_stats *st,
     for (size_t i = 0; tv && i < ntargets; i++)
         json_array_append_new(tv,
                               json_pack("{s:o,s:I,s:I,s:I}", "registry",
-                                        safe_str(targets[i].registry), "images",
-                                        (json_int_t)targets[i].images, "blobs",
-                                        (json_int_t)targets[i].blobs, "bytes",
-                                        (json_int_t)targets[i].bytes));
+                                        it_report_str(targets[i].registry),
+                                        "images", (json_int_t)targets[i].images,
+                                        "blobs", (json_int_t)targets[i].blobs,
+                                        "bytes", (json_int_t)targets[i].bytes));
     json_t *summary = it_report_summary(st);
     pthread_mutex_lock(&p->lock);
     put(p, "],\n \"targets\": ", tv);

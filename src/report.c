@@ -28,6 +28,16 @@ static void iso8601(char out[32], time_t t)
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+json_t *it_report_str(const char *s)
+{
+    if (!s)
+        return json_null();
+    char *clean = it_sanitize_dup(s);
+    json_t *j = clean ? json_string(clean) : NULL;
+    free(clean);
+    return j ? j : json_null();
+}
+
 json_t *it_report_summary(const it_engine_stats *s)
 {
     return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
@@ -117,18 +127,12 @@ void it_report_add(it_report *r, const it_image_result *res)
 {
     /* Names, digests and errors come from registries, the cloud API and
      * files: redacted and escaped like everything shown. */
-    char *src = it_sanitize_dup(res->source ? res->source : "");
-    char *dst = it_sanitize_dup(res->target ? res->target : "");
-    char *dg = res->digest ? it_sanitize_dup(res->digest) : NULL;
-    char *why = res->error ? it_sanitize_dup(res->error) : NULL;
-    json_t *o = json_pack("{s:s,s:s,s:s?,s:s,s:I,s:s?}", "source",
-                          src ? src : "", "target", dst ? dst : "", "digest",
-                          dg, "status", it_image_status_name(res->status),
-                          "bytes", (json_int_t)res->bytes, "error", why);
-    free(src);
-    free(dst);
-    free(dg);
-    free(why);
+    json_t *o = json_pack(
+        "{s:o,s:o,s:o,s:s,s:I,s:o}", "source",
+        it_report_str(res->source ? res->source : ""), "target",
+        it_report_str(res->target ? res->target : ""), "digest",
+        it_report_str(res->digest), "status", it_image_status_name(res->status),
+        "bytes", (json_int_t)res->bytes, "error", it_report_str(res->error));
     pthread_mutex_lock(&r->lock);
     put_json(r, r->n++ ? ",\n    " : "\n    ", o);
     pthread_mutex_unlock(&r->lock);

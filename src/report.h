@@ -44,6 +44,12 @@ int it_report_finish(it_report *r, time_t finished,
  * NULL. */
 void it_report_abort(it_report *r);
 
+/* A JSON string of text of remote or file origin (names, digests,
+ * errors): redacted and escaped; NULL gives null. A new reference, never
+ * NULL (null when out of memory). The report, the --events lines and the
+ * JSON plan all use it. */
+json_t *it_report_str(const char *s);
+
 /* The whole report at once (open, add each result, finish). */
 int it_report_write(const char *path, const char *mode, const it_shard *shard,
                     time_t started, time_t finished,
