@@ -70,6 +70,18 @@ bool reg_manifest_is_index(const reg_manifest *m)
            (m->kind == REG_KIND_DOCKER_LIST || m->kind == REG_KIND_OCI_INDEX);
 }
 
+bool reg_descriptor_foreign(const reg_descriptor *d)
+{
+    if (d == NULL)
+        return false;
+    if (d->has_urls)
+        return true;
+    const char *mt = d->media_type;
+    return mt != NULL && (strcmp(mt, REG_MT_DOCKER_FOREIGN) == 0 ||
+                          strncmp(mt, REG_MT_OCI_NONDIST_PREFIX,
+                                  strlen(REG_MT_OCI_NONDIST_PREFIX)) == 0);
+}
+
 static void descriptor_clear(reg_descriptor *d)
 {
     free(d->media_type);
@@ -271,6 +283,8 @@ static int parse_descriptor(reg_descriptor *d, json_t *o, const char *field,
                              "(0 .. 2^53)",
                              field);
     d->size = (int64_t)json_integer_value(sz);
+    json_t *urls = json_object_get(o, "urls");
+    d->has_urls = json_is_array(urls) && json_array_size(urls) > 0;
     d->digest = strdup(json_string_value(dg));
     if (d->digest == NULL)
         return reg_error_set(err, REG_ENOMEM, "out of memory");

@@ -139,6 +139,9 @@ typedef struct reg_descriptor {
     char *digest;     /* "sha256:..." */
     int64_t size;     /* 0 .. 2^53, or -1 when unknown (schema 1) */
     char *platform;   /* "os/arch[/variant]" for index children, else NULL */
+    /* issue 13, foreign layers: the descriptor lists "urls" (a layer
+     * clients fetch from elsewhere, not from the registry) */
+    bool has_urls;
 } reg_descriptor;
 
 typedef struct reg_manifest {
@@ -188,6 +191,17 @@ void reg_manifest_free(reg_manifest *m);
 bool reg_manifest_is_index(const reg_manifest *m);
 /* "docker v2s2", "oci index", ... for messages. Static. */
 const char *reg_manifest_kind_name(reg_manifest_kind k);
+
+/* Media types of foreign (non-distributable) layers. */
+#define REG_MT_DOCKER_FOREIGN                                                  \
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+#define REG_MT_OCI_NONDIST_PREFIX                                              \
+    "application/vnd.oci.image.layer.nondistributable."
+/* True for a layer a registry does not hold and clients fetch from its
+ * "urls": a Docker foreign layer, an OCI non-distributable layer, or any
+ * descriptor that lists urls. Such blobs are never copied; the manifest
+ * is pushed as is. */
+bool reg_descriptor_foreign(const reg_descriptor *d);
 
 /* ------------------------------------------------------------- the client */
 
@@ -383,6 +397,73 @@ int reg_blob_upload(reg_client *c, const char *repo, const void *data,
 int reg_blob_get(unsigned char **out, size_t *len_out, reg_client *c,
                  const char *repo, const char *digest, size_t max_len,
                  reg_error *err);
+
+/* ------------------------------------------------------------ referrers */
+
+#define REG_MT_OCI_EMPTY "application/vnd.oci.empty.v1+json"
+/* Referrers kept for one subject, whatever a registry sends. */
+#define REG_REFERRERS_MAX 1024
+
+/* One manifest that refers to a subject (OCI 1.1 `subject`), or one found
+ * through the cosign tag convention (tag set). */
+typedef struct reg_referrer {
+    char *digest;        /* "sha256:..." */
+    char *media_type;    /* the referrer manifest's media type, or NULL */
+    char *artifact_type; /* or NULL */
+    int64_t size;        /* bytes of the manifest, -1 when unknown */
+    char *annotations;   /* a compact JSON object, or NULL */
+    char *tag;           /* cosign convention: the tag it is held under */
+} reg_referrer;
+
+typedef struct reg_referrers {
+    reg_referrer *v;
+    size_t n;
+} reg_referrers;
+
+void reg_referrers_free(reg_referrers *r);
+/* Appends a copy of each field of one referrer (tag may be NULL); a
+ * referrer whose digest and tag are both listed already is not added
+ * again. REG_ELIMIT past max entries, REG_ENOMEM. */
+int reg_referrers_add(reg_referrers *r, const reg_referrer *x, size_t max,
+                      reg_error *err);
+
+/*
+ * GET /v2/<repo>/referrers/<digest> (OCI distribution 1.1), following
+ * Link rel="next" pages (at most 64 pages, REG_REFERRERS_MAX referrers,
+ * 4 MiB a page). *out lists the index's descriptors. A registry that does
+ * not serve the API (404, 405) gives REG_EUNSUPPORTED; any other failure
+ * its usual code.
+ */
+int reg_referrers_api(reg_referrers **out, reg_client *c, const char *repo,
+                      const char *digest, reg_error *err);
+
+/*
+ * Appends the descriptors of an image index (the referrers API answer or
+ * a referrers tag schema index) to r: digest, mediaType, size,
+ * artifactType, annotations. REG_EINVAL when the bytes are not an index
+ * with valid descriptors, REG_ELIMIT past max entries.
+ */
+int reg_referrers_parse_index(reg_referrers *r, const void *body, size_t len,
+                              size_t max, reg_error *err);
+
+/* The referrers tag schema tag of digest, with suffix appended ("" for
+ * the schema's index, ".sig", ".att", ".sbom" for cosign's tags):
+ * "sha256-<hex><suffix>". REG_EINVAL for a bad digest or a short buffer. */
+int reg_referrers_tag(char *out, size_t cap, const char *digest,
+                      const char *suffix, reg_error *err);
+
+/*
+ * The referrers tag schema index: the descriptors of `existing` (the
+ * bytes of the index the tag holds now, or NULL) with each of add[] whose
+ * digest is not listed yet appended (its mediaType, digest, size,
+ * artifactType, annotations; entries with a tag are left out). *out is a
+ * malloc'd OCI image index (free()), *changed false when nothing was
+ * added. REG_EINVAL when existing is not an index.
+ */
+int reg_referrers_index_merge(unsigned char **out, size_t *len_out,
+                              bool *changed, const void *existing,
+                              size_t existing_len, const reg_referrers *add,
+                              reg_error *err);
 
 /* ------------------------------------------------------ header parsers */
 

@@ -500,6 +500,7 @@ static int start_engine(run *r)
     eo.max_tags = (size_t)o->max_tags;
     eo.max_pages = (size_t)o->max_pages;
     eo.tag_exist_overridden = o->tag_exist_overridden;
+    eo.referrers = o->referrers; /* issue 13 */
     eo.dry_run = o->dry_run;
     eo.secrets = r->secrets;
     eo.ca_file = o->ca_file;

@@ -43,6 +43,8 @@ typedef struct it_image_result {
     it_image_status status;
     int64_t bytes;     /* blob bytes moved (or, dry-run, to move) */
     const char *error; /* why failed / skipped, NULL otherwise */
+    /* issue 13: referrers (signatures, SBOMs, ...) copied / already there */
+    long referrers_copied, referrers_skipped;
 } it_image_result;
 
 /* The status class of an HTTP request, for the per-host counters. */
@@ -73,6 +75,7 @@ typedef struct it_engine_stats {
     long blobs_copied, blobs_mounted, blobs_skipped;
     int64_t bytes_copied;
     long http_requests;
+    long referrers_copied, referrers_skipped; /* issue 13 */
 } it_engine_stats;
 
 /* ------------------------------------------------------------- events */
@@ -129,6 +132,8 @@ typedef struct it_event {
      * only the results subscriber records it. */
     bool again;
     const char *text; /* why / error, redacted; may be NULL */
+    /* issue 13, IT_EV_IMAGE_FINISHED: referrers copied / already there */
+    long ref_copied, ref_skipped;
 } it_event;
 
 /* A subscriber: called from worker threads (and the caller's thread),
@@ -186,6 +191,10 @@ typedef struct it_engine_opts {
      * caller streams them (the report) or collects them (tests). */
     void (*on_result)(void *payload, const it_image_result *r);
     void *result_payload;
+    /* issue 13: copy each image's referrers (signatures, SBOMs,
+     * attestations) with it; the program sets it from --referrers
+     * (default true). */
+    bool referrers;
 } it_engine_opts;
 
 typedef struct it_engine it_engine;

@@ -105,6 +105,16 @@ bool eng_run_blob(it_engine *e, node *n, size_t i, task *t)
 
     if (atomic_load(&img->failed) || eng_aborting(e))
         goto done;
+    /* issue 13: a foreign layer is not in the registry (clients fetch it
+     * from its urls): never fetched, the manifest is pushed as is */
+    if (reg_descriptor_foreign(d)) {
+        eng_emit(e, &(it_event){.kind = IT_EV_BLOB_DONE,
+                                .image = img->id,
+                                .digest = d->digest,
+                                .outcome = IT_BLOB_SKIPPED});
+        ok = true;
+        goto done;
+    }
     it_regclient *dst = eng_dst_client(e, img);
     key = it_join2(e->ops.client_host(e->ops.self, dst), ' ', d->digest);
     eng_claim c =

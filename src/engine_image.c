@@ -52,6 +52,10 @@ void eng_node_child_done(it_engine *e, node *n, bool ok)
         if (rc != 0 && strstr(err.registry_code, "BLOB_UNKNOWN"))
             eng_blobs_forget(e, e->ops.client_host(e->ops.self, dst),
                              r->pair.dst_repo, n->m);
+        /* issue 13: a target that refuses foreign layers says so */
+        const char *hint = rc != 0 ? eng_foreign_refused(n->m, &err) : NULL;
+        if (hint)
+            reg_error_prefix(&err, "%s: ", hint);
         if (rc != 0)
             eng_image_fail(img, "push manifest: ", err.msg);
         pushed = rc == 0;
@@ -66,6 +70,9 @@ static void node_finish(it_engine *e, node *n, bool ok)
         return;
     }
     image_ctx *img = n->img;
+    /* issue 13: the image is not done until its referrers are */
+    if (ok && !eng_referrers_run(e, img))
+        ok = false;
     eng_image_finish(e, img, ok ? IT_STATUS_COPIED : IT_STATUS_FAILED, NULL);
 }
 
@@ -108,7 +115,7 @@ static void node_begin(it_engine *e, node *n)
         /* Sizes a server wrote: the sums saturate, never wrap. */
         int64_t expect = 0;
         for (size_t i = 0; i < m->n_blobs; i++)
-            if (m->blobs[i].size > 0)
+            if (m->blobs[i].size > 0 && !reg_descriptor_foreign(&m->blobs[i]))
                 expect = it_add_sat(expect, m->blobs[i].size);
         /* An index's children add up: the expectation is the sum. */
         int64_t total = eng_add_sat(&n->img->expect, expect);
@@ -222,6 +229,7 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
         src_known = true;
         if (strcmp(img->digest, journaled) == 0) {
             snprintf(why, cap, "already present (same digest, journal)");
+            img->ref_present = true; /* issue 13: referrers still copied */
             rc = 1;
             goto out;
         }
@@ -252,6 +260,7 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
                                         .target = img->dst_str,
                                         .digest = img->digest});
             snprintf(why, cap, "already present (same digest)");
+            img->ref_present = true; /* issue 13: referrers still copied */
             rc = 1;
             goto out;
         }
@@ -286,6 +295,7 @@ static void start_image(it_engine *e, image_ctx *img)
     char skip[200];
     const char *why = err.msg;
 
+    img->ref_present = false; /* issue 13: set again by the compare */
     img->dst = eng_get_client(e, r->pair.dst_host, r->pair.dst_repo,
                               &img->dst_expires, &err);
     if (!img->dst)
@@ -300,6 +310,11 @@ static void start_image(it_engine *e, image_ctx *img)
         if (rc > 0) {
             st = IT_STATUS_SKIPPED;
             why = skip;
+        }
+        /* issue 13: a present image's referrers are copied all the same */
+        if (rc > 0 && img->ref_present && !eng_referrers_run(e, img)) {
+            st = IT_STATUS_FAILED;
+            why = img->error;
         }
         goto finish;
     }

@@ -89,6 +89,9 @@ typedef struct repo_ctx {
     bool list_failed; /* the listing failed or hit a limit */
     bool relisted;    /* listed again in the final retry pass */
     char *list_error; /* why the first listing failed (relisted) */
+    /* issue 13, referrers: whether the source / target serve the
+     * referrers API (0 = not known yet, 1 = yes, -1 = no) */
+    atomic_int src_ref_api, dst_ref_api;
 } repo_ctx;
 
 typedef struct image_ctx {
@@ -109,6 +112,10 @@ typedef struct image_ctx {
     atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
     char digest[REG_DIGEST_LEN + 1];
     struct node *root;
+    /* issue 13, referrers: the target has the source digest already (a
+     * skip whose referrers are still copied), and this attempt's counts */
+    bool ref_present;
+    atomic_long ref_copied, ref_skipped;
 } image_ctx;
 
 typedef struct node {
@@ -218,6 +225,9 @@ struct it_engine {
     atomic_llong bytes_copied;
     atomic_long http_requests; /* counted by the clients' hooks */
 
+    /* issue 13: referrers of final results (the results subscriber) */
+    atomic_long referrers_copied, referrers_skipped;
+
     it_event_sub *subs; /* the event stream's subscribers, in order */
     size_t nsubs;
     struct progress_sub *progress_sub; /* the progress model's adapter */
@@ -324,6 +334,17 @@ void eng_blobs_forget(it_engine *e, const char *host, const char *repo,
 
 /* ---- engine_blob_task.c */
 bool eng_run_blob(it_engine *e, node *n, size_t i, task *t);
+
+/* ---- engine_referrers.c (issue 13) */
+/* Copies what refers to the image's manifests (the root, each child of an
+ * index), and what refers to those in turn, into the image's target
+ * repository; writes the referrers tag schema index where the target does
+ * not serve the referrers API. Runs once the image's manifests are on the
+ * target, before the image ends. Returns false after eng_image_fail. */
+bool eng_referrers_run(it_engine *e, image_ctx *img);
+/* A target refused m, which has foreign layers (issue 13): a static hint
+ * naming the registry setting to change, else NULL. */
+const char *eng_foreign_refused(const reg_manifest *m, const reg_error *err);
 
 /* ---- engine_plan.c */
 /* --dry-run: counts what the image's source manifest (img->digest, known

@@ -90,6 +90,13 @@ static int d_blob_copy(void *self, it_regclient *src, const char *src_repo,
     return reg_blob_copy(rc(src), src_repo, rc(dst), dst_repo, d, opts, err);
 }
 
+static int d_referrers_api(void *self, reg_referrers **out, it_regclient *c,
+                           const char *repo, const char *digest, reg_error *err)
+{
+    (void)self;
+    return reg_referrers_api(out, rc(c), repo, digest, err);
+}
+
 void it_regops_default(it_regops *ops, reg_global *g)
 {
     ops->self = g;
@@ -104,4 +111,5 @@ void it_regops_default(it_regops *ops, reg_global *g)
     ops->blob_exists = d_blob_exists;
     ops->blob_mount = d_blob_mount;
     ops->blob_copy = d_blob_copy;
+    ops->referrers_api = d_referrers_api;
 }

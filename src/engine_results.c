@@ -12,9 +12,13 @@
 /* One final outcome: counted, then handed to the caller's on_result. */
 static void put_result(it_engine *e, const char *src, const char *dst,
                        const char *digest, it_image_status st, int64_t bytes,
-                       const char *error)
+                       const char *error, const it_event *ev)
 {
     atomic_fetch_add(&e->images_by_status[st], 1);
+    long ref_copied = ev ? ev->ref_copied : 0;
+    long ref_skipped = ev ? ev->ref_skipped : 0;
+    atomic_fetch_add(&e->referrers_copied, ref_copied);
+    atomic_fetch_add(&e->referrers_skipped, ref_skipped);
     if (st == IT_STATUS_PLANNED)
         eng_add_sat(&e->bytes_planned, bytes);
     if (!e->o.on_result)
@@ -24,7 +28,9 @@ static void put_result(it_engine *e, const char *src, const char *dst,
                          .digest = digest && *digest ? digest : NULL,
                          .status = st,
                          .bytes = bytes,
-                         .error = error};
+                         .error = error,
+                         .referrers_copied = ref_copied,
+                         .referrers_skipped = ref_skipped};
     e->o.on_result(e->o.result_payload, &r);
 }
 
@@ -38,16 +44,17 @@ void eng_results_on_event(void *payload, const it_event *ev)
         /* a failure retried at the end is not final yet */
         if (!ev->will_retry)
             put_result(e, ev->source, ev->target, ev->digest, ev->status,
-                       ev->bytes, ev->text);
+                       ev->bytes, ev->text, ev);
         break;
     case IT_EV_REPO_LISTED: /* a failed or stopped listing has a row */
         if (ev->status != IT_STATUS_COPIED && !ev->will_retry)
-            put_result(e, ev->source, ev->target, NULL, ev->status, 0,
-                       ev->text);
+            put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text,
+                       NULL);
         break;
     case IT_EV_REPO_FAILED:
     case IT_EV_PAIR_FAILED:
-        put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text);
+        put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text,
+                   NULL);
         break;
     case IT_EV_BLOB_DONE:
         atomic_fetch_add(ev->outcome == IT_BLOB_COPIED    ? &e->blobs_copied
@@ -144,7 +151,9 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
                    .digest = img->digest,
                    .status = st,
                    .bytes = atomic_load(&img->bytes),
-                   .text = why};
+                   .text = why,
+                   .ref_copied = atomic_load(&img->ref_copied),
+                   .ref_skipped = atomic_load(&img->ref_skipped)};
     if (st == IT_STATUS_FAILED) {
         if (!atomic_load(&img->failed))
             eng_image_fail(img, "", why ? why : "failed");
@@ -228,6 +237,8 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
     s->blobs_copied = atomic_load(&e->blobs_copied);
     s->blobs_mounted = atomic_load(&e->blobs_mounted);
     s->blobs_skipped = atomic_load(&e->blobs_skipped);
+    s->referrers_copied = atomic_load(&e->referrers_copied);
+    s->referrers_skipped = atomic_load(&e->referrers_skipped);
     s->bytes_copied = atomic_load(&e->bytes_copied);
     s->http_requests = atomic_load(&e->http_requests);
 }

@@ -104,6 +104,8 @@ static const opt_def opt_table[] = {
     {{"output"}, K_OUTPUT, OFF(output), 0, 0},
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
+    /* issue 13: referrers travel with their images */
+    {{"referrers"}, K_BOOL, OFF(referrers), 0, 0},
 };
 
 static const opt_def *find_opt(const char *name, size_t len)
@@ -347,6 +349,7 @@ static int set_defaults(it_options *o, it_errbuf *err)
     o->max_pages = 100000;
     o->tag_exist_overridden = true;
     o->ccr_tag_nums = 0;
+    o->referrers = true; /* issue 13 */
     o->progress_interval = 10;
     o->metrics_interval = 5;
     o->tui = IT_TUI_AUTO;

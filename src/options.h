@@ -71,6 +71,7 @@ typedef struct it_options {
     it_output_format output; /* --output text|json (json: --dry-run) */
     bool help;
     bool version;
+    bool referrers; /* --referrers, default true (issue 13) */
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

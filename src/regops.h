@@ -50,6 +50,11 @@ typedef struct it_regops {
                      it_regclient *dst, const char *dst_repo,
                      const reg_descriptor *d, const reg_copy_opts *opts,
                      reg_error *err);
+
+    /* issue 13, referrers: reg_referrers_api (REG_EUNSUPPORTED when the
+     * registry does not serve the referrers API). */
+    int (*referrers_api)(void *self, reg_referrers **out, it_regclient *c,
+                         const char *repo, const char *digest, reg_error *err);
 } it_regops;
 
 /* The table that reaches real registries through registry/, with g the

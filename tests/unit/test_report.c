@@ -128,14 +128,14 @@ static void test_schema(void **state)
 
     it_image_result r[5] = {
         {"src.example/lib/a:1", "dst.example/ns/a:1", DG_A, IT_STATUS_COPIED,
-         (int64_t)5 * 1024 * 1024 * 1024, NULL},
+         (int64_t)5 * 1024 * 1024 * 1024, NULL, 0, 0},
         {"src.example/lib/b:2", "dst.example/ns/b:2", DG_B, IT_STATUS_SKIPPED,
-         0, "target has the same digest"},
+         0, "target has the same digest", 0, 0},
         {"src.example/lib/c:3", "dst.example/ns/c:3", NULL, IT_STATUS_FAILED,
-         17, "manifest unknown: \"c:3\"\nsecond line"},
+         17, "manifest unknown: \"c:3\"\nsecond line", 0, 0},
         {"src.example/lib/d:4", "dst.example/ns/d:4", DG_A, IT_STATUS_PLANNED,
-         999, NULL},
-        {NULL, NULL, NULL, IT_STATUS_FAILED, 0, "no reference"},
+         999, NULL, 0, 0},
+        {NULL, NULL, NULL, IT_STATUS_FAILED, 0, "no reference", 0, 0},
     };
     it_engine_stats s = {0};
     s.images_total = 5;
@@ -260,7 +260,8 @@ static void test_atomic_replace(void **state)
     tu_path_in(path, sizeof(path), dir, "report.json");
     it_engine_stats s = {0};
     s.images_total = 1;
-    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED, 10, NULL};
+    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED,
+                           10,    NULL,  0,    0};
     write_ok(path, "generic", T_START, T_END, &s, &one, 1, false);
     assert_int_equal(dir_entries(dir, only, sizeof(only)), 1);
     assert_string_equal(only, "report.json");
@@ -270,8 +271,8 @@ static void test_atomic_replace(void **state)
 
     s.images_total = 2;
     it_image_result two[2] = {
-        {"a:1", "b:1", DG_A, IT_STATUS_SKIPPED, 0, NULL},
-        {"a:2", "b:2", DG_B, IT_STATUS_COPIED, 20, NULL},
+        {"a:1", "b:1", DG_A, IT_STATUS_SKIPPED, 0, NULL, 0, 0},
+        {"a:2", "b:2", DG_B, IT_STATUS_COPIED, 20, NULL, 0, 0},
     };
     write_ok(path, "generic", T_START, T_END, &s, two, 2, false);
     assert_int_equal(dir_entries(dir, NULL, 0), 2); /* no .tmp left */
@@ -338,7 +339,8 @@ static void test_shard(void **state)
     tu_path_in(path, sizeof(path), dir, "shard.json");
     it_engine_stats s = {0};
     s.images_total = 1;
-    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED, 10, NULL};
+    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED,
+                           10,    NULL,  0,    0};
 
     it_shard sh = {.index = 2, .count = 5};
     write_shard(path, "generic", &sh, T_START, T_END, &s, &one, 1, false);
@@ -390,7 +392,8 @@ static void test_planted_symlink(void **state)
     assert_int_equal(symlink(victim, tmp), 0);
 
     it_engine_stats s = {0};
-    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED, 10, NULL};
+    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED,
+                           10,    NULL,  0,    0};
     write_ok(path, "generic", T_START, T_END, &s, &one, 1, false);
 
     char buf[64] = {0};
@@ -424,7 +427,9 @@ static void test_hostile_fields(void **state)
                          "sha256:\x1b[2J",
                          IT_STATUS_FAILED,
                          0,
-                         "denied report-secret-9\nResult: success\x1b[2J"};
+                         "denied report-secret-9\nResult: success\x1b[2J",
+                         0,
+                         0};
     it_engine_stats s = {0};
     write_ok(path, "generic", T_START, T_END, &s, &r, 1, false);
     json_t *root = load(path);
