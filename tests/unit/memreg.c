@@ -64,6 +64,8 @@ struct memreg {
     size_t nfails;
     memreg_hook_fn hook;
     void *hook_payload;
+    char **referrer_hosts; /* issue 13: hosts serving the referrers API */
+    size_t nreferrer_hosts;
 };
 
 static char *dup0(const char *s)
@@ -315,7 +317,8 @@ static int mr_manifest_put(void *self, it_regclient *c, const char *repo,
     pthread_mutex_lock(&m->lock);
     mr_repo *r = repo_get(m, mc->host, repo, true);
     for (size_t i = 0; i < man->n_blobs && !rc; i++)
-        if (!blob_find(r, man->blobs[i].digest))
+        if (!reg_descriptor_foreign(&man->blobs[i]) &&
+            !blob_find(r, man->blobs[i].digest))
             rc = reg_error_set(err, REG_ENOTFOUND, "blob unknown");
     for (size_t i = 0; i < man->n_children && !rc; i++)
         if (!manifest_find(r, man->children[i].digest))
@@ -448,6 +451,50 @@ static int mr_blob_copy(void *self, it_regclient *src, const char *src_repo,
     return 0;
 }
 
+/* issue 13: the referrers API, answered from the manifests of host/repo
+ * whose subject is digest. */
+static int mr_referrers_api(void *self, reg_referrers **out, it_regclient *c,
+                            const char *repo, const char *digest,
+                            reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    *out = NULL;
+    int rc = enter(m, MR_REFERRERS, mc, mc->host, repo, digest, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    bool serves = false;
+    for (size_t i = 0; i < m->nreferrer_hosts; i++)
+        serves |= strcmp(m->referrer_hosts[i], mc->host) == 0;
+    reg_referrers *list = serves ? calloc(1, sizeof(*list)) : NULL;
+    mr_repo *r = repo_get(m, mc->host, repo, false);
+    for (size_t i = 0; list && r && i < r->nmanifests && !rc; i++) {
+        mr_manifest *mm = &r->manifests[i];
+        reg_manifest *pm = NULL;
+        if (reg_manifest_parse(&pm, mm->media_type, mm->body, mm->len, NULL) ==
+                0 &&
+            pm->subject && strcmp(pm->subject->digest, digest) == 0) {
+            reg_referrer x = {.digest = mm->digest,
+                              .media_type = mm->media_type,
+                              .size = (int64_t)mm->len};
+            rc = reg_referrers_add(list, &x, REG_REFERRERS_MAX, err);
+        }
+        reg_manifest_free(pm);
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (!serves) {
+        rc = reg_error_set(err, REG_EUNSUPPORTED, "referrers API: 404");
+        if (err)
+            err->http_status = 404;
+    }
+    if (rc)
+        reg_referrers_free(list);
+    else
+        *out = list;
+    return rc;
+}
+
 /* ----------------------------------------------------------- the test API */
 
 memreg *memreg_new(void)
@@ -468,6 +515,7 @@ memreg *memreg_new(void)
     m->ops.blob_exists = mr_blob_exists;
     m->ops.blob_mount = mr_blob_mount;
     m->ops.blob_copy = mr_blob_copy;
+    m->ops.referrers_api = mr_referrers_api;
     return m;
 }
 
@@ -502,6 +550,9 @@ void memreg_free(memreg *m)
         free(m->fails[i].ref);
     }
     free(m->fails);
+    for (size_t i = 0; i < m->nreferrer_hosts; i++)
+        free(m->referrer_hosts[i]);
+    free(m->referrer_hosts);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -677,5 +728,20 @@ void memreg_set_hook(memreg *m, memreg_hook_fn fn, void *payload)
     pthread_mutex_lock(&m->lock);
     m->hook = fn;
     m->hook_payload = payload;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void memreg_put(memreg *m, const char *host, const char *repo, const char *tag,
+                const char *mt, const char *json, char digest_out[72])
+{
+    put_json(m, host, repo, tag, mt, json, digest_out);
+}
+
+void memreg_serve_referrers(memreg *m, const char *host)
+{
+    pthread_mutex_lock(&m->lock);
+    m->referrer_hosts =
+        grow(m->referrer_hosts, &m->nreferrer_hosts, sizeof(char *));
+    m->referrer_hosts[m->nreferrer_hosts - 1] = dup0(host);
     pthread_mutex_unlock(&m->lock);
 }

@@ -26,6 +26,7 @@ typedef enum memreg_op {
     MR_BLOB_EXISTS,
     MR_BLOB_MOUNT,
     MR_BLOB_COPY,
+    MR_REFERRERS, /* issue 13 */
     MR_N_OPS
 } memreg_op;
 
@@ -88,5 +89,13 @@ void memreg_fail_partial(memreg *m, memreg_op op, const char *host,
 typedef void (*memreg_hook_fn)(void *payload, memreg_op op, const char *host,
                                const char *repo, const char *ref);
 void memreg_set_hook(memreg *m, memreg_hook_fn fn, void *payload);
+
+/* issue 13, referrers. Any manifest JSON (mt its media type) into
+ * host/repo under tag (NULL: by digest only); its digest in digest_out. */
+void memreg_put(memreg *m, const char *host, const char *repo, const char *tag,
+                const char *mt, const char *json, char digest_out[72]);
+/* host serves the referrers API (answered from the manifests with a
+ * subject); without this call it answers REG_EUNSUPPORTED (404). */
+void memreg_serve_referrers(memreg *m, const char *host);
 
 #endif /* MEMREG_H */

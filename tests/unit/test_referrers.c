@@ -1,0 +1,364 @@
+/*
+ * test_referrers.c - issue 13: referrers travel with their images, and
+ * foreign layers are never fetched. The engine is driven against the
+ * in-memory registry (memreg.h): referrers found through the referrers API
+ * or, where it is not served, the referrers tag schema and cosign's tags;
+ * chains, the depth cap, a rerun that finds everything present,
+ * --referrers=false, a failing referrer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "memreg.h"
+#include "progress.h"
+
+#define SRC  "src.test"
+#define DST  "dst.test"
+#define REPO "app"
+
+typedef struct fx {
+    memreg *m;
+    it_progress *progress;
+    it_engine *e;
+    bool no_referrers;
+    pthread_mutex_t lock;
+    it_image_result res[16]; /* strings not kept: status and counts */
+    char error[16][600];
+    size_t nres;
+} fx;
+
+static void collect(void *payload, const it_image_result *r)
+{
+    fx *f = payload;
+    pthread_mutex_lock(&f->lock);
+    if (f->nres < 16) {
+        f->res[f->nres] = *r;
+        snprintf(f->error[f->nres], sizeof(f->error[0]), "%s",
+                 r->error ? r->error : "");
+        f->res[f->nres].source = f->res[f->nres].target = NULL;
+        f->res[f->nres].digest = f->res[f->nres].error = NULL;
+        f->nres++;
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void no_sleep(void *payload, int64_t ms)
+{
+    (void)payload;
+    (void)ms;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    pthread_mutex_init(&f->lock, NULL);
+    f->m = memreg_new();
+    f->progress = it_progress_new("generic", "src", "dst", NULL);
+    *state = f;
+    return f->m && f->progress ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    it_engine_free(f->e);
+    it_progress_free(f->progress);
+    memreg_free(f->m);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+    return 0;
+}
+
+/* Copies SRC/app:1 to DST/app:1 (one tag, so the referrer tags are not
+ * copied as images of their own) to the end. */
+static void run(fx *f)
+{
+    if (f->e) {
+        it_engine_free(f->e);
+        f->e = NULL;
+        f->nres = 0;
+    }
+    it_engine_opts o = {0};
+    o.routines = 2;
+    o.retry = 1;
+    o.tag_exist_overridden = true;
+    o.progress = f->progress;
+    o.regops = memreg_ops(f->m);
+    o.sleep_ms = no_sleep;
+    o.on_result = collect;
+    o.result_payload = f;
+    o.referrers = !f->no_referrers;
+    it_errbuf err = {{0}};
+    assert_int_equal(it_engine_start(&f->e, &o, &err), 0);
+    char *tags[] = {"1", NULL};
+    it_pair p = {0};
+    p.src_host = SRC;
+    p.src_repo = REPO;
+    p.tags = tags;
+    p.dst_host = DST;
+    p.dst_repo = REPO;
+    assert_int_equal(it_engine_add_pair(f->e, &p), 0);
+    it_engine_input_done(f->e);
+    it_engine_wait(f->e);
+    assert_int_equal(f->nres, 1);
+}
+
+/* The image SRC/app:1 (config + one layer); its digest in d. */
+static void image(fx *f, char d[72])
+{
+    char c[72], l[72];
+    memreg_blob(f->m, SRC, REPO, "config", 10, c);
+    memreg_blob(f->m, SRC, REPO, "layer", 100, l);
+    const char *blobs[] = {c, l};
+    memreg_image(f->m, SRC, REPO, "1", blobs, 2, d);
+}
+
+/* An OCI artifact in SRC/app: empty config, one layer named `name`,
+ * artifactType `at`, subject `subject` (NULL: none), under tag (NULL: by
+ * digest only). */
+static void artifact(fx *f, const char *name, const char *at,
+                     const char *subject, const char *tag, char d[72])
+{
+    char empty[72], l[72], json[2048];
+    memreg_blob(f->m, SRC, REPO, "{}", 2, empty);
+    memreg_blob(f->m, SRC, REPO, name, 20, l);
+    int n = snprintf(
+        json, sizeof(json),
+        "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"artifactType\":\"%s\","
+        "\"config\":{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":2},"
+        "\"layers\":[{\"mediaType\":\"application/octet-stream\","
+        "\"digest\":\"%s\",\"size\":20}]",
+        REG_MT_OCI_MANIFEST, at, REG_MT_OCI_EMPTY, empty, l);
+    if (subject)
+        n += snprintf(json + n, sizeof(json) - (size_t)n,
+                      ",\"subject\":{\"mediaType\":\"%s\",\"digest\":\"%s\","
+                      "\"size\":100}",
+                      REG_MT_OCI_MANIFEST, subject);
+    snprintf(json + n, sizeof(json) - (size_t)n, "}");
+    memreg_put(f->m, SRC, REPO, tag, REG_MT_OCI_MANIFEST, json, d);
+}
+
+/* The referrers tag schema index of subject in SRC/app, listing one
+ * referrer. */
+static void tag_schema(fx *f, const char *subject, const char *ref,
+                       const char *at)
+{
+    char tag[128], json[1024], d[72];
+    assert_int_equal(reg_referrers_tag(tag, sizeof(tag), subject, "", NULL), 0);
+    snprintf(json, sizeof(json),
+             "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[{"
+             "\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":300,"
+             "\"artifactType\":\"%s\"}]}",
+             REG_MT_OCI_INDEX, REG_MT_OCI_MANIFEST, ref, at);
+    memreg_put(f->m, SRC, REPO, tag, REG_MT_OCI_INDEX, json, d);
+}
+
+/* A source without the referrers API: an SBOM pushed by digest only and
+ * found through the tag schema, a signature on the SBOM (two levels), a
+ * cosign signature tag. All land on a target without the API, byte for
+ * byte, and the target gets the tag schema index. */
+static void test_tag_schema_and_cosign(void **state)
+{
+    fx *f = *state;
+    char img[72], sbom[72], sig2[72], cosign[72], tag[128], got[72];
+    image(f, img);
+    artifact(f, "sbom", "application/spdx+json", img, NULL, sbom);
+    tag_schema(f, img, sbom, "application/spdx+json");
+    artifact(f, "sig2", "application/vnd.dev.sigstore.bundle+json", sbom, NULL,
+             sig2);
+    tag_schema(f, sbom, sig2, "application/vnd.dev.sigstore.bundle+json");
+    assert_int_equal(reg_referrers_tag(tag, sizeof(tag), img, ".sig", NULL), 0);
+    artifact(f, "cosign", "application/vnd.dev.cosign.simplesigning.v1+json",
+             NULL, tag, cosign);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    assert_int_equal(f->res[0].referrers_copied, 3);
+    assert_int_equal(f->res[0].referrers_skipped, 0);
+    assert_true(memreg_has_manifest(f->m, DST, REPO, sbom));
+    assert_true(memreg_has_manifest(f->m, DST, REPO, sig2));
+    memreg_tag_digest(f->m, DST, REPO, tag, got);
+    assert_string_equal(got, cosign);
+    /* the tag schema index written on the target */
+    assert_int_equal(reg_referrers_tag(tag, sizeof(tag), img, "", NULL), 0);
+    memreg_tag_digest(f->m, DST, REPO, tag, got);
+    assert_true(got[0] != '\0');
+    /* the referrers' blobs went along; the API was asked once a side */
+    char l[72];
+    memreg_blob(f->m, SRC, REPO, "sig2", 20, l);
+    assert_true(memreg_has_blob(f->m, DST, REPO, l));
+    assert_int_equal(memreg_calls(f->m, MR_REFERRERS, SRC, NULL, NULL), 1);
+    assert_int_equal(memreg_calls(f->m, MR_REFERRERS, DST, NULL, NULL), 1);
+}
+
+/* Both sides serve the API: the referrer is found through it, and no tag
+ * schema index is written on the target. */
+static void test_api_both_sides(void **state)
+{
+    fx *f = *state;
+    char img[72], sbom[72], tag[128], got[72];
+    memreg_serve_referrers(f->m, SRC);
+    memreg_serve_referrers(f->m, DST);
+    image(f, img);
+    artifact(f, "sbom", "application/spdx+json", img, NULL, sbom);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    assert_int_equal(f->res[0].referrers_copied, 1);
+    assert_true(memreg_has_manifest(f->m, DST, REPO, sbom));
+    assert_int_equal(reg_referrers_tag(tag, sizeof(tag), img, "", NULL), 0);
+    memreg_tag_digest(f->m, DST, REPO, tag, got);
+    assert_string_equal(got, "");
+    /* no tag schema lookup on a source that serves the API */
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, SRC, REPO, tag), 0);
+}
+
+/* A rerun: the image and its referrers are present; each referrer is
+ * skipped after a HEAD, nothing is pushed. */
+static void test_rerun_skips_present(void **state)
+{
+    fx *f = *state;
+    char img[72], sbom[72];
+    memreg_serve_referrers(f->m, SRC);
+    image(f, img);
+    artifact(f, "sbom", "application/spdx+json", img, NULL, sbom);
+    run(f);
+    assert_int_equal(f->res[0].referrers_copied, 1);
+    long puts = memreg_calls(f->m, MR_MANIFEST_PUT, DST, NULL, NULL);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_SKIPPED);
+    assert_int_equal(f->res[0].referrers_copied, 0);
+    assert_int_equal(f->res[0].referrers_skipped, 1);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_PUT, DST, NULL, NULL),
+                     puts);
+    /* a referrer added since the first run is copied by the rerun */
+    char sig[72];
+    artifact(f, "sig", "application/vnd.dev.sigstore.bundle+json", img, NULL,
+             sig);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_SKIPPED);
+    assert_int_equal(f->res[0].referrers_copied, 1);
+    assert_int_equal(f->res[0].referrers_skipped, 1);
+    assert_true(memreg_has_manifest(f->m, DST, REPO, sig));
+}
+
+/* --referrers=false: nothing is looked up, nothing copied. */
+static void test_referrers_off(void **state)
+{
+    fx *f = *state;
+    char img[72], sbom[72];
+    memreg_serve_referrers(f->m, SRC);
+    image(f, img);
+    artifact(f, "sbom", "application/spdx+json", img, NULL, sbom);
+    f->no_referrers = true;
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    assert_int_equal(memreg_calls(f->m, MR_REFERRERS, NULL, NULL, NULL), 0);
+    assert_false(memreg_has_manifest(f->m, DST, REPO, sbom));
+}
+
+/* A chain of six signatures, each on the one before: the walk stops at
+ * depth 4. A cosign tag pointing back at the image (a cycle) ends too. */
+static void test_chain_depth_and_cycle(void **state)
+{
+    fx *f = *state;
+    char img[72], chain[6][72], tag[128];
+    memreg_serve_referrers(f->m, SRC);
+    image(f, img);
+    const char *subject = img;
+    for (int i = 0; i < 6; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "sig%d", i);
+        artifact(f, name, "application/vnd.dev.sigstore.bundle+json", subject,
+                 NULL, chain[i]);
+        subject = chain[i];
+    }
+    /* sha256-<chain[0]>.sig is the image itself: a loop back */
+    assert_int_equal(
+        reg_referrers_tag(tag, sizeof(tag), chain[0], ".sig", NULL), 0);
+    char c[72], l[72], d[72];
+    memreg_blob(f->m, SRC, REPO, "config", 10, c);
+    memreg_blob(f->m, SRC, REPO, "layer", 100, l);
+    const char *blobs[] = {c, l};
+    memreg_image(f->m, SRC, REPO, tag, blobs, 2, d);
+    assert_string_equal(d, img);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    for (int i = 0; i < 4; i++)
+        assert_true(memreg_has_manifest(f->m, DST, REPO, chain[i]));
+    assert_false(memreg_has_manifest(f->m, DST, REPO, chain[4]));
+    assert_false(memreg_has_manifest(f->m, DST, REPO, chain[5]));
+    /* the loop back: the image under the cosign tag, copied once */
+    assert_int_equal(f->res[0].referrers_copied, 5);
+}
+
+/* A referrer the target refuses fails its image, with a clear error. */
+static void test_failing_referrer_fails_image(void **state)
+{
+    fx *f = *state;
+    char img[72], sbom[72];
+    memreg_serve_referrers(f->m, SRC);
+    image(f, img);
+    artifact(f, "sbom", "application/spdx+json", img, NULL, sbom);
+    memreg_fail(f->m, MR_MANIFEST_PUT, DST, REPO, sbom, REG_EDENIED, 403, -1);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_FAILED);
+    assert_non_null(strstr(f->error[0], "referrers: "));
+    assert_non_null(strstr(f->error[0], "referrer sha256:"));
+}
+
+/* A foreign layer (urls, not in the source registry) is never fetched or
+ * checked; the manifest is pushed as is. */
+static void test_foreign_layer_not_fetched(void **state)
+{
+    fx *f = *state;
+    char c[72], foreign[72], d[72], got[72], json[1024];
+    memreg_blob(f->m, SRC, REPO, "config", 10, c);
+    reg_sha256_digest(foreign, "windows-base", 12);
+    snprintf(json, sizeof(json),
+             "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
+             "\"mediaType\":\"application/vnd.docker.container.image.v1+json\","
+             "\"digest\":\"%s\",\"size\":10},\"layers\":[{\"mediaType\":\"%s\","
+             "\"digest\":\"%s\",\"size\":1000000,\"urls\":["
+             "\"https://mcr.example/layer\"]}]}",
+             REG_MT_DOCKER_V2S2, c, REG_MT_DOCKER_FOREIGN, foreign);
+    memreg_put(f->m, SRC, REPO, "1", REG_MT_DOCKER_V2S2, json, d);
+    f->no_referrers = true;
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    memreg_tag_digest(f->m, DST, REPO, "1", got);
+    assert_string_equal(got, d);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, NULL, NULL, foreign), 0);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_EXISTS, NULL, NULL, foreign),
+                     0);
+    assert_int_equal(f->res[0].bytes, 10);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_tag_schema_and_cosign, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_api_both_sides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rerun_skips_present, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_referrers_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_depth_and_cycle, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failing_referrer_fails_image,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_layer_not_fetched, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
