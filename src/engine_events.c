@@ -125,6 +125,9 @@ static void progress_image_finished(it_progress *p, int image,
     case IT_STATUS_PENDING:
         break; /* never started: stays pending */
     }
+    /* issue 13 */
+    if (ev->status != IT_STATUS_FAILED && (ev->ref_copied || ev->ref_skipped))
+        it_progress_referrers(p, ev->ref_copied, ev->ref_skipped);
 }
 
 /* A pair added as failed counts as one failed image, so the dashboard's

@@ -119,6 +119,10 @@ void it_summary_print(FILE *out, const it_snapshot *s)
             "present)\n",
             (long long)t->blobs_copied, (long long)t->blobs_mounted,
             (long long)t->blobs_skipped);
+    if (t->referrers_copied || t->referrers_skipped) /* issue 13 */
+        fprintf(out, "Referrers: %lld copied, %lld skipped (already present)\n",
+                (long long)t->referrers_copied,
+                (long long)t->referrers_skipped);
     fprintf(out, "Moved:   %s in %s (average %s/s)\n", bytes, el, rate);
 
     if (failed_repos == 0)

@@ -672,6 +672,14 @@ out:
     free(e);
 }
 
+void it_progress_referrers(it_progress *p, long copied, long skipped)
+{
+    pthread_mutex_lock(&p->mu);
+    p->t.referrers_copied += copied;
+    p->t.referrers_skipped += skipped;
+    pthread_mutex_unlock(&p->mu);
+}
+
 void it_progress_image_expect(it_progress *p, int image, int64_t bytes_expected)
 {
     pthread_mutex_lock(&p->mu);

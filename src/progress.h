@@ -55,6 +55,8 @@ int it_progress_image_add(it_progress *p, int repo, const char *tag);
  * (-1 = unknown). */
 void it_progress_image_state(it_progress *p, int image, it_image_state st,
                              const char *digest, const char *error);
+/* issue 13: an image ended with these referrers copied / present. */
+void it_progress_referrers(it_progress *p, long copied, long skipped);
 void it_progress_image_expect(it_progress *p, int image,
                               int64_t bytes_expected);
 /* Bytes moved for image (blob stream progress). */

@@ -40,17 +40,26 @@ json_t *it_report_str(const char *s)
 
 json_t *it_report_summary(const it_engine_stats *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                     "images_total", (json_int_t)s->images_total,
-                     "images_copied", (json_int_t)s->images_copied,
-                     "images_skipped", (json_int_t)s->images_skipped,
-                     "images_failed", (json_int_t)s->images_failed,
-                     "images_planned", (json_int_t)s->images_planned,
-                     "images_pending", (json_int_t)s->images_pending,
-                     "blobs_copied", (json_int_t)s->blobs_copied,
-                     "blobs_mounted", (json_int_t)s->blobs_mounted,
-                     "blobs_skipped", (json_int_t)s->blobs_skipped,
-                     "bytes_copied", (json_int_t)s->bytes_copied);
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                          "images_total", (json_int_t)s->images_total,
+                          "images_copied", (json_int_t)s->images_copied,
+                          "images_skipped", (json_int_t)s->images_skipped,
+                          "images_failed", (json_int_t)s->images_failed,
+                          "images_planned", (json_int_t)s->images_planned,
+                          "images_pending", (json_int_t)s->images_pending,
+                          "blobs_copied", (json_int_t)s->blobs_copied,
+                          "blobs_mounted", (json_int_t)s->blobs_mounted,
+                          "blobs_skipped", (json_int_t)s->blobs_skipped,
+                          "bytes_copied", (json_int_t)s->bytes_copied);
+    /* issue 13: referrers (signatures, SBOMs, ...) */
+    if (o && (json_object_set_new(o, "referrers_copied",
+                                  json_integer(s->referrers_copied)) ||
+              json_object_set_new(o, "referrers_skipped",
+                                  json_integer(s->referrers_skipped)))) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
 }
 
 /* Writes the compact JSON of v after `prefix`; remembers a failure. */
@@ -133,6 +142,16 @@ void it_report_add(it_report *r, const it_image_result *res)
         it_report_str(res->target ? res->target : ""), "digest",
         it_report_str(res->digest), "status", it_image_status_name(res->status),
         "bytes", (json_int_t)res->bytes, "error", it_report_str(res->error));
+    /* issue 13: the image's referrers, when it had any */
+    if (o && (res->referrers_copied || res->referrers_skipped)) {
+        json_t *rf =
+            json_pack("{s:I,s:I}", "copied", (json_int_t)res->referrers_copied,
+                      "skipped", (json_int_t)res->referrers_skipped);
+        if (!rf || json_object_set_new(o, "referrers", rf)) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
     pthread_mutex_lock(&r->lock);
     put_json(r, r->n++ ? ",\n    " : "\n    ", o);
     pthread_mutex_unlock(&r->lock);

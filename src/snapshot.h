@@ -66,6 +66,7 @@ typedef struct it_totals {
     int64_t blobs_copied, blobs_mounted, blobs_skipped;
     int64_t bytes_done;
     bool enumeration_done;
+    int64_t referrers_copied, referrers_skipped; /* issue 13 */
 } it_totals;
 
 #define IT_SPARK_LEN 60

@@ -533,7 +533,15 @@ static int draw_summary(tui_state *st, int y)
     fmt_int(b, sizeof b, t->blobs_mounted);
     fmt_int(c, sizeof c, t->blobs_skipped);
     put(y, 1, 8, label, "Blobs");
-    putf(y, 9, w - 9, A_NORMAL, "copied %s   mounted %s   skipped %s", a, b, c);
+    int bx = 9 + putf(y, 9, w - 9, A_NORMAL,
+                      "copied %s   mounted %s   skipped %s", a, b, c);
+    if ((t->referrers_copied || t->referrers_skipped) && bx < w) {
+        /* issue 13: referrers (signatures, SBOMs) on the same line */
+        fmt_int(a, sizeof a, t->referrers_copied);
+        fmt_int(b, sizeof b, t->referrers_skipped);
+        putf(y, bx, w - bx, A_NORMAL, "   referrers %s copied, %s present", a,
+             b);
+    }
     y++;
 
     /* Moved, speed, sparkline, ETA. */

@@ -130,7 +130,7 @@ static void test_schema(void **state)
         {"src.example/lib/a:1", "dst.example/ns/a:1", DG_A, IT_STATUS_COPIED,
          (int64_t)5 * 1024 * 1024 * 1024, NULL, 0, 0},
         {"src.example/lib/b:2", "dst.example/ns/b:2", DG_B, IT_STATUS_SKIPPED,
-         0, "target has the same digest", 0, 0},
+         0, "target has the same digest", 2, 1},
         {"src.example/lib/c:3", "dst.example/ns/c:3", NULL, IT_STATUS_FAILED,
          17, "manifest unknown: \"c:3\"\nsecond line", 0, 0},
         {"src.example/lib/d:4", "dst.example/ns/d:4", DG_A, IT_STATUS_PLANNED,
@@ -148,6 +148,8 @@ static void test_schema(void **state)
     s.blobs_skipped = 13;
     s.bytes_copied = (int64_t)5 * 1024 * 1024 * 1024 + 17;
     s.http_requests = 4242;
+    s.referrers_copied = 3;
+    s.referrers_skipped = 4;
 
     /* A local time zone far from UTC: the timestamps must still be UTC. */
     char *old_tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
@@ -174,10 +176,13 @@ static void test_schema(void **state)
 
     json_t *sum = json_object_get(root, "summary");
     static const char *const skeys[] = {
-        "images_total",   "images_copied",  "images_skipped", "images_failed",
-        "images_planned", "images_pending", "blobs_copied",   "blobs_mounted",
-        "blobs_skipped",  "bytes_copied"};
-    assert_keys(sum, skeys, 10);
+        "images_total",  "images_copied",    "images_skipped",
+        "images_failed", "images_planned",   "images_pending",
+        "blobs_copied",  "blobs_mounted",    "blobs_skipped",
+        "bytes_copied",  "referrers_copied", "referrers_skipped"};
+    assert_keys(sum, skeys, 12);
+    assert_int_key(sum, "referrers_copied", 3); /* issue 13 */
+    assert_int_key(sum, "referrers_skipped", 4);
     assert_int_key(sum, "images_total", 5);
     assert_int_key(sum, "images_copied", 1);
     assert_int_key(sum, "images_skipped", 1);
@@ -199,6 +204,12 @@ static void test_schema(void **state)
                                          "planned", "failed"};
     for (size_t i = 0; i < 5; i++) {
         json_t *im = json_array_get(images, i);
+        if (i == 1) { /* issue 13: an image with referrers */
+            json_t *rf = json_object_get(im, "referrers");
+            assert_int_key(rf, "copied", 2);
+            assert_int_key(rf, "skipped", 1);
+            json_object_del(im, "referrers");
+        }
         assert_keys(im, ikeys, 6);
         /* In the order given; a NULL reference is written as "". */
         assert_str(im, "source", r[i].source ? r[i].source : "");
