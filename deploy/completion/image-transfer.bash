@@ -10,7 +10,7 @@ _image_transfer()
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 
     local flags="--securityFile --security-file --ruleFile --rule-file
-        --registry --ns --tag-exist-overridden --ccrToTcr --ccr-to-tcr
+        --registry --ns --tag-exist-overridden --referrers --ccrToTcr --ccr-to-tcr
         --secretFile --secret-file --tcrName --tcr-name --tcrRegion
         --tcr-region --ccrRegion --ccr-region --ccrTagNums --ccr-tag-nums
         --tcr-namespace-public --tc-endpoint --tc-profile --ccr-registry
@@ -58,7 +58,7 @@ _image_transfer()
         COMPREPLY=($(compgen -W "text json" -- "$cur"))
         return 0
         ;;
-    --tag-exist-overridden | --ccrToTcr | --ccr-to-tcr | \
+    --tag-exist-overridden | --referrers | --ccrToTcr | --ccr-to-tcr | \
         --tcr-namespace-public)
         if [[ -n $eq ]]; then
             COMPREPLY=($(compgen -W "true false" -- "$cur"))
