@@ -253,6 +253,21 @@ cleanup:
     return rc;
 }
 
+/* True when the error body of resp lists `code` among its errors. */
+static bool has_error_code(const reg_resp *resp, const char *code)
+{
+    json_t *root = json_loadb(resp->body.data ? resp->body.data : "",
+                              resp->body.len, 0, NULL);
+    json_t *errs = json_object_get(root, "errors");
+    bool found = false;
+    for (size_t i = 0; i < json_array_size(errs) && !found; i++) {
+        json_t *c = json_object_get(json_array_get(errs, i), "code");
+        found = json_is_string(c) && strcmp(json_string_value(c), code) == 0;
+    }
+    json_decref(root);
+    return found;
+}
+
 int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
                      const reg_manifest *m, reg_error *err)
 {
@@ -277,6 +292,17 @@ int reg_manifest_put(reg_client *c, const char *repo, const char *ref,
                    .body_len = m->len,
                    .max_response = 1024 * 1024};
     rc = repo_call(c, &req, "/manifests/", ref, ANY_2XX, what, &resp, err);
+    if (rc != REG_OK && resp.status >= 500 &&
+        has_error_code(&resp, "MANIFEST_BLOB_UNKNOWN")) {
+        /* Distribution answers 500 when it refuses a manifest's foreign
+         * layer URLs (issue 13): not transient, a blob it will not take. */
+        rc = REG_ENOTFOUND;
+        if (err != NULL) {
+            err->code = rc;
+            snprintf(err->registry_code, sizeof(err->registry_code), "%s",
+                     "MANIFEST_BLOB_UNKNOWN");
+        }
+    }
     if (rc != REG_OK)
         goto cleanup;
     /* Schema 1 signed manifests are digested without their signatures, so
