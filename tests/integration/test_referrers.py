@@ -2,13 +2,17 @@
 images, and foreign layers are never fetched. Real docker-registry 2.8
 processes (which do not serve the referrers API, so the fallback paths run:
 the referrers tag schema and cosign's tags), checked with skopeo."""
+import copy
 import json
 import os
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'fakes'))
 import harness  # noqa: E402
+from referrers_proxy import ReferrersProxy  # noqa: E402
 from harness import (MT, Registry, make_layer, push_blob,  # noqa: E402
                      push_manifest, seed_image, sha256_digest, skopeo_raw)
 
@@ -238,6 +242,72 @@ class ReferrersTest(unittest.TestCase):
             self.assertEqual(rep['images'][0]['status'], 'failed')
             self.assertIn('validation.manifests.urls.allow',
                           rep['images'][0]['error'])
+
+    def via(self, reg, proxy):
+        """reg as clients reach it through proxy (same storage)."""
+        v = copy.copy(reg)
+        v.host = proxy.host
+        v.url = 'http://' + proxy.host
+        return v
+
+    def test_3_referrers_api(self):
+        """Both registries serve the OCI referrers API (a proxy in front of
+        docker-registry answers /referrers/ from the manifests pushed
+        through it, two per page): referrers are found through it, pages
+        followed, and no tag schema index is written on the target."""
+        with Registry() as src, Registry() as dst, \
+                ReferrersProxy(src.host, page_size=2) as sp, \
+                ReferrersProxy(dst.host, page_size=2) as dp:
+            repo = 'team/api'
+            s = self.via(src, sp)
+            img = seed_image(s, repo, 'v1', kind='oci', seed=1310)
+            subj = {'mediaType': img['media_type'], 'digest': img['digest'],
+                    'size': len(img['manifest'])}
+            pushed = []
+            for i, at in enumerate(('application/spdx+json',
+                                    'application/vnd.in-toto+json',
+                                    'application/vnd.dev.sigstore.bundle'
+                                    '.v0.3+json')):
+                body = artifact(s, repo, at, b'{"n":%d}' % i, subject=subj)
+                pushed.append(push_manifest(s, repo, sha256_digest(body),
+                                            body, MT['oci']))
+            # a signature on the SBOM: found by asking about the SBOM
+            sig = artifact(s, repo,
+                           'application/vnd.dev.sigstore.bundle.v0.3+json',
+                           b'{"on":"sbom"}',
+                           subject={'mediaType': MT['oci'],
+                                    'digest': pushed[0], 'size': len(
+                                        skopeo_raw(src, repo, pushed[0]))})
+            pushed.append(push_manifest(s, repo, sha256_digest(sig), sig,
+                                        MT['oci']))
+            w = self.workdir()
+            rules = '%s/%s:v1: %s/%s\n' % (sp.host, repo, dp.host, repo)
+            rc, out, err = run_it(self.args(w, (sp, dp), rules))
+            self.assertEqual(rc, 0, out + err)
+            rep = w.load_report()
+            self.assertEqual(rep['summary']['referrers_copied'], 4, rep)
+            for ref in ['v1'] + pushed:
+                self.same(src, dst, repo, ref)
+            # the source's pages were followed (3 referrers, 2 per page)
+            seen = [p for m, p in sp.requests() if '/referrers/' in p]
+            self.assertTrue(any('last=2' in p for p in seen), seen)
+            # the API answered, so the tag schema was never read on the
+            # source, and not written on the target
+            schema = '/manifests/' + schema_tag(img['digest'])
+            self.assertFalse([p for m, p in sp.requests()
+                              if p.endswith(schema)], sp.requests())
+            self.assertTrue([p for m, p in dp.requests()
+                             if '/referrers/' in p], dp.requests())
+            st, _, _ = dst.request('HEAD', '/v2/%s%s' % (repo, schema),
+                                   headers={'Accept': MT['index']})
+            self.assertEqual(st, 404)
+            # the target's API now lists what landed, with artifactType
+            st, _, body = self.via(dst, dp).request(
+                'GET', '/v2/%s/referrers/%s?artifactType=%s' % (
+                    repo, img['digest'], 'application/spdx%2Bjson'))
+            self.assertEqual(st, 200)
+            self.assertEqual([m['digest'] for m in
+                              json.loads(body)['manifests']], [pushed[0]])
 
 
 if __name__ == '__main__':
