@@ -90,6 +90,22 @@ static int d_blob_copy(void *self, it_regclient *src, const char *src_repo,
     return reg_blob_copy(rc(src), src_repo, rc(dst), dst_repo, d, opts, err);
 }
 
+/* whole namespaces and pruning (14C) */
+static int d_repos_each(void *self, it_regclient *c, const char *prefix,
+                        const reg_list_limits *lim, reg_list_fn fn,
+                        void *payload, bool *used_harbor, reg_error *err)
+{
+    (void)self;
+    return reg_repos_each(rc(c), prefix, lim, fn, payload, used_harbor, err);
+}
+
+static int d_manifest_delete(void *self, it_regclient *c, const char *repo,
+                             const char *ref, reg_error *err)
+{
+    (void)self;
+    return reg_manifest_delete(rc(c), repo, ref, err);
+}
+
 void it_regops_default(it_regops *ops, reg_global *g)
 {
     ops->self = g;
@@ -104,4 +120,6 @@ void it_regops_default(it_regops *ops, reg_global *g)
     ops->blob_exists = d_blob_exists;
     ops->blob_mount = d_blob_mount;
     ops->blob_copy = d_blob_copy;
+    ops->repos_each = d_repos_each;           /* 14C */
+    ops->manifest_delete = d_manifest_delete; /* 14C */
 }

@@ -26,6 +26,8 @@ typedef enum memreg_op {
     MR_BLOB_EXISTS,
     MR_BLOB_MOUNT,
     MR_BLOB_COPY,
+    MR_REPOS_EACH,      /* 14C: ref = the prefix */
+    MR_MANIFEST_DELETE, /* 14C */
     MR_N_OPS
 } memreg_op;
 
@@ -88,5 +90,12 @@ void memreg_fail_partial(memreg *m, memreg_op op, const char *host,
 typedef void (*memreg_hook_fn)(void *payload, memreg_op op, const char *host,
                                const char *repo, const char *ref);
 void memreg_set_hook(memreg *m, memreg_hook_fn fn, void *payload);
+
+/* Whole namespaces (14C): an empty repository host/repo (listed by
+ * repos_each). memreg deletes manifests by tag (OCI 1.1) and by digest
+ * (every tag pointing at it goes); a registry that refuses deletes by tag
+ * is made with memreg_fail(MR_MANIFEST_DELETE, .., tag, REG_EUNSUPPORTED,
+ * 405, -1). */
+void memreg_repo(memreg *m, const char *host, const char *repo);
 
 #endif /* MEMREG_H */
