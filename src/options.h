@@ -71,6 +71,7 @@ typedef struct it_options {
     it_output_format output; /* --output text|json (json: --dry-run) */
     bool help;
     bool version;
+    bool prune; /* --prune (14C): delete target tags the source lost */
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

@@ -40,17 +40,29 @@ json_t *it_report_str(const char *s)
 
 json_t *it_report_summary(const it_engine_stats *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                     "images_total", (json_int_t)s->images_total,
-                     "images_copied", (json_int_t)s->images_copied,
-                     "images_skipped", (json_int_t)s->images_skipped,
-                     "images_failed", (json_int_t)s->images_failed,
-                     "images_planned", (json_int_t)s->images_planned,
-                     "images_pending", (json_int_t)s->images_pending,
-                     "blobs_copied", (json_int_t)s->blobs_copied,
-                     "blobs_mounted", (json_int_t)s->blobs_mounted,
-                     "blobs_skipped", (json_int_t)s->blobs_skipped,
-                     "bytes_copied", (json_int_t)s->bytes_copied);
+    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                          "images_total", (json_int_t)s->images_total,
+                          "images_copied", (json_int_t)s->images_copied,
+                          "images_skipped", (json_int_t)s->images_skipped,
+                          "images_failed", (json_int_t)s->images_failed,
+                          "images_planned", (json_int_t)s->images_planned,
+                          "images_pending", (json_int_t)s->images_pending,
+                          "blobs_copied", (json_int_t)s->blobs_copied,
+                          "blobs_mounted", (json_int_t)s->blobs_mounted,
+                          "blobs_skipped", (json_int_t)s->blobs_skipped,
+                          "bytes_copied", (json_int_t)s->bytes_copied);
+    /* whole namespaces and --prune (14C): only when they did something */
+    if (j && s->repos_found)
+        json_object_set_new(j, "repositories_found",
+                            json_integer(s->repos_found));
+    if (j && (s->tags_pruned || s->tags_prune_planned || s->tags_not_pruned)) {
+        json_object_set_new(j, "tags_pruned", json_integer(s->tags_pruned));
+        json_object_set_new(j, "tags_prune_planned",
+                            json_integer(s->tags_prune_planned));
+        json_object_set_new(j, "tags_not_pruned",
+                            json_integer(s->tags_not_pruned));
+    }
+    return j;
 }
 
 /* Writes the compact JSON of v after `prefix`; remembers a failure. */
