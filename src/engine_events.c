@@ -124,7 +124,8 @@ static void progress_image_finished(it_progress *p, int image,
         break;
     case IT_STATUS_PENDING:
         break; /* never started: stays pending */
-    case IT_STATUS_PRUNED: /* --prune (14C): not an image's status */
+    /* --prune (14C): not an image's status */
+    case IT_STATUS_PRUNED:
     case IT_STATUS_PRUNE_PLANNED:
     case IT_STATUS_NOT_PRUNED:
         break;
