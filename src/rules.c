@@ -352,6 +352,13 @@ static int resolve_wildcard(it_pair *out, const char *src, const char *dst,
                             const char *pfx, const char *def_registry,
                             const char *def_ns, it_errbuf *err)
 {
+    if (!it_rule_is_wildcard(src)) {
+        it_set_err(err,
+                   "%ssource '%.200s': a /* rule takes no tag, tag list or "
+                   "digest, and /* goes at the end (host/path/*)",
+                   pfx, src);
+        return -1;
+    }
     char *prefix = strndup(src, strlen(src) - 2);
     int rc = -1;
     if (prefix == NULL) {
@@ -446,7 +453,7 @@ int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
         dst = trim_dup(r->target, strlen(r->target));
     if (src == NULL || (r->target != NULL && dst == NULL))
         goto oom;
-    if (it_rule_is_wildcard(src)) { /* whole namespaces (14C) */
+    if (strstr(src, "/*") != NULL) { /* whole namespaces (14C) */
         rc = resolve_wildcard(out, src, dst, pfx, def_registry, def_ns, err);
         goto cleanup;
     }
