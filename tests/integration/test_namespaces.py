@@ -222,6 +222,18 @@ class NamespaceTest(unittest.TestCase):
                       [{'target': e['target'], 'status': e['status']}
                        for e in entries])
 
+        # the JSON plan lists it too
+        rc, out, err = run_it(self.args(rules, hosts, '--dry-run',
+                                        '--prune', '--output=json'))
+        self.assertEqual(rc, 0, out + err)
+        plan = json.loads(out)
+        self.assertEqual([e['target'] for e in plan['images']
+                          if e['status'] == 'prune-planned'],
+                         ['%s/proj/app:p2' % self.dst.host])
+        self.assertEqual(plan['summary']['tags_prune_planned'], 1)
+        self.assertEqual(harness.skopeo_tags(self.dst, 'proj/app'),
+                         ['p1', 'p2', 'p3'])
+
         # without --prune nothing goes
         rc, out, err = run_it(self.args(rules, hosts))
         self.assertEqual(rc, 0, out + err)
