@@ -1338,6 +1338,15 @@ int reg__request(reg_client *c, const reg_req *req, reg_resp *resp,
         goto cleanup;
     }
 
+    if (req->basic_auth) { /* whole namespaces (14C): the Harbor API */
+        bool from_registry = false;
+        if (has_user(c) && (auth = basic_header(c)) == NULL) {
+            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        rc = perform_redirects(c, req, url, auth, resp, &from_registry, err);
+        goto cleanup;
+    }
     bool force_fresh = false;
     for (int attempt = 0; attempt < 3; attempt++) {
         bool fresh = false, from_registry = false;

@@ -36,6 +36,9 @@ typedef struct reg_req {
     const void *body; /* request body for PUT/POST/PATCH, or NULL */
     size_t body_len;
     size_t max_response; /* bytes of body to keep; 0 = 16 MiB */
+    /* whole namespaces (14C): send the client's basic credentials at once
+     * (the Harbor API, not the registry's token dance); one try. */
+    bool basic_auth;
 } reg_req;
 
 typedef struct reg_resp {

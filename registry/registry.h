@@ -490,6 +490,45 @@ int reg_link_next(char **out, const char *header);
  * "scheme://host[:port]/...", malloc'd. */
 char *reg_url_resolve(const char *base, const char *ref);
 
+/* ------------------------------------- whole namespaces and pruning (14C) */
+
+/* Whether repository `name` is below `prefix` ("team" holds "team/app"
+ * and "team/a/b", not "team" itself nor "teamx/app"); "" holds every
+ * name. */
+bool reg_repo_below(const char *name, const char *prefix);
+
+/* Harbor API v2 listing pages: a JSON array of objects whose "name" is a
+ * string (projects: "team"; repositories: "team/app"). Other items are
+ * skipped. *out is a NULL-terminated array (reg_strv_free) of *n names;
+ * REG_ERR when the page is not such an array, REG_ELIMIT when it holds
+ * more than max items (0 = 1,000). */
+int reg_harbor_page_parse(char ***out, size_t *n, const char *body, size_t len,
+                          size_t max, reg_error *err);
+
+/*
+ * Streams the repositories below `prefix` ("" = the whole registry) page
+ * by page: the catalog (GET /v2/_catalog?n=.., Link pages) filtered by
+ * prefix. Where the catalog is refused (401/403, even with credentials:
+ * Harbor and TCR need admin rights) and the registry serves the Harbor API
+ * v2, its listings instead (GET /api/v2.0/projects/<project>/repositories
+ * ?page=N&page_size=100 with the client's basic credentials; with an empty
+ * prefix, /api/v2.0/projects first), paged by `page` until a short page,
+ * under the same limits. When neither works: REG_EDENIED with a message
+ * naming the fix (grant catalog access, or list the repositories in the
+ * rule file). *used_harbor (may be NULL) tells which listing answered.
+ */
+int reg_repos_each(reg_client *c, const char *prefix,
+                   const reg_list_limits *lim, reg_list_fn fn, void *payload,
+                   bool *used_harbor, reg_error *err);
+
+/* DELETE repo's manifest by tag or digest. 0 when deleted (200/202),
+ * REG_ENOTFOUND when absent, REG_EUNSUPPORTED when the registry refuses
+ * the operation (405; for a tag also 400 / UNSUPPORTED / DIGEST_INVALID:
+ * registries before OCI 1.1 delete by digest only). Deleting by digest
+ * removes every tag pointing at that manifest. */
+int reg_manifest_delete(reg_client *c, const char *repo, const char *ref,
+                        reg_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -167,6 +167,13 @@ static it_ccr_opts ccr_opts_of(const it_options *o)
     return c;
 }
 
+/* it_engine_opts.takes_repo (14C): --shard for the repositories found by
+ * wildcard rules. */
+static bool takes_repo(void *payload, const char *src_repo)
+{
+    return it_shard_takes(payload, src_repo);
+}
+
 /* Resolves every rule before anything is copied: one bad rule is a
  * configuration error and nothing moves. */
 static int load_pairs(const it_options *o, it_pair **pairs_out, size_t *n_out,
@@ -510,6 +517,14 @@ static int start_engine(run *r)
         eo.creds_fn = it_ccr_creds;
         eo.creds_payload = r->ccr;
     }
+    eo.prune = o->prune;      /* --prune (14C) */
+    if (o->shard.count > 0) { /* repositories found by wildcard rules */
+        eo.takes_repo = takes_repo;
+        eo.takes_payload = (void *)&o->shard;
+    }
+    if (o->prune && r->ccr)
+        log_warn("--prune applies to rule files only: nothing is pruned in "
+                 "CCR -> TCR mode");
     eo.plan_out = r->stdout_;
     eo.plan_quiet = o->output == IT_OUTPUT_JSON;
     eo.ctl = r->ctl;
@@ -568,7 +583,10 @@ static void plan(run *r)
      * nothing here, whatever its form (all tags, tags, digest). */
     size_t taken = 0;
     for (size_t i = 0; i < r->npairs; i++) {
-        if (!it_shard_takes(&r->o->shard, r->pairs[i].src_repo))
+        /* a wildcard rule is expanded by every shard, each taking its
+         * own repositories (takes_repo) */
+        if (!r->pairs[i].wildcard &&
+            !it_shard_takes(&r->o->shard, r->pairs[i].src_repo))
             continue;
         it_engine_add_pair(r->engine, &r->pairs[i]);
         taken++;
@@ -653,6 +671,13 @@ static void write_report(run *r)
              st->images_pending ? " (some not started)" : "", st->blobs_copied,
              st->blobs_mounted, st->blobs_skipped, (long long)st->bytes_copied,
              r->interrupted ? "; interrupted" : "");
+    if (st->repos_found) /* whole namespaces (14C) */
+        log_info("summary: %ld repositories found by wildcard rules",
+                 st->repos_found);
+    if (r->o->prune) /* --prune (14C) */
+        log_info("summary: %ld tags pruned, %ld would be pruned, %ld not "
+                 "deletable",
+                 st->tags_pruned, st->tags_prune_planned, st->tags_not_pruned);
     it_report *rep = r->report;
     r->report = NULL;
     if (rep &&
@@ -698,6 +723,15 @@ static int print_summary(run *r)
         it_summary_print(out, snap);
         it_snapshot_free(snap);
     }
+    if (o->output != IT_OUTPUT_JSON && st->repos_found) /* 14C */
+        fprintf(out, "Found:   %ld repositories by wildcard rules\n",
+                st->repos_found);
+    if (o->output != IT_OUTPUT_JSON && o->prune) /* --prune (14C) */
+        fprintf(out, "Pruned:  %ld tags pruned%s%s\n",
+                o->dry_run ? st->tags_prune_planned : st->tags_pruned,
+                o->dry_run ? " (dry run: none deleted)" : "",
+                st->tags_not_pruned ? ", some not deletable (see the log)"
+                                    : "");
     if (o->report && o->output != IT_OUTPUT_JSON) {
         char *name = it_sanitize_dup(o->report);
         fprintf(out, "report: %s\n", name ? name : "?");

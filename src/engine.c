@@ -96,7 +96,14 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     r->pair.list_tags = p->list_tags;
     r->pair.list_payload = p->list_payload;
     r->pair.tags_hint = p->tags_hint > 0 ? p->tags_hint : 0;
+    r->pair.wildcard = p->wildcard; /* whole namespaces (14C) */
     r->src_name = it_join2(p->src_host, '/', p->src_repo);
+    if (p->wildcard && r->src_name) { /* shown as host/prefix/<star> */
+        char *w = it_join2(r->src_name, p->src_repo[0] ? '/' : '*',
+                           p->src_repo[0] ? "*" : "");
+        free(r->src_name);
+        r->src_name = w;
+    }
     r->dst_name = it_join2(p->dst_host, '/', p->dst_repo);
     bool added = r->src_name && r->dst_name && r->pair.src_repo &&
                  r->pair.dst_repo && (!p->tags || r->pair.tags);

@@ -32,7 +32,12 @@ typedef enum it_image_status {
     IT_STATUS_SKIPPED,
     IT_STATUS_FAILED,
     IT_STATUS_PLANNED, /* --dry-run: would be copied */
-    IT_STATUS_PENDING  /* never started: the run was stopped first */
+    IT_STATUS_PENDING, /* never started: the run was stopped first */
+    /* --prune (14C): a target tag the source no longer has. Only in
+     * IT_EV_TAG_PRUNED and its result, never an image's status. */
+    IT_STATUS_PRUNED,        /* deleted */
+    IT_STATUS_PRUNE_PLANNED, /* --dry-run: would be deleted */
+    IT_STATUS_NOT_PRUNED     /* kept: not deletable (why in error) */
 } it_image_status;
 
 /* The outcome of one image (one tag), for the report. */
@@ -76,6 +81,9 @@ typedef struct it_engine_stats {
     int64_t bytes_copied;
     long http_requests;
     long referrers_copied, referrers_skipped; /* issue 13 */
+    /* whole namespaces and --prune (14C) */
+    long repos_found; /* repositories found by wildcard rules */
+    long tags_pruned, tags_prune_planned, tags_not_pruned;
 } it_engine_stats;
 
 /* ------------------------------------------------------------- events */
@@ -112,6 +120,11 @@ typedef enum it_event_kind {
     IT_EV_IMAGE_FINISHED, /* image `image` ended with `status`, digest, */
                           /* bytes, text; FAILED with will_retry: tried */
                           /* again in the final retry pass */
+    /* whole namespaces and --prune (14C): */
+    IT_EV_TAG_PRUNED, /* a target tag (`target`, "host/repo:tag") the */
+                      /* source (`source`) no longer has: status PRUNED, */
+                      /* PRUNE_PLANNED (dry run), NOT_PRUNED (text: why) */
+                      /* or FAILED (text); digest when known */
 } it_event_kind;
 
 typedef struct it_event {
@@ -195,6 +208,11 @@ typedef struct it_engine_opts {
      * attestations) with it; the program sets it from --referrers
      * (default true). */
     bool referrers;
+    /* whole namespaces and --prune (14C): */
+    bool prune; /* delete target tags the source no longer has */
+    /* Takes a repository found by a wildcard rule (--shard), NULL = all. */
+    bool (*takes_repo)(void *payload, const char *src_repo);
+    void *takes_payload;
 } it_engine_opts;
 
 typedef struct it_engine it_engine;

@@ -124,6 +124,11 @@ static void progress_image_finished(it_progress *p, int image,
         break;
     case IT_STATUS_PENDING:
         break; /* never started: stays pending */
+    /* --prune (14C): not an image's status */
+    case IT_STATUS_PRUNED:
+    case IT_STATUS_PRUNE_PLANNED:
+    case IT_STATUS_NOT_PRUNED:
+        break;
     }
     /* issue 13 */
     if (ev->status != IT_STATUS_FAILED && (ev->ref_copied || ev->ref_skipped))
@@ -284,6 +289,16 @@ static void log_on_event(void *payload, const it_event *ev)
         break;
     case IT_EV_IMAGE_FINISHED:
         log_image_finished(ev);
+        break;
+    case IT_EV_TAG_PRUNED: /* --prune (14C) */
+        if (ev->status == IT_STATUS_FAILED)
+            log_error("prune %s: %s", ev->target, ev->text);
+        else if (ev->status == IT_STATUS_NOT_PRUNED)
+            log_warn("not pruned %s: %s", ev->target, ev->text);
+        else
+            log_info("%s %s (the source %s no longer has it)",
+                     ev->status == IT_STATUS_PRUNED ? "pruned" : "would prune",
+                     ev->target, ev->source);
         break;
     default:
         break;

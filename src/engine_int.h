@@ -92,6 +92,10 @@ typedef struct repo_ctx {
     /* issue 13, referrers: whether the source / target serve the
      * referrers API (0 = not known yet, 1 = yes, -1 = no) */
     atomic_int src_ref_api, dst_ref_api;
+    /* --prune (14C): the source tags queued (NULL unless pruning applies
+     * to this pair); prune_ready once the listing ended complete. */
+    it_strmap *prune_keep;
+    bool prune_ready;
 } repo_ctx;
 
 typedef struct image_ctx {
@@ -234,7 +238,20 @@ struct it_engine {
 
     pthread_t *threads;
     int nthreads;
+
+    /* whole namespaces and --prune (14C), kept by the results subscriber */
+    atomic_long repos_found, tags_pruned, tags_prune_planned, tags_not_pruned;
 };
+
+/* ---- engine_expand.c (14C): a wildcard pair's REPO task lists the
+ * repositories below its prefix and adds one pair per repository found. */
+void eng_expand_repo(it_engine *e, repo_ctx *r);
+/* ---- engine_prune.c (14C) */
+/* Whether --prune applies to r's pair (all tags of a rule's repository). */
+bool eng_prune_applies(const it_engine *e, const repo_ctx *r);
+/* r settled: delete the target tags its source no longer has, when its
+ * listing ended complete (prune_ready). */
+void eng_prune_repo(it_engine *e, repo_ctx *r);
 
 /* ---- engine_util.c */
 int64_t eng_add_sat(atomic_llong *a, int64_t d);

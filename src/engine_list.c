@@ -67,6 +67,12 @@ static int queue_image(it_engine *e, repo_ctx *r, const char *tag)
         eng_image_free(img);
         return -1;
     }
+    /* --prune (14C): the selected source tags are kept in the target */
+    if (tag && r->prune_keep && !it_strmap_get(r->prune_keep, tag) &&
+        it_strmap_put(r->prune_keep, tag, (void *)1) != 0) {
+        eng_image_free(img);
+        return -1;
+    }
     pthread_mutex_lock(&e->lock);
     img->id = (int)e->nimages++;
     e->live_images++;
@@ -287,6 +293,10 @@ static bool list_repo(it_engine *e, repo_ctx *r)
     reg_error err = {0};
     list_ctx lc = {.e = e, .r = r};
 
+    if (r->pair.wildcard && !eng_stopping(e)) { /* whole namespaces (14C) */
+        eng_expand_repo(e, r);
+        return false;
+    }
     if (eng_stopping(e)) {
         eng_emit(e, &(it_event){.kind = IT_EV_REPO_FAILED,
                                 .repo = r->id,
@@ -311,9 +321,16 @@ static bool list_repo(it_engine *e, repo_ctx *r)
     pthread_mutex_lock(&e->lock);
     r->listing = true;
     pthread_mutex_unlock(&e->lock);
-    int rc = list_source(e, r, &lc, &err);
+    if (eng_prune_applies(e, r) && !r->prune_keep && /* --prune (14C) */
+        !(r->prune_keep = it_strmap_new()))
+        lc.oom = true;
+    int rc = lc.oom ? 0 : list_source(e, r, &lc, &err);
     if (lc.oom)
         rc = reg_error_set(&err, REG_ENOMEM, "list tags: out of memory");
+    /* --prune (14C): only after a complete, non-empty listing, and with
+     * the target's tags known */
+    r->prune_ready = r->prune_keep && rc == 0 && !lc.stopped &&
+                     it_strmap_count(r->prune_keep) > 0 && r->dst_tags;
     return listing_over(e, r, &lc, rc, rc != 0 ? err.msg : NULL);
 }
 
@@ -341,5 +358,7 @@ void eng_repo_free(repo_ctx *r)
     free(r->dst_name);
     free(r->list_error);
     reg_strv_free(r->dst_tags);
+    if (r->prune_keep)
+        it_strmap_free(r->prune_keep, NULL);
     free(r);
 }

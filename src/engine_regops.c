@@ -97,6 +97,22 @@ static int d_referrers_api(void *self, reg_referrers **out, it_regclient *c,
     return reg_referrers_api(out, rc(c), repo, digest, err);
 }
 
+/* whole namespaces and pruning (14C) */
+static int d_repos_each(void *self, it_regclient *c, const char *prefix,
+                        const reg_list_limits *lim, reg_list_fn fn,
+                        void *payload, bool *used_harbor, reg_error *err)
+{
+    (void)self;
+    return reg_repos_each(rc(c), prefix, lim, fn, payload, used_harbor, err);
+}
+
+static int d_manifest_delete(void *self, it_regclient *c, const char *repo,
+                             const char *ref, reg_error *err)
+{
+    (void)self;
+    return reg_manifest_delete(rc(c), repo, ref, err);
+}
+
 void it_regops_default(it_regops *ops, reg_global *g)
 {
     ops->self = g;
@@ -112,4 +128,6 @@ void it_regops_default(it_regops *ops, reg_global *g)
     ops->blob_mount = d_blob_mount;
     ops->blob_copy = d_blob_copy;
     ops->referrers_api = d_referrers_api;
+    ops->repos_each = d_repos_each;           /* 14C */
+    ops->manifest_delete = d_manifest_delete; /* 14C */
 }

@@ -65,6 +65,25 @@ void eng_results_on_event(void *payload, const it_event *ev)
     case IT_EV_BYTES:
         atomic_fetch_add(&e->bytes_copied, ev->bytes);
         break;
+    case IT_EV_TAG_PRUNED: /* --prune (14C) */
+        if (ev->status == IT_STATUS_FAILED) {
+            put_result(e, ev->source, ev->target, ev->digest, ev->status, 0,
+                       ev->text, NULL);
+            break;
+        }
+        atomic_fetch_add(ev->status == IT_STATUS_PRUNED ? &e->tags_pruned
+                         : ev->status == IT_STATUS_PRUNE_PLANNED
+                             ? &e->tags_prune_planned
+                             : &e->tags_not_pruned,
+                         1);
+        if (e->o.on_result)
+            e->o.on_result(e->o.result_payload,
+                           &(it_image_result){.source = ev->source,
+                                              .target = ev->target,
+                                              .digest = ev->digest,
+                                              .status = ev->status,
+                                              .error = ev->text});
+        break;
     default:
         break;
     }
@@ -98,6 +117,8 @@ bool eng_repo_settled_locked(const repo_ctx *r, it_repo_state *st)
 void eng_repo_settled(it_engine *e, repo_ctx *r, it_repo_state rs,
                       const char *why)
 {
+    if (r->prune_ready) /* --prune (14C): once every image of r ended */
+        eng_prune_repo(e, r);
     eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
                             .repo = r->id,
                             .repo_state = rs,
@@ -241,6 +262,10 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
     s->referrers_skipped = atomic_load(&e->referrers_skipped);
     s->bytes_copied = atomic_load(&e->bytes_copied);
     s->http_requests = atomic_load(&e->http_requests);
+    s->repos_found = atomic_load(&e->repos_found); /* 14C */
+    s->tags_pruned = atomic_load(&e->tags_pruned);
+    s->tags_prune_planned = atomic_load(&e->tags_prune_planned);
+    s->tags_not_pruned = atomic_load(&e->tags_not_pruned);
 }
 
 void it_engine_live(it_engine *e, long *repos, long *images)
@@ -264,6 +289,12 @@ const char *it_image_status_name(it_image_status s)
         return "planned";
     case IT_STATUS_PENDING:
         return "pending";
+    case IT_STATUS_PRUNED: /* --prune (14C) */
+        return "pruned";
+    case IT_STATUS_PRUNE_PLANNED:
+        return "prune-planned";
+    case IT_STATUS_NOT_PRUNED:
+        return "not-pruned";
     }
     return "unknown";
 }

@@ -102,6 +102,7 @@ static const opt_def opt_table[] = {
      3600},
     {{"events"}, K_STR, OFF(events), 0, 0},
     {{"output"}, K_OUTPUT, OFF(output), 0, 0},
+    {{"prune"}, K_BOOL, OFF(prune), 0, 0}, /* 14C */
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
     /* issue 13: referrers travel with their images */

@@ -72,6 +72,7 @@ typedef struct it_options {
     bool help;
     bool version;
     bool referrers; /* --referrers, default true (issue 13) */
+    bool prune;     /* --prune (14C): delete target tags the source lost */
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

@@ -6,6 +6,8 @@
 #ifndef IT_PAIR_H
 #define IT_PAIR_H
 
+#include <stdbool.h>
+
 #include "errbuf.h"
 
 #define IT_LIST_AGAIN (-1)
@@ -33,6 +35,11 @@ typedef struct it_pair {
      * planner knows a repository's TagCount before listing its tags), so
      * that totals and an ETA are known early; 0 = unknown. */
     long tags_hint;
+    /* Whole namespaces (14C): src_repo is a prefix ("" = the whole
+     * registry) and dst_repo a target prefix ("" = the registry's root):
+     * every repository below src_repo is copied, to dst_repo followed by
+     * its path below src_repo. tags, src_digest and dst_tag are NULL. */
+    bool wildcard;
 } it_pair;
 
 /* Frees what p owns and zeroes it; p may be NULL. */

@@ -55,6 +55,13 @@ typedef struct it_regops {
      * registry does not serve the referrers API). */
     int (*referrers_api)(void *self, reg_referrers **out, it_regclient *c,
                          const char *repo, const char *digest, reg_error *err);
+    /* whole namespaces and pruning (14C): reg_repos_each (the
+     * repositories below prefix) and reg_manifest_delete */
+    int (*repos_each)(void *self, it_regclient *c, const char *prefix,
+                      const reg_list_limits *lim, reg_list_fn fn, void *payload,
+                      bool *used_harbor, reg_error *err);
+    int (*manifest_delete)(void *self, it_regclient *c, const char *repo,
+                           const char *ref, reg_error *err);
 } it_regops;
 
 /* The table that reaches real registries through registry/, with g the

@@ -40,7 +40,7 @@ json_t *it_report_str(const char *s)
 
 json_t *it_report_summary(const it_engine_stats *s)
 {
-    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                           "images_total", (json_int_t)s->images_total,
                           "images_copied", (json_int_t)s->images_copied,
                           "images_skipped", (json_int_t)s->images_skipped,
@@ -52,14 +52,25 @@ json_t *it_report_summary(const it_engine_stats *s)
                           "blobs_skipped", (json_int_t)s->blobs_skipped,
                           "bytes_copied", (json_int_t)s->bytes_copied);
     /* issue 13: referrers (signatures, SBOMs, ...) */
-    if (o && (json_object_set_new(o, "referrers_copied",
+    if (j && (json_object_set_new(j, "referrers_copied",
                                   json_integer(s->referrers_copied)) ||
-              json_object_set_new(o, "referrers_skipped",
+              json_object_set_new(j, "referrers_skipped",
                                   json_integer(s->referrers_skipped)))) {
-        json_decref(o);
-        o = NULL;
+        json_decref(j);
+        return NULL;
     }
-    return o;
+    /* whole namespaces and --prune (14C): only when they did something */
+    if (j && s->repos_found)
+        json_object_set_new(j, "repositories_found",
+                            json_integer(s->repos_found));
+    if (j && (s->tags_pruned || s->tags_prune_planned || s->tags_not_pruned)) {
+        json_object_set_new(j, "tags_pruned", json_integer(s->tags_pruned));
+        json_object_set_new(j, "tags_prune_planned",
+                            json_integer(s->tags_prune_planned));
+        json_object_set_new(j, "tags_not_pruned",
+                            json_integer(s->tags_not_pruned));
+    }
+    return j;
 }
 
 /* Writes the compact JSON of v after `prefix`; remembers a failure. */

@@ -264,6 +264,173 @@ static int default_target(reg_ref **out, const reg_ref *src, const char *pfx,
     return 0;
 }
 
+/* ------------------------------------------- whole namespaces (14C) */
+
+bool it_rule_is_wildcard(const char *source)
+{
+    if (source == NULL)
+        return false;
+    size_t n = strlen(source);
+    while (n > 0 && (source[n - 1] == ' ' || source[n - 1] == '\t'))
+        n--;
+    return n >= 2 && source[n - 1] == '*' && source[n - 2] == '/';
+}
+
+char *it_wildcard_target(const it_pair *p, const char *repo)
+{
+    if (!reg_repo_below(repo, p->src_repo))
+        return NULL;
+    const char *rest = repo + strlen(p->src_repo);
+    if (*rest == '/')
+        rest++;
+    if (p->dst_repo == NULL || p->dst_repo[0] == '\0')
+        return strdup(rest);
+    return it_join2(p->dst_repo, '/', rest);
+}
+
+/* "host" alone: a registry host name (a dot, a port or localhost). */
+static bool host_only(const char *s)
+{
+    return strchr(s, '/') == NULL && s[0] != '\0' &&
+           (strchr(s, '.') != NULL || strchr(s, ':') != NULL ||
+            strcasecmp(s, "localhost") == 0);
+}
+
+/* One side of a wildcard rule: "host" or "host/path" without tag or
+ * digest, into *host and *path ("" for a bare host). */
+static int wildcard_side(char **host, char **path, const char *s,
+                         const char *pfx, const char *side, it_errbuf *err)
+{
+    reg_ref *ref = NULL;
+    int rc = -1;
+    if (host_only(s)) {
+        *host = strdup(reg_canonical_host(s));
+        *path = strdup("");
+    } else {
+        if (strchr(s, ',') != NULL || strchr(s, '@') != NULL ||
+            tag_colon(s) != NULL) {
+            it_set_err(err,
+                       "%s%s '%.200s': a /* rule takes no tag, tag list or "
+                       "digest (every tag of every repository below is "
+                       "copied)",
+                       pfx, side, s);
+            return -1;
+        }
+        if (parse_ref(&ref, s, pfx, side, err) != 0)
+            return -1;
+        /* The host must be written: team/<star> names no registry. */
+        if (strncasecmp(s, ref->domain, strlen(ref->domain)) != 0 ||
+            s[strlen(ref->domain)] != '/') {
+            it_set_err(err,
+                       "%s%s '%.200s': a /* rule names its registry host "
+                       "(expected host/path/* such as "
+                       "registry.example.com/team/*)",
+                       pfx, side, s);
+            goto cleanup;
+        }
+        *host = strdup(ref->domain);
+        *path = strdup(ref->path);
+    }
+    if (*host == NULL || *path == NULL) {
+        it_set_err(err, "%sout of memory", pfx);
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    if (rc != 0) {
+        free(*host);
+        free(*path);
+        *host = *path = NULL;
+    }
+    reg_ref_free(ref);
+    return rc;
+}
+
+/* it_rule_resolve for a source ending in slash-star (src and dst trimmed; dst
+ * NULL or "" when empty). */
+static int resolve_wildcard(it_pair *out, const char *src, const char *dst,
+                            const char *pfx, const char *def_registry,
+                            const char *def_ns, it_errbuf *err)
+{
+    if (!it_rule_is_wildcard(src)) {
+        it_set_err(err,
+                   "%ssource '%.200s': a /* rule takes no tag, tag list or "
+                   "digest, and /* goes at the end (host/path/*)",
+                   pfx, src);
+        return -1;
+    }
+    char *prefix = strndup(src, strlen(src) - 2);
+    int rc = -1;
+    if (prefix == NULL) {
+        it_set_err(err, "%sout of memory", pfx);
+        return -1;
+    }
+    if (strchr(prefix, '*') != NULL || prefix[0] == '\0') {
+        it_set_err(err,
+                   "%ssource '%.200s': only a final /* is allowed (no other "
+                   "wildcard), after a registry host and optional path",
+                   pfx, src);
+        goto cleanup;
+    }
+    if (wildcard_side(&out->src_host, &out->src_repo, prefix, pfx, "source",
+                      err) != 0)
+        goto cleanup;
+    if (dst != NULL && dst[0] != '\0') {
+        if (strchr(dst, '*') != NULL) {
+            it_set_err(err,
+                       "%starget '%.200s': the target of a /* rule is a "
+                       "prefix (host or host/path), without *",
+                       pfx, dst);
+            goto cleanup;
+        }
+        if (wildcard_side(&out->dst_host, &out->dst_repo, dst, pfx, "target",
+                          err) != 0)
+            goto cleanup;
+    } else {
+        if (def_registry == NULL || def_registry[0] == '\0' ||
+            !host_only(def_registry)) {
+            it_set_err(err,
+                       "%sthe rule has no target and there is no usable "
+                       "default registry (write a target prefix, or give "
+                       "--registry / $DEFAULT_REGISTRY as host[:port])",
+                       pfx);
+            goto cleanup;
+        }
+        if (def_ns != NULL && def_ns[0] != '\0' && !reg_valid_path(def_ns)) {
+            it_set_err(err,
+                       "%s--ns '%.200s': expected a namespace of lowercase "
+                       "letters, digits and separators",
+                       pfx, def_ns);
+            goto cleanup;
+        }
+        out->dst_host = strdup(reg_canonical_host(def_registry));
+        out->dst_repo = strdup(
+            def_ns != NULL && def_ns[0] != '\0' ? def_ns : out->src_repo);
+        if (out->dst_host == NULL || out->dst_repo == NULL) {
+            it_set_err(err, "%sout of memory", pfx);
+            goto cleanup;
+        }
+    }
+    if (strcasecmp(out->src_host, out->dst_host) == 0 &&
+        (out->src_repo[0] == '\0' || out->dst_repo[0] == '\0' ||
+         strcmp(out->src_repo, out->dst_repo) == 0 ||
+         reg_repo_below(out->dst_repo, out->src_repo) ||
+         reg_repo_below(out->src_repo, out->dst_repo))) {
+        it_set_err(err,
+                   "%ssource '%.200s' and its target overlap in one "
+                   "registry (the copies would be listed again)",
+                   pfx, src);
+        goto cleanup;
+    }
+    out->wildcard = true;
+    rc = 0;
+cleanup:
+    if (rc != 0)
+        it_pair_clear(out);
+    free(prefix);
+    return rc;
+}
+
 int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
                     const char *def_registry, const char *def_ns,
                     it_errbuf *err)
@@ -286,6 +453,10 @@ int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
         dst = trim_dup(r->target, strlen(r->target));
     if (src == NULL || (r->target != NULL && dst == NULL))
         goto oom;
+    if (strstr(src, "/*") != NULL) { /* whole namespaces (14C) */
+        rc = resolve_wildcard(out, src, dst, pfx, def_registry, def_ns, err);
+        goto cleanup;
+    }
 
     /* source: a tag list "repo:t1,t2" is not Docker grammar; split it
      * off first (not with a digest: "repo@sha256:..,..." is just bad). */

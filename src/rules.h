@@ -8,6 +8,7 @@
 #ifndef IT_RULES_H
 #define IT_RULES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "errbuf.h"
@@ -40,5 +41,19 @@ void it_rules_free(it_rules *r);
 int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
                     const char *def_registry, const char *def_ns,
                     it_errbuf *err);
+
+/* Whole namespaces (14C). A source ending in slash-star, such as
+ * registry.example.com/team/<star> (or host/<star> for the whole
+ * registry), is a wildcard rule: it_rule_resolve makes a pair with
+ * .wildcard set (src_repo "team" or ""). Only that final slash-star (no
+ * other '*'), no tag, tag list or digest, and the source must name its
+ * registry host. The target is a prefix: "host" or "host/path" without
+ * tag or digest; empty: <--registry>/<--ns>, or without --ns
+ * <--registry>/<source prefix>, so paths are kept. */
+bool it_rule_is_wildcard(const char *source);
+/* The target repository of `repo` (a repository below p->src_repo) under
+ * a wildcard pair: p->dst_repo + its path below p->src_repo. malloc'd, or
+ * NULL when repo is not below the prefix or out of memory. */
+char *it_wildcard_target(const it_pair *p, const char *repo);
 
 #endif /* IT_RULES_H */

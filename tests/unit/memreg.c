@@ -495,6 +495,70 @@ static int mr_referrers_api(void *self, reg_referrers **out, it_regclient *c,
     return rc;
 }
 
+/* whole namespaces and pruning (14C) */
+static int mr_repos_each(void *self, it_regclient *c, const char *prefix,
+                         const reg_list_limits *lim, reg_list_fn fn,
+                         void *payload, bool *used_harbor, reg_error *err)
+{
+    (void)lim;
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    if (used_harbor)
+        *used_harbor = false;
+    int rc = enter(m, MR_REPOS_EACH, mc, mc->host, NULL, prefix, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    char **v = calloc(m->nrepos + 1, sizeof(char *));
+    size_t n = 0;
+    if (!v)
+        abort();
+    for (size_t i = 0; i < m->nrepos; i++)
+        if (strcmp(m->repos[i].host, mc->host) == 0 &&
+            reg_repo_below(m->repos[i].name, prefix))
+            v[n++] = dup0(m->repos[i].name);
+    pthread_mutex_unlock(&m->lock);
+    /* pages of two names, called without the lock */
+    for (size_t i = 0; i < n && !rc; i += 2)
+        if (fn(payload, v + i, n - i < 2 ? n - i : 2) != 0)
+            rc = reg_error_set(err, REG_ECANCELED, "listing stopped");
+    reg_strv_free(v);
+    return rc;
+}
+
+static int mr_manifest_delete(void *self, it_regclient *c, const char *repo,
+                              const char *ref, reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    int rc = enter(m, MR_MANIFEST_DELETE, mc, mc->host, repo, ref, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    mr_repo *r = repo_get(m, mc->host, repo, false);
+    bool by_digest = strncmp(ref, "sha256:", 7) == 0;
+    bool found =
+        by_digest ? manifest_find(r, ref) != NULL : tag_find(r, ref) != NULL;
+    for (size_t i = 0; found && i < r->ntags;) {
+        if (by_digest ? strcmp(r->tags[i].digest, ref) == 0
+                      : strcmp(r->tags[i].name, ref) == 0) {
+            free(r->tags[i].name);
+            r->tags[i] = r->tags[--r->ntags];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return found ? 0 : reg_error_set(err, REG_ENOTFOUND, "manifest unknown");
+}
+
+void memreg_repo(memreg *m, const char *host, const char *repo)
+{
+    pthread_mutex_lock(&m->lock);
+    repo_get(m, host, repo, true);
+    pthread_mutex_unlock(&m->lock);
+}
+
 /* ----------------------------------------------------------- the test API */
 
 memreg *memreg_new(void)
@@ -516,6 +580,8 @@ memreg *memreg_new(void)
     m->ops.blob_mount = mr_blob_mount;
     m->ops.blob_copy = mr_blob_copy;
     m->ops.referrers_api = mr_referrers_api;
+    m->ops.repos_each = mr_repos_each;           /* 14C */
+    m->ops.manifest_delete = mr_manifest_delete; /* 14C */
     return m;
 }
 

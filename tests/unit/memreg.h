@@ -26,7 +26,9 @@ typedef enum memreg_op {
     MR_BLOB_EXISTS,
     MR_BLOB_MOUNT,
     MR_BLOB_COPY,
-    MR_REFERRERS, /* issue 13 */
+    MR_REFERRERS,       /* issue 13 */
+    MR_REPOS_EACH,      /* 14C: ref = the prefix */
+    MR_MANIFEST_DELETE, /* 14C */
     MR_N_OPS
 } memreg_op;
 
@@ -97,5 +99,11 @@ void memreg_put(memreg *m, const char *host, const char *repo, const char *tag,
 /* host serves the referrers API (answered from the manifests with a
  * subject); without this call it answers REG_EUNSUPPORTED (404). */
 void memreg_serve_referrers(memreg *m, const char *host);
+/* Whole namespaces (14C): an empty repository host/repo (listed by
+ * repos_each). memreg deletes manifests by tag (OCI 1.1) and by digest
+ * (every tag pointing at it goes); a registry that refuses deletes by tag
+ * is made with memreg_fail(MR_MANIFEST_DELETE, .., tag, REG_EUNSUPPORTED,
+ * 405, -1). */
+void memreg_repo(memreg *m, const char *host, const char *repo);
 
 #endif /* MEMREG_H */
