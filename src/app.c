@@ -501,6 +501,7 @@ static int start_engine(run *r)
     eo.max_pages = (size_t)o->max_pages;
     eo.tag_exist_overridden = o->tag_exist_overridden;
     eo.dry_run = o->dry_run;
+    eo.platforms = o->platforms; /* issue 14 */
     eo.secrets = r->secrets;
     eo.ca_file = o->ca_file;
     eo.journal = r->journal;

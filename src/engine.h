@@ -43,7 +43,19 @@ typedef struct it_image_result {
     it_image_status status;
     int64_t bytes;     /* blob bytes moved (or, dry-run, to move) */
     const char *error; /* why failed / skipped, NULL otherwise */
+    /* issue 14, platforms: set when a platform filter applied */
+    const char *target_digest; /* what the target tag points at (a filtered */
+                               /* index differs from digest), or NULL */
+    const char *platforms;     /* the platforms copied, comma-separated */
+    int platform_state;        /* it_platform_state */
 } it_image_result;
+
+/* issue 14: what a platform filter did to an image. */
+typedef enum it_platform_state {
+    IT_PLATFORM_NONE = 0, /* no filter, or one that kept the image whole */
+    IT_PLATFORM_FILTERED, /* an index with fewer children was pushed */
+    IT_PLATFORM_NO_MATCH  /* skipped: no matching platform */
+} it_platform_state;
 
 /* The status class of an HTTP request, for the per-host counters. */
 typedef enum it_http_class {
@@ -73,6 +85,9 @@ typedef struct it_engine_stats {
     long blobs_copied, blobs_mounted, blobs_skipped;
     int64_t bytes_copied;
     long http_requests;
+    /* issue 14, platforms */
+    long images_platform_filtered; /* a filtered index was pushed/present */
+    long images_platform_skipped;  /* skipped: no matching platform */
 } it_engine_stats;
 
 /* ------------------------------------------------------------- events */
@@ -129,6 +144,13 @@ typedef struct it_event {
      * only the results subscriber records it. */
     bool again;
     const char *text; /* why / error, redacted; may be NULL */
+    /* issue 14, platforms (IT_EV_IMAGE_PRESENT, IT_EV_IMAGE_FINISHED):
+     * set when a platform filter applied; the strings are normalised
+     * platform names and digests (no control bytes) */
+    const char *target_digest; /* the digest of what the tag points at */
+    const char *platforms;     /* the platforms copied, comma-separated */
+    const char *platforms_key; /* the filter (it_platform_set_key) */
+    int platform_state;        /* it_platform_state */
 } it_event;
 
 /* A subscriber: called from worker threads (and the caller's thread),
@@ -186,6 +208,10 @@ typedef struct it_engine_opts {
      * caller streams them (the report) or collects them (tests). */
     void (*on_result)(void *payload, const it_image_result *r);
     void *result_payload;
+    /* issue 14, platforms: --platforms, comma-separated specs (a pair's
+     * own `platforms` wins); NULL = every platform, indexes copied byte
+     * for byte */
+    const char *platforms;
 } it_engine_opts;
 
 typedef struct it_engine it_engine;

@@ -89,6 +89,10 @@ typedef struct repo_ctx {
     bool list_failed; /* the listing failed or hit a limit */
     bool relisted;    /* listed again in the final retry pass */
     char *list_error; /* why the first listing failed (relisted) */
+    /* issue 14, platforms: the filter (pair.platforms, else the engine's
+     * --platforms), NULL = none */
+    struct it_platform_set *platforms;
+    char *platforms_key; /* it_platform_set_key */
 } repo_ctx;
 
 typedef struct image_ctx {
@@ -109,6 +113,10 @@ typedef struct image_ctx {
     atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
     char digest[REG_DIGEST_LEN + 1];
     struct node *root;
+    /* issue 14, platforms (engine_platforms.c) */
+    char target_digest[REG_DIGEST_LEN + 1]; /* "" = no filter applied */
+    char *platforms;                        /* copied, comma-separated */
+    int platform_state;                     /* it_platform_state */
 } image_ctx;
 
 typedef struct node {
@@ -217,6 +225,8 @@ struct it_engine {
     atomic_long blobs_copied, blobs_mounted, blobs_skipped;
     atomic_llong bytes_copied;
     atomic_long http_requests; /* counted by the clients' hooks */
+    /* issue 14, platforms: kept by the results subscriber */
+    atomic_long images_platform_filtered, images_platform_skipped;
 
     it_event_sub *subs; /* the event stream's subscribers, in order */
     size_t nsubs;
@@ -336,6 +346,23 @@ void eng_plan_cache_free(void *p);
 void eng_run_repo(it_engine *e, repo_ctx *r);
 void eng_relist_abandon_locked(it_engine *e, repo_ctx *r);
 void eng_repo_free(repo_ctx *r);
+
+/* ---- engine_platforms.c (issue 14) */
+/* Sets r's filter from specs (a pair's own), else the engine's
+ * --platforms. False with a message in why when a spec is invalid or
+ * memory ran out. */
+bool eng_platforms_init(it_engine *e, repo_ctx *r, char *const *specs,
+                        char *why, size_t cap);
+void eng_platforms_free(repo_ctx *r);
+/* With a filter (and not a dry run), instead of comparing digests and
+ * fetching the manifest: gets the source manifest, filters an index by
+ * platform (or checks a single image's config), and compares with the
+ * target. 0 = copy *out (the source manifest or the filtered index;
+ * img->digest is the source's), 1 = settled as skipped (why), or a
+ * negative REG_E* code (err). */
+int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,
+                        reg_manifest **out, char *why, size_t cap,
+                        reg_error *err);
 
 /* ---- engine_events.c */
 /* Hands ev to every subscriber, its text redacted first (ev->text is

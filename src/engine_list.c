@@ -341,5 +341,6 @@ void eng_repo_free(repo_ctx *r)
     free(r->dst_name);
     free(r->list_error);
     reg_strv_free(r->dst_tags);
+    eng_platforms_free(r); /* issue 14 */
     free(r);
 }

@@ -90,6 +90,14 @@ static int d_blob_copy(void *self, it_regclient *src, const char *src_repo,
     return reg_blob_copy(rc(src), src_repo, rc(dst), dst_repo, d, opts, err);
 }
 
+static int d_blob_get(void *self, unsigned char **out, size_t *len_out,
+                      it_regclient *c, const char *repo, const char *digest,
+                      size_t max_len, reg_error *err)
+{
+    (void)self;
+    return reg_blob_get(out, len_out, rc(c), repo, digest, max_len, err);
+}
+
 void it_regops_default(it_regops *ops, reg_global *g)
 {
     ops->self = g;
@@ -104,4 +112,5 @@ void it_regops_default(it_regops *ops, reg_global *g)
     ops->blob_exists = d_blob_exists;
     ops->blob_mount = d_blob_mount;
     ops->blob_copy = d_blob_copy;
+    ops->blob_get = d_blob_get; /* issue 14 */
 }

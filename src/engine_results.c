@@ -12,8 +12,14 @@
 /* One final outcome: counted, then handed to the caller's on_result. */
 static void put_result(it_engine *e, const char *src, const char *dst,
                        const char *digest, it_image_status st, int64_t bytes,
-                       const char *error)
+                       const char *error, const it_event *pev)
 {
+    /* issue 14, platforms */
+    if (pev && pev->platform_state == IT_PLATFORM_FILTERED &&
+        (st == IT_STATUS_COPIED || st == IT_STATUS_SKIPPED))
+        atomic_fetch_add(&e->images_platform_filtered, 1);
+    if (pev && pev->platform_state == IT_PLATFORM_NO_MATCH)
+        atomic_fetch_add(&e->images_platform_skipped, 1);
     atomic_fetch_add(&e->images_by_status[st], 1);
     if (st == IT_STATUS_PLANNED)
         eng_add_sat(&e->bytes_planned, bytes);
@@ -25,6 +31,11 @@ static void put_result(it_engine *e, const char *src, const char *dst,
                          .status = st,
                          .bytes = bytes,
                          .error = error};
+    if (pev) { /* issue 14, platforms */
+        r.target_digest = pev->target_digest;
+        r.platforms = pev->platforms;
+        r.platform_state = pev->platform_state;
+    }
     e->o.on_result(e->o.result_payload, &r);
 }
 
@@ -38,16 +49,17 @@ void eng_results_on_event(void *payload, const it_event *ev)
         /* a failure retried at the end is not final yet */
         if (!ev->will_retry)
             put_result(e, ev->source, ev->target, ev->digest, ev->status,
-                       ev->bytes, ev->text);
+                       ev->bytes, ev->text, ev);
         break;
     case IT_EV_REPO_LISTED: /* a failed or stopped listing has a row */
         if (ev->status != IT_STATUS_COPIED && !ev->will_retry)
-            put_result(e, ev->source, ev->target, NULL, ev->status, 0,
-                       ev->text);
+            put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text,
+                       NULL);
         break;
     case IT_EV_REPO_FAILED:
     case IT_EV_PAIR_FAILED:
-        put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text);
+        put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text,
+                   NULL);
         break;
     case IT_EV_BLOB_DONE:
         atomic_fetch_add(ev->outcome == IT_BLOB_COPIED    ? &e->blobs_copied
@@ -144,7 +156,13 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
                    .digest = img->digest,
                    .status = st,
                    .bytes = atomic_load(&img->bytes),
-                   .text = why};
+                   .text = why,
+                   /* issue 14, platforms */
+                   .target_digest =
+                       img->target_digest[0] ? img->target_digest : NULL,
+                   .platforms = img->platforms,
+                   .platforms_key = img->repo->platforms_key,
+                   .platform_state = img->platform_state};
     if (st == IT_STATUS_FAILED) {
         if (!atomic_load(&img->failed))
             eng_image_fail(img, "", why ? why : "failed");
@@ -230,6 +248,9 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
     s->blobs_skipped = atomic_load(&e->blobs_skipped);
     s->bytes_copied = atomic_load(&e->bytes_copied);
     s->http_requests = atomic_load(&e->http_requests);
+    /* issue 14, platforms */
+    s->images_platform_filtered = atomic_load(&e->images_platform_filtered);
+    s->images_platform_skipped = atomic_load(&e->images_platform_skipped);
 }
 
 void it_engine_live(it_engine *e, long *repos, long *images)

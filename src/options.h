@@ -71,6 +71,8 @@ typedef struct it_options {
     it_output_format output; /* --output text|json (json: --dry-run) */
     bool help;
     bool version;
+    /* issue 14, platforms */
+    char *platforms; /* --platforms=linux/amd64,linux/arm64; NULL = all */
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

@@ -33,6 +33,8 @@ typedef struct it_pair {
      * planner knows a repository's TagCount before listing its tags), so
      * that totals and an ETA are known early; 0 = unknown. */
     long tags_hint;
+    /* issue 14, platforms */
+    char **platforms; /* NULL-terminated, NULL = all */
 } it_pair;
 
 /* Frees what p owns and zeroes it; p may be NULL. */

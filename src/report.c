@@ -40,17 +40,27 @@ json_t *it_report_str(const char *s)
 
 json_t *it_report_summary(const it_engine_stats *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                     "images_total", (json_int_t)s->images_total,
-                     "images_copied", (json_int_t)s->images_copied,
-                     "images_skipped", (json_int_t)s->images_skipped,
-                     "images_failed", (json_int_t)s->images_failed,
-                     "images_planned", (json_int_t)s->images_planned,
-                     "images_pending", (json_int_t)s->images_pending,
-                     "blobs_copied", (json_int_t)s->blobs_copied,
-                     "blobs_mounted", (json_int_t)s->blobs_mounted,
-                     "blobs_skipped", (json_int_t)s->blobs_skipped,
-                     "bytes_copied", (json_int_t)s->bytes_copied);
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                          "images_total", (json_int_t)s->images_total,
+                          "images_copied", (json_int_t)s->images_copied,
+                          "images_skipped", (json_int_t)s->images_skipped,
+                          "images_failed", (json_int_t)s->images_failed,
+                          "images_planned", (json_int_t)s->images_planned,
+                          "images_pending", (json_int_t)s->images_pending,
+                          "blobs_copied", (json_int_t)s->blobs_copied,
+                          "blobs_mounted", (json_int_t)s->blobs_mounted,
+                          "blobs_skipped", (json_int_t)s->blobs_skipped,
+                          "bytes_copied", (json_int_t)s->bytes_copied);
+    /* issue 14, platforms: only when a filter did something */
+    if (o && (s->images_platform_filtered || s->images_platform_skipped)) {
+        json_object_set_new(
+            o, "images_platform_filtered",
+            json_integer((json_int_t)s->images_platform_filtered));
+        json_object_set_new(
+            o, "images_platform_skipped",
+            json_integer((json_int_t)s->images_platform_skipped));
+    }
+    return o;
 }
 
 /* Writes the compact JSON of v after `prefix`; remembers a failure. */
@@ -123,6 +133,29 @@ fail:
     return -1;
 }
 
+/* issue 14, platforms: with a filter, what the target tag got and the
+ * platforms copied (`filtered`: fewer than the source had). */
+static void add_platforms(json_t *o, const it_image_result *res)
+{
+    if (!o || !res->target_digest)
+        return;
+    json_t *list = json_array();
+    const char *p = res->platforms ? res->platforms : "";
+    while (list && *p) {
+        size_t n = strcspn(p, ",");
+        char *one = strndup(p, n);
+        if (one)
+            json_array_append_new(list, it_report_str(one));
+        free(one);
+        p += n + (p[n] == ',');
+    }
+    json_object_set_new(o, "target_digest", it_report_str(res->target_digest));
+    json_object_set_new(o, "platforms", list ? list : json_null());
+    json_object_set_new(
+        o, "filtered",
+        json_boolean(res->platform_state == IT_PLATFORM_FILTERED));
+}
+
 void it_report_add(it_report *r, const it_image_result *res)
 {
     /* Names, digests and errors come from registries, the cloud API and
@@ -133,6 +166,7 @@ void it_report_add(it_report *r, const it_image_result *res)
         it_report_str(res->target ? res->target : ""), "digest",
         it_report_str(res->digest), "status", it_image_status_name(res->status),
         "bytes", (json_int_t)res->bytes, "error", it_report_str(res->error));
+    add_platforms(o, res); /* issue 14 */
     pthread_mutex_lock(&r->lock);
     put_json(r, r->n++ ? ",\n    " : "\n    ", o);
     pthread_mutex_unlock(&r->lock);

@@ -26,6 +26,7 @@ typedef enum memreg_op {
     MR_BLOB_EXISTS,
     MR_BLOB_MOUNT,
     MR_BLOB_COPY,
+    MR_BLOB_GET, /* issue 14 */
     MR_N_OPS
 } memreg_op;
 
@@ -88,5 +89,14 @@ void memreg_fail_partial(memreg *m, memreg_op op, const char *host,
 typedef void (*memreg_hook_fn)(void *payload, memreg_op op, const char *host,
                                const char *repo, const char *ref);
 void memreg_set_hook(memreg *m, memreg_hook_fn fn, void *payload);
+
+/* issue 14, platforms: a blob with bytes (an image config; its digest is
+ * the sha256 of the bytes, its size their length), and a manifest of any
+ * JSON (media type given), tagged (NULL: by digest only). */
+void memreg_blob_data(memreg *m, const char *host, const char *repo,
+                      const char *bytes, char digest_out[72]);
+void memreg_manifest(memreg *m, const char *host, const char *repo,
+                     const char *tag, const char *media_type, const char *json,
+                     char digest_out[72]);
 
 #endif /* MEMREG_H */
