@@ -482,6 +482,51 @@ static void test_hostile_fields(void **state)
     json_decref(root);
 }
 
+/* issue 14, platforms: both digests, the platforms copied (a JSON
+ * array), whether the index was filtered, and the summary's counts; none
+ * of it without a filter. */
+static void test_platforms(void **state)
+{
+    const char *dir = *state;
+    char path[4096];
+    tu_path_in(path, sizeof(path), dir, "platforms.json");
+    it_image_result r[2] = {
+        {.source = "s/a:1",
+         .target = "d/a:1",
+         .digest = DG_A,
+         .status = IT_STATUS_COPIED,
+         .target_digest = DG_B,
+         .platforms = "linux/amd64,linux/arm64/v8",
+         .platform_state = IT_PLATFORM_FILTERED},
+        {.source = "s/a:2",
+         .target = "d/a:2",
+         .digest = DG_A,
+         .status = IT_STATUS_COPIED},
+    };
+    it_engine_stats s = {0};
+    s.images_platform_filtered = 1;
+    s.images_platform_skipped = 2;
+    write_ok(path, "generic", T_START, T_END, &s, r, 2, false);
+    json_t *root = load(path);
+    json_t *im = json_array_get(json_object_get(root, "images"), 0);
+    assert_str(im, "digest", DG_A);
+    assert_str(im, "target_digest", DG_B);
+    json_t *pl = json_object_get(im, "platforms");
+    assert_int_equal(json_array_size(pl), 2);
+    assert_string_equal(json_string_value(json_array_get(pl, 0)),
+                        "linux/amd64");
+    assert_string_equal(json_string_value(json_array_get(pl, 1)),
+                        "linux/arm64/v8");
+    assert_true(json_is_true(json_object_get(im, "filtered")));
+    im = json_array_get(json_object_get(root, "images"), 1);
+    assert_null(json_object_get(im, "target_digest"));
+    assert_null(json_object_get(im, "platforms"));
+    json_t *sum = json_object_get(root, "summary");
+    assert_int_key(sum, "images_platform_filtered", 1);
+    assert_int_key(sum, "images_platform_skipped", 2);
+    json_decref(root);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -499,6 +544,7 @@ int main(void)
         T(test_atomic_replace), T(test_unwritable_path),
         T(test_shard),          T(test_planted_symlink),
         T(test_hostile_fields), cmocka_unit_test(test_status_names),
+        T(test_platforms), /* issue 14 */
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
