@@ -173,6 +173,10 @@ static void progress_item(progress_sub *ps, const it_event *ev)
         it_progress_bytes(p, image, ev->bytes);
         break;
     case IT_EV_IMAGE_FINISHED:
+        /* issue 14: counted before the final state retires the image */
+        if (!ev->will_retry &&
+            (ev->status == IT_STATUS_COPIED || ev->status == IT_STATUS_SKIPPED))
+            it_progress_image_platform(p, image, ev->platform_state);
         progress_image_finished(p, image, ev);
         /* An image that ended well leaves the model (its slot is reused):
          * the engine's id no longer points at it. */

@@ -176,6 +176,20 @@ static void run(fx *f, const char *repo, char **pair_platforms)
     it_engine_stats_get(f->e, &f->stats);
 }
 
+/* The dashboard's counts (the progress model's snapshot): the totals and
+ * the one repository's row. */
+static void assert_marked(fx *f, int filtered, int skipped)
+{
+    it_snapshot *s = it_progress_snapshot(f->progress, NULL);
+    assert_non_null(s);
+    assert_int_equal(s->totals.images_platform_filtered, filtered);
+    assert_int_equal(s->totals.images_platform_skipped, skipped);
+    assert_int_equal(s->n_rows, 1);
+    assert_int_equal(s->rows[0].images_platform_filtered, filtered);
+    assert_int_equal(s->rows[0].images_platform_skipped, skipped);
+    it_snapshot_free(s);
+}
+
 static reg_manifest *target_manifest(fx *f, const char *repo, const char *tag)
 {
     char d[72];
@@ -212,6 +226,7 @@ static void test_index_filtered(void **state)
     assert_int_equal(r->platform_state, IT_PLATFORM_FILTERED);
     assert_int_equal(f->stats.images_platform_filtered, 1);
     assert_int_equal(f->stats.images_platform_skipped, 0);
+    assert_marked(f, 1, 0);
 
     reg_manifest *m = target_manifest(f, "app", "v1");
     assert_non_null(m);
@@ -250,6 +265,7 @@ static void test_no_filter_unchanged(void **state)
     assert_string_equal(d, f->index);
     assert_null(f->res[0].target_digest);
     assert_int_equal(f->stats.images_platform_filtered, 0);
+    assert_marked(f, 0, 0);
 }
 
 /* No child matches: skipped with the reason, counted, nothing pushed. */
@@ -263,6 +279,7 @@ static void test_index_no_match_skipped(void **state)
     assert_int_equal(f->res[0].platform_state, IT_PLATFORM_NO_MATCH);
     assert_int_equal(f->stats.images_platform_skipped, 1);
     assert_int_equal(f->stats.images_skipped, 1);
+    assert_marked(f, 0, 1);
     assert_int_equal(memreg_calls(f->m, MR_MANIFEST_PUT, DST, NULL, NULL), 0);
     assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, NULL, NULL), 0);
 }
