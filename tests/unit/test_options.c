@@ -362,6 +362,7 @@ static void test_usage(void **state)
                                        "--metrics-interval",
                                        "--events",
                                        "--output",
+                                       "--platforms", /* issue 14 */
                                        "--help",
                                        "--version",
                                        "--shard I/N",
