@@ -95,19 +95,6 @@ static void normalise(it_platform *p)
     }
 }
 
-void it_platform_from(it_platform *p, const char *os, const char *arch,
-                      const char *variant, const char *os_version)
-{
-    memset(p, 0, sizeof(*p));
-    lower_copy(p->os, sizeof(p->os), os, os ? strlen(os) : 0);
-    lower_copy(p->arch, sizeof(p->arch), arch, arch ? strlen(arch) : 0);
-    lower_copy(p->variant, sizeof(p->variant), variant,
-               variant ? strlen(variant) : 0);
-    if (os_version && strlen(os_version) < sizeof(p->os_version))
-        set(p->os_version, sizeof(p->os_version), os_version);
-    normalise(p);
-}
-
 /* Letters, digits, '.', '_' and '-' only, 1.. bytes. */
 static bool word_ok(const char *s, size_t n)
 {
@@ -120,6 +107,39 @@ static bool word_ok(const char *s, size_t n)
             return false;
     }
     return true;
+}
+
+/* A dotted number (an os.version), 1.. bytes. */
+static bool dotted_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '.'))
+            return false;
+    return true;
+}
+
+void it_platform_from(it_platform *p, const char *os, const char *arch,
+                      const char *variant, const char *os_version)
+{
+    memset(p, 0, sizeof(*p));
+    /* Names from a registry: a platform with anything but plain names
+     * (and a dotted os.version) is no platform: it never matches and
+     * never reaches a report or a log. */
+    if ((os && !word_ok(os, strlen(os))) ||
+        (arch && !word_ok(arch, strlen(arch))) ||
+        (variant && *variant && !word_ok(variant, strlen(variant))) ||
+        (os_version && *os_version && !dotted_ok(os_version)))
+        return;
+    lower_copy(p->os, sizeof(p->os), os, os ? strlen(os) : 0);
+    lower_copy(p->arch, sizeof(p->arch), arch, arch ? strlen(arch) : 0);
+    lower_copy(p->variant, sizeof(p->variant), variant,
+               variant ? strlen(variant) : 0);
+    if (os_version && strlen(os_version) < sizeof(p->os_version))
+        set(p->os_version, sizeof(p->os_version), os_version);
+    normalise(p);
 }
 
 static bool printable(const char *s)

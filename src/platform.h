@@ -41,8 +41,10 @@ typedef struct it_platform {
 /* Parses one spec into p (normalised). Returns 0, or -1 with a message
  * saying what is wrong (the spec is quoted only when printable). */
 int it_platform_parse(it_platform *p, const char *spec, it_errbuf *err);
-/* Normalises a child's platform (any argument may be NULL) into p.
- * Values too long for p are truncated to an empty string (never match). */
+/* Normalises a child's platform (any argument may be NULL) into p. A
+ * name with anything but letters, digits, '.', '_' and '-', an os.version
+ * that is not dotted numbers, or a value too long for p gives an empty
+ * platform that never matches (these come from registries). */
 void it_platform_from(it_platform *p, const char *os, const char *arch,
                       const char *variant, const char *os_version);
 /* Whether a child's platform `have` matches the spec. */

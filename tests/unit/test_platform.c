@@ -276,6 +276,45 @@ static void test_filter_unchanged_when_all_match(void **state)
     it_platform_set_free(&s);
 }
 
+/* Platform names come from registries: one with control bytes or other
+ * odd characters never matches and never reaches the list of platforms
+ * copied (which the report and the log show). */
+static void test_hostile_child_platform(void **state)
+{
+    (void)state;
+    it_platform h;
+    it_platform_from(&h, "linux", "amd64\x1b[2J", NULL, NULL);
+    assert_string_equal(h.arch, "");
+    it_platform_from(&h, "linux\n", "amd64", "v1\x07", "10.0\x1b");
+    assert_string_equal(h.os, "");
+    assert_string_equal(h.variant, "");
+    assert_string_equal(h.os_version, "");
+    assert_false(matches("windows/amd64:10.0", "windows", "amd64", NULL,
+                         "10.0.\x1b[2J"));
+
+    static const char *idx =
+        "{\"manifests\":["
+        "{\"digest\":\"" DA "\",\"size\":1,\"platform\":{\"os\":"
+        "\"linux\",\"architecture\":\"amd64\",\"variant\":\"\\u001b[2J\"}},"
+        "{\"digest\":\"" DB "\",\"size\":1,\"platform\":{\"os\":"
+        "\"linux\",\"architecture\":\"amd64 x\"}},"
+        "{\"digest\":\"" DC "\",\"size\":1,\"platform\":[1]},"
+        "{\"digest\":\"" DD "\",\"size\":1,\"platform\":{\"os\":"
+        "\"linux\",\"architecture\":\"amd64\"}}]}";
+    it_platform_set s;
+    it_errbuf err = {{0}};
+    char *specs[] = {"linux/amd64", NULL};
+    assert_int_equal(it_platform_set_parse(&s, specs, "--platforms", &err), 0);
+    it_platform_filtered f;
+    assert_int_equal(it_platform_filter_index(&f, idx, strlen(idx), &s, &err),
+                     0);
+    assert_int_equal(f.kept, 1);
+    assert_string_equal(f.platforms, "linux/amd64");
+    assert_null(strchr((char *)f.body, '\x1b'));
+    it_platform_filtered_clear(&f);
+    it_platform_set_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_set_and_key),
         cmocka_unit_test(test_filter_index),
         cmocka_unit_test(test_filter_unchanged_when_all_match),
+        cmocka_unit_test(test_hostile_child_platform),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
