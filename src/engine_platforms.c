@@ -256,6 +256,34 @@ out:
     return rc;
 }
 
+bool eng_platforms_plan_keep(const image_ctx *img, const reg_descriptor *d)
+{
+    const it_platform_set *s = img->repo->platforms;
+    if (!s)
+        return true;
+    if (!d->platform)
+        return false;
+    char part[3][64] = {"", "", ""};
+    const char *p = d->platform;
+    for (int i = 0; i < 3 && *p; i++) {
+        size_t n = strcspn(p, "/");
+        if (n >= sizeof(part[i]))
+            return false;
+        memcpy(part[i], p, n);
+        part[i][n] = '\0';
+        p += n + (p[n] == '/');
+    }
+    it_platform have;
+    it_platform_from(&have, part[0], part[1], part[2], NULL);
+    for (size_t i = 0; i < s->n; i++) {
+        it_platform spec = s->v[i];
+        spec.os_version[0] = '\0';
+        if (have.os[0] && it_platform_match(&spec, &have))
+            return true;
+    }
+    return false;
+}
+
 int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,
                         reg_manifest **out, char *why, size_t cap,
                         reg_error *err)

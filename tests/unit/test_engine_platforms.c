@@ -39,6 +39,7 @@ typedef struct fx {
     size_t nres;
     it_engine_stats stats; /* of the last run */
     bool override;
+    bool dry_run;
     const char *platforms; /* --platforms */
     /* the source index and its children */
     char index[72], child[4][72], blob[4][2][72];
@@ -161,6 +162,8 @@ static void run(fx *f, const char *repo, char **pair_platforms)
     o.on_result = collect;
     o.result_payload = f;
     o.tag_exist_overridden = f->override;
+    o.dry_run = f->dry_run;
+    o.plan_quiet = true;
     o.platforms = f->platforms;
     it_errbuf err = {{0}};
     assert_int_equal(it_engine_start(&f->e, &o, &err), 0);
@@ -403,6 +406,22 @@ static void test_pair_platforms(void **state)
     assert_non_null(strstr(f->res[0].error, "unknown architecture"));
 }
 
+/* --dry-run plans only the matching children's blobs. */
+static void test_dry_run_counts_matching_only(void **state)
+{
+    fx *f = *state;
+    f->dry_run = true;
+    f->platforms = "linux/arm64,linux/s390x";
+    run(f, "app", NULL);
+    assert_int_equal(f->res[0].status, IT_STATUS_PLANNED);
+    assert_int_equal(f->res[0].bytes, 2 * (10 + 1000));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(
+            memreg_calls(f->m, MR_MANIFEST_GET, SRC, "app", f->child[i]),
+            i >= 2 ? 1 : 0);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_PUT, DST, NULL, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +434,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rerun_and_filter_change, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pair_platforms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run_counts_matching_only,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
