@@ -509,6 +509,7 @@ static int start_engine(run *r)
     eo.tag_exist_overridden = o->tag_exist_overridden;
     eo.referrers = o->referrers; /* issue 13 */
     eo.dry_run = o->dry_run;
+    eo.platforms = o->platforms; /* issue 14 */
     eo.secrets = r->secrets;
     eo.ca_file = o->ca_file;
     eo.journal = r->journal;

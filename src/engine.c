@@ -105,8 +105,11 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
         r->src_name = w;
     }
     r->dst_name = it_join2(p->dst_host, '/', p->dst_repo);
+    /* issue 14: the platform filter (the pair's, else --platforms) */
+    char why[400] = "";
+    bool plat_ok = eng_platforms_init(e, r, p->platforms, why, sizeof(why));
     bool added = r->src_name && r->dst_name && r->pair.src_repo &&
-                 r->pair.dst_repo && (!p->tags || r->pair.tags);
+                 r->pair.dst_repo && (!p->tags || r->pair.tags) && plat_ok;
     pthread_mutex_lock(&e->lock);
     if (added) {
         r->id = (int)e->nrepos++;
@@ -118,7 +121,8 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     pthread_mutex_unlock(&e->lock);
     if (!added) {
         eng_repo_free(r);
-        it_engine_add_failed(e, p->src_repo, p->dst_repo, "out of memory");
+        it_engine_add_failed(e, p->src_repo, p->dst_repo,
+                             why[0] ? why : "out of memory");
         return -1;
     }
     eng_emit(e, &(it_event){.kind = IT_EV_REPO_ADDED,

@@ -50,7 +50,19 @@ typedef struct it_image_result {
     const char *error; /* why failed / skipped, NULL otherwise */
     /* issue 13: referrers (signatures, SBOMs, ...) copied / already there */
     long referrers_copied, referrers_skipped;
+    /* issue 14, platforms: set when a platform filter applied */
+    const char *target_digest; /* what the target tag points at (a filtered */
+                               /* index differs from digest), or NULL */
+    const char *platforms;     /* the platforms copied, comma-separated */
+    int platform_state;        /* it_platform_state */
 } it_image_result;
+
+/* issue 14: what a platform filter did to an image. */
+typedef enum it_platform_state {
+    IT_PLATFORM_NONE = 0, /* no filter, or one that kept the image whole */
+    IT_PLATFORM_FILTERED, /* an index with fewer children was pushed */
+    IT_PLATFORM_NO_MATCH  /* skipped: no matching platform */
+} it_platform_state;
 
 /* The status class of an HTTP request, for the per-host counters. */
 typedef enum it_http_class {
@@ -84,6 +96,9 @@ typedef struct it_engine_stats {
     /* whole namespaces and --prune (14C) */
     long repos_found; /* repositories found by wildcard rules */
     long tags_pruned, tags_prune_planned, tags_not_pruned;
+    /* issue 14, platforms */
+    long images_platform_filtered; /* a filtered index was pushed/present */
+    long images_platform_skipped;  /* skipped: no matching platform */
 } it_engine_stats;
 
 /* ------------------------------------------------------------- events */
@@ -147,6 +162,13 @@ typedef struct it_event {
     const char *text; /* why / error, redacted; may be NULL */
     /* issue 13, IT_EV_IMAGE_FINISHED: referrers copied / already there */
     long ref_copied, ref_skipped;
+    /* issue 14, platforms (IT_EV_IMAGE_PRESENT, IT_EV_IMAGE_FINISHED):
+     * set when a platform filter applied; the strings are normalised
+     * platform names and digests (no control bytes) */
+    const char *target_digest; /* the digest of what the tag points at */
+    const char *platforms;     /* the platforms copied, comma-separated */
+    const char *platforms_key; /* the filter (it_platform_set_key) */
+    int platform_state;        /* it_platform_state */
 } it_event;
 
 /* A subscriber: called from worker threads (and the caller's thread),
@@ -213,6 +235,10 @@ typedef struct it_engine_opts {
     /* Takes a repository found by a wildcard rule (--shard), NULL = all. */
     bool (*takes_repo)(void *payload, const char *src_repo);
     void *takes_payload;
+    /* issue 14, platforms: --platforms, comma-separated specs (a pair's
+     * own `platforms` wins); NULL = every platform, indexes copied byte
+     * for byte */
+    const char *platforms;
 } it_engine_opts;
 
 typedef struct it_engine it_engine;

@@ -35,11 +35,19 @@ static void journal_on_event(void *payload, const it_event *ev)
                             ev->size);
         break;
     case IT_EV_IMAGE_PRESENT:
-        it_journal_image(j, ev->source, ev->digest, ev->target);
-        break;
     case IT_EV_IMAGE_FINISHED:
-        if (ev->status == IT_STATUS_COPIED)
+        if (ev->kind == IT_EV_IMAGE_FINISHED && ev->status != IT_STATUS_COPIED)
+            break;
+        if (ev->platforms_key && ev->target_digest) {
+            /* issue 14: filtered; the image record holds what the tag
+             * got, so a run without the filter does not trust it */
+            it_journal_image(j, ev->source, ev->target_digest, ev->target);
+            it_journal_platform_image(j, ev->source, ev->target, ev->digest,
+                                      ev->platforms_key, ev->target_digest,
+                                      ev->platforms);
+        } else {
             it_journal_image(j, ev->source, ev->digest, ev->target);
+        }
         break;
     default:
         break;
@@ -173,6 +181,10 @@ static void progress_item(progress_sub *ps, const it_event *ev)
         it_progress_bytes(p, image, ev->bytes);
         break;
     case IT_EV_IMAGE_FINISHED:
+        /* issue 14: counted before the final state retires the image */
+        if (!ev->will_retry &&
+            (ev->status == IT_STATUS_COPIED || ev->status == IT_STATUS_SKIPPED))
+            it_progress_image_platform(p, image, ev->platform_state);
         progress_image_finished(p, image, ev);
         /* An image that ended well leaves the model (its slot is reused):
          * the engine's id no longer points at it. */

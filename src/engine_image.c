@@ -305,6 +305,17 @@ static void start_image(it_engine *e, image_ctx *img)
                             .image = img->id,
                             .source = img->src_str,
                             .target = img->dst_str});
+    if (img->repo->platforms && !e->o.dry_run) {
+        /* issue 14: a platform filter decides (engine_platforms.c) */
+        rc = eng_platforms_start(e, img, src_ref, &m, skip, sizeof(skip), &err);
+        if (rc > 0) {
+            st = IT_STATUS_SKIPPED;
+            why = skip;
+        }
+        if (rc != 0)
+            goto finish;
+        goto tree;
+    }
     rc = compare_target(e, img, &src_ref, skip, sizeof(skip), &err);
     if (rc != 0) {
         if (rc > 0) {
@@ -336,6 +347,7 @@ static void start_image(it_engine *e, image_ctx *img)
     if (rc != 0)
         goto finish;
     memcpy(img->digest, m->digest, sizeof(img->digest));
+tree:
     root = calloc(1, sizeof(*root));
     if (!root || !(root->push_ref = strdup(img->dst_ref))) {
         why = "out of memory";
@@ -391,5 +403,6 @@ void eng_image_free(image_ctx *img)
     free(img->dst_str);
     free(img->error);
     free(img->last_error);
+    free(img->platforms); /* issue 14 */
     free(img);
 }

@@ -96,6 +96,10 @@ typedef struct repo_ctx {
      * to this pair); prune_ready once the listing ended complete. */
     it_strmap *prune_keep;
     bool prune_ready;
+    /* issue 14, platforms: the filter (pair.platforms, else the engine's
+     * --platforms), NULL = none */
+    struct it_platform_set *platforms;
+    char *platforms_key; /* it_platform_set_key */
 } repo_ctx;
 
 typedef struct image_ctx {
@@ -120,6 +124,10 @@ typedef struct image_ctx {
      * skip whose referrers are still copied), and this attempt's counts */
     bool ref_present;
     atomic_long ref_copied, ref_skipped;
+    /* issue 14, platforms (engine_platforms.c) */
+    char target_digest[REG_DIGEST_LEN + 1]; /* "" = no filter applied */
+    char *platforms;                        /* copied, comma-separated */
+    int platform_state;                     /* it_platform_state */
 } image_ctx;
 
 typedef struct node {
@@ -228,6 +236,8 @@ struct it_engine {
     atomic_long blobs_copied, blobs_mounted, blobs_skipped;
     atomic_llong bytes_copied;
     atomic_long http_requests; /* counted by the clients' hooks */
+    /* issue 14, platforms: kept by the results subscriber */
+    atomic_long images_platform_filtered, images_platform_skipped;
 
     /* issue 13: referrers of final results (the results subscriber) */
     atomic_long referrers_copied, referrers_skipped;
@@ -374,6 +384,27 @@ void eng_plan_cache_free(void *p);
 void eng_run_repo(it_engine *e, repo_ctx *r);
 void eng_relist_abandon_locked(it_engine *e, repo_ctx *r);
 void eng_repo_free(repo_ctx *r);
+
+/* ---- engine_platforms.c (issue 14) */
+/* Sets r's filter from specs (a pair's own), else the engine's
+ * --platforms. False with a message in why when a spec is invalid or
+ * memory ran out. */
+bool eng_platforms_init(it_engine *e, repo_ctx *r, char *const *specs,
+                        char *why, size_t cap);
+void eng_platforms_free(repo_ctx *r);
+/* With a filter (and not a dry run), instead of comparing digests and
+ * fetching the manifest: gets the source manifest, filters an index by
+ * platform (or checks a single image's config), and compares with the
+ * target. 0 = copy *out (the source manifest or the filtered index;
+ * img->digest is the source's), 1 = settled as skipped (why), or a
+ * negative REG_E* code (err). */
+int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,
+                        reg_manifest **out, char *why, size_t cap,
+                        reg_error *err);
+/* --dry-run: whether the plan counts child d of the image's index (true
+ * without a filter; the os.version of a spec is not checked: a parsed
+ * descriptor has none). */
+bool eng_platforms_plan_keep(const image_ctx *img, const reg_descriptor *d);
 
 /* ---- engine_events.c */
 /* Hands ev to every subscriber, its text redacted first (ev->text is

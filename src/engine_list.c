@@ -360,5 +360,6 @@ void eng_repo_free(repo_ctx *r)
     reg_strv_free(r->dst_tags);
     if (r->prune_keep)
         it_strmap_free(r->prune_keep, NULL);
+    eng_platforms_free(r); /* issue 14 */
     free(r);
 }

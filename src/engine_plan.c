@@ -128,8 +128,9 @@ static int plan_manifest(it_engine *e, image_ctx *img, const char *digest,
     if (depth > 8)
         return reg_error_set(err, REG_EINVAL, "indexes nested too deep");
     for (size_t i = 0; i < m->n_children && rc == 0; i++)
-        rc = plan_manifest(e, img, m->children[i].digest, depth + 1, nblobs,
-                           bytes, err);
+        if (depth > 0 || eng_platforms_plan_keep(img, &m->children[i]))
+            rc = plan_manifest(e, img, m->children[i].digest, depth + 1, nblobs,
+                               bytes, err); /* issue 14: filter */
     return rc;
 }
 

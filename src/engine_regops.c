@@ -113,6 +113,14 @@ static int d_manifest_delete(void *self, it_regclient *c, const char *repo,
     return reg_manifest_delete(rc(c), repo, ref, err);
 }
 
+static int d_blob_get(void *self, unsigned char **out, size_t *len_out,
+                      it_regclient *c, const char *repo, const char *digest,
+                      size_t max_len, reg_error *err)
+{
+    (void)self;
+    return reg_blob_get(out, len_out, rc(c), repo, digest, max_len, err);
+}
+
 void it_regops_default(it_regops *ops, reg_global *g)
 {
     ops->self = g;
@@ -130,4 +138,5 @@ void it_regops_default(it_regops *ops, reg_global *g)
     ops->referrers_api = d_referrers_api;
     ops->repos_each = d_repos_each;           /* 14C */
     ops->manifest_delete = d_manifest_delete; /* 14C */
+    ops->blob_get = d_blob_get;               /* issue 14 */
 }

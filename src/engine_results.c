@@ -14,6 +14,12 @@ static void put_result(it_engine *e, const char *src, const char *dst,
                        const char *digest, it_image_status st, int64_t bytes,
                        const char *error, const it_event *ev)
 {
+    /* issue 14, platforms */
+    if (ev && ev->platform_state == IT_PLATFORM_FILTERED &&
+        (st == IT_STATUS_COPIED || st == IT_STATUS_SKIPPED))
+        atomic_fetch_add(&e->images_platform_filtered, 1);
+    if (ev && ev->platform_state == IT_PLATFORM_NO_MATCH)
+        atomic_fetch_add(&e->images_platform_skipped, 1);
     atomic_fetch_add(&e->images_by_status[st], 1);
     long ref_copied = ev ? ev->ref_copied : 0;
     long ref_skipped = ev ? ev->ref_skipped : 0;
@@ -31,6 +37,11 @@ static void put_result(it_engine *e, const char *src, const char *dst,
                          .error = error,
                          .referrers_copied = ref_copied,
                          .referrers_skipped = ref_skipped};
+    if (ev) { /* issue 14, platforms */
+        r.target_digest = ev->target_digest;
+        r.platforms = ev->platforms;
+        r.platform_state = ev->platform_state;
+    }
     e->o.on_result(e->o.result_payload, &r);
 }
 
@@ -174,7 +185,13 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
                    .bytes = atomic_load(&img->bytes),
                    .text = why,
                    .ref_copied = atomic_load(&img->ref_copied),
-                   .ref_skipped = atomic_load(&img->ref_skipped)};
+                   .ref_skipped = atomic_load(&img->ref_skipped),
+                   /* issue 14, platforms */
+                   .target_digest =
+                       img->target_digest[0] ? img->target_digest : NULL,
+                   .platforms = img->platforms,
+                   .platforms_key = img->repo->platforms_key,
+                   .platform_state = img->platform_state};
     if (st == IT_STATUS_FAILED) {
         if (!atomic_load(&img->failed))
             eng_image_fail(img, "", why ? why : "failed");
@@ -266,6 +283,9 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
     s->tags_pruned = atomic_load(&e->tags_pruned);
     s->tags_prune_planned = atomic_load(&e->tags_prune_planned);
     s->tags_not_pruned = atomic_load(&e->tags_not_pruned);
+    /* issue 14, platforms */
+    s->images_platform_filtered = atomic_load(&e->images_platform_filtered);
+    s->images_platform_skipped = atomic_load(&e->images_platform_skipped);
 }
 
 void it_engine_live(it_engine *e, long *repos, long *images)

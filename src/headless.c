@@ -114,6 +114,11 @@ void it_summary_print(FILE *out, const it_snapshot *s)
     fprintf(out, "Images:  %d copied, %d skipped, %d failed, %d total\n",
             t->images_copied, t->images_skipped, t->images_failed,
             t->images_total);
+    if (t->images_platform_filtered || t->images_platform_skipped)
+        fprintf(out, /* issue 14 */
+                "Filter:  %d images platform-filtered, %d skipped: no "
+                "matching platform\n",
+                t->images_platform_filtered, t->images_platform_skipped);
     fprintf(out,
             "Blobs:   %lld copied, %lld mounted, %lld skipped (already "
             "present)\n",

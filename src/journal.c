@@ -42,6 +42,8 @@ enum {
     ST_HAS_BLOB,
     ST_ANY_BLOB,
     ST_ONE_BLOB,
+    ST_INS_PLATFORM, /* issue 14, platforms */
+    ST_GET_PLATFORM,
     ST_COUNT
 };
 
@@ -64,6 +66,16 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " AND (?3 IS NULL OR repo <> ?3) LIMIT 1",
     [ST_ONE_BLOB] = "SELECT repo FROM blobs WHERE registry = ?1 AND digest = ?2"
                     " LIMIT 1",
+    /* issue 14, platforms */
+    [ST_INS_PLATFORM] =
+        "INSERT INTO platform_images(source, target, digest, filter,"
+        " target_digest, platforms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
+        " ON CONFLICT DO UPDATE SET digest = excluded.digest,"
+        " filter = excluded.filter, target_digest = excluded.target_digest,"
+        " platforms = excluded.platforms",
+    [ST_GET_PLATFORM] = "SELECT digest, target_digest, platforms FROM"
+                        " platform_images WHERE source = ?1 AND target = ?2"
+                        " AND filter = ?3",
 };
 
 struct it_journal {
@@ -514,6 +526,15 @@ static const char schema_sql[] =
     "PRAGMA user_version = 1;"
     "COMMIT;";
 
+/* issue 14, platforms: images copied with a platform filter: the source
+ * digest, the filter (canonical) and what the target tag got (a filtered
+ * index). Not in the record count. */
+static const char platform_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS platform_images("
+    " source TEXT NOT NULL, target TEXT NOT NULL, digest TEXT NOT NULL,"
+    " filter TEXT NOT NULL, target_digest TEXT NOT NULL,"
+    " platforms TEXT NOT NULL, PRIMARY KEY(source, target)) WITHOUT ROWID;";
+
 /* SQLite, run by root, chowns a new -wal or -shm file to the owner of the
  * database. Here that owner is always root (a state dir of another user
  * is refused), so the call changes nothing, but fchown is outside the
@@ -595,7 +616,8 @@ static int open_db(it_journal *j, int dfd, it_errbuf *err)
              "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -%d;",
              CACHE_KIB);
     if (exec_sql(j->db, pragmas) != SQLITE_OK ||
-        exec_sql(j->db, schema_sql) != SQLITE_OK) {
+        exec_sql(j->db, schema_sql) != SQLITE_OK ||
+        exec_sql(j->db, platform_schema_sql) != SQLITE_OK) {
         snprintf(err->msg, sizeof(err->msg), "journal %.700s: %.200s", j->path,
                  sqlite3_errmsg(j->db));
         return -1;
@@ -826,6 +848,59 @@ int it_journal_image_digest(it_journal *j, const char *source,
             rc = 0; /* cannot be handed back whole: as if not recorded */
         else
             memcpy(digest, d, strlen(d) + 1);
+    }
+    lookup_end(st);
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}
+
+/* issue 14, platforms */
+void it_journal_platform_image(it_journal *j, const char *source,
+                               const char *target, const char *digest,
+                               const char *filter, const char *target_digest,
+                               const char *platforms)
+{
+    if (!j || !source || !target || !digest || !filter || !target_digest)
+        return;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_INS_PLATFORM];
+    bind_text(st, 1, source);
+    bind_text(st, 2, target);
+    bind_text(st, 3, digest);
+    bind_text(st, 4, filter);
+    bind_text(st, 5, target_digest);
+    bind_text(st, 6, platforms ? platforms : "");
+    append_locked(j, st);
+    pthread_mutex_unlock(&j->lock);
+}
+
+int it_journal_platform_get(it_journal *j, const char *source,
+                            const char *target, const char *filter,
+                            char digest[IT_JOURNAL_DIGEST_CAP],
+                            char target_digest[IT_JOURNAL_DIGEST_CAP],
+                            char **platforms)
+{
+    *platforms = NULL;
+    if (!j || !source || !target || !filter)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_GET_PLATFORM];
+    bind_text(st, 1, source);
+    bind_text(st, 2, target);
+    bind_text(st, 3, filter);
+    int rc = lookup_locked(j, st);
+    if (rc == 1) {
+        const char *d = (const char *)sqlite3_column_text(st, 0);
+        const char *t = (const char *)sqlite3_column_text(st, 1);
+        const char *p = (const char *)sqlite3_column_text(st, 2);
+        if (!d || !t || strlen(d) >= IT_JOURNAL_DIGEST_CAP ||
+            strlen(t) >= IT_JOURNAL_DIGEST_CAP ||
+            !(*platforms = strdup(p ? p : ""))) {
+            rc = 0; /* as if not recorded */
+        } else {
+            memcpy(digest, d, strlen(d) + 1);
+            memcpy(target_digest, t, strlen(t) + 1);
+        }
     }
     lookup_end(st);
     pthread_mutex_unlock(&j->lock);

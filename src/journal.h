@@ -94,4 +94,22 @@ int it_journal_blob_any(it_journal *j, const char *registry, const char *digest,
  * O_NOFOLLOW. Returns the descriptor (close it) or -1. */
 int it_state_dir_open(const char *state_dir, it_errbuf *err);
 
+/* issue 14, platforms: an image copied with a platform filter. The
+ * record (keyed by source and target, like an image record) keeps the
+ * source digest, the filter (it_platform_set_key), the digest the target
+ * tag got (a filtered index) and the platforms copied (comma-separated). */
+#define IT_JOURNAL_DIGEST_CAP 72
+void it_journal_platform_image(it_journal *j, const char *source,
+                               const char *target, const char *digest,
+                               const char *filter, const char *target_digest,
+                               const char *platforms);
+/* 1 with the record's digests and *platforms (malloc'd) when source ->
+ * target was copied with this same filter, 0 when not (or with another
+ * filter), -1 on a read error. */
+int it_journal_platform_get(it_journal *j, const char *source,
+                            const char *target, const char *filter,
+                            char digest[IT_JOURNAL_DIGEST_CAP],
+                            char target_digest[IT_JOURNAL_DIGEST_CAP],
+                            char **platforms);
+
 #endif /* IT_JOURNAL_H */

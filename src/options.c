@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "platform.h"
 #include "util.h"
 
 #ifndef IT_VERSION
@@ -103,11 +104,26 @@ static const opt_def opt_table[] = {
     {{"events"}, K_STR, OFF(events), 0, 0},
     {{"output"}, K_OUTPUT, OFF(output), 0, 0},
     {{"prune"}, K_BOOL, OFF(prune), 0, 0}, /* 14C */
+    /* issue 14, platforms */
+    {{"platforms"}, K_STR, OFF(platforms), 0, 0},
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
     /* issue 13: referrers travel with their images */
     {{"referrers"}, K_BOOL, OFF(referrers), 0, 0},
 };
+
+/* --platforms (issue 14): a spec that does not parse is a usage error. */
+static int check_platforms(const it_options *o, it_errbuf *err)
+{
+    if (o->platforms == NULL)
+        return 0;
+    char *specs[] = {o->platforms, NULL};
+    it_platform_set s;
+    if (it_platform_set_parse(&s, specs, "--platforms", err) != 0)
+        return -1;
+    it_platform_set_free(&s);
+    return 0;
+}
 
 static const opt_def *find_opt(const char *name, size_t len)
 {
@@ -502,6 +518,8 @@ int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err)
         if (apply(o, d, flag, v, err) != 0)
             return -1;
     }
+    if (check_platforms(o, err) != 0)
+        return -1;
     return check(o, err);
 }
 
@@ -528,5 +546,6 @@ void it_options_free(it_options *o)
     free(o->ca_file);
     free(o->metrics_file);
     free(o->events);
+    free(o->platforms);
     memset(o, 0, sizeof *o);
 }

@@ -73,6 +73,8 @@ typedef struct it_options {
     bool version;
     bool referrers; /* --referrers, default true (issue 13) */
     bool prune;     /* --prune (14C): delete target tags the source lost */
+    /* issue 14, platforms */
+    char *platforms; /* --platforms=linux/amd64,linux/arm64; NULL = all */
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

@@ -40,6 +40,8 @@ typedef struct it_pair {
      * every repository below src_repo is copied, to dst_repo followed by
      * its path below src_repo. tags, src_digest and dst_tag are NULL. */
     bool wildcard;
+    /* issue 14, platforms */
+    char **platforms; /* NULL-terminated, NULL = all */
 } it_pair;
 
 /* Frees what p owns and zeroes it; p may be NULL. */

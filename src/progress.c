@@ -63,6 +63,7 @@ typedef struct repo {
     int64_t bytes_expected;
     it_repo_state st;
     bool listing_failed;
+    int n_platform_filtered, n_platform_skipped; /* issue 14 */
 } repo;
 
 typedef struct bucket {
@@ -680,6 +681,24 @@ void it_progress_referrers(it_progress *p, long copied, long skipped)
     pthread_mutex_unlock(&p->mu);
 }
 
+void it_progress_image_platform(it_progress *p, int image, int state)
+{
+    if (state != 1 && state != 2)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (valid_img(p, image)) {
+        repo *r = &p->repos[p->imgs[image].repo];
+        if (state == 1) {
+            r->n_platform_filtered++;
+            p->t.images_platform_filtered++;
+        } else {
+            r->n_platform_skipped++;
+            p->t.images_platform_skipped++;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
 void it_progress_image_expect(it_progress *p, int image, int64_t bytes_expected)
 {
     pthread_mutex_lock(&p->mu);
@@ -957,6 +976,8 @@ it_snapshot *it_progress_snapshot(it_progress *p,
         row->error =
             r->error ? arena_put(&cur, r->error, strlen(r->error)) : NULL;
         row->id = pick[k];
+        row->images_platform_filtered = r->n_platform_filtered; /* issue 14 */
+        row->images_platform_skipped = r->n_platform_skipped;
     }
     s->n_rows = n_pick;
     for (size_t i = 0; i < p->n_prep; i++) {

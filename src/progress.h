@@ -57,6 +57,12 @@ void it_progress_image_state(it_progress *p, int image, it_image_state st,
                              const char *digest, const char *error);
 /* issue 13: an image ended with these referrers copied / present. */
 void it_progress_referrers(it_progress *p, long copied, long skipped);
+/* issue 14, platforms: what a platform filter did to an image that ended
+ * well, counted in its repository and the totals: state 1 = pushed as a
+ * filtered index, 2 = skipped: no matching platform (it_platform_state);
+ * 0 does nothing. Call before the image's final state (which retires
+ * it). */
+void it_progress_image_platform(it_progress *p, int image, int state);
 void it_progress_image_expect(it_progress *p, int image,
                               int64_t bytes_expected);
 /* Bytes moved for image (blob stream progress). */

@@ -62,6 +62,10 @@ typedef struct it_regops {
                       bool *used_harbor, reg_error *err);
     int (*manifest_delete)(void *self, it_regclient *c, const char *repo,
                            const char *ref, reg_error *err);
+    /* issue 14, platforms: a small blob (an image config) into memory */
+    int (*blob_get)(void *self, unsigned char **out, size_t *len_out,
+                    it_regclient *c, const char *repo, const char *digest,
+                    size_t max_len, reg_error *err);
 } it_regops;
 
 /* The table that reaches real registries through registry/, with g the

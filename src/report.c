@@ -70,6 +70,15 @@ json_t *it_report_summary(const it_engine_stats *s)
         json_object_set_new(j, "tags_not_pruned",
                             json_integer(s->tags_not_pruned));
     }
+    /* issue 14, platforms: only when a filter did something */
+    if (j && (s->images_platform_filtered || s->images_platform_skipped)) {
+        json_object_set_new(
+            j, "images_platform_filtered",
+            json_integer((json_int_t)s->images_platform_filtered));
+        json_object_set_new(
+            j, "images_platform_skipped",
+            json_integer((json_int_t)s->images_platform_skipped));
+    }
     return j;
 }
 
@@ -143,6 +152,29 @@ fail:
     return -1;
 }
 
+/* issue 14, platforms: with a filter, what the target tag got and the
+ * platforms copied (`filtered`: fewer than the source had). */
+static void add_platforms(json_t *o, const it_image_result *res)
+{
+    if (!o || !res->target_digest)
+        return;
+    json_t *list = json_array();
+    const char *p = res->platforms ? res->platforms : "";
+    while (list && *p) {
+        size_t n = strcspn(p, ",");
+        char *one = strndup(p, n);
+        if (one)
+            json_array_append_new(list, it_report_str(one));
+        free(one);
+        p += n + (p[n] == ',');
+    }
+    json_object_set_new(o, "target_digest", it_report_str(res->target_digest));
+    json_object_set_new(o, "platforms", list ? list : json_null());
+    json_object_set_new(
+        o, "filtered",
+        json_boolean(res->platform_state == IT_PLATFORM_FILTERED));
+}
+
 void it_report_add(it_report *r, const it_image_result *res)
 {
     /* Names, digests and errors come from registries, the cloud API and
@@ -163,6 +195,7 @@ void it_report_add(it_report *r, const it_image_result *res)
             o = NULL;
         }
     }
+    add_platforms(o, res); /* issue 14 */
     pthread_mutex_lock(&r->lock);
     put_json(r, r->n++ ? ",\n    " : "\n    ", o);
     pthread_mutex_unlock(&r->lock);

@@ -115,6 +115,11 @@ void it_pair_clear(it_pair *p)
     free(p->dst_host);
     free(p->dst_repo);
     free(p->dst_tag);
+    if (p->platforms != NULL) { /* issue 14 */
+        for (char **t = p->platforms; *t != NULL; t++)
+            free(*t);
+        free(p->platforms);
+    }
     memset(p, 0, sizeof *p);
 }
 

@@ -50,6 +50,9 @@ typedef struct it_repo_row {
     int64_t bytes_expected; /* sum of known image expectations */
     char *error;            /* last error or NULL */
     int id;
+    /* issue 14, platforms: images pushed as a filtered index, and images
+     * skipped because no platform matched */
+    int images_platform_filtered, images_platform_skipped;
 } it_repo_row;
 
 typedef struct it_image_row {
@@ -67,6 +70,8 @@ typedef struct it_totals {
     int64_t bytes_done;
     bool enumeration_done;
     int64_t referrers_copied, referrers_skipped; /* issue 13 */
+    /* issue 14, platforms (as in it_repo_row) */
+    int images_platform_filtered, images_platform_skipped;
 } it_totals;
 
 #define IT_SPARK_LEN 60

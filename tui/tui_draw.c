@@ -529,6 +529,17 @@ static int draw_summary(tui_state *st, int y)
         c);
     y++;
 
+    if (t->images_platform_filtered || t->images_platform_skipped) {
+        /* issue 14, platforms */
+        fmt_int(a, sizeof a, t->images_platform_filtered);
+        fmt_int(b, sizeof b, t->images_platform_skipped);
+        put(y, 1, 8, label, "Filter");
+        putf(y, 9, w - 9, A_NORMAL,
+             "%s images platform-filtered, %s skipped: no matching platform", a,
+             b);
+        y++;
+    }
+
     fmt_int(a, sizeof a, t->blobs_copied);
     fmt_int(b, sizeof b, t->blobs_mounted);
     fmt_int(c, sizeof c, t->blobs_skipped);
@@ -752,6 +763,17 @@ static void draw_detail_rows(tui_state *st, int y0, int h)
                      bytes);
         put(y, x2, COLS - x2, A_NORMAL, buf);
         y++;
+        if (repo->images_platform_filtered || repo->images_platform_skipped) {
+            /* issue 14: marks what --platforms did here */
+            put(y, 1, 11, A_BOLD, "Platforms");
+            snprintf(buf, sizeof buf,
+                     "%d filtered (index of the chosen platforms pushed)   "
+                     "%d skipped: no matching platform",
+                     repo->images_platform_filtered,
+                     repo->images_platform_skipped);
+            put(y, 12, COLS - 12, A_NORMAL, buf);
+            y++;
+        }
         if (repo->error) {
             put(y, 1, 11, A_BOLD, "Last error");
             put(y, 12, COLS - 12, color_attr(st, TUI_C_BAD, A_NORMAL),

@@ -18,7 +18,8 @@ _image_transfer()
         --state-dir --report --dry-run --log-level --log-file --tui --no-tui
         --exit-on-done --progress-interval --ca-file --help --version
         --output --metrics-file --metrics-interval --events --prune
-        --routines --retry --qps --bandwidth --max-tags --max-pages --shard"
+        --routines --retry --qps --bandwidth --max-tags --max-pages --shard
+        --platforms"
 
     # A flag's value, also after '=' (bash splits words at
     # '=' when COMP_WORDBREAKS holds it, as by default).
@@ -56,6 +57,12 @@ _image_transfer()
         ;;
     --output)
         COMPREPLY=($(compgen -W "text json" -- "$cur"))
+        return 0
+        ;;
+    --platforms)
+        COMPREPLY=($(compgen -W "linux/amd64 linux/arm64 linux/arm/v7
+            linux/arm/v6 linux/386 linux/ppc64le linux/s390x linux/riscv64
+            windows/amd64" -- "$cur"))
         return 0
         ;;
     --tag-exist-overridden | --referrers | --ccrToTcr | --ccr-to-tcr | \

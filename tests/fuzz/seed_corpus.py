@@ -300,6 +300,29 @@ add("docker_config", json.dumps({"auths": {
     "bad.example.com": {"auth": "!!!"},
     "ghcr.io": {"username": "cfg", "password": "cfg"}}}), "mixed")
 
+# issue 14: it_platform_filter_index on index bodies (the fixtures' lists
+# and indexes, and hand-written shapes)
+for fn in sorted(os.listdir(mdir)):
+    body = read("manifests", fn)
+    if fn.endswith(".json") and b'"manifests"' in body:
+        add("platform_filter", body, fn[:-5])
+add("platform_filter", json.dumps({
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [
+        {"digest": "sha256:" + "a" * 64, "size": 1,
+         "platform": {"os": "linux", "architecture": "amd64"}},
+        {"digest": "sha256:" + "b" * 64, "size": 1,
+         "platform": {"os": "linux", "architecture": "arm",
+                      "variant": "v6"}},
+        {"digest": "sha256:" + "c" * 64, "size": 1,
+         "platform": {"os": "windows", "architecture": "amd64",
+                      "os.version": "10.0.17763.1879"}}]}), "index-4")
+add("platform_filter", '{"manifests":[{"platform":{"os":"linux",'
+    '"architecture":"amd64\\u001b[2J"}},{"platform":{"os":"linux",'
+    '"architecture":"aarch64","variant":"8"}},{"platform":7},3]}', "hostile")
+add("platform_filter", '{"manifests":{}}', "not-array")
+
 
 def main():
     if os.path.isdir(OUT):

@@ -66,6 +66,13 @@ struct memreg {
     void *hook_payload;
     char **referrer_hosts; /* issue 13: hosts serving the referrers API */
     size_t nreferrer_hosts;
+    /* issue 14: bytes of the blobs that have some (image configs) */
+    struct mr_data {
+        char digest[72];
+        char *bytes;
+        size_t len;
+    } * data;
+    size_t ndata;
 };
 
 static char *dup0(const char *s)
@@ -559,6 +566,65 @@ void memreg_repo(memreg *m, const char *host, const char *repo)
     pthread_mutex_unlock(&m->lock);
 }
 
+static void put_json(memreg *m, const char *host, const char *repo,
+                     const char *tag, const char *mt, const char *json,
+                     char digest_out[72]);
+
+/* issue 14: a small blob's bytes ("{}" for a blob added without any). */
+static int mr_blob_get(void *self, unsigned char **out, size_t *len_out,
+                       it_regclient *c, const char *repo, const char *digest,
+                       size_t max_len, reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    *out = NULL;
+    *len_out = 0;
+    int rc = enter(m, MR_BLOB_GET, mc, mc->host, repo, digest, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    bool has = blob_find(repo_get(m, mc->host, repo, false), digest) != NULL;
+    const char *bytes = "{}";
+    size_t len = 2;
+    for (size_t i = 0; i < m->ndata; i++)
+        if (strcmp(m->data[i].digest, digest) == 0) {
+            bytes = m->data[i].bytes;
+            len = m->data[i].len;
+        }
+    if (!has)
+        rc = reg_error_set(err, REG_ENOTFOUND, "blob unknown");
+    else if (len > max_len)
+        rc = reg_error_set(err, REG_EINVAL, "blob too large");
+    else if ((*out = malloc(len + 1)) != NULL) {
+        memcpy(*out, bytes, len);
+        *len_out = len;
+    } else
+        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+void memreg_blob_data(memreg *m, const char *host, const char *repo,
+                      const char *bytes, char digest_out[72])
+{
+    size_t len = strlen(bytes);
+    reg_sha256_digest(digest_out, bytes, len);
+    pthread_mutex_lock(&m->lock);
+    blob_put(repo_get(m, host, repo, true), digest_out, (int64_t)len);
+    m->data = grow(m->data, &m->ndata, sizeof(*m->data));
+    snprintf(m->data[m->ndata - 1].digest, 72, "%s", digest_out);
+    m->data[m->ndata - 1].bytes = dup0(bytes);
+    m->data[m->ndata - 1].len = len;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void memreg_manifest(memreg *m, const char *host, const char *repo,
+                     const char *tag, const char *media_type, const char *json,
+                     char digest_out[72])
+{
+    put_json(m, host, repo, tag, media_type, json, digest_out);
+}
+
 /* ----------------------------------------------------------- the test API */
 
 memreg *memreg_new(void)
@@ -582,6 +648,7 @@ memreg *memreg_new(void)
     m->ops.referrers_api = mr_referrers_api;
     m->ops.repos_each = mr_repos_each;           /* 14C */
     m->ops.manifest_delete = mr_manifest_delete; /* 14C */
+    m->ops.blob_get = mr_blob_get;               /* issue 14 */
     return m;
 }
 
@@ -619,6 +686,9 @@ void memreg_free(memreg *m)
     for (size_t i = 0; i < m->nreferrer_hosts; i++)
         free(m->referrer_hosts[i]);
     free(m->referrer_hosts);
+    for (size_t i = 0; i < m->ndata; i++)
+        free(m->data[i].bytes);
+    free(m->data);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }

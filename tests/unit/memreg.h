@@ -29,6 +29,7 @@ typedef enum memreg_op {
     MR_REFERRERS,       /* issue 13 */
     MR_REPOS_EACH,      /* 14C: ref = the prefix */
     MR_MANIFEST_DELETE, /* 14C */
+    MR_BLOB_GET,        /* issue 14 */
     MR_N_OPS
 } memreg_op;
 
@@ -105,5 +106,13 @@ void memreg_serve_referrers(memreg *m, const char *host);
  * is made with memreg_fail(MR_MANIFEST_DELETE, .., tag, REG_EUNSUPPORTED,
  * 405, -1). */
 void memreg_repo(memreg *m, const char *host, const char *repo);
+/* issue 14, platforms: a blob with bytes (an image config; its digest is
+ * the sha256 of the bytes, its size their length), and a manifest of any
+ * JSON (media type given), tagged (NULL: by digest only). */
+void memreg_blob_data(memreg *m, const char *host, const char *repo,
+                      const char *bytes, char digest_out[72]);
+void memreg_manifest(memreg *m, const char *host, const char *repo,
+                     const char *tag, const char *media_type, const char *json,
+                     char digest_out[72]);
 
 #endif /* MEMREG_H */

@@ -1038,7 +1038,7 @@ static void test_exact_columns(void **state)
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
     sqlite3_stmt *st = NULL;
-    char got[512] = "";
+    char got[1024] = "";
     assert_int_equal(
         sqlite3_prepare_v2(db,
                            "SELECT m.name, p.name FROM sqlite_schema m,"
@@ -1054,7 +1054,12 @@ static void test_exact_columns(void **state)
     sqlite3_finalize(st);
     assert_string_equal(got, "blobs.registry blobs.digest blobs.repo "
                              "blobs.size images.source images.target "
-                             "images.digest meta.key meta.value ");
+                             "images.digest meta.key meta.value "
+                             /* issue 14, platforms */
+                             "platform_images.source platform_images.target "
+                             "platform_images.digest platform_images.filter "
+                             "platform_images.target_digest "
+                             "platform_images.platforms ");
     /* meta holds the record count, nothing else. */
     assert_int_equal(
         sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL),

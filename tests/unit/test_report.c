@@ -127,15 +127,38 @@ static void test_schema(void **state)
     tu_path_in(path, sizeof(path), dir, "report.json");
 
     it_image_result r[5] = {
-        {"src.example/lib/a:1", "dst.example/ns/a:1", DG_A, IT_STATUS_COPIED,
-         (int64_t)5 * 1024 * 1024 * 1024, NULL, 0, 0},
-        {"src.example/lib/b:2", "dst.example/ns/b:2", DG_B, IT_STATUS_SKIPPED,
-         0, "target has the same digest", 2, 1},
-        {"src.example/lib/c:3", "dst.example/ns/c:3", NULL, IT_STATUS_FAILED,
-         17, "manifest unknown: \"c:3\"\nsecond line", 0, 0},
-        {"src.example/lib/d:4", "dst.example/ns/d:4", DG_A, IT_STATUS_PLANNED,
-         999, NULL, 0, 0},
-        {NULL, NULL, NULL, IT_STATUS_FAILED, 0, "no reference", 0, 0},
+        {.source = "src.example/lib/a:1",
+         .target = "dst.example/ns/a:1",
+         .digest = DG_A,
+         .status = IT_STATUS_COPIED,
+         .bytes = (int64_t)5 * 1024 * 1024 * 1024,
+         .error = NULL},
+        {.source = "src.example/lib/b:2",
+         .target = "dst.example/ns/b:2",
+         .digest = DG_B,
+         .status = IT_STATUS_SKIPPED,
+         .bytes = 0,
+         .error = "target has the same digest",
+         .referrers_copied = 2,
+         .referrers_skipped = 1},
+        {.source = "src.example/lib/c:3",
+         .target = "dst.example/ns/c:3",
+         .digest = NULL,
+         .status = IT_STATUS_FAILED,
+         .bytes = 17,
+         .error = "manifest unknown: \"c:3\"\nsecond line"},
+        {.source = "src.example/lib/d:4",
+         .target = "dst.example/ns/d:4",
+         .digest = DG_A,
+         .status = IT_STATUS_PLANNED,
+         .bytes = 999,
+         .error = NULL},
+        {.source = NULL,
+         .target = NULL,
+         .digest = NULL,
+         .status = IT_STATUS_FAILED,
+         .bytes = 0,
+         .error = "no reference"},
     };
     it_engine_stats s = {0};
     s.images_total = 5;
@@ -271,8 +294,12 @@ static void test_atomic_replace(void **state)
     tu_path_in(path, sizeof(path), dir, "report.json");
     it_engine_stats s = {0};
     s.images_total = 1;
-    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED,
-                           10,    NULL,  0,    0};
+    it_image_result one = {.source = "a:1",
+                           .target = "b:1",
+                           .digest = DG_A,
+                           .status = IT_STATUS_COPIED,
+                           .bytes = 10,
+                           .error = NULL};
     write_ok(path, "generic", T_START, T_END, &s, &one, 1, false);
     assert_int_equal(dir_entries(dir, only, sizeof(only)), 1);
     assert_string_equal(only, "report.json");
@@ -282,8 +309,18 @@ static void test_atomic_replace(void **state)
 
     s.images_total = 2;
     it_image_result two[2] = {
-        {"a:1", "b:1", DG_A, IT_STATUS_SKIPPED, 0, NULL, 0, 0},
-        {"a:2", "b:2", DG_B, IT_STATUS_COPIED, 20, NULL, 0, 0},
+        {.source = "a:1",
+         .target = "b:1",
+         .digest = DG_A,
+         .status = IT_STATUS_SKIPPED,
+         .bytes = 0,
+         .error = NULL},
+        {.source = "a:2",
+         .target = "b:2",
+         .digest = DG_B,
+         .status = IT_STATUS_COPIED,
+         .bytes = 20,
+         .error = NULL},
     };
     write_ok(path, "generic", T_START, T_END, &s, two, 2, false);
     assert_int_equal(dir_entries(dir, NULL, 0), 2); /* no .tmp left */
@@ -350,8 +387,12 @@ static void test_shard(void **state)
     tu_path_in(path, sizeof(path), dir, "shard.json");
     it_engine_stats s = {0};
     s.images_total = 1;
-    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED,
-                           10,    NULL,  0,    0};
+    it_image_result one = {.source = "a:1",
+                           .target = "b:1",
+                           .digest = DG_A,
+                           .status = IT_STATUS_COPIED,
+                           .bytes = 10,
+                           .error = NULL};
 
     it_shard sh = {.index = 2, .count = 5};
     write_shard(path, "generic", &sh, T_START, T_END, &s, &one, 1, false);
@@ -403,8 +444,12 @@ static void test_planted_symlink(void **state)
     assert_int_equal(symlink(victim, tmp), 0);
 
     it_engine_stats s = {0};
-    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED,
-                           10,    NULL,  0,    0};
+    it_image_result one = {.source = "a:1",
+                           .target = "b:1",
+                           .digest = DG_A,
+                           .status = IT_STATUS_COPIED,
+                           .bytes = 10,
+                           .error = NULL};
     write_ok(path, "generic", T_START, T_END, &s, &one, 1, false);
 
     char buf[64] = {0};
@@ -433,14 +478,13 @@ static void test_hostile_fields(void **state)
     char path[4096];
     tu_path_in(path, sizeof(path), dir, "hostile.json");
     it_log_add_secret("report-secret-9");
-    it_image_result r = {"src/a:\x1b]0;t\x07",
-                         "dst/a:1",
-                         "sha256:\x1b[2J",
-                         IT_STATUS_FAILED,
-                         0,
-                         "denied report-secret-9\nResult: success\x1b[2J",
-                         0,
-                         0};
+    it_image_result r = {.source = "src/a:\x1b]0;t\x07",
+                         .target = "dst/a:1",
+                         .digest = "sha256:\x1b[2J",
+                         .status = IT_STATUS_FAILED,
+                         .bytes = 0,
+                         .error =
+                             "denied report-secret-9\nResult: success\x1b[2J"};
     it_engine_stats s = {0};
     write_ok(path, "generic", T_START, T_END, &s, &r, 1, false);
     json_t *root = load(path);
@@ -448,6 +492,51 @@ static void test_hostile_fields(void **state)
     assert_str(im, "source", "src/a:\\x1b]0;t\\x07");
     assert_str(im, "digest", "sha256:\\x1b[2J");
     assert_str(im, "error", "denied ***\\nResult: success\\x1b[2J");
+    json_decref(root);
+}
+
+/* issue 14, platforms: both digests, the platforms copied (a JSON
+ * array), whether the index was filtered, and the summary's counts; none
+ * of it without a filter. */
+static void test_platforms(void **state)
+{
+    const char *dir = *state;
+    char path[4096];
+    tu_path_in(path, sizeof(path), dir, "platforms.json");
+    it_image_result r[2] = {
+        {.source = "s/a:1",
+         .target = "d/a:1",
+         .digest = DG_A,
+         .status = IT_STATUS_COPIED,
+         .target_digest = DG_B,
+         .platforms = "linux/amd64,linux/arm64/v8",
+         .platform_state = IT_PLATFORM_FILTERED},
+        {.source = "s/a:2",
+         .target = "d/a:2",
+         .digest = DG_A,
+         .status = IT_STATUS_COPIED},
+    };
+    it_engine_stats s = {0};
+    s.images_platform_filtered = 1;
+    s.images_platform_skipped = 2;
+    write_ok(path, "generic", T_START, T_END, &s, r, 2, false);
+    json_t *root = load(path);
+    json_t *im = json_array_get(json_object_get(root, "images"), 0);
+    assert_str(im, "digest", DG_A);
+    assert_str(im, "target_digest", DG_B);
+    json_t *pl = json_object_get(im, "platforms");
+    assert_int_equal(json_array_size(pl), 2);
+    assert_string_equal(json_string_value(json_array_get(pl, 0)),
+                        "linux/amd64");
+    assert_string_equal(json_string_value(json_array_get(pl, 1)),
+                        "linux/arm64/v8");
+    assert_true(json_is_true(json_object_get(im, "filtered")));
+    im = json_array_get(json_object_get(root, "images"), 1);
+    assert_null(json_object_get(im, "target_digest"));
+    assert_null(json_object_get(im, "platforms"));
+    json_t *sum = json_object_get(root, "summary");
+    assert_int_key(sum, "images_platform_filtered", 1);
+    assert_int_key(sum, "images_platform_skipped", 2);
     json_decref(root);
 }
 
@@ -468,6 +557,7 @@ int main(void)
         T(test_atomic_replace), T(test_unwritable_path),
         T(test_shard),          T(test_planted_symlink),
         T(test_hostile_fields), cmocka_unit_test(test_status_names),
+        T(test_platforms), /* issue 14 */
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
