@@ -6,6 +6,8 @@
 #ifndef IT_PAIR_H
 #define IT_PAIR_H
 
+#include <stdbool.h>
+
 #include "errbuf.h"
 
 #define IT_LIST_AGAIN (-1)
@@ -33,6 +35,15 @@ typedef struct it_pair {
      * planner knows a repository's TagCount before listing its tags), so
      * that totals and an ETA are known early; 0 = unknown. */
     long tags_hint;
+    /* Tag filters (issue 14, tag filters; tagfilter.h): NULL / 0 = none.
+     * Regex lists are NULL-terminated; the engine compiles them. */
+    char **filter_tags;     /* include: any regex matches */
+    char **filter_exclude;  /* exclude: wins over include */
+    char *filter_semver;    /* a constraint */
+    int filter_latest;      /* keep the newest N after the others, 0 = all */
+    bool tags_newest_first; /* list_tags gives the tags newest first (push */
+                            /* time): --latest keeps the first N */
+    char **platforms;       /* NULL-terminated, NULL = all */
 } it_pair;
 
 /* Frees what p owns and zeroes it; p may be NULL. */
