@@ -26,6 +26,7 @@
 #include "secrets.h"
 #include "journal.h"
 #include "progress.h"
+#include "tagfilter.h"
 
 typedef enum it_image_status {
     IT_STATUS_COPIED = 0,
@@ -73,6 +74,8 @@ typedef struct it_engine_stats {
     long blobs_copied, blobs_mounted, blobs_skipped;
     int64_t bytes_copied;
     long http_requests;
+    /* tag filters (issue 14): tags each filter left out, all repositories */
+    it_filter_counts filtered;
 } it_engine_stats;
 
 /* ------------------------------------------------------------- events */
@@ -129,6 +132,12 @@ typedef struct it_event {
      * only the results subscriber records it. */
     bool again;
     const char *text; /* why / error, redacted; may be NULL */
+    /* IT_EV_REPO_LISTED (issue 14, tag filters): the tags each filter left
+     * out (NULL when the repository has no filter), and the order "the
+     * newest N" used ("semver", "created", "push_time"; NULL without
+     * --latest). */
+    const it_filter_counts *filtered;
+    const char *order;
 } it_event;
 
 /* A subscriber: called from worker threads (and the caller's thread),
@@ -186,6 +195,11 @@ typedef struct it_engine_opts {
      * caller streams them (the report) or collects them (tests). */
     void (*on_result)(void *payload, const it_image_result *r);
     void *result_payload;
+    /* Tag filters (issue 14): called once per filtered repository when
+     * its listing ends well, with what each filter left out and the
+     * order of --latest (NULL without it); from worker threads. */
+    void (*on_filtered)(void *payload, const char *source, const char *target,
+                        const it_filter_counts *c, const char *order);
 } it_engine_opts;
 
 typedef struct it_engine it_engine;

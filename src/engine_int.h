@@ -89,6 +89,12 @@ typedef struct repo_ctx {
     bool list_failed; /* the listing failed or hit a limit */
     bool relisted;    /* listed again in the final retry pass */
     char *list_error; /* why the first listing failed (relisted) */
+    /* Tag filters (issue 14; the listing worker's only): */
+    it_tagfilter *filter;    /* NULL = no filter */
+    size_t listed;           /* tags seen by the listing so far */
+    it_filter_counts counts; /* what each filter left out */
+    it_tag_candidate *cand;  /* --latest: the survivors, ordered at the */
+    size_t ncand, capcand;   /* end of the listing */
 } repo_ctx;
 
 typedef struct image_ctx {
@@ -217,6 +223,9 @@ struct it_engine {
     atomic_long blobs_copied, blobs_mounted, blobs_skipped;
     atomic_llong bytes_copied;
     atomic_long http_requests; /* counted by the clients' hooks */
+    /* tags left out by the filters (issue 14) */
+    atomic_long filtered_regex, filtered_exclude, filtered_semver,
+        filtered_latest;
 
     it_event_sub *subs; /* the event stream's subscribers, in order */
     size_t nsubs;

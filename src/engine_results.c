@@ -44,6 +44,15 @@ void eng_results_on_event(void *payload, const it_event *ev)
         if (ev->status != IT_STATUS_COPIED && !ev->will_retry)
             put_result(e, ev->source, ev->target, NULL, ev->status, 0,
                        ev->text);
+        if (ev->filtered && ev->status == IT_STATUS_COPIED) {
+            atomic_fetch_add(&e->filtered_regex, ev->filtered->regex);
+            atomic_fetch_add(&e->filtered_exclude, ev->filtered->exclude);
+            atomic_fetch_add(&e->filtered_semver, ev->filtered->semver);
+            atomic_fetch_add(&e->filtered_latest, ev->filtered->latest);
+            if (e->o.on_filtered)
+                e->o.on_filtered(e->o.result_payload, ev->source, ev->target,
+                                 ev->filtered, ev->order);
+        }
         break;
     case IT_EV_REPO_FAILED:
     case IT_EV_PAIR_FAILED:
@@ -230,6 +239,10 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
     s->blobs_skipped = atomic_load(&e->blobs_skipped);
     s->bytes_copied = atomic_load(&e->bytes_copied);
     s->http_requests = atomic_load(&e->http_requests);
+    s->filtered.regex = atomic_load(&e->filtered_regex);
+    s->filtered.exclude = atomic_load(&e->filtered_exclude);
+    s->filtered.semver = atomic_load(&e->filtered_semver);
+    s->filtered.latest = atomic_load(&e->filtered_latest);
 }
 
 void it_engine_live(it_engine *e, long *repos, long *images)

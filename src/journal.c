@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@ enum {
     ST_HAS_BLOB,
     ST_ANY_BLOB,
     ST_ONE_BLOB,
+    ST_INS_CREATED, /* creation times (issue 14, --latest) */
+    ST_GET_CREATED,
     ST_COUNT
 };
 
@@ -64,6 +67,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " AND (?3 IS NULL OR repo <> ?3) LIMIT 1",
     [ST_ONE_BLOB] = "SELECT repo FROM blobs WHERE registry = ?1 AND digest = ?2"
                     " LIMIT 1",
+    /* creation times (issue 14, --latest); NULL = the image has none */
+    [ST_INS_CREATED] = "INSERT INTO created(registry, repo, digest, created)"
+                       " VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE"
+                       " SET created = excluded.created",
+    [ST_GET_CREATED] = "SELECT created FROM created WHERE registry = ?1"
+                       " AND repo = ?2 AND digest = ?3",
 };
 
 struct it_journal {
@@ -514,6 +523,14 @@ static const char schema_sql[] =
     "PRAGMA user_version = 1;"
     "COMMIT;";
 
+/* Creation times of images by manifest digest (issue 14, --latest in
+ * generic mode): keyed by digest, so a tag moved to another image is read
+ * again. Not counted as records. */
+static const char created_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS created("
+    " registry TEXT NOT NULL, repo TEXT NOT NULL, digest TEXT NOT NULL,"
+    " created INTEGER, PRIMARY KEY(registry, repo, digest)) WITHOUT ROWID;";
+
 /* SQLite, run by root, chowns a new -wal or -shm file to the owner of the
  * database. Here that owner is always root (a state dir of another user
  * is refused), so the call changes nothing, but fchown is outside the
@@ -595,7 +612,8 @@ static int open_db(it_journal *j, int dfd, it_errbuf *err)
              "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -%d;",
              CACHE_KIB);
     if (exec_sql(j->db, pragmas) != SQLITE_OK ||
-        exec_sql(j->db, schema_sql) != SQLITE_OK) {
+        exec_sql(j->db, schema_sql) != SQLITE_OK ||
+        exec_sql(j->db, created_schema_sql) != SQLITE_OK) {
         snprintf(err->msg, sizeof(err->msg), "journal %.700s: %.200s", j->path,
                  sqlite3_errmsg(j->db));
         return -1;
@@ -827,6 +845,44 @@ int it_journal_image_digest(it_journal *j, const char *source,
         else
             memcpy(digest, d, strlen(d) + 1);
     }
+    lookup_end(st);
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}
+
+void it_journal_created_record(it_journal *j, const char *registry,
+                               const char *repo, const char *digest,
+                               long long created)
+{
+    if (!j || !registry || !repo || !digest)
+        return;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_INS_CREATED];
+    bind_text(st, 1, registry);
+    bind_text(st, 2, repo);
+    bind_text(st, 3, digest);
+    if (created == LLONG_MIN)
+        sqlite3_bind_null(st, 4);
+    else
+        sqlite3_bind_int64(st, 4, created);
+    append_locked(j, st);
+    pthread_mutex_unlock(&j->lock);
+}
+
+int it_journal_created(it_journal *j, const char *registry, const char *repo,
+                       const char *digest, long long *created)
+{
+    *created = LLONG_MIN;
+    if (!j || !registry || !repo || !digest)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_GET_CREATED];
+    bind_text(st, 1, registry);
+    bind_text(st, 2, repo);
+    bind_text(st, 3, digest);
+    int rc = lookup_locked(j, st);
+    if (rc == 1 && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *created = sqlite3_column_int64(st, 0);
     lookup_end(st);
     pthread_mutex_unlock(&j->lock);
     return rc;

@@ -50,6 +50,10 @@ typedef struct it_regops {
                      it_regclient *dst, const char *dst_repo,
                      const reg_descriptor *d, const reg_copy_opts *opts,
                      reg_error *err);
+    /* A small blob into memory (issue 14: image configs for --latest). */
+    int (*blob_get)(void *self, unsigned char **out, size_t *len_out,
+                    it_regclient *c, const char *repo, const char *digest,
+                    size_t max_len, reg_error *err);
 } it_regops;
 
 /* The table that reaches real registries through registry/, with g the
