@@ -105,8 +105,8 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
         snprintf(src, sizeof(src), "%s/%s", p->src_host, p->src_repo);
         snprintf(dst, sizeof(dst), "%s/%s", p->dst_host, p->dst_repo);
         eng_repo_free(r);
-        it_engine_add_failed(e, src, dst, ferr.msg);
-        return -1;
+        it_engine_add_failed(e, src, dst, ferr.msg); /* added, as failed */
+        return 0;
     }
     if (!it_tagfilter_active(r->filter)) {
         it_tagfilter_free(r->filter);

@@ -71,6 +71,12 @@ typedef struct it_options {
     it_output_format output; /* --output text|json (json: --dry-run) */
     bool help;
     bool version;
+    /* Tag filters (issue 14): every rule that does not say otherwise, and
+     * CCR -> TCR mode (where --ccrTagNums is another name of --latest). */
+    char *tags;         /* --tags RE[,RE...]: include when any matches */
+    char *exclude_tags; /* --exclude-tags RE[,RE...]: leave out (wins) */
+    char *semver;       /* --semver CONSTRAINT */
+    int latest;         /* --latest N: the newest N, 0 = all */
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).
