@@ -18,7 +18,8 @@ _image_transfer()
         --state-dir --report --dry-run --log-level --log-file --tui --no-tui
         --exit-on-done --progress-interval --ca-file --help --version
         --output --metrics-file --metrics-interval --events
-        --routines --retry --qps --bandwidth --max-tags --max-pages --shard"
+        --routines --retry --qps --bandwidth --max-tags --max-pages --shard
+        --tags --exclude-tags --semver --latest"
 
     # A flag's value, also after '=' (bash splits words at
     # '=' when COMP_WORDBREAKS holds it, as by default).
