@@ -930,6 +930,16 @@ static void test_filters_counted(void **state)
     assert_int_equal(f->nfiltered, 1);
     assert_int_equal(f->fc.exclude, 2);
     assert_string_equal(f->order, "-");
+    /* the dashboard's "Filtered" line */
+    it_snapshot *snap = it_progress_snapshot(f->progress, NULL);
+    const char *line = NULL;
+    for (size_t i = 0; i < snap->n_prep; i++)
+        if (strcmp(snap->prep_keys[i], "filtered") == 0)
+            line = snap->prep_values[i];
+    assert_non_null(line);
+    assert_string_equal(line, "6 tags: 2 by regex, 2 by exclude, 2 by "
+                              "semver, 0 older than the newest N");
+    it_snapshot_free(snap);
 }
 
 /* Newest N by semver when every candidate is a version: no config read. */
