@@ -112,6 +112,10 @@ typedef enum it_event_kind {
     IT_EV_IMAGE_FINISHED, /* image `image` ended with `status`, digest, */
                           /* bytes, text; FAILED with will_retry: tried */
                           /* again in the final retry pass */
+    IT_EV_IMAGE_CREATED,  /* tag filters (issue 14), --latest: the image */
+                          /* `digest` in `registry`/`repo_path` was */
+                          /* created at `size` (Unix seconds; LLONG_MIN: */
+                          /* its config has no time); for the journal */
 } it_event_kind;
 
 typedef struct it_event {

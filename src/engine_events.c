@@ -41,6 +41,10 @@ static void journal_on_event(void *payload, const it_event *ev)
         if (ev->status == IT_STATUS_COPIED)
             it_journal_image(j, ev->source, ev->digest, ev->target);
         break;
+    case IT_EV_IMAGE_CREATED: /* tag filters (issue 14) */
+        it_journal_created_record(j, ev->registry, ev->repo_path, ev->digest,
+                                  (long long)ev->size);
+        break;
     default:
         break;
     }

@@ -273,10 +273,14 @@ static long long image_created(it_engine *e, repo_ctx *r, const char *tag)
     if (s)
         created = parse_rfc3339(s);
     json_decref(j);
-record:
-    if (e->o.journal)
-        it_journal_created_record(e->o.journal, r->pair.src_host,
-                                  r->pair.src_repo, m->digest, created);
+record: /* by the journal's subscriber */
+    eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_CREATED,
+                            .repo = r->id,
+                            .image = -1,
+                            .registry = r->pair.src_host,
+                            .repo_path = r->pair.src_repo,
+                            .digest = m->digest,
+                            .size = (int64_t)created});
 out:
     if (err.msg[0])
         log_debug("%s:%s: no creation time (%s): sorted as oldest", r->src_name,

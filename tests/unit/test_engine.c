@@ -691,7 +691,7 @@ static void test_journal_rerun_lookups(void **state)
 /* A subscriber that records the stream. */
 typedef struct recorder {
     pthread_mutex_t lock;
-    long n[IT_EV_IMAGE_FINISHED + 1];
+    long n[IT_EV_IMAGE_CREATED + 1];
     int64_t bytes, taken_back;
     long blobs_copied;
     long copied_images;
