@@ -1017,6 +1017,33 @@ static void test_latest_by_created_cached(void **state)
     tu_tmpdir_drop(&dir);
 }
 
+/* An index's creation time is its linux/amd64 child's (memreg's first
+ * child is linux/amd64, its second linux/arm64). */
+static void test_latest_created_of_index(void **state)
+{
+    fx *f = *state;
+    char c0[72], l0[72], c1[72], l1[72], m0[72], m1[72], idx[72];
+    memreg_blob(f->m, SRC, "i", "{\"created\":\"2030-01-01T00:00:00Z\"}", 10,
+                c0);
+    memreg_blob(f->m, SRC, "i", "il0", 100, l0);
+    memreg_blob(f->m, SRC, "i", "{\"created\":\"2000-01-01T00:00:00Z\"}", 10,
+                c1);
+    memreg_blob(f->m, SRC, "i", "il1", 100, l1);
+    const char *b0[] = {c0, l0}, *b1[] = {c1, l1};
+    memreg_image(f->m, SRC, "i", NULL, b0, 2, m0);
+    memreg_image(f->m, SRC, "i", NULL, b1, 2, m1);
+    const char *kids[] = {m0, m1};
+    memreg_index(f->m, SRC, "i", "multi", kids, 2, idx);
+    image_cfg(f, "i", "plain", "{\"created\":\"2029-01-01T00:00:00Z\"}", "l2");
+    run_filtered(f, "i", NULL, NULL, NULL, 1);
+    assert_true(dst_has_tag(f, "i", "multi"));
+    assert_false(dst_has_tag(f, "i", "plain"));
+    assert_string_equal(f->order, "created");
+    /* the amd64 child's config only */
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_GET, SRC, "i", c0), 1);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_GET, SRC, "i", c1), 0);
+}
+
 /* A filter that cannot compile fails its pair (the rule loader checks
  * first; this is the engine's own guard). */
 static void test_bad_filter_fails_pair(void **state)
@@ -1080,6 +1107,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_latest_by_created_cached, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_filter_fails_pair, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_latest_created_of_index, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
