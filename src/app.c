@@ -30,6 +30,7 @@
 #include "out.h"
 #include "plan_json.h"
 #include "progress.h"
+#include "registry.h"
 #include "report.h"
 #include "shard.h"
 #include "text.h"
@@ -164,6 +165,10 @@ static it_ccr_opts ccr_opts_of(const it_options *o)
         .dry_run = o->dry_run,
         .shard = o->shard,
     };
+    /* --ccrTagNums is --latest by another name here (issue 14) */
+    if (o->latest > 0)
+        c.ccr_tag_nums = o->latest;
+    c.filter_semver = o->semver && o->semver[0] ? o->semver : NULL;
     return c;
 }
 
@@ -191,8 +196,12 @@ static int load_pairs(const it_options *o, it_pair **pairs_out, size_t *n_out,
         return -1;
     }
     for (size_t i = 0; i < rules->n; i++) {
+        /* a rule's own filter keys replace the global flags (issue 14) */
         if (it_rule_resolve(&pairs[i], &rules->items[i], o->rule_file,
-                            o->registry, o->ns, err) != 0) {
+                            o->registry, o->ns, err) != 0 ||
+            it_pair_filter_defaults(&pairs[i], o->tags, o->exclude_tags,
+                                    o->semver, o->latest, err) != 0) {
+            it_pair_clear(&pairs[i]);
             for (size_t j = 0; j < i; j++)
                 it_pair_clear(&pairs[j]);
             free(pairs);
@@ -280,6 +289,9 @@ typedef struct run {
     /* outcome */
     bool interrupted;
     it_engine_stats st;
+    /* tag filters (issue 14): --tags / --exclude-tags split, for the CCR
+     * planner's pairs */
+    char **flt_tags, **flt_exclude;
 } run;
 
 /* The log's one observer: warnings and errors go to --events and to the
@@ -365,6 +377,13 @@ static int load_config(run *r)
     }
     if (o->ccr_to_tcr) {
         it_ccr_opts co = ccr_opts_of(o);
+        if (it_regex_list_split(&r->flt_tags, o->tags) != 0 ||
+            it_regex_list_split(&r->flt_exclude, o->exclude_tags) != 0) {
+            say("", "out of memory");
+            return IT_EXIT_USAGE;
+        }
+        co.filter_tags = r->flt_tags;
+        co.filter_exclude = r->flt_exclude;
         int rc = it_ccr_new(&r->ccr, &co, r->secrets, &r->err);
         if (rc != 0) {
             say("", r->err.msg);
@@ -495,6 +514,16 @@ static void on_result(void *payload, const it_image_result *res)
         it_plan_json_add(r->plan_json, res);
 }
 
+/* Tag filters (issue 14): each filtered repository's counts into the
+ * report. */
+static void on_filtered(void *payload, const char *source, const char *target,
+                        const it_filter_counts *c, const char *order)
+{
+    run *r = payload;
+    if (r->report)
+        it_report_add_filtered(r->report, source, target, c, order);
+}
+
 /* Phase 4: the engine (it asks the journal what earlier runs did). */
 static int start_engine(run *r)
 {
@@ -544,6 +573,7 @@ static int start_engine(run *r)
     }
     eo.on_result = on_result;
     eo.result_payload = r;
+    eo.on_filtered = on_filtered;
     eo.subscribers = r->subs;
     eo.nsubscribers = r->nsubs;
     if (it_engine_start(&r->engine, &eo, &r->err) != 0) {
@@ -688,6 +718,31 @@ static void write_report(run *r)
         log_error("%s", r->err.msg);
 }
 
+/* Tag filters (issue 14): what each left out, all repositories. */
+static void print_filtered(run *r, FILE *out)
+{
+    const it_options *o = r->o;
+    const it_filter_counts *c = &r->st.filtered;
+    if (c->regex || c->exclude || c->semver)
+        fprintf(out,
+                "Filtered: %ld tag(s) left out: %ld by --tags / tags, %ld "
+                "by --exclude-tags / exclude, %ld by --semver / semver\n",
+                c->regex + c->exclude + c->semver, c->regex, c->exclude,
+                c->semver);
+    if (c->latest > 0) {
+        char flag[64];
+        if (o->ccr_to_tcr && o->latest == 0)
+            snprintf(flag, sizeof(flag), "--ccrTagNums=%d", o->ccr_tag_nums);
+        else if (o->latest > 0)
+            snprintf(flag, sizeof(flag), "--latest=%d", o->latest);
+        else
+            snprintf(flag, sizeof(flag), "latest");
+        fprintf(out, "Note:    %ld older tags were left out by %s\n", c->latest,
+                flag);
+        log_warn("%ld older tags left out by %s", c->latest, flag);
+    }
+}
+
 /* Phase 8: the summary on stdout, and the exit code. */
 static int print_summary(run *r)
 {
@@ -741,14 +796,7 @@ static int print_summary(run *r)
     fflush(out);
     if (r->ccr && r->planner_err == 0)
         r->planner_err = it_ccr_listing_error(r->ccr);
-    if (r->ccr && it_ccr_tags_left_out(r->ccr) > 0) {
-        fprintf(out,
-                "Note:    %ld older tags were left out by "
-                "--ccrTagNums=%d\n",
-                it_ccr_tags_left_out(r->ccr), o->ccr_tag_nums);
-        log_warn("%ld older tags left out by --ccrTagNums=%d",
-                 it_ccr_tags_left_out(r->ccr), o->ccr_tag_nums);
-    }
+    print_filtered(r, out);
     int planner_code = ccr_exit_code(r->planner_err);
     return r->interrupted          ? IT_EXIT_INTERRUPTED
            : planner_code != 0     ? planner_code
@@ -785,6 +833,8 @@ static void run_free(run *r)
     it_out_close(r->out); /* after the engine: no writer is left */
     it_progress_free(r->progress);
     it_ccr_free(r->ccr);
+    reg_strv_free(r->flt_tags);
+    reg_strv_free(r->flt_exclude);
     free(r->state_dir);
     it_log_close();
 }

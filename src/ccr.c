@@ -34,7 +34,7 @@ struct it_ccr {
     tc_instance_token *first_token;
     pthread_mutex_t lock;  /* dst_host, registry_id, first_token, counts */
     it_progress *progress; /* set by it_ccr_feed, for the prep lines */
-    long repos_listed, repos_tagged, tags_total, tags_left_out;
+    long repos_listed, repos_tagged, tags_total;
     long repos_seen;      /* listed by the API, this shard's or not */
     int listing_error;    /* IT_CCR_EAUTH met while listing tags */
     bool warned_exp_time; /* the implausible-ExpTime warning was given */
@@ -602,11 +602,12 @@ static void prep_repositories(it_ccr *c)
     char line[256];
     pthread_mutex_lock(&c->lock);
     long listed = c->repos_listed, tagged = c->repos_tagged;
-    long tags = c->tags_total, left = c->tags_left_out;
+    long tags = c->tags_total;
     long seen = c->repos_seen;
     pthread_mutex_unlock(&c->lock);
     /* Shown under the namespaces line: "Listed     120 repositories,
-     * tags of 80: 950 (40 older left out by --ccrTagNums=5)"; sharded:
+     * tags of 80: 950" (before the tag filters, whose cuts the dashboard
+     * shows per repository); sharded:
      * "Listed     40 of 120 repositories in shard 1/3, tags of ...". */
     char repos[96];
     if (c->o.shard.count > 0)
@@ -614,14 +615,7 @@ static void prep_repositories(it_ccr *c)
                  listed, seen, c->o.shard.index, c->o.shard.count);
     else
         snprintf(repos, sizeof(repos), "%ld repositories", listed);
-    if (left)
-        snprintf(line, sizeof(line),
-                 "%s, tags of %ld: %ld (%ld older left out by "
-                 "--ccrTagNums=%d)",
-                 repos, tagged, tags, left, c->o.ccr_tag_nums);
-    else
-        snprintf(line, sizeof(line), "%s, tags of %ld: %ld", repos, tagged,
-                 tags);
+    snprintf(line, sizeof(line), "%s, tags of %ld: %ld", repos, tagged, tags);
     it_progress_prep(c->progress, "listed", line);
 }
 
@@ -668,7 +662,9 @@ static int collect_tags(void *payload, const tc_image *page, size_t n)
 
 /* The engine's tag lister for a CCR repository (runs in its workers):
  * DescribeImagePersonal page by page (capped, like every listing), each
- * tag name checked, newest --ccrTagNums kept. A failure (the API's, a cap,
+ * tag name checked; with --latest (--ccrTagNums) sorted newest pushed
+ * first, so that the engine keeps the first N survivors of the tag
+ * filters (the pair says tags_newest_first). A failure (the API's, a cap,
  * an invalid tag name) fails this repository only. */
 static int list_ccr_tags(void *payload, const char *repo, char ***out,
                          it_errbuf *err)
@@ -705,13 +701,8 @@ static int list_ccr_tags(void *payload, const char *repo, char ***out,
         goto out;
     }
     size_t keep = l.n;
-    if (c->o.ccr_tag_nums > 0 && l.n > (size_t)c->o.ccr_tag_nums) {
+    if (c->o.ccr_tag_nums > 0 && l.n > 1)
         qsort(l.v, l.n, sizeof(*l.v), by_push_time_desc);
-        keep = (size_t)c->o.ccr_tag_nums;
-        log_info("%s/%s: keeping the %zu most recently pushed of %zu tags "
-                 "(--ccrTagNums)",
-                 c->src_host, repo, keep, l.n);
-    }
     v = calloc(keep + 1, sizeof(char *));
     if (!v) {
         snprintf(err->msg, sizeof(err->msg), "out of memory");
@@ -724,7 +715,6 @@ static int list_ccr_tags(void *payload, const char *repo, char ***out,
     pthread_mutex_lock(&c->lock);
     c->repos_tagged++;
     c->tags_total += (long)keep;
-    c->tags_left_out += (long)(l.n - keep);
     pthread_mutex_unlock(&c->lock);
     prep_repositories(c);
     *out = v;
@@ -801,6 +791,12 @@ static int feed_page(void *payload, const tc_repo *repos, size_t n)
         pair.dst_repo = r->full_name;
         pair.list_tags = list_ccr_tags;
         pair.list_payload = c;
+        /* the tag filters (issue 14): --latest by push time */
+        pair.filter_tags = c->o.filter_tags;
+        pair.filter_exclude = c->o.filter_exclude;
+        pair.filter_semver = (char *)c->o.filter_semver;
+        pair.filter_latest = c->o.ccr_tag_nums;
+        pair.tags_newest_first = c->o.ccr_tag_nums > 0;
         /* TagCount, as --ccrTagNums will cut it: totals before listing */
         if (r->tag_count > 0 && r->tag_count < 1000000000)
             pair.tags_hint =
@@ -967,12 +963,4 @@ int it_ccr_listing_error(it_ccr *c)
     int code = c->listing_error;
     pthread_mutex_unlock(&c->lock);
     return code;
-}
-
-long it_ccr_tags_left_out(it_ccr *c)
-{
-    pthread_mutex_lock(&c->lock);
-    long n = c->tags_left_out;
-    pthread_mutex_unlock(&c->lock);
-    return n;
 }

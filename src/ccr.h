@@ -46,10 +46,16 @@ typedef struct it_ccr_opts {
     const char *ca_file;      /* NULL = the system CA bundle */
     int max_tags;             /* cap per listing (items), 0 = default */
     int max_pages;            /* cap per listing (pages), 0 = default */
-    int ccr_tag_nums;         /* newest tags kept per repository, 0 = all */
+    int ccr_tag_nums;         /* --latest / --ccrTagNums: the newest tags */
+                              /* (push time) kept per repository, 0 = all */
     bool tcr_namespace_public;
     bool dry_run; /* namespaces are not created */
     it_shard shard;
+    /* Tag filters (issue 14; tagfilter.h), given to every repository's
+     * pair: NULL-terminated regex lists and a constraint, NULL = none. */
+    char **filter_tags;
+    char **filter_exclude;
+    const char *filter_semver;
 } it_ccr_opts;
 
 typedef struct it_ccr it_ccr;
@@ -85,7 +91,5 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, const it_runctl *ctl);
 /* After the run: IT_CCR_EAUTH when the ccr key was refused while the
  * engine listed tags, else 0. */
 int it_ccr_listing_error(it_ccr *c);
-/* Tags left out by --ccrTagNums (known once the run is over). */
-long it_ccr_tags_left_out(it_ccr *c);
 
 #endif /* IT_CCR_H */

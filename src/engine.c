@@ -97,6 +97,22 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
     r->pair.list_payload = p->list_payload;
     r->pair.tags_hint = p->tags_hint > 0 ? p->tags_hint : 0;
     r->pair.wildcard = p->wildcard; /* whole namespaces (14C) */
+    r->pair.tags_newest_first = p->tags_newest_first;
+    /* tag filters (issue 14): compiled once; a bad one fails the pair */
+    it_errbuf ferr = {{0}};
+    if (it_tagfilter_new(&r->filter, p->filter_tags, p->filter_exclude,
+                         p->filter_semver, p->filter_latest, &ferr) != 0) {
+        char src[600], dst[600];
+        snprintf(src, sizeof(src), "%s/%s", p->src_host, p->src_repo);
+        snprintf(dst, sizeof(dst), "%s/%s", p->dst_host, p->dst_repo);
+        eng_repo_free(r);
+        it_engine_add_failed(e, src, dst, ferr.msg); /* added, as failed */
+        return 0;
+    }
+    if (!it_tagfilter_active(r->filter)) {
+        it_tagfilter_free(r->filter);
+        r->filter = NULL;
+    }
     r->src_name = it_join2(p->src_host, '/', p->src_repo);
     if (p->wildcard && r->src_name) { /* shown as host/prefix/<star> */
         char *w = it_join2(r->src_name, p->src_repo[0] ? '/' : '*',

@@ -26,6 +26,7 @@
 #include "secrets.h"
 #include "journal.h"
 #include "progress.h"
+#include "tagfilter.h"
 
 typedef enum it_image_status {
     IT_STATUS_COPIED = 0,
@@ -99,6 +100,8 @@ typedef struct it_engine_stats {
     /* issue 14, platforms */
     long images_platform_filtered; /* a filtered index was pushed/present */
     long images_platform_skipped;  /* skipped: no matching platform */
+    /* tag filters (issue 14): tags each filter left out, all repositories */
+    it_filter_counts filtered;
 } it_engine_stats;
 
 /* ------------------------------------------------------------- events */
@@ -136,10 +139,14 @@ typedef enum it_event_kind {
                           /* bytes, text; FAILED with will_retry: tried */
                           /* again in the final retry pass */
     /* whole namespaces and --prune (14C): */
-    IT_EV_TAG_PRUNED, /* a target tag (`target`, "host/repo:tag") the */
-                      /* source (`source`) no longer has: status PRUNED, */
-                      /* PRUNE_PLANNED (dry run), NOT_PRUNED (text: why) */
-                      /* or FAILED (text); digest when known */
+    IT_EV_TAG_PRUNED,    /* a target tag (`target`, "host/repo:tag") the */
+                         /* source (`source`) no longer has: status PRUNED, */
+                         /* PRUNE_PLANNED (dry run), NOT_PRUNED (text: why) */
+                         /* or FAILED (text); digest when known */
+    IT_EV_IMAGE_CREATED, /* tag filters (issue 14), --latest: the image */
+                         /* `digest` in `registry`/`repo_path` was */
+                         /* created at `size` (Unix seconds; LLONG_MIN: */
+                         /* its config has no time); for the journal */
 } it_event_kind;
 
 typedef struct it_event {
@@ -169,6 +176,12 @@ typedef struct it_event {
     const char *platforms;     /* the platforms copied, comma-separated */
     const char *platforms_key; /* the filter (it_platform_set_key) */
     int platform_state;        /* it_platform_state */
+    /* IT_EV_REPO_LISTED (issue 14, tag filters): the tags each filter left
+     * out (NULL when the repository has no filter), and the order "the
+     * newest N" used ("semver", "created", "push_time"; NULL without
+     * --latest). */
+    const it_filter_counts *filtered;
+    const char *order;
 } it_event;
 
 /* A subscriber: called from worker threads (and the caller's thread),
@@ -239,6 +252,11 @@ typedef struct it_engine_opts {
      * own `platforms` wins); NULL = every platform, indexes copied byte
      * for byte */
     const char *platforms;
+    /* Tag filters (issue 14): called once per filtered repository when
+     * its listing ends well, with what each filter left out and the
+     * order of --latest (NULL without it); from worker threads. */
+    void (*on_filtered)(void *payload, const char *source, const char *target,
+                        const it_filter_counts *c, const char *order);
 } it_engine_opts;
 
 typedef struct it_engine it_engine;

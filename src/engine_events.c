@@ -49,6 +49,10 @@ static void journal_on_event(void *payload, const it_event *ev)
             it_journal_image(j, ev->source, ev->digest, ev->target);
         }
         break;
+    case IT_EV_IMAGE_CREATED: /* tag filters (issue 14) */
+        it_journal_created_record(j, ev->registry, ev->repo_path, ev->digest,
+                                  (long long)ev->size);
+        break;
     default:
         break;
     }
@@ -64,6 +68,7 @@ typedef struct progress_sub {
     pthread_mutex_t lock; /* the maps */
     int *repos, *images;  /* engine id -> model id, -1 = none */
     size_t nrepos, nimages, caprepos, capimages;
+    it_filter_counts filtered; /* tag filters (issue 14), under lock */
 } progress_sub;
 
 /* map[id] = v, growing the map; negative ids are ignored. */
@@ -154,6 +159,29 @@ static void progress_pair_failed(it_progress *p, const it_event *ev)
     it_progress_repo_state(p, pid, IT_REPO_FAILED, ev->text);
 }
 
+/* Tag filters (issue 14): what they left out so far, as a line under
+ * the preparation lines ("Filtered   54 tags: 30 by regex, 4 by
+ * exclude, 2 by semver, 18 older than the newest N"), as --ccrTagNums
+ * cuts were shown. */
+static void progress_filtered(progress_sub *ps, const it_filter_counts *c)
+{
+    char line[256];
+    pthread_mutex_lock(&ps->lock);
+    it_filter_counts *t = &ps->filtered;
+    t->regex += c->regex;
+    t->exclude += c->exclude;
+    t->semver += c->semver;
+    t->latest += c->latest;
+    long all = t->regex + t->exclude + t->semver + t->latest;
+    snprintf(line, sizeof(line),
+             "%ld tags: %ld by regex, %ld by exclude, %ld by semver, %ld "
+             "older than the newest N",
+             all, t->regex, t->exclude, t->semver, t->latest);
+    pthread_mutex_unlock(&ps->lock);
+    if (all > 0)
+        it_progress_prep(ps->p, "filtered", line);
+}
+
 /* Events about one repository or image. */
 static void progress_item(progress_sub *ps, const it_event *ev)
 {
@@ -166,6 +194,8 @@ static void progress_item(progress_sub *ps, const it_event *ev)
         break;
     case IT_EV_REPO_LISTED:
         it_progress_repo_tags(p, repo, (int)ev->count);
+        if (ev->filtered && ev->status == IT_STATUS_COPIED)
+            progress_filtered(ps, ev->filtered);
         break;
     case IT_EV_REPO_FAILED:
         if (ev->status == IT_STATUS_FAILED)

@@ -100,6 +100,12 @@ typedef struct repo_ctx {
      * --platforms), NULL = none */
     struct it_platform_set *platforms;
     char *platforms_key; /* it_platform_set_key */
+    /* Tag filters (issue 14; the listing worker's only): */
+    it_tagfilter *filter;    /* NULL = no filter */
+    size_t listed;           /* tags seen by the listing so far */
+    it_filter_counts counts; /* what each filter left out */
+    it_tag_candidate *cand;  /* --latest: the survivors, ordered at the */
+    size_t ncand, capcand;   /* end of the listing */
 } repo_ctx;
 
 typedef struct image_ctx {
@@ -241,6 +247,9 @@ struct it_engine {
 
     /* issue 13: referrers of final results (the results subscriber) */
     atomic_long referrers_copied, referrers_skipped;
+    /* tags left out by the filters (issue 14) */
+    atomic_long filtered_regex, filtered_exclude, filtered_semver,
+        filtered_latest;
 
     it_event_sub *subs; /* the event stream's subscribers, in order */
     size_t nsubs;

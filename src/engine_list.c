@@ -4,9 +4,13 @@
  */
 #include "engine_int.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <jansson.h>
 
 static char *image_name(const char *host, const char *repo, const char *ref)
 {
@@ -98,30 +102,232 @@ typedef struct list_ctx {
     size_t seen;  /* tags delivered in this attempt */
     bool stopped; /* the run was stopped */
     bool oom;
+    const char *order; /* --latest: the order used (static) */
 } list_ctx;
 
+/* A tag through r's filters (issue 14): false, counted, when one of them
+ * leaves it out. */
+static bool tag_passes(repo_ctx *r, const char *tag)
+{
+    switch (it_tagfilter_check(r->filter, tag)) {
+    case IT_TF_KEEP:
+        return true;
+    case IT_TF_REGEX:
+        r->counts.regex++;
+        break;
+    case IT_TF_EXCLUDE:
+        r->counts.exclude++;
+        break;
+    case IT_TF_SEMVER:
+        r->counts.semver++;
+        break;
+    }
+    return false;
+}
+
+/* --latest: a survivor of the other filters, kept until the listing ends
+ * (at most --max-tags of them). Returns 0 or -1 (out of memory). */
+static int keep_candidate(repo_ctx *r, const char *tag)
+{
+    if (r->ncand == r->capcand) {
+        size_t cap = r->capcand ? r->capcand * 2 : 64;
+        it_tag_candidate *v = realloc(r->cand, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        r->cand = v;
+        r->capcand = cap;
+    }
+    char *t = strdup(tag);
+    if (!t)
+        return -1;
+    r->cand[r->ncand++] = (it_tag_candidate){.tag = t, .created = LLONG_MIN};
+    return 0;
+}
+
 /* reg_list_fn: queues each tag of a page as it arrives, so a listing of
- * any length holds one page in memory. */
+ * any length holds one page in memory (with --latest, the survivors of
+ * the filters are kept instead, and the newest queued at the end). */
 static int on_tags_page(void *payload, char *const *tags, size_t n)
 {
     list_ctx *lc = payload;
-    size_t queued;
-    pthread_mutex_lock(&lc->e->lock);
-    queued = lc->r->queued;
-    pthread_mutex_unlock(&lc->e->lock);
+    repo_ctx *r = lc->r;
+    /* only this listing's worker touches r->listed */
+    size_t listed = r->listed;
     for (size_t i = 0; i < n; i++, lc->seen++) {
-        if (lc->seen < queued)
-            continue; /* queued by an earlier attempt */
+        if (lc->seen < listed)
+            continue; /* seen by an earlier attempt */
         if (eng_stopping(lc->e)) {
             lc->stopped = true;
             return 1;
         }
-        if (queue_image(lc->e, lc->r, tags[i]) != 0) {
+        r->listed++;
+        if (r->filter && !tag_passes(r, tags[i]))
+            continue;
+        if (it_tagfilter_latest(r->filter) > 0) {
+            if (keep_candidate(r, tags[i]) != 0) {
+                lc->oom = true;
+                return 1;
+            }
+            continue;
+        }
+        if (queue_image(lc->e, r, tags[i]) != 0) {
             lc->oom = true;
             return 1;
         }
     }
     return 0;
+}
+
+/* ------------------------------------------ --latest by creation time */
+
+/* Largest image config read for its `created`. */
+#define ENG_CONFIG_MAX (4 * 1024 * 1024)
+
+/* "2024-05-01T10:20:30.123456789Z" or with a +hh:mm offset: Unix seconds,
+ * or LLONG_MIN when s is not such a time. */
+static long long parse_rfc3339(const char *s)
+{
+    struct tm tm = {0};
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return LLONG_MIN;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    long off = 0;
+    if (*p == '+' || *p == '-') {
+        int hh, mm;
+        char sign = *p;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
+            return LLONG_MIN;
+        off = (hh * 3600L + mm * 60L) * (sign == '+' ? 1 : -1);
+        p += 6;
+    } else if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else {
+        return LLONG_MIN;
+    }
+    if (*p != '\0')
+        return LLONG_MIN;
+    time_t t = timegm(&tm);
+    return (long long)t - off;
+}
+
+/* The image manifest of m (m itself, or for an index the first
+ * linux/amd64 child, else the first child, fetched): its config digest,
+ * copied into cfg. 0 or -1. */
+static int config_digest(it_engine *e, repo_ctx *r, const reg_manifest *m,
+                         char cfg[REG_DIGEST_LEN + 1])
+{
+    reg_manifest *child = NULL;
+    reg_error err = {0};
+    if (reg_manifest_is_index(m)) {
+        const reg_descriptor *pick = NULL;
+        for (size_t i = 0; i < m->n_children && !pick; i++)
+            if (m->children[i].platform &&
+                strcmp(m->children[i].platform, "linux/amd64") == 0)
+                pick = &m->children[i];
+        if (!pick && m->n_children > 0)
+            pick = &m->children[0];
+        if (!pick ||
+            e->ops.manifest_get(e->ops.self, &child, r->src, r->pair.src_repo,
+                                pick->digest, &err) != 0)
+            return -1;
+        m = child;
+    }
+    int rc = -1;
+    /* image manifests list their config first */
+    if ((m->kind == REG_KIND_V2S2 || m->kind == REG_KIND_OCI_MANIFEST) &&
+        m->n_blobs > 0 && strlen(m->blobs[0].digest) <= REG_DIGEST_LEN) {
+        snprintf(cfg, REG_DIGEST_LEN + 1, "%s", m->blobs[0].digest);
+        rc = 0;
+    }
+    reg_manifest_free(child);
+    return rc;
+}
+
+/* The `created` time of the image tag names (LLONG_MIN when unknown): the
+ * journal's record for its digest, else read from its config (manifest
+ * GET + config GET) and recorded. */
+static long long image_created(it_engine *e, repo_ctx *r, const char *tag)
+{
+    reg_error err = {0};
+    reg_manifest *m = NULL;
+    unsigned char *body = NULL;
+    size_t len = 0;
+    char digest[REG_DIGEST_LEN + 1] = "";
+    char cfg[REG_DIGEST_LEN + 1];
+    long long created = LLONG_MIN;
+    if (e->ops.manifest_head(e->ops.self, r->src, r->pair.src_repo, tag, digest,
+                             &err) == 0 &&
+        e->o.journal &&
+        it_journal_created(e->o.journal, r->pair.src_host, r->pair.src_repo,
+                           digest, &created) == 1)
+        return created; /* known: a moved tag has another digest */
+    if (e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo, tag,
+                            &err) != 0)
+        goto out;
+    if (config_digest(e, r, m, cfg) != 0 ||
+        e->ops.blob_get(e->ops.self, &body, &len, r->src, r->pair.src_repo, cfg,
+                        ENG_CONFIG_MAX, &err) != 0)
+        goto record;
+    json_error_t jerr;
+    json_t *j = json_loadb((const char *)body, len, 0, &jerr);
+    const char *s = json_string_value(json_object_get(j, "created"));
+    if (s)
+        created = parse_rfc3339(s);
+    json_decref(j);
+record: /* by the journal's subscriber */
+    eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_CREATED,
+                            .repo = r->id,
+                            .image = -1,
+                            .registry = r->pair.src_host,
+                            .repo_path = r->pair.src_repo,
+                            .digest = m->digest,
+                            .size = (int64_t)created});
+out:
+    if (err.msg[0])
+        log_debug("%s:%s: no creation time (%s): sorted as oldest", r->src_name,
+                  tag, err.msg);
+    free(body);
+    reg_manifest_free(m);
+    return created;
+}
+
+/* --latest: orders the survivors of r's filters (push time when the
+ * lister gave them newest first, semver when every one is a version, else
+ * creation time) and queues the newest N. Returns the order used, or NULL
+ * when out of memory / stopped. */
+static const char *queue_latest(it_engine *e, repo_ctx *r, list_ctx *lc)
+{
+    it_tag_order order = r->pair.tags_newest_first ? IT_ORDER_PUSH_TIME
+                         : it_tags_all_semver(r->cand, r->ncand)
+                             ? IT_ORDER_SEMVER
+                             : IT_ORDER_CREATED;
+    if (order == IT_ORDER_CREATED)
+        for (size_t i = 0; i < r->ncand && !eng_stopping(e); i++)
+            r->cand[i].created = image_created(e, r, r->cand[i].tag);
+    it_tags_sort_newest(r->cand, r->ncand, order);
+    size_t keep = (size_t)it_tagfilter_latest(r->filter);
+    if (keep > r->ncand)
+        keep = r->ncand;
+    for (size_t i = 0; i < keep; i++) {
+        if (eng_stopping(e)) {
+            lc->stopped = true;
+            break;
+        }
+        if (queue_image(e, r, r->cand[i].tag) != 0) {
+            lc->oom = true;
+            break;
+        }
+    }
+    r->counts.latest += (long)(r->ncand - keep);
+    for (size_t i = 0; i < r->ncand; i++)
+        free(r->cand[i].tag);
+    r->ncand = 0;
+    return lc->stopped || lc->oom ? NULL : it_tag_order_name(order);
 }
 
 /* Lists the source tags page by page into the queue. Returns 0, or an
@@ -248,7 +454,9 @@ static bool listing_over(it_engine *e, repo_ctx *r, const list_ctx *lc, int rc,
                    .source = r->src_name,
                    .target = r->dst_name,
                    .count = (long)queued,
-                   .status = IT_STATUS_COPIED};
+                   .status = IT_STATUS_COPIED,
+                   .filtered = r->filter ? &r->counts : NULL,
+                   .order = lc->order};
     if (failed) {
         ev.status = IT_STATUS_FAILED;
         ev.text = why;
@@ -325,6 +533,8 @@ static bool list_repo(it_engine *e, repo_ctx *r)
         !(r->prune_keep = it_strmap_new()))
         lc.oom = true;
     int rc = lc.oom ? 0 : list_source(e, r, &lc, &err);
+    if (rc == 0 && !lc.stopped && !lc.oom && it_tagfilter_latest(r->filter) > 0)
+        lc.order = queue_latest(e, r, &lc);
     if (lc.oom)
         rc = reg_error_set(&err, REG_ENOMEM, "list tags: out of memory");
     /* --prune (14C): only after a complete, non-empty listing, and with
@@ -354,6 +564,10 @@ void eng_run_repo(it_engine *e, repo_ctx *r)
 void eng_repo_free(repo_ctx *r)
 {
     it_pair_clear(&r->pair);
+    it_tagfilter_free(r->filter);
+    for (size_t i = 0; i < r->ncand; i++)
+        free(r->cand[i].tag);
+    free(r->cand);
     free(r->src_name);
     free(r->dst_name);
     free(r->list_error);

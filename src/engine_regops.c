@@ -81,6 +81,14 @@ static int d_blob_mount(void *self, it_regclient *c, const char *repo,
     return reg_blob_mount(rc(c), repo, digest, from_repo, err);
 }
 
+static int d_blob_get(void *self, unsigned char **out, size_t *len_out,
+                      it_regclient *c, const char *repo, const char *digest,
+                      size_t max_len, reg_error *err)
+{
+    (void)self;
+    return reg_blob_get(out, len_out, rc(c), repo, digest, max_len, err);
+}
+
 static int d_blob_copy(void *self, it_regclient *src, const char *src_repo,
                        it_regclient *dst, const char *dst_repo,
                        const reg_descriptor *d, const reg_copy_opts *opts,
@@ -111,14 +119,6 @@ static int d_manifest_delete(void *self, it_regclient *c, const char *repo,
 {
     (void)self;
     return reg_manifest_delete(rc(c), repo, ref, err);
-}
-
-static int d_blob_get(void *self, unsigned char **out, size_t *len_out,
-                      it_regclient *c, const char *repo, const char *digest,
-                      size_t max_len, reg_error *err)
-{
-    (void)self;
-    return reg_blob_get(out, len_out, rc(c), repo, digest, max_len, err);
 }
 
 void it_regops_default(it_regops *ops, reg_global *g)

@@ -61,6 +61,15 @@ void eng_results_on_event(void *payload, const it_event *ev)
         if (ev->status != IT_STATUS_COPIED && !ev->will_retry)
             put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text,
                        NULL);
+        if (ev->filtered && ev->status == IT_STATUS_COPIED) {
+            atomic_fetch_add(&e->filtered_regex, ev->filtered->regex);
+            atomic_fetch_add(&e->filtered_exclude, ev->filtered->exclude);
+            atomic_fetch_add(&e->filtered_semver, ev->filtered->semver);
+            atomic_fetch_add(&e->filtered_latest, ev->filtered->latest);
+            if (e->o.on_filtered)
+                e->o.on_filtered(e->o.result_payload, ev->source, ev->target,
+                                 ev->filtered, ev->order);
+        }
         break;
     case IT_EV_REPO_FAILED:
     case IT_EV_PAIR_FAILED:
@@ -286,6 +295,10 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
     /* issue 14, platforms */
     s->images_platform_filtered = atomic_load(&e->images_platform_filtered);
     s->images_platform_skipped = atomic_load(&e->images_platform_skipped);
+    s->filtered.regex = atomic_load(&e->filtered_regex);
+    s->filtered.exclude = atomic_load(&e->filtered_exclude);
+    s->filtered.semver = atomic_load(&e->filtered_semver);
+    s->filtered.latest = atomic_load(&e->filtered_latest);
 }
 
 void it_engine_live(it_engine *e, long *repos, long *images)

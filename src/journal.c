@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ enum {
     ST_ONE_BLOB,
     ST_INS_PLATFORM, /* issue 14, platforms */
     ST_GET_PLATFORM,
+    ST_INS_CREATED, /* creation times (issue 14, --latest) */
+    ST_GET_CREATED,
     ST_COUNT
 };
 
@@ -76,6 +79,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET_PLATFORM] = "SELECT digest, target_digest, platforms FROM"
                         " platform_images WHERE source = ?1 AND target = ?2"
                         " AND filter = ?3",
+    /* creation times (issue 14, --latest); NULL = the image has none */
+    [ST_INS_CREATED] = "INSERT INTO created(registry, repo, digest, created)"
+                       " VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE"
+                       " SET created = excluded.created",
+    [ST_GET_CREATED] = "SELECT created FROM created WHERE registry = ?1"
+                       " AND repo = ?2 AND digest = ?3",
 };
 
 struct it_journal {
@@ -534,6 +543,13 @@ static const char platform_schema_sql[] =
     " source TEXT NOT NULL, target TEXT NOT NULL, digest TEXT NOT NULL,"
     " filter TEXT NOT NULL, target_digest TEXT NOT NULL,"
     " platforms TEXT NOT NULL, PRIMARY KEY(source, target)) WITHOUT ROWID;";
+/* Creation times of images by manifest digest (issue 14, --latest in
+ * generic mode): keyed by digest, so a tag moved to another image is read
+ * again. Not counted as records. */
+static const char created_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS created("
+    " registry TEXT NOT NULL, repo TEXT NOT NULL, digest TEXT NOT NULL,"
+    " created INTEGER, PRIMARY KEY(registry, repo, digest)) WITHOUT ROWID;";
 
 /* SQLite, run by root, chowns a new -wal or -shm file to the owner of the
  * database. Here that owner is always root (a state dir of another user
@@ -617,7 +633,8 @@ static int open_db(it_journal *j, int dfd, it_errbuf *err)
              CACHE_KIB);
     if (exec_sql(j->db, pragmas) != SQLITE_OK ||
         exec_sql(j->db, schema_sql) != SQLITE_OK ||
-        exec_sql(j->db, platform_schema_sql) != SQLITE_OK) {
+        exec_sql(j->db, platform_schema_sql) != SQLITE_OK ||
+        exec_sql(j->db, created_schema_sql) != SQLITE_OK) {
         snprintf(err->msg, sizeof(err->msg), "journal %.700s: %.200s", j->path,
                  sqlite3_errmsg(j->db));
         return -1;
@@ -874,6 +891,25 @@ void it_journal_platform_image(it_journal *j, const char *source,
     pthread_mutex_unlock(&j->lock);
 }
 
+void it_journal_created_record(it_journal *j, const char *registry,
+                               const char *repo, const char *digest,
+                               long long created)
+{
+    if (!j || !registry || !repo || !digest)
+        return;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_INS_CREATED];
+    bind_text(st, 1, registry);
+    bind_text(st, 2, repo);
+    bind_text(st, 3, digest);
+    if (created == LLONG_MIN)
+        sqlite3_bind_null(st, 4);
+    else
+        sqlite3_bind_int64(st, 4, created);
+    append_locked(j, st);
+    pthread_mutex_unlock(&j->lock);
+}
+
 int it_journal_platform_get(it_journal *j, const char *source,
                             const char *target, const char *filter,
                             char digest[IT_JOURNAL_DIGEST_CAP],
@@ -902,6 +938,25 @@ int it_journal_platform_get(it_journal *j, const char *source,
             memcpy(target_digest, t, strlen(t) + 1);
         }
     }
+    lookup_end(st);
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}
+
+int it_journal_created(it_journal *j, const char *registry, const char *repo,
+                       const char *digest, long long *created)
+{
+    *created = LLONG_MIN;
+    if (!j || !registry || !repo || !digest)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_GET_CREATED];
+    bind_text(st, 1, registry);
+    bind_text(st, 2, repo);
+    bind_text(st, 3, digest);
+    int rc = lookup_locked(j, st);
+    if (rc == 1 && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *created = sqlite3_column_int64(st, 0);
     lookup_end(st);
     pthread_mutex_unlock(&j->lock);
     return rc;

@@ -79,6 +79,16 @@ int it_journal_image_digest(it_journal *j, const char *source,
  * gone, or --verify found it different). */
 void it_journal_image_forget(it_journal *j, const char *source,
                              const char *target);
+/* Creation times (issue 14, --latest in generic mode): the `created` of
+ * the image whose manifest digest is `digest` in registry/repo, in Unix
+ * seconds, LLONG_MIN for "the image has none". The lookup returns 1 with
+ * *created set when recorded, 0 when not (*created = LLONG_MIN), -1 on a
+ * read error. */
+void it_journal_created_record(it_journal *j, const char *registry,
+                               const char *repo, const char *digest,
+                               long long created);
+int it_journal_created(it_journal *j, const char *registry, const char *repo,
+                       const char *digest, long long *created);
 /* 1 when a blob record (registry, repo, digest) exists, 0 not, -1 error. */
 int it_journal_blob_in(it_journal *j, const char *registry, const char *repo,
                        const char *digest);

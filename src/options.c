@@ -19,6 +19,9 @@
 
 #include "log.h"
 #include "platform.h"
+#include "registry.h"
+#include "rules.h"
+#include "tagfilter.h"
 #include "util.h"
 
 #ifndef IT_VERSION
@@ -110,6 +113,11 @@ static const opt_def opt_table[] = {
     {{"version"}, K_VERSION, OFF(version), 0, 0},
     /* issue 13: referrers travel with their images */
     {{"referrers"}, K_BOOL, OFF(referrers), 0, 0},
+    /* tag filters (issue 14) */
+    {{"tags"}, K_STR_OPT, OFF(tags), 0, 0},
+    {{"exclude-tags", "excludeTags"}, K_STR_OPT, OFF(exclude_tags), 0, 0},
+    {{"semver"}, K_STR_OPT, OFF(semver), 0, 0},
+    {{"latest"}, K_INT, OFF(latest), 0, INT_MAX},
 };
 
 /* --platforms (issue 14): a spec that does not parse is a usage error. */
@@ -403,6 +411,54 @@ static int set_defaults(it_options *o, it_errbuf *err)
     return 0;
 }
 
+/* The global tag filters (issue 14) compile; in CCR -> TCR mode
+ * --ccrTagNums is --latest by another name. */
+static int check_filters(const it_options *o, it_errbuf *err)
+{
+    int rc = -1;
+    char **inc = NULL, **exc = NULL;
+    it_tagfilter *f = NULL;
+    if (o->ccr_to_tcr && o->latest > 0 && o->ccr_tag_nums > 0 &&
+        o->latest != o->ccr_tag_nums) {
+        it_set_err(err,
+                   "--latest=%d and --ccrTagNums=%d: in CCR -> TCR mode they "
+                   "are the same flag; give one",
+                   o->latest, o->ccr_tag_nums);
+        return -1;
+    }
+    if (it_regex_list_split(&inc, o->tags) != 0 ||
+        it_regex_list_split(&exc, o->exclude_tags) != 0) {
+        it_set_err(err, "out of memory");
+        goto out;
+    }
+    if (it_tagfilter_new(&f, inc, NULL, NULL, 0, err) != 0) {
+        it_errbuf e = *err;
+        it_set_err(err, "--tags: %s", e.msg + strlen("tags: "));
+        goto out;
+    }
+    it_tagfilter_free(f);
+    f = NULL;
+    if (it_tagfilter_new(&f, NULL, exc, NULL, 0, err) != 0) {
+        it_errbuf e = *err;
+        it_set_err(err, "--exclude-tags: %s", e.msg + strlen("exclude: "));
+        goto out;
+    }
+    it_tagfilter_free(f);
+    f = NULL;
+    if (o->semver != NULL && o->semver[0] != '\0' &&
+        it_tagfilter_new(&f, NULL, NULL, o->semver, 0, err) != 0) {
+        it_errbuf e = *err;
+        it_set_err(err, "--semver: %s", e.msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    it_tagfilter_free(f);
+    reg_strv_free(inc);
+    reg_strv_free(exc);
+    return rc;
+}
+
 /* Checks the flags fit together once all are read. */
 static int check(const it_options *o, it_errbuf *err)
 {
@@ -447,6 +503,8 @@ static int check(const it_options *o, it_errbuf *err)
                         "give --events a file name");
         return -1;
     }
+    if (check_filters(o, err) != 0)
+        return -1;
     if (o->tui == IT_TUI_ON && o->log_file == NULL) {
         /* not an error: main() picks a log file under --state-dir */
     }
@@ -547,5 +605,8 @@ void it_options_free(it_options *o)
     free(o->metrics_file);
     free(o->events);
     free(o->platforms);
+    free(o->tags);
+    free(o->exclude_tags);
+    free(o->semver);
     memset(o, 0, sizeof *o);
 }

@@ -75,6 +75,12 @@ typedef struct it_options {
     bool prune;     /* --prune (14C): delete target tags the source lost */
     /* issue 14, platforms */
     char *platforms; /* --platforms=linux/amd64,linux/arm64; NULL = all */
+    /* Tag filters (issue 14): every rule that does not say otherwise, and
+     * CCR -> TCR mode (where --ccrTagNums is another name of --latest). */
+    char *tags;         /* --tags RE[,RE...]: include when any matches */
+    char *exclude_tags; /* --exclude-tags RE[,RE...]: leave out (wins) */
+    char *semver;       /* --semver CONSTRAINT */
+    int latest;         /* --latest N: the newest N, 0 = all */
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

@@ -40,8 +40,15 @@ typedef struct it_pair {
      * every repository below src_repo is copied, to dst_repo followed by
      * its path below src_repo. tags, src_digest and dst_tag are NULL. */
     bool wildcard;
-    /* issue 14, platforms */
-    char **platforms; /* NULL-terminated, NULL = all */
+    /* Tag filters (issue 14, tag filters; tagfilter.h): NULL / 0 = none.
+     * Regex lists are NULL-terminated; the engine compiles them. */
+    char **filter_tags;     /* include: any regex matches */
+    char **filter_exclude;  /* exclude: wins over include */
+    char *filter_semver;    /* a constraint */
+    int filter_latest;      /* keep the newest N after the others, 0 = all */
+    bool tags_newest_first; /* list_tags gives the tags newest first (push */
+                            /* time): --latest keeps the first N */
+    char **platforms;       /* NULL-terminated, NULL = all */
 } it_pair;
 
 /* Frees what p owns and zeroes it; p may be NULL. */

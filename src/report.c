@@ -12,6 +12,8 @@
 
 #include "log.h"
 
+static json_t *summary_counts(const it_engine_stats *s);
+
 struct it_report {
     pthread_mutex_t lock;
     FILE *f;
@@ -19,6 +21,7 @@ struct it_report {
     char tmp[4096];
     size_t n;      /* entries written */
     int write_err; /* errno of the first failed write, 0 = none */
+    json_t *repos; /* tag filters (issue 14): per filtered repository */
 };
 
 static void iso8601(char out[32], time_t t)
@@ -38,19 +41,18 @@ json_t *it_report_str(const char *s)
     return j ? j : json_null();
 }
 
+/* The tags each filter left out (issue 14), as {regex, exclude, semver,
+ * latest}. */
+static json_t *filtered_json(const it_filter_counts *c)
+{
+    return json_pack("{s:I,s:I,s:I,s:I}", "regex", (json_int_t)c->regex,
+                     "exclude", (json_int_t)c->exclude, "semver",
+                     (json_int_t)c->semver, "latest", (json_int_t)c->latest);
+}
+
 json_t *it_report_summary(const it_engine_stats *s)
 {
-    json_t *j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                          "images_total", (json_int_t)s->images_total,
-                          "images_copied", (json_int_t)s->images_copied,
-                          "images_skipped", (json_int_t)s->images_skipped,
-                          "images_failed", (json_int_t)s->images_failed,
-                          "images_planned", (json_int_t)s->images_planned,
-                          "images_pending", (json_int_t)s->images_pending,
-                          "blobs_copied", (json_int_t)s->blobs_copied,
-                          "blobs_mounted", (json_int_t)s->blobs_mounted,
-                          "blobs_skipped", (json_int_t)s->blobs_skipped,
-                          "bytes_copied", (json_int_t)s->bytes_copied);
+    json_t *j = summary_counts(s);
     /* issue 13: referrers (signatures, SBOMs, ...) */
     if (j && (json_object_set_new(j, "referrers_copied",
                                   json_integer(s->referrers_copied)) ||
@@ -79,7 +81,45 @@ json_t *it_report_summary(const it_engine_stats *s)
             j, "images_platform_skipped",
             json_integer((json_int_t)s->images_platform_skipped));
     }
+    const it_filter_counts *c = &s->filtered;
+    /* only when a filter left something out: the summary of a run
+     * without filters keeps its shape */
+    if (j && (c->regex || c->exclude || c->semver || c->latest))
+        json_object_set_new(j, "tags_filtered", filtered_json(c));
     return j;
+}
+
+void it_report_add_filtered(it_report *r, const char *source,
+                            const char *target, const it_filter_counts *c,
+                            const char *order)
+{
+    json_t *o = json_pack("{s:o,s:o,s:o,s:o}", "source", it_report_str(source),
+                          "target", it_report_str(target), "order",
+                          order ? json_string(order) : json_null(), "filtered",
+                          filtered_json(c));
+    pthread_mutex_lock(&r->lock);
+    if (!r->repos)
+        r->repos = json_array();
+    if (!o || !r->repos || json_array_append(r->repos, o) != 0)
+        if (!r->write_err)
+            r->write_err = ENOMEM;
+    pthread_mutex_unlock(&r->lock);
+    json_decref(o);
+}
+
+static json_t *summary_counts(const it_engine_stats *s)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                     "images_total", (json_int_t)s->images_total,
+                     "images_copied", (json_int_t)s->images_copied,
+                     "images_skipped", (json_int_t)s->images_skipped,
+                     "images_failed", (json_int_t)s->images_failed,
+                     "images_planned", (json_int_t)s->images_planned,
+                     "images_pending", (json_int_t)s->images_pending,
+                     "blobs_copied", (json_int_t)s->blobs_copied,
+                     "blobs_mounted", (json_int_t)s->blobs_mounted,
+                     "blobs_skipped", (json_int_t)s->blobs_skipped,
+                     "bytes_copied", (json_int_t)s->bytes_copied);
 }
 
 /* Writes the compact JSON of v after `prefix`; remembers a failure. */
@@ -209,10 +249,16 @@ int it_report_finish(it_report *r, time_t finished, const it_engine_stats *s,
     iso8601(t1, finished);
     json_t *summary = it_report_summary(s);
     pthread_mutex_lock(&r->lock);
-    fprintf(r->f,
-            "%s],\n  \"finished\": \"%s\",\n  \"interrupted\": %s,\n"
-            "  \"summary\": ",
+    fprintf(r->f, "%s],\n  \"finished\": \"%s\",\n  \"interrupted\": %s,\n",
             r->n ? "\n  " : "", t1, interrupted ? "true" : "false");
+    /* tag filters (issue 14): what each left out, per repository */
+    if (r->repos) {
+        fputs("  \"repositories\": ", r->f);
+        if (json_dumpf(r->repos, r->f, JSON_COMPACT) != 0 && !r->write_err)
+            r->write_err = errno ? errno : EIO;
+        fputs(",\n", r->f);
+    }
+    fputs("  \"summary\": ", r->f);
     put_json(r, "", summary);
     json_decref(summary);
     if (fputs("\n}\n", r->f) == EOF && !r->write_err)
@@ -248,6 +294,7 @@ void it_report_abort(it_report *r)
     if (r->tmp[0])
         unlink(r->tmp);
     pthread_mutex_destroy(&r->lock);
+    json_decref(r->repos);
     free(r->path);
     free(r);
 }

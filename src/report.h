@@ -35,6 +35,16 @@ int it_report_open(it_report **out, const char *path, const char *mode,
 /* Appends one image's entry (thread-safe; names, digests and errors are
  * redacted and escaped). A write error is remembered for finish. */
 void it_report_add(it_report *r, const it_image_result *res);
+/* Tag filters (issue 14): one entry of "repositories" (written before
+ * the summary): {"source", "target", "order" (semver, created, push_time
+ * or null), "filtered": {"regex", "exclude", "semver", "latest"}}, what
+ * each filter left out. Thread-safe; kept in memory until finish (one
+ * small entry per filtered repository). The summary gains
+ * "tags_filtered" (the same four counts, all repositories) when a filter
+ * left a tag out. */
+void it_report_add_filtered(it_report *r, const char *source,
+                            const char *target, const it_filter_counts *c,
+                            const char *order);
 /* Writes the tail, syncs, renames the file over the report and frees r.
  * Returns 0 or -1 with a message (the temporary file is removed then). */
 int it_report_finish(it_report *r, time_t finished,

@@ -13,6 +13,7 @@
 #include "config_yaml.h"
 #include "text.h"
 #include "registry.h"
+#include "tagfilter.h"
 #include "util.h"
 
 /* --------------------------------------------------- transfer-rule.yaml */
@@ -24,9 +25,219 @@ void it_rules_free(it_rules *r)
     for (size_t i = 0; i < r->n; i++) {
         free(r->items[i].source);
         free(r->items[i].target);
+        reg_strv_free(r->items[i].tags);
+        reg_strv_free(r->items[i].exclude);
+        free(r->items[i].semver);
+        reg_strv_free(r->items[i].platforms);
     }
     free(r->items);
     free(r);
+}
+
+/* ------------------------------------- the mapping form of a rule (#14) */
+
+#define RULE_LIST_MAX 256 /* items of a tags / exclude / platforms list */
+
+/* A list of strings (a sequence of scalars, or one scalar) into a
+ * NULL-terminated array. */
+static int yaml_str_list(char ***out, it_ydoc *d, yaml_node_t *v,
+                         const char *path, const char *key, const char *src,
+                         it_errbuf *err)
+{
+    yaml_node_item_t *start = NULL, *top = NULL;
+    size_t n = 1;
+    *out = NULL;
+    if (v->type == YAML_SEQUENCE_NODE) {
+        start = v->data.sequence.items.start;
+        top = v->data.sequence.items.top;
+        n = (size_t)(top - start);
+    } else if (v->type != YAML_SCALAR_NODE) {
+        it_yaml_node_err(err, path, v,
+                         "%s of '%.200s' must be a list of strings, got %s",
+                         key, src, it_yaml_kind_name(v));
+        return -1;
+    }
+    if (n > RULE_LIST_MAX) {
+        it_yaml_node_err(err, path, v, "%s of '%.200s': more than %d items",
+                         key, src, RULE_LIST_MAX);
+        return -1;
+    }
+    char **list = calloc(n + 1, sizeof *list);
+    if (list == NULL)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = start != NULL ? IT_YAML_NODE(&d->doc, start[i]) : v;
+        if (item->type != YAML_SCALAR_NODE || it_yaml_is_null(item)) {
+            it_yaml_node_err(err, path, item,
+                             "%s of '%.200s': each item must be a non-empty "
+                             "string, got %s",
+                             key, src,
+                             item->type == YAML_SCALAR_NODE
+                                 ? "nothing"
+                                 : it_yaml_kind_name(item));
+            reg_strv_free(list);
+            return -1;
+        }
+        if ((list[i] = strdup(it_yaml_scalar(item))) == NULL) {
+            reg_strv_free(list);
+            goto oom;
+        }
+    }
+    *out = list;
+    return 0;
+oom:
+    it_set_err(err, "%s: out of memory", path);
+    return -1;
+}
+
+/* Each regex of list compiles (regcomp's message otherwise, at its item). */
+static int check_regexes(char **list, it_ydoc *d, yaml_node_t *v,
+                         const char *path, const char *key, const char *src,
+                         it_errbuf *err)
+{
+    for (size_t i = 0; list[i] != NULL; i++) {
+        regex_t re;
+        it_errbuf rerr = {{0}};
+        if (it_tag_regex_compile(&re, list[i], &rerr) != 0) {
+            yaml_node_t *item =
+                v->type == YAML_SEQUENCE_NODE
+                    ? IT_YAML_NODE(&d->doc, v->data.sequence.items.start[i])
+                    : v;
+            it_yaml_node_err(err, path, item, "%s of '%.200s': %s", key, src,
+                             rerr.msg);
+            return -1;
+        }
+        regfree(&re);
+    }
+    return 0;
+}
+
+/* "os/arch" or "os/arch/variant", each part [a-z0-9._-]. */
+static bool valid_platform(const char *s)
+{
+    int parts = 1;
+    size_t run = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p == '/') {
+            if (run == 0)
+                return false;
+            parts++;
+            run = 0;
+        } else if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                   *p == '.' || *p == '_' || *p == '-') {
+            run++;
+        } else {
+            return false;
+        }
+    }
+    return run > 0 && parts >= 2 && parts <= 3 && strlen(s) <= 128;
+}
+
+/* One rule's mapping value: target and the filter keys into rule. */
+static int parse_rule_mapping(it_rule *rule, it_ydoc *d, yaml_node_t *m,
+                              const char *path, it_errbuf *err)
+{
+    const char *src = rule->source;
+    char where[300];
+    snprintf(where, sizeof where, " in rule '%.200s'", src);
+    if (it_yaml_check_keys(&d->doc, m, path, "key", where, err) != 0)
+        return -1;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+         p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = IT_YAML_NODE(&d->doc, p->key);
+        yaml_node_t *v = IT_YAML_NODE(&d->doc, p->value);
+        const char *key = it_yaml_scalar(k);
+        bool is_null = it_yaml_is_null(v);
+        if (strcmp(key, "target") == 0) {
+            if (is_null)
+                continue;
+            if (v->type != YAML_SCALAR_NODE) {
+                it_yaml_node_err(err, path, v,
+                                 "target of '%.200s' must be a reference or "
+                                 "empty, got %s",
+                                 src, it_yaml_kind_name(v));
+                return -1;
+            }
+            if (it_yaml_scalar(v)[0] != '\0' &&
+                (rule->target = strdup(it_yaml_scalar(v))) == NULL)
+                goto oom;
+        } else if (strcmp(key, "tags") == 0 || strcmp(key, "exclude") == 0) {
+            if (is_null)
+                continue;
+            char ***dst = key[0] == 't' ? &rule->tags : &rule->exclude;
+            if (yaml_str_list(dst, d, v, path, key, src, err) != 0 ||
+                check_regexes(*dst, d, v, path, key, src, err) != 0)
+                return -1;
+        } else if (strcmp(key, "semver") == 0) {
+            if (is_null)
+                continue;
+            it_semver_range *sr = NULL;
+            it_errbuf serr = {{0}};
+            if (v->type != YAML_SCALAR_NODE) {
+                it_yaml_node_err(err, path, v,
+                                 "semver of '%.200s' must be a constraint "
+                                 "string such as '>=1.4 <3', got %s",
+                                 src, it_yaml_kind_name(v));
+                return -1;
+            }
+            if (it_semver_range_parse(&sr, it_yaml_scalar(v), &serr) != 0) {
+                it_yaml_node_err(err, path, v, "semver of '%.200s': %s", src,
+                                 serr.msg);
+                return -1;
+            }
+            it_semver_range_free(sr);
+            if ((rule->semver = strdup(it_yaml_scalar(v))) == NULL)
+                goto oom;
+        } else if (strcmp(key, "latest") == 0) {
+            if (is_null)
+                continue;
+            const char *t =
+                v->type == YAML_SCALAR_NODE ? it_yaml_scalar(v) : NULL;
+            char *end = NULL;
+            long n = t != NULL ? strtol(t, &end, 10) : 0;
+            if (t == NULL || end == t || *end != '\0' || n < 1 ||
+                n > 1000000000) {
+                it_yaml_node_err(err, path, v,
+                                 "latest of '%.200s' must be an integer from "
+                                 "1 upwards, got %s%.60s%s",
+                                 src, t != NULL ? "'" : "",
+                                 t != NULL ? t : it_yaml_kind_name(v),
+                                 t != NULL ? "'" : "");
+                return -1;
+            }
+            rule->latest = (int)n;
+        } else if (strcmp(key, "platforms") == 0) {
+            if (is_null)
+                continue;
+            if (yaml_str_list(&rule->platforms, d, v, path, key, src, err) != 0)
+                return -1;
+            for (size_t i = 0; rule->platforms[i] != NULL; i++) {
+                if (!valid_platform(rule->platforms[i])) {
+                    yaml_node_t *item =
+                        v->type == YAML_SEQUENCE_NODE
+                            ? IT_YAML_NODE(&d->doc,
+                                           v->data.sequence.items.start[i])
+                            : v;
+                    it_yaml_node_err(err, path, item,
+                                     "platforms of '%.200s': '%.100s' is not "
+                                     "os/arch or os/arch/variant (lowercase, "
+                                     "such as linux/arm64/v8)",
+                                     src, rule->platforms[i]);
+                    return -1;
+                }
+            }
+        } else {
+            it_yaml_node_err(err, path, k,
+                             "unknown key '%.100s'%s (expected target, tags, "
+                             "exclude, semver, latest, platforms)",
+                             key, where);
+            return -1;
+        }
+    }
+    return 0;
+oom:
+    it_set_err(err, "%s: out of memory", path);
+    return -1;
 }
 
 int it_rules_load(it_rules **out, const char *path, it_errbuf *err)
@@ -75,6 +286,11 @@ int it_rules_load(it_rules **out, const char *path, it_errbuf *err)
         }
         if (it_yaml_is_null(v))
             continue;
+        if (v->type == YAML_MAPPING_NODE) { /* the mapping form (#14) */
+            if (parse_rule_mapping(rule, &d, v, path, err) != 0)
+                goto cleanup;
+            continue;
+        }
         if (v->type != YAML_SCALAR_NODE) {
             it_yaml_node_err(
                 err, path, v,
@@ -115,11 +331,11 @@ void it_pair_clear(it_pair *p)
     free(p->dst_host);
     free(p->dst_repo);
     free(p->dst_tag);
-    if (p->platforms != NULL) { /* issue 14 */
-        for (char **t = p->platforms; *t != NULL; t++)
-            free(*t);
-        free(p->platforms);
-    }
+    /* tag filters and platforms (issue 14) */
+    reg_strv_free(p->filter_tags);
+    reg_strv_free(p->filter_exclude);
+    free(p->filter_semver);
+    reg_strv_free(p->platforms);
     memset(p, 0, sizeof *p);
 }
 
@@ -436,6 +652,111 @@ cleanup:
     return rc;
 }
 
+/* -------------------------------------------------- tag filters (#14) */
+
+static int strv_copy(char ***out, char *const *v)
+{
+    size_t n = 0;
+    *out = NULL;
+    if (v == NULL)
+        return 0;
+    while (v[n] != NULL)
+        n++;
+    char **c = calloc(n + 1, sizeof *c);
+    if (c == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if ((c[i] = strdup(v[i])) == NULL) {
+            reg_strv_free(c);
+            return -1;
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+/* The rule's own filters and platforms into p. */
+static int copy_rule_filters(it_pair *p, const it_rule *r)
+{
+    p->filter_latest = r->latest;
+    if (strv_copy(&p->filter_tags, r->tags) != 0 ||
+        strv_copy(&p->filter_exclude, r->exclude) != 0 ||
+        strv_copy(&p->platforms, r->platforms) != 0)
+        return -1;
+    if (r->semver != NULL && (p->filter_semver = strdup(r->semver)) == NULL)
+        return -1;
+    return 0;
+}
+
+int it_regex_list_split(char ***out, const char *list)
+{
+    *out = NULL;
+    if (list == NULL || list[0] == '\0')
+        return 0;
+    size_t cap = 2;
+    for (const char *p = list; *p != '\0'; p++)
+        cap += *p == ',';
+    char **v = calloc(cap, sizeof *v);
+    if (v == NULL)
+        return -1;
+    size_t n = 0;
+    const char *start = list;
+    int brace = 0;
+    bool bracket = false;
+    for (const char *p = list;; p++) {
+        /* a comma inside {m,n} or [...] belongs to the regex */
+        if (*p == '\\' && p[1] != '\0') {
+            p++;
+            continue;
+        }
+        if (bracket) {
+            if (*p == ']' && p > start && p[-1] != '[')
+                bracket = false;
+            if (*p != '\0')
+                continue;
+        }
+        if (*p == '[')
+            bracket = true;
+        else if (*p == '{')
+            brace++;
+        else if (*p == '}' && brace > 0)
+            brace--;
+        if (*p == '\0' || (*p == ',' && brace == 0)) {
+            if (p > start &&
+                (v[n++] = strndup(start, (size_t)(p - start))) == NULL) {
+                reg_strv_free(v);
+                return -1;
+            }
+            if (*p == '\0')
+                break;
+            start = p + 1;
+        }
+    }
+    if (n == 0) {
+        free(v);
+        return 0;
+    }
+    *out = v;
+    return 0;
+}
+
+int it_pair_filter_defaults(it_pair *p, const char *tags, const char *exclude,
+                            const char *semver, int latest, it_errbuf *err)
+{
+    if ((p->filter_tags == NULL &&
+         it_regex_list_split(&p->filter_tags, tags) != 0) ||
+        (p->filter_exclude == NULL &&
+         it_regex_list_split(&p->filter_exclude, exclude) != 0) ||
+        (p->filter_semver == NULL && semver != NULL && semver[0] != '\0' &&
+         (p->filter_semver = strdup(semver)) == NULL)) {
+        it_set_err(err, "out of memory");
+        return -1;
+    }
+    if (p->filter_latest == 0)
+        p->filter_latest = latest;
+    return 0;
+}
+
 int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
                     const char *def_registry, const char *def_ns,
                     it_errbuf *err)
@@ -538,6 +859,8 @@ int it_rule_resolve(it_pair *out, const it_rule *r, const char *file,
     out->dst_tag = it_strdup0(dref->tag);
     out->tags = tags;
     tags = NULL;
+    if (copy_rule_filters(out, r) != 0)
+        goto oom;
     if (out->src_host == NULL || out->src_repo == NULL ||
         out->dst_host == NULL || out->dst_repo == NULL ||
         (sref->digest != NULL && out->src_digest == NULL) ||

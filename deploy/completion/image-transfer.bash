@@ -19,7 +19,7 @@ _image_transfer()
         --exit-on-done --progress-interval --ca-file --help --version
         --output --metrics-file --metrics-interval --events --prune
         --routines --retry --qps --bandwidth --max-tags --max-pages --shard
-        --platforms"
+        --platforms --tags --exclude-tags --semver --latest"
 
     # A flag's value, also after '=' (bash splits words at
     # '=' when COMP_WORDBREAKS holds it, as by default).

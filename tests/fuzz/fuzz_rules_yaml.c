@@ -8,6 +8,7 @@
 #include "config.h"
 #include "log.h"
 #include "registry.h"
+#include "tagfilter.h"
 
 FUZZ_FILE_TARGET_INIT()
 
@@ -21,6 +22,14 @@ static void check_pair(const it_pair *p)
         FUZZ_CHECK(reg_valid_tag(*t));
     FUZZ_CHECK(p->dst_tag == NULL || reg_valid_tag(p->dst_tag));
     FUZZ_CHECK(p->src_digest == NULL || reg_valid_digest(p->src_digest));
+    /* The mapping form's filters were checked when loaded: they compile,
+     * and a tag runs through them. */
+    it_tagfilter *f = NULL;
+    it_errbuf err = {{0}};
+    FUZZ_CHECK(it_tagfilter_new(&f, p->filter_tags, p->filter_exclude,
+                                p->filter_semver, p->filter_latest, &err) == 0);
+    (void)it_tagfilter_check(f, "v1.2.3-rc.1");
+    it_tagfilter_free(f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

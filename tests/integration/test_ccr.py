@@ -259,6 +259,40 @@ class CcrToTcrTest(unittest.TestCase):
                              [newest_tag(r)])
         self.assert_copied(kept)
 
+    def test_3b_latest_after_the_tag_filters(self):
+        """--latest is --ccrTagNums by its new name (issue 14): the newest
+        pushed tags among those the other filters keep."""
+        self.start()
+        w = self.workdir()
+        rc, out, err = run_it(self.args(w) + ['--latest=1',
+                                              '--exclude-tags=^v2$,^15$'])
+        self.assertEqual(rc, 0, out + err)
+        excluded = [('team-a/web', 'v2'), ('team-c/db', '15')]
+        kept = {}
+        for r in REPOS:
+            tags = [t for t in r['tags'] if (r['name'], t['name'])
+                    not in excluded]
+            kept[r['name']] = max(tags, key=lambda t: t['push_time'])['name']
+        self.assertEqual(kept['team-a/web'], 'latest')
+        for name, tag in kept.items():
+            self.assertEqual(skopeo_tags(self.dst, name), [tag])
+        rep = w.load_report()
+        by_src = {e['source'].split('/', 1)[1]: e
+                  for e in rep['repositories']}
+        web = by_src['team-a/web']
+        self.assertEqual(web['order'], 'push_time')
+        self.assertEqual(web['filtered'], {'regex': 0, 'exclude': 1,
+                                           'semver': 0, 'latest': 1})
+        self.assertEqual(rep['summary']['tags_filtered']['exclude'], 2)
+        left_out = sum(len(r['tags']) for r in REPOS) - len(kept) - 2
+        self.assertIn('%d older tags left out by --latest=1' % left_out,
+                      out + err)
+        # the two names of one flag must agree
+        rc, out, err = run_it(self.args(w) + ['--latest=1',
+                                              '--ccrTagNums=2'])
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn('same flag', out + err)
+
     def test_4_namespace_creation_failure(self):
         reason = 'namespace quota reached (injected)'
         self.start(faults=[{'action': 'CreateNamespace', 'nth': [1],

@@ -21,6 +21,7 @@ typedef struct mr_tag {
 typedef struct mr_blob {
     char digest[72];
     int64_t size;
+    char *bytes; /* its name, for blob_get (NULL for copies) */
 } mr_blob;
 
 typedef struct mr_repo {
@@ -428,6 +429,38 @@ static int mr_blob_mount(void *self, it_regclient *c, const char *repo,
     return b ? 0 : reg_error_set(err, REG_ENOTFOUND, "not mounted (202)");
 }
 
+static int mr_blob_get(void *self, unsigned char **out, size_t *len_out,
+                       it_regclient *c, const char *repo, const char *digest,
+                       size_t max_len, reg_error *err)
+{
+    memreg *m = self;
+    mr_client *mc = (mr_client *)c;
+    *out = NULL;
+    *len_out = 0;
+    int rc = enter(m, MR_BLOB_GET, mc, mc->host, repo, digest, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&m->lock);
+    mr_blob *b = blob_find(repo_get(m, mc->host, repo, false), digest);
+    /* bytes given with memreg_blob_data, else the blob's name (memreg_blob),
+     * else "{}" */
+    const char *data = b && b->bytes ? b->bytes : "{}";
+    for (size_t i = 0; b && i < m->ndata; i++)
+        if (strcmp(m->data[i].digest, digest) == 0)
+            data = m->data[i].bytes;
+    char *bytes = b ? strdup(data) : NULL;
+    pthread_mutex_unlock(&m->lock);
+    if (!bytes)
+        return reg_error_set(err, REG_ENOTFOUND, "blob unknown");
+    if (strlen(bytes) > max_len) {
+        free(bytes);
+        return reg_error_set(err, REG_EINVAL, "blob too large");
+    }
+    *len_out = strlen(bytes);
+    *out = (unsigned char *)bytes;
+    return 0;
+}
+
 static int mr_blob_copy(void *self, it_regclient *src, const char *src_repo,
                         it_regclient *dst, const char *dst_repo,
                         const reg_descriptor *d, const reg_copy_opts *opts,
@@ -570,40 +603,6 @@ static void put_json(memreg *m, const char *host, const char *repo,
                      const char *tag, const char *mt, const char *json,
                      char digest_out[72]);
 
-/* issue 14: a small blob's bytes ("{}" for a blob added without any). */
-static int mr_blob_get(void *self, unsigned char **out, size_t *len_out,
-                       it_regclient *c, const char *repo, const char *digest,
-                       size_t max_len, reg_error *err)
-{
-    memreg *m = self;
-    mr_client *mc = (mr_client *)c;
-    *out = NULL;
-    *len_out = 0;
-    int rc = enter(m, MR_BLOB_GET, mc, mc->host, repo, digest, err);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&m->lock);
-    bool has = blob_find(repo_get(m, mc->host, repo, false), digest) != NULL;
-    const char *bytes = "{}";
-    size_t len = 2;
-    for (size_t i = 0; i < m->ndata; i++)
-        if (strcmp(m->data[i].digest, digest) == 0) {
-            bytes = m->data[i].bytes;
-            len = m->data[i].len;
-        }
-    if (!has)
-        rc = reg_error_set(err, REG_ENOTFOUND, "blob unknown");
-    else if (len > max_len)
-        rc = reg_error_set(err, REG_EINVAL, "blob too large");
-    else if ((*out = malloc(len + 1)) != NULL) {
-        memcpy(*out, bytes, len);
-        *len_out = len;
-    } else
-        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
-    pthread_mutex_unlock(&m->lock);
-    return rc;
-}
-
 void memreg_blob_data(memreg *m, const char *host, const char *repo,
                       const char *bytes, char digest_out[72])
 {
@@ -664,6 +663,8 @@ void memreg_free(memreg *m)
             free(r->manifests[j].media_type);
             free(r->manifests[j].body);
         }
+        for (size_t j = 0; j < r->nblobs; j++)
+            free(r->blobs[j].bytes);
         free(r->tags);
         free(r->manifests);
         free(r->blobs);
@@ -703,7 +704,11 @@ void memreg_blob(memreg *m, const char *host, const char *repo,
 {
     reg_sha256_digest(digest_out, name, strlen(name));
     pthread_mutex_lock(&m->lock);
-    blob_put(repo_get(m, host, repo, true), digest_out, size);
+    mr_repo *r = repo_get(m, host, repo, true);
+    blob_put(r, digest_out, size);
+    mr_blob *b = blob_find(r, digest_out);
+    if (!b->bytes && !(b->bytes = strdup(name)))
+        abort();
     pthread_mutex_unlock(&m->lock);
 }
 

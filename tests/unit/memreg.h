@@ -41,7 +41,8 @@ void memreg_free(memreg *m);
 const it_regops *memreg_ops(memreg *m);
 
 /* A blob named `name` (its digest is sha256 of the name) of `size` bytes
- * in host/repo; the digest in digest_out. */
+ * in host/repo; the digest in digest_out. blob_get reads the name as the
+ * blob's bytes (so a config is a blob named by its JSON). */
 void memreg_blob(memreg *m, const char *host, const char *repo,
                  const char *name, int64_t size, char digest_out[72]);
 /* An OCI image manifest with blobs[0] as config and the rest as layers

@@ -336,6 +336,80 @@ static void test_rules_good(void **state)
     it_rules_free(NULL);
 }
 
+/* The mapping form (issue 14): filters and platforms into the rule, the
+ * pair, and the global flags only where the rule gives nothing. */
+static void test_rules_mapping(void **state)
+{
+    (void)state;
+    char path[1200];
+    it_errbuf err;
+    it_rules *r = NULL;
+    fixture_path(path, sizeof path, "rules-mapping.yaml");
+    if (it_rules_load(&r, path, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(r->n, 4);
+    const it_rule *a = &r->items[0];
+    assert_string_equal(a->target, "tcr.example.com/org/app");
+    assert_string_equal(a->tags[0], "^v\\d+\\.\\d+\\.\\d+$");
+    assert_null(a->tags[1]);
+    assert_string_equal(a->exclude[0], "-rc");
+    assert_string_equal(a->exclude[1], "^dev-");
+    assert_null(a->exclude[2]);
+    assert_string_equal(a->semver, ">=1.4 <3");
+    assert_int_equal(a->latest, 10);
+    assert_string_equal(a->platforms[1], "linux/arm64");
+    /* the one-line form is untouched */
+    assert_string_equal(r->items[1].target, "reg.example.com/lib/nginx");
+    assert_null(r->items[1].tags);
+    /* one scalar is a list of one; null is "not given" */
+    assert_null(r->items[2].target);
+    assert_string_equal(r->items[2].tags[0], "nightly");
+    assert_int_equal(r->items[2].latest, 0);
+    assert_null(r->items[3].target); /* "redis: {}" */
+
+    it_pair p;
+    if (it_rule_resolve(&p, a, path, NULL, NULL, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_string_equal(p.dst_host, "tcr.example.com");
+    assert_string_equal(p.filter_exclude[1], "^dev-");
+    assert_string_equal(p.filter_semver, ">=1.4 <3");
+    assert_int_equal(p.filter_latest, 10);
+    assert_string_equal(p.platforms[0], "linux/amd64");
+    /* the rule's keys win over the global flags */
+    assert_int_equal(it_pair_filter_defaults(&p, "x", "y", ">=9", 3, &err), 0);
+    assert_string_equal(p.filter_tags[0], "^v\\d+\\.\\d+\\.\\d+$");
+    assert_string_equal(p.filter_exclude[0], "-rc");
+    assert_string_equal(p.filter_semver, ">=1.4 <3");
+    assert_int_equal(p.filter_latest, 10);
+    it_pair_clear(&p);
+
+    /* the tool rule: target by default, global flags fill the rest */
+    if (it_rule_resolve(&p, &r->items[2], path, "tcr.example.com", "ns", &err))
+        fail_msg("%s", err.msg);
+    assert_string_equal(p.dst_repo, "ns/tool");
+    assert_int_equal(
+        it_pair_filter_defaults(&p, "a{1,2},b[,]c,,", "^dev-", ">=1", 5, &err),
+        0);
+    assert_string_equal(p.filter_tags[0], "nightly");
+    assert_null(p.filter_tags[1]);
+    assert_string_equal(p.filter_exclude[0], "^dev-");
+    assert_string_equal(p.filter_semver, ">=1");
+    assert_int_equal(p.filter_latest, 5);
+    it_pair_clear(&p);
+    if (it_rule_resolve(&p, &r->items[3], path, "tcr.example.com", NULL, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(
+        it_pair_filter_defaults(&p, "a{1,2},b[,]c,,", NULL, NULL, 0, &err), 0);
+    /* commas inside {m,n} and [...] belong to the regex */
+    assert_string_equal(p.filter_tags[0], "a{1,2}");
+    assert_string_equal(p.filter_tags[1], "b[,]c");
+    assert_null(p.filter_tags[2]);
+    assert_null(p.filter_exclude);
+    assert_null(p.filter_semver);
+    it_pair_clear(&p);
+    it_rules_free(r);
+}
+
 static char *nullable(char *s)
 {
     return strcmp(s, "-") == 0 ? NULL : s;
@@ -368,7 +442,7 @@ static void test_rule_resolve_table(void **state)
         assert_int_equal(split_fields(line, f, 5), 5);
         char ctx[64];
         snprintf(ctx, sizeof ctx, "rules-resolve.table:%d", lineno);
-        it_rule r = {f[0], nullable(f[1]), 42};
+        it_rule r = {.source = f[0], .target = nullable(f[1]), .line = 42};
         it_pair p;
         it_errbuf err;
         memset(&err, 0, sizeof err);
@@ -595,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_secrets_insecure),
         cmocka_unit_test(test_docker_config),
         cmocka_unit_test(test_rules_good),
+        cmocka_unit_test(test_rules_mapping),
         cmocka_unit_test(test_rule_resolve_table),
         cmocka_unit_test(test_tc_secrets),
         cmocka_unit_test(test_exposed_secret_files),

@@ -38,6 +38,10 @@ typedef struct fx {
     size_t nres, capres;
     bool dry_run, plan_quiet;
     FILE *plan_out;
+    /* tag filters (issue 14): what on_filtered reported last */
+    it_filter_counts fc;
+    char order[32];
+    long nfiltered;
 } fx;
 
 static char *dup0(const char *s)
@@ -63,6 +67,20 @@ static void collect_result(void *payload, const it_image_result *r)
         .bytes = r->bytes,
         .error = dup0(r->error),
     };
+    pthread_mutex_unlock(&f->res_lock);
+}
+
+static void collect_filtered(void *payload, const char *source,
+                             const char *target, const it_filter_counts *c,
+                             const char *order)
+{
+    (void)source;
+    (void)target;
+    fx *f = payload;
+    pthread_mutex_lock(&f->res_lock);
+    f->fc = *c;
+    snprintf(f->order, sizeof(f->order), "%s", order ? order : "-");
+    f->nfiltered++;
     pthread_mutex_unlock(&f->res_lock);
 }
 
@@ -119,6 +137,7 @@ static void start(fx *f, int routines, int retry)
     o.sleep_payload = f;
     o.on_result = collect_result;
     o.result_payload = f;
+    o.on_filtered = collect_filtered;
     o.dry_run = f->dry_run;
     o.plan_quiet = f->plan_quiet;
     o.plan_out = f->plan_out;
@@ -672,7 +691,7 @@ static void test_journal_rerun_lookups(void **state)
 /* A subscriber that records the stream. */
 typedef struct recorder {
     pthread_mutex_t lock;
-    long n[IT_EV_IMAGE_FINISHED + 1];
+    long n[IT_EV_IMAGE_CREATED + 1];
     int64_t bytes, taken_back;
     long blobs_copied;
     long copied_images;
@@ -844,6 +863,208 @@ static void test_listing_fails_twice(void **state)
     assert_non_null(strstr(f->res[0].error, "list tags"));
 }
 
+/* ------------------------------------------------ tag filters (#14) */
+
+/* An image of one config blob (`config`: its bytes, so its `created`) and
+ * one layer, tagged `tag` in SRC/repo. */
+static void image_cfg(fx *f, const char *repo, const char *tag,
+                      const char *config, const char *layer)
+{
+    char dc[72], dl[72], dm[72];
+    memreg_blob(f->m, SRC, repo, config, 10, dc);
+    memreg_blob(f->m, SRC, repo, layer, 100, dl);
+    const char *blobs[] = {dc, dl};
+    memreg_image(f->m, SRC, repo, tag, blobs, 2, dm);
+}
+
+static bool dst_has_tag(fx *f, const char *repo, const char *tag)
+{
+    char d[72];
+    memreg_tag_digest(f->m, DST, repo, tag, d);
+    return d[0] != '\0';
+}
+
+/* Runs one pair SRC/repo -> DST/repo with the given filters. */
+static void run_filtered(fx *f, const char *repo, char **tags, char **exclude,
+                         const char *semver, int latest)
+{
+    start(f, 2, 1);
+    it_pair p = {0};
+    p.src_host = SRC;
+    p.src_repo = (char *)repo;
+    p.dst_host = DST;
+    p.dst_repo = (char *)repo;
+    p.filter_tags = tags;
+    p.filter_exclude = exclude;
+    p.filter_semver = (char *)semver;
+    p.filter_latest = latest;
+    assert_int_equal(it_engine_add_pair(f->e, &p), 0);
+    finish(f);
+}
+
+/* include, exclude (wins), semver: what each left out is counted. */
+static void test_filters_counted(void **state)
+{
+    fx *f = *state;
+    static const char *const tags[] = {"v1.3.0", "v1.5.0",    "v1.5.0-rc1",
+                                       "dev-1",  "v2.0.0",    "latest",
+                                       "v3.1.0", "v2.1.0-dev"};
+    for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+        char cfg[64], layer[64];
+        snprintf(cfg, sizeof(cfg), "{\"n\":%zu}", i);
+        snprintf(layer, sizeof(layer), "layer-%zu", i);
+        image_cfg(f, "f", tags[i], cfg, layer);
+    }
+    char *inc[] = {"^v\\d", NULL};
+    char *exc[] = {"-rc", "^dev-", "-dev$", NULL};
+    run_filtered(f, "f", inc, exc, ">=1.4 <3", 0);
+    assert_true(dst_has_tag(f, "f", "v1.5.0"));
+    assert_true(dst_has_tag(f, "f", "v2.0.0"));
+    assert_int_equal(f->nres, 2);
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    assert_int_equal(st.filtered.regex, 2);   /* dev-1, latest */
+    assert_int_equal(st.filtered.exclude, 2); /* v1.5.0-rc1, v2.1.0-dev */
+    assert_int_equal(st.filtered.semver, 2);  /* v1.3.0, v3.1.0 */
+    assert_int_equal(st.filtered.latest, 0);
+    assert_int_equal(f->nfiltered, 1);
+    assert_int_equal(f->fc.exclude, 2);
+    assert_string_equal(f->order, "-");
+    /* the dashboard's "Filtered" line */
+    it_snapshot *snap = it_progress_snapshot(f->progress, NULL);
+    const char *line = NULL;
+    for (size_t i = 0; i < snap->n_prep; i++)
+        if (strcmp(snap->prep_keys[i], "filtered") == 0)
+            line = snap->prep_values[i];
+    assert_non_null(line);
+    assert_string_equal(line, "6 tags: 2 by regex, 2 by exclude, 2 by "
+                              "semver, 0 older than the newest N");
+    it_snapshot_free(snap);
+}
+
+/* Newest N by semver when every candidate is a version: no config read. */
+static void test_latest_by_semver(void **state)
+{
+    fx *f = *state;
+    static const char *const tags[] = {"1.2.0", "1.10.0", "1.9.0", "2.0.0-rc.1",
+                                       "1.10.0-rc.1"};
+    for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+        char cfg[64], layer[64];
+        snprintf(cfg, sizeof(cfg), "{\"n\":%zu}", i);
+        snprintf(layer, sizeof(layer), "layer-%zu", i);
+        image_cfg(f, "s", tags[i], cfg, layer);
+    }
+    run_filtered(f, "s", NULL, NULL, NULL, 2);
+    assert_true(dst_has_tag(f, "s", "2.0.0-rc.1"));
+    assert_true(dst_has_tag(f, "s", "1.10.0"));
+    assert_false(dst_has_tag(f, "s", "1.9.0"));
+    assert_int_equal(f->nres, 2);
+    assert_string_equal(f->order, "semver");
+    assert_int_equal(f->fc.latest, 3);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_GET, NULL, NULL, NULL), 0);
+}
+
+/* Newest N by creation time when a candidate is no version: the configs
+ * of the candidates only are read, once; a rerun takes the times from the
+ * journal, and a tag moved to another image is read again. */
+static void test_latest_by_created_cached(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    char statedir[512];
+    it_errbuf err = {{0}};
+    assert_int_equal(tu_tmpdir_new(&dir, "engine"), 0);
+    tu_path_in(statedir, sizeof(statedir), dir, "state");
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+    image_cfg(f, "c", "old", "{\"created\":\"2021-01-01T00:00:00Z\"}", "l1");
+    image_cfg(f, "c", "new",
+              "{\"created\":\"2024-03-01T10:00:00.123456789+02:00\"}", "l2");
+    image_cfg(f, "c", "mid", "{\"created\":\"2023-06-01T00:00:00Z\"}", "l3");
+    image_cfg(f, "c", "nodate", "{\"architecture\":\"amd64\"}", "l4");
+    image_cfg(f, "c", "skip-me", "{\"created\":\"2025-01-01T00:00:00Z\"}",
+              "l5");
+    char *exc[] = {"^skip", NULL};
+    run_filtered(f, "c", NULL, exc, NULL, 2);
+    assert_true(dst_has_tag(f, "c", "new"));
+    assert_true(dst_has_tag(f, "c", "mid"));
+    assert_false(dst_has_tag(f, "c", "old"));
+    assert_false(dst_has_tag(f, "c", "nodate"));
+    assert_false(dst_has_tag(f, "c", "skip-me"));
+    assert_string_equal(f->order, "created");
+    assert_int_equal(f->fc.latest, 2);
+    assert_int_equal(f->fc.exclude, 1);
+    /* one config GET per candidate, none for the excluded tag */
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_GET, SRC, "c", NULL), 4);
+
+    /* a rerun: every time from the journal */
+    assert_int_equal(it_journal_close(f->journal), 0);
+    it_engine_free(f->e);
+    f->e = NULL;
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+    run_filtered(f, "c", NULL, exc, NULL, 2);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_GET, SRC, "c", NULL), 4);
+    assert_string_equal(f->order, "created");
+
+    /* "old" moves to a newer image: read again, and now among the two */
+    it_engine_free(f->e);
+    f->e = NULL;
+    image_cfg(f, "c", "old", "{\"created\":\"2026-01-01T00:00:00Z\"}", "l6");
+    run_filtered(f, "c", NULL, exc, NULL, 2);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_GET, SRC, "c", NULL), 5);
+    assert_true(dst_has_tag(f, "c", "old"));
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    tu_tmpdir_drop(&dir);
+}
+
+/* An index's creation time is its linux/amd64 child's (memreg's first
+ * child is linux/amd64, its second linux/arm64). */
+static void test_latest_created_of_index(void **state)
+{
+    fx *f = *state;
+    char c0[72], l0[72], c1[72], l1[72], m0[72], m1[72], idx[72];
+    memreg_blob(f->m, SRC, "i", "{\"created\":\"2030-01-01T00:00:00Z\"}", 10,
+                c0);
+    memreg_blob(f->m, SRC, "i", "il0", 100, l0);
+    memreg_blob(f->m, SRC, "i", "{\"created\":\"2000-01-01T00:00:00Z\"}", 10,
+                c1);
+    memreg_blob(f->m, SRC, "i", "il1", 100, l1);
+    const char *b0[] = {c0, l0}, *b1[] = {c1, l1};
+    memreg_image(f->m, SRC, "i", NULL, b0, 2, m0);
+    memreg_image(f->m, SRC, "i", NULL, b1, 2, m1);
+    const char *kids[] = {m0, m1};
+    memreg_index(f->m, SRC, "i", "multi", kids, 2, idx);
+    image_cfg(f, "i", "plain", "{\"created\":\"2029-01-01T00:00:00Z\"}", "l2");
+    run_filtered(f, "i", NULL, NULL, NULL, 1);
+    assert_true(dst_has_tag(f, "i", "multi"));
+    assert_false(dst_has_tag(f, "i", "plain"));
+    assert_string_equal(f->order, "created");
+    /* the amd64 child's config only */
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_GET, SRC, "i", c0), 1);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_GET, SRC, "i", c1), 0);
+}
+
+/* A filter that cannot compile fails its pair (the rule loader checks
+ * first; this is the engine's own guard). */
+static void test_bad_filter_fails_pair(void **state)
+{
+    fx *f = *state;
+    image_cfg(f, "b", "v1", "{}", "l");
+    start(f, 1, 0);
+    char *inc[] = {"(", NULL};
+    it_pair p = {0};
+    p.src_host = SRC;
+    p.src_repo = "b";
+    p.dst_host = DST;
+    p.dst_repo = "b";
+    p.filter_tags = inc;
+    assert_int_equal(it_engine_add_pair(f->e, &p), 0); /* added as failed */
+    finish(f);
+    assert_int_equal(f->nres, 1);
+    assert_int_equal(f->res[0].status, IT_STATUS_FAILED);
+    assert_non_null(strstr(f->res[0].error, "regex '('"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -880,6 +1101,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_one_source, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_event_text_redacted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_filters_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_latest_by_semver, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_latest_by_created_cached, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_filter_fails_pair, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_latest_created_of_index, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1022,6 +1023,36 @@ static void test_kill_9_while_appending(void **state)
     sqlite3_close(db);
 }
 
+/* Creation times (issue 14, --latest): recorded by digest, "none" kept
+ * as such, found again after a reopen; another digest is unknown. */
+static void test_created_times(void **state)
+{
+    const char *dir = *state;
+    it_journal *j = open_ok(dir, NULL);
+    long long t = 0;
+    assert_int_equal(it_journal_created(j, "r.example", "app", "sha256:a", &t),
+                     0);
+    assert_true(t == LLONG_MIN);
+    it_journal_created_record(j, "r.example", "app", "sha256:a", 1700000000);
+    it_journal_created_record(j, "r.example", "app", "sha256:b", LLONG_MIN);
+    it_journal_created_record(j, "r.example", "app", "sha256:a", 1700000001);
+    assert_int_equal(it_journal_close(j), 0);
+    j = open_ok(dir, NULL);
+    assert_int_equal(it_journal_created(j, "r.example", "app", "sha256:a", &t),
+                     1);
+    assert_true(t == 1700000001);
+    assert_int_equal(it_journal_created(j, "r.example", "app", "sha256:b", &t),
+                     1);
+    assert_true(t == LLONG_MIN);
+    assert_int_equal(
+        it_journal_created(j, "r.example", "other", "sha256:a", &t), 0);
+    /* not records: the count is of blobs and images only */
+    long records = -1;
+    it_journal_stats(j, &records, NULL);
+    assert_int_equal(records, 0);
+    assert_int_equal(it_journal_close(j), 0);
+}
+
 /* The journal never holds a secret: the tables have exactly the
  * documented columns, nothing else (no room for a credential); meta holds
  * only the record count. */
@@ -1053,8 +1084,10 @@ static void test_exact_columns(void **state)
     }
     sqlite3_finalize(st);
     assert_string_equal(got, "blobs.registry blobs.digest blobs.repo "
-                             "blobs.size images.source images.target "
-                             "images.digest meta.key meta.value "
+                             "blobs.size created.registry created.repo "
+                             "created.digest created.created images.source "
+                             "images.target images.digest meta.key "
+                             "meta.value "
                              /* issue 14, platforms */
                              "platform_images.source platform_images.target "
                              "platform_images.digest platform_images.filter "
@@ -1126,6 +1159,7 @@ int main(void)
         T(test_concurrent_appends),
         T(test_processes_share_state_dir),
         T(test_kill_9_while_appending),
+        T(test_created_times),
         T(test_exact_columns),
         T(test_failed_append_reported_by_close),
         cmocka_unit_test(test_null_journal),

@@ -91,6 +91,10 @@ static int field(char *out, size_t cap, const it_options *o, const char *name)
     STR(platforms) /* issue 14 */
     BOOL(help)
     BOOL(version)
+    STR(tags) /* tag filters (issue 14) */
+    STR(exclude_tags)
+    STR(semver)
+    INT(latest)
     if (strcmp(name, "tui") == 0)
         return snprintf(out, cap, "%s", tui[o->tui]), 0;
     if (strcmp(name, "output") == 0)

@@ -540,6 +540,59 @@ static void test_platforms(void **state)
     json_decref(root);
 }
 
+/* Tag filters (issue 14): one "repositories" entry per filtered
+ * repository (names escaped), and "tags_filtered" in the summary only
+ * when a filter left something out. */
+static void test_filtered_repositories(void **state)
+{
+    const char *dir = *state;
+    char path[4096];
+    tu_path_in(path, sizeof(path), dir, "r.json");
+    it_report *r = NULL;
+    it_errbuf err = {{0}};
+    assert_int_equal(it_report_open(&r, path, "generic", NULL, 0, &err), 0);
+    it_image_result res = {
+        .source = "s/a:v2", .target = "d/a:v2", .status = IT_STATUS_COPIED};
+    it_report_add(r, &res);
+    it_filter_counts c = {.regex = 3, .exclude = 2, .semver = 1, .latest = 7};
+    it_report_add_filtered(r, "s/a", "d/a", &c, "semver");
+    it_filter_counts c2 = {.exclude = 1};
+    it_report_add_filtered(r, "s/b\x1b[2J", "d/b", &c2, NULL);
+    it_engine_stats s = {.images_total = 1, .images_copied = 1};
+    s.filtered =
+        (it_filter_counts){.regex = 3, .exclude = 3, .semver = 1, .latest = 7};
+    assert_int_equal(it_report_finish(r, 1, &s, false, &err), 0);
+    json_t *root = load(path);
+    json_t *repos = json_object_get(root, "repositories");
+    assert_int_equal(json_array_size(repos), 2);
+    json_t *a = json_array_get(repos, 0);
+    assert_str(a, "source", "s/a");
+    assert_str(a, "order", "semver");
+    json_t *fa = json_object_get(a, "filtered");
+    assert_int_key(fa, "regex", 3);
+    assert_int_key(fa, "exclude", 2);
+    assert_int_key(fa, "semver", 1);
+    assert_int_key(fa, "latest", 7);
+    json_t *b = json_array_get(repos, 1);
+    assert_true(json_is_null(json_object_get(b, "order")));
+    assert_null(
+        strchr(json_string_value(json_object_get(b, "source")), '\x1b'));
+    json_t *tf =
+        json_object_get(json_object_get(root, "summary"), "tags_filtered");
+    assert_int_key(tf, "exclude", 3);
+    assert_int_key(tf, "latest", 7);
+    json_decref(root);
+
+    /* no filter: no "repositories", no "tags_filtered" */
+    it_engine_stats s0 = {0};
+    write_ok(path, "generic", 0, 1, &s0, NULL, 0, false);
+    root = load(path);
+    assert_null(json_object_get(root, "repositories"));
+    assert_null(
+        json_object_get(json_object_get(root, "summary"), "tags_filtered"));
+    json_decref(root);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -553,10 +606,15 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, make_tmpdir, tu_tmpdir_drop)
     const struct CMUnitTest tests[] = {
-        T(test_schema),         T(test_interrupted_and_empty),
-        T(test_atomic_replace), T(test_unwritable_path),
-        T(test_shard),          T(test_planted_symlink),
-        T(test_hostile_fields), cmocka_unit_test(test_status_names),
+        T(test_schema),
+        T(test_interrupted_and_empty),
+        T(test_atomic_replace),
+        T(test_unwritable_path),
+        T(test_shard),
+        T(test_planted_symlink),
+        T(test_hostile_fields),
+        cmocka_unit_test(test_status_names),
+        T(test_filtered_repositories),
         T(test_platforms), /* issue 14 */
     };
 #undef T

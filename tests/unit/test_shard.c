@@ -215,7 +215,9 @@ static void test_rule_spellings_share_a_shard(void **state)
         {"localhost:5000/team/app:v1,v2", "team/app"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        it_rule r = {(char *)cases[i].source, "tcr.example.com/x/y", 7};
+        it_rule r = {.source = (char *)cases[i].source,
+                     .target = "tcr.example.com/x/y",
+                     .line = 7};
         it_pair p;
         it_errbuf err = {{0}};
         if (it_rule_resolve(&p, &r, "rules.yaml", NULL, NULL, &err) != 0)
