@@ -40,6 +40,12 @@ static void journal_on_event(void *payload, const it_event *ev)
     case IT_EV_IMAGE_FINISHED:
         if (ev->status == IT_STATUS_COPIED)
             it_journal_image(j, ev->source, ev->digest, ev->target);
+        /* --verify: a target that does not match is copied again by the
+         * next run, which would otherwise trust the journal */
+        if (ev->verify == IT_VERIFY_MISSING ||
+            ev->verify == IT_VERIFY_DIFFERENT ||
+            ev->verify == IT_VERIFY_INCOMPLETE)
+            it_journal_image_forget(j, ev->source, ev->target);
         break;
     default:
         break;

@@ -295,6 +295,10 @@ static void start_image(it_engine *e, image_ctx *img)
                             .image = img->id,
                             .source = img->src_str,
                             .target = img->dst_str});
+    if (e->o.verify) { /* --verify: a verdict instead of a copy */
+        eng_verify_image(e, img, src_ref);
+        return;
+    }
     rc = compare_target(e, img, &src_ref, skip, sizeof(skip), &err);
     if (rc != 0) {
         if (rc > 0) {
@@ -376,5 +380,6 @@ void eng_image_free(image_ctx *img)
     free(img->dst_str);
     free(img->error);
     free(img->last_error);
+    eng_verify_clear(img);
     free(img);
 }

@@ -109,7 +109,16 @@ typedef struct image_ctx {
     atomic_llong expect; /* blob bytes of all its manifests (index: sum) */
     char digest[REG_DIGEST_LEN + 1];
     struct node *root;
+    /* --verify (issue 13, engine_verify.c): the verdict of this attempt,
+     * the target's digest, what is absent (capped at ENG_VERIFY_MISSING_MAX;
+     * missing_more counts the rest). */
+    it_verify_status verify;
+    char dst_digest[REG_DIGEST_LEN + 1];
+    char **missing;
+    size_t nmissing, missing_more;
 } image_ctx;
+
+#define ENG_VERIFY_MISSING_MAX 16
 
 typedef struct node {
     image_ctx *img;
@@ -224,6 +233,12 @@ struct it_engine {
 
     pthread_t *threads;
     int nthreads;
+
+    /* --verify (issue 13): tags by it_verify_status (results subscriber);
+     * --verify=deep: "host repo digest" of blobs seen present on the
+     * target this run (a hash set under blobs_lock, NULL until used). */
+    atomic_long verify_by_status[IT_VERIFY_NSTATUS];
+    it_strmap *verified;
 };
 
 /* ---- engine_util.c */
@@ -331,6 +346,13 @@ bool eng_run_blob(it_engine *e, node *n, size_t i, task *t);
  * prints the plan line. */
 int eng_plan_image(it_engine *e, image_ctx *img, reg_error *err);
 void eng_plan_cache_free(void *p);
+
+/* ---- engine_verify.c (--verify, issue 13) */
+/* Verifies the image (its target client and IMAGE_STARTED are done) and
+ * finishes it with its verdict. Copies nothing. */
+void eng_verify_image(it_engine *e, image_ctx *img, const char *src_ref);
+/* Frees what a verify attempt kept in img (the missing list). */
+void eng_verify_clear(image_ctx *img);
 
 /* ---- engine_list.c */
 void eng_run_repo(it_engine *e, repo_ctx *r);

@@ -12,9 +12,16 @@
 /* One final outcome: counted, then handed to the caller's on_result. */
 static void put_result(it_engine *e, const char *src, const char *dst,
                        const char *digest, it_image_status st, int64_t bytes,
-                       const char *error)
+                       const char *error, const it_event *vev)
 {
     atomic_fetch_add(&e->images_by_status[st], 1);
+    /* --verify: every result has a verdict (a listing that failed is an
+     * error; one never started has none) */
+    it_verify_status vs = vev ? vev->verify : IT_VERIFY_NONE;
+    if (e->o.verify && vs == IT_VERIFY_NONE && st == IT_STATUS_FAILED)
+        vs = IT_VERIFY_ERROR;
+    if (e->o.verify && vs != IT_VERIFY_NONE)
+        atomic_fetch_add(&e->verify_by_status[vs], 1);
     if (st == IT_STATUS_PLANNED)
         eng_add_sat(&e->bytes_planned, bytes);
     if (!e->o.on_result)
@@ -24,7 +31,13 @@ static void put_result(it_engine *e, const char *src, const char *dst,
                          .digest = digest && *digest ? digest : NULL,
                          .status = st,
                          .bytes = bytes,
-                         .error = error};
+                         .error = error,
+                         .verify = vs};
+    if (vev) {
+        r.target_digest = vev->target_digest;
+        r.missing = vev->missing;
+        r.nmissing = vev->nmissing;
+    }
     e->o.on_result(e->o.result_payload, &r);
 }
 
@@ -38,16 +51,17 @@ void eng_results_on_event(void *payload, const it_event *ev)
         /* a failure retried at the end is not final yet */
         if (!ev->will_retry)
             put_result(e, ev->source, ev->target, ev->digest, ev->status,
-                       ev->bytes, ev->text);
+                       ev->bytes, ev->text, ev);
         break;
     case IT_EV_REPO_LISTED: /* a failed or stopped listing has a row */
         if (ev->status != IT_STATUS_COPIED && !ev->will_retry)
-            put_result(e, ev->source, ev->target, NULL, ev->status, 0,
-                       ev->text);
+            put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text,
+                       NULL);
         break;
     case IT_EV_REPO_FAILED:
     case IT_EV_PAIR_FAILED:
-        put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text);
+        put_result(e, ev->source, ev->target, NULL, ev->status, 0, ev->text,
+                   NULL);
         break;
     case IT_EV_BLOB_DONE:
         atomic_fetch_add(ev->outcome == IT_BLOB_COPIED    ? &e->blobs_copied
@@ -144,13 +158,21 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
                    .digest = img->digest,
                    .status = st,
                    .bytes = atomic_load(&img->bytes),
-                   .text = why};
+                   .text = why,
+                   /* --verify: the verdict */
+                   .verify = img->verify,
+                   .target_digest = img->dst_digest[0] ? img->dst_digest : NULL,
+                   .missing = (const char *const *)img->missing,
+                   .nmissing = img->nmissing};
     if (st == IT_STATUS_FAILED) {
         if (!atomic_load(&img->failed))
             eng_image_fail(img, "", why ? why : "failed");
         ev.text = img->error;
         ev.bytes = img->fail_bytes;
-        ev.will_retry = retry_later(e, img);
+        /* a verdict other than error is final: checked again, the same */
+        ev.will_retry =
+            (img->verify == IT_VERIFY_NONE || img->verify == IT_VERIFY_ERROR) &&
+            retry_later(e, img);
     }
     eng_emit(e, &ev);
     eng_node_free(img->root);
@@ -201,6 +223,7 @@ void eng_image_final_failure(it_engine *e, image_ctx *img)
                          .status = IT_STATUS_FAILED,
                          .bytes = img->fail_bytes,
                          .again = true,
+                         .verify = img->verify,
                          .text = img->last_error ? img->last_error : "failed"});
 }
 
@@ -230,6 +253,15 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
     s->blobs_skipped = atomic_load(&e->blobs_skipped);
     s->bytes_copied = atomic_load(&e->bytes_copied);
     s->http_requests = atomic_load(&e->http_requests);
+    s->verify = e->o.verify;
+    s->verify_identical =
+        atomic_load(&e->verify_by_status[IT_VERIFY_IDENTICAL]);
+    s->verify_missing = atomic_load(&e->verify_by_status[IT_VERIFY_MISSING]);
+    s->verify_different =
+        atomic_load(&e->verify_by_status[IT_VERIFY_DIFFERENT]);
+    s->verify_incomplete =
+        atomic_load(&e->verify_by_status[IT_VERIFY_INCOMPLETE]);
+    s->verify_errors = atomic_load(&e->verify_by_status[IT_VERIFY_ERROR]);
 }
 
 void it_engine_live(it_engine *e, long *repos, long *images)

@@ -50,6 +50,12 @@ typedef struct it_regops {
                      it_regclient *dst, const char *dst_repo,
                      const reg_descriptor *d, const reg_copy_opts *opts,
                      reg_error *err);
+    /* --verify (issue 13): manifest_head that also gives the media type
+     * (*media_type_out malloc'd or NULL when the registry sent none). */
+    int (*manifest_head_mt)(void *self, it_regclient *c, const char *repo,
+                            const char *ref,
+                            char digest_out[REG_DIGEST_LEN + 1],
+                            char **media_type_out, reg_error *err);
 } it_regops;
 
 /* The table that reaches real registries through registry/, with g the

@@ -89,4 +89,11 @@ typedef void (*memreg_hook_fn)(void *payload, memreg_op op, const char *host,
                                const char *repo, const char *ref);
 void memreg_set_hook(memreg *m, memreg_hook_fn fn, void *payload);
 
+/* --verify tests (issue 13): removes a blob / a manifest (by digest) from
+ * host/repo, as if someone deleted it from the registry's storage. */
+void memreg_drop_blob(memreg *m, const char *host, const char *repo,
+                      const char *digest);
+void memreg_drop_manifest(memreg *m, const char *host, const char *repo,
+                          const char *digest);
+
 #endif /* MEMREG_H */

@@ -127,15 +127,36 @@ static void test_schema(void **state)
     tu_path_in(path, sizeof(path), dir, "report.json");
 
     it_image_result r[5] = {
-        {"src.example/lib/a:1", "dst.example/ns/a:1", DG_A, IT_STATUS_COPIED,
-         (int64_t)5 * 1024 * 1024 * 1024, NULL},
-        {"src.example/lib/b:2", "dst.example/ns/b:2", DG_B, IT_STATUS_SKIPPED,
-         0, "target has the same digest"},
-        {"src.example/lib/c:3", "dst.example/ns/c:3", NULL, IT_STATUS_FAILED,
-         17, "manifest unknown: \"c:3\"\nsecond line"},
-        {"src.example/lib/d:4", "dst.example/ns/d:4", DG_A, IT_STATUS_PLANNED,
-         999, NULL},
-        {NULL, NULL, NULL, IT_STATUS_FAILED, 0, "no reference"},
+        {.source = "src.example/lib/a:1",
+         .target = "dst.example/ns/a:1",
+         .digest = DG_A,
+         .status = IT_STATUS_COPIED,
+         .bytes = (int64_t)5 * 1024 * 1024 * 1024,
+         .error = NULL},
+        {.source = "src.example/lib/b:2",
+         .target = "dst.example/ns/b:2",
+         .digest = DG_B,
+         .status = IT_STATUS_SKIPPED,
+         .bytes = 0,
+         .error = "target has the same digest"},
+        {.source = "src.example/lib/c:3",
+         .target = "dst.example/ns/c:3",
+         .digest = NULL,
+         .status = IT_STATUS_FAILED,
+         .bytes = 17,
+         .error = "manifest unknown: \"c:3\"\nsecond line"},
+        {.source = "src.example/lib/d:4",
+         .target = "dst.example/ns/d:4",
+         .digest = DG_A,
+         .status = IT_STATUS_PLANNED,
+         .bytes = 999,
+         .error = NULL},
+        {.source = NULL,
+         .target = NULL,
+         .digest = NULL,
+         .status = IT_STATUS_FAILED,
+         .bytes = 0,
+         .error = "no reference"},
     };
     it_engine_stats s = {0};
     s.images_total = 5;
@@ -260,7 +281,12 @@ static void test_atomic_replace(void **state)
     tu_path_in(path, sizeof(path), dir, "report.json");
     it_engine_stats s = {0};
     s.images_total = 1;
-    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED, 10, NULL};
+    it_image_result one = {.source = "a:1",
+                           .target = "b:1",
+                           .digest = DG_A,
+                           .status = IT_STATUS_COPIED,
+                           .bytes = 10,
+                           .error = NULL};
     write_ok(path, "generic", T_START, T_END, &s, &one, 1, false);
     assert_int_equal(dir_entries(dir, only, sizeof(only)), 1);
     assert_string_equal(only, "report.json");
@@ -270,8 +296,18 @@ static void test_atomic_replace(void **state)
 
     s.images_total = 2;
     it_image_result two[2] = {
-        {"a:1", "b:1", DG_A, IT_STATUS_SKIPPED, 0, NULL},
-        {"a:2", "b:2", DG_B, IT_STATUS_COPIED, 20, NULL},
+        {.source = "a:1",
+         .target = "b:1",
+         .digest = DG_A,
+         .status = IT_STATUS_SKIPPED,
+         .bytes = 0,
+         .error = NULL},
+        {.source = "a:2",
+         .target = "b:2",
+         .digest = DG_B,
+         .status = IT_STATUS_COPIED,
+         .bytes = 20,
+         .error = NULL},
     };
     write_ok(path, "generic", T_START, T_END, &s, two, 2, false);
     assert_int_equal(dir_entries(dir, NULL, 0), 2); /* no .tmp left */
@@ -338,7 +374,12 @@ static void test_shard(void **state)
     tu_path_in(path, sizeof(path), dir, "shard.json");
     it_engine_stats s = {0};
     s.images_total = 1;
-    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED, 10, NULL};
+    it_image_result one = {.source = "a:1",
+                           .target = "b:1",
+                           .digest = DG_A,
+                           .status = IT_STATUS_COPIED,
+                           .bytes = 10,
+                           .error = NULL};
 
     it_shard sh = {.index = 2, .count = 5};
     write_shard(path, "generic", &sh, T_START, T_END, &s, &one, 1, false);
@@ -390,7 +431,12 @@ static void test_planted_symlink(void **state)
     assert_int_equal(symlink(victim, tmp), 0);
 
     it_engine_stats s = {0};
-    it_image_result one = {"a:1", "b:1", DG_A, IT_STATUS_COPIED, 10, NULL};
+    it_image_result one = {.source = "a:1",
+                           .target = "b:1",
+                           .digest = DG_A,
+                           .status = IT_STATUS_COPIED,
+                           .bytes = 10,
+                           .error = NULL};
     write_ok(path, "generic", T_START, T_END, &s, &one, 1, false);
 
     char buf[64] = {0};
@@ -419,12 +465,13 @@ static void test_hostile_fields(void **state)
     char path[4096];
     tu_path_in(path, sizeof(path), dir, "hostile.json");
     it_log_add_secret("report-secret-9");
-    it_image_result r = {"src/a:\x1b]0;t\x07",
-                         "dst/a:1",
-                         "sha256:\x1b[2J",
-                         IT_STATUS_FAILED,
-                         0,
-                         "denied report-secret-9\nResult: success\x1b[2J"};
+    it_image_result r = {.source = "src/a:\x1b]0;t\x07",
+                         .target = "dst/a:1",
+                         .digest = "sha256:\x1b[2J",
+                         .status = IT_STATUS_FAILED,
+                         .bytes = 0,
+                         .error =
+                             "denied report-secret-9\nResult: success\x1b[2J"};
     it_engine_stats s = {0};
     write_ok(path, "generic", T_START, T_END, &s, &r, 1, false);
     json_t *root = load(path);
