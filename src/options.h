@@ -71,6 +71,8 @@ typedef struct it_options {
     it_output_format output; /* --output text|json (json: --dry-run) */
     bool help;
     bool version;
+    /* --verify[=deep] (issue 13): 0 off, 1 shallow, 2 deep */
+    int verify;
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

@@ -40,17 +40,57 @@ json_t *it_report_str(const char *s)
 
 json_t *it_report_summary(const it_engine_stats *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-                     "images_total", (json_int_t)s->images_total,
-                     "images_copied", (json_int_t)s->images_copied,
-                     "images_skipped", (json_int_t)s->images_skipped,
-                     "images_failed", (json_int_t)s->images_failed,
-                     "images_planned", (json_int_t)s->images_planned,
-                     "images_pending", (json_int_t)s->images_pending,
-                     "blobs_copied", (json_int_t)s->blobs_copied,
-                     "blobs_mounted", (json_int_t)s->blobs_mounted,
-                     "blobs_skipped", (json_int_t)s->blobs_skipped,
-                     "bytes_copied", (json_int_t)s->bytes_copied);
+    json_t *sum = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                            "images_total", (json_int_t)s->images_total,
+                            "images_copied", (json_int_t)s->images_copied,
+                            "images_skipped", (json_int_t)s->images_skipped,
+                            "images_failed", (json_int_t)s->images_failed,
+                            "images_planned", (json_int_t)s->images_planned,
+                            "images_pending", (json_int_t)s->images_pending,
+                            "blobs_copied", (json_int_t)s->blobs_copied,
+                            "blobs_mounted", (json_int_t)s->blobs_mounted,
+                            "blobs_skipped", (json_int_t)s->blobs_skipped,
+                            "bytes_copied", (json_int_t)s->bytes_copied);
+    /* --verify (issue 13): the count of each verdict */
+    if (sum && s->verify &&
+        json_object_set_new(
+            sum, "verify",
+            json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "depth",
+                      s->verify > 1 ? "deep" : "shallow", "identical",
+                      (json_int_t)s->verify_identical, "missing",
+                      (json_int_t)s->verify_missing, "different",
+                      (json_int_t)s->verify_different, "incomplete",
+                      (json_int_t)s->verify_incomplete, "errors",
+                      (json_int_t)s->verify_errors)) != 0) {
+        json_decref(sum);
+        sum = NULL;
+    }
+    return sum;
+}
+
+/* --verify (issue 13): the entry's status is the verdict, with both
+ * digests and, for incomplete, what is absent. Returns 0 or -1 (OOM). */
+static int add_verify(json_t *o, const it_image_result *res)
+{
+    json_t *missing = json_array();
+    for (size_t i = 0; missing && i < res->nmissing; i++)
+        if (json_array_append_new(missing, it_report_str(res->missing[i])))
+            break;
+    int rc =
+        !missing ||
+        json_object_set_new(o, "status",
+                            json_string(it_verify_status_name(res->verify))) !=
+            0 ||
+        json_object_set_new(o, "source_digest", it_report_str(res->digest)) !=
+            0 ||
+        json_object_set_new(o, "target_digest",
+                            it_report_str(res->target_digest)) != 0;
+    if (!rc && res->verify == IT_VERIFY_INCOMPLETE) {
+        rc = json_object_set_new(o, "missing", missing) != 0;
+        missing = NULL;
+    }
+    json_decref(missing);
+    return rc ? -1 : 0;
 }
 
 /* Writes the compact JSON of v after `prefix`; remembers a failure. */
@@ -133,6 +173,10 @@ void it_report_add(it_report *r, const it_image_result *res)
         it_report_str(res->target ? res->target : ""), "digest",
         it_report_str(res->digest), "status", it_image_status_name(res->status),
         "bytes", (json_int_t)res->bytes, "error", it_report_str(res->error));
+    if (o && res->verify != IT_VERIFY_NONE && add_verify(o, res) != 0) {
+        json_decref(o);
+        o = NULL; /* put_json remembers ENOMEM */
+    }
     pthread_mutex_lock(&r->lock);
     put_json(r, r->n++ ? ",\n    " : "\n    ", o);
     pthread_mutex_unlock(&r->lock);

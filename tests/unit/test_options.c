@@ -88,6 +88,7 @@ static int field(char *out, size_t cap, const it_options *o, const char *name)
     STR(metrics_file)
     INT(metrics_interval)
     STR(events)
+    INT(verify)
     BOOL(help)
     BOOL(version)
     if (strcmp(name, "tui") == 0)
@@ -361,6 +362,7 @@ static void test_usage(void **state)
                                        "--metrics-interval",
                                        "--events",
                                        "--output",
+                                       "--verify[=deep]",
                                        "--help",
                                        "--version",
                                        "--shard I/N",
