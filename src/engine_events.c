@@ -43,9 +43,10 @@ static void journal_on_event(void *payload, const it_event *ev)
         /* --verify: a target that does not match is copied again by the
          * next run, which would otherwise trust the journal */
         if (ev->verify == IT_VERIFY_MISSING ||
-            ev->verify == IT_VERIFY_DIFFERENT ||
-            ev->verify == IT_VERIFY_INCOMPLETE)
+            ev->verify == IT_VERIFY_DIFFERENT)
             it_journal_image_forget(j, ev->source, ev->target);
+        else if (ev->verify == IT_VERIFY_INCOMPLETE)
+            it_journal_image_repair(j, ev->source, ev->target);
         break;
     default:
         break;

@@ -243,7 +243,12 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
         if (!src_known && (rc = head_source(e, img, *src_ref, err)) != 0)
             goto out;
         src_known = true;
-        if (strcmp(img->digest, dst_digest) == 0) {
+        /* --verify found something under this tag absent: copy it
+         * again (what is there is skipped blob by blob) */
+        bool repair = e->o.journal && !e->o.dry_run &&
+                      it_journal_image_needs_repair(e->o.journal, img->src_str,
+                                                    img->dst_str) == 1;
+        if (strcmp(img->digest, dst_digest) == 0 && !repair) {
             /* Journaled too, so the next rerun settles it with one HEAD. */
             if (!e->o.dry_run)
                 eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_PRESENT,
@@ -255,7 +260,7 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
             rc = 1;
             goto out;
         }
-        if (!e->o.tag_exist_overridden) {
+        if (!e->o.tag_exist_overridden && !repair) {
             snprintf(why, cap,
                      "target tag exists with another digest %.19s... and "
                      "--tag-exist-overridden=false",

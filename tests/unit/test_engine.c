@@ -1048,6 +1048,64 @@ static void test_verify_forgets_journal(void **state)
     tu_tmpdir_drop(&dir);
 }
 
+/* An index verify finds incomplete (a child deleted on the target) is
+ * marked for repair: the next copy run copies it again although the tag
+ * has the source digest, putting back only what is absent. */
+static void test_verify_repairs_incomplete(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    char statedir[512];
+    assert_int_equal(tu_tmpdir_new(&dir, "engine"), 0);
+    tu_path_in(statedir, sizeof(statedir), dir, "state");
+    it_errbuf err = {{0}};
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+    char c[72], x[72], y[72], d1[72], d2[72], di[72];
+    memreg_blob(f->m, SRC, "a", "cfg", 10, c);
+    memreg_blob(f->m, SRC, "a", "k1", 10, x);
+    memreg_blob(f->m, SRC, "a", "k2", 20, y);
+    const char *b1[] = {c, x}, *b2[] = {c, y};
+    memreg_image(f->m, SRC, "a", NULL, b1, 2, d1);
+    memreg_image(f->m, SRC, "a", NULL, b2, 2, d2);
+    const char *kids[] = {d1, d2};
+    memreg_index(f->m, SRC, "a", "multi", kids, 2, di);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 1, pairs, 1);
+    it_engine_free(f->e);
+    f->e = NULL;
+    memreg_drop_manifest(f->m, DST, "a", d2);
+    /* a plain rerun trusts the journal: nothing noticed */
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "a:multi")].status,
+                     IT_STATUS_SKIPPED);
+    assert_false(memreg_has_manifest(f->m, DST, "a", d2));
+    it_engine_free(f->e);
+    f->e = NULL;
+    f->verify = 1;
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "a:multi")].verify,
+                     IT_VERIFY_INCOMPLETE);
+    assert_int_equal(it_journal_image_needs_repair(f->journal, SRC "/a:multi",
+                                                   DST "/a:multi"),
+                     1);
+    it_engine_free(f->e);
+    f->e = NULL;
+    f->verify = 0;
+    long copies = memreg_calls(f->m, MR_BLOB_COPY, DST, "a", NULL);
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "a:multi")].status,
+                     IT_STATUS_COPIED);
+    assert_true(memreg_has_manifest(f->m, DST, "a", d2));
+    /* the blobs were all there: none copied again */
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "a", NULL), copies);
+    assert_int_equal(it_journal_image_needs_repair(f->journal, SRC "/a:multi",
+                                                   DST "/a:multi"),
+                     0);
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    tu_tmpdir_drop(&dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1088,6 +1146,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verify_statuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_deep_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_forgets_journal, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_repairs_incomplete, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

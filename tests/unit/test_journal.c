@@ -1054,7 +1054,8 @@ static void test_exact_columns(void **state)
     sqlite3_finalize(st);
     assert_string_equal(got, "blobs.registry blobs.digest blobs.repo "
                              "blobs.size images.source images.target "
-                             "images.digest meta.key meta.value ");
+                             "images.digest meta.key meta.value "
+                             "repairs.source repairs.target ");
     /* meta holds the record count, nothing else. */
     assert_int_equal(
         sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL),
