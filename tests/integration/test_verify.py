@@ -1,0 +1,185 @@
+"""--verify[=deep] (issue 13) against real docker-registry processes: each
+verdict (identical, missing, different, incomplete, error), exit codes, the
+report, and the repair through the journal (a copy rerun trusts the journal;
+verify drops what does not match, so the next copy run repairs it)."""
+import json
+import os
+import shutil
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Registry, seed_image, skopeo_raw  # noqa: E402
+
+
+def run_it(args, timeout=300):
+    return harness.run_binary(
+        args, timeout=timeout,
+        unset=('DEFAULT_REGISTRY', 'DEFAULT_NAMESPACE'),
+        home=os.environ.get('IT_TEST_HOME'))
+
+
+def secrets_yaml(*regs):
+    return ''.join('%s:\n  insecure: true\n' % r.host for r in regs)
+
+
+def storage(reg, *parts):
+    return os.path.join(reg.dir, 'storage', 'docker', 'registry', 'v2',
+                        *parts)
+
+
+def delete_tag(reg, repo, tag):
+    """The tag gone from the registry's storage (its manifest stays)."""
+    shutil.rmtree(storage(reg, 'repositories', repo, '_manifests', 'tags',
+                          tag))
+
+
+def delete_blob_data(reg, digest):
+    """The blob's bytes gone from the registry's storage (the repository
+    still links it): HEAD answers 404."""
+    hexd = digest.split(':', 1)[1]
+    os.unlink(storage(reg, 'blobs', 'sha256', hexd[:2], hexd, 'data'))
+
+
+def by_tag(report):
+    return {img['target'].rsplit(':', 1)[1]: img for img in report['images']}
+
+
+class VerifyTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.src = Registry().start()
+        cls.dst = Registry().start()
+        cls.img = {}
+        for tag, kind, seed in (('same', 'v2s2', 11), ('over', 'v2s2', 12),
+                                ('gone', 'oci', 13), ('idx', 'index', 14),
+                                ('deep', 'v2s2', 15)):
+            cls.img[tag] = seed_image(cls.src, 'app', tag, kind=kind,
+                                      seed=seed)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.src.stop()
+        cls.dst.stop()
+
+    def workdir(self):
+        w = harness.Workdir(prefix='it-verify-')
+        self.addCleanup(w.cleanup)
+        return w
+
+    def args(self, w, rules, *extra):
+        return ['--securityFile',
+                w.write('registry-secret.yaml',
+                        secrets_yaml(self.src, self.dst)),
+                '--ruleFile', w.write('transfer-rule.yaml', rules),
+                '--state-dir', w.state, '--report=' + w.report, '--no-tui',
+                '--qps=0', '--routines=3'] + list(extra)
+
+    def test_1_verdicts_and_repair(self):
+        w = self.workdir()
+        rules = '%s/app: %s/app\n' % (self.src.host, self.dst.host)
+        rc, out, err = run_it(self.args(w, rules))
+        self.assertEqual(rc, 0, out + err)
+
+        # Right after the copy: everything identical, exit 0.
+        rc, out, err = run_it(self.args(w, rules, '--verify'))
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn('verify: 5 identical, 0 missing, 0 different, '
+                      '0 incomplete, 0 errors', out)
+        rep = w.load_report()
+        self.assertEqual(rep['summary']['verify'],
+                         {'depth': 'shallow', 'identical': 5, 'missing': 0,
+                          'different': 0, 'incomplete': 0, 'errors': 0})
+        for img in rep['images']:
+            self.assertEqual(img['status'], 'identical', img)
+            self.assertEqual(img['source_digest'], img['target_digest'])
+
+        # Someone pushes another image over a target tag. Today a copy
+        # rerun trusts the journal and does not notice (one HEAD on the
+        # source, the same digest as recorded): nothing is copied.
+        intruder = seed_image(self.dst, 'app', 'over', kind='v2s2', seed=99)
+        rc, out, err = run_it(self.args(w, rules))
+        self.assertEqual(rc, 0, out + err)
+        rep = w.load_report()
+        self.assertEqual(rep['summary']['images_copied'], 0, rep)
+        self.assertIn('journal', by_tag(rep)['over']['error'])
+        self.assertEqual(skopeo_raw(self.dst, 'app', 'over'),
+                         intruder['manifest'])
+
+        # More damage: a tag deleted, an index child deleted, a blob's
+        # bytes deleted from the target's storage.
+        delete_tag(self.dst, 'app', 'gone')
+        st, _, body = self.dst.request(
+            'DELETE', '/v2/app/manifests/%s' % self.img['idx']['children'][1])
+        self.assertEqual(st, 202, body)
+        delete_blob_data(self.dst, self.img['deep']['blobs'][-1])
+
+        # Shallow verify: four verdicts; the deleted blob is not looked
+        # for. Nothing is written to the target.
+        rc, out, err = run_it(self.args(w, rules, '--verify'))
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn('verify: 2 identical, 1 missing, 1 different, '
+                      '1 incomplete, 0 errors', out)
+        tags = by_tag(w.load_report())
+        self.assertEqual(tags['same']['status'], 'identical')
+        self.assertEqual(tags['deep']['status'], 'identical')
+        self.assertEqual(tags['gone']['status'], 'missing')
+        self.assertIsNone(tags['gone']['target_digest'])
+        self.assertEqual(tags['over']['status'], 'different')
+        self.assertEqual(tags['over']['source_digest'],
+                         self.img['over']['digest'])
+        self.assertEqual(tags['over']['target_digest'], intruder['digest'])
+        self.assertEqual(tags['idx']['status'], 'incomplete')
+        self.assertEqual(tags['idx']['missing'],
+                         ['manifest ' + self.img['idx']['children'][1]])
+        self.assertEqual(skopeo_raw(self.dst, 'app', 'over'),
+                         intruder['manifest'])
+
+        # Deep: the blob is found absent too.
+        rc, out, err = run_it(self.args(w, rules, '--verify=deep'))
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn('verify (deep): 1 identical, 1 missing, 1 different, '
+                      '2 incomplete, 0 errors', out)
+        rep = w.load_report()
+        self.assertEqual(rep['summary']['verify']['depth'], 'deep')
+        tags = by_tag(rep)
+        self.assertEqual(tags['deep']['status'], 'incomplete')
+        self.assertEqual(tags['deep']['missing'],
+                         ['blob ' + self.img['deep']['blobs'][-1]])
+
+        # The next copy run repairs all four (verify dropped them from the
+        # journal, or marked them for repair).
+        rc, out, err = run_it(self.args(w, rules))
+        self.assertEqual(rc, 0, out + err)
+        tags = by_tag(w.load_report())
+        for t in ('over', 'gone', 'idx', 'deep'):
+            self.assertEqual(tags[t]['status'], 'copied', tags[t])
+        self.assertEqual(tags['same']['status'], 'skipped')
+        for t in self.img:
+            self.assertEqual(skopeo_raw(self.dst, 'app', t),
+                             self.img[t]['manifest'], t)
+        rc, out, err = run_it(self.args(w, rules, '--verify=deep'))
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn('verify (deep): 5 identical, 0 missing, 0 different, '
+                      '0 incomplete, 0 errors', out)
+
+    def test_2_error_and_usage(self):
+        w = self.workdir()
+        # A source tag that does not exist cannot be checked: error.
+        rules = '%s/app:nosuch: %s/app\n' % (self.src.host, self.dst.host)
+        rc, out, err = run_it(self.args(w, rules, '--verify'))
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn('0 incomplete, 1 errors', out)
+        img = w.load_report()['images'][0]
+        self.assertEqual(img['status'], 'error')
+        self.assertIn('check source', img['error'])
+        # --verify with --dry-run is a usage error.
+        rc, out, err = run_it(self.args(w, rules, '--verify', '--dry-run'))
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn('--verify and --dry-run', err)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
