@@ -10,6 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import test_ccr  # noqa: E402
 from harness import Registry, seed_image, skopeo_raw  # noqa: E402
 
 
@@ -179,6 +180,53 @@ class VerifyTest(unittest.TestCase):
         rc, out, err = run_it(self.args(w, rules, '--verify', '--dry-run'))
         self.assertEqual(rc, 2, out + err)
         self.assertIn('--verify and --dry-run', err)
+
+
+class CcrVerifyTest(unittest.TestCase):
+    """--ccrToTcr --verify through the fake Tencent Cloud API (the setup of
+    test_ccr.py): the same listing as the copy, nothing created."""
+
+    setUpClass = classmethod(test_ccr.CcrToTcrTest.setUpClass.__func__)
+    tearDownClass = classmethod(test_ccr.CcrToTcrTest.tearDownClass.__func__)
+    setUp = test_ccr.CcrToTcrTest.setUp
+    tearDown = test_ccr.CcrToTcrTest.tearDown
+    workdir = test_ccr.CcrToTcrTest.workdir
+    start = test_ccr.CcrToTcrTest.start
+    args = test_ccr.CcrToTcrTest.args
+    dst_catalog = test_ccr.CcrToTcrTest.dst_catalog
+    assert_no_secrets = test_ccr.CcrToTcrTest.assert_no_secrets
+
+    def test_1_fresh_target_all_missing_nothing_created(self):
+        self.start()
+        before = self.fake.namespaces()
+        w = self.workdir()
+        rc, out, err = test_ccr.run_it(self.args(w) + ['--verify'])
+        self.assertEqual(rc, 1, out + err)
+        n = len(test_ccr.ALL_TAGS)
+        self.assertIn('verify: 0 identical, %d missing, 0 different, '
+                      '0 incomplete, 0 errors' % n, out)
+        self.assertNotIn('create namespace', out)
+        self.assertEqual(self.fake.calls('CreateNamespace'), [])
+        self.assertEqual(self.fake.namespaces(), before)
+        self.assertEqual(self.dst_catalog(), [])
+        rep = w.load_report()
+        self.assertEqual(rep['mode'], 'ccrToTcr')
+        self.assertEqual({i['status'] for i in rep['images']}, {'missing'})
+        self.assert_no_secrets(w, out, err)
+
+    def test_2_after_the_copy_identical(self):
+        self.start()
+        w = self.workdir()
+        rc, out, err = test_ccr.run_it(self.args(w))
+        self.assertEqual(rc, 0, out + err)
+        self.fake.control('POST', '/__reset')
+        for depth in ('--verify', '--verify=deep'):
+            rc, out, err = test_ccr.run_it(self.args(w) + [depth])
+            self.assertEqual(rc, 0, out + err)
+            self.assertIn('%d identical, 0 missing' % len(test_ccr.ALL_TAGS),
+                          out)
+        self.assertEqual(self.fake.calls('CreateNamespace'), [])
+        self.assert_no_secrets(w, out, err)
 
 
 if __name__ == '__main__':
