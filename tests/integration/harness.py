@@ -512,7 +512,7 @@ class Registry:
     """A docker-registry process on 127.0.0.1:<free port>."""
 
     def __init__(self, auth=None, tls=False, users=None, root=None,
-                 port=None, own_session=False):
+                 port=None, own_session=False, extra_config=None):
         """root: a directory kept after stop() (the storage survives, as
         the sandbox's does between runs); port: a fixed loopback port;
         own_session: out of the terminal's process group, so that a Ctrl-C
@@ -530,6 +530,9 @@ class Registry:
         self.host = '127.0.0.1:%d' % self.port
         self.root = root
         self.own_session = own_session
+        # more top-level config.yml lines, e.g. ['compatibility:',
+        # '  schema1:', '    enabled: true']
+        self.extra_config = list(extra_config or [])
         self.scheme = 'https' if tls else 'http'
         self.url = '%s://%s' % (self.scheme, self.host)
         self.ca_file = None
@@ -605,6 +608,7 @@ class Registry:
                       '    service: it-registry',
                       '    issuer: it-issuer',
                       '    rootcertbundle: %s' % self.token_server.cert]
+        lines += self.extra_config
         config = os.path.join(self.dir, 'config.yml')
         with open(config, 'w') as f:
             f.write('\n'.join(lines) + '\n')

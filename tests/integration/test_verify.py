@@ -2,6 +2,8 @@
 verdict (identical, missing, different, incomplete, error), exit codes, the
 report, and the repair through the journal (a copy rerun trusts the journal;
 verify drops what does not match, so the next copy run repairs it)."""
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -227,6 +229,137 @@ class CcrVerifyTest(unittest.TestCase):
                           out)
         self.assertEqual(self.fake.calls('CreateNamespace'), [])
         self.assert_no_secrets(w, out, err)
+
+
+# ------------------------------------------------------------- schema 1
+
+SCHEMA1 = ['compatibility:', '  schema1:', '    enabled: true']
+MT_S1 = 'application/vnd.docker.distribution.manifest.v1+prettyjws'
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+
+
+def _der_ints(der):
+    """An ECDSA signature (DER SEQUENCE of r, s) as JWS wants it: r || s."""
+    i = 2 if der[1] < 0x80 else 2 + (der[1] & 0x7f)
+    out = b''
+    for _ in range(2):
+        n = der[i + 1]
+        out += int.from_bytes(der[i + 2:i + 2 + n], 'big').to_bytes(32, 'big')
+        i += 2 + n
+    return out
+
+
+def sign_schema1(payload_obj, keydir):
+    """A schema 1 manifest signed the libtrust way (JWS, ES256, the openssl
+    CLI for the key and the signature). Returns (signed bytes, the payload
+    digest: what registries name it by)."""
+    key = os.path.join(keydir, 's1.key')
+    if not os.path.exists(key):
+        harness.run(['openssl', 'ecparam', '-name', 'prime256v1', '-genkey',
+                     '-noout', '-out', key])
+    spki = harness.run(['openssl', 'ec', '-in', key, '-pubout', '-outform',
+                        'DER']).stdout
+    pt = spki[-65:]  # 04 || x || y
+    kid32 = base64.b32encode(hashlib.sha256(spki).digest()[:30]).decode()
+    kid = ':'.join(kid32[i:i + 4] for i in range(0, 48, 4))
+    body = json.dumps(payload_obj, indent=3).encode()
+    flen = len(body) - 2  # before the final "\n}"
+    tail = body[flen:]
+    prot = b64u(json.dumps({'formatLength': flen, 'formatTail': b64u(tail),
+                            'time': '2024-01-01T00:00:00Z'}).encode())
+    der = harness.run(['openssl', 'dgst', '-sha256', '-sign', key],
+                      input=(prot + '.' + b64u(body)).encode()).stdout
+    sig = {'header': {'jwk': {'crv': 'P-256', 'kid': kid, 'kty': 'EC',
+                              'x': b64u(pt[1:33]), 'y': b64u(pt[33:])},
+                      'alg': 'ES256'},
+           'signature': b64u(_der_ints(der)), 'protected': prot}
+    sigs = json.dumps([sig], indent=3).encode().replace(b'\n', b'\n   ')
+    signed = body[:flen] + b',\n   "signatures": ' + sigs + tail
+    return signed, harness.sha256_digest(body)
+
+
+class Schema1Test(unittest.TestCase):
+    """docker-registry 2.8 with compatibility.schema1.enabled accepts
+    signed schema 1 pushes and signs the manifest anew on every GET (the
+    bytes, and their SHA-256, change each time; Docker-Content-Digest, the
+    payload's digest, does not). The report and the journal record the
+    payload digest, a rerun skips the image with one HEAD, and verify
+    finds it identical although the target's signature differs."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.src = Registry(extra_config=SCHEMA1).start()
+        cls.dst = Registry(extra_config=SCHEMA1).start()
+        layer = harness.make_layer(21, 3000)
+        d = harness.push_blob(cls.src, 'old/app', layer)
+        m = {'schemaVersion': 1, 'name': 'old/app', 'tag': 'v1',
+             'architecture': 'amd64', 'fsLayers': [{'blobSum': d}],
+             'history': [{'v1Compatibility': json.dumps(
+                 {'id': 'a' * 64, 'created': '2024-01-01T00:00:00Z'})}]}
+        signed, cls.digest = sign_schema1(m, cls.src.dir)
+        st, h, body = cls.src.request(
+            'PUT', '/v2/old/app/manifests/v1', data=signed,
+            headers={'Content-Type': MT_S1})
+        if st != 201:
+            raise RuntimeError('schema 1 push refused: %d %r' % (st, body))
+        assert h.get('Docker-Content-Digest') == cls.digest
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.src.stop()
+        cls.dst.stop()
+
+    def test_digest_recorded_rerun_skips_verify_identical(self):
+        # The registry signs again on every GET: the bytes differ.
+        a = self.src.request('GET', '/v2/old/app/manifests/v1',
+                             headers={'Accept': MT_S1})
+        b = self.src.request('GET', '/v2/old/app/manifests/v1',
+                             headers={'Accept': MT_S1})
+        self.assertNotEqual(a[2], b[2])
+        self.assertEqual(a[1].get('Docker-Content-Digest'), self.digest)
+        w = harness.Workdir(prefix='it-verify-s1-')
+        self.addCleanup(w.cleanup)
+        rules = '%s/old/app:v1: %s/old/app\n' % (self.src.host,
+                                                  self.dst.host)
+        args = ['--securityFile',
+                w.write('registry-secret.yaml',
+                        secrets_yaml(self.src, self.dst)),
+                '--ruleFile', w.write('transfer-rule.yaml', rules),
+                '--state-dir', w.state, '--report=' + w.report, '--no-tui',
+                '--qps=0']
+        rc, out, err = run_it(args)
+        self.assertEqual(rc, 0, out + err)
+        img = w.load_report()['images'][0]
+        self.assertEqual(img['status'], 'copied', img)
+        self.assertEqual(img['digest'], self.digest)
+        self.assertIn(self.digest, w.journal())
+        st, h, _ = self.dst.request('HEAD', '/v2/old/app/manifests/v1',
+                                    headers={'Accept': MT_S1})
+        self.assertEqual(h.get('Docker-Content-Digest'), self.digest)
+        # `repo@<digest>` resolves on both sides.
+        for reg in (self.src, self.dst):
+            st, _, _ = reg.request(
+                'HEAD', '/v2/old/app/manifests/' + self.digest,
+                headers={'Accept': MT_S1})
+            self.assertEqual(st, 200)
+        # The rerun skips it like any image: the journal's digest is the
+        # source's.
+        rc, out, err = run_it(args)
+        self.assertEqual(rc, 0, out + err)
+        img = w.load_report()['images'][0]
+        self.assertEqual(img['status'], 'skipped', img)
+        self.assertIn('journal', img['error'])
+        # Identical: same payload digest, whatever the signatures.
+        for depth in ('--verify', '--verify=deep'):
+            rc, out, err = run_it(args + [depth])
+            self.assertEqual(rc, 0, out + err)
+            img = w.load_report()['images'][0]
+            self.assertEqual(img['status'], 'identical', img)
+            self.assertEqual(img['source_digest'], self.digest)
+            self.assertEqual(img['target_digest'], self.digest)
 
 
 if __name__ == '__main__':
