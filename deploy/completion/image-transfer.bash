@@ -18,6 +18,7 @@ _image_transfer()
         --state-dir --report --dry-run --log-level --log-file --tui --no-tui
         --exit-on-done --progress-interval --ca-file --help --version
         --output --metrics-file --metrics-interval --events
+        --verify
         --routines --retry --qps --bandwidth --max-tags --max-pages --shard"
 
     # A flag's value, also after '=' (bash splits words at
@@ -56,6 +57,10 @@ _image_transfer()
         ;;
     --output)
         COMPREPLY=($(compgen -W "text json" -- "$cur"))
+        return 0
+        ;;
+    --verify)
+        COMPREPLY=($(compgen -W "deep" -- "$cur"))
         return 0
         ;;
     --tag-exist-overridden | --ccrToTcr | --ccr-to-tcr | \
