@@ -250,8 +250,12 @@ static void log_image_finished(const it_event *ev)
         log_info("copied %s -> %s (%s)", ev->source, ev->target, ev->digest);
         break;
     case IT_STATUS_SKIPPED:
-        log_info("skipped %s -> %s: %s", ev->source, ev->target,
-                 ev->text ? ev->text : "");
+        if (ev->verify == IT_VERIFY_IDENTICAL) /* --verify */
+            log_info("identical %s -> %s (%s)", ev->source, ev->target,
+                     ev->digest);
+        else
+            log_info("skipped %s -> %s: %s", ev->source, ev->target,
+                     ev->text ? ev->text : "");
         break;
     default:
         break;

@@ -91,6 +91,9 @@ class VerifyTest(unittest.TestCase):
         self.assertEqual(rc, 0, out + err)
         self.assertIn('verify: 5 identical, 0 missing, 0 different, '
                       '0 incomplete, 0 errors', out)
+        self.assertIn('identical %s/app:same -> %s/app:same' % (
+            self.src.host, self.dst.host), err)
+        self.assertNotIn('skipped', err)
         rep = w.load_report()
         self.assertEqual(rep['summary']['verify'],
                          {'depth': 'shallow', 'identical': 5, 'missing': 0,
