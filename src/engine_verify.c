@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* --verify=deep remembers at most this many blobs seen present. */
+#define ENG_VERIFIED_MAX (1u << 20)
+
 void eng_verify_clear(image_ctx *img)
 {
     for (size_t i = 0; i < img->nmissing; i++)
@@ -148,7 +151,9 @@ static int blob_present(it_engine *e, image_ctx *img, const char *digest,
             rc = 0;
         } else if (rc == 0) {
             pthread_mutex_lock(&e->blobs_lock);
-            if (e->verified || (e->verified = it_strmap_new()) != NULL)
+            /* bounded: past the cap, blobs are asked again */
+            if ((e->verified || (e->verified = it_strmap_new()) != NULL) &&
+                it_strmap_count(e->verified) < ENG_VERIFIED_MAX)
                 it_strmap_put(e->verified, key, (void *)1);
             pthread_mutex_unlock(&e->blobs_lock);
         }

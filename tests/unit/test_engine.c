@@ -1106,6 +1106,41 @@ static void test_verify_repairs_incomplete(void **state)
     tu_tmpdir_drop(&dir);
 }
 
+/* What is absent is listed up to a cap (the rest only counted), however
+ * many children a (hostile) index names. */
+static void test_verify_missing_capped(void **state)
+{
+    fx *f = *state;
+    char c[72], kids[20][72];
+    const char *kp[20];
+    memreg_blob(f->m, SRC, "a", "cfg", 10, c);
+    for (int i = 0; i < 20; i++) {
+        char name[16], b[72];
+        snprintf(name, sizeof(name), "k%d", i);
+        memreg_blob(f->m, SRC, "a", name, 10, b);
+        const char *bl[] = {c, b};
+        memreg_image(f->m, SRC, "a", NULL, bl, 2, kids[i]);
+        kp[i] = kids[i];
+    }
+    char di[72];
+    memreg_index(f->m, SRC, "a", "wide", kp, 20, di);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 1, pairs, 1);
+    it_engine_free(f->e);
+    f->e = NULL;
+    for (int i = 0; i < 20; i++)
+        memreg_drop_manifest(f->m, DST, "a", kids[i]);
+    f->verify = 1;
+    run(f, 2, 1, pairs, 1);
+    size_t i = last_result(f, "a:wide");
+    assert_int_equal(f->res[i].verify, IT_VERIFY_INCOMPLETE);
+    assert_non_null(strstr(f->res[i].error, "20 absent"));
+    size_t shown = 1;
+    for (const char *p = f->missing[i]; (p = strstr(p, " | ")); p++)
+        shown++;
+    assert_int_equal(shown, 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1148,6 +1183,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verify_forgets_journal, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_verify_repairs_incomplete, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_missing_capped, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
