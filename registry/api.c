@@ -174,6 +174,13 @@ int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
         reg_error_prefix(err, "%s", what);
         goto cleanup;
     }
+    /* A schema 1 signed manifest is named by the digest of its payload
+     * (without the signatures, which a registry may make anew on every
+     * GET): recorded and compared as the registry names it. */
+    char payload[REG_DIGEST_LEN + 1];
+    if ((*out)->kind == REG_KIND_V2S1 &&
+        reg_schema1_payload_digest(payload, resp.body.data, resp.body.len) == 0)
+        memcpy((*out)->digest, payload, sizeof(payload));
     if (reg_valid_digest(ref) && strcmp((*out)->digest, ref) != 0) {
         rc = reg_error_set(err, REG_EDIGEST,
                            "%s: the registry sent bytes with digest %s", what,

@@ -45,6 +45,78 @@ void reg_sha256_digest(char out[REG_DIGEST_LEN + 1], const void *data,
     out[REG_DIGEST_LEN] = '\0';
 }
 
+/* Decodes base64url (no padding) of at most 4096 characters into a
+ * malloc'd buffer; NULL when invalid. */
+static unsigned char *b64url_decode(const char *s, size_t *n_out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 4096 || n % 4 == 1)
+        return NULL;
+    char std[4100];
+    size_t k = 0;
+    for (; k < n; k++)
+        std[k] = s[k] == '-' ? '+' : s[k] == '_' ? '/' : s[k];
+    size_t pad = (4 - n % 4) % 4;
+    for (size_t i = 0; i < pad; i++)
+        std[k++] = '=';
+    std[k] = '\0';
+    unsigned char *out = malloc(k / 4 * 3 + 1);
+    if (!out)
+        return NULL;
+    int got = EVP_DecodeBlock(out, (const unsigned char *)std, (int)k);
+    if (got < 0 || (size_t)got < pad) {
+        free(out);
+        return NULL;
+    }
+    *n_out = (size_t)got - pad;
+    return out;
+}
+
+int reg_schema1_payload_digest(char out[REG_DIGEST_LEN + 1], const void *body,
+                               size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = -1;
+    unsigned char *prot = NULL, *tail = NULL;
+    size_t nprot = 0, ntail = 0;
+    json_t *hdr = NULL;
+    EVP_MD_CTX *ctx = NULL;
+    json_t *root = body ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *sig = json_array_get(json_object_get(root, "signatures"), 0);
+    const char *p = json_string_value(json_object_get(sig, "protected"));
+    if (!p || !(prot = b64url_decode(p, &nprot)))
+        goto out;
+    hdr = json_loadb((const char *)prot, nprot, 0, NULL);
+    json_t *fl = json_object_get(hdr, "formatLength");
+    const char *ft = json_string_value(json_object_get(hdr, "formatTail"));
+    if (!json_is_integer(fl) || json_integer_value(fl) <= 0 ||
+        (uint64_t)json_integer_value(fl) > len || !ft ||
+        !(tail = b64url_decode(ft, &ntail)))
+        goto out;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!(ctx = EVP_MD_CTX_new()) ||
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(ctx, body, (size_t)json_integer_value(fl)) != 1 ||
+        EVP_DigestUpdate(ctx, tail, ntail) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+        goto out;
+    memcpy(out, "sha256:", 7);
+    for (unsigned int i = 0; i < 32; i++) {
+        out[7 + 2 * i] = hex[md[i] >> 4];
+        out[8 + 2 * i] = hex[md[i] & 15];
+    }
+    out[REG_DIGEST_LEN] = '\0';
+    rc = 0;
+out:
+    EVP_MD_CTX_free(ctx);
+    free(prot);
+    free(tail);
+    json_decref(hdr);
+    json_decref(root);
+    return rc;
+}
+
 const char *reg_manifest_kind_name(reg_manifest_kind k)
 {
     switch (k) {

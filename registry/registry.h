@@ -107,6 +107,14 @@ bool reg_valid_path(const char *path);
 /* Writes "sha256:<hex>" of the bytes into out (REG_DIGEST_LEN+1 bytes). */
 void reg_sha256_digest(char out[REG_DIGEST_LEN + 1], const void *data,
                        size_t len);
+/* The digest of a schema 1 signed manifest (…v1+prettyjws) as registries
+ * name it: the SHA-256 of its JWS payload, i.e. the bytes without the
+ * signatures (body[0..formatLength) + formatTail, from the first
+ * signature's protected header). Unchanged when a registry signs the
+ * manifest again. 0 with the digest in out, or -1 when body is not a
+ * signed schema 1 manifest with a usable protected header. */
+int reg_schema1_payload_digest(char out[REG_DIGEST_LEN + 1], const void *body,
+                               size_t len);
 
 /* --------------------------------------------------------------- manifests */
 

@@ -162,7 +162,8 @@ static it_ccr_opts ccr_opts_of(const it_options *o)
         .max_pages = o->max_pages,
         .ccr_tag_nums = o->ccr_tag_nums,
         .tcr_namespace_public = o->tcr_namespace_public,
-        .dry_run = o->dry_run,
+        /* --verify creates nothing either (no namespace) */
+        .dry_run = o->dry_run || o->verify,
         .shard = o->shard,
     };
     /* --ccrTagNums is --latest by another name here (issue 14) */
@@ -464,7 +465,11 @@ static int open_state(run *r)
         return IT_EXIT_FAILED;
     }
     r->stdout_ = it_out_file(r->out);
-    r->progress = it_progress_new(r->mode, r->src_desc, r->dst_desc, NULL);
+    /* --verify: the dashboard's header says so */
+    const char *view_mode = !r->o->verify ? r->mode
+                            : r->ccr      ? "VERIFY (CCR -> TCR)"
+                                          : "VERIFY";
+    r->progress = it_progress_new(view_mode, r->src_desc, r->dst_desc, NULL);
     if (!r->progress) {
         fprintf(stderr, "image-transfer: out of memory\n");
         return IT_EXIT_USAGE;
@@ -539,6 +544,7 @@ static int start_engine(run *r)
     eo.referrers = o->referrers; /* issue 13 */
     eo.dry_run = o->dry_run;
     eo.platforms = o->platforms; /* issue 14 */
+    eo.verify = o->verify;
     eo.secrets = r->secrets;
     eo.ca_file = o->ca_file;
     eo.journal = r->journal;
@@ -591,8 +597,9 @@ static int start_engine(run *r)
 static void *planner_thread(void *arg)
 {
     run *r = arg;
-    it_ccr_set_plan_out(r->ccr,
-                        r->o->output == IT_OUTPUT_JSON ? NULL : r->stdout_);
+    it_ccr_set_plan_out(r->ccr, r->o->output == IT_OUTPUT_JSON || r->o->verify
+                                    ? NULL
+                                    : r->stdout_);
     r->planner_err = it_ccr_feed(r->ccr, r->engine, r->progress, r->ctl);
     return NULL;
 }
@@ -694,14 +701,22 @@ static void write_report(run *r)
     r->journal = NULL;
     it_engine_stats_get(r->engine, &r->st);
     const it_engine_stats *st = &r->st;
-    log_info("summary: %s%ld images: %ld copied, %ld skipped, %ld "
-             "failed%s; blobs: %ld copied, %ld mounted, %ld skipped; %lld "
-             "bytes copied%s",
-             r->shard_prefix, st->images_total, st->images_copied,
-             st->images_skipped, st->images_failed,
-             st->images_pending ? " (some not started)" : "", st->blobs_copied,
-             st->blobs_mounted, st->blobs_skipped, (long long)st->bytes_copied,
-             r->interrupted ? "; interrupted" : "");
+    if (st->verify)
+        log_info("verify summary: %s%ld identical, %ld missing, %ld "
+                 "different, %ld incomplete, %ld errors%s",
+                 r->shard_prefix, st->verify_identical, st->verify_missing,
+                 st->verify_different, st->verify_incomplete, st->verify_errors,
+                 r->interrupted ? "; interrupted" : "");
+    else
+        log_info("summary: %s%ld images: %ld copied, %ld skipped, %ld "
+                 "failed%s; blobs: %ld copied, %ld mounted, %ld skipped; %lld "
+                 "bytes copied%s",
+                 r->shard_prefix, st->images_total, st->images_copied,
+                 st->images_skipped, st->images_failed,
+                 st->images_pending ? " (some not started)" : "",
+                 st->blobs_copied, st->blobs_mounted, st->blobs_skipped,
+                 (long long)st->bytes_copied,
+                 r->interrupted ? "; interrupted" : "");
     if (st->repos_found) /* whole namespaces (14C) */
         log_info("summary: %ld repositories found by wildcard rules",
                  st->repos_found);
@@ -749,8 +764,9 @@ static int print_summary(run *r)
     const it_options *o = r->o;
     FILE *out = r->stdout_;
     const it_engine_stats *st = &r->st;
-    it_snapshot *snap =
-        o->dry_run ? NULL : it_progress_snapshot(r->progress, NULL);
+    it_snapshot *snap = o->dry_run || o->verify
+                            ? NULL
+                            : it_progress_snapshot(r->progress, NULL);
     if (r->plan_json) {
         size_t nt = 0;
         it_plan_target *t = it_engine_plan_targets(r->engine, &nt);
@@ -765,6 +781,14 @@ static int print_summary(run *r)
                 "blobs), %ld skipped, %ld failed; nothing was written\n",
                 r->shard_prefix, st->images_planned, (long long)bytes,
                 st->images_skipped, st->images_failed);
+    } else if (o->verify) {
+        fprintf(out,
+                "verify%s: %s%ld identical, %ld missing, %ld different, %ld "
+                "incomplete, %ld errors%s\n",
+                o->verify > 1 ? " (deep)" : "", r->shard_prefix,
+                st->verify_identical, st->verify_missing, st->verify_different,
+                st->verify_incomplete, st->verify_errors,
+                r->interrupted ? "; interrupted" : "");
     }
     if (r->planner_err == IT_CCR_EINSTANCE || r->planner_err == IT_CCR_EAUTH) {
         /* The planner stopped the run before anything was planned. */

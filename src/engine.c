@@ -224,6 +224,8 @@ void it_engine_free(it_engine *e)
         it_strmap_free(e->plan_cache, eng_plan_cache_free);
     if (e->plan_targets)
         it_strmap_free(e->plan_targets, free);
+    if (e->verified) /* --verify=deep */
+        it_strmap_free(e->verified, NULL);
     it_bucket_free(e->bandwidth);
     reg_global_free(e->global);
     pthread_mutex_destroy(&e->lock);

@@ -41,6 +41,18 @@ typedef enum it_image_status {
     IT_STATUS_NOT_PRUNED     /* kept: not deletable (why in error) */
 } it_image_status;
 
+/* --verify: what a tag was found to be (IT_VERIFY_NONE in a copy run). */
+typedef enum it_verify_status {
+    IT_VERIFY_NONE = 0,
+    IT_VERIFY_IDENTICAL,  /* same manifest digest, children (deep: blobs) */
+                          /* present */
+    IT_VERIFY_MISSING,    /* the target has no such tag */
+    IT_VERIFY_DIFFERENT,  /* the target tag has another digest */
+    IT_VERIFY_INCOMPLETE, /* same digest, but children or blobs absent */
+    IT_VERIFY_ERROR       /* could not be checked */
+} it_verify_status;
+#define IT_VERIFY_NSTATUS (IT_VERIFY_ERROR + 1)
+
 /* The outcome of one image (one tag), for the report. */
 typedef struct it_image_result {
     const char *source; /* "host/repo:tag" */
@@ -56,6 +68,12 @@ typedef struct it_image_result {
                                /* index differs from digest), or NULL */
     const char *platforms;     /* the platforms copied, comma-separated */
     int platform_state;        /* it_platform_state */
+    /* --verify (issue 13): the tag's status (identical = SKIPPED, the
+     * others FAILED with the reason in error), the target's digest, and
+     * for incomplete what is absent (capped; nmissing entries). */
+    it_verify_status verify;
+    const char *const *missing;
+    size_t nmissing;
 } it_image_result;
 
 /* issue 14: what a platform filter did to an image. */
@@ -102,6 +120,11 @@ typedef struct it_engine_stats {
     long images_platform_skipped;  /* skipped: no matching platform */
     /* tag filters (issue 14): tags each filter left out, all repositories */
     it_filter_counts filtered;
+    /* --verify (issue 13): 0 off, 1 shallow, 2 deep; tags by status
+     * (listings that failed count as errors). */
+    int verify;
+    long verify_identical, verify_missing, verify_different;
+    long verify_incomplete, verify_errors;
 } it_engine_stats;
 
 /* ------------------------------------------------------------- events */
@@ -182,6 +205,11 @@ typedef struct it_event {
      * --latest). */
     const it_filter_counts *filtered;
     const char *order;
+    /* IT_EV_IMAGE_FINISHED of a --verify run (issue 13): as in
+     * it_image_result. */
+    it_verify_status verify;
+    const char *const *missing;
+    size_t nmissing;
 } it_event;
 
 /* A subscriber: called from worker threads (and the caller's thread),
@@ -257,6 +285,10 @@ typedef struct it_engine_opts {
      * order of --latest (NULL without it); from worker threads. */
     void (*on_filtered)(void *payload, const char *source, const char *target,
                         const it_filter_counts *c, const char *order);
+    /* --verify (issue 13): 0 off, 1 shallow, 2 deep. Copies nothing:
+     * each tag is compared (HEAD both sides) and reported with its
+     * it_verify_status; a tag not identical is dropped from the journal. */
+    int verify;
 } it_engine_opts;
 
 typedef struct it_engine it_engine;
@@ -304,5 +336,8 @@ it_host_stats *it_engine_host_stats(it_engine *e, size_t *n);
 const char *it_http_class_name(it_http_class c);
 void it_engine_free(it_engine *e);
 const char *it_image_status_name(it_image_status s);
+/* "identical", "missing", "different", "incomplete", "error" ("" for
+ * IT_VERIFY_NONE). */
+const char *it_verify_status_name(it_verify_status s);
 
 #endif /* IT_ENGINE_H */

@@ -36,6 +36,13 @@ static void journal_on_event(void *payload, const it_event *ev)
         break;
     case IT_EV_IMAGE_PRESENT:
     case IT_EV_IMAGE_FINISHED:
+        /* --verify: a target that does not match is copied again by the
+         * next run, which would otherwise trust the journal */
+        if (ev->verify == IT_VERIFY_MISSING ||
+            ev->verify == IT_VERIFY_DIFFERENT)
+            it_journal_image_forget(j, ev->source, ev->target);
+        else if (ev->verify == IT_VERIFY_INCOMPLETE)
+            it_journal_image_repair(j, ev->source, ev->target);
         if (ev->kind == IT_EV_IMAGE_FINISHED && ev->status != IT_STATUS_COPIED)
             break;
         if (ev->platforms_key && ev->target_digest) {
@@ -293,8 +300,12 @@ static void log_image_finished(const it_event *ev)
         log_info("copied %s -> %s (%s)", ev->source, ev->target, ev->digest);
         break;
     case IT_STATUS_SKIPPED:
-        log_info("skipped %s -> %s: %s", ev->source, ev->target,
-                 ev->text ? ev->text : "");
+        if (ev->verify == IT_VERIFY_IDENTICAL) /* --verify */
+            log_info("identical %s -> %s (%s)", ev->source, ev->target,
+                     ev->digest);
+        else
+            log_info("skipped %s -> %s: %s", ev->source, ev->target,
+                     ev->text ? ev->text : "");
         break;
     default:
         break;

@@ -251,7 +251,12 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
         if (!src_known && (rc = head_source(e, img, *src_ref, err)) != 0)
             goto out;
         src_known = true;
-        if (strcmp(img->digest, dst_digest) == 0) {
+        /* --verify found something under this tag absent: copy it
+         * again (what is there is skipped blob by blob) */
+        bool repair = e->o.journal && !e->o.dry_run &&
+                      it_journal_image_needs_repair(e->o.journal, img->src_str,
+                                                    img->dst_str) == 1;
+        if (strcmp(img->digest, dst_digest) == 0 && !repair) {
             /* Journaled too, so the next rerun settles it with one HEAD. */
             if (!e->o.dry_run)
                 eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_PRESENT,
@@ -264,7 +269,7 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
             rc = 1;
             goto out;
         }
-        if (!e->o.tag_exist_overridden) {
+        if (!e->o.tag_exist_overridden && !repair) {
             snprintf(why, cap,
                      "target tag exists with another digest %.19s... and "
                      "--tag-exist-overridden=false",
@@ -305,6 +310,10 @@ static void start_image(it_engine *e, image_ctx *img)
                             .image = img->id,
                             .source = img->src_str,
                             .target = img->dst_str});
+    if (e->o.verify) { /* --verify: a verdict instead of a copy */
+        eng_verify_image(e, img, src_ref);
+        return;
+    }
     if (img->repo->platforms && !e->o.dry_run) {
         /* issue 14: a platform filter decides (engine_platforms.c) */
         rc = eng_platforms_start(e, img, src_ref, &m, skip, sizeof(skip), &err);
@@ -404,5 +413,6 @@ void eng_image_free(image_ctx *img)
     free(img->error);
     free(img->last_error);
     free(img->platforms); /* issue 14 */
+    eng_verify_clear(img);
     free(img);
 }

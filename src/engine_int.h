@@ -134,7 +134,16 @@ typedef struct image_ctx {
     char target_digest[REG_DIGEST_LEN + 1]; /* "" = no filter applied */
     char *platforms;                        /* copied, comma-separated */
     int platform_state;                     /* it_platform_state */
+    /* --verify (issue 13, engine_verify.c): the verdict of this attempt,
+     * the target's digest, what is absent (capped at ENG_VERIFY_MISSING_MAX;
+     * missing_more counts the rest). */
+    it_verify_status verify;
+    char dst_digest[REG_DIGEST_LEN + 1];
+    char **missing;
+    size_t nmissing, missing_more;
 } image_ctx;
+
+#define ENG_VERIFY_MISSING_MAX 16
 
 typedef struct node {
     image_ctx *img;
@@ -260,6 +269,11 @@ struct it_engine {
 
     /* whole namespaces and --prune (14C), kept by the results subscriber */
     atomic_long repos_found, tags_pruned, tags_prune_planned, tags_not_pruned;
+    /* --verify (issue 13): tags by it_verify_status (results subscriber);
+     * --verify=deep: "host repo digest" of blobs seen present on the
+     * target this run (a hash set under blobs_lock, NULL until used). */
+    atomic_long verify_by_status[IT_VERIFY_NSTATUS];
+    it_strmap *verified;
 };
 
 /* ---- engine_expand.c (14C): a wildcard pair's REPO task lists the
@@ -388,6 +402,13 @@ const char *eng_foreign_refused(const reg_manifest *m, const reg_error *err);
  * prints the plan line. */
 int eng_plan_image(it_engine *e, image_ctx *img, reg_error *err);
 void eng_plan_cache_free(void *p);
+
+/* ---- engine_verify.c (--verify, issue 13) */
+/* Verifies the image (its target client and IMAGE_STARTED are done) and
+ * finishes it with its verdict. Copies nothing. */
+void eng_verify_image(it_engine *e, image_ctx *img, const char *src_ref);
+/* Frees what a verify attempt kept in img (the missing list). */
+void eng_verify_clear(image_ctx *img);
 
 /* ---- engine_list.c */
 void eng_run_repo(it_engine *e, repo_ctx *r);

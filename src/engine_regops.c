@@ -43,6 +43,16 @@ static int d_manifest_head(void *self, it_regclient *c, const char *repo,
     return reg_manifest_head(rc(c), repo, ref, digest_out, NULL, NULL, err);
 }
 
+static int d_manifest_head_mt(void *self, it_regclient *c, const char *repo,
+                              const char *ref,
+                              char digest_out[REG_DIGEST_LEN + 1],
+                              char **media_type_out, reg_error *err)
+{
+    (void)self;
+    return reg_manifest_head(rc(c), repo, ref, digest_out, media_type_out, NULL,
+                             err);
+}
+
 static int d_manifest_put(void *self, it_regclient *c, const char *repo,
                           const char *ref, const reg_manifest *m,
                           reg_error *err)
@@ -129,6 +139,7 @@ void it_regops_default(it_regops *ops, reg_global *g)
     ops->client_host = d_client_host;
     ops->manifest_get = d_manifest_get;
     ops->manifest_head = d_manifest_head;
+    ops->manifest_head_mt = d_manifest_head_mt; /* --verify */
     ops->manifest_put = d_manifest_put;
     ops->tags_each = d_tags_each;
     ops->tags_list = d_tags_list;

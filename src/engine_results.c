@@ -25,6 +25,13 @@ static void put_result(it_engine *e, const char *src, const char *dst,
     long ref_skipped = ev ? ev->ref_skipped : 0;
     atomic_fetch_add(&e->referrers_copied, ref_copied);
     atomic_fetch_add(&e->referrers_skipped, ref_skipped);
+    /* --verify: every result has a verdict (a listing that failed is an
+     * error; one never started has none) */
+    it_verify_status vs = ev ? ev->verify : IT_VERIFY_NONE;
+    if (e->o.verify && vs == IT_VERIFY_NONE && st == IT_STATUS_FAILED)
+        vs = IT_VERIFY_ERROR;
+    if (e->o.verify && vs != IT_VERIFY_NONE)
+        atomic_fetch_add(&e->verify_by_status[vs], 1);
     if (st == IT_STATUS_PLANNED)
         eng_add_sat(&e->bytes_planned, bytes);
     if (!e->o.on_result)
@@ -36,11 +43,14 @@ static void put_result(it_engine *e, const char *src, const char *dst,
                          .bytes = bytes,
                          .error = error,
                          .referrers_copied = ref_copied,
-                         .referrers_skipped = ref_skipped};
+                         .referrers_skipped = ref_skipped,
+                         .verify = vs};
     if (ev) { /* issue 14, platforms */
         r.target_digest = ev->target_digest;
         r.platforms = ev->platforms;
         r.platform_state = ev->platform_state;
+        r.missing = ev->missing;
+        r.nmissing = ev->nmissing;
     }
     e->o.on_result(e->o.result_payload, &r);
 }
@@ -196,17 +206,25 @@ void eng_image_finish(it_engine *e, image_ctx *img, it_image_status st,
                    .ref_copied = atomic_load(&img->ref_copied),
                    .ref_skipped = atomic_load(&img->ref_skipped),
                    /* issue 14, platforms */
-                   .target_digest =
-                       img->target_digest[0] ? img->target_digest : NULL,
+                   .target_digest = img->target_digest[0] ? img->target_digest
+                                    : img->dst_digest[0]  ? img->dst_digest
+                                                          : NULL,
                    .platforms = img->platforms,
                    .platforms_key = img->repo->platforms_key,
-                   .platform_state = img->platform_state};
+                   .platform_state = img->platform_state,
+                   /* --verify: the verdict */
+                   .verify = img->verify,
+                   .missing = (const char *const *)img->missing,
+                   .nmissing = img->nmissing};
     if (st == IT_STATUS_FAILED) {
         if (!atomic_load(&img->failed))
             eng_image_fail(img, "", why ? why : "failed");
         ev.text = img->error;
         ev.bytes = img->fail_bytes;
-        ev.will_retry = retry_later(e, img);
+        /* a verdict other than error is final: checked again, the same */
+        ev.will_retry =
+            (img->verify == IT_VERIFY_NONE || img->verify == IT_VERIFY_ERROR) &&
+            retry_later(e, img);
     }
     eng_emit(e, &ev);
     eng_node_free(img->root);
@@ -257,6 +275,7 @@ void eng_image_final_failure(it_engine *e, image_ctx *img)
                          .status = IT_STATUS_FAILED,
                          .bytes = img->fail_bytes,
                          .again = true,
+                         .verify = img->verify,
                          .text = img->last_error ? img->last_error : "failed"});
 }
 
@@ -299,6 +318,15 @@ void it_engine_stats_get(const it_engine *e, it_engine_stats *s)
     s->filtered.exclude = atomic_load(&e->filtered_exclude);
     s->filtered.semver = atomic_load(&e->filtered_semver);
     s->filtered.latest = atomic_load(&e->filtered_latest);
+    s->verify = e->o.verify;
+    s->verify_identical =
+        atomic_load(&e->verify_by_status[IT_VERIFY_IDENTICAL]);
+    s->verify_missing = atomic_load(&e->verify_by_status[IT_VERIFY_MISSING]);
+    s->verify_different =
+        atomic_load(&e->verify_by_status[IT_VERIFY_DIFFERENT]);
+    s->verify_incomplete =
+        atomic_load(&e->verify_by_status[IT_VERIFY_INCOMPLETE]);
+    s->verify_errors = atomic_load(&e->verify_by_status[IT_VERIFY_ERROR]);
 }
 
 void it_engine_live(it_engine *e, long *repos, long *images)

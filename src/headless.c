@@ -22,12 +22,14 @@ static void print_line(it_progress *p, FILE *out)
         return;
     char line[256];
     it_progress_format_line(line, sizeof line, s);
+    /* --verify: the lines say so, like the dashboard's header */
+    const char *verify = strncmp(s->mode, "VERIFY", 6) == 0 ? "verify | " : "";
     if (s->shard[0]) {
         char shard[64];
         it_sanitize(shard, sizeof shard, s->shard);
-        fprintf(out, "shard %s | %s\n", shard, line);
+        fprintf(out, "%sshard %s | %s\n", verify, shard, line);
     } else
-        fprintf(out, "%s\n", line);
+        fprintf(out, "%s%s\n", verify, line);
     fflush(out);
     it_snapshot_free(s);
 }

@@ -47,6 +47,11 @@ enum {
     ST_GET_PLATFORM,
     ST_INS_CREATED, /* creation times (issue 14, --latest) */
     ST_GET_CREATED,
+    /* --verify (issue 13): images to copy again though the target tag has
+     * the source digest (something under it is absent) */
+    ST_INS_REPAIR,
+    ST_DEL_REPAIR,
+    ST_GET_REPAIR,
     ST_COUNT
 };
 
@@ -85,7 +90,19 @@ static const char *const stmt_sql[ST_COUNT] = {
                        " SET created = excluded.created",
     [ST_GET_CREATED] = "SELECT created FROM created WHERE registry = ?1"
                        " AND repo = ?2 AND digest = ?3",
+    /* --verify (issue 13) */
+    [ST_INS_REPAIR] = "INSERT OR IGNORE INTO repairs(source, target)"
+                      " VALUES(?1, ?2)",
+    [ST_DEL_REPAIR] = "DELETE FROM repairs WHERE source = ?1 AND target = ?2",
+    [ST_GET_REPAIR] = "SELECT 1 FROM repairs WHERE source = ?1 AND target = ?2",
 };
+
+/* --verify (issue 13): images found incomplete, for the next copy run. Not
+ * counted as records. */
+static const char repairs_sql[] =
+    "CREATE TABLE IF NOT EXISTS repairs("
+    " source TEXT NOT NULL, target TEXT NOT NULL,"
+    " PRIMARY KEY(source, target)) WITHOUT ROWID;";
 
 struct it_journal {
     pthread_mutex_t lock; /* the connection, the statements, the batch */
@@ -634,7 +651,8 @@ static int open_db(it_journal *j, int dfd, it_errbuf *err)
     if (exec_sql(j->db, pragmas) != SQLITE_OK ||
         exec_sql(j->db, schema_sql) != SQLITE_OK ||
         exec_sql(j->db, platform_schema_sql) != SQLITE_OK ||
-        exec_sql(j->db, created_schema_sql) != SQLITE_OK) {
+        exec_sql(j->db, created_schema_sql) != SQLITE_OK ||
+        exec_sql(j->db, repairs_sql) != SQLITE_OK) {
         snprintf(err->msg, sizeof(err->msg), "journal %.700s: %.200s", j->path,
                  sqlite3_errmsg(j->db));
         return -1;
@@ -813,6 +831,11 @@ void it_journal_image(it_journal *j, const char *source, const char *digest,
     bind_text(st, 2, target);
     bind_text(st, 3, digest);
     append_locked(j, st);
+    /* copied (or found whole): no repair pending any more */
+    st = j->st[ST_DEL_REPAIR];
+    bind_text(st, 1, source);
+    bind_text(st, 2, target);
+    append_locked(j, st);
     pthread_mutex_unlock(&j->lock);
 }
 
@@ -823,6 +846,20 @@ void it_journal_image_forget(it_journal *j, const char *source,
         return;
     pthread_mutex_lock(&j->lock);
     sqlite3_stmt *st = j->st[ST_DEL_IMAGE];
+    bind_text(st, 1, source);
+    bind_text(st, 2, target);
+    append_locked(j, st);
+    pthread_mutex_unlock(&j->lock);
+}
+
+void it_journal_image_repair(it_journal *j, const char *source,
+                             const char *target)
+{
+    if (!j || !source || !target)
+        return;
+    it_journal_image_forget(j, source, target);
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_INS_REPAIR];
     bind_text(st, 1, source);
     bind_text(st, 2, target);
     append_locked(j, st);
@@ -957,6 +994,21 @@ int it_journal_created(it_journal *j, const char *registry, const char *repo,
     int rc = lookup_locked(j, st);
     if (rc == 1 && sqlite3_column_type(st, 0) != SQLITE_NULL)
         *created = sqlite3_column_int64(st, 0);
+    lookup_end(st);
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}
+
+int it_journal_image_needs_repair(it_journal *j, const char *source,
+                                  const char *target)
+{
+    if (!j || !source || !target)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_GET_REPAIR];
+    bind_text(st, 1, source);
+    bind_text(st, 2, target);
+    int rc = lookup_locked(j, st);
     lookup_end(st);
     pthread_mutex_unlock(&j->lock);
     return rc;

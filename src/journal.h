@@ -89,6 +89,15 @@ void it_journal_created_record(it_journal *j, const char *registry,
                                long long created);
 int it_journal_created(it_journal *j, const char *registry, const char *repo,
                        const char *digest, long long *created);
+/* --verify (issue 13): the target tag has the source digest but something
+ * under it is absent: drops the image record and marks it for repair, so
+ * the next copy run copies it again (what is present is skipped). The
+ * mark goes when the image is recorded again (it_journal_image). */
+void it_journal_image_repair(it_journal *j, const char *source,
+                             const char *target);
+/* 1 when source -> target is marked for repair, 0 not, -1 error. */
+int it_journal_image_needs_repair(it_journal *j, const char *source,
+                                  const char *target);
 /* 1 when a blob record (registry, repo, digest) exists, 0 not, -1 error. */
 int it_journal_blob_in(it_journal *j, const char *registry, const char *repo,
                        const char *digest);

@@ -40,7 +40,8 @@ typedef enum opt_kind {
     K_TUI,
     K_NO_TUI,
     K_HELP,
-    K_VERSION
+    K_VERSION,
+    K_VERIFY /* int: bare or true = 1, deep = 2, false = 0 */
 } opt_kind;
 
 typedef struct opt_def {
@@ -109,6 +110,7 @@ static const opt_def opt_table[] = {
     {{"prune"}, K_BOOL, OFF(prune), 0, 0}, /* 14C */
     /* issue 14, platforms */
     {{"platforms"}, K_STR, OFF(platforms), 0, 0},
+    {{"verify"}, K_VERIFY, OFF(verify), 0, 0},
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
     /* issue 13: referrers travel with their images */
@@ -333,6 +335,21 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
         *(bool *)(base + d->off) = b;
         return 0;
     }
+    case K_VERIFY: { /* --verify, --verify=deep, --verify=false */
+        bool b;
+        if (v == NULL || strcmp(v, "shallow") == 0) {
+            o->verify = 1;
+        } else if (strcmp(v, "deep") == 0) {
+            o->verify = 2;
+        } else if (parse_bool(v, &b) == 0) {
+            o->verify = b ? 1 : 0;
+        } else {
+            it_set_err(err, "%s: expected deep (or true, false), got '%.100s'",
+                       flag, v);
+            return -1;
+        }
+        return 0;
+    }
     case K_TUI: {
         if (v == NULL) {
             o->tui = IT_TUI_ON;
@@ -482,6 +499,11 @@ static int check(const it_options *o, it_errbuf *err)
         it_set_err(err, "nothing to do: give --ruleFile=FILE (generic mode) or "
                         "--ccrToTcr=true --tcrName=NAME (CCR to TCR mode); see "
                         "--help");
+        return -1;
+    }
+    if (o->verify && o->dry_run) {
+        it_set_err(err, "--verify and --dry-run do not go together: --verify "
+                        "copies nothing already (it checks the target)");
         return -1;
     }
     /* stdout is the dashboard's, or the JSON's: one user at a time */

@@ -81,6 +81,8 @@ typedef struct it_options {
     char *exclude_tags; /* --exclude-tags RE[,RE...]: leave out (wins) */
     char *semver;       /* --semver CONSTRAINT */
     int latest;         /* --latest N: the newest N, 0 = all */
+    /* --verify[=deep] (issue 13): 0 off, 1 shallow, 2 deep */
+    int verify;
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

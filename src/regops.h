@@ -66,6 +66,12 @@ typedef struct it_regops {
     int (*blob_get)(void *self, unsigned char **out, size_t *len_out,
                     it_regclient *c, const char *repo, const char *digest,
                     size_t max_len, reg_error *err);
+    /* --verify (issue 13): manifest_head that also gives the media type
+     * (*media_type_out malloc'd or NULL when the registry sent none). */
+    int (*manifest_head_mt)(void *self, it_regclient *c, const char *repo,
+                            const char *ref,
+                            char digest_out[REG_DIGEST_LEN + 1],
+                            char **media_type_out, reg_error *err);
 } it_regops;
 
 /* The table that reaches real registries through registry/, with g the

@@ -81,6 +81,20 @@ json_t *it_report_summary(const it_engine_stats *s)
             j, "images_platform_skipped",
             json_integer((json_int_t)s->images_platform_skipped));
     }
+    /* --verify (issue 13): the count of each verdict */
+    if (j && s->verify &&
+        json_object_set_new(
+            j, "verify",
+            json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "depth",
+                      s->verify > 1 ? "deep" : "shallow", "identical",
+                      (json_int_t)s->verify_identical, "missing",
+                      (json_int_t)s->verify_missing, "different",
+                      (json_int_t)s->verify_different, "incomplete",
+                      (json_int_t)s->verify_incomplete, "errors",
+                      (json_int_t)s->verify_errors)) != 0) {
+        json_decref(j);
+        return NULL;
+    }
     const it_filter_counts *c = &s->filtered;
     /* only when a filter left something out: the summary of a run
      * without filters keeps its shape */
@@ -120,6 +134,31 @@ static json_t *summary_counts(const it_engine_stats *s)
                      "blobs_mounted", (json_int_t)s->blobs_mounted,
                      "blobs_skipped", (json_int_t)s->blobs_skipped,
                      "bytes_copied", (json_int_t)s->bytes_copied);
+}
+
+/* --verify (issue 13): the entry's status is the verdict, with both
+ * digests and, for incomplete, what is absent. Returns 0 or -1 (OOM). */
+static int add_verify(json_t *o, const it_image_result *res)
+{
+    json_t *missing = json_array();
+    for (size_t i = 0; missing && i < res->nmissing; i++)
+        if (json_array_append_new(missing, it_report_str(res->missing[i])))
+            break;
+    int rc =
+        !missing ||
+        json_object_set_new(o, "status",
+                            json_string(it_verify_status_name(res->verify))) !=
+            0 ||
+        json_object_set_new(o, "source_digest", it_report_str(res->digest)) !=
+            0 ||
+        json_object_set_new(o, "target_digest",
+                            it_report_str(res->target_digest)) != 0;
+    if (!rc && res->verify == IT_VERIFY_INCOMPLETE) {
+        rc = json_object_set_new(o, "missing", missing) != 0;
+        missing = NULL;
+    }
+    json_decref(missing);
+    return rc ? -1 : 0;
 }
 
 /* Writes the compact JSON of v after `prefix`; remembers a failure. */
@@ -236,6 +275,10 @@ void it_report_add(it_report *r, const it_image_result *res)
         }
     }
     add_platforms(o, res); /* issue 14 */
+    if (o && res->verify != IT_VERIFY_NONE && add_verify(o, res) != 0) {
+        json_decref(o);
+        o = NULL; /* put_json remembers ENOMEM */
+    }
     pthread_mutex_lock(&r->lock);
     put_json(r, r->n++ ? ",\n    " : "\n    ", o);
     pthread_mutex_unlock(&r->lock);

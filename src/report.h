@@ -8,6 +8,10 @@
  *  "summary":{"images_total",...,"bytes_copied"}}
  * status: copied, skipped, failed, planned (--dry-run) or pending (never
  * started because the run was stopped).
+ * --verify: status is identical, missing, different, incomplete or error,
+ * with "source_digest", "target_digest" and, for incomplete, "missing"
+ * (what is absent, capped); the summary has "verify": {"depth",
+ * "identical", "missing", "different", "incomplete", "errors"}.
  *
  * The report is written as the run goes: each image's entry is appended
  * to a temporary file next to the report when the image ends, so nothing

@@ -19,7 +19,7 @@ _image_transfer()
         --exit-on-done --progress-interval --ca-file --help --version
         --output --metrics-file --metrics-interval --events --prune
         --routines --retry --qps --bandwidth --max-tags --max-pages --shard
-        --platforms --tags --exclude-tags --semver --latest"
+        --platforms --tags --exclude-tags --semver --latest --verify"
 
     # A flag's value, also after '=' (bash splits words at
     # '=' when COMP_WORDBREAKS holds it, as by default).
@@ -63,6 +63,10 @@ _image_transfer()
         COMPREPLY=($(compgen -W "linux/amd64 linux/arm64 linux/arm/v7
             linux/arm/v6 linux/386 linux/ppc64le linux/s390x linux/riscv64
             windows/amd64" -- "$cur"))
+        return 0
+        ;;
+    --verify)
+        COMPREPLY=($(compgen -W "deep" -- "$cur"))
         return 0
         ;;
     --tag-exist-overridden | --referrers | --ccrToTcr | --ccr-to-tcr | \

@@ -530,6 +530,9 @@ class Registry:
         self.host = '127.0.0.1:%d' % self.port
         self.root = root
         self.own_session = own_session
+        # more top-level config.yml lines, e.g. ['compatibility:',
+        # '  schema1:', '    enabled: true']
+        self.extra_config = list(extra_config or [])
         self.scheme = 'https' if tls else 'http'
         self.url = '%s://%s' % (self.scheme, self.host)
         self.ca_file = None

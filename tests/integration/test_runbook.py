@@ -139,7 +139,8 @@ class RunbookTest(unittest.TestCase):
         steps = [(n, c) for k, n, c in blocks if k == 'test']
         names = [n for n, _ in steps]
         for need in ('version', 'workdir', 'secrets', 'rules', 'dry-run',
-                     'run', 'resume', 'report', 'verify', 'rollback'):
+                     'run', 'resume', 'report', 'verify', 'verify-tool',
+                     'rollback'):
             self.assertIn(need, names)
 
         def script(name, code):
@@ -198,6 +199,10 @@ class RunbookTest(unittest.TestCase):
             self.assertIn('%s/%s:%s' % (dst.host, repo, tag), out['verify'])
         self.assertIsNone(re.search(r'^copy ', out['verify-dry-run'], re.M))
         self.assertIn('dry run: 0 image(s) to copy', out['verify-dry-run'])
+        # --verify=deep before the switch-over: every tag identical
+        self.assertIn('verify (deep): %d identical, 0 missing, 0 different, '
+                      '0 incomplete, 0 errors' % len(wanted),
+                      out['verify-tool'])
 
         # the rollback removed exactly the tags this run copied
         status = {i['target']: i['status'] for i in report['images']}

@@ -291,12 +291,14 @@ static int mr_manifest_get(void *self, reg_manifest **out, it_regclient *c,
     return rc;
 }
 
-static int mr_manifest_head(void *self, it_regclient *c, const char *repo,
-                            const char *ref,
-                            char digest_out[REG_DIGEST_LEN + 1], reg_error *err)
+/* HEAD, with the media type when media_type_out is not NULL. */
+static int head_mt(memreg *m, it_regclient *c, const char *repo,
+                   const char *ref, char digest_out[REG_DIGEST_LEN + 1],
+                   char **media_type_out, reg_error *err)
 {
-    memreg *m = self;
     mr_client *mc = (mr_client *)c;
+    if (media_type_out)
+        *media_type_out = NULL;
     int rc = enter(m, MR_MANIFEST_HEAD, mc, mc->host, repo, ref, err);
     if (rc)
         return rc;
@@ -306,10 +308,28 @@ static int mr_manifest_head(void *self, it_regclient *c, const char *repo,
     mr_manifest *mm = d ? manifest_find(r, d) : NULL;
     if (mm && digest_out)
         memcpy(digest_out, mm->digest, REG_DIGEST_LEN + 1);
+    if (mm && media_type_out)
+        *media_type_out = dup0(mm->media_type);
     if (!mm)
         rc = reg_error_set(err, REG_ENOTFOUND, "manifest unknown");
     pthread_mutex_unlock(&m->lock);
     return rc;
+}
+
+static int mr_manifest_head(void *self, it_regclient *c, const char *repo,
+                            const char *ref,
+                            char digest_out[REG_DIGEST_LEN + 1], reg_error *err)
+{
+    return head_mt(self, c, repo, ref, digest_out, NULL, err);
+}
+
+/* --verify: the same, with the media type (counted as MR_MANIFEST_HEAD). */
+static int mr_manifest_head_mt(void *self, it_regclient *c, const char *repo,
+                               const char *ref,
+                               char digest_out[REG_DIGEST_LEN + 1],
+                               char **media_type_out, reg_error *err)
+{
+    return head_mt(self, c, repo, ref, digest_out, media_type_out, err);
 }
 
 /* Like a registry: refused unless every blob and child is there. */
@@ -645,9 +665,10 @@ memreg *memreg_new(void)
     m->ops.blob_mount = mr_blob_mount;
     m->ops.blob_copy = mr_blob_copy;
     m->ops.referrers_api = mr_referrers_api;
-    m->ops.repos_each = mr_repos_each;           /* 14C */
-    m->ops.manifest_delete = mr_manifest_delete; /* 14C */
-    m->ops.blob_get = mr_blob_get;               /* issue 14 */
+    m->ops.repos_each = mr_repos_each;             /* 14C */
+    m->ops.manifest_delete = mr_manifest_delete;   /* 14C */
+    m->ops.blob_get = mr_blob_get;                 /* issue 14 */
+    m->ops.manifest_head_mt = mr_manifest_head_mt; /* --verify */
     return m;
 }
 
@@ -884,5 +905,34 @@ void memreg_serve_referrers(memreg *m, const char *host)
     m->referrer_hosts =
         grow(m->referrer_hosts, &m->nreferrer_hosts, sizeof(char *));
     m->referrer_hosts[m->nreferrer_hosts - 1] = dup0(host);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* --verify tests (issue 13): damage a registry behind the engine's back. */
+void memreg_drop_blob(memreg *m, const char *host, const char *repo,
+                      const char *digest)
+{
+    pthread_mutex_lock(&m->lock);
+    mr_repo *r = repo_get(m, host, repo, false);
+    mr_blob *b = blob_find(r, digest);
+    if (b) {
+        *b = r->blobs[r->nblobs - 1];
+        r->nblobs--;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+void memreg_drop_manifest(memreg *m, const char *host, const char *repo,
+                          const char *digest)
+{
+    pthread_mutex_lock(&m->lock);
+    mr_repo *r = repo_get(m, host, repo, false);
+    mr_manifest *mm = manifest_find(r, digest);
+    if (mm) {
+        free(mm->media_type);
+        free(mm->body);
+        *mm = r->manifests[r->nmanifests - 1];
+        r->nmanifests--;
+    }
     pthread_mutex_unlock(&m->lock);
 }

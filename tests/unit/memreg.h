@@ -115,5 +115,11 @@ void memreg_blob_data(memreg *m, const char *host, const char *repo,
 void memreg_manifest(memreg *m, const char *host, const char *repo,
                      const char *tag, const char *media_type, const char *json,
                      char digest_out[72]);
+/* --verify tests (issue 13): removes a blob / a manifest (by digest) from
+ * host/repo, as if someone deleted it from the registry's storage. */
+void memreg_drop_blob(memreg *m, const char *host, const char *repo,
+                      const char *digest);
+void memreg_drop_manifest(memreg *m, const char *host, const char *repo,
+                          const char *digest);
 
 #endif /* MEMREG_H */

@@ -42,6 +42,9 @@ typedef struct fx {
     it_filter_counts fc;
     char order[32];
     long nfiltered;
+    int verify;     /* --verify: 0 off, 1 shallow, 2 deep */
+    bool overwrite; /* tag_exist_overridden */
+    char **missing; /* per result: its missing list, joined by ' | ' */
 } fx;
 
 static char *dup0(const char *s)
@@ -58,7 +61,14 @@ static void collect_result(void *payload, const it_image_result *r)
         f->capres = f->capres ? f->capres * 2 : 64;
         f->res = realloc(f->res, f->capres * sizeof(*f->res));
         assert_non_null(f->res);
+        f->missing = realloc(f->missing, f->capres * sizeof(*f->missing));
+        assert_non_null(f->missing);
     }
+    char joined[2048] = "";
+    for (size_t i = 0; i < r->nmissing; i++)
+        snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined),
+                 "%s%s", i ? " | " : "", r->missing[i]);
+    f->missing[f->nres] = strdup(joined);
     f->res[f->nres++] = (it_image_result){
         .source = dup0(r->source),
         .target = dup0(r->target),
@@ -66,6 +76,8 @@ static void collect_result(void *payload, const it_image_result *r)
         .status = r->status,
         .bytes = r->bytes,
         .error = dup0(r->error),
+        .verify = r->verify,
+        .target_digest = dup0(r->target_digest),
     };
     pthread_mutex_unlock(&f->res_lock);
 }
@@ -116,8 +128,11 @@ static int teardown(void **state)
         free((char *)f->res[i].target);
         free((char *)f->res[i].digest);
         free((char *)f->res[i].error);
+        free((char *)f->res[i].target_digest);
+        free(f->missing[i]);
     }
     free(f->res);
+    free(f->missing);
     pthread_mutex_destroy(&f->res_lock);
     free(f);
     return 0;
@@ -141,6 +156,8 @@ static void start(fx *f, int routines, int retry)
     o.dry_run = f->dry_run;
     o.plan_quiet = f->plan_quiet;
     o.plan_out = f->plan_out;
+    o.verify = f->verify;
+    o.tag_exist_overridden = f->overwrite;
     if (f->sub.fn) {
         o.subscribers = &f->sub;
         o.nsubscribers = 1;
@@ -1017,6 +1034,193 @@ static void test_latest_by_created_cached(void **state)
     tu_tmpdir_drop(&dir);
 }
 
+/* ------------------------------------------------------------ --verify */
+
+/* The index of the last result whose source ends with `suffix`. */
+static size_t last_result(fx *f, const char *suffix)
+{
+    for (size_t i = f->nres; i-- > 0;) {
+        size_t ls = strlen(f->res[i].source), lx = strlen(suffix);
+        if (ls >= lx && strcmp(f->res[i].source + ls - lx, suffix) == 0)
+            return i;
+    }
+    fail_msg("no result for %s", suffix);
+    return 0;
+}
+
+/* Writes to the target registries so far: manifest PUTs, mounts, copies. */
+static long writes(fx *f)
+{
+    return memreg_calls(f->m, MR_MANIFEST_PUT, NULL, NULL, NULL) +
+           memreg_calls(f->m, MR_BLOB_MOUNT, NULL, NULL, NULL) +
+           memreg_calls(f->m, MR_BLOB_COPY, NULL, NULL, NULL);
+}
+
+/* Copies repository a (tags same, also, other, multi, broken), then
+ * damages the target: other pointed at another image, multi's second
+ * child deleted. */
+static void verify_fixture(fx *f, char child2[72], char other_digest[72])
+{
+    char c[72], l[72], x[72], y[72], d1[72];
+    image2(f, "a", "same", "cfg", "layer", c, l);
+    image2(f, "a", "also", "cfg", "layer2", c, l);
+    image2(f, "a", "other", "cfg", "layer3", c, l);
+    image2(f, "a", "broken", "cfg", "layer4", c, l);
+    /* an index of two images */
+    memreg_blob(f->m, SRC, "a", "k1", 10, x);
+    memreg_blob(f->m, SRC, "a", "k2", 20, y);
+    const char *b1[] = {c, x}, *b2[] = {c, y};
+    memreg_image(f->m, SRC, "a", NULL, b1, 2, d1);
+    memreg_image(f->m, SRC, "a", NULL, b2, 2, child2);
+    const char *kids[] = {d1, child2};
+    char di[72];
+    memreg_index(f->m, SRC, "a", "multi", kids, 2, di);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 1, pairs, 1);
+    for (size_t i = 0; i < f->nres; i++)
+        assert_int_equal(f->res[i].status, IT_STATUS_COPIED);
+    it_engine_free(f->e);
+    f->e = NULL;
+    /* someone else's image under the target tag "other" */
+    char z[72];
+    memreg_blob(f->m, DST, "a", "intruder", 5, z);
+    const char *bz[] = {z};
+    memreg_image(f->m, DST, "a", "other", bz, 1, other_digest);
+    memreg_drop_manifest(f->m, DST, "a", child2);
+}
+
+/* Each verdict once, and nothing written: identical, missing (a target
+ * repository without the tag), different (both digests), incomplete (an
+ * index child deleted, named), error (the source does not answer). */
+static void test_verify_statuses(void **state)
+{
+    fx *f = *state;
+    char child2[72], other[72];
+    verify_fixture(f, child2, other);
+    size_t before = f->nres;
+    long w = writes(f);
+    /* "gone": a source tag the target never got; "broken": a source tag
+     * that cannot be asked */
+    char c[72], l[72];
+    image2(f, "a", "gone", "cfg", "layer5", c, l);
+    memreg_fail(f->m, MR_MANIFEST_HEAD, SRC, "a", "broken", REG_EDENIED, 403,
+                -1);
+    f->verify = 1;
+    const char *pairs[] = {"a a"};
+    run(f, 2, 1, pairs, 1);
+    assert_int_equal(writes(f), w);
+    assert_int_equal(f->res[last_result(f, "a:same")].verify,
+                     IT_VERIFY_IDENTICAL);
+    assert_int_equal(f->res[last_result(f, "a:same")].status,
+                     IT_STATUS_SKIPPED);
+    assert_int_equal(f->res[last_result(f, "a:also")].verify,
+                     IT_VERIFY_IDENTICAL);
+    size_t mi = last_result(f, "a:gone");
+    assert_int_equal(f->res[mi].verify, IT_VERIFY_MISSING);
+    assert_int_equal(f->res[mi].status, IT_STATUS_FAILED);
+    assert_null(f->res[mi].target_digest);
+    size_t di = last_result(f, "a:other");
+    assert_int_equal(f->res[di].verify, IT_VERIFY_DIFFERENT);
+    assert_string_equal(f->res[di].target_digest, other);
+    assert_non_null(f->res[di].digest);
+    assert_string_not_equal(f->res[di].digest, other);
+    size_t ii = last_result(f, "a:multi");
+    assert_int_equal(f->res[ii].verify, IT_VERIFY_INCOMPLETE);
+    char want[128];
+    snprintf(want, sizeof(want), "manifest %s", child2);
+    assert_string_equal(f->missing[ii], want);
+    size_t ei = last_result(f, "a:broken");
+    assert_int_equal(f->res[ei].verify, IT_VERIFY_ERROR);
+    assert_non_null(strstr(f->res[ei].error, "check source"));
+    assert_true(f->nres - before == 6);
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    assert_int_equal(st.verify, 1);
+    assert_int_equal(st.verify_identical, 2);
+    assert_int_equal(st.verify_missing, 1);
+    assert_int_equal(st.verify_different, 1);
+    assert_int_equal(st.verify_incomplete, 1);
+    assert_int_equal(st.verify_errors, 1);
+    /* an index is read once from the source; the other tags not at all */
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, SRC, "a", "same"), 1);
+}
+
+/* Shallow verify asks no blob; deep finds a blob deleted on the target
+ * and names it, asking each blob once per repository. */
+static void test_verify_deep_blob(void **state)
+{
+    fx *f = *state;
+    char c[72], l[72], l2[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    image2(f, "a", "v2", "cfg", "layer2", c, l2);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 1, pairs, 1);
+    it_engine_free(f->e);
+    f->e = NULL;
+    memreg_drop_blob(f->m, DST, "a", l);
+    long exists = memreg_calls(f->m, MR_BLOB_EXISTS, DST, "a", NULL);
+    f->verify = 1;
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "a:v1")].verify,
+                     IT_VERIFY_IDENTICAL);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_EXISTS, DST, "a", NULL),
+                     exists);
+    it_engine_free(f->e);
+    f->e = NULL;
+    f->verify = 2;
+    long w = writes(f);
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(writes(f), w);
+    size_t i1 = last_result(f, "a:v1");
+    assert_int_equal(f->res[i1].verify, IT_VERIFY_INCOMPLETE);
+    char want[128];
+    snprintf(want, sizeof(want), "blob %s", l);
+    assert_string_equal(f->missing[i1], want);
+    assert_int_equal(f->res[last_result(f, "a:v2")].verify,
+                     IT_VERIFY_IDENTICAL);
+    /* cfg is shared: asked once */
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_EXISTS, DST, "a", c), 1);
+}
+
+/* A tag verify finds not identical is dropped from the journal, so the
+ * next copy run checks the target instead of trusting the record. */
+static void test_verify_forgets_journal(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    char statedir[512];
+    journal_and_image(f, &dir, statedir, sizeof(statedir));
+    const char *pairs[] = {"a a"};
+    run(f, 1, 1, pairs, 1);
+    it_engine_free(f->e);
+    f->e = NULL;
+    char d[72];
+    assert_int_equal(it_journal_image_digest(f->journal, SRC "/a:v1",
+                                             DST "/a:v1", d, sizeof(d)),
+                     1);
+    char z[72], other[72];
+    memreg_blob(f->m, DST, "a", "intruder", 5, z);
+    const char *bz[] = {z};
+    memreg_image(f->m, DST, "a", "v1", bz, 1, other);
+    f->verify = 1;
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "a:v1")].verify,
+                     IT_VERIFY_DIFFERENT);
+    assert_int_equal(it_journal_image_digest(f->journal, SRC "/a:v1",
+                                             DST "/a:v1", d, sizeof(d)),
+                     0);
+    it_engine_free(f->e);
+    f->e = NULL;
+    /* the copy run repairs it (the default --tag-exist-overridden=true) */
+    f->verify = 0;
+    f->overwrite = true;
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "a:v1")].status, IT_STATUS_COPIED);
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    tu_tmpdir_drop(&dir);
+}
+
 /* An index's creation time is its linux/amd64 child's (memreg's first
  * child is linux/amd64, its second linux/arm64). */
 static void test_latest_created_of_index(void **state)
@@ -1065,6 +1269,99 @@ static void test_bad_filter_fails_pair(void **state)
     assert_non_null(strstr(f->res[0].error, "regex '('"));
 }
 
+/* An index verify finds incomplete (a child deleted on the target) is
+ * marked for repair: the next copy run copies it again although the tag
+ * has the source digest, putting back only what is absent. */
+static void test_verify_repairs_incomplete(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    char statedir[512];
+    assert_int_equal(tu_tmpdir_new(&dir, "engine"), 0);
+    tu_path_in(statedir, sizeof(statedir), dir, "state");
+    it_errbuf err = {{0}};
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+    char c[72], x[72], y[72], d1[72], d2[72], di[72];
+    memreg_blob(f->m, SRC, "a", "cfg", 10, c);
+    memreg_blob(f->m, SRC, "a", "k1", 10, x);
+    memreg_blob(f->m, SRC, "a", "k2", 20, y);
+    const char *b1[] = {c, x}, *b2[] = {c, y};
+    memreg_image(f->m, SRC, "a", NULL, b1, 2, d1);
+    memreg_image(f->m, SRC, "a", NULL, b2, 2, d2);
+    const char *kids[] = {d1, d2};
+    memreg_index(f->m, SRC, "a", "multi", kids, 2, di);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 1, pairs, 1);
+    it_engine_free(f->e);
+    f->e = NULL;
+    memreg_drop_manifest(f->m, DST, "a", d2);
+    /* a plain rerun trusts the journal: nothing noticed */
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "a:multi")].status,
+                     IT_STATUS_SKIPPED);
+    assert_false(memreg_has_manifest(f->m, DST, "a", d2));
+    it_engine_free(f->e);
+    f->e = NULL;
+    f->verify = 1;
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "a:multi")].verify,
+                     IT_VERIFY_INCOMPLETE);
+    assert_int_equal(it_journal_image_needs_repair(f->journal, SRC "/a:multi",
+                                                   DST "/a:multi"),
+                     1);
+    it_engine_free(f->e);
+    f->e = NULL;
+    f->verify = 0;
+    long copies = memreg_calls(f->m, MR_BLOB_COPY, DST, "a", NULL);
+    run(f, 1, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "a:multi")].status,
+                     IT_STATUS_COPIED);
+    assert_true(memreg_has_manifest(f->m, DST, "a", d2));
+    /* the blobs were all there: none copied again */
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "a", NULL), copies);
+    assert_int_equal(it_journal_image_needs_repair(f->journal, SRC "/a:multi",
+                                                   DST "/a:multi"),
+                     0);
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    tu_tmpdir_drop(&dir);
+}
+
+/* What is absent is listed up to a cap (the rest only counted), however
+ * many children a (hostile) index names. */
+static void test_verify_missing_capped(void **state)
+{
+    fx *f = *state;
+    char c[72], kids[20][72];
+    const char *kp[20];
+    memreg_blob(f->m, SRC, "a", "cfg", 10, c);
+    for (int i = 0; i < 20; i++) {
+        char name[16], b[72];
+        snprintf(name, sizeof(name), "k%d", i);
+        memreg_blob(f->m, SRC, "a", name, 10, b);
+        const char *bl[] = {c, b};
+        memreg_image(f->m, SRC, "a", NULL, bl, 2, kids[i]);
+        kp[i] = kids[i];
+    }
+    char di[72];
+    memreg_index(f->m, SRC, "a", "wide", kp, 20, di);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 1, pairs, 1);
+    it_engine_free(f->e);
+    f->e = NULL;
+    for (int i = 0; i < 20; i++)
+        memreg_drop_manifest(f->m, DST, "a", kids[i]);
+    f->verify = 1;
+    run(f, 2, 1, pairs, 1);
+    size_t i = last_result(f, "a:wide");
+    assert_int_equal(f->res[i].verify, IT_VERIFY_INCOMPLETE);
+    assert_non_null(strstr(f->res[i].error, "20 absent"));
+    size_t shown = 1;
+    for (const char *p = f->missing[i]; (p = strstr(p, " | ")); p++)
+        shown++;
+    assert_int_equal(shown, 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1109,6 +1406,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_filter_fails_pair, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_latest_created_of_index, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_statuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_deep_blob, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_forgets_journal, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_repairs_incomplete, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_missing_capped, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

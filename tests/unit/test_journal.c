@@ -1092,7 +1092,8 @@ static void test_exact_columns(void **state)
                              "platform_images.source platform_images.target "
                              "platform_images.digest platform_images.filter "
                              "platform_images.target_digest "
-                             "platform_images.platforms ");
+                             "platform_images.platforms "
+                             "repairs.source repairs.target ");
     /* meta holds the record count, nothing else. */
     assert_int_equal(
         sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL),

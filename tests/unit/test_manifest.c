@@ -411,6 +411,40 @@ static void test_bad_arguments(void **state)
     reg_manifest_free(NULL);
 }
 
+/* Schema 1 signed manifests are named by the digest of their JWS payload
+ * (what docker-registry sends as Docker-Content-Digest): the same for the
+ * manifest signed again with another key; -1 without a usable protected
+ * header. */
+static void test_schema1_payload_digest(void **state)
+{
+    (void)state;
+    static const char want[] = "sha256:7e5027853cb260a2a62940695d71faa72dd0330f"
+                               "07a53808340f4e7fdfac1f1e";
+    static const char *const files[] = {"manifests/schema1-jws.json",
+                                        "manifests/schema1-jws-resigned.json"};
+    char path[1024], d[REG_DIGEST_LEN + 1], bytes[REG_DIGEST_LEN + 1];
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = 0;
+        char *body = fx_read(fx_path(path, sizeof(path), files[i]), &n);
+        assert_non_null(body);
+        assert_int_equal(reg_schema1_payload_digest(d, body, n), 0);
+        assert_string_equal(d, want);
+        reg_sha256_digest(bytes, body, n);
+        assert_string_not_equal(bytes, want);
+        /* a formatLength past the end is refused, not read */
+        assert_int_equal(reg_schema1_payload_digest(d, body, 100), -1);
+        free(body);
+    }
+    size_t n = 0;
+    char *old = fx_read(
+        fx_path(path, sizeof(path), "manifests/schema1-signed.json"), &n);
+    assert_non_null(old);
+    assert_int_equal(reg_schema1_payload_digest(d, old, n), -1); /* no tail */
+    free(old);
+    assert_int_equal(reg_schema1_payload_digest(d, "{}", 2), -1);
+    assert_int_equal(reg_schema1_payload_digest(d, "not json", 8), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_media_type_valid),
         cmocka_unit_test(test_dedup_many_layers),
+        cmocka_unit_test(test_schema1_payload_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

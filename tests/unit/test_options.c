@@ -89,6 +89,7 @@ static int field(char *out, size_t cap, const it_options *o, const char *name)
     INT(metrics_interval)
     STR(events)
     STR(platforms) /* issue 14 */
+    INT(verify)
     BOOL(help)
     BOOL(version)
     STR(tags) /* tag filters (issue 14) */
@@ -367,6 +368,7 @@ static void test_usage(void **state)
                                        "--events",
                                        "--output",
                                        "--platforms", /* issue 14 */
+                                       "--verify[=deep]",
                                        "--help",
                                        "--version",
                                        "--shard I/N",

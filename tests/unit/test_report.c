@@ -602,6 +602,75 @@ static void test_status_names(void **state)
     assert_string_equal(it_image_status_name(IT_STATUS_PLANNED), "planned");
 }
 
+/* --verify: each entry's status is its verdict, with both digests and,
+ * for incomplete, what is absent; the summary counts each verdict. */
+static void test_verify_entries(void **state)
+{
+    const char *dir = *state;
+    char path[4096];
+    tu_path_in(path, sizeof(path), dir, "verify.json");
+    it_engine_stats s = {.verify = 2,
+                         .verify_identical = 240,
+                         .verify_missing = 2,
+                         .verify_different = 1,
+                         .verify_incomplete = 1};
+    const char *const absent[] = {"blob " DG_B, "manifest " DG_A};
+    it_image_result r[3] = {
+        {.source = "a:1",
+         .target = "b:1",
+         .digest = DG_A,
+         .status = IT_STATUS_SKIPPED,
+         .error = "identical",
+         .verify = IT_VERIFY_IDENTICAL,
+         .target_digest = DG_A},
+        {.source = "a:2",
+         .target = "b:2",
+         .digest = DG_A,
+         .status = IT_STATUS_FAILED,
+         .error = "different",
+         .verify = IT_VERIFY_DIFFERENT,
+         .target_digest = DG_B},
+        {.source = "a:3",
+         .target = "b:3",
+         .digest = DG_A,
+         .status = IT_STATUS_FAILED,
+         .error = "incomplete",
+         .verify = IT_VERIFY_INCOMPLETE,
+         .target_digest = DG_A,
+         .missing = absent,
+         .nmissing = 2},
+    };
+    write_ok(path, "generic", T_START, T_END, &s, r, 3, false);
+    json_t *root = load(path);
+    json_t *im = json_object_get(root, "images");
+    assert_int_equal(json_array_size(im), 3);
+    assert_str(json_array_get(im, 0), "status", "identical");
+    assert_null(json_object_get(json_array_get(im, 0), "missing"));
+    assert_str(json_array_get(im, 1), "status", "different");
+    assert_str(json_array_get(im, 1), "source_digest", DG_A);
+    assert_str(json_array_get(im, 1), "target_digest", DG_B);
+    json_t *inc = json_array_get(im, 2);
+    assert_str(inc, "status", "incomplete");
+    json_t *miss = json_object_get(inc, "missing");
+    assert_int_equal(json_array_size(miss), 2);
+    assert_string_equal(json_string_value(json_array_get(miss, 0)),
+                        "blob " DG_B);
+    json_t *v = json_object_get(json_object_get(root, "summary"), "verify");
+    assert_str(v, "depth", "deep");
+    assert_int_key(v, "identical", 240);
+    assert_int_key(v, "missing", 2);
+    assert_int_key(v, "different", 1);
+    assert_int_key(v, "incomplete", 1);
+    assert_int_key(v, "errors", 0);
+    json_decref(root);
+    /* a copy run's summary has no verify object */
+    it_engine_stats plain = {0};
+    write_ok(path, "generic", T_START, T_END, &plain, NULL, 0, false);
+    root = load(path);
+    assert_null(json_object_get(json_object_get(root, "summary"), "verify"));
+    json_decref(root);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, make_tmpdir, tu_tmpdir_drop)
@@ -616,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_status_names),
         T(test_filtered_repositories),
         T(test_platforms), /* issue 14 */
+        T(test_verify_entries),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
