@@ -104,6 +104,8 @@ static const opt_def opt_table[] = {
     {{"output"}, K_OUTPUT, OFF(output), 0, 0},
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
+    /* issue 13 */
+    {{"preflight"}, K_BOOL, OFF(preflight), 0, 0},
 };
 
 static const opt_def *find_opt(const char *name, size_t len)
@@ -408,6 +410,15 @@ static int check(const it_options *o, it_errbuf *err)
                         "--help");
         return -1;
     }
+    /* --preflight (issue 13): a dry run that prints a checklist */
+    if (o->preflight) {
+        if (o->output == IT_OUTPUT_JSON || o->tui == IT_TUI_ON) {
+            it_set_err(err, "--preflight prints a checklist on stdout: leave "
+                            "out %s",
+                       o->output == IT_OUTPUT_JSON ? "--output=json" : "--tui");
+            return -1;
+        }
+    }
     /* stdout is the dashboard's, or the JSON's: one user at a time */
     bool events_stdout = o->events != NULL && strcmp(o->events, "-") == 0;
     if (o->output == IT_OUTPUT_JSON && !o->dry_run) {
@@ -498,6 +509,8 @@ int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err)
         if (apply(o, d, flag, v, err) != 0)
             return -1;
     }
+    if (o->preflight) /* issue 13: --preflight copies nothing */
+        o->dry_run = true;
     return check(o, err);
 }
 

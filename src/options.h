@@ -71,6 +71,8 @@ typedef struct it_options {
     it_output_format output; /* --output text|json (json: --dry-run) */
     bool help;
     bool version;
+    /* --preflight (issue 13): check, print a checklist, copy nothing */
+    bool preflight;
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).
