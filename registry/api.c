@@ -856,13 +856,26 @@ int reg_upload_probe(reg_client *c, const char *repo, bool *cancelled_out,
             rc = http_fail(err, &resp, what);
         goto cleanup;
     }
-    reg_req req = {.method = "DELETE",
-                   .url = resp.location,
-                   .repo = repo,
-                   .actions = "pull,push"};
-    if (reg__request(c, &req, &del, NULL) == REG_OK &&
-        (is_ok(del.status) || del.status == 404) && cancelled_out != NULL)
-        *cancelled_out = true;
+    /* docker-registry authorises the DELETE of an upload session as a
+     * "delete" action: a token scoped pull,push is refused, so ask again
+     * with delete (granted or not, nothing but the session goes). */
+    static const char *const actions[] = {"pull,push", "pull,push,delete"};
+    for (int i = 0; i < 2; i++) {
+        reg_req req = {.method = "DELETE",
+                       .url = resp.location,
+                       .repo = repo,
+                       .actions = actions[i]};
+        reg_resp_free(&del);
+        memset(&del, 0, sizeof(del));
+        int drc = reg__request(c, &req, &del, NULL);
+        if (drc == REG_OK && (is_ok(del.status) || del.status == 404)) {
+            if (cancelled_out != NULL)
+                *cancelled_out = true;
+            break;
+        }
+        if (drc != REG_EAUTH && del.status != 401 && del.status != 403)
+            break;
+    }
 cleanup:
     reg_resp_free(&del);
     reg_resp_free(&resp);

@@ -403,7 +403,14 @@ void eng_free_bucket(void *p)
 }
 
 /* --preflight (issue 13): the pool's credential lookup, for one fresh
- * client outside the pool. */
+ * client outside the pool (its requests in the debug log). */
+static void probe_http(void *payload, const char *method, const char *url,
+                       long status)
+{
+    (void)payload;
+    log_debug("http %s %s -> %ld (preflight)", method, url, status);
+}
+
 int it_engine_reg_client(it_engine *e, const char *host, const char *repo,
                          reg_client **out, reg_error *err)
 {
@@ -415,8 +422,7 @@ int it_engine_reg_client(it_engine *e, const char *host, const char *repo,
         return reg_error_set(err, REG_EUNSUPPORTED,
                              "no registry library behind a test seam");
     const it_cred *cred = it_secrets_find(e->o.secrets, host, repo);
-    int rc =
-        fetch_creds(e, cred, host, &user, &pass, &idtok, &expires_at, err);
+    int rc = fetch_creds(e, cred, host, &user, &pass, &idtok, &expires_at, err);
     if (rc == 0) {
         reg_client_opts co = {0};
         co.host = host;
@@ -426,6 +432,7 @@ int it_engine_reg_client(it_engine *e, const char *host, const char *repo,
         co.insecure = it_secrets_insecure(e->o.secrets, host, repo);
         co.ca_file = e->o.ca_file;
         co.connect_timeout_s = 10;
+        co.hooks.on_http = probe_http;
         rc = reg_client_new(out, e->global, &co, err);
     }
     if (pass) {

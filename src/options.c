@@ -413,8 +413,9 @@ static int check(const it_options *o, it_errbuf *err)
     /* --preflight (issue 13): a dry run that prints a checklist */
     if (o->preflight) {
         if (o->output == IT_OUTPUT_JSON || o->tui == IT_TUI_ON) {
-            it_set_err(err, "--preflight prints a checklist on stdout: leave "
-                            "out %s",
+            it_set_err(err,
+                       "--preflight prints a checklist on stdout: leave "
+                       "out %s",
                        o->output == IT_OUTPUT_JSON ? "--output=json" : "--tui");
             return -1;
         }

@@ -26,8 +26,8 @@
 
 /* ------------------------------------------------------------ the model */
 
-int it_pf_add(it_pf_list *l, it_pf_state st, const char *name,
-              const char *fix, const char *reason_fmt, ...)
+int it_pf_add(it_pf_list *l, it_pf_state st, const char *name, const char *fix,
+              const char *reason_fmt, ...)
 {
     char reason[1024];
     va_list ap;
@@ -258,8 +258,8 @@ static reg_client *client_for(checks *c, const char *host, const char *repo,
     reg_client *rc = NULL;
     reg_error err = {0};
     if (it_engine_reg_client(c->in->engine, host, repo, &rc, &err) != 0) {
-        it_pf_add(c->l, IT_PF_FAIL, name, reg_fix(err.code, &err, false),
-                  "%s", err.msg);
+        it_pf_add(c->l, IT_PF_FAIL, name, reg_fix(err.code, &err, false), "%s",
+                  err.msg);
         return NULL;
     }
     return rc;
@@ -320,15 +320,16 @@ static void probe_throughput(checks *c, reg_client *rc, const char *host,
     const reg_descriptor *best = NULL;
     for (size_t i = 0; i < img->n_blobs; i++) {
         const reg_descriptor *d = &img->blobs[i];
-        if (d->size > 0 && d->size <= 4 << 20 && (!best || d->size > best->size))
+        if (d->size > 0 && d->size <= 4 << 20 &&
+            (!best || d->size > best->size))
             best = d;
     }
     if (best) {
         unsigned char *buf = NULL;
         size_t len = 0;
         double t0 = it_now_mono();
-        if (reg_blob_get(&buf, &len, rc, repo, best->digest,
-                         (size_t)best->size, &err) == 0) {
+        if (reg_blob_get(&buf, &len, rc, repo, best->digest, (size_t)best->size,
+                         &err) == 0) {
             double dt = it_now_mono() - t0;
             c->src_rate = (double)len / (dt > 1e-4 ? dt : 1e-4);
             c->probe_bytes = (int64_t)len;
@@ -357,15 +358,15 @@ static void check_pull(checks *c, const char *host, const char *repo,
         if (code == REG_ECANCELED)
             code = REG_OK;
         if (code != REG_OK) {
-            it_pf_add(c->l, IT_PF_FAIL, name, reg_fix(code, &err, false),
-                      "%s%s", code == REG_ENOTFOUND
-                                  ? "the source repository does not exist: "
-                                  : "",
-                      err.msg);
+            it_pf_add(
+                c->l, IT_PF_FAIL, name, reg_fix(code, &err, false), "%s%s",
+                code == REG_ENOTFOUND ? "the source repository does not exist: "
+                                      : "",
+                err.msg);
             goto out;
         }
     }
-    const char *ref = p && p->src_digest ? p->src_digest
+    const char *ref = p && p->src_digest           ? p->src_digest
                       : p && p->tags && p->tags[0] ? p->tags[0]
                       : fp.n > 0                   ? fp.tag
                                                    : NULL;
@@ -417,11 +418,18 @@ static void check_push(checks *c, host_role *h, const char *repo)
     } else {
         bool ns_missing = code == REG_ENOTFOUND ||
                           strcmp(err.registry_code, "NAME_UNKNOWN") == 0;
+        /* The same login passed GET /v2/ (check_host): a 401 now is a
+         * token without push (insufficient_scope), not a wrong password. */
+        bool no_push = code == REG_EAUTH || code == REG_EDENIED;
         it_pf_add(c->l, IT_PF_FAIL, name,
-                  reg_fix(ns_missing ? REG_ENOTFOUND : code, &err, true),
+                  reg_fix(ns_missing ? REG_ENOTFOUND
+                          : no_push  ? REG_EDENIED
+                                     : code,
+                          &err, true),
                   "%s%s",
                   ns_missing ? "the target namespace does not exist or "
                                "refuses new repositories: "
+                  : no_push  ? "the login was accepted, but not for push: "
                              : "",
                   err.msg);
     }
@@ -544,8 +552,7 @@ static void cloud_fail(checks *c, const char *name, const char *side,
                  side);
     } else {
         snprintf(fix, sizeof(fix),
-                 "check --%sRegion and --tc-endpoint, then try again",
-                 side);
+                 "check --%sRegion and --tc-endpoint, then try again", side);
     }
     it_pf_add(c->l, IT_PF_FAIL, name, fix, "%s", terr->message);
 }
@@ -635,8 +642,7 @@ static bool ccr_api_checks(checks *c, char **probe_repo, bool *ns_exists)
                   "not a valid TCR namespace name: %s", why);
     }
     if (bad > 20)
-        it_pf_add(c->l, IT_PF_FAIL, "namespaces",
-                  "as above for each of them",
+        it_pf_add(c->l, IT_PF_FAIL, "namespaces", "as above for each of them",
                   "%zu more namespace names TCR does not accept", bad - 20);
     else if (bad == 0)
         it_pf_add(c->l, IT_PF_OK, "namespace names", NULL,
@@ -662,7 +668,8 @@ static bool ccr_api_checks(checks *c, char **probe_repo, bool *ns_exists)
                   "namespace(s) and %ld new repositories",
                   in->type ? in->type : "?", new_ns, new_repos);
     } else {
-        long need_ns = (long)ntns + new_ns, need_repos = (long)ntrepos + new_repos;
+        long need_ns = (long)ntns + new_ns,
+             need_repos = (long)ntrepos + new_repos;
         it_pf_state s = need_ns <= qns ? IT_PF_OK : IT_PF_FAIL;
         it_pf_add(c->l, s, "TCR namespace quota",
                   "delete unused namespaces in the instance, move to a larger "

@@ -53,8 +53,8 @@ typedef struct it_pf_list {
 
 /* Appends a line (strings copied; reason is printf-style). Returns 0, or
  * -1 when out of memory (the line is lost, the list stays valid). */
-int it_pf_add(it_pf_list *l, it_pf_state st, const char *name,
-              const char *fix, const char *reason_fmt, ...)
+int it_pf_add(it_pf_list *l, it_pf_state st, const char *name, const char *fix,
+              const char *reason_fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void it_pf_free(it_pf_list *l);
 /* Lines in state IT_PF_FAIL. */

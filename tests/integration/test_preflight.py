@@ -1,0 +1,215 @@
+"""--preflight (issue 13 §3) against real docker-registry processes (and the
+Tencent Cloud API double for CCR -> TCR): a checklist of what would fail,
+with nothing created on any registry.
+
+Pull-only access: htpasswd cannot say "pull only", so the target runs with
+token auth (the harness's token server) and the test narrows what the token
+server grants one user to "pull" (as a registry's read-only role would)."""
+import json
+import os
+import socket
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Registry, seed_image, make_layer  # noqa: E402
+
+
+def run_it(args, timeout=300, env=None):
+    return harness.run_binary(
+        args, timeout=timeout, env=env,
+        unset=('DEFAULT_REGISTRY', 'DEFAULT_NAMESPACE'),
+        home=os.environ.get('IT_TEST_HOME'))
+
+
+def secrets_yaml(entries):
+    """entries: (host, user, password) with user None for anonymous."""
+    lines = []
+    for host, user, pw in entries:
+        lines.append('%s:' % host)
+        if user:
+            lines.append('  username: %s' % user)
+            lines.append('  password: "%s"' % pw)
+        lines.append('  insecure: true')
+    return '\n'.join(lines) + '\n'
+
+
+def lines_with(out, prefix):
+    return [ln for ln in out.splitlines() if ln.startswith(prefix)]
+
+
+PW = 'Pre-flight-Pw-42'
+
+
+class PreflightGenericTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.src = Registry().start()
+        cls.dst = Registry(auth='basic', users={'bob': PW}).start()
+        # a token registry whose token server grants pull only, whatever
+        # is asked (a read-only role)
+        cls.tok = Registry(auth='token',
+                           users={'reader': 'Reader-Pw-2'}).start()
+        ts = cls.tok.token_server
+        grant = ts._grant
+
+        def pull_only(scopes, authorized):
+            access = grant(scopes, authorized)
+            for a in access:
+                a['actions'] = [x for x in a['actions'] if x == 'pull']
+            return access
+        ts._grant = pull_only
+        base = [make_layer(11, 300 * 1024), make_layer(12, 20 * 1024)]
+        for repo, tag, kind in (('team/web', 'v1', 'v2s2'),
+                                ('team/web', 'v2', 'index'),
+                                ('team/api', 'v1', 'oci')):
+            seed_image(cls.src, repo, tag, kind=kind, shared=base,
+                       seed=hash((repo, tag)) & 0xffff)
+        # the target already holds something: it must be left as it is
+        seed_image(cls.dst, 'keep/this', 'v1', kind='v2s2', seed=5)
+
+    @classmethod
+    def tearDownClass(cls):
+        for r in (cls.src, cls.dst, cls.tok):
+            r.stop()
+
+    def workdir(self):
+        w = harness.Workdir(prefix='it-preflight-')
+        self.addCleanup(w.cleanup)
+        return w
+
+    def args(self, w, secrets, rules):
+        return ['--preflight',
+                '--securityFile', w.write('registry-secret.yaml', secrets),
+                '--ruleFile', w.write('transfer-rule.yaml', rules),
+                '--state-dir', w.state, '--no-tui', '--qps=0', '--retry=0']
+
+    def good_rules(self):
+        s, d = self.src.host, self.dst.host
+        return ('%s/team/web: %s/mirror/web\n'
+                '%s/team/api:v1: %s/mirror/api\n' % (s, d, s, d))
+
+    def good_secrets(self, pw=PW):
+        return secrets_yaml([(self.src.host, None, None),
+                             (self.dst.host, 'bob', pw)])
+
+    def catalog(self, reg):
+        st, _, body = reg.request('GET', '/v2/_catalog')
+        self.assertEqual(st, 200)
+        return json.loads(body)['repositories']
+
+    def uploads_left(self, reg):
+        """Live upload sessions on the registry's disk (sorted): a session
+        has its `startedat` (and `data`) files until it is completed or
+        cancelled. (docker-registry 2.8 may leave an empty `hashstates`
+        stub behind a cancelled session: not a session.)"""
+        root = os.path.join(reg.dir, 'storage', 'docker', 'registry', 'v2',
+                            'repositories')
+        found = []
+        for dirpath, dirnames, _ in os.walk(root):
+            if os.path.basename(dirpath) != '_uploads':
+                continue
+            for d in dirnames:
+                files = os.listdir(os.path.join(dirpath, d))
+                if 'startedat' in files or 'data' in files:
+                    found.append(d)
+        return sorted(found)
+
+    # -------------------------------------------------------------------
+    def test_all_good_nothing_created(self):
+        before = self.catalog(self.dst)
+        uploads = self.uploads_left(self.dst)
+        w = self.workdir()
+        code, out, err = run_it(self.args(w, self.good_secrets(),
+                                          self.good_rules()))
+        self.assertEqual(code, 0, out + err)
+        ok = lines_with(out, '[ok]')
+        self.assertFalse(lines_with(out, '[FAIL]'), out)
+        for want in ('registry %s (source)' % self.src.host,
+                     'registry %s (target)' % self.dst.host,
+                     'pull from %s/team/web' % self.src.host,
+                     'pull from %s/team/api' % self.src.host,
+                     'push to %s/mirror/web' % self.dst.host,
+                     'push to %s/mirror/api' % self.dst.host):
+            self.assertTrue(any(want in ln for ln in ok), want + '\n' + out)
+        self.assertIn('upload session opened and cancelled', out)
+        # the plan after de-duplication, and an estimate
+        plan = [ln for ln in lines_with(out, '[info]') if ' plan:' in ln]
+        self.assertTrue(plan, out)
+        self.assertRegex(out, r'plan: 3 image\(s\) to copy')
+        self.assertIn('[info] estimate: about ', out)
+        self.assertIn('every check passed', out)
+        # nothing created or left behind on the target
+        self.assertEqual(self.catalog(self.dst), before)
+        self.assertEqual(self.uploads_left(self.dst), uploads)
+        self.assertNotIn(PW, out + err)
+
+    def test_wrong_password_on_target(self):
+        w = self.workdir()
+        code, out, err = run_it(self.args(
+            w, self.good_secrets(pw='Wrong-Pw-99'), self.good_rules()))
+        self.assertEqual(code, 1, out + err)
+        fail = lines_with(out, '[FAIL] registry %s (target)' % self.dst.host)
+        self.assertTrue(fail, out)
+        self.assertIn('401', fail[0])
+        self.assertRegex(out, r'fix: check the username and password for '
+                              r'this registry in registry-secret.yaml')
+        self.assertIn('1 problem found', out)
+        self.assertNotIn('Wrong-Pw-99', out + err)
+
+    def test_missing_source_repository(self):
+        s, d = self.src.host, self.dst.host
+        w = self.workdir()
+        rules = self.good_rules() + '%s/team/nope: %s/mirror/nope\n' % (s, d)
+        code, out, err = run_it(self.args(w, self.good_secrets(), rules))
+        self.assertEqual(code, 1, out + err)
+        fail = lines_with(out, '[FAIL] pull from %s/team/nope' % s)
+        self.assertTrue(fail, out)
+        self.assertIn('the source repository does not exist', fail[0])
+        self.assertIn("fix: check the rule's source in --ruleFile", out)
+        # the good repositories are still checked and planned
+        self.assertTrue(lines_with(out, '[ok]   pull from %s/team/web' % s),
+                        out)
+
+    def test_unreachable_registry(self):
+        sock = socket.socket()
+        sock.bind(('127.0.0.1', 0))
+        dead = '127.0.0.1:%d' % sock.getsockname()[1]
+        sock.close()  # nothing listens there now
+        w = self.workdir()
+        rules = '%s/team/web: %s/mirror/web\n' % (self.src.host, dead)
+        code, out, err = run_it(self.args(
+            w, secrets_yaml([(self.src.host, None, None),
+                             (dead, 'bob', PW)]), rules))
+        self.assertEqual(code, 1, out + err)
+        fail = lines_with(out, '[FAIL] registry %s (target)' % dead)
+        self.assertTrue(fail, out)
+        self.assertIn('fix: check the host and port', out)
+        self.assertIn('plan: not made', out)
+
+    def test_pull_only_account_on_target(self):
+        t = self.tok.host
+        w = self.workdir()
+        secrets = secrets_yaml([(self.src.host, None, None),
+                                (t, 'reader', 'Reader-Pw-2')])
+        rules = '%s/team/api:v1: %s/mirror/api\n' % (self.src.host, t)
+        code, out, err = run_it(self.args(w, secrets, rules))
+        self.assertEqual(code, 1, out + err)
+        self.assertTrue(lines_with(out, '[ok]   registry %s (target)' % t),
+                        out)
+        fail = lines_with(out, '[FAIL] push to %s/mirror/api' % t)
+        self.assertTrue(fail, out)
+        self.assertIn('fix: the login may not push here', out)
+
+    def test_bad_rule_file_is_a_config_error(self):
+        w = self.workdir()
+        code, out, err = run_it(self.args(w, self.good_secrets(),
+                                          'a: [b\n'))
+        self.assertEqual(code, 2, out + err)
+        self.assertIn('transfer-rule.yaml', err)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
