@@ -5,6 +5,7 @@ with nothing created on any registry.
 Pull-only access: htpasswd cannot say "pull only", so the target runs with
 token auth (the harness's token server) and the test narrows what the token
 server grants one user to "pull" (as a registry's read-only role would)."""
+import copy
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import tcfake  # noqa: E402
 from harness import Registry, seed_image, make_layer  # noqa: E402
 
 
@@ -209,6 +211,150 @@ class PreflightGenericTest(unittest.TestCase):
                                           'a: [b\n'))
         self.assertEqual(code, 2, out + err)
         self.assertIn('transfer-rule.yaml', err)
+
+
+# ------------------------------------------------------------ CCR -> TCR
+
+BASE = tcfake.load_fixture()
+CCR_KEY, TCR_KEY = BASE['credentials'][0], BASE['credentials'][1]
+INSTANCE = next(i for i in BASE['tcr']['instances'] if i['name'] == 'e2e-tcr')
+REGID, UIN, TOKEN = INSTANCE['id'], BASE['uin'], INSTANCE['token']
+SRC_USER, SRC_PW = 'ccr-user', 'Ccr-Src-Pw-4242'
+
+
+def tc_secret_yaml(ccr_key=None):
+    return ('ccr:\n  secretId: %s\n  secretKey: "%s"\n'
+            'tcr:\n  secretId: %s\n  secretKey: "%s"\n' % (
+                CCR_KEY['secret_id'], ccr_key or CCR_KEY['secret_key'],
+                TCR_KEY['secret_id'], TCR_KEY['secret_key']))
+
+
+class PreflightCcrTest(unittest.TestCase):
+    """The fake Tencent Cloud API, a docker-registry as the CCR registry and
+    another as the TCR instance's (its login: the instance token)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.src = Registry(auth='basic', users={SRC_USER: SRC_PW}).start()
+        cls.dst = Registry(auth='basic', users={UIN: TOKEN}).start()
+        cls.digests = {}
+        for r in BASE['ccr']['repos']:
+            for t in r['tags']:
+                img = seed_image(cls.src, r['name'], t['name'],
+                                 kind=t['seed_kind'], seed=t['seed'])
+                cls.digests[(r['name'], t['name'])] = img['digest']
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.src.stop()
+        cls.dst.stop()
+
+    def fake(self, mutate=None):
+        fx = copy.deepcopy(BASE)
+        for r in fx['ccr']['repos']:
+            for t in r['tags']:
+                t['digest'] = self.digests[(r['name'], t['name'])]
+        for inst in fx['tcr']['instances']:
+            if inst['id'] == REGID:
+                inst['public_domain'] = self.dst.host
+        if mutate:
+            mutate(fx)
+        f = tcfake.FakeTC(fx, prefix='it-preflight-fake-')
+        self.addCleanup(f.close)
+        return f
+
+    def run_pf(self, fake, tcr_name='e2e-tcr', ccr_key=None):
+        w = harness.Workdir(prefix='it-preflight-ccr-')
+        self.addCleanup(w.cleanup)
+        sec = ('%s:\n  username: %s\n  password: "%s"\n  insecure: true\n'
+               '%s:\n  insecure: true\n' % (self.src.host, SRC_USER, SRC_PW,
+                                             self.dst.host))
+        args = ['--preflight', '--ccrToTcr=true',
+                '--securityFile=' + w.write('registry-secret.yaml', sec),
+                '--secretFile=' + w.write('tencentcloud-secret.yaml',
+                                          tc_secret_yaml(ccr_key)),
+                '--tcrName=' + tcr_name, '--tcrRegion=ap-guangzhou',
+                '--ccrRegion=ap-guangzhou', '--ccr-registry=' + self.src.host,
+                '--tc-endpoint=' + fake.endpoint, '--no-tui', '--qps=0',
+                '--retry=0', '--state-dir=' + w.state]
+        code, out, err = harness.run_binary(
+            args, timeout=120,
+            unset=('TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY',
+                   'DOCKER_CONFIG'))
+        for secret in (CCR_KEY['secret_key'], TCR_KEY['secret_key'], TOKEN,
+                       SRC_PW):
+            self.assertNotIn(secret, out + err)
+        return code, out, err
+
+    def test_all_good_creates_nothing(self):
+        fake = self.fake()
+        before = fake.control('GET', '/__state')['tcr_namespaces']
+        code, out, err = self.run_pf(fake)
+        self.assertEqual(code, 0, out + err)
+        self.assertFalse(lines_with(out, '[FAIL]'), out)
+        for want in ('[ok]   CCR API key (ap-guangzhou)',
+                     '[ok]   TCR API key (ap-guangzhou)',
+                     '[ok]   TCR instance e2e-tcr',
+                     '[ok]   namespace names',
+                     '[ok]   TCR namespace quota',
+                     '[ok]   TCR repository quota',
+                     '[info] API rate limits',
+                     '[ok]   registry %s (source)' % self.src.host,
+                     '[ok]   registry %s (target)' % self.dst.host,
+                     '[ok]   pull from %s/team-a/web' % self.src.host,
+                     '[ok]   push to %s/team-a/web' % self.dst.host):
+            self.assertTrue(lines_with(out, want), want + '\n' + out)
+        self.assertRegex(out, r'plan: \d+ image\(s\) to copy')
+        # nothing created: no namespace, no repository
+        self.assertEqual(fake.calls('CreateNamespace'), [])
+        self.assertEqual(fake.control('GET', '/__state')['tcr_namespaces'],
+                         before)
+        st, _, body = self.dst.request('GET', '/v2/_catalog')
+        self.assertEqual(json.loads(body)['repositories'], [])
+
+    def test_instance_not_running(self):
+        code, out, err = self.run_pf(self.fake(), tcr_name='e2e-deploying')
+        self.assertEqual(code, 1, out + err)
+        fail = lines_with(out, '[FAIL] TCR instance e2e-deploying')
+        self.assertTrue(fail, out)
+        self.assertIn('is Deploying, not Running', fail[0])
+        self.assertIn('fix: wait until the instance is Running', out)
+
+    def test_namespace_quota_too_small(self):
+        def crowd(fx):  # a basic instance already holding 50 namespaces
+            nss = fx['tcr']['namespaces'][REGID]
+            for i in range(50 - len(nss)):
+                nss.append({'name': 'filler-%02d' % i, 'public': False,
+                            'id': 100 + i})
+        code, out, err = self.run_pf(self.fake(crowd))
+        self.assertEqual(code, 1, out + err)
+        fail = lines_with(out, '[FAIL] TCR namespace quota')
+        self.assertTrue(fail, out)
+        self.assertIn('50 existing + 3 to create = 53 of 50', fail[0])
+        self.assertIn('fix: delete unused namespaces', out)
+
+    def test_invalid_namespace_name(self):
+        def bad(fx):
+            fx['ccr']['namespaces'].append({'name': 'Team_X',
+                                            'creation_time': ''})
+            fx['ccr']['namespaces'].append({'name': 'a--b',
+                                            'creation_time': ''})
+        code, out, err = self.run_pf(self.fake(bad))
+        self.assertEqual(code, 1, out + err)
+        self.assertIn('[FAIL] namespace Team_X: not a valid TCR namespace '
+                      'name: may hold only lowercase letters', out)
+        self.assertIn('[FAIL] namespace a--b: not a valid TCR namespace '
+                      'name: must not hold two separators', out)
+
+    def test_bad_key_exits_3(self):
+        code, out, err = self.run_pf(self.fake(),
+                                     ccr_key='Wrong-Secret-Key-0000000000001')
+        self.assertEqual(code, 3, out + err)
+        fail = lines_with(out, '[FAIL] CCR API key')
+        self.assertTrue(fail, out)
+        self.assertIn('AuthFailure', fail[0])
+        self.assertIn('fix: check the `ccr:` secretId/secretKey', out)
+        self.assertNotIn('Wrong-Secret-Key-0000000000001', out + err)
 
 
 if __name__ == '__main__':
