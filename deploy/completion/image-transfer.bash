@@ -17,7 +17,7 @@ _image_transfer()
         --tcr-registry
         --state-dir --report --dry-run --log-level --log-file --tui --no-tui
         --exit-on-done --progress-interval --ca-file --help --version
-        --output --metrics-file --metrics-interval --events
+        --output --metrics-file --metrics-interval --events --preflight
         --routines --retry --qps --bandwidth --max-tags --max-pages --shard"
 
     # A flag's value, also after '=' (bash splits words at
