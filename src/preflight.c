@@ -151,9 +151,11 @@ bool it_pf_tcr_namespace_valid(const char *name, char *why, size_t cap)
     return bad == NULL;
 }
 
-/* The spec limits of TCR Enterprise instances, from Tencent Cloud's "TCR
- * Service Levels and Capacity Limits" page: namespaces and repositories
- * per instance by edition. The API has no call that reports them. */
+/* The spec limits of TCR Enterprise instances: namespaces and
+ * repositories per instance by edition, as Tencent Cloud's "TCR Service
+ * Levels and Capacity Limits" page lists them [unverified: not in the API
+ * reference this client follows, and no documented API call reports them;
+ * DescribeInstances gives only the edition, RegistryType]. */
 bool it_pf_tcr_quota(const char *type, long *namespaces, long *repositories)
 {
     static const struct {

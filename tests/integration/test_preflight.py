@@ -13,7 +13,10 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.environ.get('TESTS_DIR', os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), '..')), 'fakes'))
 import harness  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
 import tcfake  # noqa: E402
 from harness import Registry, seed_image, make_layer  # noqa: E402
 
@@ -204,6 +207,51 @@ class PreflightGenericTest(unittest.TestCase):
         fail = lines_with(out, '[FAIL] push to %s/mirror/api' % t)
         self.assertTrue(fail, out)
         self.assertIn('fix: the login may not push here', out)
+
+    def test_tls_without_ca_names_the_fix(self):
+        with Registry(tls=True) as reg:
+            w = self.workdir()
+            rules = '%s/team/web: %s/mirror/web\n' % (self.src.host,
+                                                      reg.host)
+            secrets = secrets_yaml([(self.src.host, None, None)])
+            code, out, err = run_it(self.args(w, secrets, rules))
+            self.assertEqual(code, 1, out + err)
+            fail = lines_with(out, '[FAIL] registry %s (target)' % reg.host)
+            self.assertTrue(fail, out)
+            self.assertIn('fix: give the registry\'s CA bundle with '
+                          '--ca-file=FILE', out)
+            # with its CA the same check passes
+            code, out, err = run_it(self.args(self.workdir(), secrets, rules)
+                                    + ['--ca-file=' + reg.ca_file])
+            self.assertTrue(lines_with(out, '[ok]   registry %s (target)'
+                                       % reg.host), out + err)
+
+    def test_missing_target_namespace(self):
+        """A registry that wants namespaces to exist (Harbor projects, TCR
+        namespaces) answers the upload POST with 404 NAME_UNKNOWN: a
+        proxy in front of docker-registry answers so for namespace
+        "nons"."""
+        body = json.dumps({'errors': [{
+            'code': 'NAME_UNKNOWN',
+            'message': 'project nons not found', 'detail': {}}]})
+        with FaultProxy(self.dst.host, seed=1) as p:
+            p.set_rules([{'method': 'POST', 'path': r'^/v2/nons/',
+                          'action': 'status', 'status': 404,
+                          'body': body}])
+            w = self.workdir()
+            rules = ('%s/team/web: %s/nons/web\n%s/team/api: %s/ok/api\n' % (
+                self.src.host, p.host, self.src.host, p.host))
+            secrets = secrets_yaml([(self.src.host, None, None),
+                                    (p.host, 'bob', PW)])
+            code, out, err = run_it(self.args(w, secrets, rules))
+        self.assertEqual(code, 1, out + err)
+        fail = lines_with(out, '[FAIL] push to %s/nons/web' % p.host)
+        self.assertTrue(fail, out)
+        self.assertIn('the target namespace does not exist', fail[0])
+        self.assertIn('fix: the target namespace does not exist and this '
+                      'registry does not create it on push', out)
+        self.assertTrue(lines_with(out, '[ok]   push to %s/ok/api' % p.host),
+                        out)
 
     def test_bad_rule_file_is_a_config_error(self):
         w = self.workdir()
