@@ -513,13 +513,17 @@ static void plan_lines(checks *c)
                   st.images_failed);
     if (bytes > 0 && c->src_rate > 0) {
         char d[32], r[32], pb[32];
-        it_format_duration(d, sizeof(d), (double)bytes / c->src_rate);
+        double secs = (double)bytes / c->src_rate;
+        if (secs < 1)
+            snprintf(d, sizeof(d), "under 1s");
+        else
+            it_format_duration(d, sizeof(d), secs);
         it_format_bytes(r, sizeof(r), c->src_rate);
         it_format_bytes(pb, sizeof(pb), (double)c->probe_bytes);
         it_pf_add(c->l, IT_PF_INFO, "estimate", NULL,
-                  "about %s for the bytes above at %s/s (one %s blob from "
-                  "%s; an estimate: the run copies with --routines=%d "
-                  "streams, and rates vary)",
+                  "about %s to move the bytes above at %s/s (one %s blob "
+                  "from %s; an estimate of the bytes only: request round "
+                  "trips add to it, --routines=%d streams may be faster)",
                   d, r, pb, c->rate_host, c->in->o->routines);
     } else if (bytes > 0) {
         it_pf_add(c->l, IT_PF_INFO, "estimate", NULL,
