@@ -848,3 +848,69 @@ cleanup:
     reg_resp_free(&resp);
     return rc;
 }
+
+/* ------------------------------------------- probes (--preflight, issue 13) */
+
+int reg_ping(reg_client *c, reg_error *err)
+{
+    reg_resp resp = {0};
+    char what[300];
+    snprintf(what, sizeof(what), "GET /v2/ of %s", reg_client_host(c));
+    reg_req req = {.method = "GET", .url = "/v2/", .max_response = 64 * 1024};
+    int rc = send_checked(c, &req, &resp, ANY_2XX, what, err);
+    reg_resp_free(&resp);
+    return rc;
+}
+
+int reg_upload_probe(reg_client *c, const char *repo, bool *cancelled_out,
+                     reg_error *err)
+{
+    reg_resp resp = {0}, del = {0};
+    char what[512];
+    if (cancelled_out != NULL)
+        *cancelled_out = false;
+    int rc = check_names(repo, NULL, err);
+    if (rc != REG_OK)
+        return rc;
+    snprintf(what, sizeof(what), "open an upload session in %s", repo);
+    reg_req post = {.method = "POST",
+                    .repo = repo,
+                    .actions = "pull,push",
+                    .max_response = 64 * 1024};
+    rc = repo_call(c, &post, "/blobs/uploads/", NULL, ANY_STATUS, what, &resp,
+                   err);
+    if (rc != REG_OK)
+        goto cleanup;
+    if (resp.status != 202 || resp.location == NULL) {
+        if (resp.status == 202)
+            rc = reg_error_set(err, REG_ERR,
+                               "%s: upload started without a Location", what);
+        else
+            rc = http_fail(err, &resp, what);
+        goto cleanup;
+    }
+    /* docker-registry authorises the DELETE of an upload session as a
+     * "delete" action: a token scoped pull,push is refused, so ask again
+     * with delete (granted or not, nothing but the session goes). */
+    static const char *const actions[] = {"pull,push", "pull,push,delete"};
+    for (int i = 0; i < 2; i++) {
+        reg_req req = {.method = "DELETE",
+                       .url = resp.location,
+                       .repo = repo,
+                       .actions = actions[i]};
+        reg_resp_free(&del);
+        memset(&del, 0, sizeof(del));
+        int drc = reg__request(c, &req, &del, NULL);
+        if (drc == REG_OK && (is_ok(del.status) || del.status == 404)) {
+            if (cancelled_out != NULL)
+                *cancelled_out = true;
+            break;
+        }
+        if (drc != REG_EAUTH && del.status != 401 && del.status != 403)
+            break;
+    }
+cleanup:
+    reg_resp_free(&del);
+    reg_resp_free(&resp);
+    return rc;
+}

@@ -472,6 +472,21 @@ int reg_referrers_index_merge(unsigned char **out, size_t *len_out,
                               bool *changed, const void *existing,
                               size_t existing_len, const reg_referrers *add,
                               reg_error *err);
+/* ------------------------------------------- probes (--preflight, issue 13) */
+
+/* GET /v2/ with the client's credentials: 0 when the registry answers 2xx
+ * (reachable, TLS as configured, the login accepted for the base
+ * endpoint); REG_EAUTH / REG_ETLS / REG_ERETRY ... otherwise. */
+int reg_ping(reg_client *c, reg_error *err);
+/* Push access without writing anything: opens a blob upload session in
+ * repo (POST /v2/<repo>/blobs/uploads/, expecting 202 with a Location) and
+ * cancels it at once (DELETE on the session URL). 0 when the session was
+ * opened; *cancelled_out (may be NULL) says whether the DELETE was
+ * accepted (2xx or 404: the session is gone). A 401/403/404 on the POST
+ * is REG_EAUTH / REG_EDENIED / REG_ENOTFOUND with the registry's code in
+ * err->registry_code (e.g. NAME_UNKNOWN for a missing namespace). */
+int reg_upload_probe(reg_client *c, const char *repo, bool *cancelled_out,
+                     reg_error *err);
 
 /* ------------------------------------------------------ header parsers */
 

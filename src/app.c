@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "out.h"
 #include "plan_json.h"
+#include "preflight.h"
 #include "progress.h"
 #include "registry.h"
 #include "report.h"
@@ -562,7 +563,7 @@ static int start_engine(run *r)
         log_warn("--prune applies to rule files only: nothing is pruned in "
                  "CCR -> TCR mode");
     eo.plan_out = r->stdout_;
-    eo.plan_quiet = o->output == IT_OUTPUT_JSON;
+    eo.plan_quiet = o->output == IT_OUTPUT_JSON || o->preflight;
     eo.ctl = r->ctl;
     /* The results are written as images end: the report (opened before
      * the first) and the --output=json plan. */
@@ -634,6 +635,24 @@ static void plan(run *r)
                  "repository in this shard",
                  r->shard_desc, taken, r->npairs);
     it_engine_input_done(r->engine);
+}
+
+/* --preflight (issue 13), instead of phases 5 and 6: the checks and the
+ * dry-run plan, a checklist on stdout; its exit code. */
+static int preflight(run *r)
+{
+    it_preflight_in in = {.o = r->o,
+                          .engine = r->engine,
+                          .progress = r->progress,
+                          .ctl = r->ctl,
+                          .pairs = r->pairs,
+                          .npairs = r->npairs,
+                          .ccr = r->ccr,
+                          .out = r->stdout_};
+    int code = it_preflight_run(&in);
+    it_progress_phase(r->progress, IT_PHASE_DONE);
+    r->interrupted = it_runctl_stopping(r->ctl);
+    return r->interrupted ? IT_EXIT_INTERRUPTED : code;
 }
 
 /* Waits for the engine and tells the model the run is over (the views
@@ -865,7 +884,10 @@ static void run_free(run *r)
 
 int it_app_run(const it_options *o, it_runctl *ctl)
 {
-    run r = {.o = o, .ctl = ctl, .tui = use_tui(o), .started = time(NULL)};
+    run r = {.o = o,
+             .ctl = ctl,
+             .tui = use_tui(o) && !o->preflight,
+             .started = time(NULL)};
     pthread_mutex_init(&r.obs_lock, NULL);
     int code = start_log(&r);
     if (code == 0)
@@ -874,7 +896,10 @@ int it_app_run(const it_options *o, it_runctl *ctl)
         code = open_state(&r);
     if (code == 0)
         code = start_engine(&r);
-    if (code == 0) {
+    if (code == 0 && o->preflight) {
+        code = preflight(&r);
+        write_report(&r);
+    } else if (code == 0) {
         plan(&r);
         show_run(&r);
         write_report(&r);

@@ -964,3 +964,22 @@ int it_ccr_listing_error(it_ccr *c)
     pthread_mutex_unlock(&c->lock);
     return code;
 }
+
+/* --preflight (issue 13) */
+struct tc_client *it_ccr_api(it_ccr *c, bool tcr_side)
+{
+    return tcr_side ? c->tcr : c->ccr;
+}
+
+const char *it_ccr_source_host(const it_ccr *c)
+{
+    return c->src_host;
+}
+
+char *it_ccr_target_host(it_ccr *c)
+{
+    pthread_mutex_lock(&c->lock);
+    char *h = c->dst_host ? strdup(c->dst_host) : NULL;
+    pthread_mutex_unlock(&c->lock);
+    return h;
+}

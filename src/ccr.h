@@ -92,4 +92,12 @@ int it_ccr_feed(it_ccr *c, it_engine *e, it_progress *p, const it_runctl *ctl);
  * engine listed tags, else 0. */
 int it_ccr_listing_error(it_ccr *c);
 
+/* --preflight (issue 13): the planner's Tencent Cloud API clients
+ * (borrowed; tcr_side picks the TCR one), the CCR registry host, and the
+ * TCR registry host once it_ccr_feed found the instance (malloc'd, NULL
+ * before). */
+struct tc_client *it_ccr_api(it_ccr *c, bool tcr_side);
+const char *it_ccr_source_host(const it_ccr *c);
+char *it_ccr_target_host(it_ccr *c);
+
 #endif /* IT_CCR_H */

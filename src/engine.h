@@ -340,4 +340,16 @@ const char *it_image_status_name(it_image_status s);
  * IT_VERIFY_NONE). */
 const char *it_verify_status_name(it_verify_status s);
 
+/* --preflight (issue 13): a new registry client (reg_client_free() it)
+ * for host with the credentials and TLS setting the engine uses for repo
+ * (the same lookup as a copy: registry-secret.yaml, the Docker config's
+ * credential helper, then opts.creds_fn; insecure per host:port; the
+ * engine's --ca-file). Not pooled, no rate bucket: for a handful of probe
+ * requests. Returns 0, or a REG_E* code with err (REG_EUNSUPPORTED when
+ * the engine runs with a test seam, opts.regops). */
+struct reg_client;
+struct reg_error;
+int it_engine_reg_client(it_engine *e, const char *host, const char *repo,
+                         struct reg_client **out, struct reg_error *err);
+
 #endif /* IT_ENGINE_H */

@@ -401,3 +401,44 @@ void eng_free_bucket(void *p)
 {
     it_bucket_free(p);
 }
+
+/* --preflight (issue 13): the pool's credential lookup, for one fresh
+ * client outside the pool (its requests in the debug log). */
+static void probe_http(void *payload, const char *method, const char *url,
+                       long status)
+{
+    (void)payload;
+    log_debug("http %s %s -> %ld (preflight)", method, url, status);
+}
+
+int it_engine_reg_client(it_engine *e, const char *host, const char *repo,
+                         reg_client **out, reg_error *err)
+{
+    char *user = NULL, *pass = NULL;
+    bool idtok = false;
+    int64_t expires_at = 0;
+    *out = NULL;
+    if (!e->global)
+        return reg_error_set(err, REG_EUNSUPPORTED,
+                             "no registry library behind a test seam");
+    const it_cred *cred = it_secrets_find(e->o.secrets, host, repo);
+    int rc = fetch_creds(e, cred, host, &user, &pass, &idtok, &expires_at, err);
+    if (rc == 0) {
+        reg_client_opts co = {0};
+        co.host = host;
+        co.username = idtok ? NULL : user;
+        co.password = idtok ? NULL : pass;
+        co.identity_token = idtok ? pass : NULL;
+        co.insecure = it_secrets_insecure(e->o.secrets, host, repo);
+        co.ca_file = e->o.ca_file;
+        co.connect_timeout_s = 10;
+        co.hooks.on_http = probe_http;
+        rc = reg_client_new(out, e->global, &co, err);
+    }
+    if (pass) {
+        memset(pass, 0, strlen(pass));
+        free(pass);
+    }
+    free(user);
+    return rc;
+}

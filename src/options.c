@@ -120,6 +120,8 @@ static const opt_def opt_table[] = {
     {{"exclude-tags", "excludeTags"}, K_STR_OPT, OFF(exclude_tags), 0, 0},
     {{"semver"}, K_STR_OPT, OFF(semver), 0, 0},
     {{"latest"}, K_INT, OFF(latest), 0, INT_MAX},
+    /* issue 13 */
+    {{"preflight"}, K_BOOL, OFF(preflight), 0, 0},
 };
 
 /* --platforms (issue 14): a spec that does not parse is a usage error. */
@@ -506,6 +508,16 @@ static int check(const it_options *o, it_errbuf *err)
                         "copies nothing already (it checks the target)");
         return -1;
     }
+    /* --preflight (issue 13): a dry run that prints a checklist */
+    if (o->preflight) {
+        if (o->output == IT_OUTPUT_JSON || o->tui == IT_TUI_ON) {
+            it_set_err(err,
+                       "--preflight prints a checklist on stdout: leave "
+                       "out %s",
+                       o->output == IT_OUTPUT_JSON ? "--output=json" : "--tui");
+            return -1;
+        }
+    }
     /* stdout is the dashboard's, or the JSON's: one user at a time */
     bool events_stdout = o->events != NULL && strcmp(o->events, "-") == 0;
     if (o->output == IT_OUTPUT_JSON && !o->dry_run) {
@@ -600,6 +612,8 @@ int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err)
     }
     if (check_platforms(o, err) != 0)
         return -1;
+    if (o->preflight) /* issue 13: --preflight copies nothing */
+        o->dry_run = true;
     return check(o, err);
 }
 

@@ -83,6 +83,8 @@ typedef struct it_options {
     int latest;         /* --latest N: the newest N, 0 = all */
     /* --verify[=deep] (issue 13): 0 off, 1 shallow, 2 deep */
     int verify;
+    /* --preflight (issue 13): check, print a checklist, copy nothing */
+    bool preflight;
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

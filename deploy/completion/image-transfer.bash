@@ -17,7 +17,7 @@ _image_transfer()
         --tcr-registry
         --state-dir --report --dry-run --log-level --log-file --tui --no-tui
         --exit-on-done --progress-interval --ca-file --help --version
-        --output --metrics-file --metrics-interval --events --prune
+        --output --metrics-file --metrics-interval --events --prune --preflight
         --routines --retry --qps --bandwidth --max-tags --max-pages --shard
         --platforms --tags --exclude-tags --semver --latest --verify"
 
