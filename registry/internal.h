@@ -171,4 +171,17 @@ int reg__token_parse(char **token_out, time_t *refresh_at_out, const char *body,
  */
 long reg__parse_retry_after(const char *v, time_t now);
 
+/*
+ * Blob resume. The Content-Range of a 206 answer: "bytes A-B/T", or
+ * with an asterisk for T (unknown size: *total = -1), digits only, A <= B < T,
+ * every value at most 2^53. 0, or -1 for anything else (other units, the
+ * unsatisfied-range form, signs, blanks, trailing bytes).
+ */
+int reg__content_range_parse(const char *v, int64_t *first, int64_t *last,
+                             int64_t *total);
+/* The Range of an upload session (what the target holds): "0-E" or
+ * "bytes=0-E", digits only, E at most 2^53. 0 with *end = E, else -1. Note
+ * that distribution answers "0-0" for both 0 and 1 byte held. */
+int reg__upload_range_parse(const char *v, int64_t *end);
+
 #endif /* REGISTRY_INTERNAL_H */
