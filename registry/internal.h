@@ -48,6 +48,8 @@ typedef struct reg_resp {
     int64_t content_length; /* -1 when absent */
     long retry_after;       /* seconds, -1 when absent */
     char *www_authenticate; /* malloc'd or NULL */
+    /* blob resume */
+    char *range; /* Range (upload session state), malloc'd or NULL */
 } reg_resp;
 void reg_resp_free(reg_resp *r);
 
