@@ -702,6 +702,54 @@ static void source_done(copy *cp, xfer *x, CURLcode rc)
     verify_source(cp);
 }
 
+/* True when url (absolute) is on the target's own scheme://host:port and
+ * carries no user info: only such a session URL is recorded or reused. */
+static bool session_url_ok(copy *cp, const char *url)
+{
+    reg_error e;
+    char *parts[2][3] = {{NULL, NULL, NULL}, {NULL, NULL, NULL}};
+    char *user = NULL;
+    bool ok = false;
+    reg_error_clear(&e);
+    char *base = reg__url(cp->dst, "/v2/", &e);
+    const char *urls[2] = {base, url};
+    CURLU *u = curl_url();
+    if (base == NULL || u == NULL || url == NULL)
+        goto cleanup;
+    for (int i = 0; i < 2; i++) {
+        if (curl_url_set(u, CURLUPART_URL, urls[i], 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_SCHEME, &parts[i][0], 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_HOST, &parts[i][1], 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_PORT, &parts[i][2], CURLU_DEFAULT_PORT) !=
+                CURLUE_OK)
+            goto cleanup;
+        if (i == 1 && curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+            goto cleanup; /* user info: never stored, never reused */
+    }
+    ok = true;
+    for (int k = 0; k < 3; k++)
+        ok = ok && strcasecmp(parts[0][k], parts[1][k]) == 0;
+cleanup:
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 3; k++)
+            curl_free(parts[i][k]);
+    curl_free(user);
+    curl_url_cleanup(u);
+    free(base);
+    return ok;
+}
+
+/* Tells the caller (on_session) where the upload stands: url NULL when
+ * the session is over. */
+static void report_session(copy *cp, const char *url)
+{
+    if (cp->opts == NULL || cp->opts->on_session == NULL)
+        return;
+    if (url != NULL && !session_url_ok(cp, url))
+        return;
+    cp->opts->on_session(cp->opts->payload, url, url != NULL ? cp->sent : 0);
+}
+
 /* Parses the end of a "Range: 0-<end>" answer; -1 when absent/bad. */
 static int64_t range_end(const char *v)
 {
@@ -739,6 +787,7 @@ static void upload_done(copy *cp, xfer *x, CURLcode rc)
             return;
         }
         cp->committed = true;
+        report_session(cp, NULL);
         return;
     }
     /* PATCH: 202 with the next Location and the range received so far. */
@@ -765,6 +814,7 @@ static void upload_done(copy *cp, xfer *x, CURLcode rc)
     }
     free(cp->session);
     cp->session = next;
+    report_session(cp, cp->session);
     /* Refill the free slot before the loop waits again. */
     start_next_upload(cp);
 }
@@ -1062,7 +1112,7 @@ static void cancel_session(copy *cp)
  * it claims more than was ever sent; *next is the URL to continue on.
  * Fails (and the copy with it) only when the target does not answer.
  */
-static int query_session(copy *cp, int64_t *held, char **next)
+static int query_session(copy *cp, int64_t max_held, int64_t *held, char **next)
 {
     char what[160];
     reg_resp resp;
@@ -1088,7 +1138,7 @@ static int query_session(copy *cp, int64_t *held, char **next)
     if (resp.status != 204 && resp.status != 200 && resp.status != 202)
         goto cleanup; /* gone: 404 BLOB_UPLOAD_UNKNOWN, 400 ... INVALID */
     if (reg__upload_range_parse(resp.range, &end) != 0 || end < 1 ||
-        end + 1 > cp->sent)
+        end + 1 > max_held)
         goto cleanup;
     if (resp.location != NULL) {
         reg_error e;
@@ -1102,6 +1152,15 @@ static int query_session(copy *cp, int64_t *held, char **next)
 cleanup:
     reg_resp_free(&resp);
     return rc;
+}
+
+/* The hash has caught up with what the target holds (all of it verified
+ * when the target holds the whole blob: only the PUT is left then). */
+static bool caught_up(const copy *cp)
+{
+    if (cp->verified || cp->src_x.done)
+        return true;
+    return cp->sent < cp->total && cp->got >= cp->sent;
 }
 
 /* Starts the source again from the first byte still needed (by the hash
@@ -1143,10 +1202,11 @@ static int resume_upload(copy *cp)
 
     cp->resuming = true;
     xfer_reset(cp, &cp->up_x);
-    rc = query_session(cp, &held, &next);
+    rc = query_session(cp, cp->sent, &held, &next);
     if (rc != REG_OK)
         goto cleanup;
     if (held < 0) {
+        report_session(cp, NULL);
         cancel_session(cp);
         free(cp->session);
         cp->session = NULL;
@@ -1171,6 +1231,8 @@ static int resume_upload(copy *cp)
         if (cp->got < cp->total) {
             cp->src_start = cp->got;
             rc = open_source(cp, source_path(cp), false);
+            if (rc == REG_OK)
+                rc = run_until(cp, caught_up);
             if (rc != REG_OK)
                 goto cleanup;
         }
@@ -1179,6 +1241,49 @@ static int resume_upload(copy *cp)
 cleanup:
     free(next);
     cp->resuming = false;
+    return rc != REG_OK ? rc : cp->failed;
+}
+
+/*
+ * Continues the session recorded by an earlier run (opts->resume_url)
+ * when the target still holds it: cp->sent becomes what it holds, and the
+ * source, read from byte 0, rebuilds the hash up to there before the
+ * upload goes on. Else drops it and opens a new session.
+ */
+static int continue_recorded(copy *cp)
+{
+    int64_t held = -1;
+    char *next = NULL;
+    reg_error e;
+    int rc = REG_OK;
+
+    reg_error_clear(&e);
+    cp->session = reg__url(cp->dst, cp->opts->resume_url, &e);
+    if (cp->session != NULL && session_url_ok(cp, cp->session)) {
+        rc = query_session(cp, cp->total, &held, &next);
+        if (rc != REG_OK)
+            goto cleanup;
+    } else {
+        free(cp->session); /* never sent anything: not ours to cancel */
+        cp->session = NULL;
+    }
+    if (held > 0) {
+        free(cp->session);
+        cp->session = next;
+        next = NULL;
+        cp->sent = held;
+        if (cp->opts->progress != NULL)
+            cp->opts->progress(cp->opts->payload, held);
+        goto cleanup;
+    }
+    report_session(cp, NULL);
+    if (cp->session != NULL)
+        cancel_session(cp);
+    free(cp->session);
+    cp->session = NULL;
+    rc = open_session(cp);
+cleanup:
+    free(next);
     return rc != REG_OK ? rc : cp->failed;
 }
 
@@ -1221,6 +1326,12 @@ int reg_blob_copy(reg_client *src, const char *src_repo, reg_client *dst,
     cp.chunk_size =
         dst->chunk_size > 0 ? dst->chunk_size : (int64_t)64 * 1024 * 1024;
     cp.chunked = threshold >= 0 && cp.total > threshold;
+    if (opts != NULL && opts->on_session != NULL && cp.total > 0) {
+        /* resumable across restarts: confirmed PATCHes, each reported */
+        cp.chunked = true;
+        cp.chunk_size = opts->session_chunk > 0 ? opts->session_chunk
+                                                : (int64_t)16 * 1024 * 1024;
+    }
 
     cp.rb.cap = opts != NULL && opts->buffer_size > 0 ? opts->buffer_size
                                                       : DEFAULT_RING;
@@ -1247,11 +1358,18 @@ int reg_blob_copy(reg_client *src, const char *src_repo, reg_client *dst,
         goto cleanup;
     }
     step(&cp);
-    if (cp.failed != 0 || open_session(&cp) != REG_OK) {
+    if (cp.failed != 0 ||
+        (opts != NULL && opts->resume_url != NULL && cp.total > 0
+             ? continue_recorded(&cp)
+             : open_session(&cp)) != REG_OK) {
         free(path);
         goto cleanup;
     }
     if (open_source(&cp, path, true) != REG_OK)
+        goto cleanup;
+    /* A continued session: the hash catches up before the upload goes on
+     * (a stalled upload request would hit the low-speed timeout). */
+    if (cp.sent > 0 && run_until(&cp, caught_up) != REG_OK)
         goto cleanup;
     if (cp.total == 0 && !cp.chunked) {
         /* An empty body gives the read callback no chance to hold back a
@@ -1270,8 +1388,10 @@ cleanup:
         xfer_reset(&cp, &cp.src_x);
         xfer_reset(&cp, &cp.up_x);
     }
-    if (!cp.committed && cp.session != NULL)
+    if (!cp.committed && cp.session != NULL) {
+        report_session(&cp, NULL);
         cancel_session(&cp);
+    }
     rc = cp.failed;
     if (rc == REG_OK && !cp.committed)
         rc = reg_error_set(cp.err, REG_ERR, "blob %s: copy did not complete",

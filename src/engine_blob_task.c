@@ -13,7 +13,34 @@ typedef struct copy_progress {
     it_engine *e;
     image_ctx *img;
     int64_t moved; /* by this attempt (this task only) */
+    /* resume across restarts: where the open upload session is recorded */
+    const char *host;
+    const char *repo;
+    const char *digest;
 } copy_progress;
+
+/* Resume across restarts (issue 15): blobs of at least this size record
+ * their open upload session in the journal (a rerun continues it), sent in
+ * confirmed PATCHes of IT_RESUME_CHUNK_BYTES. Both are test seams of the
+ * environment; 64 MiB and 16 MiB by default. */
+static int64_t env_bytes(const char *name, int64_t dflt)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    long long n = v ? strtoll(v, &end, 10) : -1;
+    return v && end != v && *end == '\0' && n > 0 ? (int64_t)n : dflt;
+}
+
+static void copy_session_cb(void *payload, const char *url, int64_t held)
+{
+    copy_progress *cp = payload;
+    if (url)
+        it_journal_upload_put(cp->e->o.journal, cp->host, cp->repo, cp->digest,
+                              url, held);
+    else
+        it_journal_upload_forget(cp->e->o.journal, cp->host, cp->repo,
+                                 cp->digest);
+}
 
 static void copy_progress_cb(void *payload, int64_t delta)
 {
@@ -63,13 +90,30 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
     }
     /* 3. Stream it across. */
     if (!present) {
-        copy_progress cp = {e, img, 0};
+        copy_progress cp = {e, img, 0, NULL, NULL, NULL};
         reg_copy_opts co = {0};
+        char *resume_url = NULL;
         co.progress = copy_progress_cb;
         co.payload = &cp;
         co.cancel = e->o.ctl ? &e->o.ctl->abort : NULL;
+        if (e->o.journal &&
+            d->size >= env_bytes("IT_RESUME_MIN_BYTES", (int64_t)64 << 20)) {
+            int64_t held = 0;
+            cp.host = e->ops.client_host(e->ops.self, dst);
+            cp.repo = dst_repo;
+            cp.digest = d->digest;
+            co.on_session = copy_session_cb;
+            co.session_chunk =
+                env_bytes("IT_RESUME_CHUNK_BYTES", (int64_t)16 << 20);
+            if (it_journal_upload_get(e->o.journal, cp.host, dst_repo,
+                                      d->digest, &resume_url, &held) == 1)
+                log_info("blob %.19s: continuing the upload session of an "
+                         "earlier run (%lld bytes recorded)",
+                         d->digest, (long long)held);
+        }
         attempt = 0;
         do {
+            co.resume_url = attempt == 0 ? resume_url : NULL;
             cp.moved = 0;
             rc = e->ops.blob_copy(e->ops.self, r->src, r->pair.src_repo, dst,
                                   dst_repo, d, &co, err);
@@ -81,6 +125,7 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
                                         .bytes = -cp.moved});
             }
         } while (eng_again(e, rc, err, &attempt, "copy blob"));
+        free(resume_url);
         present = rc == 0;
         *outcome = IT_BLOB_COPIED;
     }

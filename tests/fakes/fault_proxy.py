@@ -44,7 +44,10 @@ A rule (JSON object):
            partial body), "lose_request" (read after_bytes bytes of the
            body, then close without forwarding anything: the request is
            lost before the upstream), "norange" (forward without the
-           Range header: a server that ignores Range)
+           Range header: a server that ignores Range), "stall" (read
+           after_bytes bytes of the body, forward nothing, then wait (at
+           most 120 s) until the client goes away: a client killed
+           mid-upload, behind a front proxy that buffers request bodies)
   after_bytes  N: where "cut"/"truncate" cut the answer body, and where
            "cut_request"/"lose_request" cut the request body (default: half
            the Content-Length)
@@ -92,7 +95,8 @@ HOP_BY_HOP = {'connection', 'keep-alive', 'proxy-authenticate',
               'proxy-connection'}
 STATUS_SHORTCUTS = {'503': 503, '429': 429, '500': 500, '404': 404}
 ACTIONS = {'status', 'drop', 'cut', 'truncate', 'corrupt', 'delay',
-           'cut_request', 'lose_request', 'norange'} | set(STATUS_SHORTCUTS)
+           'cut_request', 'lose_request', 'norange', 'stall'} | set(
+               STATUS_SHORTCUTS)
 REGISTRY_CODES = {429: 'TOOMANYREQUESTS', 500: 'UNKNOWN', 502: 'UNKNOWN',
                   503: 'UNAVAILABLE', 504: 'UNKNOWN', 400: 'UNSUPPORTED',
                   403: 'DENIED', 401: 'UNAUTHORIZED'}
@@ -326,13 +330,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._drain()
                 entry['status'] = 0
                 self._hard_close()
-            elif action == 'lose_request':
+            elif action in ('lose_request', 'stall'):
                 limit = self._request_cut(rule)
                 for data in self._body_reader():
                     if entry['req_bytes'] >= limit:
                         break
                 entry['status'] = 0
                 entry['damaged'] = action
+                if action == 'stall':
+                    self.connection.settimeout(120)
+                    try:
+                        while self.connection.recv(CHUNK):
+                            pass
+                    except OSError:
+                        pass
                 self._hard_close()
             elif action == 'cut_request':
                 self._forward_cut(entry, self._request_cut(rule))

@@ -7,17 +7,24 @@ and tests/fakes/fault_proxy.py in front of real docker-registry processes.
   fails the copy cleanly.
 - A broken upload asks the session what the target holds and continues
   with PATCH; a session that is gone is replaced by a new one.
+- image-transfer killed (-9) mid-upload: the journal holds the open
+  session and the offset the target confirmed; the rerun continues it,
+  re-reading the source prefix (not uploading it again).
 
 Bytes are counted at the proxy (what crossed the wire), never from the
 tool's own counters; the target's blob is read back and hashed.
 """
 
+import gzip
 import hashlib
-import http.server
 import os
+import shutil
 import socket
+import sqlite3
+import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -262,6 +269,125 @@ class CutSource:
     def __exit__(self, *exc):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+class KillTest(unittest.TestCase):
+    """kill -9 of image-transfer in the middle of a large blob's upload,
+    then a rerun with the same state dir. The target sits behind the fault
+    proxy, whose "stall" rule holds the 5th PATCH (4 confirmed chunks of
+    4 MiB) after 2 MiB without forwarding it, like a front proxy that
+    buffers request bodies (nginx in front of Harbor/TCR); the test kills
+    the process once the journal has recorded the 4 chunks."""
+
+    CHUNK = 4 * MiB
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix='it-resume-')
+        self.src = harness.Registry().start()
+        self.dst = harness.Registry().start()
+        self.layer = gzip.compress(os.urandom(SIZE), compresslevel=1)
+        self.digest = 'sha256:' + hashlib.sha256(self.layer).hexdigest()
+        harness.seed_image(self.src, 'app/big', 'v1', layers=[self.layer],
+                           seed=77)
+        self.proxy = FaultProxy(self.dst.host).start()
+
+    def tearDown(self):
+        self.proxy.stop()
+        self.src.stop()
+        self.dst.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def args(self):
+        secrets = ('%s:\n  insecure: true\n%s:\n  insecure: true\n'
+                   % (self.src.host, self.proxy.host))
+        rules = '%s/app/big: %s/app/big\n' % (self.src.host, self.proxy.host)
+        for name, text in (('secret.yaml', secrets), ('rule.yaml', rules)):
+            with open(os.path.join(self.dir, name), 'w') as f:
+                f.write(text)
+        return [harness.binary(),
+                '--securityFile', os.path.join(self.dir, 'secret.yaml'),
+                '--ruleFile', os.path.join(self.dir, 'rule.yaml'),
+                '--state-dir', os.path.join(self.dir, 'state'),
+                '--no-tui', '--qps=0', '--routines=2', '--retry=0']
+
+    def env(self):
+        e = dict(os.environ)
+        e.pop('DEFAULT_REGISTRY', None)
+        e.pop('DEFAULT_NAMESPACE', None)
+        e['HOME'] = self.dir
+        e['IT_RESUME_MIN_BYTES'] = str(MiB)
+        e['IT_RESUME_CHUNK_BYTES'] = str(self.CHUNK)
+        return e
+
+    def recorded(self):
+        """(url, held) of the journal's upload session row, or None."""
+        path = os.path.join(self.dir, 'state', 'journal.db')
+        if not os.path.exists(path):
+            return None
+        db = sqlite3.connect('file:%s?mode=ro' % path, uri=True, timeout=5)
+        try:
+            return db.execute('SELECT url, held FROM uploads').fetchone()
+        except sqlite3.OperationalError:
+            return None  # the table is not there yet
+        finally:
+            db.close()
+
+    def test_kill_9_mid_upload_then_rerun_continues(self):
+        self.proxy.set_rules([{'method': 'PATCH', 'path': r'/blobs/uploads/',
+                               'action': 'stall', 'after_bytes': 2 * MiB,
+                               'nth': 5}])
+        with tempfile.TemporaryFile() as out:
+            p = subprocess.Popen(self.args(), stdout=out, stderr=out,
+                                 env=self.env())
+            try:
+                row = None
+                for _ in range(600):  # bounded: at most ~60 s
+                    row = self.recorded()
+                    stalled = [e for e in self.proxy.log()
+                               if e['damaged'] == 'stall']
+                    if stalled and row and row[1] == 4 * self.CHUNK:
+                        break
+                    self.assertIsNone(p.poll(), 'ended before the stall')
+                    time.sleep(0.1)
+                self.assertEqual(row[1], 4 * self.CHUNK, row)
+                self.assertTrue(row[0].startswith(
+                    'http://%s/v2/app/big/blobs/uploads/' % self.proxy.host),
+                    row)
+                p.kill()
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+            self.assertEqual(p.returncode, -9)
+        first = self.proxy.log()
+        self.proxy.set_rules([])
+        self.proxy.clear_log()
+        r = subprocess.run(self.args(), capture_output=True, env=self.env(),
+                           timeout=300)
+        err = r.stderr.decode(errors='replace')
+        self.assertEqual(r.returncode, 0, err)
+        log = self.proxy.log()
+        asks = [e for e in log if e['method'] == 'GET' and
+                '/blobs/uploads/' in e['path']]
+        self.assertEqual([e['status'] for e in asks], [204], log)
+        self.assertEqual(len([e for e in log if e['method'] == 'POST' and
+                              '/blobs/uploads/' in e['path']]), 0, log)
+        sent = sum(e['req_bytes'] for e in uploads(log))
+        self.assertLess(sent, 0.5 * len(self.layer),
+                        'rerun uploaded %d bytes' % sent)
+        self.assertGreater(sum(e['req_bytes'] for e in uploads(first)),
+                           4 * self.CHUNK)
+        self.assertIsNone(self.recorded())  # landed: the row is gone
+        # skopeo, reading the target directly, checks the layer's bytes.
+        d = os.path.join(self.dir, 'copy')
+        harness.run(['skopeo', 'copy', '--src-tls-verify=false',
+                     'docker://%s/app/big:v1' % self.dst.host, 'dir:' + d],
+                    timeout=120)
+        with open(os.path.join(d, self.digest.split(':')[1]), 'rb') as f:
+            got = f.read()
+        self.assertEqual(hashlib.sha256(got).hexdigest(),
+                         self.digest.split(':')[1])
+        self.assertEqual(got, self.layer)
 
 
 if __name__ == '__main__':
