@@ -202,6 +202,13 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     proxy = None
 
+    def handle_error(self, request, client_address):
+        # A client that went away (killed, or gave up on a cut answer) is
+        # what the faults are about, not an error of the proxy.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
