@@ -929,6 +929,18 @@ static bool upload_committed(const copy *cp)
     return cp->committed;
 }
 
+/* The source GET's request has left (or it ended): only then does the
+ * upload POST overlap with its answer. curl's own timeouts bound this. */
+static bool source_sent(const copy *cp)
+{
+    long n = 0;
+    if (cp->src_x.headers_done || cp->src_x.done)
+        return true;
+    return curl_easy_getinfo(cp->src_x.h, CURLINFO_REQUEST_SIZE, &n) ==
+               CURLE_OK &&
+           n > 0;
+}
+
 /* ------------------------------------------------------------- the phases */
 
 static bool is_redirect(long s)
@@ -1084,6 +1096,83 @@ static int open_session(copy *cp)
     }
 cleanup:
     reg_resp_free(&resp);
+    return rc;
+}
+
+/*
+ * Fewer round trips: the mount request is the upload start. POST
+ * ?mount=<digest>&from=<repo>: 201 means mounted (the copy is done, the
+ * source never read); 202 is an upload session, used for the copy. Any
+ * other answer but a transient one (429, 5xx: the copy fails, the caller
+ * retries) falls back to a plain POST, as a refused mount does.
+ */
+static int open_mount_session(copy *cp, const char *from)
+{
+    char what[200];
+    reg_resp resp;
+    char *path = NULL, *ed = reg__escape(cp->d->digest),
+         *ef = reg__escape(from);
+    int rc;
+
+    memset(&resp, 0, sizeof(resp));
+    snprintf(what, sizeof(what), "mount blob %s from %s into %s/%s",
+             cp->d->digest, from, cp->dst->host, cp->dst_repo);
+    size_t n = strlen(cp->dst_repo) + (ed ? strlen(ed) : 0) +
+               (ef ? strlen(ef) : 0) + 48;
+    path = ed != NULL && ef != NULL ? malloc(n) : NULL;
+    if (path == NULL) {
+        fail(cp, REG_ENOMEM, "out of memory");
+        rc = cp->failed;
+        goto cleanup;
+    }
+    snprintf(path, n, "/v2/%s/blobs/uploads/?mount=%s&from=%s", cp->dst_repo,
+             ed, ef);
+    reg_req req = {.method = "POST",
+                   .url = path,
+                   .repo = cp->dst_repo,
+                   .actions = "pull,push",
+                   .from_repo = from,
+                   .max_response = MAX_RESPONSE_BODY};
+    rc = reg__request(cp->dst, &req, &resp, cp->err);
+    if (rc != REG_OK) {
+        cp->failed = rc;
+        goto cleanup;
+    }
+    if (resp.status == 201) {
+        cp->committed = true;
+        if (cp->opts->mounted != NULL)
+            *cp->opts->mounted = true;
+        goto cleanup;
+    }
+    if (resp.status == 202 && resp.location != NULL) {
+        cp->session = reg__url(cp->dst, resp.location, cp->err);
+        if (cp->session == NULL) {
+            if (cp->err->code == 0)
+                reg_error_set(cp->err, REG_ENOMEM, "out of memory");
+            reg_error_prefix(cp->err, "%s", what);
+            cp->failed = cp->err->code;
+            rc = cp->failed;
+        }
+        goto cleanup;
+    }
+    if (resp.status == 429 || resp.status >= 500) {
+        rc = reg_error_from_http(cp->err, resp.status, resp.body.data,
+                                 resp.body.len, what);
+        cp->err->retry_after = resp.retry_after;
+        if (rc == REG_OK)
+            rc = reg_error_set(cp->err, REG_ERETRY, "%s: HTTP %ld", what,
+                               resp.status);
+        cp->failed = rc;
+        goto cleanup;
+    }
+    reg_error_clear(cp->err);
+    cp->err->retry_after = -1;
+    rc = open_session(cp);
+cleanup:
+    reg_resp_free(&resp);
+    free(path);
+    free(ed);
+    free(ef);
     return rc;
 }
 
@@ -1349,6 +1438,12 @@ int reg_blob_copy(reg_client *src, const char *src_repo, reg_client *dst,
         goto cleanup;
     }
 
+    /* A mount first (it is the upload start): when it is honoured, the
+     * source is never read. */
+    if (opts != NULL && opts->mount_from != NULL) {
+        if (open_mount_session(&cp, opts->mount_from) != REG_OK || cp.committed)
+            goto cleanup;
+    }
     /* The source GET and the upload session open concurrently: the GET
      * is sent, the POST made while its answer travels, then the GET's
      * head is read (a missing blob cancels the fresh session). */
@@ -1357,9 +1452,13 @@ int reg_blob_copy(reg_client *src, const char *src_repo, reg_client *dst,
         free(path);
         goto cleanup;
     }
-    step(&cp);
+    if (run_until(&cp, source_sent) != REG_OK) {
+        free(path);
+        goto cleanup;
+    }
     if (cp.failed != 0 ||
-        (opts != NULL && opts->resume_url != NULL && cp.total > 0
+        (cp.session != NULL ? REG_OK
+         : opts != NULL && opts->resume_url != NULL && cp.total > 0
              ? continue_recorded(&cp)
              : open_session(&cp)) != REG_OK) {
         free(path);

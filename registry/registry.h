@@ -372,6 +372,14 @@ typedef struct reg_copy_opts {
     const char *resume_url;
     void (*on_session)(void *payload, const char *url, int64_t held);
     int64_t session_chunk;
+    /* Fewer round trips (issue 15): mount_from, a repository of dst that
+     * may hold the blob, makes the upload start a mount request (POST
+     * ?mount=&from=): when honoured (201) the copy ends there, the source
+     * unread, and *mounted (when non-NULL) is set true; a 202's session is
+     * used for the copy; any other answer but 429/5xx (which fail the
+     * copy) falls back to a plain upload. */
+    const char *mount_from;
+    bool *mounted;
 } reg_copy_opts;
 
 /*

@@ -53,7 +53,8 @@ static void copy_progress_cb(void *payload, int64_t delta)
 }
 
 /* Makes the blob present in the target repository: a HEAD when it may be
- * there already, else a mount from `from`, else a stream copy. Returns
+ * there already, else a mount from `from` that falls back to a stream copy
+ * in the same call (reg_copy_opts.mount_from). Returns
  * true when present, with the way it got there in *outcome; else the
  * error is in err. */
 static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
@@ -74,28 +75,19 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
         present = rc == 0;
         *outcome = IT_BLOB_SKIPPED;
     }
-    /* 2. Mount from another repository of the same registry. */
-    if (!present && from) {
-        attempt = 0;
-        do {
-            rc = e->ops.blob_mount(e->ops.self, dst, dst_repo, d->digest, from,
-                                   err);
-        } while (rc != REG_ENOTFOUND &&
-                 eng_again(e, rc, err, &attempt, "mount blob"));
-        present = rc == 0;
-        *outcome = IT_BLOB_MOUNTED;
-        if (!present)
-            log_debug("mount %s from %s into %s failed (%s): copying",
-                      d->digest, from, dst_repo, err->msg);
-    }
-    /* 3. Stream it across. */
+    /* 2. Mount from another repository of the same registry, else 3.
+     *    stream it across: one call, the mount request being the upload
+     *    start, so a refused mount costs no extra round trip. */
     if (!present) {
         copy_progress cp = {e, img, 0, NULL, NULL, NULL};
         reg_copy_opts co = {0};
         char *resume_url = NULL;
+        bool mounted = false;
         co.progress = copy_progress_cb;
         co.payload = &cp;
         co.cancel = e->o.ctl ? &e->o.ctl->abort : NULL;
+        co.mount_from = from;
+        co.mounted = &mounted;
         if (e->o.journal &&
             d->size >= env_bytes("IT_RESUME_MIN_BYTES", (int64_t)64 << 20)) {
             int64_t held = 0;
@@ -113,8 +105,10 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
         }
         attempt = 0;
         do {
-            co.resume_url = attempt == 0 ? resume_url : NULL;
+            /* a mount, when possible, is cheaper than a recorded session */
+            co.resume_url = attempt == 0 && !from ? resume_url : NULL;
             cp.moved = 0;
+            mounted = false;
             rc = e->ops.blob_copy(e->ops.self, r->src, r->pair.src_repo, dst,
                                   dst_repo, d, &co, err);
             if (rc != 0 && cp.moved) {
@@ -125,9 +119,12 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
                                         .bytes = -cp.moved});
             }
         } while (eng_again(e, rc, err, &attempt, "copy blob"));
-        free(resume_url);
         present = rc == 0;
-        *outcome = IT_BLOB_COPIED;
+        *outcome = mounted ? IT_BLOB_MOUNTED : IT_BLOB_COPIED;
+        if (present && resume_url) /* mounted, or landed another way */
+            it_journal_upload_forget(e->o.journal, cp.host, dst_repo,
+                                     d->digest);
+        free(resume_url);
     }
     return present;
 }

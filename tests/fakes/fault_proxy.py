@@ -539,6 +539,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self.wfile.write(data)
             sent += len(data)
+            entry['bytes'] = sent  # so far, also when the client goes away
         if chunked_out:
             self.wfile.write(b'0\r\n\r\n')
         entry['bytes'] = sent

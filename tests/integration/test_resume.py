@@ -209,6 +209,113 @@ class ResumeTest(unittest.TestCase):
             self.assertEqual(len(puts), 2, log)
 
 
+class RoundTripTest(unittest.TestCase):
+    """Fewer round trips per blob: the mount request is the upload start
+    (a refused mount's 202 session is used, no second POST), and the
+    source GET is sent before the upload POST."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.src = harness.Registry().start()
+        cls.dst = harness.Registry().start()
+        cls.data = os.urandom(3 * MiB + 5)
+        cls.digest = harness.push_blob(cls.src, 'lib/rt', cls.data)
+        harness.push_blob(cls.dst, 'has/it', cls.data)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dst.stop()
+        cls.src.stop()
+
+    def run_copy(self, dst_repo, *extra):
+        with FaultProxy(self.src.host) as ps, FaultProxy(self.dst.host) as pd:
+            rc, out, err, _ = copy(ps, 'lib/rt', pd, dst_repo, self.digest,
+                                   len(self.data), *extra)
+            return rc, out + err, ps.log(), pd.log()
+
+    def test_mount_honoured_reads_nothing(self):
+        rc, out, src_log, dst_log = self.run_copy('rt/mounted',
+                                                  '--mount-from', 'has/it')
+        self.assertEqual(rc, 0, out)
+        self.assertIn('mounted ' + self.digest, out)
+        self.assertEqual([(e['method'], e['status']) for e in dst_log
+                          if '/blobs/' in e['path']], [('POST', 201)])
+        self.assertIn('mount=', dst_log[-1]['path'])
+        self.assertEqual(blob_gets(src_log), [])
+        self.assertEqual(head_blob(self.dst, 'rt/mounted', self.digest), 200)
+
+    def test_refused_mount_is_the_upload_start(self):
+        rc, out, src_log, dst_log = self.run_copy('rt/refused',
+                                                  '--mount-from', 'nothing/here')
+        self.assertEqual(rc, 0, out)
+        self.assertIn('copied ' + self.digest, out)
+        calls = [(e['method'], e['status']) for e in dst_log
+                 if '/blobs/' in e['path']]
+        self.assertEqual(calls, [('POST', 202), ('PUT', 201)])
+        self.assertEqual(len(blob_gets(src_log)), 1)
+        self.assertEqual(hash_remote_blob(self.dst, 'rt/refused',
+                                          self.digest),
+                         (self.digest, len(self.data)))
+
+    def test_upload_post_made_while_the_source_answer_travels(self):
+        # The source holds its answer until the upload POST has reached
+        # the target (at most 30 s): sequential code (GET answer, then
+        # POST) would only get its answer at that bound.
+        with FaultProxy(self.dst.host) as pd:
+            def posted():
+                return any(e['method'] == 'POST' for e in pd.log())
+            with GatedSource(self.data, posted) as fake:
+                rc, out, err, _ = copy(fake, 'lib/rt', pd, 'rt/concurrent',
+                                       self.digest, len(self.data))
+                opened = fake.opened_first
+            log = pd.log()
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(opened, [True])
+        self.assertEqual([(e['method'], e['status']) for e in log
+                          if '/blobs/' in e['path']],
+                         [('POST', 202), ('PUT', 201)])
+
+
+class GatedSource:
+    """A source registry look-alike that answers a blob GET only once
+    gate() is true (polled, at most 30 s), recording whether it was."""
+
+    def __init__(self, data, gate):
+        self.data = data
+        self.opened_first = []
+        fake = self
+
+        class Handler(harness.QuietHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def do_GET(self):
+                if '/blobs/' in self.path:
+                    for _ in range(600):
+                        if gate():
+                            break
+                        time.sleep(0.05)
+                    fake.opened_first.append(bool(gate()))
+                    body = fake.data
+                else:
+                    body = b''
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._handler = Handler
+
+    def __enter__(self):
+        self.port = harness.free_port()
+        self.host = '127.0.0.1:%d' % self.port
+        self.srv = harness.serve_http(self._handler, self.port)
+        return self
+
+    def __exit__(self, *exc):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
 class CutSource:
     """A source registry look-alike: the first blob GET is cut after a
     third of the body; a GET with Range answers 206 with the Content-Range

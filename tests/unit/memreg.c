@@ -426,6 +426,18 @@ static int mr_blob_copy(void *self, it_regclient *src, const char *src_repo,
     memreg *m = self;
     mr_client *sc = (mr_client *)src, *dc = (mr_client *)dst;
     int64_t partial = 0;
+    /* fewer round trips: the mount (counted as MR_BLOB_MOUNT) is the
+     * upload start; a refused one falls back to the copy, a transient
+     * failure fails the call (reg_copy_opts.mount_from) */
+    if (opts && opts->mount_from) {
+        int mrc = mr_blob_mount(self, dst, dst_repo, d->digest,
+                                opts->mount_from, err);
+        if (mrc == 0 && opts->mounted)
+            *opts->mounted = true;
+        if (mrc == 0 || mrc == REG_ERETRY || mrc == REG_ECANCELED)
+            return mrc;
+        reg_error_clear(err);
+    }
     int rc = enter_partial(m, MR_BLOB_COPY, dc, dc->host, dst_repo, d->digest,
                            &partial, err);
     if (rc && partial > 0 && opts && opts->progress)
