@@ -89,4 +89,9 @@ typedef void (*memreg_hook_fn)(void *payload, memreg_op op, const char *host,
                                const char *repo, const char *ref);
 void memreg_set_hook(memreg *m, memreg_hook_fn fn, void *payload);
 
+/* Resume across restarts: the last reg_copy_opts.resume_url a copy was
+ * given (malloc'd), or NULL. A copy with on_session reports a session
+ * (held: half the blob) before its outcome, and NULL when it landed. */
+char *memreg_last_resume_url(memreg *m);
+
 #endif /* MEMREG_H */
