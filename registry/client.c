@@ -455,6 +455,9 @@ static void resp_reset_headers(reg_resp *r)
     r->www_authenticate = NULL;
     r->content_length = -1;
     r->retry_after = -1;
+    /* blob resume */
+    free(r->range);
+    r->range = NULL;
 }
 
 void reg_resp_free(reg_resp *r)
@@ -511,6 +514,8 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
         set_header(&r->docker_digest, v, vlen);
     } else if (IS("Link")) {
         set_header(&r->link, v, vlen);
+    } else if (IS("Range")) { /* blob resume: an upload session's state */
+        set_header(&r->range, v, vlen);
     } else if (IS("WWW-Authenticate")) {
         /* Prefer a Bearer challenge when several are offered. */
         if (r->www_authenticate == NULL ||

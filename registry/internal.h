@@ -51,6 +51,8 @@ typedef struct reg_resp {
     int64_t content_length; /* -1 when absent */
     long retry_after;       /* seconds, -1 when absent */
     char *www_authenticate; /* malloc'd or NULL */
+    /* blob resume */
+    char *range; /* Range (upload session state), malloc'd or NULL */
 } reg_resp;
 void reg_resp_free(reg_resp *r);
 
@@ -173,5 +175,18 @@ int reg__token_parse(char **token_out, time_t *refresh_at_out, const char *body,
  * NULL, empty, negative, too large for a long or not one of those forms.
  */
 long reg__parse_retry_after(const char *v, time_t now);
+
+/*
+ * Blob resume. The Content-Range of a 206 answer: "bytes A-B/T", or
+ * with an asterisk for T (unknown size: *total = -1), digits only, A <= B < T,
+ * every value at most 2^53. 0, or -1 for anything else (other units, the
+ * unsatisfied-range form, signs, blanks, trailing bytes).
+ */
+int reg__content_range_parse(const char *v, int64_t *first, int64_t *last,
+                             int64_t *total);
+/* The Range of an upload session (what the target holds): "0-E" or
+ * "bytes=0-E", digits only, E at most 2^53. 0 with *end = E, else -1. Note
+ * that distribution answers "0-0" for both 0 and 1 byte held. */
+int reg__upload_range_parse(const char *v, int64_t *end);
 
 #endif /* REGISTRY_INTERNAL_H */

@@ -485,3 +485,62 @@ long reg__parse_retry_after(const char *v, time_t now)
         return 0;
     return when - now > (time_t)LONG_MAX ? -1 : (long)(when - now);
 }
+
+/* ------------------------------------------------- Range / Content-Range */
+
+#define MAX_BLOB_OFFSET ((int64_t)1 << 53)
+
+/* Digits only (no sign, no blank), at most 2^53; *pp moves past them. */
+static int parse_offset(const char **pp, int64_t *out)
+{
+    const char *p = *pp;
+    int64_t v = 0;
+    if (*p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9') {
+        v = v * 10 + (*p - '0');
+        if (v > MAX_BLOB_OFFSET)
+            return -1;
+        p++;
+    }
+    *pp = p;
+    *out = v;
+    return 0;
+}
+
+int reg__content_range_parse(const char *v, int64_t *first, int64_t *last,
+                             int64_t *total)
+{
+    int64_t a, b, t = -1;
+    if (v == NULL || strncasecmp(v, "bytes ", 6) != 0)
+        return -1;
+    const char *p = v + 6;
+    if (parse_offset(&p, &a) != 0 || *p++ != '-' || parse_offset(&p, &b) != 0 ||
+        *p++ != '/')
+        return -1;
+    if (*p == '*' && p[1] == '\0')
+        p++;
+    else if (parse_offset(&p, &t) != 0)
+        return -1;
+    if (*p != '\0' || b < a || (t >= 0 && b >= t))
+        return -1;
+    *first = a;
+    *last = b;
+    *total = t;
+    return 0;
+}
+
+int reg__upload_range_parse(const char *v, int64_t *end)
+{
+    int64_t a, b;
+    if (v == NULL)
+        return -1;
+    if (strncasecmp(v, "bytes=", 6) == 0)
+        v += 6;
+    const char *p = v;
+    if (parse_offset(&p, &a) != 0 || a != 0 || *p++ != '-' ||
+        parse_offset(&p, &b) != 0 || *p != '\0')
+        return -1;
+    *end = b;
+    return 0;
+}

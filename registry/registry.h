@@ -380,6 +380,28 @@ typedef struct reg_copy_opts {
      * REG_ECANCELED and the upload is cancelled. */
     const atomic_int *cancel;
     size_t buffer_size; /* ring buffer bytes; 0 = 256 KiB */
+    /* Resume across restarts (issue 15). With on_session set, the upload
+     * goes in PATCHes of session_chunk bytes (0 = 16 MiB), and after each
+     * one the target confirmed, on_session(payload, url, held) tells the
+     * session's URL and the bytes it holds, to be recorded; url NULL when
+     * the session is over (the blob landed, or the session was dropped).
+     * A URL with user info is never reported. resume_url: a session of
+     * this blob recorded earlier on dst; it is continued when it is on
+     * dst's own scheme://host:port, carries no user info and the target
+     * still holds it (GET: Range), the source being read again from byte
+     * 0 to rebuild the hash (only the rest is uploaded); else it is
+     * dropped (DELETE) and a new session opened. */
+    const char *resume_url;
+    void (*on_session)(void *payload, const char *url, int64_t held);
+    int64_t session_chunk;
+    /* Fewer round trips (issue 15): mount_from, a repository of dst that
+     * may hold the blob, makes the upload start a mount request (POST
+     * ?mount=&from=): when honoured (201) the copy ends there, the source
+     * unread, and *mounted (when non-NULL) is set true; a 202's session is
+     * used for the copy; any other answer but 429/5xx (which fail the
+     * copy) falls back to a plain upload. */
+    const char *mount_from;
+    bool *mounted;
 } reg_copy_opts;
 
 /*

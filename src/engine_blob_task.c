@@ -13,7 +13,34 @@ typedef struct copy_progress {
     it_engine *e;
     image_ctx *img;
     int64_t moved; /* by this attempt (this task only) */
+    /* resume across restarts: where the open upload session is recorded */
+    const char *host;
+    const char *repo;
+    const char *digest;
 } copy_progress;
+
+/* Resume across restarts (issue 15): blobs of at least this size record
+ * their open upload session in the journal (a rerun continues it), sent in
+ * confirmed PATCHes of IT_RESUME_CHUNK_BYTES. Both are test seams of the
+ * environment; 64 MiB and 16 MiB by default. */
+static int64_t env_bytes(const char *name, int64_t dflt)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    long long n = v ? strtoll(v, &end, 10) : -1;
+    return v && end != v && *end == '\0' && n > 0 ? (int64_t)n : dflt;
+}
+
+static void copy_session_cb(void *payload, const char *url, int64_t held)
+{
+    copy_progress *cp = payload;
+    if (url)
+        it_journal_upload_put(cp->e->o.journal, cp->host, cp->repo, cp->digest,
+                              url, held);
+    else
+        it_journal_upload_forget(cp->e->o.journal, cp->host, cp->repo,
+                                 cp->digest);
+}
 
 static void copy_progress_cb(void *payload, int64_t delta)
 {
@@ -26,7 +53,8 @@ static void copy_progress_cb(void *payload, int64_t delta)
 }
 
 /* Makes the blob present in the target repository: a HEAD when it may be
- * there already, else a mount from `from`, else a stream copy. Returns
+ * there already, else a mount from `from` that falls back to a stream copy
+ * in the same call (reg_copy_opts.mount_from). Returns
  * true when present, with the way it got there in *outcome; else the
  * error is in err. */
 static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
@@ -47,30 +75,40 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
         present = rc == 0;
         *outcome = IT_BLOB_SKIPPED;
     }
-    /* 2. Mount from another repository of the same registry. */
-    if (!present && from) {
-        attempt = 0;
-        do {
-            rc = e->ops.blob_mount(e->ops.self, dst, dst_repo, d->digest, from,
-                                   err);
-        } while (rc != REG_ENOTFOUND &&
-                 eng_again(e, rc, err, &attempt, "mount blob"));
-        present = rc == 0;
-        *outcome = IT_BLOB_MOUNTED;
-        if (!present)
-            log_debug("mount %s from %s into %s failed (%s): copying",
-                      d->digest, from, dst_repo, err->msg);
-    }
-    /* 3. Stream it across. */
+    /* 2. Mount from another repository of the same registry, else 3.
+     *    stream it across: one call, the mount request being the upload
+     *    start, so a refused mount costs no extra round trip. */
     if (!present) {
-        copy_progress cp = {e, img, 0};
+        copy_progress cp = {e, img, 0, NULL, NULL, NULL};
         reg_copy_opts co = {0};
+        char *resume_url = NULL;
+        bool mounted = false;
         co.progress = copy_progress_cb;
         co.payload = &cp;
         co.cancel = e->o.ctl ? &e->o.ctl->abort : NULL;
+        co.mount_from = from;
+        co.mounted = &mounted;
+        if (e->o.journal &&
+            d->size >= env_bytes("IT_RESUME_MIN_BYTES", (int64_t)64 << 20)) {
+            int64_t held = 0;
+            cp.host = e->ops.client_host(e->ops.self, dst);
+            cp.repo = dst_repo;
+            cp.digest = d->digest;
+            co.on_session = copy_session_cb;
+            co.session_chunk =
+                env_bytes("IT_RESUME_CHUNK_BYTES", (int64_t)16 << 20);
+            if (it_journal_upload_get(e->o.journal, cp.host, dst_repo,
+                                      d->digest, &resume_url, &held) == 1)
+                log_info("blob %.19s: continuing the upload session of an "
+                         "earlier run (%lld bytes recorded)",
+                         d->digest, (long long)held);
+        }
         attempt = 0;
         do {
+            /* a mount, when possible, is cheaper than a recorded session */
+            co.resume_url = attempt == 0 && !from ? resume_url : NULL;
             cp.moved = 0;
+            mounted = false;
             rc = e->ops.blob_copy(e->ops.self, r->src, r->pair.src_repo, dst,
                                   dst_repo, d, &co, err);
             if (rc != 0 && cp.moved) {
@@ -82,7 +120,11 @@ static bool blob_move(it_engine *e, image_ctx *img, it_regclient *dst,
             }
         } while (eng_again(e, rc, err, &attempt, "copy blob"));
         present = rc == 0;
-        *outcome = IT_BLOB_COPIED;
+        *outcome = mounted ? IT_BLOB_MOUNTED : IT_BLOB_COPIED;
+        if (present && resume_url) /* mounted, or landed another way */
+            it_journal_upload_forget(e->o.journal, cp.host, dst_repo,
+                                     d->digest);
+        free(resume_url);
     }
     return present;
 }

@@ -52,6 +52,10 @@ enum {
     ST_INS_REPAIR,
     ST_DEL_REPAIR,
     ST_GET_REPAIR,
+    /* resume across restarts: open upload sessions */
+    ST_UPS_PUT,
+    ST_UPS_GET,
+    ST_UPS_DEL,
     ST_COUNT
 };
 
@@ -95,6 +99,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " VALUES(?1, ?2)",
     [ST_DEL_REPAIR] = "DELETE FROM repairs WHERE source = ?1 AND target = ?2",
     [ST_GET_REPAIR] = "SELECT 1 FROM repairs WHERE source = ?1 AND target = ?2",
+    /* resume across restarts: open upload sessions */
+    [ST_UPS_PUT] = "INSERT INTO uploads(registry, repo, digest, url, held)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE"
+                   " SET url = excluded.url, held = excluded.held",
+    [ST_UPS_GET] = "SELECT url, held FROM uploads WHERE registry = ?1"
+                   " AND repo = ?2 AND digest = ?3",
+    [ST_UPS_DEL] = "DELETE FROM uploads WHERE registry = ?1 AND repo = ?2"
+                   " AND digest = ?3",
 };
 
 /* --verify (issue 13): images found incomplete, for the next copy run. Not
@@ -567,6 +579,15 @@ static const char created_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS created("
     " registry TEXT NOT NULL, repo TEXT NOT NULL, digest TEXT NOT NULL,"
     " created INTEGER, PRIMARY KEY(registry, repo, digest)) WITHOUT ROWID;";
+/* Resume across restarts: the open upload session of a large blob (its URL
+ * on the target, the bytes the target confirmed), one row per blob and
+ * target repository, deleted when the blob lands or the session is gone.
+ * Not a record: no trigger counts it. */
+static const char uploads_sql[] =
+    "CREATE TABLE IF NOT EXISTS uploads("
+    " registry TEXT NOT NULL, repo TEXT NOT NULL, digest TEXT NOT NULL,"
+    " url TEXT NOT NULL, held INTEGER NOT NULL,"
+    " PRIMARY KEY(registry, repo, digest)) WITHOUT ROWID;";
 
 /* SQLite, run by root, chowns a new -wal or -shm file to the owner of the
  * database. Here that owner is always root (a state dir of another user
@@ -652,7 +673,8 @@ static int open_db(it_journal *j, int dfd, it_errbuf *err)
         exec_sql(j->db, schema_sql) != SQLITE_OK ||
         exec_sql(j->db, platform_schema_sql) != SQLITE_OK ||
         exec_sql(j->db, created_schema_sql) != SQLITE_OK ||
-        exec_sql(j->db, repairs_sql) != SQLITE_OK) {
+        exec_sql(j->db, repairs_sql) != SQLITE_OK ||
+        exec_sql(j->db, uploads_sql) != SQLITE_OK) {
         snprintf(err->msg, sizeof(err->msg), "journal %.700s: %.200s", j->path,
                  sqlite3_errmsg(j->db));
         return -1;
@@ -1058,6 +1080,64 @@ int it_journal_blob_any(it_journal *j, const char *registry, const char *digest,
             j->failed = 1;
             rc = -1;
         }
+    }
+    lookup_end(st);
+    pthread_mutex_unlock(&j->lock);
+    return rc;
+}
+
+/* ------------------------------------------ resume across restarts */
+
+void it_journal_upload_put(it_journal *j, const char *registry,
+                           const char *repo, const char *digest,
+                           const char *url, int64_t held)
+{
+    if (!j || !registry || !repo || !digest || !url)
+        return;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_UPS_PUT];
+    bind_text(st, 1, registry);
+    bind_text(st, 2, repo);
+    bind_text(st, 3, digest);
+    bind_text(st, 4, url);
+    sqlite3_bind_int64(st, 5, held);
+    append_locked(j, st);
+    pthread_mutex_unlock(&j->lock);
+}
+
+void it_journal_upload_forget(it_journal *j, const char *registry,
+                              const char *repo, const char *digest)
+{
+    if (!j || !registry || !repo || !digest)
+        return;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_UPS_DEL];
+    bind_text(st, 1, registry);
+    bind_text(st, 2, repo);
+    bind_text(st, 3, digest);
+    append_locked(j, st);
+    pthread_mutex_unlock(&j->lock);
+}
+
+int it_journal_upload_get(it_journal *j, const char *registry, const char *repo,
+                          const char *digest, char **url_out, int64_t *held_out)
+{
+    *url_out = NULL;
+    *held_out = 0;
+    if (!j || !registry || !repo || !digest)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    sqlite3_stmt *st = j->st[ST_UPS_GET];
+    bind_text(st, 1, registry);
+    bind_text(st, 2, repo);
+    bind_text(st, 3, digest);
+    int rc = lookup_locked(j, st);
+    if (rc == 1) {
+        const char *u = (const char *)sqlite3_column_text(st, 0);
+        *held_out = sqlite3_column_int64(st, 1);
+        *url_out = u ? strdup(u) : NULL;
+        if (!*url_out)
+            rc = 0; /* as if none: the copy opens a new session */
     }
     lookup_end(st);
     pthread_mutex_unlock(&j->lock);

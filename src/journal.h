@@ -106,6 +106,20 @@ int it_journal_blob_in(it_journal *j, const char *registry, const char *repo,
  * which may be NULL), 0 none, -1 error. */
 int it_journal_blob_any(it_journal *j, const char *registry, const char *digest,
                         const char *except, char **repo_out);
+/* Resume across restarts: the open upload session of a large blob in a
+ * target repository (URL on the target, bytes it confirmed). put upserts
+ * (batched like the records), forget drops it; get: 1 with *url_out
+ * (malloc'd) and *held_out, 0 none, -1 error. The URL is target data, not
+ * a secret; the copier checks it is on the target before reusing it. */
+void it_journal_upload_put(it_journal *j, const char *registry,
+                           const char *repo, const char *digest,
+                           const char *url, int64_t held);
+void it_journal_upload_forget(it_journal *j, const char *registry,
+                              const char *repo, const char *digest);
+int it_journal_upload_get(it_journal *j, const char *registry, const char *repo,
+                          const char *digest, char **url_out,
+                          int64_t *held_out);
+
 /* Creates the state dir (like it_make_dirs) and opens it (O_DIRECTORY):
  * refused, with a message, when it is owned by another user or writable by
  * other users (by its group, unless that group is the user's own). Files

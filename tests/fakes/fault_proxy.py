@@ -38,7 +38,19 @@ A rule (JSON object):
            body, then close), "truncate" (like cut but without
            Content-Length, so the short body ends "cleanly" at EOF),
            "corrupt" (forward the full body with one byte flipped in the
-           middle), "delay" (wait, then forward)
+           middle), "delay" (wait, then forward),
+           "cut_request" (forward the request, and close both connections
+           after after_bytes bytes of its body: the upstream keeps a
+           partial body), "lose_request" (read after_bytes bytes of the
+           body, then close without forwarding anything: the request is
+           lost before the upstream), "norange" (forward without the
+           Range header: a server that ignores Range), "stall" (read
+           after_bytes bytes of the body, forward nothing, then wait (at
+           most 120 s) until the client goes away: a client killed
+           mid-upload, behind a front proxy that buffers request bodies)
+  after_bytes  N: where "cut"/"truncate" cut the answer body, and where
+           "cut_request"/"lose_request" cut the request body (default: half
+           the Content-Length)
   nth      N or [N, ...]: fire on those matching requests (counting from 1)
   every    N: fire on every Nth matching request
   prob     p: fire with probability p (seeded RNG: deterministic for a
@@ -51,6 +63,9 @@ A rule (JSON object):
   body     answer body for a status action (default: a registry-style
            JSON error)
   id       a name, copied into the log entries it produced
+
+Log entries also hold 'range' (the request's Range header, or None) and
+'req_bytes' (request body bytes read from the client).
 
 Every rule counts each request it matches; the first rule (in list order)
 that decides to fire acts. Location and Link headers pointing at the
@@ -79,8 +94,9 @@ HOP_BY_HOP = {'connection', 'keep-alive', 'proxy-authenticate',
               'transfer-encoding', 'upgrade', 'expect',
               'proxy-connection'}
 STATUS_SHORTCUTS = {'503': 503, '429': 429, '500': 500, '404': 404}
-ACTIONS = {'status', 'drop', 'cut', 'truncate', 'corrupt', 'delay'} | set(
-    STATUS_SHORTCUTS)
+ACTIONS = {'status', 'drop', 'cut', 'truncate', 'corrupt', 'delay',
+           'cut_request', 'lose_request', 'norange', 'stall'} | set(
+               STATUS_SHORTCUTS)
 REGISTRY_CODES = {429: 'TOOMANYREQUESTS', 500: 'UNKNOWN', 502: 'UNKNOWN',
                   503: 'UNAVAILABLE', 504: 'UNKNOWN', 400: 'UNSUPPORTED',
                   403: 'DENIED', 401: 'UNAUTHORIZED'}
@@ -94,7 +110,7 @@ class Rule:
             raise ValueError('a rule must be an object: %r' % (spec,))
         unknown = set(spec) - {'method', 'path', 'action', 'status', 'nth',
                                'every', 'prob', 'times', 'retry_after',
-                               'delay_ms', 'body', 'id'}
+                               'delay_ms', 'body', 'id', 'after_bytes'}
         if unknown:
             raise ValueError('unknown rule fields: %s' % sorted(unknown))
         self.spec = dict(spec)
@@ -130,6 +146,10 @@ class Rule:
         if action == 'delay' and self.delay_ms <= 0:
             raise ValueError('a delay rule needs delay_ms > 0')
         self.body = spec.get('body')
+        ab = spec.get('after_bytes')
+        self.after_bytes = int(ab) if ab is not None else None
+        if self.after_bytes is not None and self.after_bytes < 0:
+            raise ValueError('after_bytes must be >= 0')
         self.matched = 0
         self.fired = 0
 
@@ -182,6 +202,13 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     proxy = None
 
+    def handle_error(self, request, client_address):
+        # A client that went away (killed, or gave up on a cut answer) is
+        # what the faults are about, not an error of the proxy.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
@@ -199,7 +226,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _body_reader(self):
         """A generator over the request body (Content-Length or chunked);
-        yields nothing for a body-less request."""
+        yields nothing for a body-less request. Counts what it reads in
+        the log entry ('req_bytes')."""
+        for data in self._body_chunks():
+            e = getattr(self, '_entry', None)
+            if e is not None:
+                e['req_bytes'] += len(data)
+            yield data
+
+    def _body_chunks(self):
         te = (self.headers.get('Transfer-Encoding') or '').lower()
         if 'chunked' in te:
             while True:
@@ -290,6 +325,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         p = self.proxy
         entry, rule = p._begin(self.command, self.path)
+        entry['range'] = self.headers.get('Range')
+        self._entry = entry
         try:
             if rule is not None and rule.delay_ms > 0:
                 time.sleep(rule.delay_ms / 1000.0)
@@ -300,9 +337,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._drain()
                 entry['status'] = 0
                 self._hard_close()
+            elif action in ('lose_request', 'stall'):
+                limit = self._request_cut(rule)
+                for data in self._body_reader():
+                    if entry['req_bytes'] >= limit:
+                        break
+                entry['status'] = 0
+                entry['damaged'] = action
+                if action == 'stall':
+                    self.connection.settimeout(120)
+                    try:
+                        while self.connection.recv(CHUNK):
+                            pass
+                    except OSError:
+                        pass
+                self._hard_close()
+            elif action == 'cut_request':
+                self._forward_cut(entry, self._request_cut(rule))
             else:
+                if action == 'norange':
+                    del self.headers['Range']
                 self._forward(entry, action if action in (
-                    'cut', 'truncate', 'corrupt') else None)
+                    'cut', 'truncate', 'corrupt') else None,
+                    rule.after_bytes if rule is not None else None)
         except (OSError, ConnectionError, http.client.HTTPException) as e:
             entry['error'] = '%s: %s' % (type(e).__name__, e)
             self.close_connection = True
@@ -326,7 +383,44 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
         entry['status'] = rule.status
 
-    def _forward(self, entry, mangle):
+    def _request_cut(self, rule):
+        if rule.after_bytes is not None:
+            return rule.after_bytes
+        return int(self.headers.get('Content-Length') or 0) // 2
+
+    def _forward_cut(self, entry, limit):
+        """Forwards the request upstream and closes both sides once limit
+        body bytes went up: the upstream sees a body cut short."""
+        p = self.proxy
+        conn = http.client.HTTPConnection(p.upstream_addr[0],
+                                          p.upstream_addr[1], timeout=120)
+        try:
+            conn.putrequest(self.command, self.path, skip_host=True,
+                            skip_accept_encoding=True)
+            for k, v in self.headers.items():
+                if k.lower() not in HOP_BY_HOP:
+                    conn.putheader(k, v)
+            conn.endheaders()
+            up = 0
+            for data in self._body_reader():
+                data = data[:max(0, limit - up)]
+                if data:
+                    conn.send(data)
+                    up += len(data)
+                if up >= limit:
+                    break
+            entry['bytes'] = up
+            entry['status'] = 0
+            entry['damaged'] = 'cut_request'
+        finally:
+            try:
+                conn.sock and conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+            self._hard_close()
+
+    def _forward(self, entry, mangle, after_bytes=None):
         p = self.proxy
         conn = http.client.HTTPConnection(p.upstream_addr[0],
                                           p.upstream_addr[1], timeout=120)
@@ -344,7 +438,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(msg)
                 return
             entry['status'] = r.status
-            self._relay(r, entry, mangle)
+            self._relay(r, entry, mangle, after_bytes)
         finally:
             conn.close()
 
@@ -369,7 +463,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if chunked:
             conn.send(b'0\r\n\r\n')
 
-    def _relay(self, r, entry, mangle):
+    def _relay(self, r, entry, mangle, after_bytes=None):
         """Streams the upstream answer to the client, optionally damaged."""
         head = self.command == 'HEAD' or r.status in (204, 304) or \
             100 <= r.status < 200
@@ -410,7 +504,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 src = iter([data])
             else:
                 src = None
-            limit = length // 2
+            limit = length // 2 if after_bytes is None else \
+                min(after_bytes, length)
         else:
             src = None
         sent = 0
@@ -444,6 +539,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self.wfile.write(data)
             sent += len(data)
+            entry['bytes'] = sent  # so far, also when the client goes away
         if chunked_out:
             self.wfile.write(b'0\r\n\r\n')
         entry['bytes'] = sent
@@ -550,6 +646,7 @@ class FaultProxy:
                      'fault': chosen.action if chosen else None,
                      'rule': chosen.id if chosen else None,
                      'bytes': 0, 'damaged': None, 'error': None,
+                     'range': None, 'req_bytes': 0,
                      'done': None}
             self._log.append(entry)
             return entry, chosen

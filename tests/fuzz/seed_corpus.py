@@ -129,6 +129,13 @@ add("challenge", 'Bearer realm="https://auth.example/token",service="r",'
 for h in fixture_lines("link.txt", "header: "):
     add("link", unesc(h))
 
+# ---------------------------------------- Range / Content-Range (resume)
+for v in ["bytes 0-9/10", "bytes 100-25165823/25165824", "bytes 5-5/*",
+          "bytes 9-0/10", "bytes 5-20/10", "bytes -1-5/10", "bytes */10",
+          "bytes 1-9007199254740993/9007199254740994", "0-1023",
+          "bytes=0-4", "0-0", "1-5", "0-99999999999999999999"]:
+    add("range", v)
+
 # ------------------------------------------------------ URL resolution
 for line in read("url-resolve.txt").decode().splitlines():
     if not line.strip() or line.startswith("#"):

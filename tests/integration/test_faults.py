@@ -340,9 +340,10 @@ class FaultTest(unittest.TestCase):
             self.assert_retried_after(log, err)
 
     def test_4_damaged_source_bodies_never_reach_the_target(self):
-        """A blob response cut mid-body (Content-Length kept), one cut
-        without Content-Length (the short body ends "cleanly"), and one
-        with a flipped byte: none is committed; the image ends correct."""
+        """A blob response cut mid-body (Content-Length kept: continued
+        with a Range), one cut without Content-Length (the short body ends
+        "cleanly"), and one with a flipped byte: none is committed; the
+        image ends correct."""
         repo = 'f3/app'
         cut = make_layer(401, 300 * 1024)
         trunc = make_layer(402, 200 * 1024)
@@ -374,6 +375,14 @@ class FaultTest(unittest.TestCase):
             self.assertEqual(gets[0]['damaged'], how, gets)
             if how != 'corrupt':
                 self.assertLess(gets[0]['bytes'], len(layer))
+            if how == 'cut':
+                # resume inside the blob: the rest, with a Range
+                n = gets[0]['bytes']
+                rest = [e for e in gets[1:] if e['status'] == 206 and
+                        e['range'] == 'bytes=%d-' % n and
+                        e['bytes'] == len(layer) - n]
+                self.assertTrue(rest, 'never resumed: %r' % gets)
+                continue
             whole = [e for e in gets[1:] if e['status'] == 200 and
                      e['bytes'] == len(layer) and e['damaged'] is None]
             self.assertTrue(whole, 'never fetched whole again: %r' % gets)

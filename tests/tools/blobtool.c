@@ -4,10 +4,11 @@
  *   blobtool copy SRC_HOST SRC_REPO DST_HOST DST_REPO DIGEST SIZE
  *            [--insecure] [--ca-file F] [--buffer N]
  *            [--chunk-threshold N --chunk-size N] [--cancel-after N]
- *            [--trace]
+ *            [--trace] [--mount-from REPO]
  *
  * Credentials come from SRC_USER/SRC_PASS/DST_USER/DST_PASS. Prints
- * "copied DIGEST BYTES" or "error CODE NAME: MESSAGE". Exit status: 0 on
+ * "copied DIGEST BYTES" ("mounted DIGEST" when --mount-from's mount was
+ * honoured) or "error CODE NAME: MESSAGE". Exit status: 0 on
  * success, 3 on REG_EDIGEST, 4 on REG_ECANCELED, 2 on bad usage, 1 otherwise.
  * --trace prints "http SIDE METHOD URL STATUS" lines (the on_http hook) to
  * stderr, so tests can see which requests were made.
@@ -59,7 +60,7 @@ static int usage(void)
             "usage: blobtool copy SRC_HOST SRC_REPO DST_HOST DST_REPO DIGEST "
             "SIZE [--insecure] [--ca-file F] [--buffer N] "
             "[--chunk-threshold N] [--chunk-size N] [--cancel-after N] "
-            "[--trace]\n");
+            "[--trace] [--mount-from REPO]\n");
     return 2;
 }
 
@@ -71,7 +72,8 @@ int main(int argc, char **argv)
     int status = 1;
     int64_t size = -1, buffer = 0, threshold = 0, chunk = 0;
     bool insecure = false, trace = false;
-    const char *ca_file = NULL;
+    const char *ca_file = NULL, *mount_from = NULL;
+    bool mounted = false;
     counters cnt = {.moved = 0, .cancel_after = -1, .cancel = 0};
 
     reg_error_clear(&err);
@@ -91,6 +93,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--ca-file") == 0 && i + 1 < argc) {
             ca_file = argv[++i];
+            continue;
+        }
+        if (strcmp(argv[i], "--mount-from") == 0 && i + 1 < argc) {
+            mount_from = argv[++i];
             continue;
         }
         if (strcmp(argv[i], "--buffer") == 0)
@@ -131,7 +137,9 @@ int main(int argc, char **argv)
     reg_copy_opts co = {.progress = on_progress,
                         .payload = &cnt,
                         .cancel = &cnt.cancel,
-                        .buffer_size = (size_t)buffer};
+                        .buffer_size = (size_t)buffer,
+                        .mount_from = mount_from,
+                        .mounted = &mounted};
 
     /* process-wide setup is the program's: once, before any client */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -145,7 +153,10 @@ int main(int argc, char **argv)
         rc = reg_client_new(&dst, g, &dopt, &err);
     if (rc == REG_OK)
         rc = reg_blob_copy(src, argv[3], dst, argv[5], &d, &co, &err);
-    if (rc == REG_OK) {
+    if (rc == REG_OK && mounted) {
+        printf("mounted %s\n", argv[6]);
+        status = 0;
+    } else if (rc == REG_OK) {
         printf("copied %s %lld\n", argv[6], (long long)cnt.moved);
         status = 0;
     } else {

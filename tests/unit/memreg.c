@@ -74,6 +74,8 @@ struct memreg {
         size_t len;
     } * data;
     size_t ndata;
+    /* resume across restarts: the last resume_url a copy was given */
+    char *last_resume_url;
 };
 
 static char *dup0(const char *s)
@@ -489,6 +491,33 @@ static int mr_blob_copy(void *self, it_regclient *src, const char *src_repo,
     memreg *m = self;
     mr_client *sc = (mr_client *)src, *dc = (mr_client *)dst;
     int64_t partial = 0;
+    /* fewer round trips: the mount (counted as MR_BLOB_MOUNT) is the
+     * upload start; a refused one falls back to the copy, a transient
+     * failure fails the call (reg_copy_opts.mount_from) */
+    if (opts && opts->mount_from) {
+        int mrc = mr_blob_mount(self, dst, dst_repo, d->digest,
+                                opts->mount_from, err);
+        if (mrc == 0 && opts->mounted)
+            *opts->mounted = true;
+        if (mrc == 0 || mrc == REG_ERETRY || mrc == REG_ECANCELED)
+            return mrc;
+        reg_error_clear(err);
+    }
+    /* resume across restarts: the session handed in is remembered, and a
+     * session of this copy reported (held: half the blob) before the
+     * outcome, like one confirmed PATCH; over when the blob lands */
+    if (opts && opts->resume_url) {
+        pthread_mutex_lock(&m->lock);
+        free(m->last_resume_url);
+        m->last_resume_url = dup0(opts->resume_url);
+        pthread_mutex_unlock(&m->lock);
+    }
+    if (opts && opts->on_session) {
+        char url[512];
+        snprintf(url, sizeof(url), "http://%s/v2/%s/blobs/uploads/mem",
+                 dc->host, dst_repo);
+        opts->on_session(opts->payload, url, d->size / 2);
+    }
     int rc = enter_partial(m, MR_BLOB_COPY, dc, dc->host, dst_repo, d->digest,
                            &partial, err);
     if (rc && partial > 0 && opts && opts->progress)
@@ -508,6 +537,8 @@ static int mr_blob_copy(void *self, it_regclient *src, const char *src_repo,
     pthread_mutex_lock(&m->lock);
     blob_put(repo_get(m, dc->host, dst_repo, true), d->digest, size);
     pthread_mutex_unlock(&m->lock);
+    if (opts && opts->on_session)
+        opts->on_session(opts->payload, NULL, 0);
     return 0;
 }
 
@@ -644,6 +675,14 @@ void memreg_manifest(memreg *m, const char *host, const char *repo,
     put_json(m, host, repo, tag, media_type, json, digest_out);
 }
 
+char *memreg_last_resume_url(memreg *m)
+{
+    pthread_mutex_lock(&m->lock);
+    char *u = m->last_resume_url ? dup0(m->last_resume_url) : NULL;
+    pthread_mutex_unlock(&m->lock);
+    return u;
+}
+
 /* ----------------------------------------------------------- the test API */
 
 memreg *memreg_new(void)
@@ -693,6 +732,7 @@ void memreg_free(memreg *m)
         free(r->name);
     }
     free(m->repos);
+    free(m->last_resume_url);
     for (size_t i = 0; i < m->ncalls; i++) {
         free(m->calls[i].host);
         free(m->calls[i].repo);

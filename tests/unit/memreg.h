@@ -121,5 +121,9 @@ void memreg_drop_blob(memreg *m, const char *host, const char *repo,
                       const char *digest);
 void memreg_drop_manifest(memreg *m, const char *host, const char *repo,
                           const char *digest);
+/* Resume across restarts: the last reg_copy_opts.resume_url a copy was
+ * given (malloc'd), or NULL. A copy with on_session reports a session
+ * (held: half the blob) before its outcome, and NULL when it landed. */
+char *memreg_last_resume_url(memreg *m);
 
 #endif /* MEMREG_H */

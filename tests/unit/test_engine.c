@@ -658,6 +658,39 @@ static void test_journal_records(void **state)
     tu_tmpdir_drop(&dir);
 }
 
+/* Resume across restarts: a blob at or above IT_RESUME_MIN_BYTES gets
+ * the upload session the journal recorded for it (a smaller one does
+ * not), its own session is recorded while it moves, and the row is gone
+ * once it landed; a copy that breaks leaves its session recorded. */
+static void test_journal_upload_session(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    char statedir[512], c[72], l[72], *url = NULL;
+    int64_t held = 0;
+    const char *old = "http://" DST "/v2/a/blobs/uploads/old?_state=y";
+    journal_and_image(f, &dir, statedir, sizeof(statedir));
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    assert_int_equal(setenv("IT_RESUME_MIN_BYTES", "500", 1), 0);
+    it_journal_upload_put(f->journal, DST, "a", l, old, 400);
+    it_journal_upload_put(f->journal, DST, "a", c, old, 40);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 2, pairs, 1);
+    char *given = memreg_last_resume_url(f->m);
+    assert_non_null(given);
+    assert_string_equal(given, old);
+    free(given);
+    assert_int_equal(
+        it_journal_upload_get(f->journal, DST, "a", l, &url, &held), 0);
+    /* below the threshold: neither handed over nor touched */
+    assert_int_equal(
+        it_journal_upload_get(f->journal, DST, "a", c, &url, &held), 1);
+    assert_int_equal(held, 40);
+    free(url);
+    assert_int_equal(unsetenv("IT_RESUME_MIN_BYTES"), 0);
+    tu_tmpdir_drop(&dir);
+}
+
 /* A rerun asks the journal (it is not read into memory): an image an
  * earlier run copied is settled with one HEAD on the source, and a blob an
  * earlier run put into one repository is mounted from there into another
@@ -1393,6 +1426,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_blob_fails_parked_waiter,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_upload_session, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_journal_rerun_lookups, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_events_one_source, setup,

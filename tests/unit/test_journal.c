@@ -1093,7 +1093,10 @@ static void test_exact_columns(void **state)
                              "platform_images.digest platform_images.filter "
                              "platform_images.target_digest "
                              "platform_images.platforms "
-                             "repairs.source repairs.target ");
+                             "repairs.source repairs.target "
+                             /* resume across restarts */
+                             "uploads.registry uploads.repo uploads.digest "
+                             "uploads.url uploads.held ");
     /* meta holds the record count, nothing else. */
     assert_int_equal(
         sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL),
@@ -1142,6 +1145,50 @@ static void test_null_journal(void **state)
     assert_int_equal(it_journal_imported(NULL), 0);
 }
 
+/* Resume across restarts: an open upload session is recorded, updated,
+ * read back after a reopen, counted as no record, and forgotten. */
+static void test_upload_sessions(void **state)
+{
+    const char *dir = *state;
+    char *url = NULL;
+    int64_t held = -1;
+    it_journal *j = open_ok(dir, NULL);
+    assert_int_equal(
+        it_journal_upload_get(j, "dst.example", "ns/app", D1, &url, &held), 0);
+    assert_null(url);
+    it_journal_upload_put(
+        j, "dst.example", "ns/app", D1,
+        "https://dst.example/v2/ns/app/blobs/uploads/u1?_state=a", 16);
+    it_journal_upload_put(
+        j, "dst.example", "ns/app", D1,
+        "https://dst.example/v2/ns/app/blobs/uploads/u1?_state=b", 32);
+    it_journal_upload_put(j, "dst.example", "ns/other", D1,
+                          "https://dst.example/v2/ns/other/blobs/uploads/u2",
+                          8);
+    assert_int_equal(it_journal_close(j), 0);
+
+    j = open_ok(dir, NULL);
+    assert_stats(j, 0, 0);
+    assert_int_equal(
+        it_journal_upload_get(j, "dst.example", "ns/app", D1, &url, &held), 1);
+    assert_string_equal(
+        url, "https://dst.example/v2/ns/app/blobs/uploads/u1?_state=b");
+    assert_int_equal(held, 32);
+    free(url);
+    it_journal_upload_forget(j, "dst.example", "ns/app", D1);
+    assert_int_equal(
+        it_journal_upload_get(j, "dst.example", "ns/app", D1, &url, &held), 0);
+    assert_int_equal(
+        it_journal_upload_get(j, "dst.example", "ns/other", D1, &url, &held),
+        1);
+    assert_int_equal(held, 8);
+    free(url);
+    assert_int_equal(
+        it_journal_upload_get(NULL, "dst.example", "ns/app", D1, &url, &held),
+        0);
+    assert_int_equal(it_journal_close(j), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, make_tmpdir, tu_tmpdir_drop)
@@ -1163,6 +1210,7 @@ int main(void)
         T(test_created_times),
         T(test_exact_columns),
         T(test_failed_append_reported_by_close),
+        T(test_upload_sessions),
         cmocka_unit_test(test_null_journal),
     };
 #undef T

@@ -653,6 +653,82 @@ static void test_retry_after(void **state)
     assert_int_equal(reg__parse_retry_after(NULL, now), -1);
 }
 
+/* Content-Range of a 206 answer to "Range: bytes=N-" (blob resume). */
+static void test_content_range(void **state)
+{
+    (void)state;
+    int64_t first = 7, last = 7, total = 7;
+    assert_int_equal(
+        reg__content_range_parse("bytes 0-9/10", &first, &last, &total), 0);
+    assert_true(first == 0 && last == 9 && total == 10);
+    assert_int_equal(reg__content_range_parse("bytes 100-25165823/25165824",
+                                              &first, &last, &total),
+                     0);
+    assert_true(first == 100 && last == 25165823 && total == 25165824);
+    assert_int_equal(
+        reg__content_range_parse("BYTES 5-5/*", &first, &last, &total), 0);
+    assert_true(first == 5 && last == 5 && total == -1);
+    /* hostile or malformed: overlapping, beyond the size, negative,
+     * signs, blanks, huge, other units, unsatisfied-range form */
+    const char *bad[] = {"",
+                         "bytes",
+                         "bytes ",
+                         "bytes 9-0/10",
+                         "bytes 0-10/10",
+                         "bytes 5-20/10",
+                         "bytes -1-5/10",
+                         "bytes 1--5/10",
+                         "bytes +1-5/10",
+                         "bytes 1-+5/10",
+                         "bytes 1-5/-10",
+                         "bytes 1 -5/10",
+                         "bytes 1-5/10 x",
+                         "bytes 1-5/10\r\n",
+                         "bytes */10",
+                         "bytes 1-5",
+                         "bytes 1-5/",
+                         "items 1-5/10",
+                         "bytes=1-5/10",
+                         "bytes 0x1-5/10",
+                         "bytes 1-5/99999999999999999999999",
+                         "bytes 1-9007199254740993/9007199254740994",
+                         "bytes 99999999999999999999-1/2"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(
+            reg__content_range_parse(bad[i], &first, &last, &total), -1);
+    }
+    assert_int_equal(reg__content_range_parse(NULL, &first, &last, &total), -1);
+}
+
+/* Range of an upload session ("0-<end>", what the target holds). */
+static void test_upload_range(void **state)
+{
+    (void)state;
+    int64_t end = 7;
+    assert_int_equal(reg__upload_range_parse("0-1023", &end), 0);
+    assert_int_equal(end, 1023);
+    assert_int_equal(reg__upload_range_parse("bytes=0-4", &end), 0);
+    assert_int_equal(end, 4);
+    assert_int_equal(reg__upload_range_parse("0-0", &end), 0);
+    assert_int_equal(end, 0);
+    const char *bad[] = {"",
+                         "0",
+                         "0-",
+                         "-5",
+                         "1-5",
+                         "0--5",
+                         "0-+5",
+                         "0-5x",
+                         "0- 5",
+                         "0-5-6",
+                         "bytes 0-5",
+                         "0-99999999999999999999",
+                         "0-9007199254740993"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(reg__upload_range_parse(bad[i], &end), -1);
+    assert_int_equal(reg__upload_range_parse(NULL, &end), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +743,8 @@ int main(void)
         cmocka_unit_test(test_url_check),
         cmocka_unit_test(test_token_parse),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_content_range),
+        cmocka_unit_test(test_upload_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
