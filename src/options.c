@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "retry.h"
 #include "util.h"
 
 #ifndef IT_VERSION
@@ -36,7 +37,8 @@ typedef enum opt_kind {
     K_TUI,
     K_NO_TUI,
     K_HELP,
-    K_VERSION
+    K_VERSION,
+    K_WINDOW /* int64_t ms: "300", "300s", "5m", "1h" (issue 15) */
 } opt_kind;
 
 typedef struct opt_def {
@@ -102,6 +104,7 @@ static const opt_def opt_table[] = {
      3600},
     {{"events"}, K_STR, OFF(events), 0, 0},
     {{"output"}, K_OUTPUT, OFF(output), 0, 0},
+    {{"retry-window", "retryWindow"}, K_WINDOW, OFF(retry_window_ms), 0, 0},
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
 };
@@ -122,7 +125,7 @@ static bool takes_value(const opt_def *d)
 {
     return d->kind == K_STR || d->kind == K_STR_OPT || d->kind == K_INT ||
            d->kind == K_BYTES || d->kind == K_LEVEL || d->kind == K_SHARD ||
-           d->kind == K_OUTPUT;
+           d->kind == K_OUTPUT || d->kind == K_WINDOW;
 }
 
 /* Go's strconv.ParseBool plus yes/no/on/off. */
@@ -285,6 +288,18 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
         *(int64_t *)(base + d->off) = n;
         return 0;
     }
+    case K_WINDOW: {
+        int64_t ms = it_retry_parse_window(v);
+        if (ms < 0) {
+            it_set_err(err,
+                       "%s: expected a duration such as 300, 300s, 5m or 1h "
+                       "(0 = count retries only, at most 168h), got '%.100s'",
+                       flag, v);
+            return -1;
+        }
+        *(int64_t *)(base + d->off) = ms;
+        return 0;
+    }
     case K_SHARD:
         return it_shard_parse((it_shard *)(base + d->off), v, flag, err);
     case K_OUTPUT:
@@ -343,6 +358,7 @@ static int set_defaults(it_options *o, it_errbuf *err)
     o->routines = 5;
     o->retry = 2;
     o->qps = 0; /* no cap: see --help */
+    o->retry_window_ms = 300000; /* --retry-window=5m (issue 15) */
     o->max_tags = 1000000;
     o->max_pages = 100000;
     o->tag_exist_overridden = true;

@@ -71,6 +71,9 @@ typedef struct it_options {
     it_output_format output; /* --output text|json (json: --dry-run) */
     bool help;
     bool version;
+    /* issue 15: --retry-window: transient failures are retried for this
+     * long per request (ms, default 300000 = 5m; 0 = --retry alone) */
+    int64_t retry_window_ms;
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).
