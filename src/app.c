@@ -496,6 +496,8 @@ static int start_engine(run *r)
     eo.routines = o->routines;
     eo.retry = o->retry;
     eo.qps = o->qps;
+    eo.retry_window_ms = o->retry_window_ms; /* issue 15 */
+    eo.adaptive = true;
     eo.bandwidth = o->bandwidth;
     eo.max_tags = (size_t)o->max_tags;
     eo.max_pages = (size_t)o->max_pages;
