@@ -656,6 +656,12 @@ static void write_report(run *r)
              r->interrupted ? "; interrupted" : "");
     it_report *rep = r->report;
     r->report = NULL;
+    if (rep) { /* issue 15: the hosts and their adaptive limits */
+        size_t nh = 0;
+        it_host_stats *hs = it_engine_host_stats(r->engine, &nh);
+        it_report_hosts(rep, hs, nh);
+        free(hs);
+    }
     if (rep &&
         it_report_finish(rep, time(NULL), st, r->interrupted, &r->err) != 0)
         log_error("%s", r->err.msg);
