@@ -48,6 +48,8 @@ typedef struct reg_resp {
     int64_t content_length; /* -1 when absent */
     long retry_after;       /* seconds, -1 when absent */
     char *www_authenticate; /* malloc'd or NULL */
+    /* issue 15: RateLimit-* / X-RateLimit-* (-1 when absent) */
+    long rl_limit, rl_remaining, rl_reset;
 } reg_resp;
 void reg_resp_free(reg_resp *r);
 
@@ -170,5 +172,10 @@ int reg__token_parse(char **token_out, time_t *refresh_at_out, const char *body,
  * NULL, empty, negative, too large for a long or not one of those forms.
  */
 long reg__parse_retry_after(const char *v, time_t now);
+/* issue 15: the value of a RateLimit-Limit/-Remaining/-Reset header (or
+ * X-RateLimit-*), n bytes: its first item's whole number (0..1e9), or -1
+ * when malformed. reset: a value above 1e9 is a Unix time (X-RateLimit-
+ * Reset of some registries), turned into the seconds left from now. */
+long reg__parse_ratelimit(const char *v, size_t n, bool reset, time_t now);
 
 #endif /* REGISTRY_INTERNAL_H */

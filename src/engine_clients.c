@@ -223,6 +223,21 @@ static void host_answer(it_engine *e, eng_host *hs, long status)
         emit_host(e, hs, false, 0, 0, lim, rps);
 }
 
+/* issue 15: RateLimit headers set the host's rate directly. */
+static void on_ratelimit(void *payload, long limit, long remaining,
+                         long reset_s)
+{
+    hook_ctx *h = payload;
+    double rps = it_ratelimit_rps(limit, remaining, reset_s);
+    if (!h || !h->host || !h->e->o.adaptive || rps <= 0)
+        return;
+    eng_host *hs = h->host;
+    pthread_mutex_lock(&hs->lock);
+    it_host_set_rate(&hs->st, rps);
+    it_bucket_set_rate(hs->bucket, hs->st.limit_rps);
+    pthread_mutex_unlock(&hs->lock);
+}
+
 int64_t eng_host_down_for(it_engine *e)
 {
     eng_host *hs = failed_host;
@@ -510,6 +525,7 @@ static client_entry *entry_new(it_engine *e, const char *host, const char *user,
     co.hooks.before_request = before_request;
     co.hooks.on_blob_bytes = on_blob_bytes;
     co.hooks.on_http = on_http;
+    co.hooks.on_ratelimit = on_ratelimit;
     co.hooks.payload = h;
     if (e->ops.client_new(e->ops.self, &ce->client, &co, err) != 0)
         goto fail;

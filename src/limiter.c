@@ -200,3 +200,15 @@ void it_host_set_rate(it_hoststate *h, double rps)
         rps = h->max_rps;
     h->limit_rps = rps < 0.1 ? 0.1 : rps;
 }
+
+double it_ratelimit_rps(long limit, long remaining, long reset_s)
+{
+    if (reset_s < 0 || (limit < 0 && remaining < 0))
+        return 0;
+    double window = reset_s > 0 ? (double)reset_s : 1;
+    double n = remaining >= 0 ? (double)remaining : (double)limit;
+    if (n < 1)
+        n = 1; /* nothing left: one request when the window resets */
+    double r = n / window;
+    return r < 0.1 ? 0.1 : r;
+}

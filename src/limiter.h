@@ -90,5 +90,10 @@ bool it_host_may_send(it_hoststate *h, int64_t now, int64_t probe_timeout_ms,
 void it_host_throttled(it_hoststate *h, int64_t now);
 void it_host_success(it_hoststate *h, int64_t now);
 void it_host_set_rate(it_hoststate *h, double rps);
+/* The rate RateLimit headers allow (requests per second): what remains
+ * over the seconds to the reset (at least 1 request per reset window,
+ * 0.1/s at the least), else the limit over the reset; 0 when they do not
+ * tell (no reset, or neither remaining nor limit). Values < 0: absent. */
+double it_ratelimit_rps(long limit, long remaining, long reset_s);
 
 #endif /* IT_LIMITER_H */

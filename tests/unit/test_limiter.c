@@ -389,6 +389,23 @@ static void test_aimd_uncapped(void **state)
     assert_true(h.limit_rps == 7);
 }
 
+static void test_ratelimit_headers_rate(void **state)
+{
+    (void)state;
+    /* 30 left over the 10 s to the reset: 3/s */
+    assert_true(fabs(it_ratelimit_rps(100, 30, 10) - 3.0) < 1e-9);
+    /* only the limit: the limit over the window */
+    assert_true(fabs(it_ratelimit_rps(60, -1, 60) - 1.0) < 1e-9);
+    /* nothing left: one request when it resets, never below 0.1/s */
+    assert_true(fabs(it_ratelimit_rps(100, 0, 5) - 0.2) < 1e-9);
+    assert_true(fabs(it_ratelimit_rps(100, 0, 3600) - 0.1) < 1e-9);
+    /* reset 0: the window is a second */
+    assert_true(fabs(it_ratelimit_rps(-1, 7, 0) - 7.0) < 1e-9);
+    /* not enough to tell */
+    assert_true(it_ratelimit_rps(100, 30, -1) == 0);
+    assert_true(it_ratelimit_rps(-1, -1, 10) == 0);
+}
+
 static void test_bucket_set_rate(void **state)
 {
     (void)state;
@@ -420,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_aimd_halving_growth_caps),
         cmocka_unit_test(test_aimd_uncapped),
         cmocka_unit_test_setup(test_bucket_set_rate, reset_clock),
+        cmocka_unit_test(test_ratelimit_headers_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
