@@ -217,7 +217,7 @@ class OutageTest(unittest.TestCase):
         self.assert_all_copied(rc, err)
 
     def test_d_rate_limited(self):
-        """A proxy that allows 15 requests per second (429 beyond, no
+        """A proxy that allows 5 requests per second (429 beyond, no
         Retry-After) in front of the target: the run completes, and after
         the first seconds the 429s stay few."""
         for i in range(N_IMAGES, 3 * N_IMAGES):
@@ -226,7 +226,7 @@ class OutageTest(unittest.TestCase):
                        seed=1500 + i)
         pdst = FaultProxy(self.dst.host).start()
         try:
-            pdst.set_rules([{'action': 'ratelimit', 'rate': 15}])
+            pdst.set_rules([{'action': 'ratelimit', 'rate': 5}])
             p, out, th = self.start(self.args(
                 self.src.host, pdst.host, ['--routines=8']))
             rc, _, err = self.finish(p, out, th)
