@@ -238,6 +238,11 @@ static void on_ratelimit(void *payload, long limit, long remaining,
     pthread_mutex_unlock(&hs->lock);
 }
 
+void eng_host_forget(void)
+{
+    failed_host = NULL;
+}
+
 int64_t eng_host_down_for(it_engine *e)
 {
     eng_host *hs = failed_host;

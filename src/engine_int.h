@@ -281,6 +281,9 @@ int eng_host_wait(it_engine *e, const reg_error *err, int64_t deadline_ms,
  * down (ms), 0 when it is up (for the window of a request that started
  * during an outage). */
 int64_t eng_host_down_for(it_engine *e);
+/* Forgets this thread's last unanswered request (a failure that is not
+ * transient says nothing of its host). */
+void eng_host_forget(void);
 
 /* ---- engine_results.c */
 void eng_image_fail(image_ctx *img, const char *prefix, const char *msg);

@@ -79,9 +79,10 @@ bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
         int64_t down_ms = 0;
         /* past the window with the host down: say so (no wait: the
          * deadline is now) */
-        if (reg_error_retryable(rc) &&
-            eng_host_wait(e, err, now, host, sizeof(host), &down_ms) < 0 &&
-            down_ms > 0)
+        if (!reg_error_retryable(rc))
+            eng_host_forget(); /* not a sign of the host being down */
+        else if (eng_host_wait(e, err, now, host, sizeof(host), &down_ms) < 0 &&
+                 down_ms > 0)
             unreachable_msg(e, err, host);
         return false;
     }
