@@ -358,13 +358,14 @@ static int set_defaults(it_options *o, it_errbuf *err)
     o->routines = 5;
     o->retry = 2;
     o->qps = 0; /* no cap: see --help */
-    o->retry_window_ms = 300000; /* --retry-window=5m (issue 15) */
     o->max_tags = 1000000;
     o->max_pages = 100000;
     o->tag_exist_overridden = true;
     o->ccr_tag_nums = 0;
     o->progress_interval = 10;
     o->metrics_interval = 5;
+    /* issue 15: --retry-window=5m */
+    o->retry_window_ms = 300000;
     o->tui = IT_TUI_AUTO;
     o->tcr_region = strdup("ap-guangzhou");
     o->ccr_region = strdup("ap-guangzhou");
