@@ -458,6 +458,7 @@ static void resp_reset_headers(reg_resp *r)
     /* blob resume */
     free(r->range);
     r->range = NULL;
+    r->rl_limit = r->rl_remaining = r->rl_reset = -1;
 }
 
 void reg_resp_free(reg_resp *r)
@@ -521,6 +522,12 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
         if (r->www_authenticate == NULL ||
             (vlen >= 6 && strncasecmp(v, "Bearer", 6) == 0))
             set_header(&r->www_authenticate, v, vlen);
+    } else if (IS("RateLimit-Limit") || IS("X-RateLimit-Limit")) {
+        r->rl_limit = reg__parse_ratelimit(v, vlen, false, time(NULL));
+    } else if (IS("RateLimit-Remaining") || IS("X-RateLimit-Remaining")) {
+        r->rl_remaining = reg__parse_ratelimit(v, vlen, false, time(NULL));
+    } else if (IS("RateLimit-Reset") || IS("X-RateLimit-Reset")) {
+        r->rl_reset = reg__parse_ratelimit(v, vlen, true, time(NULL));
     } else if (IS("Content-Length") || IS("Retry-After")) {
         char tmp[128];
         if (vlen < sizeof(tmp)) {
@@ -620,6 +627,10 @@ static int perform_once(reg_client *c, const char *method, const char *url,
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     on_http(c, method, url, resp->status);
+    if (c->hooks.on_ratelimit != NULL &&
+        (resp->rl_limit >= 0 || resp->rl_remaining >= 0 || resp->rl_reset >= 0))
+        c->hooks.on_ratelimit(c->hooks.payload, resp->rl_limit,
+                              resp->rl_remaining, resp->rl_reset);
     if (resp->body.data == NULL)
         reg_buf_append(&resp->body, "", 0);
     if (resp->location != NULL) {

@@ -53,6 +53,8 @@ typedef struct reg_resp {
     char *www_authenticate; /* malloc'd or NULL */
     /* blob resume */
     char *range; /* Range (upload session state), malloc'd or NULL */
+    /* issue 15: RateLimit-* / X-RateLimit-* (-1 when absent) */
+    long rl_limit, rl_remaining, rl_reset;
 } reg_resp;
 void reg_resp_free(reg_resp *r);
 
@@ -175,6 +177,11 @@ int reg__token_parse(char **token_out, time_t *refresh_at_out, const char *body,
  * NULL, empty, negative, too large for a long or not one of those forms.
  */
 long reg__parse_retry_after(const char *v, time_t now);
+/* issue 15: the value of a RateLimit-Limit/-Remaining/-Reset header (or
+ * X-RateLimit-*), n bytes: its first item's whole number (0..1e9), or -1
+ * when malformed. reset: a value above 1e9 is a Unix time (X-RateLimit-
+ * Reset of some registries), turned into the seconds left from now. */
+long reg__parse_ratelimit(const char *v, size_t n, bool reset, time_t now);
 
 /*
  * Blob resume. The Content-Range of a 206 answer: "bytes A-B/T", or

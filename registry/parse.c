@@ -544,3 +544,27 @@ int reg__upload_range_parse(const char *v, int64_t *end)
     *end = b;
     return 0;
 }
+
+/* ------------------------------------------------- RateLimit (issue 15) */
+
+long reg__parse_ratelimit(const char *v, size_t n, bool reset, time_t now)
+{
+    /* "100", "100, 100;w=60" (IETF draft: the first item counts) or, for
+     * X-RateLimit-Reset, a Unix time: the leading digits, bounded */
+    size_t i = 0;
+    long long x = 0;
+    if (v == NULL || n == 0 || v[0] < '0' || v[0] > '9')
+        return -1;
+    for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+        x = x * 10 + (v[i] - '0');
+        if (x > 100000000000LL) /* past any sane count or time */
+            return -1;
+    }
+    if (i < n && v[i] != ',' && v[i] != ';' && v[i] != ' ')
+        return -1;
+    if (reset && x > 1000000000LL) /* a Unix time, not delta-seconds */
+        x = x > (long long)now ? x - (long long)now : 0;
+    if (x > 1000000000LL)
+        return -1;
+    return (long)x;
+}

@@ -235,6 +235,12 @@ typedef struct reg_hooks {
     void (*on_http)(void *payload, const char *method, const char *url,
                     long status);
     void *payload;
+    /* issue 15: called after an answer that carried RateLimit-Limit,
+     * -Remaining or -Reset (IETF draft) or X-RateLimit-* headers: each
+     * value validated (0..1e9; a reset given as a Unix time turned into
+     * seconds left), -1 when absent. Policy is the caller's. */
+    void (*on_ratelimit)(void *payload, long limit, long remaining,
+                         long reset_s);
 } reg_hooks;
 
 /* The client_id of the OAuth2 token requests made with an identity token. */

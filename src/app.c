@@ -538,6 +538,8 @@ static int start_engine(run *r)
     eo.routines = o->routines;
     eo.retry = o->retry;
     eo.qps = o->qps;
+    eo.retry_window_ms = o->retry_window_ms; /* issue 15 */
+    eo.adaptive = true;
     eo.bandwidth = o->bandwidth;
     eo.max_tags = (size_t)o->max_tags;
     eo.max_pages = (size_t)o->max_pages;
@@ -745,6 +747,12 @@ static void write_report(run *r)
                  st->tags_pruned, st->tags_prune_planned, st->tags_not_pruned);
     it_report *rep = r->report;
     r->report = NULL;
+    if (rep) { /* issue 15: the hosts and their adaptive limits */
+        size_t nh = 0;
+        it_host_stats *hs = it_engine_host_stats(r->engine, &nh);
+        it_report_hosts(rep, hs, nh);
+        free(hs);
+    }
     if (rep &&
         it_report_finish(rep, time(NULL), st, r->interrupted, &r->err) != 0)
         log_error("%s", r->err.msg);

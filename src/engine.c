@@ -25,6 +25,7 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     e->policy = it_retry_default(e->o.retry);
     e->policy.sleep_ms = o->sleep_ms;
     e->policy.sleep_ctx = o->sleep_payload;
+    e->policy.window_ms = o->retry_window_ms; /* issue 15 */
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
     pthread_cond_init(&e->done_cv, NULL);
@@ -213,7 +214,7 @@ void it_engine_free(it_engine *e)
     if (e->buckets)
         it_strmap_free(e->buckets, eng_free_bucket);
     if (e->hosts)
-        it_strmap_free(e->hosts, free);
+        it_strmap_free(e->hosts, eng_free_host);
     if (e->refreshing)
         it_strmap_free(e->refreshing, NULL);
     if (e->blobs)

@@ -102,6 +102,12 @@ typedef struct it_host_stats {
     long retries;   /* tries again under the retry policy, counted for */
                     /* the host of the worker's last request */
     long in_flight; /* requests started and not answered yet */
+    /* issue 15: the host's adaptive limits and state */
+    long limit_in_flight; /* requests allowed at once (AIMD) */
+    double limit_rps;     /* requests per second allowed, 0 = no cap */
+    long throttled;       /* 429/503 answers */
+    int64_t down_since;   /* Unix seconds it has been unreachable since, */
+                          /* 0 = up */
 } it_host_stats;
 
 typedef struct it_engine_stats {
@@ -170,6 +176,10 @@ typedef enum it_event_kind {
                          /* `digest` in `registry`/`repo_path` was */
                          /* created at `size` (Unix seconds; LLONG_MIN: */
                          /* its config has no time); for the journal */
+    /* issue 15 */
+    IT_EV_HOST_STATE, /* registry host `registry`: `count` 1 = down since */
+                      /* `bytes` (Unix s), next try at `size` (Unix ms); */
+                      /* 0 = up; `limit` its current limits */
 } it_event_kind;
 
 typedef struct it_event {
@@ -210,6 +220,9 @@ typedef struct it_event {
     it_verify_status verify;
     const char *const *missing;
     size_t nmissing;
+    /* issue 15: IT_EV_HOST_STATE: the host's limits now */
+    long limit_in_flight;
+    double limit_rps; /* 0 = no cap */
 } it_event;
 
 /* A subscriber: called from worker threads (and the caller's thread),
@@ -289,6 +302,16 @@ typedef struct it_engine_opts {
      * each tag is compared (HEAD both sides) and reported with its
      * it_verify_status; a tag not identical is dropped from the journal. */
     int verify;
+    /* issue 15: a transient failure is retried for this long per request
+     * (--retry-window, ms; 0 = `retry` times only, and no host is ever
+     * marked down), waiting for a host that is down (one probe at a
+     * time); adaptive: per host in-flight and rate limits (AIMD on
+     * 429/503, RateLimit headers), capped by routines and qps. now_ms: the
+     * clock of the window (NULL = the monotonic clock; called with
+     * sleep_payload), a seam for tests with sleep_ms. */
+    int64_t retry_window_ms;
+    bool adaptive;
+    int64_t (*now_ms)(void *payload);
 } it_engine_opts;
 
 typedef struct it_engine it_engine;

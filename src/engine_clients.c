@@ -29,10 +29,46 @@ typedef struct hook_ctx {
 static _Thread_local eng_host *open_reqs[OPEN_MAX];
 static _Thread_local int n_open;
 static _Thread_local eng_host *last_host;
+/* issue 15: the host of this thread's first request since the last retry
+ * step that got no answer (or a 502/504): the one a retry step may find
+ * down (a blob copy's other transfer, cancelled because of it, does not
+ * count); and the host this thread is the probe of. */
+static _Thread_local eng_host *failed_host;
+static _Thread_local eng_host *probe_host;
+
+static bool has_open(const eng_host *hs)
+{
+    for (int i = 0; i < n_open; i++)
+        if (open_reqs[i] == hs)
+            return true;
+    return false;
+}
+
+/* issue 15: takes an in-flight slot of hs under its adaptive limit,
+ * waiting (5 ms polls, at most a minute: a safety valve) while the host
+ * has as many requests out as it allows. A thread that has a request to
+ * hs open already (the blob copier's two transfers to one host) never
+ * waits for itself. */
+static void take_slot(it_engine *e, eng_host *hs)
+{
+    if (!e->o.adaptive || has_open(hs)) {
+        atomic_fetch_add(&hs->in_flight, 1);
+        return;
+    }
+    for (int i = 0; i < 12000 && !eng_aborting(e); i++) {
+        long f = atomic_load(&hs->in_flight);
+        if (f < atomic_load(&hs->limit_in_flight)) {
+            if (atomic_compare_exchange_weak(&hs->in_flight, &f, f + 1))
+                return;
+            continue;
+        }
+        it_sleep(0.005);
+    }
+    atomic_fetch_add(&hs->in_flight, 1);
+}
 
 static void request_started(eng_host *hs)
 {
-    atomic_fetch_add(&hs->in_flight, 1);
     if (n_open == OPEN_MAX) { /* the oldest was never answered */
         atomic_fetch_sub(&open_reqs[0]->in_flight, 1);
         memmove(open_reqs, open_reqs + 1, (OPEN_MAX - 1) * sizeof(*open_reqs));
@@ -61,6 +97,13 @@ void eng_clients_task_end(void)
         atomic_fetch_sub(&open_reqs[i]->in_flight, 1);
     n_open = 0;
     last_host = NULL;
+    failed_host = NULL;
+    if (probe_host) { /* a probe that never saw an answer */
+        pthread_mutex_lock(&probe_host->lock);
+        probe_host->st.probing = false;
+        pthread_mutex_unlock(&probe_host->lock);
+        probe_host = NULL;
+    }
 }
 
 void eng_count_retry(void)
@@ -73,8 +116,13 @@ static void before_request(void *payload, const char *host)
 {
     hook_ctx *h = payload;
     atomic_fetch_add(&h->e->http_requests, 1);
-    if (h->host)
+    if (h->host) {
+        take_slot(h->e, h->host);
+        pthread_mutex_lock(&h->host->lock);
+        it_host_request(&h->host->st, eng_now_ms(h->e));
+        pthread_mutex_unlock(&h->host->lock);
         request_started(h->host);
+    }
     bucket_hook(h->bucket, host);
 }
 
@@ -98,6 +146,167 @@ static void on_blob_bytes(void *payload, size_t n)
         it_bucket_take(h->e->bandwidth, (double)n);
 }
 
+int64_t eng_now_ms(const it_engine *e)
+{
+    return e->o.now_ms ? e->o.now_ms(e->o.sleep_payload) : it_now_mono_ms();
+}
+
+/* Tells the subscribers the state and limits of hs (caller holds no
+ * lock; down_since/next_try as read under it). */
+static void emit_host(it_engine *e, const eng_host *hs, bool down,
+                      int64_t since_unix, int64_t next_try_unix_ms,
+                      long limit_in_flight, double limit_rps)
+{
+    it_event ev = {.kind = IT_EV_HOST_STATE,
+                   .repo = -1,
+                   .image = -1,
+                   .registry = hs->host,
+                   .count = down ? 1 : 0,
+                   .bytes = since_unix,
+                   .size = next_try_unix_ms,
+                   .limit_in_flight = limit_in_flight,
+                   .limit_rps = limit_rps};
+    eng_emit(e, &ev);
+}
+
+static int64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* issue 15: what an answer (or its absence) tells of the host: no
+ * answer, 502 or 504 may mean it is down (the retry step decides); any
+ * other answer means it is up; 429/503 halve its limits, a success grows
+ * them. */
+static void host_answer(it_engine *e, eng_host *hs, long status)
+{
+    if (status == 0 || status == 502 || status == 504) {
+        if (!failed_host)
+            failed_host = hs;
+        return;
+    }
+    if (failed_host == hs)
+        failed_host = NULL;
+    if (probe_host == hs)
+        probe_host = NULL;
+    int64_t now = eng_now_ms(e);
+    pthread_mutex_lock(&hs->lock);
+    bool was_down = it_host_answered(&hs->st);
+    int old_lim = hs->st.limit_in_flight;
+    double old_rps = hs->st.limit_rps;
+    bool emit = was_down;
+    if (e->o.adaptive && (status == 429 || status == 503)) {
+        it_host_throttled(&hs->st, now);
+    } else if (e->o.adaptive && status < 500) {
+        it_host_success(&hs->st, now);
+    }
+    bool changed =
+        old_lim != hs->st.limit_in_flight || old_rps != hs->st.limit_rps;
+    if (changed) {
+        atomic_store(&hs->limit_in_flight, hs->st.limit_in_flight);
+        it_bucket_set_rate(hs->bucket, hs->st.limit_rps);
+        /* a cut at once, growth at most once a second */
+        if (hs->st.limit_in_flight < old_lim ||
+            (hs->st.limit_rps > 0 &&
+             (old_rps <= 0 || hs->st.limit_rps < old_rps)) ||
+            now - hs->last_emit_ms >= 1000)
+            emit = true;
+    }
+    if (emit)
+        hs->last_emit_ms = now;
+    long lim = hs->st.limit_in_flight;
+    double rps = hs->st.limit_rps;
+    pthread_mutex_unlock(&hs->lock);
+    if (emit)
+        emit_host(e, hs, false, 0, 0, lim, rps);
+}
+
+/* issue 15: RateLimit headers set the host's rate directly. */
+static void on_ratelimit(void *payload, long limit, long remaining,
+                         long reset_s)
+{
+    hook_ctx *h = payload;
+    double rps = it_ratelimit_rps(limit, remaining, reset_s);
+    if (!h || !h->host || !h->e->o.adaptive || rps <= 0)
+        return;
+    eng_host *hs = h->host;
+    pthread_mutex_lock(&hs->lock);
+    it_host_set_rate(&hs->st, rps);
+    it_bucket_set_rate(hs->bucket, hs->st.limit_rps);
+    pthread_mutex_unlock(&hs->lock);
+}
+
+void eng_host_forget(void)
+{
+    failed_host = NULL;
+}
+
+int64_t eng_host_down_for(it_engine *e)
+{
+    eng_host *hs = failed_host;
+    if (!hs || e->o.retry_window_ms <= 0)
+        return 0;
+    int64_t now = eng_now_ms(e);
+    pthread_mutex_lock(&hs->lock);
+    int64_t d = hs->st.down_since_ms ? now - hs->st.down_since_ms : 0;
+    pthread_mutex_unlock(&hs->lock);
+    return d > 0 ? d : 0;
+}
+
+int eng_host_wait(it_engine *e, const reg_error *err, int64_t deadline_ms,
+                  char *host, size_t host_cap, int64_t *down_ms)
+{
+    (void)err;
+    eng_host *hs = failed_host;
+    failed_host = NULL;
+    if (!hs || e->o.retry_window_ms <= 0)
+        return 0;
+    int64_t now = eng_now_ms(e);
+    int rc = -1;
+    pthread_mutex_lock(&hs->lock);
+    if (hs->st.down_since_ms == 0 || probe_host == hs) {
+        /* it went down, or this thread's probe failed: next try after
+         * the host's own backoff (not each worker's failure: one outage
+         * is one backoff) */
+        int64_t delay = it_retry_backoff_ms(&e->policy, hs->st.fails + 1);
+        if (it_host_failed(&hs->st, now, delay))
+            hs->down_since_unix = (int64_t)time(NULL);
+        int64_t since = hs->down_since_unix;
+        int64_t next = unix_ms() + (hs->st.next_try_ms - now);
+        long lim = hs->st.limit_in_flight;
+        double rps = hs->st.limit_rps;
+        pthread_mutex_unlock(&hs->lock);
+        emit_host(e, hs, true, since, next, lim, rps);
+        pthread_mutex_lock(&hs->lock);
+    }
+    probe_host = NULL;
+    for (;;) {
+        int64_t wait = 0;
+        if (it_host_may_send(&hs->st, now, 120000, &wait)) {
+            if (hs->st.down_since_ms != 0)
+                probe_host = hs;
+            rc = 1;
+            break;
+        }
+        if (now >= deadline_ms || eng_aborting(e))
+            break;
+        pthread_mutex_unlock(&hs->lock);
+        if (wait > deadline_ms - now)
+            wait = deadline_ms - now;
+        it_retry_sleep(&e->policy, wait);
+        now = eng_now_ms(e);
+        pthread_mutex_lock(&hs->lock);
+    }
+    if (rc < 0) {
+        snprintf(host, host_cap, "%s", hs->host);
+        *down_ms = hs->st.down_since_ms ? now - hs->st.down_since_ms : 0;
+    }
+    pthread_mutex_unlock(&hs->lock);
+    return rc;
+}
+
 static void on_http(void *payload, const char *method, const char *url,
                     long status)
 {
@@ -105,6 +314,8 @@ static void on_http(void *payload, const char *method, const char *url,
     if (h && h->host) {
         atomic_fetch_add(&h->host->requests[http_class(status)], 1);
         request_answered(h->host);
+        if (h->e->o.retry_window_ms > 0 || h->e->o.adaptive)
+            host_answer(h->e, h->host, status);
     }
     log_debug("http %s %s -> %ld", method, url, status);
 }
@@ -184,17 +395,29 @@ static it_bucket *bucket_locked(it_engine *e, const char *host)
 
 /* The request counters of host, made on first use (NULL when out of
  * memory: that host is not counted). Caller holds clients_lock. */
-static eng_host *host_locked(it_engine *e, const char *host)
+static eng_host *host_locked(it_engine *e, const char *host, it_bucket *b)
 {
     eng_host *hs = it_strmap_get(e->hosts, host);
     if (!hs && (hs = calloc(1, sizeof(*hs))) != NULL) {
         snprintf(hs->host, sizeof(hs->host), "%s", host);
+        pthread_mutex_init(&hs->lock, NULL);
+        it_host_init(&hs->st, e->o.routines, e->o.qps);
+        atomic_store(&hs->limit_in_flight, hs->st.limit_in_flight);
+        hs->bucket = b;
         if (it_strmap_put(e->hosts, host, hs) != 0) {
-            free(hs);
+            eng_free_host(hs);
             hs = NULL;
         }
     }
     return hs;
+}
+
+void eng_free_host(void *p)
+{
+    eng_host *hs = p;
+    if (hs)
+        pthread_mutex_destroy(&hs->lock);
+    free(hs);
 }
 
 typedef struct host_copy {
@@ -215,6 +438,13 @@ static void copy_host(void *payload, const char *key, void *value)
     o->retries = atomic_load(&hs->retries);
     long f = atomic_load(&hs->in_flight);
     o->in_flight = f > 0 ? f : 0;
+    eng_host *m = (eng_host *)value; /* its lock: not the counters' const */
+    pthread_mutex_lock(&m->lock);
+    o->limit_in_flight = m->st.limit_in_flight;
+    o->limit_rps = m->st.limit_rps;
+    o->throttled = m->st.throttled;
+    o->down_since = m->st.down_since_ms ? m->down_since_unix : 0;
+    pthread_mutex_unlock(&m->lock);
 }
 
 static int host_cmp(const void *a, const void *b)
@@ -300,6 +530,7 @@ static client_entry *entry_new(it_engine *e, const char *host, const char *user,
     co.hooks.before_request = before_request;
     co.hooks.on_blob_bytes = on_blob_bytes;
     co.hooks.on_http = on_http;
+    co.hooks.on_ratelimit = on_ratelimit;
     co.hooks.payload = h;
     if (e->ops.client_new(e->ops.self, &ce->client, &co, err) != 0)
         goto fail;
@@ -360,7 +591,7 @@ it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
     pthread_mutex_lock(&e->clients_lock);
     c = lookup_locked(e, key, &exp, &old);
     it_bucket *b = c ? NULL : bucket_locked(e, host);
-    eng_host *hs = c ? NULL : host_locked(e, host);
+    eng_host *hs = c ? NULL : host_locked(e, host, b);
     pthread_mutex_unlock(&e->clients_lock);
     if (c)
         goto out;

@@ -260,6 +260,10 @@ static void progress_on_event(void *payload, const it_event *ev)
     case IT_EV_BLOB_DONE:
         it_progress_blob(ps->p, ev->outcome);
         break;
+    case IT_EV_HOST_STATE: /* issue 15 */
+        it_progress_host(ps->p, ev->registry, ev->count == 1, ev->bytes,
+                         ev->size, ev->limit_in_flight, ev->limit_rps);
+        break;
     default:
         progress_item(ps, ev);
         break;
@@ -352,6 +356,16 @@ static void log_on_event(void *payload, const it_event *ev)
             log_info("%s %s (the source %s no longer has it)",
                      ev->status == IT_STATUS_PRUNED ? "pruned" : "would prune",
                      ev->target, ev->source);
+        break;
+    case IT_EV_HOST_STATE: /* issue 15 */
+        if (ev->count == 1)
+            log_warn("registry %s unreachable: waiting for it (one probe "
+                     "at a time)",
+                     ev->registry);
+        else
+            log_debug("registry %s: limits %ld in flight, %.1f requests/s "
+                      "(0 = no cap)",
+                      ev->registry, ev->limit_in_flight, ev->limit_rps);
         break;
     default:
         break;

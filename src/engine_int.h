@@ -186,6 +186,13 @@ typedef struct eng_host {
     atomic_long requests[IT_HTTP_NCLASS];
     atomic_long retries;
     atomic_long in_flight;
+    /* issue 15: down state and adaptive limits, under lock */
+    pthread_mutex_t lock;
+    it_hoststate st;
+    it_bucket *bucket;           /* its --qps bucket (the adaptive rate) */
+    int64_t down_since_unix;     /* wall clock of st.down_since_ms */
+    int64_t last_emit_ms;        /* the last IT_EV_HOST_STATE of a growth */
+    atomic_long limit_in_flight; /* copies of st's, read without lock */
 } eng_host;
 
 typedef struct client_entry {
@@ -311,6 +318,7 @@ it_regclient *eng_get_client(it_engine *e, const char *host, const char *repo,
                              bool *expires, reg_error *err);
 it_regclient *eng_dst_client(it_engine *e, image_ctx *img);
 void eng_free_bucket(void *p);
+void eng_free_host(void *p); /* issue 15: an eng_host (its lock) */
 /* The request counters are kept by the clients' hooks, which run on the
  * worker threads. A retry step counts a retry for the host of this
  * thread's last request; the end of a task closes whatever request of
@@ -318,6 +326,24 @@ void eng_free_bucket(void *p);
  * in-flight counts cannot drift. */
 void eng_count_retry(void);
 void eng_clients_task_end(void);
+/* issue 15: the engine's clock (opts.now_ms or the monotonic one), and the
+ * host-down side of a retry step: after a transient failure rc/err of
+ * this thread's last request, waits while its host is down (one probe at
+ * a time) until the host answers, this thread is the probe, or the window
+ * (deadline_ms, monotonic) passes. Returns 1 when the request may be tried
+ * again now, 0 when its host was not down (the caller sleeps its own
+ * backoff), -1 when the deadline passed or the run aborts (*host and
+ * *down_ms then name the host and how long it has been down). */
+int64_t eng_now_ms(const it_engine *e);
+int eng_host_wait(it_engine *e, const reg_error *err, int64_t deadline_ms,
+                  char *host, size_t host_cap, int64_t *down_ms);
+/* The longest a host that this thread's last failure found down has been
+ * down (ms), 0 when it is up (for the window of a request that started
+ * during an outage). */
+int64_t eng_host_down_for(it_engine *e);
+/* Forgets this thread's last unanswered request (a failure that is not
+ * transient says nothing of its host). */
+void eng_host_forget(void);
 
 /* ---- engine_results.c */
 void eng_image_fail(image_ctx *img, const char *prefix, const char *msg);

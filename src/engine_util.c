@@ -29,19 +29,63 @@ bool eng_aborting(const it_engine *e)
     return e->o.ctl && it_runctl_aborting(e->o.ctl);
 }
 
+/* issue 15: when this thread's request first failed (its retry step 0),
+ * for the window of --retry-window. */
+static _Thread_local int64_t first_fail_ms;
+
+/* Appends "; registry HOST unreachable for 5m0s (--retry-window)". */
+static void unreachable_msg(const it_engine *e, reg_error *err,
+                            const char *host)
+{
+    if (!err)
+        return;
+    char w[32], tail[400];
+    it_retry_format_window(w, sizeof(w), e->o.retry_window_ms);
+    snprintf(tail, sizeof(tail),
+             "; registry %s unreachable for %s "
+             "(--retry-window)",
+             host, w);
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof(err->msg) - n, "%s", tail);
+}
+
 /*
  * One retry step for a request: whether the answer in rc/err is worth
- * another try under the policy (transient errors, --retry times, Retry-After
- * of a 429/503 honoured), and if so the backoff sleep. Returns true when
- * the caller should try again.
+ * another try under the policy (transient errors, at least --retry times
+ * and for --retry-window since the request first failed, Retry-After of a
+ * 429/503 honoured), and if so the wait: the backoff, or, when the
+ * request's host is down (issue 15), until it answers or this worker is
+ * the one probe. Returns true when the caller should try again.
  */
 bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
                const char *what)
 {
     int64_t delay_ms = 0;
-    if (eng_aborting(e) ||
-        !it_retry_reg(&e->policy, *attempt, rc, err, &delay_ms))
+    if (eng_aborting(e) || rc == 0)
         return false;
+    int64_t now = eng_now_ms(e);
+    if (*attempt == 0)
+        first_fail_ms = now;
+    int64_t elapsed = now - first_fail_ms;
+    /* a request that started during an outage gets what is left of the
+     * outage's window, not a window of its own */
+    int64_t down = eng_host_down_for(e);
+    if (down > elapsed)
+        elapsed = down;
+    bool within =
+        it_retry_reg_in(&e->policy, *attempt, elapsed, rc, err, &delay_ms);
+    if (!within) {
+        char host[264];
+        int64_t down_ms = 0;
+        /* past the window with the host down: say so (no wait: the
+         * deadline is now) */
+        if (!reg_error_retryable(rc))
+            eng_host_forget(); /* not a sign of the host being down */
+        else if (eng_host_wait(e, err, now, host, sizeof(host), &down_ms) < 0 &&
+                 down_ms > 0)
+            unreachable_msg(e, err, host);
+        return false;
+    }
     if (err) {
         /* consumed: a later transport error must not inherit it (the
          * error struct is reused within a task) */
@@ -50,8 +94,31 @@ bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
     }
     (*attempt)++;
     eng_count_retry();
-    log_warn("%s: %s; retry %d/%d in %.1fs", what, err ? err->msg : "",
-             *attempt, e->o.retry, (double)delay_ms / 1000.0);
-    it_retry_sleep(&e->policy, delay_ms);
+    if (*attempt <= e->o.retry)
+        log_warn("%s: %s; retry %d/%d in %.1fs", what, err ? err->msg : "",
+                 *attempt, e->o.retry, (double)delay_ms / 1000.0);
+    else
+        log_warn("%s: %s; retry %d in %.1fs (--retry-window)", what,
+                 err ? err->msg : "", *attempt, (double)delay_ms / 1000.0);
+    /* the host down: wait for it until the window's end (at least the
+     * backoff, so --retry keeps its count) */
+    int64_t deadline = now + delay_ms;
+    if (e->o.retry_window_ms > 0 &&
+        now + (e->o.retry_window_ms - elapsed) > deadline)
+        deadline = now + (e->o.retry_window_ms - elapsed);
+    char host[264];
+    int64_t down_ms = 0;
+    int w = eng_host_wait(e, err, deadline, host, sizeof(host), &down_ms);
+    if (w == 0) {
+        it_retry_sleep(&e->policy, delay_ms);
+    } else if (w < 0) {
+        if (eng_aborting(e))
+            return false;
+        if (*attempt > e->o.retry) {
+            unreachable_msg(e, err, host);
+            return false;
+        }
+        /* within --retry: one more try anyway */
+    }
     return true;
 }

@@ -30,6 +30,13 @@ static void print_line(it_progress *p, FILE *out)
         fprintf(out, "%sshard %s | %s\n", verify, shard, line);
     } else
         fprintf(out, "%s%s\n", verify, line);
+    /* issue 15: a line per registry host that is down */
+    char host_line[512];
+    for (size_t i = 0; i < s->n_hosts; i++) {
+        if (it_host_down_line(host_line, sizeof host_line, &s->hosts[i],
+                              (double)time(NULL)))
+            fprintf(out, "%s\n", host_line);
+    }
     fflush(out);
     it_snapshot_free(s);
 }

@@ -22,6 +22,7 @@
 #include "registry.h"
 #include "rules.h"
 #include "tagfilter.h"
+#include "retry.h"
 #include "util.h"
 
 #ifndef IT_VERSION
@@ -41,7 +42,8 @@ typedef enum opt_kind {
     K_NO_TUI,
     K_HELP,
     K_VERSION,
-    K_VERIFY /* int: bare or true = 1, deep = 2, false = 0 */
+    K_VERIFY, /* int: bare or true = 1, deep = 2, false = 0 */
+    K_WINDOW  /* int64_t ms: "300", "300s", "5m", "1h" (issue 15) */
 } opt_kind;
 
 typedef struct opt_def {
@@ -111,6 +113,7 @@ static const opt_def opt_table[] = {
     /* issue 14, platforms */
     {{"platforms"}, K_STR, OFF(platforms), 0, 0},
     {{"verify"}, K_VERIFY, OFF(verify), 0, 0},
+    {{"retry-window", "retryWindow"}, K_WINDOW, OFF(retry_window_ms), 0, 0},
     {{"help", "h"}, K_HELP, OFF(help), 0, 0},
     {{"version"}, K_VERSION, OFF(version), 0, 0},
     /* issue 13: referrers travel with their images */
@@ -153,7 +156,7 @@ static bool takes_value(const opt_def *d)
 {
     return d->kind == K_STR || d->kind == K_STR_OPT || d->kind == K_INT ||
            d->kind == K_BYTES || d->kind == K_LEVEL || d->kind == K_SHARD ||
-           d->kind == K_OUTPUT;
+           d->kind == K_OUTPUT || d->kind == K_WINDOW;
 }
 
 /* Go's strconv.ParseBool plus yes/no/on/off. */
@@ -316,6 +319,18 @@ static int apply(it_options *o, const opt_def *d, const char *flag,
         *(int64_t *)(base + d->off) = n;
         return 0;
     }
+    case K_WINDOW: {
+        int64_t ms = it_retry_parse_window(v);
+        if (ms < 0) {
+            it_set_err(err,
+                       "%s: expected a duration such as 300, 300s, 5m or 1h "
+                       "(0 = count retries only, at most 168h), got '%.100s'",
+                       flag, v);
+            return -1;
+        }
+        *(int64_t *)(base + d->off) = ms;
+        return 0;
+    }
     case K_SHARD:
         return it_shard_parse((it_shard *)(base + d->off), v, flag, err);
     case K_OUTPUT:
@@ -396,6 +411,8 @@ static int set_defaults(it_options *o, it_errbuf *err)
     o->referrers = true; /* issue 13 */
     o->progress_interval = 10;
     o->metrics_interval = 5;
+    /* issue 15: --retry-window=5m */
+    o->retry_window_ms = 300000;
     o->tui = IT_TUI_AUTO;
     o->tcr_region = strdup("ap-guangzhou");
     o->ccr_region = strdup("ap-guangzhou");

@@ -85,6 +85,9 @@ typedef struct it_options {
     int verify;
     /* --preflight (issue 13): check, print a checklist, copy nothing */
     bool preflight;
+    /* issue 15: --retry-window: transient failures are retried for this
+     * long per request (ms, default 300000 = 5m; 0 = --retry alone) */
+    int64_t retry_window_ms;
 } it_options;
 
 /* Parses argv into o (defaults first, then environment, then flags).

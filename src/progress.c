@@ -93,6 +93,8 @@ struct it_progress {
     char **prep_keys, **prep_values;
     size_t n_prep;
     char shard[24];
+    it_host_row hosts[IT_HOSTS_MAX]; /* issue 15 */
+    size_t n_hosts;
 
     char *notes[NOTES_MAX];
     bool note_err[NOTES_MAX];
@@ -396,6 +398,37 @@ void it_progress_shard(it_progress *p, const char *shard)
     pthread_mutex_lock(&p->mu);
     snprintf(p->shard, sizeof p->shard, "%s", shard ? shard : "");
     pthread_mutex_unlock(&p->mu);
+}
+
+void it_progress_host(it_progress *p, const char *host, bool down,
+                      int64_t down_since, int64_t next_try_ms,
+                      long limit_in_flight, double limit_rps)
+{
+    if (!host)
+        return;
+    pthread_mutex_lock(&p->mu);
+    it_host_row *r = NULL;
+    for (size_t i = 0; i < p->n_hosts && !r; i++)
+        if (strcmp(p->hosts[i].host, host) == 0)
+            r = &p->hosts[i];
+    if (!r && p->n_hosts < IT_HOSTS_MAX) {
+        r = &p->hosts[p->n_hosts++];
+        snprintf(r->host, sizeof r->host, "%s", host);
+    }
+    if (r) {
+        r->down = down;
+        r->down_since = down ? down_since : 0;
+        r->next_try_ms = down ? next_try_ms : 0;
+        r->limit_in_flight = limit_in_flight;
+        r->limit_rps = limit_rps;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static int host_row_cmp(const void *a, const void *b)
+{
+    return strcmp(((const it_host_row *)a)->host,
+                  ((const it_host_row *)b)->host);
 }
 
 void it_progress_prep(it_progress *p, const char *key, const char *value)
@@ -960,6 +993,8 @@ it_snapshot *it_progress_snapshot(it_progress *p,
     s->source = arena_put(&cur, p->source, strlen(p->source));
     s->target = arena_put(&cur, p->target, strlen(p->target));
     memcpy(s->shard, p->shard, sizeof s->shard);
+    memcpy(s->hosts, p->hosts, p->n_hosts * sizeof *s->hosts);
+    s->n_hosts = p->n_hosts;
     for (size_t k = 0; k < n_pick; k++) {
         const repo *r = &p->repos[pick[k]];
         it_repo_row *row = &s->rows[k];
@@ -1016,6 +1051,7 @@ it_snapshot *it_progress_snapshot(it_progress *p,
     free(pick);
 
     qsort(s->rows, s->n_rows, sizeof *s->rows, row_cmp);
+    qsort(s->hosts, s->n_hosts, sizeof *s->hosts, host_row_cmp);
     return s;
 
 fail:

@@ -35,6 +35,12 @@ void it_progress_prep(it_progress *p, const char *key, const char *value);
 /* A --shard run: "I/N", shown in the title bar, the headless lines and the
  * summary. NULL or "" = not sharded (the default). */
 void it_progress_shard(it_progress *p, const char *shard);
+/* issue 15: registry host `host` is down (since down_since, Unix s; next
+ * probe at next_try_ms, Unix ms) or up, with its current adaptive limits.
+ * Kept for the first IT_HOSTS_MAX hosts reported. */
+void it_progress_host(it_progress *p, const char *host, bool down,
+                      int64_t down_since, int64_t next_try_ms,
+                      long limit_in_flight, double limit_rps);
 
 /* A repository pair found; returns its id (>= 0), or the existing id when
  * the same (src, dst) pair was added before. */

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------ display names */
 
@@ -89,4 +90,48 @@ void it_progress_format_line(char *out, size_t cap, const it_snapshot *s)
     int done = t->images_copied + t->images_skipped + t->images_failed;
     snprintf(out, cap, "images %d/%d (%d failed) | %s | %s/s | ETA %s", done,
              t->images_total, t->images_failed, b, r, e);
+}
+
+/* ------------------------------------------------ hosts (issue 15) */
+
+static void host_shown(char *out, size_t cap, const char *host)
+{
+    size_t i = 0;
+    for (; host[i] && i + 1 < cap; i++) {
+        unsigned char c = (unsigned char)host[i];
+        out[i] = c > 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    out[i] = '\0';
+}
+
+bool it_host_down_line(char *out, size_t cap, const it_host_row *h,
+                       double now_unix)
+{
+    if (cap > 0)
+        out[0] = '\0';
+    if (!h->down)
+        return false;
+    char host[264], since[16] = "?", next[32];
+    host_shown(host, sizeof host, h->host);
+    time_t t = (time_t)h->down_since;
+    struct tm tm;
+    if (localtime_r(&t, &tm))
+        strftime(since, sizeof since, "%H:%M:%S", &tm);
+    double in = (double)h->next_try_ms / 1000.0 - now_unix;
+    it_format_duration(next, sizeof next, in > 0 ? ceil(in) : 0);
+    snprintf(out, cap, "registry %s unreachable since %s, next try in %s", host,
+             since, next);
+    return true;
+}
+
+void it_host_limits_line(char *out, size_t cap, const it_host_row *h)
+{
+    char host[264];
+    host_shown(host, sizeof host, h->host);
+    if (h->limit_rps > 0)
+        snprintf(out, cap, "%s  limit %ld in flight, %.1f req/s", host,
+                 h->limit_in_flight, h->limit_rps);
+    else
+        snprintf(out, cap, "%s  limit %ld in flight, no rate cap", host,
+                 h->limit_in_flight);
 }

@@ -34,4 +34,14 @@ void it_progress_format_line(char *out, size_t cap, const it_snapshot *s);
 void it_format_bytes(char *out, size_t cap, double bytes);
 void it_format_duration(char *out, size_t cap, double seconds);
 
+/* issue 15: for a host that is down, "registry 127.0.0.1:5001 unreachable
+ * since 12:01:03, next try in 8s" (local time; now_unix in seconds) and
+ * true; false (out empty) when it is up. Bytes of the host outside
+ * printable ASCII are shown as '?'. */
+bool it_host_down_line(char *out, size_t cap, const it_host_row *h,
+                       double now_unix);
+/* "127.0.0.1:5001  limit 4 in flight, 12.5 req/s" (or "no rate cap"), for
+ * the dashboard's hosts lines. */
+void it_host_limits_line(char *out, size_t cap, const it_host_row *h);
+
 #endif /* IT_PROGRESS_FMT_H */

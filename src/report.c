@@ -22,6 +22,7 @@ struct it_report {
     size_t n;      /* entries written */
     int write_err; /* errno of the first failed write, 0 = none */
     json_t *repos; /* tag filters (issue 14): per filtered repository */
+    json_t *hosts; /* issue 15: the "hosts" array, NULL = none */
 };
 
 static void iso8601(char out[32], time_t t)
@@ -303,6 +304,8 @@ int it_report_finish(it_report *r, time_t finished, const it_engine_stats *s,
     }
     fputs("  \"summary\": ", r->f);
     put_json(r, "", summary);
+    if (r->hosts) /* issue 15 */
+        put_json(r, ",\n  \"hosts\": ", r->hosts);
     json_decref(summary);
     if (fputs("\n}\n", r->f) == EOF && !r->write_err)
         r->write_err = errno ? errno : EIO;
@@ -338,8 +341,34 @@ void it_report_abort(it_report *r)
         unlink(r->tmp);
     pthread_mutex_destroy(&r->lock);
     json_decref(r->repos);
+    json_decref(r->hosts);
     free(r->path);
     free(r);
+}
+
+void it_report_hosts(it_report *r, const it_host_stats *h, size_t n)
+{
+    if (!r)
+        return;
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        long requests = 0;
+        for (int c = 0; c < IT_HTTP_NCLASS; c++)
+            requests += h[i].requests[c];
+        json_t *o = json_object();
+        json_object_set_new(o, "host", it_report_str(h[i].host));
+        json_object_set_new(o, "requests", json_integer(requests));
+        json_object_set_new(o, "retries", json_integer(h[i].retries));
+        json_object_set_new(o, "limit_in_flight",
+                            json_integer(h[i].limit_in_flight));
+        json_object_set_new(o, "limit_rps", json_real(h[i].limit_rps));
+        json_object_set_new(o, "throttled", json_integer(h[i].throttled));
+        json_array_append_new(a, o);
+    }
+    pthread_mutex_lock(&r->lock);
+    json_decref(r->hosts);
+    r->hosts = a;
+    pthread_mutex_unlock(&r->lock);
 }
 
 int it_report_write(const char *path, const char *mode, const it_shard *shard,

@@ -54,6 +54,10 @@ void it_report_add_filtered(it_report *r, const char *source,
 int it_report_finish(it_report *r, time_t finished,
                      const it_engine_stats *stats, bool interrupted,
                      it_errbuf *err);
+/* issue 15: the "hosts" array written by finish (after "summary"): per
+ * registry host {host, requests, retries, limit_in_flight, limit_rps (0 =
+ * no cap), throttled}. Replaces an earlier call's. */
+void it_report_hosts(it_report *r, const it_host_stats *h, size_t n);
 /* Drops an unfinished report (its temporary file is removed); r may be
  * NULL. */
 void it_report_abort(it_report *r);

@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -74,7 +76,7 @@ it_retry_policy it_retry_default(int max_retries)
     it_retry_policy p = {
         .max_retries = max_retries,
         .base_ms = 750,
-        .cap_ms = 48000,
+        .cap_ms = 30000,
         .retry_after_cap_ms = 60000,
         .jitter = IT_JITTER_EQUAL,
     };
@@ -97,11 +99,17 @@ int64_t it_retry_backoff_ms(const it_retry_policy *p, int retry)
     return half + (int64_t)it_rng_below(rng, (uint64_t)(d - half) + 1);
 }
 
-bool it_retry_next(const it_retry_policy *p, int retries_done, bool transient,
-                   long http_status, long retry_after_s, int64_t *delay_ms)
+bool it_retry_next_in(const it_retry_policy *p, int retries_done,
+                      int64_t elapsed_ms, bool transient, long http_status,
+                      long retry_after_s, int64_t *delay_ms)
 {
     *delay_ms = 0;
-    if (!transient || retries_done < 0 || retries_done >= p->max_retries)
+    if (!transient || retries_done < 0)
+        return false;
+    bool by_count = retries_done < p->max_retries;
+    bool by_window =
+        p->window_ms > 0 && elapsed_ms >= 0 && elapsed_ms < p->window_ms;
+    if (!by_count && !by_window)
         return false;
     int64_t delay = it_retry_backoff_ms(p, retries_done + 1);
     if (retry_after_s > 0 && p->retry_after_cap_ms > 0 &&
@@ -112,8 +120,73 @@ bool it_retry_next(const it_retry_policy *p, int retries_done, bool transient,
         if (delay > cap)
             delay = cap;
     }
+    if (!by_count && delay > p->window_ms - elapsed_ms)
+        delay = p->window_ms - elapsed_ms;
     *delay_ms = delay;
     return true;
+}
+
+bool it_retry_next(const it_retry_policy *p, int retries_done, bool transient,
+                   long http_status, long retry_after_s, int64_t *delay_ms)
+{
+    return it_retry_next_in(p, retries_done, -1, transient, http_status,
+                            retry_after_s, delay_ms);
+}
+
+int64_t it_retry_parse_window(const char *s)
+{
+    static const struct {
+        char unit;
+        int64_t ms;
+    } units[] = {{'h', 3600000}, {'m', 60000}, {'s', 1000}};
+    const int64_t max_ms = 7LL * 24 * 3600000;
+    if (s == NULL || *s == '\0')
+        return -1;
+    int64_t total = 0;
+    size_t next_unit = 0; /* units in order, each at most once */
+    const char *q = s;
+    while (*q) {
+        if (*q < '0' || *q > '9')
+            return -1;
+        int64_t n = 0;
+        while (*q >= '0' && *q <= '9') {
+            n = n * 10 + (*q - '0');
+            if (n > max_ms)
+                return -1;
+            q++;
+        }
+        if (*q == '\0') {
+            if (next_unit != 0)
+                return -1; /* a bare number only alone: "300", not "1h30" */
+            total = n * 1000;
+            break;
+        }
+        size_t u = next_unit;
+        while (u < 3 && units[u].unit != *q)
+            u++;
+        if (u == 3)
+            return -1;
+        total += n * units[u].ms;
+        if (total > max_ms)
+            return -1;
+        next_unit = u + 1;
+        q++;
+    }
+    return total > max_ms ? -1 : total;
+}
+
+void it_retry_format_window(char *out, size_t cap, int64_t ms)
+{
+    int64_t s = ms > 0 ? ms / 1000 : 0;
+    int64_t h = s / 3600, m = s / 60 % 60;
+    s %= 60;
+    if (h > 0)
+        snprintf(out, cap, "%lldh%lldm%llds", (long long)h, (long long)m,
+                 (long long)s);
+    else if (m > 0)
+        snprintf(out, cap, "%lldm%llds", (long long)m, (long long)s);
+    else
+        snprintf(out, cap, "%llds", (long long)s);
 }
 
 bool it_retry_reg(const it_retry_policy *p, int retries_done, int rc,
@@ -125,6 +198,18 @@ bool it_retry_reg(const it_retry_policy *p, int retries_done, int rc,
     return it_retry_next(p, retries_done, reg_error_retryable(rc),
                          err ? err->http_status : 0,
                          err ? err->retry_after : -1, delay_ms);
+}
+
+bool it_retry_reg_in(const it_retry_policy *p, int retries_done,
+                     int64_t elapsed_ms, int rc, const reg_error *err,
+                     int64_t *delay_ms)
+{
+    *delay_ms = 0;
+    if (rc == 0)
+        return false;
+    return it_retry_next_in(p, retries_done, elapsed_ms,
+                            reg_error_retryable(rc), err ? err->http_status : 0,
+                            err ? err->retry_after : -1, delay_ms);
 }
 
 bool it_retry_tc(const it_retry_policy *p, int retries_done, int rc,

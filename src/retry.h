@@ -22,6 +22,7 @@
 #define IT_RETRY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "registry.h"
@@ -58,12 +59,17 @@ typedef struct it_retry_policy {
     void (*sleep_ms)(void *ctx, int64_t ms);
     void *sleep_ctx;
     it_rng *rng;
+    /* issue 15 (--retry-window): transient failures are also retried while
+     * less than window_ms has passed since a request first failed (0: the
+     * count alone). max_retries stays a lower bound on the retries. */
+    int64_t window_ms;
 } it_retry_policy;
 
 /* The policy of the engine's registry requests: max_retries (--retry)
- * retries, equal jitter over 750 ms * 2^(n-1) capped at 48 s (so retry n
- * waits 0.375..0.75 s * 2^(n-1)), Retry-After of a 429/503 honoured up to
- * 60 s. */
+ * retries at least, equal jitter over 750 ms * 2^(n-1) capped at 30 s (so
+ * retry n waits 0.375..0.75 s * 2^(n-1), never more than 30 s), Retry-After
+ * of a 429/503 honoured up to 60 s; no window (the caller sets window_ms
+ * from --retry-window). */
 it_retry_policy it_retry_default(int max_retries);
 
 /* The delay before retry number `retry` (1-based) from the backoff alone:
@@ -83,11 +89,35 @@ int64_t it_retry_backoff_ms(const it_retry_policy *p, int retry);
 bool it_retry_next(const it_retry_policy *p, int retries_done, bool transient,
                    long http_status, long retry_after_s, int64_t *delay_ms);
 
+/*
+ * issue 15: it_retry_next within a time budget. elapsed_ms: time since the
+ * request first failed (< 0: unknown, the count alone decides). A
+ * transient failure is retried while retries_done < max_retries (the lower
+ * bound) or while elapsed_ms < window_ms; a retry granted by the window
+ * alone never sleeps past the window's end (the last try lands on it).
+ */
+bool it_retry_next_in(const it_retry_policy *p, int retries_done,
+                      int64_t elapsed_ms, bool transient, long http_status,
+                      long retry_after_s, int64_t *delay_ms);
+
+/* Parses a --retry-window value: whole seconds "300", or with a unit
+ * "300s", "5m", "1h" (a sum such as "1h30m" too); 0 turns the window off.
+ * Returns the milliseconds, or -1 for anything else (no sign, no
+ * fraction, at most 7 days). */
+int64_t it_retry_parse_window(const char *s);
+
+/* "5m0s", "30s", "1h2m3s": a window for messages (ms rounded down to s). */
+void it_retry_format_window(char *out, size_t cap, int64_t ms);
+
 /* it_retry_next for a registry call's result: rc 0 never retries,
  * reg_error_retryable(rc) is the transient test, err (may be NULL) gives
  * http_status and retry_after. */
 bool it_retry_reg(const it_retry_policy *p, int retries_done, int rc,
                   const reg_error *err, int64_t *delay_ms);
+/* The same within the window (elapsed_ms as for it_retry_next_in). */
+bool it_retry_reg_in(const it_retry_policy *p, int retries_done,
+                     int64_t elapsed_ms, int rc, const reg_error *err,
+                     int64_t *delay_ms);
 /* The same for a Tencent Cloud call: only TC_ERETRY is transient (the
  * client has already retried it itself; a caller that loops around a
  * tc_* call uses this). */

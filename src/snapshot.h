@@ -76,6 +76,18 @@ typedef struct it_totals {
 
 #define IT_SPARK_LEN 60
 
+/* issue 15: a registry host that had trouble (down, or throttled): its
+ * state and adaptive limits, as the engine last told. */
+#define IT_HOSTS_MAX 16
+typedef struct it_host_row {
+    char host[264];
+    bool down;
+    int64_t down_since;  /* Unix seconds (down only) */
+    int64_t next_try_ms; /* Unix ms of the next probe (down only) */
+    long limit_in_flight;
+    double limit_rps; /* 0 = no cap */
+} it_host_row;
+
 typedef struct it_snapshot {
     char *mode, *source, *target;
     it_phase phase;
@@ -98,6 +110,10 @@ typedef struct it_snapshot {
      * registry host (over all repos, whatever the filter): a view may then
      * drop that host from the rows, the header shows it once. */
     bool one_src_host, one_dst_host;
+    /* issue 15: hosts that were down or throttled (at most IT_HOSTS_MAX,
+     * the first ones seen), sorted by name */
+    it_host_row hosts[IT_HOSTS_MAX];
+    size_t n_hosts;
 } it_snapshot;
 
 typedef struct it_snapshot_filter {

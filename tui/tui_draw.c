@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <wchar.h>
 
 #include "tui_int.h"
@@ -783,6 +784,14 @@ static void draw_detail_rows(tui_state *st, int y0, int h)
     } else {
         put(y++, 1, COLS - 1, A_DIM, "(repository not in the current view)");
     }
+    /* issue 15: the registry hosts' adaptive limits (hosts that were down
+     * or throttled), at most 3 lines */
+    for (size_t i = 0; i < s->n_hosts && i < 3 && y - y0 < h - 3; i++) {
+        it_host_limits_line(buf, sizeof buf, &s->hosts[i]);
+        put(y, 1, 11, A_BOLD, i == 0 ? "Hosts" : "");
+        put(y, 12, COLS - 13, A_NORMAL, buf);
+        y++;
+    }
     h -= y - y0;
     if (h < 2)
         return;
@@ -999,6 +1008,22 @@ static void draw_overlay(tui_state *st)
         put(y + 2 + i, x + 3, w - 5, A_NORMAL, lines[i]);
 }
 
+/* issue 15: a line per registry host that is down (at most 3). */
+static int draw_hosts_down(tui_state *st, int y, int max_lines)
+{
+    const it_snapshot *s = st->snap;
+    char line[512];
+    int shown = 0;
+    for (size_t i = 0; i < s->n_hosts && shown < max_lines; i++) {
+        if (!it_host_down_line(line, sizeof line, &s->hosts[i],
+                               (double)time(NULL)))
+            continue;
+        put(y++, 1, COLS - 2, color_attr(st, TUI_C_BUSY, A_BOLD), line);
+        shown++;
+    }
+    return y;
+}
+
 void tui_draw(tui_state *st)
 {
     erase();
@@ -1008,6 +1033,8 @@ void tui_draw(tui_state *st)
     }
     int y = draw_title(st, 0);
     y = draw_summary(st, y);
+    if (LINES >= 16)
+        y = draw_hosts_down(st, y, 3);
     int footer = LINES - 1;
     int notes_h = LINES >= 50 ? 8 : LINES >= 30 ? 5 : LINES >= 20 ? 4 : 0;
     int table_h = footer - y - notes_h;

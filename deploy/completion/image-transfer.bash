@@ -18,7 +18,7 @@ _image_transfer()
         --state-dir --report --dry-run --log-level --log-file --tui --no-tui
         --exit-on-done --progress-interval --ca-file --help --version
         --output --metrics-file --metrics-interval --events --prune --preflight
-        --routines --retry --qps --bandwidth --max-tags --max-pages --shard
+        --routines --retry --retry-window --qps --bandwidth --max-tags --max-pages --shard
         --platforms --tags --exclude-tags --semver --latest --verify"
 
     # A flag's value, also after '=' (bash splits words at
@@ -79,7 +79,7 @@ _image_transfer()
     --registry | --ns | --tcrName | --tcr-name | --tcrRegion | \
         --tcr-region | --ccrRegion | --ccr-region | --ccrTagNums | \
         --ccr-tag-nums | --tc-endpoint | --ccr-registry | --tcr-registry | \
-        --progress-interval | --metrics-interval | --routines | --retry | --qps | --bandwidth | \
+        --progress-interval | --metrics-interval | --routines | --retry | --retry-window | --qps | --bandwidth | \
         --max-tags | --max-pages | --shard)
         # a value of the operator's own: nothing to offer
         COMPREPLY=()

@@ -38,7 +38,11 @@ A rule (JSON object):
            body, then close), "truncate" (like cut but without
            Content-Length, so the short body ends "cleanly" at EOF),
            "corrupt" (forward the full body with one byte flipped in the
-           middle), "delay" (wait, then forward),
+           middle), "delay" (wait, then forward), "ratelimit" (a token
+           bucket of "rate" requests per second, burst one second's worth,
+           over every matching request: all test clients are one client,
+           127.0.0.1; beyond it answer 429, with Retry-After only when
+           "retry_after" is given),
            "cut_request" (forward the request, and close both connections
            after after_bytes bytes of its body: the upstream keeps a
            partial body), "lose_request" (read after_bytes bytes of the
@@ -95,7 +99,7 @@ HOP_BY_HOP = {'connection', 'keep-alive', 'proxy-authenticate',
               'proxy-connection'}
 STATUS_SHORTCUTS = {'503': 503, '429': 429, '500': 500, '404': 404}
 ACTIONS = {'status', 'drop', 'cut', 'truncate', 'corrupt', 'delay',
-           'cut_request', 'lose_request', 'norange', 'stall'} | set(
+           'cut_request', 'lose_request', 'norange', 'stall', 'ratelimit'} | set(
                STATUS_SHORTCUTS)
 REGISTRY_CODES = {429: 'TOOMANYREQUESTS', 500: 'UNKNOWN', 502: 'UNKNOWN',
                   503: 'UNAVAILABLE', 504: 'UNKNOWN', 400: 'UNSUPPORTED',
@@ -110,7 +114,8 @@ class Rule:
             raise ValueError('a rule must be an object: %r' % (spec,))
         unknown = set(spec) - {'method', 'path', 'action', 'status', 'nth',
                                'every', 'prob', 'times', 'retry_after',
-                               'delay_ms', 'body', 'id', 'after_bytes'}
+                               'delay_ms', 'body', 'id', 'after_bytes',
+                               'rate'}
         if unknown:
             raise ValueError('unknown rule fields: %s' % sorted(unknown))
         self.spec = dict(spec)
@@ -122,6 +127,14 @@ class Rule:
         self.status = STATUS_SHORTCUTS.get(action)
         if action == 'status':
             self.status = int(spec['status'])
+        self.rate = None
+        if action == 'ratelimit':
+            self.status = 429
+            self.rate = float(spec['rate'])
+            if self.rate <= 0:
+                raise ValueError('a ratelimit rule needs rate > 0')
+            self.tokens = self.rate
+            self.last = time.monotonic()
         m = spec.get('method')
         self.methods = None if not m else {
             x.strip().upper() for x in str(m).split('|') if x.strip()}
@@ -139,7 +152,8 @@ class Rule:
         self.prob = float(spec['prob']) if 'prob' in spec else None
         self.times = int(spec['times']) if 'times' in spec else None
         ra = spec.get('retry_after')
-        if ra is None and self.status in (429, 503):
+        if ra is None and self.status in (429, 503) and \
+                action != 'ratelimit':
             ra = 1
         self.retry_after = ra
         self.delay_ms = int(spec.get('delay_ms', 0))
@@ -164,7 +178,15 @@ class Rule:
         self.matched += 1
         if self.times is not None and self.fired >= self.times:
             return False
-        if self.nth is not None:
+        if self.rate is not None:
+            now = time.monotonic()
+            self.tokens = min(self.rate,
+                              self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            fire = self.tokens < 1
+            if not fire:
+                self.tokens -= 1
+        elif self.nth is not None:
             fire = self.matched in self.nth
         elif self.every is not None:
             fire = self.matched % self.every == 0

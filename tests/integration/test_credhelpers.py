@@ -88,7 +88,7 @@ class CredHelpersTest(unittest.TestCase):
         args = ['--securityFile', w.write('registry-secret.yaml', secrets),
                 '--ruleFile', w.write('transfer-rule.yaml', rules),
                 '--state-dir', w.state, '--report=' + w.report, '--no-tui',
-                '--qps=0', '--routines=2', '--retry=0',
+                '--qps=0', '--routines=2', '--retry=0', '--retry-window=0',
                 '--log-file', w.log, '--log-level', 'debug']
         if dst.ca_file:
             args += ['--ca-file', dst.ca_file]

@@ -192,7 +192,7 @@ class GenericModeTest(unittest.TestCase):
                      self.src2.host, d, self.src.host, d))
         w = self.workdir()
         rc, out, err = run_it(self.common_args(w, secrets, rules) +
-                              ['--retry=0'])
+                              ['--retry=0', '--retry-window=0'])
         self.assertEqual(rc, 1, out + err)
         rep = w.load_report()
         by_src = {i['source']: i for i in rep['images']}

@@ -212,7 +212,7 @@ class HostileTest(unittest.TestCase):
                                           secrets or self.secrets()),
                 '--ruleFile', w.write('transfer-rule.yaml', rules),
                 '--state-dir', w.state, '--report=' + w.report, '--no-tui',
-                '--qps=0', '--retry=0', '--routines=4']
+                '--qps=0', '--retry=0', '--retry-window=0', '--routines=4']
         if log_file:
             args += ['--log-file', log_file]
         args += list(extra)

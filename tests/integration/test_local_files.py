@@ -114,7 +114,8 @@ class LocalFilesTest(unittest.TestCase):
         return ['--securityFile', w.write('registry-secret.yaml', secrets),
                 '--ruleFile', w.write('transfer-rule.yaml', rules),
                 '--state-dir', w.state, '--report=' + w.report, '--no-tui',
-                '--qps=0', '--routines=2', '--retry=0'] + list(extra)
+                '--qps=0', '--routines=2', '--retry=0',
+                '--retry-window=0'] + list(extra)
 
     def dst_secrets(self):
         return '%s:\n  username: bob\n  password: "%s"\n  insecure: true\n' % (

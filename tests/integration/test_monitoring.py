@@ -265,7 +265,8 @@ class MonitoringTest(unittest.TestCase):
                    '  password: "%s"\n  insecure: true\n' % (
                        src.host, self.dst.host, PASSWORD))
         p = subprocess.run(self.args(w, rules, secrets) +
-                           ['--events', '-', '--retry=0'],
+                           ['--events', '-', '--retry=0',
+                            '--retry-window=0'],
                            capture_output=True, timeout=300,
                            env=dict(os.environ, HOME=w.dir))
         out, err = p.stdout.decode(), p.stderr.decode()

@@ -351,7 +351,8 @@ class ExamplesTest(unittest.TestCase):
                     '--securityFile=' + self.path('registry-secret.yaml'),
                     '--ruleFile=' + self.path('transfer-rule.yaml'),
                     '--registry=tcr.example.com', '--ns=mirror', '--dry-run',
-                    '--retry=0', '--no-tui', '--state-dir=' + self.wd.state,
+                    '--retry=0', '--retry-window=0', '--no-tui',
+                    '--state-dir=' + self.wd.state,
                     '--report=' + self.wd.report], env=env, timeout=120)
 
     def test_generic_examples(self):
@@ -383,7 +384,7 @@ class ExamplesTest(unittest.TestCase):
                             '--secretFile=' +
                             self.path('tencentcloud-secret.yaml'),
                             '--tcrName=demo', '--tc-endpoint=' + self.closed,
-                            '--retry=0', '--no-tui',
+                            '--retry=0', '--retry-window=0', '--no-tui',
                             '--state-dir=' + self.wd.state], env=env,
                            timeout=120)
         self.assertNotIn('tencentcloud-secret.yaml:', err)

@@ -45,6 +45,11 @@ typedef struct fx {
     int verify;     /* --verify: 0 off, 1 shallow, 2 deep */
     bool overwrite; /* tag_exist_overridden */
     char **missing; /* per result: its missing list, joined by ' | ' */
+    /* issue 15: --retry-window and the adaptive limits, on a fake clock
+     * that the fake sleep advances */
+    int64_t window_ms;
+    bool adaptive;
+    atomic_llong clock_ms;
 } fx;
 
 static char *dup0(const char *s)
@@ -98,9 +103,15 @@ static void collect_filtered(void *payload, const char *source,
 
 static void fake_sleep(void *payload, int64_t ms)
 {
-    (void)ms;
     fx *f = payload;
     atomic_fetch_add(&f->sleeps, 1);
+    atomic_fetch_add(&f->clock_ms, ms > 0 ? ms : 0);
+}
+
+static int64_t fake_now(void *payload)
+{
+    fx *f = payload;
+    return 1000000 + atomic_load(&f->clock_ms);
 }
 
 static int setup(void **state)
@@ -158,6 +169,9 @@ static void start(fx *f, int routines, int retry)
     o.plan_out = f->plan_out;
     o.verify = f->verify;
     o.tag_exist_overridden = f->overwrite;
+    o.retry_window_ms = f->window_ms;
+    o.adaptive = f->adaptive;
+    o.now_ms = fake_now;
     if (f->sub.fn) {
         o.subscribers = &f->sub;
         o.nsubscribers = 1;
@@ -1395,6 +1409,129 @@ static void test_verify_missing_capped(void **state)
     assert_int_equal(shown, 16);
 }
 
+/* ---- issue 15: outages waited out, adaptive limits */
+
+typedef struct host_events {
+    pthread_mutex_t lock;
+    int down, up;
+    bool up_after_down;
+    char host[64];
+} host_events;
+
+static void on_host_event(void *payload, const it_event *ev)
+{
+    host_events *h = payload;
+    if (ev->kind != IT_EV_HOST_STATE)
+        return;
+    pthread_mutex_lock(&h->lock);
+    if (ev->count == 1) {
+        h->down++;
+        snprintf(h->host, sizeof(h->host), "%s", ev->registry);
+        assert_true(ev->bytes > 0); /* down since, Unix s */
+        assert_true(ev->size > 0);  /* next try, Unix ms */
+    } else {
+        h->up++;
+        if (h->down > 0)
+            h->up_after_down = true;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* A target that refuses connections for six tries: with --retry=1 alone
+ * the image would fail; within the window it is waited out (the host
+ * marked down, then up again) and copied. */
+static void test_window_rides_out_outage(void **state)
+{
+    fx *f = *state;
+    host_events he = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    f->sub = (it_event_sub){on_host_event, &he};
+    f->window_ms = 300000;
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, "a", l, REG_ERETRY, 0, 6);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 1, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "a", l), 7);
+    assert_true(he.down >= 1);
+    assert_string_equal(he.host, DST);
+    assert_true(he.up_after_down);
+    assert_true(atomic_load(&f->clock_ms) < 300000);
+    size_t n = 0;
+    it_host_stats *v = it_engine_host_stats(f->e, &n);
+    assert_int_equal(host_of(v, n, DST)->down_since, 0); /* up again */
+    free(v);
+}
+
+/* A target that stays down past the window: the image fails, saying so;
+ * the waits add up to the window, the tries stay few (backoff). */
+static void test_window_host_stays_down(void **state)
+{
+    fx *f = *state;
+    host_events he = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    f->sub = (it_event_sub){on_host_event, &he};
+    f->window_ms = 10000;
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, "a", l, REG_ERETRY, 0, -1);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 1, pairs, 1);
+    const it_image_result *r = result(f, "/a:v1");
+    assert_int_equal(r->status, IT_STATUS_FAILED);
+    assert_non_null(r->error);
+    assert_non_null(strstr(r->error, "registry dst.test unreachable for 10s "
+                                     "(--retry-window)"));
+    assert_true(atomic_load(&f->clock_ms) >= 10000);
+    long calls = memreg_calls(f->m, MR_BLOB_COPY, DST, "a", l);
+    assert_true(calls >= 3 && calls <= 30);
+    assert_true(he.down >= 1);
+    size_t n = 0;
+    it_host_stats *v = it_engine_host_stats(f->e, &n);
+    assert_true(host_of(v, n, DST)->down_since > 0);
+    free(v);
+}
+
+/* --retry-window=0: the count alone, and no host is ever marked down. */
+static void test_window_zero_is_count_only(void **state)
+{
+    fx *f = *state;
+    host_events he = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    f->sub = (it_event_sub){on_host_event, &he};
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, "a", l, REG_ERETRY, 0, -1);
+    const char *pairs[] = {"a a"};
+    run(f, 1, 2, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_FAILED);
+    /* 1 + 2 retries, then the final pass: 1 + 2 again */
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_COPY, DST, "a", l), 6);
+    assert_int_equal(he.down, 0);
+}
+
+/* A 429 halves the host's in-flight limit and sets a rate; the host
+ * stats (report, metrics) show it. */
+static void test_adaptive_429_halves(void **state)
+{
+    fx *f = *state;
+    f->adaptive = true;
+    char c[72], l[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    memreg_fail(f->m, MR_BLOB_COPY, DST, "a", l, REG_ERETRY, 429, 1);
+    const char *pairs[] = {"a a"};
+    run(f, 4, 2, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    size_t n = 0;
+    it_host_stats *v = it_engine_host_stats(f->e, &n);
+    const it_host_stats *dst = host_of(v, n, DST), *src = host_of(v, n, SRC);
+    assert_int_equal(dst->throttled, 1);
+    assert_int_equal(dst->limit_in_flight, 2);
+    assert_true(dst->limit_rps >= 1);
+    assert_int_equal(src->throttled, 0);
+    assert_int_equal(src->limit_in_flight, 4);
+    assert_true(src->limit_rps == 0); /* --qps=0: no cap until a 429 */
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1431,6 +1568,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_rerun_lookups, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_events_one_source, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_window_rides_out_outage, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_window_host_stays_down, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_window_zero_is_count_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_adaptive_429_halves, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_event_text_redacted, setup,
                                         teardown),

@@ -273,6 +273,156 @@ static void test_real_clock(void **state)
     it_bucket_free(NULL);
 }
 
+/* ---- issue 15: host down state and AIMD, on a plain fake ms clock */
+
+static void test_host_down_state_machine(void **state)
+{
+    (void)state;
+    it_hoststate h;
+    it_host_init(&h, 8, 0);
+    int64_t wait = -1;
+    /* up: everybody sends */
+    assert_true(it_host_may_send(&h, 1000, 60000, &wait));
+    assert_true(it_host_may_send(&h, 1000, 60000, &wait));
+    /* a refused connection: down since now, next try in 2 s */
+    assert_true(it_host_failed(&h, 1000, 2000));
+    assert_true(h.down_since_ms == 1000);
+    /* another worker's failure in the same outage: not "went down" again,
+     * and the since stays */
+    assert_false(it_host_failed(&h, 1100, 500));
+    assert_true(h.down_since_ms == 1000 && h.next_try_ms == 3000);
+    /* before the next try: wait (bounded poll), nobody sends */
+    assert_false(it_host_may_send(&h, 1500, 60000, &wait));
+    assert_true(wait > 0 && wait <= 250);
+    /* due: exactly one probe goes, the others wait */
+    assert_true(it_host_may_send(&h, 3000, 60000, &wait));
+    assert_true(h.probing);
+    for (int i = 0; i < 5; i++) {
+        assert_false(it_host_may_send(&h, 3001 + i, 60000, &wait));
+        assert_true(wait == 250);
+    }
+    /* the probe fails: still down, since unchanged, a later next try */
+    assert_false(it_host_failed(&h, 3100, 4000));
+    assert_false(h.probing);
+    assert_true(h.down_since_ms == 1000 && h.next_try_ms == 7100);
+    assert_false(it_host_may_send(&h, 7000, 60000, &wait));
+    assert_true(it_host_may_send(&h, 7100, 60000, &wait));
+    /* a probe lost (no answer ever seen) is given up after the timeout */
+    assert_false(it_host_may_send(&h, 7200, 60000, &wait));
+    assert_true(it_host_may_send(&h, 7100 + 60000, 60000, &wait));
+    /* the answer: up, everybody resumes */
+    assert_true(it_host_answered(&h));
+    assert_false(it_host_answered(&h));
+    assert_true(h.down_since_ms == 0 && !h.probing);
+    for (int i = 0; i < 3; i++)
+        assert_true(it_host_may_send(&h, 70000, 60000, &wait));
+}
+
+static void test_aimd_halving_growth_caps(void **state)
+{
+    (void)state;
+    it_hoststate h;
+    it_host_init(&h, 16, 40); /* --routines=16 --qps=40 */
+    assert_int_equal(h.limit_in_flight, 16);
+    assert_true(h.limit_rps == 40);
+    /* a 429: halved; more 429s of the same burst: not halved again */
+    it_host_throttled(&h, 10000);
+    assert_int_equal(h.limit_in_flight, 8);
+    assert_true(h.limit_rps == 20);
+    it_host_throttled(&h, 10100);
+    it_host_throttled(&h, 10900);
+    assert_int_equal(h.limit_in_flight, 8);
+    assert_true(h.limit_rps == 20);
+    assert_int_equal(h.throttled, 3);
+    /* a later one halves again, never below 1 */
+    for (int i = 1; i <= 10; i++)
+        it_host_throttled(&h, 10000 + i * 1000);
+    assert_int_equal(h.limit_in_flight, 1);
+    assert_true(h.limit_rps == 1);
+    /* additive increase: +1 in flight per 8 successes */
+    int64_t t = 30000;
+    for (int i = 0; i < 7; i++)
+        it_host_success(&h, t);
+    assert_int_equal(h.limit_in_flight, 1);
+    it_host_success(&h, t);
+    assert_int_equal(h.limit_in_flight, 2);
+    /* the rate: +10% per second of success */
+    double r0 = h.limit_rps;
+    it_host_success(&h, t + 1000);
+    assert_true(fabs(h.limit_rps - r0 * 1.1) < 1e-9);
+    /* ... never above the caps */
+    for (int i = 0; i < 2000; i++)
+        it_host_success(&h, t + 2000 + i * 1000);
+    assert_int_equal(h.limit_in_flight, 16);
+    assert_true(h.limit_rps == 40);
+    /* a rate the server announces is taken, capped at --qps */
+    it_host_set_rate(&h, 5);
+    assert_true(h.limit_rps == 5);
+    it_host_set_rate(&h, 500);
+    assert_true(h.limit_rps == 40);
+    it_host_set_rate(&h, 0); /* nonsense: ignored */
+    assert_true(h.limit_rps == 40);
+}
+
+static void test_aimd_uncapped(void **state)
+{
+    (void)state;
+    it_hoststate h;
+    it_host_init(&h, 4, 0); /* --qps=0: no cap */
+    assert_true(h.limit_rps == 0);
+    /* 30 requests in one second, 50 in the next: a 429 then sets half of
+     * what the last full second saw */
+    for (int i = 0; i < 30; i++)
+        it_host_request(&h, 1000 + i * 30);
+    for (int i = 0; i < 50; i++)
+        it_host_request(&h, 2000 + i * 19);
+    it_host_request(&h, 3000);
+    it_host_throttled(&h, 3001);
+    assert_true(h.limit_rps == 25);
+    assert_int_equal(h.limit_in_flight, 2);
+    /* growth never stops at a cap of 0: back to unlimited eventually */
+    for (int i = 1; i <= 200 && h.limit_rps > 0; i++)
+        it_host_success(&h, 3001 + i * 1000);
+    assert_true(h.limit_rps == 0);
+    /* the server's rate applies even with no cap */
+    it_host_set_rate(&h, 7);
+    assert_true(h.limit_rps == 7);
+}
+
+static void test_ratelimit_headers_rate(void **state)
+{
+    (void)state;
+    /* 30 left over the 10 s to the reset: 3/s */
+    assert_true(fabs(it_ratelimit_rps(100, 30, 10) - 3.0) < 1e-9);
+    /* only the limit: the limit over the window */
+    assert_true(fabs(it_ratelimit_rps(60, -1, 60) - 1.0) < 1e-9);
+    /* nothing left: one request when it resets, never below 0.1/s */
+    assert_true(fabs(it_ratelimit_rps(100, 0, 5) - 0.2) < 1e-9);
+    assert_true(fabs(it_ratelimit_rps(100, 0, 3600) - 0.1) < 1e-9);
+    /* reset 0: the window is a second */
+    assert_true(fabs(it_ratelimit_rps(-1, 7, 0) - 7.0) < 1e-9);
+    /* not enough to tell */
+    assert_true(it_ratelimit_rps(100, 30, -1) == 0);
+    assert_true(it_ratelimit_rps(-1, -1, 10) == 0);
+}
+
+static void test_bucket_set_rate(void **state)
+{
+    (void)state;
+    it_bucket *b = it_bucket_new(0, 0, fake_now, fake_sleep);
+    assert_true(it_bucket_take(b, 100) == 0); /* unlimited */
+    it_bucket_set_rate(b, 10);
+    assert_true(it_bucket_rate(b) == 10);
+    /* the one token left from before, then 1/rate each */
+    double waited = 0;
+    for (int i = 0; i < 30; i++)
+        waited += it_bucket_take(b, 1);
+    assert_near(waited, 2.9, 1e-6);
+    it_bucket_set_rate(b, 0);
+    assert_true(it_bucket_take(b, 1000) == 0);
+    it_bucket_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +433,11 @@ int main(void)
         cmocka_unit_test_setup(test_refill_capped_at_burst, reset_clock),
         cmocka_unit_test_setup(test_threads_share_the_rate, reset_clock),
         cmocka_unit_test(test_real_clock),
+        cmocka_unit_test(test_host_down_state_machine),
+        cmocka_unit_test(test_aimd_halving_growth_caps),
+        cmocka_unit_test(test_aimd_uncapped),
+        cmocka_unit_test_setup(test_bucket_set_rate, reset_clock),
+        cmocka_unit_test(test_ratelimit_headers_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

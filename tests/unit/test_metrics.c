@@ -43,6 +43,10 @@ static void sample_of(it_metrics_sample *s, it_host_stats *h)
     h[0].requests[IT_HTTP_5XX] = 2;
     h[0].retries = 2;
     h[0].in_flight = 3;
+    h[0].limit_in_flight = 4; /* issue 15 */
+    h[0].limit_rps = 12.5;
+    h[0].throttled = 6;
+    h[0].down_since = 1700000001;
     snprintf(h[1].host, sizeof(h[1].host), "%s", EVIL);
     h[1].requests[IT_HTTP_ERROR] = 7;
     s->run = "shard-1";
@@ -121,7 +125,7 @@ static void test_format_grammar(void **state)
     }
     regfree(&sample_re);
     regfree(&help_re);
-    assert_int_equal(types, 12);
+    assert_int_equal(types, 16); /* 12, and 4 of issue 15 */
     assert_true(samples > 20);
     free(text);
 }
@@ -156,6 +160,15 @@ static void test_format_values_and_escaping(void **state)
         "image_transfer_http_requests_in_flight{run=\"shard-1\",host="
         "\"registry.example.com\"}"
         " 3\n",
+        /* issue 15: the adaptive limits and the down state */
+        "image_transfer_host_limit_in_flight{run=\"shard-1\",host="
+        "\"registry.example.com\"} 4\n",
+        "image_transfer_host_limit_requests_per_second{run=\"shard-1\",host="
+        "\"registry.example.com\"} 12.500\n",
+        "image_transfer_host_throttled_total{run=\"shard-1\",host="
+        "\"registry.example.com\"} 6\n",
+        "image_transfer_host_down{run=\"shard-1\",host="
+        "\"registry.example.com\"} 1\n",
         /* the hostile host: quote, newline and backslash escaped, the
          * control and non-UTF-8 bytes as the text \xNN */
         "image_transfer_http_requests_total{run=\"shard-1\",host=\"evil\\\"} "

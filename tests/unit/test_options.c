@@ -65,6 +65,7 @@ static int field(char *out, size_t cap, const it_options *o, const char *name)
     INT(routines)
     INT(retry)
     INT(qps)
+    INT(retry_window_ms)
     BOOL(tag_exist_overridden)
     BOOL(ccr_to_tcr)
     STR(secret_file)
@@ -335,6 +336,7 @@ static void test_usage(void **state)
                                        "--routines",
                                        "--retry",
                                        "--qps",
+                                       "--retry-window",
                                        "--tag-exist-overridden",
                                        "--ccrToTcr",
                                        "--ccr-to-tcr",

@@ -621,6 +621,34 @@ static void test_escape(void **state)
 /* The registry library's one Retry-After parser (client.c and blobcopy.c
  * both use it): delta-seconds and the three HTTP date forms, relative to
  * the given now; a date in the past is 0; anything else is -1. */
+/* issue 15: RateLimit-* / X-RateLimit-* values, bounded and validated. */
+static void test_parse_ratelimit(void **state)
+{
+    (void)state;
+    time_t now = 1700000000;
+#define RL(v, reset) reg__parse_ratelimit(v, strlen(v), reset, now)
+    assert_int_equal(RL("100", false), 100);
+    assert_int_equal(RL("0", false), 0);
+    assert_int_equal(RL("100, 100;w=60", false), 100); /* first item */
+    assert_int_equal(RL("50;w=1", false), 50);
+    assert_int_equal(RL("30", true), 30);
+    /* a Unix time (X-RateLimit-Reset): seconds left; past: 0 */
+    assert_int_equal(RL("1700000042", true), 42);
+    assert_int_equal(RL("1600000000", true), 0);
+    /* malformed or out of bounds */
+    assert_int_equal(RL("", false), -1);
+    assert_int_equal(RL("-5", false), -1);
+    assert_int_equal(RL("abc", false), -1);
+    assert_int_equal(RL("12abc", false), -1);
+    assert_int_equal(RL("1.5", false), -1);
+    assert_int_equal(RL("1700000042", false), -1);
+    assert_int_equal(RL("99999999999999999999999", true), -1);
+#undef RL
+    assert_int_equal(reg__parse_ratelimit(NULL, 0, false, now), -1);
+    /* only n bytes are read */
+    assert_int_equal(reg__parse_ratelimit("12345", 2, false, now), 12);
+}
+
 static void test_retry_after(void **state)
 {
     (void)state;
@@ -732,6 +760,7 @@ static void test_upload_range(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_ratelimit),
         cmocka_unit_test(test_www_authenticate),
         cmocka_unit_test(test_link),
         cmocka_unit_test(test_url_resolve),

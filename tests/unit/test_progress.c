@@ -784,6 +784,41 @@ static void test_shard_label(void **state)
     it_progress_free(p);
 }
 
+/* issue 15: hosts reported down/up are in the snapshot, sorted, bounded;
+ * the headless printer's line for a down host. */
+static void test_hosts_in_snapshot(void **state)
+{
+    (void)state;
+    it_progress *p = it_progress_new("generic", "s", "d", NULL);
+    assert_non_null(p);
+    it_progress_host(p, "b.example:5000", true, 1000, 2000, 4, 0);
+    it_progress_host(p, "a.example", false, 0, 0, 2, 7.5);
+    for (int i = 0; i < 40; i++) {
+        char h[32];
+        snprintf(h, sizeof h, "h%02d.example", i);
+        it_progress_host(p, h, false, 0, 0, 1, 1);
+    }
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    assert_non_null(s);
+    assert_int_equal(s->n_hosts, IT_HOSTS_MAX);
+    assert_string_equal(s->hosts[0].host, "a.example");
+    assert_true(s->hosts[0].limit_rps == 7.5);
+    const it_host_row *b = NULL;
+    for (size_t i = 0; i < s->n_hosts; i++)
+        if (strcmp(s->hosts[i].host, "b.example:5000") == 0)
+            b = &s->hosts[i];
+    assert_non_null(b);
+    assert_true(b->down && b->down_since == 1000 && b->next_try_ms == 2000);
+    it_snapshot_free(s);
+    /* up again: no longer down */
+    it_progress_host(p, "b.example:5000", false, 0, 0, 4, 0);
+    s = it_progress_snapshot(p, NULL);
+    for (size_t i = 0; i < s->n_hosts; i++)
+        assert_false(s->hosts[i].down);
+    it_snapshot_free(s);
+    it_progress_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -807,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_headless_run),
         cmocka_unit_test(test_wait_done),
+        cmocka_unit_test(test_hosts_in_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "progress_fmt.h"
 
@@ -122,11 +123,46 @@ static void test_repo_labels_from_fixture(void **state)
     assert_null(d);
 }
 
+/* issue 15: the line of a host that is down, and its limits. */
+static void test_host_lines(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    it_host_row h = {.host = "127.0.0.1:5001",
+                     .down = true,
+                     .down_since = 43263, /* 1970-01-01 12:01:03 UTC */
+                     .next_try_ms = 50000000,
+                     .limit_in_flight = 4,
+                     .limit_rps = 12.5};
+    char line[512];
+    assert_true(it_host_down_line(line, sizeof line, &h, 49992.2));
+    assert_string_equal(line, "registry 127.0.0.1:5001 unreachable since "
+                              "12:01:03, next try in 8s");
+    /* a next try already due */
+    assert_true(it_host_down_line(line, sizeof line, &h, 60000));
+    assert_non_null(strstr(line, "next try in 0s"));
+    it_host_limits_line(line, sizeof line, &h);
+    assert_string_equal(line, "127.0.0.1:5001  limit 4 in flight, 12.5 req/s");
+    h.limit_rps = 0;
+    it_host_limits_line(line, sizeof line, &h);
+    assert_string_equal(line, "127.0.0.1:5001  limit 4 in flight, no rate cap");
+    /* a control byte never reaches the terminal */
+    snprintf(h.host, sizeof h.host, "evil\x1b[2Jhost");
+    assert_true(it_host_down_line(line, sizeof line, &h, 49992.2));
+    assert_null(strchr(line, '\x1b'));
+    /* up: no line */
+    h.down = false;
+    assert_false(it_host_down_line(line, sizeof line, &h, 49992.2));
+    assert_string_equal(line, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_formatters_from_fixture),
         cmocka_unit_test(test_repo_labels_from_fixture),
+        cmocka_unit_test(test_host_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,6 +283,48 @@ static void test_interrupted_and_empty(void **state)
     json_decref(root);
 }
 
+/* issue 15: the hosts and their adaptive limits, after the summary. */
+static void test_hosts(void **state)
+{
+    const char *dir = *state;
+    char path[4096];
+    tu_path_in(path, sizeof(path), dir, "r.json");
+    it_errbuf err = {{0}};
+    it_report *r = NULL;
+    assert_int_equal(it_report_open(&r, path, "generic", NULL, 0, &err), 0);
+    it_host_stats h[2] = {{.host = "tcr.example.com",
+                           .requests = {40, 0, 2, 1, 3},
+                           .retries = 4,
+                           .limit_in_flight = 2,
+                           .limit_rps = 7.5,
+                           .throttled = 3},
+                          {.host = "evil\x1b[2J.example"}};
+    it_report_hosts(r, h, 2);
+    it_engine_stats s = {0};
+    assert_int_equal(it_report_finish(r, 1, &s, false, &err), 0);
+    json_t *root = load(path);
+    json_t *hosts = json_object_get(root, "hosts");
+    assert_true(json_is_array(hosts));
+    assert_int_equal(json_array_size(hosts), 2);
+    json_t *a = json_array_get(hosts, 0);
+    static const char *const keys[] = {"host",      "requests",
+                                       "retries",   "limit_in_flight",
+                                       "limit_rps", "throttled"};
+    assert_keys(a, keys, 6);
+    assert_str(a, "host", "tcr.example.com");
+    assert_int_key(a, "requests", 46);
+    assert_int_key(a, "retries", 4);
+    assert_int_key(a, "limit_in_flight", 2);
+    assert_int_key(a, "throttled", 3);
+    assert_true(json_real_value(json_object_get(a, "limit_rps")) == 7.5);
+    /* a hostile name is escaped like every other string of the report */
+    const char *evil =
+        json_string_value(json_object_get(json_array_get(hosts, 1), "host"));
+    assert_non_null(evil);
+    assert_null(strchr(evil, '\x1b'));
+    json_decref(root);
+}
+
 /* Atomic: nothing but the report is left in the dir, and an existing
  * report is replaced by rename (a hard link to the old file still holds the
  * old bytes), never truncated and rewritten in place where a crash would
@@ -686,6 +728,7 @@ int main(void)
         T(test_filtered_repositories),
         T(test_platforms), /* issue 14 */
         T(test_verify_entries),
+        T(test_hosts),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,7 +130,7 @@ static void test_budget_and_transient(void **state)
     int64_t delay = -1;
     for (int done = 0; done < 3; done++) {
         assert_true(it_retry_next(&p, done, true, 0, -1, &delay));
-        int64_t d = d_of(750, 48000, done + 1);
+        int64_t d = d_of(750, 30000, done + 1);
         assert_true(delay >= d / 2 && delay <= d);
     }
     assert_false(it_retry_next(&p, 3, true, 0, -1, &delay));
@@ -139,13 +139,17 @@ static void test_budget_and_transient(void **state)
     assert_false(it_retry_next(&p, -1, true, 0, -1, &delay));
     it_retry_policy none = it_retry_default(0);
     assert_false(it_retry_next(&none, 0, true, 0, -1, &delay));
-    /* the engine's old range, 0.25..0.75 s * 2^n, contains the new one */
+    /* the engine's old range, 0.25..0.75 s * 2^n, contains the new one
+     * up to the cap; then each sleep is 15..30 s (issue 15) */
     p.max_retries = 20;
     for (int done = 0; done < 12; done++) {
         int n = done < 6 ? done : 6;
         for (int k = 0; k < 50; k++) {
             assert_true(it_retry_next(&p, done, true, 0, -1, &delay));
-            assert_true(delay >= 250LL << n && delay <= 750LL << n);
+            if (n < 6)
+                assert_true(delay >= 250LL << n && delay <= 750LL << n);
+            else
+                assert_true(delay >= 15000 && delay <= 30000);
         }
     }
 }
@@ -302,6 +306,102 @@ static void test_thread_generators(void **state)
     assert_true(it_rng_thread() != NULL);
 }
 
+/* issue 15: a request that fails for ever, run against a fake clock (the
+ * sleeps only advance it): how many retries, and when the last one is. */
+static int run_window(it_retry_policy *p, int64_t *clock_ms, int64_t *max_sleep)
+{
+    int retries = 0;
+    int64_t delay = 0;
+    *clock_ms = 0;
+    *max_sleep = 0;
+    while (it_retry_next_in(p, retries, *clock_ms, true, 0, -1, &delay)) {
+        assert_true(delay >= 0);
+        if (delay > *max_sleep)
+            *max_sleep = delay;
+        *clock_ms += delay; /* the fake sleep */
+        retries++;
+        assert_true(retries < 10000); /* bounded */
+    }
+    return retries;
+}
+
+static void test_window_policy(void **state)
+{
+    (void)state;
+    it_rng rng;
+    it_rng_seed(&rng, 15);
+    it_retry_policy p = it_retry_default(2);
+    p.rng = &rng;
+    p.window_ms = 300000; /* the default --retry-window, 5m */
+    int64_t clock_ms, max_sleep;
+    int n = run_window(&p, &clock_ms, &max_sleep);
+    /* more than the count, each sleep capped at 30 s, and the last try
+     * lands exactly on the window's end, not past it */
+    assert_true(n > 2);
+    assert_true(n >= 300000 / 30000);
+    assert_true(max_sleep <= 30000);
+    assert_true(clock_ms == 300000);
+    /* --retry stays a lower bound: a tiny window still gets 6 retries,
+     * with the full backoff (not cut to the window) */
+    p.max_retries = 6;
+    p.window_ms = 1000;
+    n = run_window(&p, &clock_ms, &max_sleep);
+    assert_int_equal(n, 6);
+    assert_true(clock_ms > 1000);
+    /* --retry-window=0: the count alone */
+    p.max_retries = 3;
+    p.window_ms = 0;
+    assert_int_equal(run_window(&p, &clock_ms, &max_sleep), 3);
+    /* elapsed unknown (it_retry_next): the count alone */
+    p.window_ms = 300000;
+    int64_t delay;
+    assert_false(it_retry_next(&p, 3, true, 0, -1, &delay));
+    assert_true(it_retry_next_in(&p, 3, 0, true, 0, -1, &delay));
+    /* never for a permanent failure, window or not */
+    assert_false(it_retry_next_in(&p, 0, 0, false, 404, -1, &delay));
+    /* jitter bounds inside the window: equal jitter, half to all of d */
+    for (int done = 3; done < 40; done++) {
+        assert_true(it_retry_next_in(&p, done, 1000, true, 0, -1, &delay));
+        int64_t d = d_of(750, 30000, done + 1);
+        assert_true(delay >= d / 2 && delay <= d);
+    }
+    /* a Retry-After past the window's end is cut to the end */
+    assert_true(it_retry_next_in(&p, 5, 299000, true, 429, 50, &delay));
+    assert_true(delay == 1000);
+    assert_false(it_retry_next_in(&p, 5, 300000, true, 429, 50, &delay));
+    /* the registry classifier within the window */
+    reg_error err = {.http_status = 503, .retry_after = -1};
+    assert_true(it_retry_reg_in(&p, 10, 5000, REG_ERETRY, &err, &delay));
+    assert_false(it_retry_reg_in(&p, 10, 5000, REG_ENOTFOUND, &err, &delay));
+    assert_false(it_retry_reg_in(&p, 10, 300001, REG_ERETRY, &err, &delay));
+}
+
+static void test_window_parse(void **state)
+{
+    (void)state;
+    assert_true(it_retry_parse_window("300") == 300000);
+    assert_true(it_retry_parse_window("300s") == 300000);
+    assert_true(it_retry_parse_window("5m") == 300000);
+    assert_true(it_retry_parse_window("1h") == 3600000);
+    assert_true(it_retry_parse_window("1h30m") == 5400000);
+    assert_true(it_retry_parse_window("2m5s") == 125000);
+    assert_true(it_retry_parse_window("0") == 0);
+    assert_true(it_retry_parse_window("168h") == 168LL * 3600000);
+    const char *bad[] = {"",     "-5",   "5x",   "m",
+                         "1.5m", "5m1h", "5mm",  "1h30",
+                         " 5m",  "5m ",  "169h", "99999999999999999999",
+                         "0x10"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_true(it_retry_parse_window(bad[i]) == -1);
+    char buf[32];
+    it_retry_format_window(buf, sizeof buf, 300000);
+    assert_string_equal(buf, "5m0s");
+    it_retry_format_window(buf, sizeof buf, 10000);
+    assert_string_equal(buf, "10s");
+    it_retry_format_window(buf, sizeof buf, 3723000);
+    assert_string_equal(buf, "1h2m3s");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +414,8 @@ int main(void)
         cmocka_unit_test(test_classifiers),
         cmocka_unit_test(test_sleep_seam_and_loop),
         cmocka_unit_test(test_thread_generators),
+        cmocka_unit_test(test_window_policy),
+        cmocka_unit_test(test_window_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
