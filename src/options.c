@@ -412,7 +412,7 @@ static int set_defaults(it_options *o, it_errbuf *err)
     o->progress_interval = 10;
     o->metrics_interval = 5;
     /* issue 15: --retry-window=5m */
-    o->retry_window_ms = 300000;
+    o->retry_window_ms = -1; /* 5m, or 0 with --preflight: see below */
     o->tui = IT_TUI_AUTO;
     o->tcr_region = strdup("ap-guangzhou");
     o->ccr_region = strdup("ap-guangzhou");
@@ -631,6 +631,10 @@ int it_options_parse(it_options *o, int argc, char **argv, it_errbuf *err)
         return -1;
     if (o->preflight) /* issue 13: --preflight copies nothing */
         o->dry_run = true;
+    /* --retry-window defaults to 5m; a preflight reports an unreachable
+     * registry at once instead of waiting for it */
+    if (o->retry_window_ms < 0)
+        o->retry_window_ms = o->preflight ? 0 : 300000;
     return check(o, err);
 }
 

@@ -282,7 +282,7 @@ class NamespaceTest(unittest.TestCase):
         self.assertEqual(rc, 0, out + err)
         src.stop()  # the source is gone: its listing fails
         rc, out, err = run_it(self.args(rules, hosts, '--prune',
-                                        '--retry=0'))
+                                        '--retry=0', '--retry-window=0'))
         self.assertEqual(rc, 1, out + err)
         self.assertEqual(harness.skopeo_tags(self.dst, 'proj/app'),
                          ['p1', 'p2', 'p3'])
