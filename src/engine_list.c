@@ -1,6 +1,8 @@
 /*
- * engine_list.c - the REPO task: list the target's tags, then stream the source
- * tags page by page into the queue (one IMAGE task per tag).
+ * engine_list.c - the REPO task: list the target's tags (in a helper thread,
+ * while the source's first page is on its way), and stream the source tags
+ * page by page into the queue (one IMAGE task per tag). No image is queued
+ * before the target's listing is known.
  */
 #include "engine_int.h"
 
@@ -102,7 +104,9 @@ typedef struct list_ctx {
     size_t seen;  /* tags delivered in this attempt */
     bool stopped; /* the run was stopped */
     bool oom;
-    const char *order; /* --latest: the order used (static) */
+    const char *order;    /* --latest: the order used (static) */
+    pthread_t dst_thread; /* lists the target's tags meanwhile */
+    bool dst_running;     /* dst_thread is to be joined */
 } list_ctx;
 
 /* A tag through r's filters (issue 14): false, counted, when one of them
@@ -144,12 +148,23 @@ static int keep_candidate(repo_ctx *r, const char *tag)
     return 0;
 }
 
+/* Waits for the target's tag listing (started in list_repo): every image
+ * is compared against it, so none is queued before it is known. */
+static void await_target(list_ctx *lc)
+{
+    if (lc->dst_running) {
+        pthread_join(lc->dst_thread, NULL);
+        lc->dst_running = false;
+    }
+}
+
 /* reg_list_fn: queues each tag of a page as it arrives, so a listing of
  * any length holds one page in memory (with --latest, the survivors of
  * the filters are kept instead, and the newest queued at the end). */
 static int on_tags_page(void *payload, char *const *tags, size_t n)
 {
     list_ctx *lc = payload;
+    await_target(lc);
     repo_ctx *r = lc->r;
     /* only this listing's worker touches r->listed */
     size_t listed = r->listed;
@@ -358,6 +373,7 @@ static int list_source(it_engine *e, repo_ctx *r, list_ctx *lc, reg_error *err)
         return 0;
     }
     if (r->pair.src_digest) {
+        await_target(lc);
         if (queue_image(e, r, NULL) != 0)
             lc->oom = true;
         return 0;
@@ -387,8 +403,6 @@ static void list_target(it_engine *e, repo_ctx *r)
 {
     reg_error err = {0};
     int rc, attempt = 0;
-    reg_strv_free(r->dst_tags); /* listed again in the retry pass */
-    r->dst_tags = NULL;
     do {
         rc = e->ops.tags_list(e->ops.self, &r->dst_tags, r->dst,
                               r->pair.dst_repo, &err);
@@ -401,6 +415,13 @@ static void list_target(it_engine *e, repo_ctx *r)
                   r->dst_name, err.msg);
         r->dst_tags = NULL;
     }
+}
+
+static void *list_target_thread(void *arg)
+{
+    repo_ctx *r = arg;
+    list_target(r->e, r);
+    return NULL;
 }
 
 /* A listing that failed in the first pass is listed again in the final
@@ -525,7 +546,18 @@ static bool list_repo(it_engine *e, repo_ctx *r)
     eng_emit(e, &(it_event){.kind = IT_EV_REPO_STATE,
                             .repo = r->id,
                             .repo_state = IT_REPO_LISTING});
-    list_target(e, r);
+    /* Both listings at once: the target's answer is needed only when the
+     * first source tag is queued (await_target). A listing from tags the
+     * pair already holds makes no source request: nothing to overlap. */
+    reg_strv_free(r->dst_tags); /* listed again in the retry pass */
+    r->dst_tags = NULL;
+    r->dst_fresh = false;
+    bool source_asks = !r->pair.tags && !r->pair.src_digest;
+    if (source_asks &&
+        pthread_create(&lc.dst_thread, NULL, list_target_thread, r) == 0)
+        lc.dst_running = true;
+    else
+        list_target(e, r);
     pthread_mutex_lock(&e->lock);
     r->listing = true;
     pthread_mutex_unlock(&e->lock);
@@ -533,6 +565,7 @@ static bool list_repo(it_engine *e, repo_ctx *r)
         !(r->prune_keep = it_strmap_new()))
         lc.oom = true;
     int rc = lc.oom ? 0 : list_source(e, r, &lc, &err);
+    await_target(&lc); /* before any image is queued */
     if (rc == 0 && !lc.stopped && !lc.oom && it_tagfilter_latest(r->filter) > 0)
         lc.order = queue_latest(e, r, &lc);
     if (lc.oom)

@@ -588,6 +588,19 @@ static const char uploads_sql[] =
     " registry TEXT NOT NULL, repo TEXT NOT NULL, digest TEXT NOT NULL,"
     " url TEXT NOT NULL, held INTEGER NOT NULL,"
     " PRIMARY KEY(registry, repo, digest)) WITHOUT ROWID;";
+/* Whether the schema is already in place: schema_sql sets user_version in
+ * the transaction that creates it. A read, so that opening a journal that
+ * exists writes nothing (no WAL frame to sync now and to checkpoint at
+ * close). */
+static bool schema_current(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    bool cur = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) ==
+                   SQLITE_OK &&
+               sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+    sqlite3_finalize(st);
+    return cur;
+}
 
 /* SQLite, run by root, chowns a new -wal or -shm file to the owner of the
  * database. Here that owner is always root (a state dir of another user
@@ -670,7 +683,7 @@ static int open_db(it_journal *j, int dfd, it_errbuf *err)
              "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -%d;",
              CACHE_KIB);
     if (exec_sql(j->db, pragmas) != SQLITE_OK ||
-        exec_sql(j->db, schema_sql) != SQLITE_OK ||
+        (!schema_current(j->db) && exec_sql(j->db, schema_sql) != SQLITE_OK) ||
         exec_sql(j->db, platform_schema_sql) != SQLITE_OK ||
         exec_sql(j->db, created_schema_sql) != SQLITE_OK ||
         exec_sql(j->db, repairs_sql) != SQLITE_OK ||

@@ -752,6 +752,175 @@ static void test_journal_rerun_lookups(void **state)
     tu_tmpdir_drop(&dir);
 }
 
+/* Requests of each kind since `base` (memreg counts them all). */
+typedef struct counts {
+    long src_list, dst_list, src_head, dst_head, src_get, blob_head, put;
+} counts;
+
+static counts count_now(fx *f)
+{
+    return (counts){
+        .src_list = memreg_calls(f->m, MR_TAGS_EACH, SRC, NULL, NULL),
+        .dst_list = memreg_calls(f->m, MR_TAGS_LIST, DST, NULL, NULL),
+        .src_head = memreg_calls(f->m, MR_MANIFEST_HEAD, SRC, NULL, NULL),
+        .dst_head = memreg_calls(f->m, MR_MANIFEST_HEAD, DST, NULL, NULL),
+        .src_get = memreg_calls(f->m, MR_MANIFEST_GET, SRC, NULL, NULL),
+        .blob_head = memreg_calls(f->m, MR_BLOB_EXISTS, DST, NULL, NULL),
+        .put = memreg_calls(f->m, MR_MANIFEST_PUT, DST, NULL, NULL),
+    };
+}
+
+static void assert_counts(fx *f, const counts *base, counts want)
+{
+    counts c = count_now(f);
+    assert_int_equal(c.src_list - base->src_list, want.src_list);
+    assert_int_equal(c.dst_list - base->dst_list, want.dst_list);
+    assert_int_equal(c.src_head - base->src_head, want.src_head);
+    assert_int_equal(c.dst_head - base->dst_head, want.dst_head);
+    assert_int_equal(c.src_get - base->src_get, want.src_get);
+    assert_int_equal(c.blob_head - base->blob_head, want.blob_head);
+    assert_int_equal(c.put - base->put, want.put);
+}
+
+/* A second run of the engine over the same registries. */
+static void rerun(fx *f, const char *const *pairs, size_t n)
+{
+    it_engine_free(f->e);
+    f->e = NULL;
+    run(f, 2, 2, pairs, n);
+}
+
+/* The requests per image on the critical path, in each case (issue 15 §4):
+ * a fresh target: one manifest GET per image, no HEAD anywhere, no blob
+ * HEAD; a rerun with the journal: one source HEAD per tag; a rerun
+ * without it: a HEAD on each side per tag; a new tag in a repository the
+ * target has: the GET straight away, no HEAD (the target's tag list says
+ * it lacks the tag). Each repository: one listing per side. */
+static void test_requests_per_image(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    char statedir[512];
+    journal_and_image(f, &dir, statedir, sizeof(statedir)); /* a:v1 */
+    char c[72], l2[72], l3[72];
+    image2(f, "a", "v2", "cfg", "layer-2", c, l2);
+    it_errbuf err = {{0}};
+    const char *pairs[] = {"a a"};
+
+    counts base = count_now(f);
+    run(f, 2, 2, pairs, 1);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(result(f, "/a:v2")->status, IT_STATUS_COPIED);
+    assert_counts(
+        f, &base,
+        (counts){.src_list = 1, .dst_list = 1, .src_get = 2, .put = 2});
+
+    /* rerun with the journal: one HEAD on the source per tag */
+    assert_int_equal(it_journal_close(f->journal), 0);
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+    base = count_now(f);
+    size_t before = f->nres;
+    rerun(f, pairs, 1);
+    assert_int_equal(f->nres, before + 2);
+    for (size_t i = before; i < f->nres; i++) {
+        assert_int_equal(f->res[i].status, IT_STATUS_SKIPPED);
+        assert_non_null(strstr(f->res[i].error, "journal"));
+    }
+    assert_counts(f, &base,
+                  (counts){.src_list = 1, .dst_list = 1, .src_head = 2});
+
+    /* rerun without a journal: a HEAD on each side per tag */
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    base = count_now(f);
+    rerun(f, pairs, 1);
+    assert_counts(
+        f, &base,
+        (counts){.src_list = 1, .dst_list = 1, .src_head = 2, .dst_head = 2});
+
+    /* a new tag: GET at once; its new layer is HEADed (the repository
+     * existed), the config it shares is too */
+    image2(f, "a", "v3", "cfg", "layer-3", c, l3);
+    base = count_now(f);
+    before = f->nres;
+    rerun(f, pairs, 1);
+    assert_int_equal(f->nres, before + 3);
+    assert_int_equal(result(f, "/a:v3")->status, IT_STATUS_COPIED);
+    assert_counts(f, &base,
+                  (counts){.src_list = 1,
+                           .dst_list = 1,
+                           .src_head = 2,
+                           .dst_head = 2,
+                           .src_get = 1,
+                           .blob_head = 2,
+                           .put = 1});
+    tu_tmpdir_drop(&dir);
+}
+
+/* The target's tag listing runs while the source's is on its way (it is
+ * held until the source listing has started: in sequence, that never
+ * happens and the hold times out), and no image is compared before the
+ * target's answer is in: the new tag is fetched without a target HEAD
+ * even though the target answers late. */
+typedef struct overlap {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    bool src_started;
+    bool timed_out;
+} overlap;
+
+static void overlap_hook(void *payload, memreg_op op, const char *host,
+                         const char *repo, const char *ref)
+{
+    (void)repo;
+    (void)ref;
+    overlap *o = payload;
+    if (op == MR_TAGS_EACH && strcmp(host, SRC) == 0) {
+        pthread_mutex_lock(&o->lock);
+        o->src_started = true;
+        pthread_cond_broadcast(&o->cv);
+        pthread_mutex_unlock(&o->lock);
+    } else if (op == MR_TAGS_LIST && strcmp(host, DST) == 0) {
+        pthread_mutex_lock(&o->lock);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 3; /* a bound, not a timing assertion */
+        while (!o->src_started && !o->timed_out)
+            if (pthread_cond_timedwait(&o->cv, &o->lock, &ts) != 0)
+                o->timed_out = true;
+        pthread_mutex_unlock(&o->lock);
+        /* answer late: the source's page is delivered meanwhile */
+        struct timespec late = {0, 30 * 1000 * 1000};
+        nanosleep(&late, NULL);
+    }
+}
+
+static void test_listings_overlap(void **state)
+{
+    fx *f = *state;
+    char c[72], l[72], o1[72], o2[72];
+    image2(f, "a", "v1", "cfg", "layer", c, l);
+    /* the target repository exists, without v1 */
+    memreg_blob(f->m, DST, "a", "old-cfg", 10, o1);
+    memreg_blob(f->m, DST, "a", "old-layer", 10, o2);
+    const char *old[] = {o1, o2};
+    char dm[72];
+    memreg_image(f->m, DST, "a", "old", old, 2, dm);
+    overlap o = {0};
+    pthread_mutex_init(&o.lock, NULL);
+    pthread_cond_init(&o.cv, NULL);
+    memreg_set_hook(f->m, overlap_hook, &o);
+    const char *pairs[] = {"a a"};
+    run(f, 2, 2, pairs, 1);
+    memreg_set_hook(f->m, NULL, NULL);
+    assert_false(o.timed_out);
+    assert_int_equal(result(f, "/a:v1")->status, IT_STATUS_COPIED);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_HEAD, NULL, NULL, NULL), 0);
+    assert_int_equal(memreg_calls(f->m, MR_TAGS_LIST, DST, "a", NULL), 1);
+    pthread_cond_destroy(&o.cv);
+    pthread_mutex_destroy(&o.lock);
+}
+
 /* A subscriber that records the stream. */
 typedef struct recorder {
     pthread_mutex_t lock;
@@ -1567,6 +1736,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_rerun_lookups, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_requests_per_image, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_listings_overlap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_one_source, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_window_rides_out_outage, setup,

@@ -1130,6 +1130,29 @@ static void test_failed_append_reported_by_close(void **state)
 
 /* No journal configured: the engine passes NULL and every call is a
  * no-op. */
+/* Opening a journal that exists writes nothing: the schema is not
+ * created again, so the WAL stays empty (no sync at open, no checkpoint at
+ * close; a rerun pays neither), and the records are still there. */
+static void test_reopen_writes_nothing(void **state)
+{
+    const char *dir = *state;
+    char wal[1024], dg[80];
+    tu_path_in(wal, sizeof(wal), dir, "journal.db-wal");
+    it_journal *j = open_ok(dir, NULL);
+    append_sample(j);
+    assert_int_equal(it_journal_close(j), 0);
+
+    j = open_ok(dir, NULL);
+    struct stat st;
+    assert_true(stat(wal, &st) != 0 || st.st_size == 0);
+    assert_int_equal(it_journal_image_digest(j, "src.example/lib/nginx:1.25",
+                                             "dst.example/ns/nginx:1.25", dg,
+                                             sizeof(dg)),
+                     1);
+    assert_true(stat(wal, &st) != 0 || st.st_size == 0);
+    assert_int_equal(it_journal_close(j), 0);
+}
+
 static void test_null_journal(void **state)
 {
     (void)state;
@@ -1211,6 +1234,7 @@ int main(void)
         T(test_exact_columns),
         T(test_failed_append_reported_by_close),
         T(test_upload_sessions),
+        T(test_reopen_writes_nothing),
         cmocka_unit_test(test_null_journal),
     };
 #undef T
