@@ -228,8 +228,10 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
             goto out;
         src_known = true;
         if (strcmp(img->digest, journaled) == 0) {
+            /* issue 13: no referrer walk; the record was written once the
+             * referrers were done (a new one: fresh state dir, or
+             * --verify=deep) */
             snprintf(why, cap, "already present (same digest, journal)");
-            img->ref_present = true; /* issue 13: referrers still copied */
             rc = 1;
             goto out;
         }
@@ -257,13 +259,8 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
                       it_journal_image_needs_repair(e->o.journal, img->src_str,
                                                     img->dst_str) == 1;
         if (strcmp(img->digest, dst_digest) == 0 && !repair) {
-            /* Journaled too, so the next rerun settles it with one HEAD. */
-            if (!e->o.dry_run)
-                eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_PRESENT,
-                                        .image = img->id,
-                                        .source = img->src_str,
-                                        .target = img->dst_str,
-                                        .digest = img->digest});
+            /* Journaled too (by start_image, once the referrers are
+             * copied), so the next rerun settles it with one HEAD. */
             snprintf(why, cap, "already present (same digest)");
             img->ref_present = true; /* issue 13: referrers still copied */
             rc = 1;
@@ -331,10 +328,18 @@ static void start_image(it_engine *e, image_ctx *img)
             st = IT_STATUS_SKIPPED;
             why = skip;
         }
-        /* issue 13: a present image's referrers are copied all the same */
+        /* issue 13: a present image's referrers are copied all the same,
+         * and only then is it journaled (a kill in between must not leave
+         * a record that a rerun trusts) */
         if (rc > 0 && img->ref_present && !eng_referrers_run(e, img)) {
             st = IT_STATUS_FAILED;
             why = img->error;
+        } else if (rc > 0 && img->ref_present && !e->o.dry_run) {
+            eng_emit(e, &(it_event){.kind = IT_EV_IMAGE_PRESENT,
+                                    .image = img->id,
+                                    .source = img->src_str,
+                                    .target = img->dst_str,
+                                    .digest = img->digest});
         }
         goto finish;
     }

@@ -457,10 +457,12 @@ void eng_platforms_free(repo_ctx *r);
 int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,
                         reg_manifest **out, char *why, size_t cap,
                         reg_error *err);
-/* --dry-run: whether the plan counts child d of the image's index (true
- * without a filter; the os.version of a spec is not checked: a parsed
- * descriptor has none). */
-bool eng_platforms_plan_keep(const image_ctx *img, const reg_descriptor *d);
+/* --dry-run: the children of the image's index m the plan counts, as the
+ * copy would keep them (buildx attestations with their platform): 0 with
+ * *out the filtered index, or NULL when m stands as it is (no filter, or
+ * every child kept); 1 when no child is kept; or a negative code. */
+int eng_platforms_plan_index(const image_ctx *img, const reg_manifest *m,
+                             reg_manifest **out, reg_error *err);
 
 /* ---- engine_events.c */
 /* Hands ev to every subscriber, its text redacted first (ev->text is

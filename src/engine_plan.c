@@ -44,8 +44,9 @@ static int plan_get(it_engine *e, image_ctx *img, const char *digest,
         rc = e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo,
                                  digest, err);
     } while (eng_again(e, rc, err, &attempt, "get manifest"));
-    if (rc == 0) {
-        /* The plan needs the descriptors, not the bytes. */
+    if (rc == 0 && !reg_manifest_is_index(m)) {
+        /* The plan needs the descriptors, not the bytes (an index keeps
+         * them: the platform filter reads its annotations, issue 14). */
         free(m->body);
         m->body = NULL;
         m->len = 0;
@@ -127,10 +128,15 @@ static int plan_manifest(it_engine *e, image_ctx *img, const char *digest,
     }
     if (depth > 8)
         return reg_error_set(err, REG_EINVAL, "indexes nested too deep");
-    for (size_t i = 0; i < m->n_children && rc == 0; i++)
-        if (depth > 0 || eng_platforms_plan_keep(img, &m->children[i]))
-            rc = plan_manifest(e, img, m->children[i].digest, depth + 1, nblobs,
-                               bytes, err); /* issue 14: filter */
+    /* issue 14: the image's index as the platform filter leaves it */
+    reg_manifest *fm = NULL;
+    if (depth == 0 && (rc = eng_platforms_plan_index(img, m, &fm, err)) != 0)
+        return rc > 0 ? 0 : rc;
+    const reg_manifest *walk = fm ? fm : m;
+    for (size_t i = 0; i < walk->n_children && rc == 0; i++)
+        rc = plan_manifest(e, img, walk->children[i].digest, depth + 1, nblobs,
+                           bytes, err);
+    reg_manifest_free(fm);
     return rc;
 }
 

@@ -256,32 +256,24 @@ out:
     return rc;
 }
 
-bool eng_platforms_plan_keep(const image_ctx *img, const reg_descriptor *d)
+int eng_platforms_plan_index(const image_ctx *img, const reg_manifest *m,
+                             reg_manifest **out, reg_error *err)
 {
     const it_platform_set *s = img->repo->platforms;
+    it_platform_filtered f;
+    it_errbuf perr = {{0}};
+    int rc = 0;
+    *out = NULL;
     if (!s)
-        return true;
-    if (!d->platform)
-        return false;
-    char part[3][64] = {"", "", ""};
-    const char *p = d->platform;
-    for (int i = 0; i < 3 && *p; i++) {
-        size_t n = strcspn(p, "/");
-        if (n >= sizeof(part[i]))
-            return false;
-        memcpy(part[i], p, n);
-        part[i][n] = '\0';
-        p += n + (p[n] == '/');
-    }
-    it_platform have;
-    it_platform_from(&have, part[0], part[1], part[2], NULL);
-    for (size_t i = 0; i < s->n; i++) {
-        it_platform spec = s->v[i];
-        spec.os_version[0] = '\0';
-        if (have.os[0] && it_platform_match(&spec, &have))
-            return true;
-    }
-    return false;
+        return 0;
+    if (it_platform_filter_index(&f, m->body, m->len, s, &perr) != 0)
+        return reg_error_set(err, REG_EINVAL, "%s", perr.msg);
+    if (f.kept == 0)
+        rc = 1;
+    else if (f.body)
+        rc = reg_manifest_parse(out, m->media_type, f.body, f.len, err);
+    it_platform_filtered_clear(&f);
+    return rc;
 }
 
 int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,

@@ -377,12 +377,25 @@ static const char *str_member(json_t *o, const char *key)
     return json_string_value(v);
 }
 
+/* The digest of the child an attestation manifest describes (buildx:
+ * annotations vnd.docker.reference.type "attestation-manifest" and
+ * vnd.docker.reference.digest), or NULL for any other child. */
+static const char *attestation_of(json_t *d)
+{
+    json_t *a = json_object_get(d, "annotations");
+    const char *type = str_member(a, "vnd.docker.reference.type");
+    if (!type || strcmp(type, "attestation-manifest") != 0)
+        return NULL;
+    return str_member(a, "vnd.docker.reference.digest");
+}
+
 int it_platform_filter_index(it_platform_filtered *out, const void *body,
                              size_t len, const it_platform_set *s,
                              it_errbuf *err)
 {
     memset(out, 0, sizeof(*out));
-    json_t *root = NULL, *kept = NULL;
+    json_t *root = NULL, *kept = NULL, *kept_digests = NULL;
+    bool *keep = NULL;
     char *list = NULL;
     size_t listcap = 1, listlen = 0;
     int rc = -1;
@@ -404,13 +417,17 @@ int it_platform_filter_index(it_platform_filtered *out, const void *body,
     }
     out->total = json_array_size(arr);
     kept = json_array();
+    kept_digests = json_object(); /* of the platform children kept */
+    keep = calloc(out->total ? out->total : 1, sizeof(*keep));
     list = calloc(1, 1);
-    if (!kept || !list)
+    if (!kept || !kept_digests || !keep || !list)
         goto nomem;
     size_t i;
     json_t *d;
     json_array_foreach(arr, i, d)
     {
+        if (attestation_of(d))
+            continue; /* goes with its child, below */
         json_t *pl = json_object_get(d, "platform");
         if (!json_is_object(pl))
             continue;
@@ -420,7 +437,9 @@ int it_platform_filter_index(it_platform_filtered *out, const void *body,
             str_member(pl, "variant"), str_member(pl, "os.version"));
         if (!have.os[0] || !have.arch[0] || !it_platform_set_match(s, &have))
             continue;
-        if (json_array_append(kept, d) != 0)
+        keep[i] = true;
+        const char *dg = str_member(d, "digest");
+        if (dg && json_object_set_new(kept_digests, dg, json_true()) != 0)
             goto nomem;
         char f[140];
         it_platform_format(&have, f, sizeof(f));
@@ -435,6 +454,16 @@ int it_platform_filter_index(it_platform_filtered *out, const void *body,
         }
         listlen +=
             (size_t)sprintf(list + listlen, "%s%s", listlen ? "," : "", f);
+    }
+    /* the children kept, in their order: the matching platforms and the
+     * attestation manifests of those */
+    json_array_foreach(arr, i, d)
+    {
+        const char *of = keep[i] ? NULL : attestation_of(d);
+        if (!keep[i] && !(of && json_object_get(kept_digests, of)))
+            continue;
+        if (json_array_append(kept, d) != 0)
+            goto nomem;
     }
     out->kept = json_array_size(kept);
     out->platforms = list;
@@ -457,6 +486,8 @@ out:
     if (rc != 0)
         it_platform_filtered_clear(out);
     free(list);
+    free(keep);
+    json_decref(kept_digests);
     json_decref(kept);
     json_decref(root);
     return rc;

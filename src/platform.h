@@ -21,6 +21,12 @@
  * other member (mediaType, annotations, subject, ...) and the order of
  * the kept children are unchanged. When every child matches, the source
  * bytes are kept as they are (same digest).
+ *
+ * buildx's attestation manifests (children with annotations
+ * `vnd.docker.reference.type: attestation-manifest` and
+ * `vnd.docker.reference.digest: <child>`, platform unknown/unknown) are
+ * kept exactly when the child they describe is, and are no platform of
+ * their own (not in `platforms`).
  */
 #ifndef IT_PLATFORM_H
 #define IT_PLATFORM_H
@@ -77,7 +83,8 @@ typedef struct it_platform_filtered {
     unsigned char *body; /* the new index; NULL when every child matched */
                          /* (the source bytes stand) */
     size_t len;
-    size_t kept, total; /* children kept / in the source */
+    size_t kept, total; /* children kept (attestations too) / in the */
+                        /* source */
     char *platforms;    /* the kept children's platforms, in order, */
                         /* comma-separated (malloc'd, "" when none) */
 } it_platform_filtered;

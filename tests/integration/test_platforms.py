@@ -91,11 +91,12 @@ class PlatformsTest(unittest.TestCase):
         self.addCleanup(w.cleanup)
         return w
 
-    def args(self, w, platforms, dst_repo='mirror/app', extra=()):
+    def args(self, w, platforms, dst_repo='mirror/app', extra=(),
+             src_repo='multi/app'):
         secrets = ''.join('%s:\n  insecure: true\n' % r.host
                           for r in (self.src, self.dst))
-        rules = '%s/multi/app: %s/%s\n' % (self.src.host, self.dst.host,
-                                           dst_repo)
+        rules = '%s/%s: %s/%s\n' % (self.src.host, src_repo, self.dst.host,
+                                    dst_repo)
         return (['--securityFile', w.write('registry-secret.yaml', secrets),
                  '--ruleFile', w.write('transfer-rule.yaml', rules),
                  '--state-dir', w.state, '--report=' + w.report, '--no-tui',
@@ -206,6 +207,75 @@ class PlatformsTest(unittest.TestCase):
         self.assertEqual(rc, 2, out + err)
         self.assertIn('--platforms', err)
         self.assertIn('unknown architecture', err)
+
+    def push_attestation(self, repo, of_digest, seed):
+        """A buildx attestation manifest (an in-toto statement as its one
+        layer) describing the child of_digest; returns (digest, bytes)."""
+        stmt = json.dumps({'_type': 'https://in-toto.io/Statement/v0.1',
+                           'predicateType': 'https://spdx.dev/Document',
+                           'subject': [{'name': 'x', 'digest': {
+                               'sha256': of_digest.split(':')[1]}}],
+                           'predicate': {'n': seed}}).encode()
+        cfg = b'{"architecture":"unknown","os":"unknown","rootfs":{}}'
+        cdig = push_blob(self.src, repo, cfg)
+        sdig = push_blob(self.src, repo, stmt)
+        body = json.dumps({
+            'schemaVersion': 2, 'mediaType': MT_MANIFEST,
+            'config': {'mediaType': MT_CONFIG, 'size': len(cfg),
+                       'digest': cdig},
+            'layers': [{'mediaType': 'application/vnd.in-toto+json',
+                        'size': len(stmt), 'digest': sdig,
+                        'annotations': {'in-toto.io/predicate-type':
+                                        'https://spdx.dev/Document'}}]}
+        ).encode()
+        return push_manifest(self.src, repo, sha256_digest(body), body,
+                             MT_MANIFEST), body
+
+    def test_4_buildx_attestations_follow_their_platform(self):
+        """buildx's index: 2 platforms + 2 attestation manifests
+        (platform unknown/unknown, annotations naming their child). With
+        --platforms=linux/amd64 the target index holds the amd64 child and
+        its attestation only, and reports one platform."""
+        repo = 'buildx/app'
+        descs, atts, kids = [], [], []
+        for i, arch in enumerate(('amd64', 'arm64')):
+            d, body, _ = push_image(self.src, repo, arch, None, 700 + i)
+            kids.append(d)
+            descs.append({'mediaType': MT_MANIFEST, 'size': len(body),
+                          'digest': d, 'platform': {'architecture': arch,
+                                                    'os': 'linux'}})
+        for i, d in enumerate(kids):
+            a, body = self.push_attestation(repo, d, i)
+            atts.append(a)
+            descs.append({
+                'mediaType': MT_MANIFEST, 'size': len(body), 'digest': a,
+                'platform': {'architecture': 'unknown', 'os': 'unknown'},
+                'annotations': {
+                    'vnd.docker.reference.digest': d,
+                    'vnd.docker.reference.type': 'attestation-manifest'}})
+        push_manifest(self.src, repo, 'v1', json.dumps({
+            'schemaVersion': 2, 'mediaType': MT_INDEX,
+            'manifests': descs}).encode(), MT_INDEX)
+
+        w = self.workdir()
+        rc, out, err = run_it(self.args(w, 'linux/amd64', src_repo=repo,
+                                        dst_repo='buildx/app'))
+        self.assertEqual(rc, 0, out + err)
+        one = self.by_tag(w.load_report())['v1']
+        self.assertEqual(one['status'], 'copied', one)
+        self.assertEqual(one['platforms'], ['linux/amd64'])
+        got = json.loads(skopeo_raw(self.dst, repo, 'v1'))
+        self.assertEqual([m['digest'] for m in got['manifests']],
+                         [kids[0], atts[0]])
+        self.assertEqual(got['manifests'][1]['annotations'][
+            'vnd.docker.reference.digest'], kids[0])
+        for d, want in ((kids[0], True), (atts[0], True), (kids[1], False),
+                        (atts[1], False)):
+            status, _, _ = self.dst.request(
+                'HEAD', '/v2/%s/manifests/%s' % (repo, d),
+                headers={'Accept': MT_MANIFEST},
+                scope='repository:%s:pull' % repo)
+            self.assertEqual(status == 200, want, d)
 
 
 if __name__ == '__main__':

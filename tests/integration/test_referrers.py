@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'fakes'))
 import harness  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
 from referrers_proxy import ReferrersProxy  # noqa: E402
 from harness import (MT, Registry, make_layer, push_blob,  # noqa: E402
                      push_manifest, seed_image, sha256_digest, skopeo_raw)
@@ -89,8 +90,10 @@ class ReferrersTest(unittest.TestCase):
     def test_1_fallback_shapes(self):
         """cosign .sig/.att tags, an SBOM pushed by digest only and found
         through the tag schema, a signature on the SBOM (two levels), a
-        Helm chart and a zstd image alongside."""
-        with Registry() as src, Registry() as dst:
+        Helm chart and a zstd image alongside. The tool reaches both
+        registries through proxies that log the requests of the reruns."""
+        with Registry() as src, Registry() as dst, \
+                FaultProxy(src.host) as ps, FaultProxy(dst.host) as pd:
             repo = 'team/app'
             img = seed_image(src, repo, 'v1', kind='oci', seed=1301)
             subj = {'mediaType': img['media_type'], 'digest': img['digest'],
@@ -151,9 +154,9 @@ class ReferrersTest(unittest.TestCase):
                 MT['oci'])
 
             w = self.workdir()
-            rules = '"%s/%s:v1,chart,zstd": %s/%s\n' % (src.host, repo,
-                                                        dst.host, repo)
-            rc, out, err = run_it(self.args(w, (src, dst), rules))
+            rules = '"%s/%s:v1,chart,zstd": %s/%s\n' % (ps.host, repo,
+                                                        pd.host, repo)
+            rc, out, err = run_it(self.args(w, (ps, pd), rules))
             self.assertEqual(rc, 0, out + err)
             rep = w.load_report()
             self.assertEqual(rep['summary']['referrers_copied'], 4, rep)
@@ -175,10 +178,29 @@ class ReferrersTest(unittest.TestCase):
             self.assertEqual([m['digest'] for m in idx['manifests']],
                              [sig2_d])
 
-            # a rerun: everything present, each referrer skipped
-            rc, out, err = run_it(self.args(w, (src, dst), rules))
+            # a rerun with the same state dir: the journal settles each
+            # image, and its record was written once the referrers were
+            # done, so none is looked for again (no referrers API, tag
+            # schema or cosign tag request, no manifest GET)
+            ps.clear_log()
+            pd.clear_log()
+            rc, out, err = run_it(self.args(w, (ps, pd), rules))
             self.assertEqual(rc, 0, out + err)
             rep = w.load_report()
+            self.assertEqual(rep['summary']['referrers_copied'], 0)
+            self.assertEqual(rep['summary']['referrers_skipped'], 0)
+            seen = [(e['method'], e['path']) for e in ps.log() + pd.log()]
+            self.assertFalse([x for x in seen if '/referrers/' in x[1] or
+                              '/manifests/sha256-' in x[1]], seen)
+            self.assertFalse([x for x in seen if x[0] == 'GET' and
+                              '/manifests/' in x[1]], seen)
+
+            # a rerun with a fresh state dir: everything present by HEAD,
+            # each referrer found again and skipped
+            w3 = self.workdir()
+            rc, out, err = run_it(self.args(w3, (ps, pd), rules))
+            self.assertEqual(rc, 0, out + err)
+            rep = w3.load_report()
             self.assertEqual(rep['summary']['referrers_copied'], 0)
             self.assertEqual(rep['summary']['referrers_skipped'], 4)
 

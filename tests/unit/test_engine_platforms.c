@@ -422,6 +422,83 @@ static void test_dry_run_counts_matching_only(void **state)
     assert_int_equal(memreg_calls(f->m, MR_MANIFEST_PUT, DST, NULL, NULL), 0);
 }
 
+/* SRC/buildx:v1, a buildx index: amd64 and arm64 images (the fixture's
+ * children 0 and 2, pushed into "buildx" too) and an attestation
+ * manifest for each (platform unknown/unknown, annotations naming the
+ * child), attestation i's statement blob in att_blob[i]. */
+static void buildx_index(fx *f, char att[2][72], char att_blob[2][72])
+{
+    char json[4096];
+    size_t off = (size_t)snprintf(json, sizeof(json),
+                                  "{\"schemaVersion\":2,\"mediaType\":\"%s\","
+                                  "\"manifests\":[",
+                                  REG_MT_OCI_INDEX);
+    const int kid[2] = {0, 2};
+    for (int i = 0; i < 2; i++) {
+        char d[72];
+        const char *blobs[] = {f->blob[kid[i]][0], f->blob[kid[i]][1]};
+        memreg_blob(f->m, SRC, "buildx", i ? "cfg-2" : "cfg-0", 10, d);
+        memreg_blob(f->m, SRC, "buildx", i ? "layer-2" : "layer-0", 1000, d);
+        memreg_image(f->m, SRC, "buildx", NULL, blobs, 2, d);
+        assert_string_equal(d, f->child[kid[i]]);
+        off += (size_t)snprintf(
+            json + off, sizeof(json) - off,
+            "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":1,"
+            "\"platform\":{\"os\":\"linux\",\"architecture\":\"%s\"}},",
+            REG_MT_OCI_MANIFEST, d, i ? "arm64" : "amd64");
+    }
+    for (int i = 0; i < 2; i++) {
+        char c[72];
+        memreg_blob(f->m, SRC, "buildx", "att-cfg", 5, c);
+        memreg_blob(f->m, SRC, "buildx", i ? "stmt-1" : "stmt-0", 100,
+                    att_blob[i]);
+        const char *blobs[] = {c, att_blob[i]};
+        memreg_image(f->m, SRC, "buildx", NULL, blobs, 2, att[i]);
+        off += (size_t)snprintf(
+            json + off, sizeof(json) - off,
+            "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":1,"
+            "\"annotations\":{\"vnd.docker.reference.digest\":\"%s\","
+            "\"vnd.docker.reference.type\":\"attestation-manifest\"},"
+            "\"platform\":{\"os\":\"unknown\",\"architecture\":"
+            "\"unknown\"}}",
+            i ? "," : "", REG_MT_OCI_MANIFEST, att[i], f->child[kid[i]]);
+    }
+    snprintf(json + off, sizeof(json) - off, "]}");
+    char d[72];
+    memreg_manifest(f->m, SRC, "buildx", "v1", REG_MT_OCI_INDEX, json, d);
+}
+
+/* buildx's attestation manifests go with the child they describe: the
+ * target index holds the amd64 image and its attestation, the report one
+ * platform; a dry run plans the attestation's blobs too. */
+static void test_buildx_attestations(void **state)
+{
+    fx *f = *state;
+    char att[2][72], att_blob[2][72];
+    buildx_index(f, att, att_blob);
+    f->platforms = "linux/amd64";
+    f->dry_run = true;
+    run(f, "buildx", NULL);
+    assert_int_equal(f->res[0].status, IT_STATUS_PLANNED);
+    assert_int_equal(f->res[0].bytes, (10 + 1000) + (5 + 100));
+    f->dry_run = false;
+    run(f, "buildx", NULL);
+    assert_int_equal(f->nres, 1);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    assert_string_equal(f->res[0].platforms, "linux/amd64");
+    reg_manifest *m = target_manifest(f, "buildx", "v1");
+    assert_non_null(m);
+    assert_int_equal(m->n_children, 2);
+    assert_string_equal(m->children[0].digest, f->child[0]);
+    assert_string_equal(m->children[1].digest, att[0]);
+    reg_manifest_free(m);
+    assert_true(memreg_has_manifest(f->m, DST, "buildx", att[0]));
+    assert_true(memreg_has_blob(f->m, DST, "buildx", att_blob[0]));
+    assert_false(memreg_has_manifest(f->m, DST, "buildx", f->child[2]));
+    assert_false(memreg_has_manifest(f->m, DST, "buildx", att[1]));
+    assert_false(memreg_has_blob(f->m, DST, "buildx", att_blob[1]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +513,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pair_platforms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dry_run_counts_matching_only,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buildx_attestations, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -315,6 +315,81 @@ static void test_hostile_child_platform(void **state)
     it_platform_set_free(&s);
 }
 
+/* buildx's attestation manifests (platform unknown/unknown, annotations
+ * naming the child they describe) go with the child they describe, and
+ * are not counted as platforms. One that comes before its child, and one
+ * naming a child the index does not hold, follow the same rule. */
+static void test_filter_keeps_attestations(void **state)
+{
+    (void)state;
+#define ATT(d, of)                                                             \
+    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","           \
+    "\"digest\":\"" d "\",\"size\":5,\"annotations\":{"                        \
+    "\"vnd.docker.reference.digest\":\"" of "\","                              \
+    "\"vnd.docker.reference.type\":\"attestation-manifest\"},"                 \
+    "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}}"
+#define DE "sha256:" HEX64("e")
+#define DF "sha256:" HEX64("f")
+    static const char *idx =
+        "{\"schemaVersion\":2,"
+        "\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+        "\"manifests\":[" ATT(
+            DD,
+            DC) ","
+                "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                "\"digest\":\"" DA "\",\"size\":10,"
+                "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+                "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                "\"digest\":\"" DC "\",\"size\":12,"
+                "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\","
+                "\"variant\":\"v8\"}}," ATT(DB, DA) "," ATT(DE, DF) "]}";
+#undef ATT
+    it_platform_set s;
+    it_errbuf err = {{0}};
+    char *amd64[] = {"linux/amd64", NULL};
+    assert_int_equal(it_platform_set_parse(&s, amd64, "--platforms", &err), 0);
+    it_platform_filtered f;
+    assert_int_equal(it_platform_filter_index(&f, idx, strlen(idx), &s, &err),
+                     0);
+    assert_int_equal(f.total, 5);
+    assert_int_equal(f.kept, 2);
+    assert_string_equal(f.platforms, "linux/amd64"); /* real ones only */
+    assert_non_null(f.body);
+    reg_manifest *m = NULL;
+    reg_error rerr = {0};
+    assert_int_equal(reg_manifest_parse(&m, NULL, f.body, f.len, &rerr), 0);
+    assert_int_equal(m->n_children, 2);
+    assert_string_equal(m->children[0].digest, DA);
+    assert_string_equal(m->children[1].digest, DB); /* its attestation */
+    reg_manifest_free(m);
+    it_platform_filtered_clear(&f);
+    it_platform_set_free(&s);
+
+    /* arm64: its attestation, listed before it, stays before it */
+    char *arm64[] = {"linux/arm64", NULL};
+    assert_int_equal(it_platform_set_parse(&s, arm64, "--platforms", &err), 0);
+    assert_int_equal(it_platform_filter_index(&f, idx, strlen(idx), &s, &err),
+                     0);
+    assert_string_equal(f.platforms, "linux/arm64/v8");
+    assert_int_equal(reg_manifest_parse(&m, NULL, f.body, f.len, &rerr), 0);
+    assert_int_equal(m->n_children, 2);
+    assert_string_equal(m->children[0].digest, DD);
+    assert_string_equal(m->children[1].digest, DC);
+    reg_manifest_free(m);
+    it_platform_filtered_clear(&f);
+    it_platform_set_free(&s);
+
+    /* no real platform matches: nothing kept, attestations neither */
+    char *win[] = {"windows/amd64", NULL};
+    assert_int_equal(it_platform_set_parse(&s, win, "--platforms", &err), 0);
+    assert_int_equal(it_platform_filter_index(&f, idx, strlen(idx), &s, &err),
+                     0);
+    assert_int_equal(f.kept, 0);
+    assert_null(f.body);
+    it_platform_filtered_clear(&f);
+    it_platform_set_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_filter_index),
         cmocka_unit_test(test_filter_unchanged_when_all_match),
         cmocka_unit_test(test_hostile_child_platform),
+        cmocka_unit_test(test_filter_keeps_attestations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

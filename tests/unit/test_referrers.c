@@ -19,8 +19,10 @@
 #include <string.h>
 
 #include "engine.h"
+#include "journal.h"
 #include "memreg.h"
 #include "progress.h"
+#include "test_util.h"
 
 #define SRC  "src.test"
 #define DST  "dst.test"
@@ -31,6 +33,8 @@ typedef struct fx {
     it_progress *progress;
     it_engine *e;
     bool no_referrers;
+    it_journal *journal; /* NULL: a run without a state dir */
+    void *dir;           /* the state dir's temporary parent */
     pthread_mutex_t lock;
     it_image_result res[16]; /* strings not kept: status and counts */
     char error[16][600];
@@ -74,6 +78,10 @@ static int teardown(void **state)
 {
     fx *f = *state;
     it_engine_free(f->e);
+    if (f->journal)
+        it_journal_close(f->journal);
+    if (f->dir)
+        tu_tmpdir_drop(&f->dir);
     it_progress_free(f->progress);
     memreg_free(f->m);
     pthread_mutex_destroy(&f->lock);
@@ -100,6 +108,7 @@ static void run(fx *f)
     o.on_result = collect;
     o.result_payload = f;
     o.referrers = !f->no_referrers;
+    o.journal = f->journal;
     it_errbuf err = {{0}};
     assert_int_equal(it_engine_start(&f->e, &o, &err), 0);
     char *tags[] = {"1", NULL};
@@ -252,6 +261,108 @@ static void test_rerun_skips_present(void **state)
     assert_true(memreg_has_manifest(f->m, DST, REPO, sig));
 }
 
+/* A state dir (journal) in a fresh temporary dir, its path in statedir. */
+static void open_journal(fx *f, char *statedir, size_t cap)
+{
+    if (!f->dir)
+        assert_int_equal(tu_tmpdir_new(&f->dir, "referrers"), 0);
+    tu_path_in(statedir, cap, f->dir, "state");
+    it_errbuf err = {{0}};
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+}
+
+/* 1 when the journal holds the image record of SRC/app:1 -> DST/app:1. */
+static int journaled(fx *f)
+{
+    char d[80];
+    return it_journal_image_digest(f->journal, SRC "/" REPO ":1",
+                                   DST "/" REPO ":1", d, sizeof(d));
+}
+
+/* A journal rerun (issue 15 5: <= 2 requests per unchanged tag): the
+ * journal's image record was written after the image's referrers were
+ * done, so they are not looked for again: no referrers API, no tag schema
+ * GET, no cosign HEAD, no manifest GET at all. A referrer added since is
+ * picked up by a run without the journal (a fresh state dir). */
+static void test_journal_rerun_no_referrer_requests(void **state)
+{
+    fx *f = *state;
+    char img[72], sbom[72], cosign[72], sig[72], tag[128], statedir[512];
+    image(f, img);
+    artifact(f, "sbom", "application/spdx+json", img, NULL, sbom);
+    tag_schema(f, img, sbom, "application/spdx+json");
+    assert_int_equal(reg_referrers_tag(tag, sizeof(tag), img, ".sig", NULL), 0);
+    artifact(f, "cosign", "application/vnd.dev.cosign.simplesigning.v1+json",
+             NULL, tag, cosign);
+    open_journal(f, statedir, sizeof(statedir));
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    assert_int_equal(f->res[0].referrers_copied, 2);
+    assert_int_equal(journaled(f), 1);
+    assert_int_equal(it_journal_close(f->journal), 0);
+    open_journal(f, statedir, sizeof(statedir));
+    /* a signature added after the first run */
+    artifact(f, "sig", "application/vnd.dev.sigstore.bundle+json", img, NULL,
+             sig);
+    memreg_serve_referrers(f->m, SRC);
+    long refs = memreg_calls(f->m, MR_REFERRERS, NULL, NULL, NULL);
+    long gets = memreg_calls(f->m, MR_MANIFEST_GET, NULL, NULL, NULL);
+    long src_heads = memreg_calls(f->m, MR_MANIFEST_HEAD, SRC, NULL, NULL);
+    long dst_heads = memreg_calls(f->m, MR_MANIFEST_HEAD, DST, NULL, NULL);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_SKIPPED);
+    assert_non_null(strstr(f->error[0], "journal"));
+    assert_int_equal(f->res[0].referrers_copied, 0);
+    assert_int_equal(f->res[0].referrers_skipped, 0);
+    assert_int_equal(memreg_calls(f->m, MR_REFERRERS, NULL, NULL, NULL), refs);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, NULL, NULL, NULL),
+                     gets);
+    /* the source's digest by one HEAD, nothing asked of the target's */
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_HEAD, SRC, NULL, NULL),
+                     src_heads + 1);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_HEAD, DST, NULL, NULL),
+                     dst_heads);
+    assert_false(memreg_has_manifest(f->m, DST, REPO, sig));
+    /* a fresh state dir: present by HEAD, its referrers walked again */
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_SKIPPED);
+    assert_int_equal(f->res[0].referrers_copied, 1);
+    assert_int_equal(f->res[0].referrers_skipped, 2);
+    assert_true(memreg_has_manifest(f->m, DST, REPO, sig));
+}
+
+/* An image found present by HEAD (no journal record) is journaled only
+ * once its referrers are copied: when one fails, no record is written
+ * (a kill in between must not lose the referrers), and the next run
+ * copies them. */
+static void test_present_journaled_after_referrers(void **state)
+{
+    fx *f = *state;
+    char img[72], sbom[72], statedir[512];
+    memreg_serve_referrers(f->m, SRC);
+    image(f, img);
+    artifact(f, "sbom", "application/spdx+json", img, NULL, sbom);
+    f->no_referrers = true; /* a target filled by another tool */
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    f->no_referrers = false;
+    open_journal(f, statedir, sizeof(statedir));
+    /* refused in both passes (the first and the retry pass) */
+    memreg_fail(f->m, MR_MANIFEST_PUT, DST, REPO, sbom, REG_EDENIED, 403, 2);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_FAILED);
+    assert_non_null(strstr(f->error[0], "referrers: "));
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_PUT, DST, REPO, sbom), 2);
+    assert_int_equal(journaled(f), 0);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_SKIPPED);
+    assert_int_equal(f->res[0].referrers_copied, 1);
+    assert_true(memreg_has_manifest(f->m, DST, REPO, sbom));
+    assert_int_equal(journaled(f), 1);
+}
+
 /* --referrers=false: nothing is looked up, nothing copied. */
 static void test_referrers_off(void **state)
 {
@@ -353,6 +464,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rerun_skips_present, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_referrers_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_rerun_no_referrer_requests,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_present_journaled_after_referrers,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_depth_and_cycle, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_referrer_fails_image,
