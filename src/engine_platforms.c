@@ -331,3 +331,15 @@ out:
     reg_manifest_free(m);
     return rc;
 }
+
+/* --verify (FA): the copy's selection, reading nothing but a single
+ * image's config. */
+int eng_platforms_select(it_engine *e, image_ctx *img, reg_manifest **m,
+                         char *why, size_t cap, reg_error *err)
+{
+    free(img->platforms);
+    img->platforms = NULL;
+    img->target_digest[0] = '\0';
+    img->platform_state = IT_PLATFORM_NONE;
+    return apply_filter(e, img, m, why, cap, err);
+}
