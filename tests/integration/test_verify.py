@@ -313,7 +313,8 @@ class PlatformsVerifyTest(unittest.TestCase):
                 rc, out, err = run_it(args + extra)
                 self.assertEqual(rc, 0, (extra, out + err))
                 self.assertIn('1 identical, 0 missing, 0 different, '
-                              '0 incomplete, 0 errors', out)
+                              '0 incomplete, 0 errors, '
+                              '1 not selected (platform)', out)
                 tags = by_tag(w.load_report())
                 self.assertEqual(tags['idx']['status'], 'identical')
                 self.assertEqual(tags['idx']['source_digest'], idx['digest'])
