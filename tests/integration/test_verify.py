@@ -328,6 +328,26 @@ class PlatformsVerifyTest(unittest.TestCase):
                 self.assertIn('not selected (platform)',
                               tags['s390x-only']['error'])
 
+            # The kept child deleted on the target: incomplete, exit 1; the
+            # copy rerun with the filter repairs it (the journal and the
+            # tag's digest would settle it otherwise); verify says 0.
+            arm64 = idx['children'][1]
+            st, _, body = dst.request('DELETE',
+                                      '/v2/multi/manifests/%s' % arm64)
+            self.assertEqual(st, 202, body)
+            plat = ['--platforms=linux/arm64']
+            rc, out, err = run_it(flat + plat + ['--verify'])
+            self.assertEqual(rc, 1, out + err)
+            tags = by_tag(w.load_report())
+            self.assertEqual(tags['idx']['status'], 'incomplete')
+            self.assertEqual(tags['idx']['missing'], ['manifest ' + arm64])
+            rc, out, err = run_it(flat + plat)
+            self.assertEqual(rc, 0, out + err)
+            self.assertEqual(by_tag(w.load_report())['idx']['status'],
+                             'copied')
+            rc, out, err = run_it(flat + plat + ['--verify'])
+            self.assertEqual(rc, 0, out + err)
+
 
 class CcrVerifyTest(unittest.TestCase):
     """--ccrToTcr --verify through the fake Tencent Cloud API (the setup of

@@ -1461,10 +1461,18 @@ static void test_verify_platforms_filtered(void **state)
 }
 
 /* A filtered index whose kept child was deleted on the target is
- * incomplete, naming the child (shallow and deep). */
+ * incomplete, naming the child (shallow and deep), and marked for repair:
+ * the next copy run with the filter copies it again although the journal
+ * and the target tag say the filtered index is there. */
 static void test_verify_platforms_child_deleted(void **state)
 {
     fx *f = *state;
+    void *dir = NULL;
+    char statedir[512];
+    assert_int_equal(tu_tmpdir_new(&dir, "engine"), 0);
+    tu_path_in(statedir, sizeof(statedir), dir, "state");
+    it_errbuf err = {{0}};
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
     char arm64[72], filtered[72], want[128];
     platforms_fixture(f, arm64, filtered);
     memreg_drop_manifest(f->m, DST, "p", arm64);
@@ -1482,6 +1490,27 @@ static void test_verify_platforms_child_deleted(void **state)
         f->e = NULL;
     }
     assert_int_equal(writes(f), w);
+    assert_int_equal(it_journal_image_needs_repair(f->journal, SRC "/p:multi",
+                                                   DST "/p:multi"),
+                     1);
+    /* the copy run with the filter repairs it */
+    f->verify = 0;
+    run(f, 2, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "p:multi")].status,
+                     IT_STATUS_COPIED);
+    assert_true(memreg_has_manifest(f->m, DST, "p", arm64));
+    assert_int_equal(it_journal_image_needs_repair(f->journal, SRC "/p:multi",
+                                                   DST "/p:multi"),
+                     0);
+    it_engine_free(f->e);
+    f->e = NULL;
+    f->verify = 1;
+    run(f, 2, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "p:multi")].verify,
+                     IT_VERIFY_IDENTICAL);
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    tu_tmpdir_drop(&dir);
 }
 
 /* What is absent is listed up to a cap (the rest only counted), however
