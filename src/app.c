@@ -809,12 +809,17 @@ static int print_summary(run *r)
                 r->shard_prefix, st->images_planned, (long long)bytes,
                 st->images_skipped, st->images_failed);
     } else if (o->verify) {
+        /* FA: images a platform filter does not select have no verdict */
+        char nsel[64] = "";
+        if (st->images_platform_skipped)
+            snprintf(nsel, sizeof(nsel), ", %ld not selected (platform)",
+                     st->images_platform_skipped);
         fprintf(out,
                 "verify%s: %s%ld identical, %ld missing, %ld different, %ld "
-                "incomplete, %ld errors%s\n",
+                "incomplete, %ld errors%s%s\n",
                 o->verify > 1 ? " (deep)" : "", r->shard_prefix,
                 st->verify_identical, st->verify_missing, st->verify_different,
-                st->verify_incomplete, st->verify_errors,
+                st->verify_incomplete, st->verify_errors, nsel,
                 r->interrupted ? "; interrupted" : "");
     }
     if (r->planner_err == IT_CCR_EINSTANCE || r->planner_err == IT_CCR_EAUTH) {

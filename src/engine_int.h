@@ -421,6 +421,13 @@ bool eng_referrers_run(it_engine *e, image_ctx *img);
 /* A target refused m, which has foreign layers (issue 13): a static hint
  * naming the registry setting to change, else NULL. */
 const char *eng_foreign_refused(const reg_manifest *m, const reg_error *err);
+/* What refers to manifest `digest` in r's source repository (FA: shared
+ * by the copy and --verify=deep): the referrers API, or where it is not
+ * served the referrers tag schema, and cosign's ".sig", ".att", ".sbom"
+ * tags (those entries carry their tag). *out (caller frees with
+ * reg_referrers_free) or a negative code (err). Reads only. */
+int eng_referrers_list(it_engine *e, repo_ctx *r, const char *digest,
+                       reg_referrers **out, reg_error *err);
 
 /* ---- engine_plan.c */
 /* --dry-run: counts what the image's source manifest (img->digest, known
@@ -463,6 +470,13 @@ int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,
  * every child kept); 1 when no child is kept; or a negative code. */
 int eng_platforms_plan_index(const image_ctx *img, const reg_manifest *m,
                              reg_manifest **out, reg_error *err);
+/* --verify with a platform filter (FA): applies img's filter to m (the
+ * source manifest, read by the caller) as a copy would: *m may be
+ * replaced by the filtered index. 0 = selected (img->target_digest is what
+ * the target tag should have, img->platforms / ->platform_state set),
+ * 1 = not selected (no matching platform; why), or a negative code. */
+int eng_platforms_select(it_engine *e, image_ctx *img, reg_manifest **m,
+                         char *why, size_t cap, reg_error *err);
 
 /* ---- engine_events.c */
 /* Hands ev to every subscriber, its text redacted first (ev->text is

@@ -290,7 +290,13 @@ int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,
     img->platforms = NULL;
     img->target_digest[0] = '\0';
     img->platform_state = IT_PLATFORM_NONE;
-    if ((rc = journal_settles(e, img, src_ref, why, cap, err)) != 0)
+    /* FA: --verify found something under this tag absent: neither the
+     * journal nor the target tag's digest settles it (copied again, what
+     * is there skipped blob by blob) */
+    bool repair = e->o.journal &&
+                  it_journal_image_needs_repair(e->o.journal, img->src_str,
+                                                img->dst_str) == 1;
+    if (!repair && (rc = journal_settles(e, img, src_ref, why, cap, err)) != 0)
         goto out;
     do {
         rc = e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo,
@@ -303,12 +309,12 @@ int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,
         goto out;
     if ((rc = head_target(e, img, dst, err)) != 0)
         goto out;
-    if (strcmp(dst, img->target_digest) == 0) {
+    if (strcmp(dst, img->target_digest) == 0 && !repair) {
         present(e, img);
         snprintf(why, cap, "already present (same %sdigest)",
                  img->platform_state ? "filtered " : "");
         rc = 1;
-    } else if (dst[0] && !e->o.tag_exist_overridden) {
+    } else if (dst[0] && !e->o.tag_exist_overridden && !repair) {
         img->platform_state = IT_PLATFORM_NONE; /* nothing was filtered */
         snprintf(why, cap,
                  "target tag exists with another digest %.19s... and "
@@ -322,4 +328,16 @@ int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,
 out:
     reg_manifest_free(m);
     return rc;
+}
+
+/* --verify (FA): the copy's selection, reading nothing but a single
+ * image's config. */
+int eng_platforms_select(it_engine *e, image_ctx *img, reg_manifest **m,
+                         char *why, size_t cap, reg_error *err)
+{
+    free(img->platforms);
+    img->platforms = NULL;
+    img->target_digest[0] = '\0';
+    img->platform_state = IT_PLATFORM_NONE;
+    return apply_filter(e, img, m, why, cap, err);
 }

@@ -52,11 +52,10 @@ static int seen_add(walk *w, char kind, const char *a, const char *b)
 }
 
 /* What refers to digest on the source: the API, or the tag schema, and
- * the cosign tags. */
-static int src_find(walk *w, const char *digest, reg_referrers **out)
+ * the cosign tags (engine_int.h; --verify=deep uses it too). */
+int eng_referrers_list(it_engine *e, repo_ctx *r, const char *digest,
+                       reg_referrers **out, reg_error *err)
 {
-    it_engine *e = w->e;
-    repo_ctx *r = w->r;
     reg_referrers *list = NULL;
     reg_manifest *m = NULL;
     char tag[REG_DIGEST_LEN + 16];
@@ -65,8 +64,8 @@ static int src_find(walk *w, const char *digest, reg_referrers **out)
     if (atomic_load(&r->src_ref_api) >= 0) {
         do {
             rc = e->ops.referrers_api(e->ops.self, &list, r->src,
-                                      r->pair.src_repo, digest, &w->err);
-        } while (eng_again(e, rc, &w->err, &attempt, "find referrers"));
+                                      r->pair.src_repo, digest, err);
+        } while (eng_again(e, rc, err, &attempt, "find referrers"));
         if (rc == REG_EUNSUPPORTED) {
             atomic_store(&r->src_ref_api, -1);
             rc = 0;
@@ -77,21 +76,21 @@ static int src_find(walk *w, const char *digest, reg_referrers **out)
         }
     }
     if (!list && !(list = calloc(1, sizeof(*list)))) {
-        rc = reg_error_set(&w->err, REG_ENOMEM, "out of memory");
+        rc = reg_error_set(err, REG_ENOMEM, "out of memory");
         goto out;
     }
     if (atomic_load(&r->src_ref_api) < 0) {
         /* The referrers tag schema. */
-        if ((rc = reg_referrers_tag(tag, sizeof(tag), digest, "", &w->err)))
+        if ((rc = reg_referrers_tag(tag, sizeof(tag), digest, "", err)))
             goto out;
         attempt = 0;
         do {
             rc = e->ops.manifest_get(e->ops.self, &m, r->src, r->pair.src_repo,
-                                     tag, &w->err);
-        } while (eng_again(e, rc, &w->err, &attempt, "get referrers tag"));
+                                     tag, err);
+        } while (eng_again(e, rc, err, &attempt, "get referrers tag"));
         if (rc == 0)
             rc = reg_referrers_parse_index(list, m->body, m->len,
-                                           REF_MAX_PER_MANIFEST, &w->err);
+                                           REF_MAX_PER_MANIFEST, err);
         else if (rc == REG_ENOTFOUND)
             rc = 0;
         if (rc != 0)
@@ -102,13 +101,13 @@ static int src_find(walk *w, const char *digest, reg_referrers **out)
          i++) {
         char d[REG_DIGEST_LEN + 1] = "";
         if ((rc = reg_referrers_tag(tag, sizeof(tag), digest,
-                                    cosign_suffixes[i], &w->err)))
+                                    cosign_suffixes[i], err)))
             goto out;
         attempt = 0;
         do {
             rc = e->ops.manifest_head(e->ops.self, r->src, r->pair.src_repo,
-                                      tag, d, &w->err);
-        } while (eng_again(e, rc, &w->err, &attempt, "check cosign tag"));
+                                      tag, d, err);
+        } while (eng_again(e, rc, err, &attempt, "check cosign tag"));
         if (rc == REG_ENOTFOUND) {
             rc = 0;
             continue;
@@ -116,21 +115,26 @@ static int src_find(walk *w, const char *digest, reg_referrers **out)
         if (rc != 0)
             goto out;
         reg_referrer x = {.digest = d, .size = -1, .tag = tag};
-        if ((rc = reg_referrers_add(list, &x, REF_MAX_PER_MANIFEST, &w->err)))
+        if ((rc = reg_referrers_add(list, &x, REF_MAX_PER_MANIFEST, err)))
             goto out;
     }
     if (list->n > REF_MAX_PER_MANIFEST)
-        rc = reg_error_set(&w->err, REG_ELIMIT, "more than %d referrers",
+        rc = reg_error_set(err, REG_ELIMIT, "more than %d referrers",
                            REF_MAX_PER_MANIFEST);
 out:
     reg_manifest_free(m);
     if (rc != 0) {
-        reg_error_prefix(&w->err, "referrers of %.19s...: ", digest);
+        reg_error_prefix(err, "referrers of %.19s...: ", digest);
         reg_referrers_free(list);
         list = NULL;
     }
     *out = list;
     return rc;
+}
+
+static int src_find(walk *w, const char *digest, reg_referrers **out)
+{
+    return eng_referrers_list(w->e, w->r, digest, out, &w->err);
 }
 
 typedef struct ref_progress {

@@ -14,7 +14,17 @@
  * (with its media type) and HEAD on the target; an index is read once
  * (GET on the source) and each child is HEADed on the target by digest.
  * --verify=deep also reads every manifest from the target and HEADs each
- * blob there (once per target repository per run).
+ * blob there (once per target repository per run), and finds the source
+ * referrers of the image's manifests as the copy does (the root and each
+ * child of an index, then what refers to those; not with
+ * --referrers=false) and HEADs each one on the target.
+ *
+ * With a platform filter (--platforms, a rule's `platforms:`) the source
+ * manifest is read and filtered as a copy would: the target tag must have
+ * the filtered index's digest (both digests go into the result) and the
+ * kept children must be present. An image the filter does not select is
+ * not verified: it ends skipped, "not selected (platform)", and counts in
+ * no verdict.
  *
  * The digests compared are the ones the registries name
  * (Docker-Content-Digest). For a schema 1 signed manifest that is the
@@ -30,6 +40,9 @@
 
 /* --verify=deep remembers at most this many blobs seen present. */
 #define ENG_VERIFIED_MAX (1u << 20)
+/* Referrers checked, as the copy walks them (engine_referrers.c). */
+#define VREF_MAX_DEPTH 4
+#define VREF_MAX       1024 /* referrers checked for one image */
 
 void eng_verify_clear(image_ctx *img)
 {
@@ -111,18 +124,86 @@ static int get(it_engine *e, it_regclient *c, const char *repo, const char *ref,
     return rc;
 }
 
-/* Deep verify's hook for referrers (issue 13 §1, copied by another part
- * of the engine): every referrer of manifest `digest` present on the
- * target, each one absent noted with add_missing. Checks nothing yet:
- * returns 0. */
-static int verify_referrers(it_engine *e, image_ctx *img, const char *digest,
-                            reg_error *err)
+/* Deep: the referrers of one image, walked like the copy walks them. */
+typedef struct vref {
+    it_strmap *seen; /* "w digest" walked, "c digest tag" checked */
+    size_t total;
+} vref;
+
+/* 1 when key was not in the set (and is now), 0, or a negative code. */
+static int vref_add(vref *v, char kind, const char *a, const char *b,
+                    reg_error *err)
 {
-    (void)e;
-    (void)img;
-    (void)digest;
-    (void)err;
-    return 0;
+    char key[400];
+    snprintf(key, sizeof(key), "%c %s %s", kind, a, b ? b : "");
+    if (it_strmap_get(v->seen, key))
+        return 0;
+    if (it_strmap_put(v->seen, key, (void *)1) != 0)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    return 1;
+}
+
+/* Every source referrer of manifest `digest` present on the target (by
+ * digest, a cosign one under its tag with the same digest), then what
+ * refers to those in turn. Absent ones are noted; 0 or an error. */
+static int verify_referrers(it_engine *e, image_ctx *img, vref *v,
+                            const char *digest, int depth, reg_error *err)
+{
+    repo_ctx *r = img->repo;
+    reg_referrers *list = NULL;
+    int rc = vref_add(v, 'w', digest, NULL, err);
+    if (rc <= 0 || depth >= VREF_MAX_DEPTH)
+        return rc < 0 ? rc : 0;
+    if ((rc = eng_referrers_list(e, r, digest, &list, err)) != 0)
+        return rc;
+    for (size_t i = 0; i < list->n && rc == 0; i++) {
+        const reg_referrer *x = &list->v[i];
+        int fresh = vref_add(v, 'c', x->digest, x->tag, err);
+        if (fresh <= 0) {
+            rc = fresh;
+            continue;
+        }
+        if (++v->total > VREF_MAX) {
+            rc =
+                reg_error_set(err, REG_ELIMIT,
+                              "more than %d referrers for one image", VREF_MAX);
+            break;
+        }
+        char have[REG_DIGEST_LEN + 1] = "";
+        rc = head(e, img->dst, r->pair.dst_repo, x->tag ? x->tag : x->digest,
+                  have, NULL, "check referrer", err);
+        if (rc == REG_ENOTFOUND || (rc == 0 && strcmp(have, x->digest) != 0)) {
+            add_missing(img, "referrer", x->tag ? x->tag : x->digest);
+            rc = 0;
+        } else if (rc != 0) {
+            reg_error_prefix(err, "referrer %.19s...: ", x->digest);
+        }
+    }
+    for (size_t i = 0; i < list->n && rc == 0; i++)
+        rc = verify_referrers(e, img, v, list->v[i].digest, depth + 1, err);
+    reg_referrers_free(list);
+    return rc;
+}
+
+/* Deep: the referrers of the image (source digest `digest`) and of each
+ * child of its index m (NULL: a single image), as the copy walks them;
+ * the image's own manifests are no one's referrers here. */
+static int verify_image_referrers(it_engine *e, image_ctx *img,
+                                  const char *digest, const reg_manifest *m,
+                                  reg_error *err)
+{
+    vref v = {.seen = it_strmap_new()};
+    int rc = v.seen ? 0 : reg_error_set(err, REG_ENOMEM, "out of memory");
+    for (size_t i = 0; rc >= 0 && m && i < m->n_children; i++)
+        rc = vref_add(&v, 'c', m->children[i].digest, NULL, err);
+    if (rc >= 0)
+        rc = vref_add(&v, 'c', digest, NULL, err);
+    if (rc >= 0)
+        rc = verify_referrers(e, img, &v, digest, 0, err);
+    for (size_t i = 0; rc == 0 && m && i < m->n_children; i++)
+        rc = verify_referrers(e, img, &v, m->children[i].digest, 0, err);
+    it_strmap_free(v.seen, NULL);
+    return rc < 0 ? rc : 0;
 }
 
 /* Deep: the blob answers HEAD in the target repository (each one asked
@@ -162,8 +243,8 @@ static int blob_present(it_engine *e, image_ctx *img, const char *digest,
     return rc;
 }
 
-/* Deep: manifest `digest` read from the target, its blobs and referrers
- * present there. For an index, the children are the caller's. */
+/* Deep: manifest `digest` read from the target, its blobs present there.
+ * For an index, the children (and the referrers) are the caller's. */
 static int deep_manifest(it_engine *e, image_ctx *img, const char *digest,
                          reg_manifest **out, reg_error *err)
 {
@@ -177,8 +258,6 @@ static int deep_manifest(it_engine *e, image_ctx *img, const char *digest,
     }
     for (size_t i = 0; rc == 0 && m && i < m->n_blobs; i++)
         rc = blob_present(e, img, m->blobs[i].digest, err);
-    if (rc == 0)
-        rc = verify_referrers(e, img, digest, err);
     if (rc == 0 && out) {
         *out = m;
         m = NULL;
@@ -218,19 +297,57 @@ static int verify_children(it_engine *e, image_ctx *img, const reg_manifest *m,
     return 0;
 }
 
-/* The verdict, or a negative code (err) for `error`. */
+/* With a platform filter: reads the source manifest into *m and filters
+ * it as a copy would; want gets the digest the target tag should have.
+ * 0 = selected, 1 = not selected (why), or a negative code. */
+static int select_platforms(it_engine *e, image_ctx *img, reg_manifest **m,
+                            char want[REG_DIGEST_LEN + 1], char *why,
+                            size_t cap, reg_error *err)
+{
+    repo_ctx *r = img->repo;
+    char no[400] = "";
+    int rc = get(e, r->src, r->pair.src_repo, img->digest, m,
+                 "get source manifest", err);
+    if (rc != 0) {
+        reg_error_prefix(err, "get source manifest: ");
+        return rc;
+    }
+    rc = eng_platforms_select(e, img, m, no, sizeof(no), err);
+    if (rc == 1) {
+        snprintf(why, cap, "not selected (platform): %s", no);
+        return 1;
+    }
+    if (rc != 0)
+        return rc;
+    memcpy(want, img->target_digest, REG_DIGEST_LEN + 1);
+    /* the result names what the target has (want when identical) */
+    img->target_digest[0] = '\0';
+    return 0;
+}
+
+/* The verdict (img->verify; IT_VERIFY_NONE for an image the platform
+ * filter does not select), or a negative code (err) for `error`. */
 static int verdict(it_engine *e, image_ctx *img, const char *src_ref, char *why,
                    size_t cap, reg_error *err)
 {
     repo_ctx *r = img->repo;
     char *mt = NULL;
     reg_manifest *m = NULL;
+    char want[REG_DIGEST_LEN + 1];
     int rc = head(e, r->src, r->pair.src_repo, src_ref, img->digest, &mt,
                   "check source", err);
     if (rc != 0) {
         reg_error_prefix(err, "check source");
         goto out;
     }
+    memcpy(want, img->digest, sizeof(want));
+    if (r->platforms &&
+        (rc = select_platforms(e, img, &m, want, why, cap, err)) != 0) {
+        if (rc > 0)
+            rc = 0; /* not selected: no verdict */
+        goto out;
+    }
+    bool filtered = strcmp(want, img->digest) != 0;
     /* A tag the target's listing does not have is missing without a
      * request; a digest (or an unlisted target) is asked. */
     bool by_digest = strncmp(img->dst_ref, "sha256:", 7) == 0;
@@ -253,19 +370,30 @@ static int verdict(it_engine *e, image_ctx *img, const char *src_ref, char *why,
                  by_digest ? "such manifest" : "such tag");
         goto out;
     }
-    if (strcmp(img->digest, img->dst_digest) != 0) {
+    if (strcmp(want, img->dst_digest) != 0) {
         img->verify = IT_VERIFY_DIFFERENT;
-        snprintf(why, cap, "different: the target has %s, the source %s",
-                 img->dst_digest, img->digest);
+        if (filtered)
+            snprintf(why, cap,
+                     "different: the target has %s, the source index "
+                     "filtered by platform %s (the source %s)",
+                     img->dst_digest, want, img->digest);
+        else
+            snprintf(why, cap, "different: the target has %s, the source %s",
+                     img->dst_digest, img->digest);
         goto out;
     }
     /* Same digest. An index's children (and, deep, every manifest's
-     * blobs) must be there too. The source is read only for an index (or
-     * when its HEAD named no media type). */
+     * blobs and the referrers) must be there too. The source is read
+     * only for an index (or when its HEAD named no media type), or for
+     * a platform filter (read above). */
     bool index = index_type(mt);
     if (e->o.verify >= 2) {
-        rc = deep_manifest(e, img, img->digest, &m, err);
+        reg_manifest_free(m);
+        m = NULL;
+        rc = deep_manifest(e, img, want, &m, err);
         index = m && reg_manifest_is_index(m);
+    } else if (m) {
+        index = reg_manifest_is_index(m);
     } else if (index || !mt) {
         rc = get(e, r->src, r->pair.src_repo, img->digest, &m,
                  "get source index", err);
@@ -273,6 +401,9 @@ static int verdict(it_engine *e, image_ctx *img, const char *src_ref, char *why,
     }
     if (rc == 0 && index)
         rc = verify_children(e, img, m, 0, err);
+    /* Deep: the referrers (issue 13 §2), unless --referrers=false */
+    if (rc == 0 && e->o.verify >= 2 && e->o.referrers)
+        rc = verify_image_referrers(e, img, img->digest, index ? m : NULL, err);
     if (rc != 0)
         goto out;
     if (img->nmissing || img->missing_more) {
@@ -282,7 +413,8 @@ static int verdict(it_engine *e, image_ctx *img, const char *src_ref, char *why,
                  img->nmissing + img->missing_more > 1 ? ", ..." : "");
     } else {
         img->verify = IT_VERIFY_IDENTICAL;
-        snprintf(why, cap, "identical");
+        snprintf(why, cap, "identical%s",
+                 filtered ? " (the source index filtered by platform)" : "");
     }
 out:
     free(mt);
@@ -300,10 +432,10 @@ void eng_verify_image(it_engine *e, image_ctx *img, const char *src_ref)
         img->verify = IT_VERIFY_ERROR;
         snprintf(why, sizeof(why), "%s", err.msg);
     }
-    eng_image_finish(e, img,
-                     img->verify == IT_VERIFY_IDENTICAL ? IT_STATUS_SKIPPED
-                                                        : IT_STATUS_FAILED,
-                     why);
+    /* identical, or not selected by the platform filter (no verdict) */
+    bool fine =
+        img->verify == IT_VERIFY_IDENTICAL || img->verify == IT_VERIFY_NONE;
+    eng_image_finish(e, img, fine ? IT_STATUS_SKIPPED : IT_STATUS_FAILED, why);
 }
 
 const char *it_verify_status_name(it_verify_status s)

@@ -50,6 +50,8 @@ typedef struct fx {
     int64_t window_ms;
     bool adaptive;
     atomic_llong clock_ms;
+    /* FA: --verify with --platforms (comma-separated specs, NULL = none) */
+    const char *platforms;
 } fx;
 
 static char *dup0(const char *s)
@@ -172,6 +174,7 @@ static void start(fx *f, int routines, int retry)
     o.retry_window_ms = f->window_ms;
     o.adaptive = f->adaptive;
     o.now_ms = fake_now;
+    o.platforms = f->platforms; /* FA */
     if (f->sub.fn) {
         o.subscribers = &f->sub;
         o.nsubscribers = 1;
@@ -1269,7 +1272,8 @@ static long writes(fx *f)
 {
     return memreg_calls(f->m, MR_MANIFEST_PUT, NULL, NULL, NULL) +
            memreg_calls(f->m, MR_BLOB_MOUNT, NULL, NULL, NULL) +
-           memreg_calls(f->m, MR_BLOB_COPY, NULL, NULL, NULL);
+           memreg_calls(f->m, MR_BLOB_COPY, NULL, NULL, NULL) +
+           memreg_calls(f->m, MR_MANIFEST_DELETE, NULL, NULL, NULL);
 }
 
 /* Copies repository a (tags same, also, other, multi, broken), then
@@ -1543,6 +1547,141 @@ static void test_verify_repairs_incomplete(void **state)
     tu_tmpdir_drop(&dir);
 }
 
+/* FA: repository "p" copied with --platforms=linux/amd64,linux/arm64: an
+ * index of three images (amd64, arm64, s390x; the arm64 one's digest in
+ * arm64) becomes a filtered index on the target; a single s390x image is
+ * not selected, a single amd64 one is copied. The filtered index's digest
+ * in filtered. */
+static void platforms_fixture(fx *f, char arm64[72], char filtered[72])
+{
+    char c[72], k[3][72], kid[3][72], idx[72];
+    memreg_blob(f->m, SRC, "p", "cfg", 10, c);
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "pk%d", i);
+        memreg_blob(f->m, SRC, "p", name, 100, k[i]);
+        const char *b[] = {c, k[i]};
+        memreg_image(f->m, SRC, "p", NULL, b, 2, kid[i]);
+    }
+    memcpy(arm64, kid[1], 72);
+    const char *kids[] = {kid[0], kid[1], kid[2]};
+    memreg_index(f->m, SRC, "p", "multi", kids, 3, idx);
+    image_cfg(f, "p", "s390x", "{\"os\":\"linux\",\"architecture\":\"s390x\"}",
+              "ps");
+    image_cfg(f, "p", "amd64", "{\"os\":\"linux\",\"architecture\":\"amd64\"}",
+              "pa");
+    f->platforms = "linux/amd64,linux/arm64";
+    const char *pairs[] = {"p p"};
+    run(f, 2, 1, pairs, 1);
+    assert_int_equal(result(f, "p:multi")->status, IT_STATUS_COPIED);
+    assert_int_equal(result(f, "p:amd64")->status, IT_STATUS_COPIED);
+    assert_int_equal(result(f, "p:s390x")->status, IT_STATUS_SKIPPED);
+    assert_false(dst_has_tag(f, "p", "s390x"));
+    memreg_tag_digest(f->m, DST, "p", "multi", filtered);
+    assert_string_not_equal(filtered, idx);
+    it_engine_free(f->e);
+    f->e = NULL;
+}
+
+/* --verify with the copy's --platforms: the filtered index is identical
+ * (both digests in the result), the image the filter does not select is
+ * skipped as "not selected (platform)" and counts in no verdict; shallow
+ * and deep; nothing written. Without the filter the same target tag is
+ * different. */
+static void test_verify_platforms_filtered(void **state)
+{
+    fx *f = *state;
+    char arm64[72], filtered[72];
+    platforms_fixture(f, arm64, filtered);
+    const char *pairs[] = {"p p"};
+    long w = writes(f);
+    for (int deep = 1; deep <= 2; deep++) {
+        f->verify = deep;
+        run(f, 2, 1, pairs, 1);
+        const it_image_result *m = &f->res[last_result(f, "p:multi")];
+        assert_int_equal(m->verify, IT_VERIFY_IDENTICAL);
+        assert_int_equal(m->status, IT_STATUS_SKIPPED);
+        assert_string_equal(m->target_digest, filtered);
+        assert_string_not_equal(m->digest, filtered);
+        assert_int_equal(f->res[last_result(f, "p:amd64")].verify,
+                         IT_VERIFY_IDENTICAL);
+        const it_image_result *s = &f->res[last_result(f, "p:s390x")];
+        assert_int_equal(s->verify, IT_VERIFY_NONE);
+        assert_int_equal(s->status, IT_STATUS_SKIPPED);
+        assert_non_null(strstr(s->error, "not selected (platform)"));
+        it_engine_stats st;
+        it_engine_stats_get(f->e, &st);
+        assert_int_equal(st.verify_identical, 2);
+        assert_int_equal(st.verify_missing + st.verify_different +
+                             st.verify_incomplete + st.verify_errors,
+                         0);
+        assert_int_equal(st.images_failed, 0);
+        assert_int_equal(st.images_platform_skipped, 1);
+        it_engine_free(f->e);
+        f->e = NULL;
+    }
+    assert_int_equal(writes(f), w);
+    /* the filter is what makes the index identical */
+    f->platforms = NULL;
+    f->verify = 1;
+    run(f, 2, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "p:multi")].verify,
+                     IT_VERIFY_DIFFERENT);
+}
+
+/* A filtered index whose kept child was deleted on the target is
+ * incomplete, naming the child (shallow and deep), and marked for repair:
+ * the next copy run with the filter copies it again although the journal
+ * and the target tag say the filtered index is there. */
+static void test_verify_platforms_child_deleted(void **state)
+{
+    fx *f = *state;
+    void *dir = NULL;
+    char statedir[512];
+    assert_int_equal(tu_tmpdir_new(&dir, "engine"), 0);
+    tu_path_in(statedir, sizeof(statedir), dir, "state");
+    it_errbuf err = {{0}};
+    assert_int_equal(it_journal_open(&f->journal, statedir, NULL, &err), 0);
+    char arm64[72], filtered[72], want[128];
+    platforms_fixture(f, arm64, filtered);
+    memreg_drop_manifest(f->m, DST, "p", arm64);
+    snprintf(want, sizeof(want), "manifest %s", arm64);
+    const char *pairs[] = {"p p"};
+    long w = writes(f);
+    for (int deep = 1; deep <= 2; deep++) {
+        f->verify = deep;
+        run(f, 2, 1, pairs, 1);
+        size_t i = last_result(f, "p:multi");
+        assert_int_equal(f->res[i].verify, IT_VERIFY_INCOMPLETE);
+        assert_string_equal(f->missing[i], want);
+        assert_string_equal(f->res[i].target_digest, filtered);
+        it_engine_free(f->e);
+        f->e = NULL;
+    }
+    assert_int_equal(writes(f), w);
+    assert_int_equal(it_journal_image_needs_repair(f->journal, SRC "/p:multi",
+                                                   DST "/p:multi"),
+                     1);
+    /* the copy run with the filter repairs it */
+    f->verify = 0;
+    run(f, 2, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "p:multi")].status,
+                     IT_STATUS_COPIED);
+    assert_true(memreg_has_manifest(f->m, DST, "p", arm64));
+    assert_int_equal(it_journal_image_needs_repair(f->journal, SRC "/p:multi",
+                                                   DST "/p:multi"),
+                     0);
+    it_engine_free(f->e);
+    f->e = NULL;
+    f->verify = 1;
+    run(f, 2, 1, pairs, 1);
+    assert_int_equal(f->res[last_result(f, "p:multi")].verify,
+                     IT_VERIFY_IDENTICAL);
+    assert_int_equal(it_journal_close(f->journal), 0);
+    f->journal = NULL;
+    tu_tmpdir_drop(&dir);
+}
+
 /* What is absent is listed up to a cap (the rest only counted), however
  * many children a (hostile) index names. */
 static void test_verify_missing_capped(void **state)
@@ -1767,6 +1906,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_verify_missing_capped, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_verify_platforms_filtered, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_platforms_child_deleted,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

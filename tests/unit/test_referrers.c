@@ -39,6 +39,8 @@ typedef struct fx {
     it_image_result res[16]; /* strings not kept: status and counts */
     char error[16][600];
     size_t nres;
+    int verify;            /* FA: --verify (0 off, 1 shallow, 2 deep) */
+    char missing[16][600]; /* FA: each result's missing, joined by ' | ' */
 } fx;
 
 static void collect(void *payload, const it_image_result *r)
@@ -51,6 +53,13 @@ static void collect(void *payload, const it_image_result *r)
                  r->error ? r->error : "");
         f->res[f->nres].source = f->res[f->nres].target = NULL;
         f->res[f->nres].digest = f->res[f->nres].error = NULL;
+        f->missing[f->nres][0] = '\0'; /* FA */
+        for (size_t i = 0; i < r->nmissing; i++)
+            snprintf(f->missing[f->nres] + strlen(f->missing[f->nres]),
+                     sizeof(f->missing[0]) - strlen(f->missing[f->nres]),
+                     "%s%s", i ? " | " : "", r->missing[i]);
+        f->res[f->nres].missing = NULL;
+        f->res[f->nres].target_digest = f->res[f->nres].platforms = NULL;
         f->nres++;
     }
     pthread_mutex_unlock(&f->lock);
@@ -109,6 +118,7 @@ static void run(fx *f)
     o.result_payload = f;
     o.referrers = !f->no_referrers;
     o.journal = f->journal;
+    o.verify = f->verify; /* FA */
     it_errbuf err = {{0}};
     assert_int_equal(it_engine_start(&f->e, &o, &err), 0);
     char *tags[] = {"1", NULL};
@@ -455,6 +465,136 @@ static void test_foreign_layer_not_fetched(void **state)
     assert_int_equal(f->res[0].bytes, 10);
 }
 
+/* FA: writes to any registry so far. */
+static long writes(fx *f)
+{
+    return memreg_calls(f->m, MR_MANIFEST_PUT, NULL, NULL, NULL) +
+           memreg_calls(f->m, MR_BLOB_MOUNT, NULL, NULL, NULL) +
+           memreg_calls(f->m, MR_BLOB_COPY, NULL, NULL, NULL) +
+           memreg_calls(f->m, MR_MANIFEST_DELETE, NULL, NULL, NULL);
+}
+
+/* FA: SRC/app:1 with an SBOM pushed by digest (tag schema), a signature
+ * on the SBOM, and a cosign signature tag, copied to DST. */
+static void referrers_fixture(fx *f, char sbom[72], char sig2[72],
+                              char cosign_tag[128])
+{
+    char img[72], cosign[72];
+    image(f, img);
+    artifact(f, "sbom", "application/spdx+json", img, NULL, sbom);
+    tag_schema(f, img, sbom, "application/spdx+json");
+    artifact(f, "sig2", "application/vnd.dev.sigstore.bundle+json", sbom, NULL,
+             sig2);
+    tag_schema(f, sbom, sig2, "application/vnd.dev.sigstore.bundle+json");
+    assert_int_equal(reg_referrers_tag(cosign_tag, 128, img, ".sig", NULL), 0);
+    artifact(f, "cosign", "application/vnd.dev.cosign.simplesigning.v1+json",
+             NULL, cosign_tag, cosign);
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    assert_int_equal(f->res[0].referrers_copied, 3);
+}
+
+/* FA: --verify=deep finds every referrer present (identical), then one
+ * deleted on the target (incomplete, named), then the cosign tag deleted
+ * (named by its tag); shallow verify does not look at referrers; nothing
+ * is written. */
+static void test_verify_deep_referrers(void **state)
+{
+    fx *f = *state;
+    char sbom[72], sig2[72], cosign_tag[128], want[800];
+    referrers_fixture(f, sbom, sig2, cosign_tag);
+    long w = writes(f);
+    long h_sbom = memreg_calls(f->m, MR_MANIFEST_HEAD, DST, REPO, sbom);
+    long h_sig2 = memreg_calls(f->m, MR_MANIFEST_HEAD, DST, REPO, sig2);
+    long h_cosign = memreg_calls(f->m, MR_MANIFEST_HEAD, DST, REPO, cosign_tag);
+    f->verify = 2;
+    run(f);
+    assert_int_equal(f->res[0].verify, IT_VERIFY_IDENTICAL);
+    assert_int_equal(f->res[0].status, IT_STATUS_SKIPPED);
+    /* each referrer asked on the target, once */
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_HEAD, DST, REPO, sbom),
+                     h_sbom + 1);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_HEAD, DST, REPO, sig2),
+                     h_sig2 + 1);
+    assert_int_equal(
+        memreg_calls(f->m, MR_MANIFEST_HEAD, DST, REPO, cosign_tag),
+        h_cosign + 1);
+    memreg_drop_manifest(f->m, DST, REPO, sbom);
+    run(f);
+    assert_int_equal(f->res[0].verify, IT_VERIFY_INCOMPLETE);
+    assert_int_equal(f->res[0].status, IT_STATUS_FAILED);
+    snprintf(want, sizeof(want), "referrer %s", sbom);
+    assert_string_equal(f->missing[0], want);
+    assert_non_null(strstr(f->error[0], "incomplete"));
+    /* shallow: referrers not checked */
+    f->verify = 1;
+    run(f);
+    assert_int_equal(f->res[0].verify, IT_VERIFY_IDENTICAL);
+    /* the cosign signature gone: named by its tag */
+    char cd[72];
+    memreg_tag_digest(f->m, DST, REPO, cosign_tag, cd);
+    memreg_drop_manifest(f->m, DST, REPO, cd);
+    f->verify = 2;
+    run(f);
+    assert_int_equal(f->res[0].verify, IT_VERIFY_INCOMPLETE);
+    snprintf(want, sizeof(want), "referrer %s | referrer %s", sbom, cosign_tag);
+    assert_string_equal(f->missing[0], want);
+    assert_int_equal(writes(f), w);
+}
+
+/* FA: with --referrers=false, --verify=deep does not look for referrers:
+ * one deleted on the target goes unnoticed, and the source's referrers
+ * API, tag schema and cosign tags are not asked. */
+static void test_verify_deep_referrers_off(void **state)
+{
+    fx *f = *state;
+    char sbom[72], sig2[72], cosign_tag[128], schema_tag[128], img[72];
+    referrers_fixture(f, sbom, sig2, cosign_tag);
+    memreg_drop_manifest(f->m, DST, REPO, sbom);
+    memreg_tag_digest(f->m, SRC, REPO, "1", img);
+    assert_int_equal(
+        reg_referrers_tag(schema_tag, sizeof(schema_tag), img, "", NULL), 0);
+    long w = writes(f);
+    long refs = memreg_calls(f->m, MR_REFERRERS, NULL, NULL, NULL);
+    long schema = memreg_calls(f->m, MR_MANIFEST_GET, SRC, REPO, schema_tag);
+    long cosign = memreg_calls(f->m, MR_MANIFEST_HEAD, SRC, REPO, cosign_tag);
+    f->no_referrers = true;
+    f->verify = 2;
+    run(f);
+    assert_int_equal(f->res[0].verify, IT_VERIFY_IDENTICAL);
+    assert_int_equal(memreg_calls(f->m, MR_REFERRERS, NULL, NULL, NULL), refs);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, SRC, REPO, schema_tag),
+                     schema);
+    assert_int_equal(
+        memreg_calls(f->m, MR_MANIFEST_HEAD, SRC, REPO, cosign_tag), cosign);
+    assert_int_equal(writes(f), w);
+    /* the same with referrers on: noticed */
+    f->no_referrers = false;
+    run(f);
+    assert_int_equal(f->res[0].verify, IT_VERIFY_INCOMPLETE);
+}
+
+/* FA: the source serves the referrers API: deep verify finds the
+ * referrer through it. */
+static void test_verify_deep_referrers_api(void **state)
+{
+    fx *f = *state;
+    char img[72], sbom[72], want[200];
+    memreg_serve_referrers(f->m, SRC);
+    image(f, img);
+    artifact(f, "sbom", "application/spdx+json", img, NULL, sbom);
+    run(f);
+    assert_int_equal(f->res[0].referrers_copied, 1);
+    f->verify = 2;
+    run(f);
+    assert_int_equal(f->res[0].verify, IT_VERIFY_IDENTICAL);
+    memreg_drop_manifest(f->m, DST, REPO, sbom);
+    run(f);
+    assert_int_equal(f->res[0].verify, IT_VERIFY_INCOMPLETE);
+    snprintf(want, sizeof(want), "referrer %s", sbom);
+    assert_string_equal(f->missing[0], want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +613,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failing_referrer_fails_image,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_layer_not_fetched, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_deep_referrers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_deep_referrers_off, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_deep_referrers_api, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
