@@ -497,30 +497,16 @@ static int list_pages(reg_client *c, const listing *ls, reg_error *err)
             goto cleanup;
 
         char *next = NULL;
-        if (resp.link != NULL && reg_link_next(&next, resp.link) != REG_OK) {
-            rc = reg_error_set(err, REG_ERR, "%s: bad Link header", ls->what);
+        rc = reg__next_page(&next, url, resp.link, err);
+        reg_resp_free(&resp);
+        if (rc != REG_OK) {
+            reg_error_prefix(err, "%s: ", ls->what);
             goto cleanup;
         }
-        reg_resp_free(&resp);
         if (next == NULL)
             break;
-        /* Resolve against the page we just read. */
-        char *abs = reg_url_resolve(url, next);
-        free(next);
-        if (abs == NULL) {
-            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
-            goto cleanup;
-        }
-        /* From the network: no control bytes or spaces, http(s) only. */
-        char *checked = NULL;
-        rc = reg__url_check(&checked, abs, "next-page Link", err);
-        free(abs);
-        if (rc != REG_OK) {
-            reg_error_prefix(err, "%s", ls->what);
-            goto cleanup;
-        }
         free(url);
-        url = checked;
+        url = next;
     }
 cleanup:
     free(seen.slots);
@@ -737,6 +723,27 @@ cleanup:
     return rc;
 }
 
+/* POST /v2/<repo>/blobs/uploads/: an upload session, its URL in
+ * resp->location (202 with a Location), or an error naming `what`. */
+static int open_upload(reg_client *c, const char *repo, const char *what,
+                       reg_resp *resp, reg_error *err)
+{
+    reg_req post = {.method = "POST",
+                    .repo = repo,
+                    .actions = "pull,push",
+                    .max_response = 64 * 1024};
+    int rc = repo_call(c, &post, "/blobs/uploads/", NULL, ANY_STATUS, what,
+                       resp, err);
+    if (rc != REG_OK)
+        return rc;
+    if (resp->status == 202 && resp->location != NULL)
+        return REG_OK;
+    if (resp->status == 202)
+        return reg_error_set(err, REG_ERR,
+                             "%s: upload started without a Location", what);
+    return http_fail(err, resp, what);
+}
+
 int reg_blob_upload(reg_client *c, const char *repo, const void *data,
                     size_t len, const char *expect_digest, reg_error *err)
 {
@@ -754,22 +761,9 @@ int reg_blob_upload(reg_client *c, const char *repo, const void *data,
     if (expect_digest != NULL && strcmp(expect_digest, digest) != 0)
         return reg_error_set(err, REG_EDIGEST, "%s: expected digest %s", what,
                              expect_digest);
-    reg_req post = {.method = "POST",
-                    .repo = repo,
-                    .actions = "pull,push",
-                    .max_response = 64 * 1024};
-    rc = repo_call(c, &post, "/blobs/uploads/", NULL, ANY_STATUS, what, &resp,
-                   err);
+    rc = open_upload(c, repo, what, &resp, err);
     if (rc != REG_OK)
         goto cleanup;
-    if (resp.status != 202 || resp.location == NULL) {
-        if (resp.status == 202)
-            rc = reg_error_set(err, REG_ERR,
-                               "%s: upload started without a Location", what);
-        else
-            rc = http_fail(err, &resp, what);
-        goto cleanup;
-    }
     location = strdup(resp.location);
     char *ed = reg__escape(digest);
     if (location == NULL || ed == NULL) {
@@ -873,22 +867,9 @@ int reg_upload_probe(reg_client *c, const char *repo, bool *cancelled_out,
     if (rc != REG_OK)
         return rc;
     snprintf(what, sizeof(what), "open an upload session in %s", repo);
-    reg_req post = {.method = "POST",
-                    .repo = repo,
-                    .actions = "pull,push",
-                    .max_response = 64 * 1024};
-    rc = repo_call(c, &post, "/blobs/uploads/", NULL, ANY_STATUS, what, &resp,
-                   err);
+    rc = open_upload(c, repo, what, &resp, err);
     if (rc != REG_OK)
         goto cleanup;
-    if (resp.status != 202 || resp.location == NULL) {
-        if (resp.status == 202)
-            rc = reg_error_set(err, REG_ERR,
-                               "%s: upload started without a Location", what);
-        else
-            rc = http_fail(err, &resp, what);
-        goto cleanup;
-    }
     /* docker-registry authorises the DELETE of an upload session as a
      * "delete" action: a token scoped pull,push is refused, so ask again
      * with delete (granted or not, nothing but the session goes). */

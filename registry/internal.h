@@ -152,6 +152,14 @@ size_t reg__scheme_len(const char *s);
  */
 int reg__url_check(char **out, const char *url, const char *kind,
                    reg_error *err);
+/*
+ * The next page of a paginated listing: the Link header `link` (may be
+ * NULL) of the page read from `url`, resolved against it and checked with
+ * reg__url_check. REG_OK with *out NULL when there is no next page, or
+ * *out malloc'd; REG_ERR for a Link that does not parse.
+ */
+int reg__next_page(char **out, const char *url, const char *link,
+                   reg_error *err);
 
 /* Token answers (the body of a 200 from the token realm). */
 #define REG_TOKEN_MIN_LIFETIME 10 /* seconds */

@@ -252,30 +252,18 @@ int reg_referrers_api(reg_referrers **out, reg_client *c, const char *repo,
             goto cleanup;
         }
         char *next = NULL;
-        if (resp.link != NULL && reg_link_next(&next, resp.link) != REG_OK) {
-            rc = reg_error_set(err, REG_ERR, "%s: bad Link header", what);
-            goto cleanup;
-        }
+        rc = reg__next_page(&next, url, resp.link, err);
         reg_resp_free(&resp);
         memset(&resp, 0, sizeof(resp));
-        if (next == NULL)
-            break;
-        char *abs = reg_url_resolve(url, next);
-        free(next);
-        if (abs == NULL) {
-            rc = reg_error_set(err, REG_ENOMEM, "out of memory");
-            goto cleanup;
-        }
-        char *checked = NULL;
-        rc = reg__url_check(&checked, abs, "next-page Link", err);
-        free(abs);
         if (rc != REG_OK) {
             reg_error_prefix(err, "%s: ", what);
             goto cleanup;
         }
-        bool same = strcmp(checked, url) == 0;
+        if (next == NULL)
+            break;
+        bool same = strcmp(next, url) == 0;
         free(url);
-        url = checked;
+        url = next;
         if (same)
             break; /* a Link to the page just read */
     }

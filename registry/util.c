@@ -213,3 +213,25 @@ cleanup:
     curl_url_cleanup(u);
     return rc;
 }
+
+int reg__next_page(char **out, const char *url, const char *link,
+                   reg_error *err)
+{
+    char *next = NULL;
+    *out = NULL;
+    if (link == NULL)
+        return REG_OK;
+    if (reg_link_next(&next, link) != REG_OK)
+        return reg_error_set(err, REG_ERR, "bad Link header");
+    if (next == NULL)
+        return REG_OK;
+    /* Resolve against the page just read; from the network: no control
+     * bytes or spaces, http(s) only. */
+    char *abs = reg_url_resolve(url, next);
+    free(next);
+    if (abs == NULL)
+        return reg_error_set(err, REG_ENOMEM, "out of memory");
+    int rc = reg__url_check(out, abs, "next-page Link", err);
+    free(abs);
+    return rc;
+}
