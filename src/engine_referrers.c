@@ -51,6 +51,17 @@ static int seen_add(walk *w, char kind, const char *a, const char *b)
     return 1;
 }
 
+/* Whether this run copies every tag of r's source repository (no tag
+ * list, no digest, no tag filter): then the fallback tags (the referrers
+ * tag schema's "sha256-<hex>" index and cosign's ".sig", ".att", ".sbom")
+ * are in its listing and copied as tags of their own, byte for byte (an
+ * index tag with its children), so asking for them per manifest again
+ * would only cost requests. */
+static bool listing_covers_tags(const repo_ctx *r)
+{
+    return !r->pair.tags && !r->pair.src_digest && !r->filter;
+}
+
 /* What refers to digest on the source: the API, or the tag schema, and
  * the cosign tags (engine_int.h; --verify=deep uses it too). */
 int eng_referrers_list(it_engine *e, repo_ctx *r, const char *digest,
@@ -79,6 +90,8 @@ int eng_referrers_list(it_engine *e, repo_ctx *r, const char *digest,
         rc = reg_error_set(err, REG_ENOMEM, "out of memory");
         goto out;
     }
+    if (atomic_load(&r->src_ref_api) < 0 && listing_covers_tags(r))
+        goto out; /* the fallback tags are copied as tags */
     if (atomic_load(&r->src_ref_api) < 0) {
         /* The referrers tag schema. */
         if ((rc = reg_referrers_tag(tag, sizeof(tag), digest, "", err)))
@@ -387,6 +400,18 @@ bool eng_referrers_run(it_engine *e, image_ctx *img)
         rc = reg_error_set(&w.err, REG_ENOMEM, "out of memory");
         goto out;
     }
+    if (!m && listing_covers_tags(r) && atomic_load(&r->src_ref_api) >= 0) {
+        /* Without the referrers API (asked once per repository) the
+         * listing holds every referrer tag: nothing to walk, and no
+         * manifest to read for a present image. */
+        reg_referrers *probe = NULL;
+        rc = eng_referrers_list(e, r, img->digest, &probe, &w.err);
+        reg_referrers_free(probe);
+        if (rc != 0)
+            goto out;
+    }
+    if (!m && listing_covers_tags(r) && atomic_load(&r->src_ref_api) < 0)
+        goto out;
     if (!m) {
         /* A skipped image: its children are known from its manifest. */
         do {

@@ -33,6 +33,7 @@ typedef struct fx {
     it_progress *progress;
     it_engine *e;
     bool no_referrers;
+    bool all_tags;       /* run() copies every tag of SRC/app */
     it_journal *journal; /* NULL: a run without a state dir */
     void *dir;           /* the state dir's temporary parent */
     pthread_mutex_t lock;
@@ -125,13 +126,14 @@ static void run(fx *f)
     it_pair p = {0};
     p.src_host = SRC;
     p.src_repo = REPO;
-    p.tags = tags;
+    p.tags = f->all_tags ? NULL : tags;
     p.dst_host = DST;
     p.dst_repo = REPO;
     assert_int_equal(it_engine_add_pair(f->e, &p), 0);
     it_engine_input_done(f->e);
     it_engine_wait(f->e);
-    assert_int_equal(f->nres, 1);
+    if (!f->all_tags)
+        assert_int_equal(f->nres, 1);
 }
 
 /* The image SRC/app:1 (config + one layer); its digest in d. */
@@ -347,6 +349,40 @@ static void test_journal_rerun_no_referrer_requests(void **state)
  * once its referrers are copied: when one fails, no record is written
  * (a kill in between must not lose the referrers), and the next run
  * copies them. */
+/* A rule copying every tag of a repository without the referrers API: the
+ * fallback tags (here cosign's) are in the listing and copied as tags of
+ * their own, so no image asks for them again: one API probe per
+ * repository, no cosign HEAD, and no manifest read for a present image. */
+static void test_all_tags_listing_carries_fallback_tags(void **state)
+{
+    fx *f = *state;
+    char img[72], cosign[72], tag[128];
+    image(f, img);
+    assert_int_equal(reg_referrers_tag(tag, sizeof(tag), img, ".sig", NULL), 0);
+    artifact(f, "cosign", "application/vnd.dev.cosign.simplesigning.v1+json",
+             NULL, tag, cosign);
+    f->all_tags = true;
+    run(f);
+    assert_int_equal(f->nres, 2);
+    for (size_t i = 0; i < f->nres; i++)
+        assert_int_equal(f->res[i].status, IT_STATUS_COPIED);
+    assert_true(memreg_has_manifest(f->m, DST, REPO, cosign));
+    /* two workers may both ask before the first answer is remembered */
+    long probes = memreg_calls(f->m, MR_REFERRERS, SRC, NULL, NULL);
+    assert_in_range(probes, 1, 2);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_HEAD, SRC, REPO, tag), 0);
+    /* a rerun without a journal: both present, no referrer walk */
+    long gets = memreg_calls(f->m, MR_MANIFEST_GET, SRC, NULL, NULL);
+    run(f);
+    assert_int_equal(f->nres, 2);
+    for (size_t i = 0; i < f->nres; i++)
+        assert_int_equal(f->res[i].status, IT_STATUS_SKIPPED);
+    assert_int_equal(memreg_calls(f->m, MR_MANIFEST_GET, SRC, NULL, NULL),
+                     gets);
+    assert_in_range(memreg_calls(f->m, MR_REFERRERS, SRC, NULL, NULL) - probes,
+                    1, 2);
+}
+
 static void test_present_journaled_after_referrers(void **state)
 {
     fx *f = *state;
@@ -608,6 +644,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_present_journaled_after_referrers,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_all_tags_listing_carries_fallback_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_depth_and_cycle, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_referrer_fails_image,
