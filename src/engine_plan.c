@@ -96,6 +96,9 @@ static void plan_blobs(it_engine *e, image_ctx *img, const reg_manifest *m,
     pthread_mutex_lock(&e->blobs_lock);
     it_plan_target *t = target_locked(e, host);
     for (size_t i = 0; i < m->n_blobs; i++) {
+        /* issue 13: a foreign layer is never copied */
+        if (reg_descriptor_foreign(&m->blobs[i]))
+            continue;
         char *key = it_join2(host, ' ', m->blobs[i].digest);
         if (key && !it_strmap_get(e->planned, key)) {
             it_strmap_put(e->planned, key, (void *)1);

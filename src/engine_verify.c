@@ -257,7 +257,8 @@ static int deep_manifest(it_engine *e, image_ctx *img, const char *digest,
         return 0;
     }
     for (size_t i = 0; rc == 0 && m && i < m->n_blobs; i++)
-        rc = blob_present(e, img, m->blobs[i].digest, err);
+        if (!reg_descriptor_foreign(&m->blobs[i])) /* in no registry */
+            rc = blob_present(e, img, m->blobs[i].digest, err);
     if (rc == 0 && out) {
         *out = m;
         m = NULL;

@@ -322,7 +322,7 @@ static void probe_throughput(checks *c, reg_client *rc, const char *host,
     const reg_descriptor *best = NULL;
     for (size_t i = 0; i < img->n_blobs; i++) {
         const reg_descriptor *d = &img->blobs[i];
-        if (d->size > 0 && d->size <= 4 << 20 &&
+        if (d->size > 0 && d->size <= 4 << 20 && !reg_descriptor_foreign(d) &&
             (!best || d->size > best->size))
             best = d;
     }

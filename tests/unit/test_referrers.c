@@ -34,6 +34,7 @@ typedef struct fx {
     it_engine *e;
     bool no_referrers;
     bool all_tags;       /* run() copies every tag of SRC/app */
+    bool dry_run;        /* --dry-run, plan lines not printed */
     it_journal *journal; /* NULL: a run without a state dir */
     void *dir;           /* the state dir's temporary parent */
     pthread_mutex_t lock;
@@ -120,6 +121,8 @@ static void run(fx *f)
     o.referrers = !f->no_referrers;
     o.journal = f->journal;
     o.verify = f->verify; /* FA */
+    o.dry_run = f->dry_run;
+    o.plan_quiet = f->dry_run;
     it_errbuf err = {{0}};
     assert_int_equal(it_engine_start(&f->e, &o, &err), 0);
     char *tags[] = {"1", NULL};
@@ -631,6 +634,39 @@ static void test_verify_deep_referrers_api(void **state)
     assert_string_equal(f->missing[0], want);
 }
 
+/* A foreign layer is not in the target either: --verify=deep finds the
+ * image identical without asking for it, and --dry-run plans no bytes for
+ * it. */
+static void test_foreign_layer_verify_and_plan(void **state)
+{
+    fx *f = *state;
+    char c[72], foreign[72], d[72], json[1024];
+    memreg_blob(f->m, SRC, REPO, "config", 10, c);
+    reg_sha256_digest(foreign, "windows-base", 12);
+    snprintf(json, sizeof(json),
+             "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
+             "\"mediaType\":\"application/vnd.docker.container.image.v1+json\","
+             "\"digest\":\"%s\",\"size\":10},\"layers\":[{\"mediaType\":\"%s\","
+             "\"digest\":\"%s\",\"size\":1000000,\"urls\":["
+             "\"https://mcr.example/layer\"]}]}",
+             REG_MT_DOCKER_V2S2, c, REG_MT_DOCKER_FOREIGN, foreign);
+    memreg_put(f->m, SRC, REPO, "1", REG_MT_DOCKER_V2S2, json, d);
+    f->no_referrers = true;
+    f->dry_run = true;
+    run(f);
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    assert_int_equal(st.images_planned, 1);
+    assert_int_equal(st.bytes_planned, 10);
+    f->dry_run = false;
+    run(f);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    f->verify = 2;
+    run(f);
+    assert_int_equal(f->res[0].verify, IT_VERIFY_IDENTICAL);
+    assert_int_equal(memreg_calls(f->m, MR_BLOB_EXISTS, DST, NULL, foreign), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -652,6 +688,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_layer_not_fetched, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_layer_verify_and_plan,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_deep_referrers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_verify_deep_referrers_off, setup,
