@@ -839,11 +839,11 @@ static int print_summary(run *r)
         fprintf(out, "Found:   %ld repositories by wildcard rules\n",
                 st->repos_found);
     if (o->output != IT_OUTPUT_JSON && o->prune) /* --prune (14C) */
-        fprintf(out, "Pruned:  %ld tags pruned%s%s\n",
-                o->dry_run ? st->tags_prune_planned : st->tags_pruned,
-                o->dry_run ? " (dry run: none deleted)" : "",
-                st->tags_not_pruned ? ", some not deletable (see the log)"
-                                    : "");
+        fprintf(
+            out, "Pruned:  %ld tags %s%s\n",
+            o->dry_run ? st->tags_prune_planned : st->tags_pruned,
+            o->dry_run ? "would be pruned (dry run: none deleted)" : "pruned",
+            st->tags_not_pruned ? ", some not deletable (see the log)" : "");
     if (o->report && o->output != IT_OUTPUT_JSON) {
         char *name = it_sanitize_dup(o->report);
         fprintf(out, "report: %s\n", name ? name : "?");

@@ -213,7 +213,7 @@ class NamespaceTest(unittest.TestCase):
                                         '--prune'))
         self.assertEqual(rc, 0, out + err)
         self.assertIn('prune %s/proj/app:p2' % self.dst.host, out)
-        self.assertIn('Pruned:  1 tags pruned (dry run: none deleted)', out)
+        self.assertIn('Pruned:  1 tags would be pruned (dry run: none deleted)', out)
         self.assertEqual(harness.skopeo_tags(self.dst, 'proj/app'),
                          ['p1', 'p2', 'p3'])
         entries = self.w.load_report()['images']
