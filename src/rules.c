@@ -525,6 +525,23 @@ static int wildcard_side(char **host, char **path, const char *s,
     reg_ref *ref = NULL;
     int rc = -1;
     if (host_only(s)) {
+        /* A bare host must pass the reference grammar's host rule: parse
+         * it with a path and compare. */
+        char *probe = it_join2(s, '/', "x");
+        if (probe == NULL) {
+            it_set_err(err, "%sout of memory", pfx);
+            return -1;
+        }
+        rc = parse_ref(&ref, probe, pfx, side, err);
+        free(probe);
+        if (rc != 0)
+            return -1;
+        rc = -1;
+        if (strcasecmp(reg_canonical_host(ref->domain),
+                       reg_canonical_host(s)) != 0) {
+            it_set_err(err, "%s%s '%.200s': not a registry host", pfx, side, s);
+            goto cleanup;
+        }
         *host = strdup(reg_canonical_host(s));
         *path = strdup("");
     } else {

@@ -5,6 +5,10 @@
  */
 #include "fuzz_common.h"
 
+#include <ctype.h>
+#include <stdbool.h>
+#include <string.h>
+
 #include "config.h"
 #include "log.h"
 #include "registry.h"
@@ -12,12 +16,29 @@
 
 FUZZ_FILE_TARGET_INIT()
 
+/* A registry host as references write it: letters, digits, '.', '-',
+ * a port, an IPv6 literal; nothing that could end a URL's authority. */
+static bool host_chars(const char *h)
+{
+    if (*h == '\0')
+        return false;
+    for (; *h; h++)
+        if (!isalnum((unsigned char)*h) && !strchr(".-:[]_", *h))
+            return false;
+    return true;
+}
+
 static void check_pair(const it_pair *p)
 {
     FUZZ_CHECK(p->src_host != NULL && p->src_repo != NULL);
     FUZZ_CHECK(p->dst_host != NULL && p->dst_repo != NULL);
-    /* Both sides go into URLs: they passed the reference grammar. */
-    FUZZ_CHECK(reg_valid_path(p->src_repo) && reg_valid_path(p->dst_repo));
+    FUZZ_CHECK(host_chars(p->src_host) && host_chars(p->dst_host));
+    /* Both sides go into URLs: they passed the reference grammar (a
+     * wildcard pair's prefix may be empty: the whole registry). */
+    FUZZ_CHECK((p->wildcard && p->src_repo[0] == '\0') ||
+               reg_valid_path(p->src_repo));
+    FUZZ_CHECK((p->wildcard && p->dst_repo[0] == '\0') ||
+               reg_valid_path(p->dst_repo));
     for (char **t = p->tags; t != NULL && *t != NULL; t++)
         FUZZ_CHECK(reg_valid_tag(*t));
     FUZZ_CHECK(p->dst_tag == NULL || reg_valid_tag(p->dst_tag));

@@ -108,6 +108,9 @@ static void test_wildcard_rules(void **state)
         {"reg.example.com/team/*", "reg.example.com/team/sub", "overlap"},
         {"reg.example.com/*", "reg.example.com/copy", "overlap"},
         {"reg.example.com/team/*", NULL, "no usable default registry"},
+        /* a bare host target must be a host (a fuzz finding) */
+        {"quay.io/a/*", "tags:0123!=2\"", "target"},
+        {"quay.io/a/*", "reg.example.com:5000 x", "target"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         msg[0] = '\0';
