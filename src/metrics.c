@@ -49,6 +49,17 @@ static void series(FILE *f, const it_metrics_sample *s, const char *name)
     fputc('"', f);
 }
 
+/* The start of a per-host sample: its series and host label, up to the
+ * value. */
+static void host_series(FILE *f, const it_metrics_sample *s, const char *name,
+                        size_t i)
+{
+    series(f, s, name);
+    fputs(",host=\"", f);
+    put_label(f, s->hosts[i].host);
+    fputs("\"} ", f);
+}
+
 static void head(FILE *f, const char *name, const char *type, const char *help)
 {
     fprintf(f, "# HELP image_transfer_%s %s\n# TYPE image_transfer_%s %s\n",
@@ -139,52 +150,40 @@ int it_metrics_format(FILE *f, const it_metrics_sample *s)
          "Requests tried again after a transient failure, by registry "
          "host.");
     for (size_t i = 0; i < s->nhosts; i++) {
-        series(f, s, "http_retries_total");
-        fputs(",host=\"", f);
-        put_label(f, s->hosts[i].host);
-        fprintf(f, "\"} %ld\n", s->hosts[i].retries);
+        host_series(f, s, "http_retries_total", i);
+        fprintf(f, "%ld\n", s->hosts[i].retries);
     }
     head(f, "http_requests_in_flight", "gauge",
          "Requests started and not answered yet, by registry host.");
     for (size_t i = 0; i < s->nhosts; i++) {
-        series(f, s, "http_requests_in_flight");
-        fputs(",host=\"", f);
-        put_label(f, s->hosts[i].host);
-        fprintf(f, "\"} %ld\n", s->hosts[i].in_flight);
+        host_series(f, s, "http_requests_in_flight", i);
+        fprintf(f, "%ld\n", s->hosts[i].in_flight);
     }
     /* issue 15: the adaptive limits and the state of each host */
     head(f, "host_limit_in_flight", "gauge",
          "Requests allowed at once, by registry host (halved on 429/503, "
          "grown back while requests succeed).");
     for (size_t i = 0; i < s->nhosts; i++) {
-        series(f, s, "host_limit_in_flight");
-        fputs(",host=\"", f);
-        put_label(f, s->hosts[i].host);
-        fprintf(f, "\"} %ld\n", s->hosts[i].limit_in_flight);
+        host_series(f, s, "host_limit_in_flight", i);
+        fprintf(f, "%ld\n", s->hosts[i].limit_in_flight);
     }
     head(f, "host_limit_requests_per_second", "gauge",
          "Requests per second allowed, by registry host (0: no cap).");
     for (size_t i = 0; i < s->nhosts; i++) {
-        series(f, s, "host_limit_requests_per_second");
-        fputs(",host=\"", f);
-        put_label(f, s->hosts[i].host);
-        fprintf(f, "\"} %.3f\n", s->hosts[i].limit_rps);
+        host_series(f, s, "host_limit_requests_per_second", i);
+        fprintf(f, "%.3f\n", s->hosts[i].limit_rps);
     }
     head(f, "host_throttled_total", "counter",
          "Answers 429 or 503 (throttled), by registry host.");
     for (size_t i = 0; i < s->nhosts; i++) {
-        series(f, s, "host_throttled_total");
-        fputs(",host=\"", f);
-        put_label(f, s->hosts[i].host);
-        fprintf(f, "\"} %ld\n", s->hosts[i].throttled);
+        host_series(f, s, "host_throttled_total", i);
+        fprintf(f, "%ld\n", s->hosts[i].throttled);
     }
     head(f, "host_down", "gauge",
          "1 while a registry host is unreachable (waited for), else 0.");
     for (size_t i = 0; i < s->nhosts; i++) {
-        series(f, s, "host_down");
-        fputs(",host=\"", f);
-        put_label(f, s->hosts[i].host);
-        fprintf(f, "\"} %d\n", s->hosts[i].down_since ? 1 : 0);
+        host_series(f, s, "host_down", i);
+        fprintf(f, "%d\n", s->hosts[i].down_since ? 1 : 0);
     }
     return ferror(f) ? -1 : 0;
 }
