@@ -1433,6 +1433,11 @@ int reg_blob_copy(reg_client *src, const char *src_repo, reg_client *dst,
         fail(&cp, REG_ENOMEM, "out of memory");
         goto cleanup;
     }
+    /* The shared pool's size comes from this multi handle: without it, a
+     * copy's two connections going back closed two idle ones (about one
+     * new connection per two requests under 8 workers). */
+    curl_multi_setopt(cp.multi, CURLMOPT_MAXCONNECTS,
+                      (long)REG_POOL_CONNECTIONS);
     if (EVP_DigestInit_ex(cp.sha, EVP_sha256(), NULL) != 1) {
         fail(&cp, REG_ERR, "SHA-256 init failed");
         goto cleanup;

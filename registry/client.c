@@ -385,9 +385,6 @@ cleanup:
     return same;
 }
 
-/* Idle connections kept for reuse (all registries together). */
-#define REG_POOL_CONNECTIONS 256
-
 /* Applies the options every request of this client needs. */
 static void setup_handle(reg_client *c, CURL *h, const char *url, char *errbuf)
 {

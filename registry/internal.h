@@ -12,6 +12,13 @@
 #include <pthread.h>
 #include <time.h>
 
+/* Idle connections kept for reuse (all registries together, in the shared
+ * pool). libcurl 7.x sizes that pool from the multi handle a transfer runs
+ * in (CURLMOPT_MAXCONNECTS, default 4 per easy handle in it), not from the
+ * share: every multi handle of ours sets it, or returning a connection
+ * closes the oldest idle one of any host. */
+#define REG_POOL_CONNECTIONS 256
+
 /* A simple growable byte buffer (response bodies, headers). */
 typedef struct reg_buf {
     char *data; /* always NUL-terminated when non-NULL */
