@@ -22,6 +22,9 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
     e->o = *o;
     if (e->o.routines < 1)
         e->o.routines = 1;
+    if (e->o.workers < 1)
+        e->o.workers = e->o.routines > ENG_MAX_WORKERS / 2 ? ENG_MAX_WORKERS
+                                                           : 2 * e->o.routines;
     e->policy = it_retry_default(e->o.retry);
     e->policy.sleep_ms = o->sleep_ms;
     e->policy.sleep_ctx = o->sleep_payload;
@@ -55,8 +58,8 @@ int it_engine_start(it_engine **out, const it_engine_opts *o, it_errbuf *err)
         e->ops = *o->regops;
     else
         it_regops_default(&e->ops, e->global);
-    e->threads = calloc((size_t)e->o.routines, sizeof(pthread_t));
-    for (int i = 0; e->threads && i < e->o.routines; i++) {
+    e->threads = calloc((size_t)e->o.workers, sizeof(pthread_t));
+    for (int i = 0; e->threads && i < e->o.workers; i++) {
         if (pthread_create(&e->threads[i], NULL, eng_worker, e) != 0)
             break;
         e->nthreads++;

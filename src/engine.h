@@ -242,7 +242,12 @@ typedef int (*it_creds_fn)(void *payload, const char *host, char **username,
                            char **password, int64_t *expires_at);
 
 typedef struct it_engine_opts {
+    /* --routines: requests in flight to one registry host at once (the
+     * adaptive limit's cap). workers: worker threads, 0 = twice routines,
+     * so that one host's round trips overlap the other's (a manifest GET
+     * from the source while uploads hold the target's slots). */
     int routines;
+    int workers;
     int retry;
     int qps;           /* per registry host, 0 = unlimited */
     int64_t bandwidth; /* bytes/s over all blob streams, 0 = off */

@@ -44,33 +44,69 @@ static bool has_open(const eng_host *hs)
     return false;
 }
 
-/* issue 15: takes an in-flight slot of hs under its adaptive limit,
- * waiting (5 ms polls, at most a minute: a safety valve) while the host
- * has as many requests out as it allows. A thread that has a request to
- * hs open already (the blob copier's two transfers to one host) never
- * waits for itself. */
+/* Frees one of hs's in-flight slots and wakes a thread waiting for one. */
+static void release_slot(eng_host *hs)
+{
+    atomic_fetch_sub(&hs->in_flight, 1);
+    if (atomic_load(&hs->slot_waiters) > 0) {
+        pthread_mutex_lock(&hs->lock);
+        pthread_cond_signal(&hs->slot_cv);
+        pthread_mutex_unlock(&hs->lock);
+    }
+}
+
+static bool try_slot(eng_host *hs)
+{
+    long f = atomic_load(&hs->in_flight);
+    while (f < atomic_load(&hs->limit_in_flight))
+        if (atomic_compare_exchange_weak(&hs->in_flight, &f, f + 1))
+            return true;
+    return false;
+}
+
+/* Takes an in-flight slot of hs: at most --routines requests (fewer under
+ * the adaptive limit, issue 15) are out to one host at once, whatever the
+ * number of workers. A thread waits (woken when a slot frees) while the
+ * host has as many out as it allows. A thread that has a request to hs
+ * open already (the blob copier's two transfers to one host) never waits
+ * for itself; one that holds another host's request (the copier's source
+ * GET while its upload waits) waits at most a second, so two hosts' slots
+ * held crosswise cannot stall the run. */
 static void take_slot(it_engine *e, eng_host *hs)
 {
-    if (!e->o.adaptive || has_open(hs)) {
+    if (has_open(hs)) {
         atomic_fetch_add(&hs->in_flight, 1);
         return;
     }
-    for (int i = 0; i < 12000 && !eng_aborting(e); i++) {
-        long f = atomic_load(&hs->in_flight);
-        if (f < atomic_load(&hs->limit_in_flight)) {
-            if (atomic_compare_exchange_weak(&hs->in_flight, &f, f + 1))
-                return;
-            continue;
+    if (try_slot(hs))
+        return;
+    int64_t wait_ms = n_open > 0 ? 1000 : 60000; /* a safety valve */
+    int64_t end = it_now_mono_ms() + wait_ms;
+    pthread_mutex_lock(&hs->lock);
+    atomic_fetch_add(&hs->slot_waiters, 1);
+    while (!try_slot(hs)) {
+        int64_t now = it_now_mono_ms();
+        if (now >= end || eng_aborting(e)) {
+            atomic_fetch_add(&hs->in_flight, 1);
+            break;
         }
-        it_sleep(0.005);
+        /* in slices: a grown limit or an abort wakes nobody */
+        int64_t until = now + 50 < end ? now + 50 : end;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (until - now) * 1000000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&hs->slot_cv, &hs->lock, &ts);
     }
-    atomic_fetch_add(&hs->in_flight, 1);
+    atomic_fetch_sub(&hs->slot_waiters, 1);
+    pthread_mutex_unlock(&hs->lock);
 }
 
 static void request_started(eng_host *hs)
 {
     if (n_open == OPEN_MAX) { /* the oldest was never answered */
-        atomic_fetch_sub(&open_reqs[0]->in_flight, 1);
+        release_slot(open_reqs[0]);
         memmove(open_reqs, open_reqs + 1, (OPEN_MAX - 1) * sizeof(*open_reqs));
         n_open--;
     }
@@ -82,7 +118,7 @@ static void request_answered(eng_host *hs)
 {
     for (int i = n_open - 1; i >= 0; i--) {
         if (open_reqs[i] == hs) {
-            atomic_fetch_sub(&hs->in_flight, 1);
+            release_slot(hs);
             memmove(open_reqs + i, open_reqs + i + 1,
                     (size_t)(n_open - i - 1) * sizeof(*open_reqs));
             n_open--;
@@ -94,7 +130,7 @@ static void request_answered(eng_host *hs)
 void eng_clients_task_end(void)
 {
     for (int i = 0; i < n_open; i++)
-        atomic_fetch_sub(&open_reqs[i]->in_flight, 1);
+        release_slot(open_reqs[i]);
     n_open = 0;
     last_host = NULL;
     failed_host = NULL;
@@ -401,6 +437,7 @@ static eng_host *host_locked(it_engine *e, const char *host, it_bucket *b)
     if (!hs && (hs = calloc(1, sizeof(*hs))) != NULL) {
         snprintf(hs->host, sizeof(hs->host), "%s", host);
         pthread_mutex_init(&hs->lock, NULL);
+        pthread_cond_init(&hs->slot_cv, NULL);
         it_host_init(&hs->st, e->o.routines, e->o.qps);
         atomic_store(&hs->limit_in_flight, hs->st.limit_in_flight);
         hs->bucket = b;
@@ -412,11 +449,34 @@ static eng_host *host_locked(it_engine *e, const char *host, it_bucket *b)
     return hs;
 }
 
+static eng_host *find_host(it_engine *e, const char *host)
+{
+    pthread_mutex_lock(&e->clients_lock);
+    eng_host *hs = host ? it_strmap_get(e->hosts, host) : NULL;
+    pthread_mutex_unlock(&e->clients_lock); /* hosts live as long as e */
+    return hs;
+}
+
+int eng_host_referrers_api(it_engine *e, const char *host)
+{
+    eng_host *hs = find_host(e, host);
+    return hs ? atomic_load(&hs->ref_api) : 0;
+}
+
+void eng_host_set_referrers_api(it_engine *e, const char *host, int api)
+{
+    eng_host *hs = find_host(e, host);
+    if (hs)
+        atomic_store(&hs->ref_api, api);
+}
+
 void eng_free_host(void *p)
 {
     eng_host *hs = p;
-    if (hs)
+    if (hs) {
         pthread_mutex_destroy(&hs->lock);
+        pthread_cond_destroy(&hs->slot_cv);
+    }
     free(hs);
 }
 

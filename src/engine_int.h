@@ -61,6 +61,8 @@ typedef enum { T_REPO = 0, T_IMAGE, T_NODE, T_BLOB, N_LEVELS } task_kind;
  * fewer than this many images wait to start, so totals grow early while
  * queued images (a few hundred bytes each) stay bounded. */
 #define ENG_LOOKAHEAD_IMAGES 10000
+/* Worker threads at most (twice --routines, whose cap is 256). */
+#define ENG_MAX_WORKERS 512
 
 typedef struct task {
     task_kind kind;
@@ -193,6 +195,9 @@ typedef struct eng_host {
     int64_t down_since_unix;     /* wall clock of st.down_since_ms */
     int64_t last_emit_ms;        /* the last IT_EV_HOST_STATE of a growth */
     atomic_long limit_in_flight; /* copies of st's, read without lock */
+    atomic_int ref_api;      /* serves the referrers API: 1, -1 no, 0 unknown */
+    pthread_cond_t slot_cv;  /* a slot freed (with lock) */
+    atomic_int slot_waiters; /* threads waiting on slot_cv */
 } eng_host;
 
 typedef struct client_entry {
@@ -344,6 +349,11 @@ int64_t eng_host_down_for(it_engine *e);
 /* Forgets this thread's last unanswered request (a failure that is not
  * transient says nothing of its host). */
 void eng_host_forget(void);
+/* Whether host serves the OCI referrers API, learned once per host (a
+ * registry that serves it never answers 404, OCI distribution spec 1.1):
+ * 1 yes, -1 no, 0 not known yet. */
+int eng_host_referrers_api(it_engine *e, const char *host);
+void eng_host_set_referrers_api(it_engine *e, const char *host, int api);
 
 /* ---- engine_results.c */
 void eng_image_fail(image_ctx *img, const char *prefix, const char *msg);

@@ -50,7 +50,7 @@ static task *take_locked(it_engine *e, int k)
  * most half of the workers, so the first images start at once. */
 static task *pop_locked(it_engine *e)
 {
-    int listers = e->o.routines > 1 ? e->o.routines / 2 : 1;
+    int listers = e->nthreads > 1 ? e->nthreads / 2 : 1;
     if (e->head[T_REPO] && e->nqueued[T_IMAGE] < ENG_LOOKAHEAD_IMAGES &&
         (e->listing_now < listers || !e->head[T_IMAGE]))
         return take_locked(e, T_REPO);

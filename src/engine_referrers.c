@@ -72,6 +72,9 @@ int eng_referrers_list(it_engine *e, repo_ctx *r, const char *digest,
     char tag[REG_DIGEST_LEN + 16];
     int rc = 0, attempt = 0;
 
+    if (!atomic_load(&r->src_ref_api)) /* another repository asked */
+        atomic_store(&r->src_ref_api,
+                     eng_host_referrers_api(e, r->pair.src_host));
     if (atomic_load(&r->src_ref_api) >= 0) {
         do {
             rc = e->ops.referrers_api(e->ops.self, &list, r->src,
@@ -85,6 +88,8 @@ int eng_referrers_list(it_engine *e, repo_ctx *r, const char *digest,
         } else {
             atomic_store(&r->src_ref_api, 1);
         }
+        eng_host_set_referrers_api(e, r->pair.src_host,
+                                   atomic_load(&r->src_ref_api));
     }
     if (!list && !(list = calloc(1, sizeof(*list)))) {
         rc = reg_error_set(err, REG_ENOMEM, "out of memory");
@@ -293,6 +298,9 @@ static int dst_serves_api(walk *w, const char *digest)
     it_engine *e = w->e;
     repo_ctx *r = w->r;
     int known = atomic_load(&r->dst_ref_api);
+    if (!known) /* another repository asked */
+        atomic_store(&r->dst_ref_api,
+                     known = eng_host_referrers_api(e, r->pair.dst_host));
     if (known)
         return known > 0;
     reg_referrers *list = NULL;
@@ -305,6 +313,7 @@ static int dst_serves_api(walk *w, const char *digest)
     if (rc != 0 && rc != REG_EUNSUPPORTED)
         return rc;
     atomic_store(&r->dst_ref_api, rc == 0 ? 1 : -1);
+    eng_host_set_referrers_api(e, r->pair.dst_host, rc == 0 ? 1 : -1);
     return rc == 0;
 }
 
@@ -400,8 +409,11 @@ bool eng_referrers_run(it_engine *e, image_ctx *img)
         rc = reg_error_set(&w.err, REG_ENOMEM, "out of memory");
         goto out;
     }
+    if (!atomic_load(&r->src_ref_api)) /* another repository asked */
+        atomic_store(&r->src_ref_api,
+                     eng_host_referrers_api(e, r->pair.src_host));
     if (!m && listing_covers_tags(r) && atomic_load(&r->src_ref_api) >= 0) {
-        /* Without the referrers API (asked once per repository) the
+        /* Without the referrers API (asked once per registry) the
          * listing holds every referrer tag: nothing to walk, and no
          * manifest to read for a present image. */
         reg_referrers *probe = NULL;

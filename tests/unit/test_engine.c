@@ -151,11 +151,14 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Starts the engine with `routines` workers. */
+/* Starts the engine with `routines` workers (one per routine: the tests
+ * here order their work by that; the default of twice as many is run by
+ * the integration tests, against real registries). */
 static void start(fx *f, int routines, int retry)
 {
     it_engine_opts o = {0};
     o.routines = routines;
+    o.workers = routines;
     o.retry = retry;
     o.progress = f->progress;
     o.journal = f->journal;

@@ -43,6 +43,10 @@ typedef struct fx {
     size_t nres;
     int verify;            /* FA: --verify (0 off, 1 shallow, 2 deep) */
     char missing[16][600]; /* FA: each result's missing, joined by ' | ' */
+    /* more repositories of SRC, copied like REPO (issue 15), and the
+     * worker threads (0: the engine's default) */
+    const char *const *more;
+    int workers;
 } fx;
 
 static void collect(void *payload, const it_image_result *r)
@@ -111,6 +115,7 @@ static void run(fx *f)
     }
     it_engine_opts o = {0};
     o.routines = 2;
+    o.workers = f->workers;
     o.retry = 1;
     o.tag_exist_overridden = true;
     o.progress = f->progress;
@@ -133,9 +138,13 @@ static void run(fx *f)
     p.dst_host = DST;
     p.dst_repo = REPO;
     assert_int_equal(it_engine_add_pair(f->e, &p), 0);
+    for (const char *const *r = f->more; r && *r; r++) {
+        p.src_repo = p.dst_repo = (char *)*r;
+        assert_int_equal(it_engine_add_pair(f->e, &p), 0);
+    }
     it_engine_input_done(f->e);
     it_engine_wait(f->e);
-    if (!f->all_tags)
+    if (!f->all_tags && !f->more)
         assert_int_equal(f->nres, 1);
 }
 
@@ -384,6 +393,38 @@ static void test_all_tags_listing_carries_fallback_tags(void **state)
                      gets);
     assert_in_range(memreg_calls(f->m, MR_REFERRERS, SRC, NULL, NULL) - probes,
                     1, 2);
+}
+
+/* issue 15: whether a registry serves the referrers API is asked once per
+ * registry, not once per repository (a registry that serves it never
+ * answers 404): four repositories without it, one probe on each side. */
+static void test_api_probed_once_per_registry(void **state)
+{
+    fx *f = *state;
+    static const char *const more[] = {"b", "c", "d", NULL};
+    char img[72], c[72], l[72];
+    image(f, img);
+    for (const char *const *r = more; *r; r++) {
+        memreg_blob(f->m, SRC, *r, "config", 10, c);
+        memreg_blob(f->m, SRC, *r, "layer", 100, l);
+        const char *blobs[] = {c, l};
+        memreg_image(f->m, SRC, *r, "1", blobs, 2, img);
+    }
+    f->more = more;
+    f->workers = 1; /* one at a time: no two probes racing */
+    f->all_tags = true;
+    run(f);
+    assert_int_equal(f->nres, 4);
+    for (size_t i = 0; i < f->nres; i++)
+        assert_int_equal(f->res[i].status, IT_STATUS_COPIED);
+    assert_int_equal(memreg_calls(f->m, MR_REFERRERS, SRC, NULL, NULL), 1);
+    assert_int_equal(memreg_calls(f->m, MR_REFERRERS, DST, NULL, NULL), 0);
+    /* with explicit tags the target's tag schema is written: the target
+     * is asked once too */
+    f->all_tags = false;
+    run(f);
+    assert_int_equal(memreg_calls(f->m, MR_REFERRERS, SRC, NULL, NULL), 2);
+    assert_in_range(memreg_calls(f->m, MR_REFERRERS, DST, NULL, NULL), 0, 1);
 }
 
 static void test_present_journaled_after_referrers(void **state)
@@ -682,6 +723,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_all_tags_listing_carries_fallback_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_probed_once_per_registry,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_depth_and_cycle, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_referrer_fails_image,
