@@ -68,6 +68,8 @@ A rule (JSON object):
            JSON error)
   id       a name, copied into the log entries it produced
 
+`connections` counts the client connections accepted since start.
+
 Log entries also hold 'range' (the request's Range header, or None) and
 'req_bytes' (request body bytes read from the client).
 
@@ -240,6 +242,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def setup(self):
+        super().setup()
+        with self.proxy._lock:  # one handler per client connection
+            self.proxy.connections += 1
+
     # ------------------------------------------------------------ plumbing
 
     @property
@@ -393,6 +400,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _answer_status(self, rule, entry):
         self._drain()
         body = rule.error_body(self.path)
+        # Logged before it is sent: a client that gave up on the request
+        # meanwhile (a blob copy cancelling its GET because its upload
+        # start failed) makes the write fail, not the fault unhappen.
+        entry['status'] = rule.status
         self.send_response(rule.status)
         if rule.retry_after is not None:
             self.send_header('Retry-After', str(rule.retry_after))
@@ -403,7 +414,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != 'HEAD':
             self.wfile.write(body)
-        entry['status'] = rule.status
 
     def _request_cut(self, rule):
         if rule.after_bytes is not None:
@@ -589,6 +599,7 @@ class FaultProxy:
         self._rng = random.Random(seed)
         self._log = []
         self._seq = 0
+        self.connections = 0  # client connections accepted so far
         self._srv = None
         self._thread = None
         if rules:
