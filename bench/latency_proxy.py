@@ -30,6 +30,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 __all__ = ['LatencyProxy', 'classify']
 
@@ -133,6 +134,8 @@ class LatencyProxy:
         self.port = None
         self.host = None
         self._counts = collections.Counter()
+        self._timeline = []  # (arrived, answered, kind), time.monotonic()
+        self.connections = 0  # client connections accepted since reset()
         self._lock = threading.Lock()
         self._loop = None
         self._server = None
@@ -158,6 +161,15 @@ class LatencyProxy:
     def reset(self):
         with self._lock:
             self._counts.clear()
+            del self._timeline[:]
+            self.connections = 0
+
+    def timeline(self):
+        """[(arrived, answered, kind)] per request since the last reset,
+        in time.monotonic() seconds: when its head arrived and when its
+        answer was relayed."""
+        with self._lock:
+            return list(self._timeline)
 
     def start(self):
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -205,6 +217,8 @@ class LatencyProxy:
 
     async def _handle(self, creader, cwriter):
         ureader = uwriter = None
+        with self._lock:
+            self.connections += 1
         try:
             while True:
                 try:
@@ -232,8 +246,10 @@ class LatencyProxy:
                 if len(parts) != 3:
                     return
                 method, target = parts[0], parts[1]
+                kind = classify(method, target)
+                arrived = time.monotonic()
                 with self._lock:
-                    self._counts[classify(method, target)] += 1
+                    self._counts[kind] += 1
                 if self.delay > 0:
                     await asyncio.sleep(self.delay)
                 if uwriter is None:
@@ -283,6 +299,8 @@ class LatencyProxy:
                     await _relay_eof(ureader, cwriter)
                     close = True
                 await cwriter.drain()
+                with self._lock:
+                    self._timeline.append((arrived, time.monotonic(), kind))
                 if close:
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ValueError,
