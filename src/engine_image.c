@@ -71,7 +71,7 @@ static void node_finish(it_engine *e, node *n, bool ok)
     }
     image_ctx *img = n->img;
     /* issue 13: the image is not done until its referrers are */
-    if (ok && !eng_referrers_run(e, img))
+    if (ok && !eng_referrers_run(e, img, NULL))
         ok = false;
     eng_image_finish(e, img, ok ? IT_STATUS_COPIED : IT_STATUS_FAILED, NULL);
 }
@@ -331,7 +331,7 @@ static void start_image(it_engine *e, image_ctx *img)
         /* issue 13: a present image's referrers are copied all the same,
          * and only then is it journaled (a kill in between must not leave
          * a record that a rerun trusts) */
-        if (rc > 0 && img->ref_present && !eng_referrers_run(e, img)) {
+        if (rc > 0 && img->ref_present && !eng_referrers_run(e, img, NULL)) {
             st = IT_STATUS_FAILED;
             why = img->error;
         } else if (rc > 0 && img->ref_present && !e->o.dry_run) {

@@ -426,8 +426,11 @@ bool eng_run_blob(it_engine *e, node *n, size_t i, task *t);
  * index), and what refers to those in turn, into the image's target
  * repository; writes the referrers tag schema index where the target does
  * not serve the referrers API. Runs once the image's manifests are on the
- * target, before the image ends. Returns false after eng_image_fail. */
-bool eng_referrers_run(it_engine *e, image_ctx *img);
+ * target, before the image ends. m: the root manifest whose children are
+ * walked (a platform-filtered index found present), NULL for the image's
+ * tree (read from the source for an image found present). Returns false
+ * after eng_image_fail. */
+bool eng_referrers_run(it_engine *e, image_ctx *img, const reg_manifest *m);
 /* A target refused m, which has foreign layers (issue 13): a static hint
  * naming the registry setting to change, else NULL. */
 const char *eng_foreign_refused(const reg_manifest *m, const reg_error *err);

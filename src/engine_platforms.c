@@ -310,6 +310,13 @@ int eng_platforms_start(it_engine *e, image_ctx *img, const char *src_ref,
     if ((rc = head_target(e, img, dst, err)) != 0)
         goto out;
     if (strcmp(dst, img->target_digest) == 0 && !repair) {
+        /* issue 13: its referrers (of the kept children) are copied all
+         * the same, and only then is it journaled */
+        if (!eng_referrers_run(e, img, m)) {
+            rc = reg_error_set(err, REG_ERR, "%s",
+                               img->error ? img->error : "referrers failed");
+            goto out;
+        }
         present(e, img);
         snprintf(why, cap, "already present (same %sdigest)",
                  img->platform_state ? "filtered " : "");

@@ -392,14 +392,15 @@ static int walk_subject(walk *w, const char *digest, int depth)
     return rc;
 }
 
-bool eng_referrers_run(it_engine *e, image_ctx *img)
+bool eng_referrers_run(it_engine *e, image_ctx *img, const reg_manifest *m)
 {
     if (!e->o.referrers || e->o.dry_run)
         return true;
     repo_ctx *r = img->repo;
     walk w = {.e = e, .img = img, .r = r};
     reg_manifest *fetched = NULL;
-    const reg_manifest *m = img->root ? img->root->m : NULL;
+    if (!m)
+        m = img->root ? img->root->m : NULL;
     int rc = 0, attempt = 0;
     atomic_store(&img->ref_copied, 0);
     atomic_store(&img->ref_skipped, 0);

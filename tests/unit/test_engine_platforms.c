@@ -41,6 +41,7 @@ typedef struct fx {
     bool override;
     bool dry_run;
     const char *platforms; /* --platforms */
+    bool referrers;        /* issue 13: --referrers */
     /* the source index and its children */
     char index[72], child[4][72], blob[4][2][72];
 } fx;
@@ -165,6 +166,7 @@ static void run(fx *f, const char *repo, char **pair_platforms)
     o.dry_run = f->dry_run;
     o.plan_quiet = true;
     o.platforms = f->platforms;
+    o.referrers = f->referrers;
     it_errbuf err = {{0}};
     assert_int_equal(it_engine_start(&f->e, &o, &err), 0);
     it_pair p = {0};
@@ -471,6 +473,59 @@ static void buildx_index(fx *f, char att[2][72], char att_blob[2][72])
 /* buildx's attestation manifests go with the child they describe: the
  * target index holds the amd64 image and its attestation, the report one
  * platform; a dry run plans the attestation's blobs too. */
+/* A signature (an OCI artifact whose subject is `subject`) in SRC/app, by
+ * digest only; its digest in d. */
+static void signature(fx *f, const char *subject, const char *name, char d[72])
+{
+    char empty[72], l[72], json[1024];
+    memreg_blob(f->m, SRC, "app", "{}", 2, empty);
+    memreg_blob(f->m, SRC, "app", name, 20, l);
+    snprintf(json, sizeof(json),
+             "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"artifactType\":"
+             "\"application/vnd.test.sig\",\"config\":{\"mediaType\":\"%s\","
+             "\"digest\":\"%s\",\"size\":2},\"layers\":[{\"mediaType\":"
+             "\"application/octet-stream\",\"digest\":\"%s\",\"size\":20}],"
+             "\"subject\":{\"mediaType\":\"%s\",\"digest\":\"%s\","
+             "\"size\":1}}",
+             REG_MT_OCI_MANIFEST, REG_MT_OCI_EMPTY, empty, l,
+             REG_MT_OCI_MANIFEST, subject);
+    memreg_put(f->m, SRC, "app", NULL, REG_MT_OCI_MANIFEST, json, d);
+}
+
+/* A filtered index found present on the target (by HEAD, no journal)
+ * still has its referrers copied: those of the kept children, not those
+ * of the children left out (issue 13 with issue 14's filter). */
+static void test_present_filtered_gets_referrers(void **state)
+{
+    fx *f = *state;
+    char kept[72], dropped[72];
+    memreg_serve_referrers(f->m, SRC);
+    signature(f, f->child[0], "sig-amd64", kept);
+    signature(f, f->child[3], "sig-s390x", dropped);
+    f->platforms = "linux/amd64,linux/arm64/v8";
+    f->referrers = true;
+    run(f, "app", NULL);
+    assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
+    assert_true(memreg_has_manifest(f->m, DST, "app", kept));
+    assert_false(memreg_has_manifest(f->m, DST, "app", dropped));
+
+    /* the signature lost on the target; the image is there: present */
+    memreg_drop_manifest(f->m, DST, "app", kept);
+    run(f, "app", NULL);
+    assert_int_equal(f->nres, 1);
+    assert_int_equal(f->res[0].status, IT_STATUS_SKIPPED);
+    assert_non_null(strstr(f->res[0].error, "already present"));
+    assert_true(memreg_has_manifest(f->m, DST, "app", kept));
+    assert_false(memreg_has_manifest(f->m, DST, "app", dropped));
+
+    /* a referrer that cannot be read fails the present image */
+    memreg_drop_manifest(f->m, DST, "app", kept);
+    memreg_fail(f->m, MR_MANIFEST_GET, SRC, "app", kept, REG_EAUTH, 403, -1);
+    run(f, "app", NULL);
+    assert_int_equal(f->res[0].status, IT_STATUS_FAILED);
+    assert_non_null(strstr(f->res[0].error, "referrers"));
+}
+
 static void test_buildx_attestations(void **state)
 {
     fx *f = *state;
@@ -512,6 +567,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pair_platforms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dry_run_counts_matching_only,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_present_filtered_gets_referrers,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_buildx_attestations, setup,
                                         teardown),
