@@ -15,11 +15,8 @@ fault_proxy.py adding 40 ms to every request, with --routines=2.
 
 skopeo, talking to the target registry directly, checks what landed.
 """
-import json
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,18 +65,12 @@ class ConcurrencyTest(unittest.TestCase):
         cls.src.stop()
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix='it-concurrency-')
+        self.w = harness.Workdir(prefix='it-concurrency-')
         self.dst = Registry().start()
 
     def tearDown(self):
         self.dst.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, 'w') as f:
-            f.write(text)
-        return path
+        self.w.cleanup()
 
     def test_in_flight_per_host_and_connections(self):
         delay = [{'action': 'delay', 'delay_ms': DELAY_MS}]
@@ -89,19 +80,17 @@ class ConcurrencyTest(unittest.TestCase):
                 sp.host, dp.host)
             rules = ''.join('%s/%s: %s/%s\n' % (sp.host, r, dp.host, r)
                             for r in REPOS)
-            report = os.path.join(self.dir, 'report.json')
             rc, _, err = harness.run_binary(
-                ['--securityFile', self.write('secret.yaml', secrets),
-                 '--ruleFile', self.write('rule.yaml', rules),
-                 '--state-dir', os.path.join(self.dir, 'state'),
-                 '--report=' + report, '--no-tui', '--qps=0',
-                 '--routines=%d' % ROUTINES], timeout=300, home=self.dir)
+                ['--securityFile', self.w.write('secret.yaml', secrets),
+                 '--ruleFile', self.w.write('rule.yaml', rules),
+                 '--state-dir', self.w.state, '--report=' + self.w.report,
+                 '--no-tui', '--qps=0', '--routines=%d' % ROUTINES],
+                timeout=300, home=self.w.dir)
             self.assertEqual(rc, 0, err[-2000:])
             slog, dlog = sp.log(), dp.log()
             sconn, dconn = sp.connections, dp.connections
 
-        with open(report) as f:
-            summary = json.load(f)['summary']
+        summary = self.w.load_report()['summary']
         self.assertEqual(summary['images_copied'], len(REPOS) * len(TAGS))
         for repo in REPOS:
             for tag in TAGS:
