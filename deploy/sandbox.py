@@ -152,12 +152,32 @@ def verify(ccr, tcr, account, dst_repo):
     return len(jobs), bad
 
 
-def report_line(path):
+def report_summary(path):
+    """The report's summary object, or None without a (readable) one."""
     try:
         with open(path) as f:
             s = json.load(f)['summary']
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return s if isinstance(s, dict) else None
+
+
+def report_line(path):
+    s = report_summary(path)
+    if s is None:
         return 'no report'
+    v = s.get('verify')
+    if isinstance(v, dict):  # a --verify run: the verdicts, no copy
+        line = ('%d images verified (%s): %d identical, %d missing, '
+                '%d different, %d incomplete, %d errors' % (
+                    s.get('images_total', 0), v.get('depth', '?'),
+                    v.get('identical', 0), v.get('missing', 0),
+                    v.get('different', 0), v.get('incomplete', 0),
+                    v.get('errors', 0)))
+        if s.get('images_platform_skipped'):
+            line += ', %d not selected (platform)' % s[
+                'images_platform_skipped']
+        return line
     return ('%d images: %d copied, %d skipped, %d failed; %.1f MiB moved' % (
         s.get('images_total', 0), s.get('images_copied', 0),
         s.get('images_skipped', 0), s.get('images_failed', 0),
@@ -320,10 +340,17 @@ def main():
                                 'again to finish)' % missing
                                 if missing else ''))
         print('sandbox: report %s: %s' % (report, report_line(report)))
-        print('sandbox: journal %s; run this again: %s (--reset starts '
-              'over)' % (os.path.join(d, 'state'),
-                         'every tag is skipped' if rc == 0 and not bad
-                         else 'it finishes what is left'))
+        summary = report_summary(report) or {}
+        if isinstance(summary.get('verify'), dict):  # a --verify run
+            again = 'a copy run (without --verify) %s' % (
+                'skips every tag' if rc == 0 and not bad
+                else 'repairs what is not identical')
+        else:
+            again = 'run this again: %s' % (
+                'every tag is skipped' if rc == 0 and not bad
+                else 'it finishes what is left')
+        print('sandbox: journal %s; %s (--reset starts over)' % (
+            os.path.join(d, 'state'), again))
         if not a.generic:
             print(REAL_ACCOUNT.format(tcr_name='<instance>').rstrip())
         return 0 if rc == 0 and not bad else 1

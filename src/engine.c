@@ -149,7 +149,8 @@ int it_engine_add_pair(it_engine *e, const it_pair *p)
                             .repo = r->id,
                             .source = r->src_name,
                             .target = r->dst_name,
-                            .count = r->pair.tags_hint});
+                            .count = r->pair.tags_hint,
+                            .wildcard = r->pair.wildcard});
     eng_enqueue(e, &r->task, T_REPO, r, 0);
     return 0;
 }

@@ -223,6 +223,9 @@ typedef struct it_event {
     /* issue 15: IT_EV_HOST_STATE: the host's limits now */
     long limit_in_flight;
     double limit_rps; /* 0 = no cap */
+    /* whole namespaces (14C), IT_EV_REPO_ADDED: the repository is a
+     * wildcard rule's own row (its repositories are added as found) */
+    bool wildcard;
 } it_event;
 
 /* A subscriber: called from worker threads (and the caller's thread),

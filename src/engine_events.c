@@ -116,6 +116,8 @@ static void progress_added(progress_sub *ps, const it_event *ev)
         int pid = it_progress_repo_add(ps->p, ev->source, ev->target);
         if (ev->count > 0)
             it_progress_repo_hint(ps->p, pid, (int)ev->count);
+        if (ev->wildcard) /* 14C: counts the repositories it finds */
+            it_progress_repo_wildcard(ps->p, pid);
         pthread_mutex_lock(&ps->lock);
         map_set(&ps->repos, &ps->nrepos, &ps->caprepos, ev->repo, pid);
         pthread_mutex_unlock(&ps->lock);

@@ -108,7 +108,17 @@ void eng_expand_repo(it_engine *e, repo_ctx *r)
     snprintf(why, sizeof(why), "%zu repositories found%s%s", x.found,
              harbor ? " (Harbor API)" : "",
              x.stopped ? " (the run was stopped)" : "");
-    if (rc == 0)
+    /* none at all (not: all of them another shard's) is worth a warning:
+     * the rule copies nothing, and no repository row says so */
+    if (rc == 0 && x.added == 0 && !x.stopped && r->pair.src_repo[0])
+        log_warn("%s: no repositories found below %s%s: the rule copies "
+                 "nothing",
+                 r->src_name, r->pair.src_repo, harbor ? " (Harbor API)" : "");
+    else if (rc == 0 && x.added == 0 && !x.stopped)
+        log_warn("%s: the registry lists no repositories%s: the rule copies "
+                 "nothing",
+                 r->src_name, harbor ? " (Harbor API)" : "");
+    else if (rc == 0)
         log_info("%s: %s", r->src_name, why);
     else
         log_info("%s: %s before the listing failed", r->src_name, why);

@@ -413,9 +413,9 @@ static int verdict(it_engine *e, image_ctx *img, const char *src_ref, char *why,
                  img->nmissing + img->missing_more, img->missing[0],
                  img->nmissing + img->missing_more > 1 ? ", ..." : "");
     } else {
+        /* no text: identical is no error (the verdict says it; the
+         * report's "filtered" says a platform filter made it so) */
         img->verify = IT_VERIFY_IDENTICAL;
-        snprintf(why, cap, "identical%s",
-                 filtered ? " (the source index filtered by platform)" : "");
     }
 out:
     free(mt);
@@ -433,10 +433,12 @@ void eng_verify_image(it_engine *e, image_ctx *img, const char *src_ref)
         img->verify = IT_VERIFY_ERROR;
         snprintf(why, sizeof(why), "%s", err.msg);
     }
-    /* identical, or not selected by the platform filter (no verdict) */
+    /* identical (no text: not an error), or not selected by the platform
+     * filter (no verdict, the reason) */
     bool fine =
         img->verify == IT_VERIFY_IDENTICAL || img->verify == IT_VERIFY_NONE;
-    eng_image_finish(e, img, fine ? IT_STATUS_SKIPPED : IT_STATUS_FAILED, why);
+    eng_image_finish(e, img, fine ? IT_STATUS_SKIPPED : IT_STATUS_FAILED,
+                     img->verify == IT_VERIFY_IDENTICAL ? NULL : why);
 }
 
 const char *it_verify_status_name(it_verify_status s)

@@ -64,6 +64,7 @@ typedef struct repo {
     it_repo_state st;
     bool listing_failed;
     int n_platform_filtered, n_platform_skipped; /* issue 14 */
+    bool wildcard; /* 14C: a wildcard rule's row (see repo_counted) */
 } repo;
 
 typedef struct bucket {
@@ -223,6 +224,23 @@ static int64_t ring_advance(it_progress *p, double now)
     return p->ring_sec;
 }
 
+/* Whether r counts in repos_total / repos_done: every repository, but a
+ * wildcard rule's own row only when its listing failed (14C). */
+static bool repo_counted(const repo *r)
+{
+    return !r->wildcard || r->st == IT_REPO_FAILED;
+}
+
+/* Adds (sign +1) or takes back (-1) r's share of the repository totals. */
+static void repo_count(it_progress *p, const repo *r, int sign)
+{
+    if (!repo_counted(r))
+        return;
+    p->t.repos_total += sign;
+    if (repo_final(r->st))
+        p->t.repos_done += sign;
+}
+
 static void set_repo_state(it_progress *p, repo *r, it_repo_state st)
 {
     /* Normalise "done": failures win, then "every image skipped". */
@@ -234,12 +252,9 @@ static void set_repo_state(it_progress *p, repo *r, it_repo_state st)
         else if (st == IT_REPO_SKIPPED && r->n_done > r->n_skipped)
             st = IT_REPO_DONE;
     }
-    bool was = repo_final(r->st), is = repo_final(st);
-    if (was && !is)
-        p->t.repos_done--;
-    else if (!was && is)
-        p->t.repos_done++;
+    repo_count(p, r, -1);
     r->st = st;
+    repo_count(p, r, +1);
 }
 
 /* Re-derives a repo's state after one of its images changed state:
@@ -523,7 +538,7 @@ int it_progress_repo_add(it_progress *p, const char *src_repo,
     r->st = IT_REPO_WAITING;
     id = (int)p->n_repos++;
     p->hash[i] = id;
-    p->t.repos_total = (int)p->n_repos;
+    repo_count(p, r, +1);
 out:
     pthread_mutex_unlock(&p->mu);
     return id;
@@ -548,6 +563,18 @@ void it_progress_repo_state(it_progress *p, int repo_id, it_repo_state st,
     }
     pthread_mutex_unlock(&p->mu);
     free(e);
+}
+
+void it_progress_repo_wildcard(it_progress *p, int repo_id)
+{
+    pthread_mutex_lock(&p->mu);
+    if (valid_repo(p, repo_id)) {
+        repo *r = &p->repos[repo_id];
+        repo_count(p, r, -1);
+        r->wildcard = true;
+        repo_count(p, r, +1);
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 void it_progress_repo_tags(it_progress *p, int repo_id, int n_images)

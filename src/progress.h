@@ -48,6 +48,11 @@ int it_progress_repo_add(it_progress *p, const char *src_repo,
                          const char *dst_repo);
 void it_progress_repo_state(it_progress *p, int repo, it_repo_state st,
                             const char *error /* NULL */);
+/* Whole namespaces (14C): repo is a wildcard rule's own row. It stays a
+ * row (listing, then "N repositories found"), but the repository totals
+ * count the repositories it finds, not the row, unless its listing
+ * fails (then it is a failed repository). */
+void it_progress_repo_wildcard(it_progress *p, int repo);
 /* Called when the tags of a repo are known (total images to do). */
 void it_progress_repo_tags(it_progress *p, int repo, int n_images);
 

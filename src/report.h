@@ -10,7 +10,8 @@
  * started because the run was stopped).
  * --verify: status is identical, missing, different, incomplete or error,
  * with "source_digest", "target_digest" and, for incomplete, "missing"
- * (what is absent, capped); the summary has "verify": {"depth",
+ * (what is absent, capped); "error" is null for identical and explains
+ * the other verdicts; the summary has "verify": {"depth",
  * "identical", "missing", "different", "incomplete", "errors"}.
  *
  * The report is written as the run goes: each image's entry is appended

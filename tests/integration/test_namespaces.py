@@ -120,6 +120,8 @@ class NamespaceTest(unittest.TestCase):
                                  skopeo_raw(self.dst, dst_repo, tag))
         self.assertIn('3 repositories found', err)
         self.assertIn('Found:   3 repositories', out)
+        # the totals count the repositories found, not the rule's own row
+        self.assertIn('Repos:   3 of 3 done', out)
         rep = self.w.load_report()
         self.assertEqual(rep['summary']['repositories_found'], 3)
         self.assertEqual(rep['summary']['images_copied'], 4)
@@ -131,6 +133,17 @@ class NamespaceTest(unittest.TestCase):
         self.assertEqual(catalog(self.dst),
                          sorted('all/' + r for r in self.repos))
         self.assertEqual(tags_of(self.dst, 'all/teamx/other'), ['z'])
+
+    def test_2b_wildcard_that_finds_nothing_says_so(self):
+        rules = ('%s/nothing/*: %s/none\n%s/tools/cli: %s/tools/cli\n' % (
+            self.src.host, self.dst.host, self.src.host, self.dst.host))
+        rc, out, err = run_it(self.args(rules, self.plain_hosts()))
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(catalog(self.dst), ['tools/cli'])
+        self.assertIn('%s/nothing/*: no repositories found below nothing: '
+                      'the rule copies nothing' % self.src.host, err)
+        self.assertIn('Repos:   1 of 1 done', out)
+        self.assertNotIn('Found:', out)
 
     def test_3_bad_wildcard_rules_are_config_errors(self):
         s, d = self.src.host, self.dst.host

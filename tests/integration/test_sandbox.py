@@ -103,6 +103,43 @@ class SandboxTest(unittest.TestCase):
         for port in state2['ports'].values():
             self.assertFalse(listening(port), port)
 
+        # A --verify run: the closing summary gives the verdicts, not the
+        # copy counters (every tag is "skipped" as identical there).
+        out3, report3, _ = self.run_sandbox('--', '--verify')
+        self.assertEqual(report3['summary']['verify']['identical'],
+                         len(tags), report3['summary'])
+        self.assertIn('report %s: %d images verified (shallow): %d '
+                      'identical, 0 missing, 0 different, 0 incomplete, '
+                      '0 errors' % (os.path.join(self.dir, 'report.json'),
+                                    len(tags), len(tags)), out3)
+        self.assertNotIn('0 copied', out3)
+        self.assertIn('a copy run (without --verify) skips every tag', out3)
+
+    def test_report_line(self):
+        """The closing summary's report line: copy counters for a copy
+        run, the verdicts for a --verify run, a clear word without a
+        report."""
+        path = os.path.join(self.tmp.name, 'report.json')
+        self.assertEqual(sandbox.report_line(path), 'no report')
+        copy = {'images_total': 5, 'images_copied': 3, 'images_skipped': 1,
+                'images_failed': 1, 'bytes_copied': 3 * 1048576}
+        with open(path, 'w') as f:
+            json.dump({'summary': copy}, f)
+        self.assertEqual(sandbox.report_line(path),
+                         '5 images: 3 copied, 1 skipped, 1 failed; '
+                         '3.0 MiB moved')
+        verify = dict(copy, images_copied=0, images_skipped=2,
+                      images_failed=3, bytes_copied=0,
+                      images_platform_skipped=1,
+                      verify={'depth': 'deep', 'identical': 1, 'missing': 1,
+                              'different': 1, 'incomplete': 0, 'errors': 1})
+        with open(path, 'w') as f:
+            json.dump({'summary': verify}, f)
+        self.assertEqual(sandbox.report_line(path),
+                         '5 images verified (deep): 1 identical, 1 missing, '
+                         '1 different, 0 incomplete, 1 errors, '
+                         '1 not selected (platform)')
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)

@@ -101,6 +101,7 @@ class VerifyTest(unittest.TestCase):
         for img in rep['images']:
             self.assertEqual(img['status'], 'identical', img)
             self.assertEqual(img['source_digest'], img['target_digest'])
+            self.assertIsNone(img['error'], img)  # identical is no error
 
         # Someone pushes another image over a target tag. Today a copy
         # rerun trusts the journal and does not notice (one HEAD on the
@@ -133,6 +134,8 @@ class VerifyTest(unittest.TestCase):
         self.assertEqual(tags['deep']['status'], 'identical')
         self.assertEqual(tags['gone']['status'], 'missing')
         self.assertIsNone(tags['gone']['target_digest'])
+        self.assertIn('missing: the target has no', tags['gone']['error'])
+        self.assertIsNone(tags['same']['error'])
         self.assertEqual(tags['over']['status'], 'different')
         self.assertEqual(tags['over']['source_digest'],
                          self.img['over']['digest'])

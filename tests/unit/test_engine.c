@@ -1338,12 +1338,17 @@ static void test_verify_statuses(void **state)
                      IT_STATUS_SKIPPED);
     assert_int_equal(f->res[last_result(f, "a:also")].verify,
                      IT_VERIFY_IDENTICAL);
+    /* identical is no error: no text; the other verdicts explain */
+    assert_null(f->res[last_result(f, "a:same")].error);
+    assert_null(f->res[last_result(f, "a:also")].error);
     size_t mi = last_result(f, "a:gone");
     assert_int_equal(f->res[mi].verify, IT_VERIFY_MISSING);
     assert_int_equal(f->res[mi].status, IT_STATUS_FAILED);
     assert_null(f->res[mi].target_digest);
+    assert_non_null(strstr(f->res[mi].error, "missing: the target has no"));
     size_t di = last_result(f, "a:other");
     assert_int_equal(f->res[di].verify, IT_VERIFY_DIFFERENT);
+    assert_non_null(strstr(f->res[di].error, "different: the target has"));
     assert_string_equal(f->res[di].target_digest, other);
     assert_non_null(f->res[di].digest);
     assert_string_not_equal(f->res[di].digest, other);
@@ -1352,6 +1357,7 @@ static void test_verify_statuses(void **state)
     char want[128];
     snprintf(want, sizeof(want), "manifest %s", child2);
     assert_string_equal(f->missing[ii], want);
+    assert_non_null(strstr(f->res[ii].error, "incomplete: 1 absent"));
     size_t ei = last_result(f, "a:broken");
     assert_int_equal(f->res[ei].verify, IT_VERIFY_ERROR);
     assert_non_null(strstr(f->res[ei].error, "check source"));
@@ -1606,6 +1612,7 @@ static void test_verify_platforms_filtered(void **state)
         assert_int_equal(m->status, IT_STATUS_SKIPPED);
         assert_string_equal(m->target_digest, filtered);
         assert_string_not_equal(m->digest, filtered);
+        assert_null(m->error); /* identical: no error text */
         assert_int_equal(f->res[last_result(f, "p:amd64")].verify,
                          IT_VERIFY_IDENTICAL);
         const it_image_result *s = &f->res[last_result(f, "p:s390x")];

@@ -16,10 +16,13 @@
 #include <string.h>
 
 #include "engine.h"
+#include "log.h"
 #include "memreg.h"
 #include "progress.h"
 #include "registry.h"
 #include "rules.h"
+
+#include "test_util.h"
 
 #define SRC "src.test"
 #define DST "dst.test"
@@ -315,6 +318,15 @@ static bool has_tag(fx *f, const char *host, const char *repo, const char *tag)
     return d[0] != '\0';
 }
 
+/* The snapshot's row of source src, or NULL. */
+static const it_repo_row *row(const it_snapshot *s, const char *src)
+{
+    for (size_t i = 0; i < s->n_rows; i++)
+        if (strcmp(s->rows[i].src_repo, src) == 0)
+            return &s->rows[i];
+    return NULL;
+}
+
 static const it_image_result *find(fx *f, const char *target_suffix)
 {
     for (size_t i = 0; i < f->nres; i++) {
@@ -515,6 +527,58 @@ static void test_wildcard_expansion(void **state)
     assert_int_equal(st.images_copied, 2);
     assert_int_equal(st.images_failed, 0);
     assert_int_equal(memreg_calls(f->m, MR_REPOS_EACH, SRC, NULL, "team"), 1);
+    /* the totals count the repositories found, not the rule's own row
+     * (which stays a row: "team/<star>", "2 repositories found") */
+    it_snapshot *snap = it_progress_snapshot(f->progress, NULL);
+    assert_non_null(snap);
+    assert_int_equal(snap->totals.repos_total, 2);
+    assert_int_equal(snap->totals.repos_done, 2);
+    assert_int_equal(snap->n_rows, 3);
+    const it_repo_row *w = row(snap, SRC "/team/*");
+    assert_non_null(w);
+    assert_int_equal(w->state, IT_REPO_DONE);
+    assert_non_null(strstr(w->error, "2 repositories found"));
+    it_snapshot_free(snap);
+}
+
+/* A wildcard that finds nothing: no repository in the totals, its row
+ * says so, and a warning says the rule copies nothing. */
+static void test_wildcard_finds_none(void **state)
+{
+    fx *f = *state;
+    image(f, SRC, "team/a", "v1", "A");
+    it_pair p = {.src_host = SRC,
+                 .src_repo = "nothing",
+                 .dst_host = DST,
+                 .dst_repo = "mirror",
+                 .wildcard = true};
+    void *dir = NULL;
+    assert_int_equal(tu_tmpdir_new(&dir, "namespaces"), 0);
+    char logp[4096];
+    tu_path_in(logp, sizeof(logp), dir, "log");
+    assert_int_equal(it_log_open(logp, IT_LOG_WARN), 0);
+    run_pair(f, &p);
+    it_log_close();
+    it_engine_stats st;
+    it_engine_stats_get(f->e, &st);
+    assert_int_equal(st.repos_found, 0);
+    assert_int_equal(st.images_total, 0);
+    it_snapshot *snap = it_progress_snapshot(f->progress, NULL);
+    assert_non_null(snap);
+    assert_int_equal(snap->totals.repos_total, 0);
+    assert_int_equal(snap->totals.repos_done, 0);
+    assert_int_equal(snap->n_rows, 1);
+    assert_non_null(strstr(snap->rows[0].error, "0 repositories found"));
+    it_snapshot_free(snap);
+    FILE *lf = fopen(logp, "r");
+    assert_non_null(lf);
+    char buf[4096] = "";
+    size_t n = fread(buf, 1, sizeof(buf) - 1, lf);
+    buf[n] = '\0';
+    fclose(lf);
+    if (!strstr(buf, SRC "/nothing/*: no repositories found below nothing"))
+        fail_msg("no warning in the log: '%s'", buf);
+    tu_tmpdir_drop(&dir);
 }
 
 static void test_wildcard_shard_and_failure(void **state)
@@ -537,6 +601,9 @@ static void test_wildcard_shard_and_failure(void **state)
     /* a refused listing fails the rule as one failed result */
     memreg_fail(f->m, MR_REPOS_EACH, SRC, NULL, NULL, REG_EDENIED, 403, -1);
     size_t before = f->nres;
+    it_progress_free(f->progress); /* a fresh model: this run's totals */
+    f->progress = it_progress_new("generic", "src", "dst", NULL);
+    assert_non_null(f->progress);
     run_pair(f, &p);
     it_engine_stats st;
     it_engine_stats_get(f->e, &st);
@@ -545,6 +612,14 @@ static void test_wildcard_shard_and_failure(void **state)
     assert_int_equal(f->nres, before + 1);
     assert_int_equal(f->res[before].status, IT_STATUS_FAILED);
     assert_non_null(strstr(f->res[before].error, "list repositories"));
+    /* the rule's row is the one failed repository of the totals */
+    it_snapshot *snap = it_progress_snapshot(f->progress, NULL);
+    assert_non_null(snap);
+    assert_int_equal(snap->totals.repos_total, 1);
+    assert_int_equal(snap->totals.repos_done, 1);
+    assert_int_equal(snap->n_rows, 1);
+    assert_int_equal(snap->rows[0].state, IT_REPO_FAILED);
+    it_snapshot_free(snap);
 }
 
 int main(void)
@@ -569,6 +644,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wildcard_expansion, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wildcard_shard_and_failure, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wildcard_finds_none, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,48 @@ static const it_repo_row *row_named(const it_snapshot *s, const char *name)
     return NULL;
 }
 
+static void totals_are(it_progress *p, int total, int done)
+{
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    assert_non_null(s);
+    assert_int_equal(s->totals.repos_total, total);
+    assert_int_equal(s->totals.repos_done, done);
+    it_snapshot_free(s);
+}
+
+/* Whole namespaces (14C): a wildcard rule's row is a row, but the totals
+ * count the repositories it finds; a failed listing is one failed
+ * repository, and a listing tried again is not one any more. */
+static void test_wildcard_row_not_counted(void **state)
+{
+    (void)state;
+    it_progress *p = new_model();
+    int w = it_progress_repo_add(p, "src.example/team/*", "dst.example/m");
+    totals_are(p, 1, 0);
+    it_progress_repo_wildcard(p, w);
+    totals_are(p, 0, 0);
+    it_progress_repo_state(p, w, IT_REPO_LISTING, NULL);
+    int a = it_progress_repo_add(p, "src.example/team/a", "dst.example/m/a");
+    int b = it_progress_repo_add(p, "src.example/team/b", "dst.example/m/b");
+    totals_are(p, 2, 0);
+    it_progress_repo_state(p, w, IT_REPO_DONE, "2 repositories found");
+    it_progress_repo_state(p, a, IT_REPO_DONE, NULL);
+    it_progress_repo_state(p, b, IT_REPO_DONE, NULL);
+    totals_are(p, 2, 2);
+    it_snapshot *s = it_progress_snapshot(p, NULL);
+    assert_non_null(s);
+    assert_int_equal(s->n_rows, 3); /* still shown */
+    it_snapshot_free(s);
+    /* the same rule failing: one failed repository more */
+    it_progress_repo_state(p, w, IT_REPO_FAILED, "list repositories: 403");
+    totals_are(p, 3, 3);
+    it_progress_repo_state(p, w, IT_REPO_LISTING, NULL); /* listed again */
+    totals_are(p, 2, 2);
+    it_progress_repo_wildcard(p, w); /* twice: no change */
+    totals_are(p, 2, 2);
+    it_progress_free(p);
+}
+
 static void test_totals_and_states(void **state)
 {
     (void)state;
@@ -823,6 +865,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_totals_and_states),
+        cmocka_unit_test(test_wildcard_row_not_counted),
         cmocka_unit_test(test_shard_label),
         cmocka_unit_test(test_repo_add_dedup_and_listing_failure),
         cmocka_unit_test(test_throughput_window_and_sparkline),

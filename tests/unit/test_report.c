@@ -662,7 +662,7 @@ static void test_verify_entries(void **state)
          .target = "b:1",
          .digest = DG_A,
          .status = IT_STATUS_SKIPPED,
-         .error = "identical",
+         .error = NULL, /* identical is no error (the engine gives none) */
          .verify = IT_VERIFY_IDENTICAL,
          .target_digest = DG_A},
         {.source = "a:2",
@@ -687,6 +687,7 @@ static void test_verify_entries(void **state)
     json_t *im = json_object_get(root, "images");
     assert_int_equal(json_array_size(im), 3);
     assert_str(json_array_get(im, 0), "status", "identical");
+    assert_true(json_is_null(json_object_get(json_array_get(im, 0), "error")));
     assert_null(json_object_get(json_array_get(im, 0), "missing"));
     assert_str(json_array_get(im, 1), "status", "different");
     assert_str(json_array_get(im, 1), "source_digest", DG_A);
