@@ -34,6 +34,7 @@
 #include "registry.h"
 #include "report.h"
 #include "shard.h"
+#include "tagfilter.h"
 #include "text.h"
 #include "tui.h"
 
@@ -779,9 +780,10 @@ static void print_filtered(run *r, FILE *out)
             snprintf(flag, sizeof(flag), "--latest=%d", o->latest);
         else
             snprintf(flag, sizeof(flag), "latest");
-        fprintf(out, "Note:    %ld older tags were left out by %s\n", c->latest,
-                flag);
-        log_warn("%ld older tags left out by %s", c->latest, flag);
+        char note[128];
+        it_latest_note(note, sizeof(note), c->latest, flag);
+        fprintf(out, "Note:    %s\n", note);
+        log_warn("%s", note);
     }
 }
 

@@ -176,6 +176,31 @@ bool it_pf_tcr_quota(const char *type, long *namespaces, long *repositories)
     return false;
 }
 
+void it_pf_estimate_text(char *out, size_t cap, double seconds)
+{
+    if (isnan(seconds) || seconds < 0) {
+        snprintf(out, cap, "--");
+        return;
+    }
+    if (seconds < 1) {
+        snprintf(out, cap, "under 1s");
+        return;
+    }
+    if (seconds > 99.0 * 86400) /* it_format_duration's cap */
+        seconds = 99.0 * 86400;
+    long s = (long)(seconds + 0.5);
+    long m = (s + 30) / 60;
+    if (s < 60) {
+        snprintf(out, cap, "about %lds", s);
+    } else if (m < 60) {
+        snprintf(out, cap, "about %ldm", m);
+    } else {
+        char d[32];
+        it_format_duration(d, sizeof(d), s < 3600 ? 3600.0 : seconds);
+        snprintf(out, cap, "about %s", d);
+    }
+}
+
 /* ------------------------------------------------------ registry checks */
 
 /* The fix for a failed registry request. */
@@ -512,16 +537,12 @@ static void plan_lines(checks *c)
                   "%ld image(s) or listing(s) could not be planned",
                   st.images_failed);
     if (bytes > 0 && c->src_rate > 0) {
-        char d[32], r[32], pb[32];
-        double secs = (double)bytes / c->src_rate;
-        if (secs < 1)
-            snprintf(d, sizeof(d), "under 1s");
-        else
-            it_format_duration(d, sizeof(d), secs);
+        char d[48], r[32], pb[32];
+        it_pf_estimate_text(d, sizeof(d), (double)bytes / c->src_rate);
         it_format_bytes(r, sizeof(r), c->src_rate);
         it_format_bytes(pb, sizeof(pb), (double)c->probe_bytes);
         it_pf_add(c->l, IT_PF_INFO, "estimate", NULL,
-                  "about %s to move the bytes above at %s/s (one %s blob "
+                  "%s to move the bytes above at %s/s (one %s blob "
                   "from %s; an estimate of the bytes only: request round "
                   "trips add to it, --routines=%d streams may be faster)",
                   d, r, pb, c->rate_host, c->in->o->routines);

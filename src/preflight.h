@@ -77,6 +77,11 @@ bool it_pf_tcr_namespace_valid(const char *name, char *why, size_t cap);
  * "premium"); false for a type it does not know. */
 bool it_pf_tcr_quota(const char *type, long *namespaces, long *repositories);
 
+/* How long an estimated time reads in the checklist: "under 1s" below a
+ * second, else "about 42s", "about 3m" (whole minutes below an hour),
+ * "about 1h05m", "about 2d03h". Negative or NaN: "--". */
+void it_pf_estimate_text(char *out, size_t cap, double seconds);
+
 /* What a preflight run works on (borrowed). */
 typedef struct it_preflight_in {
     const it_options *o;

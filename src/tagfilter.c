@@ -692,3 +692,10 @@ void it_tags_sort_newest(it_tag_candidate *c, size_t n, it_tag_order o)
     qsort(c, n, sizeof *c,
           o == IT_ORDER_SEMVER ? by_semver_desc : by_created_desc);
 }
+
+int it_latest_note(char *out, size_t cap, long n, const char *flag)
+{
+    return snprintf(out, cap, "%ld older %s left out by %s", n,
+                    n == 1 ? "tag was" : "tags were",
+                    flag != NULL ? flag : "latest");
+}

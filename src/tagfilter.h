@@ -123,4 +123,11 @@ bool it_tags_all_semver(const it_tag_candidate *c, size_t n);
  * order as given (the lister sorted it). */
 void it_tags_sort_newest(it_tag_candidate *c, size_t n, it_tag_order o);
 
+/* What "the newest N" left out, as the summary and the log say it:
+ * "1 older tag was left out by <flag>", "3 older tags were left out by
+ * <flag>" (flag: the option that asked, e.g. "--latest=2"). Like
+ * snprintf: out (cap bytes) is always NUL-terminated when cap > 0, the
+ * length the whole text needs is returned. */
+int it_latest_note(char *out, size_t cap, long n, const char *flag);
+
 #endif /* IT_TAGFILTER_H */

@@ -47,7 +47,7 @@ fi
 max_len() {
     case "$1" in
     manifest | tc_api) echo 65536 ;;
-    journal | http_error) echo 16384 ;;
+    journal | http_error | referrers_index) echo 16384 ;;
     *_yaml | docker_config) echo 8192 ;;
     *) echo 4096 ;;
     esac

@@ -330,6 +330,75 @@ add("platform_filter", '{"manifests":[{"platform":{"os":"linux",'
     '"architecture":"aarch64","variant":"8"}},{"platform":7},3]}', "hostile")
 add("platform_filter", '{"manifests":{}}', "not-array")
 
+# ------------------------------------------- referrers index (OCI 1.1)
+# reg_referrers_parse_index: the referrers API's answer or the index a
+# "sha256-<hex>" referrers tag holds.
+OCI_IDX = "application/vnd.oci.image.index.v1+json"
+OCI_MAN = "application/vnd.oci.image.manifest.v1+json"
+
+
+def referrer(i, **kw):
+    d = {"mediaType": OCI_MAN, "digest": "sha256:" + "%064x" % (i + 1),
+         "size": 500 + i}
+    d.update(kw)
+    return d
+
+
+def ref_index(manifests, **kw):
+    d = {"schemaVersion": 2, "mediaType": OCI_IDX, "manifests": manifests}
+    d.update(kw)
+    return json.dumps(d)
+
+
+add("referrers_index", ref_index([
+    referrer(0, artifactType="application/vnd.dev.cosign.artifact.sig.v1"
+             "+json", annotations={
+                 "org.opencontainers.image.created": "2024-06-01T00:00:00Z"}),
+    referrer(1, artifactType="application/spdx+json"),
+    referrer(2, artifactType="application/vnd.in-toto+json", annotations={
+        "dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1",
+        "a": "b"})]), "valid")
+add("referrers_index", ref_index([]), "empty-manifests")
+add("referrers_index", ref_index(None), "null-manifests")
+add("referrers_index", '{"manifests":[]}', "bare")
+add("referrers_index", ref_index([referrer(0, artifactType=
+                                           "application/vnd.example+type")]),
+    "artifact-type")
+add("referrers_index", ref_index([referrer(0, annotations={
+    "org.opencontainers.image.title": "sbom.spdx.json",
+    "x": "\x1b]0;pwned\x07\r\nX-Injected: 1\x7f\u009b2J",
+    "nested": {"deep": [1, 2.5, None, True]}})]), "annotations")
+add("referrers_index", ref_index([referrer(0, annotations={})]),
+    "annotations-empty")
+add("referrers_index", ref_index([referrer(0, annotations=[1])]),
+    "annotations-not-object")
+add("referrers_index", ref_index([referrer(0), referrer(0), referrer(1),
+                                  referrer(0, size=1)]), "duplicates")
+# more than REG_REFERRERS_MAX (1024); the compact form stays small
+add("referrers_index", '{"manifests":[' + ",".join(
+    '{"digest":"sha256:%064x","size":1}' % i for i in range(1100)) + "]}",
+    "oversized")
+add("referrers_index", ref_index([referrer(0, size=9007199254740993),
+                                  referrer(1, size=-1)]), "huge-sizes")
+add("referrers_index", ref_index([referrer(0, size=1.5)]), "size-float")
+add("referrers_index", ref_index([referrer(
+    0, mediaType=OCI_MAN + "\r\nX-Injected: 1",
+    artifactType="text/plain\x1b[2J")]), "hostile-media-types")
+add("referrers_index", ref_index([referrer(0, digest="sha256:" + "A" * 64),
+                                  referrer(1, digest="sha512:" + "a" * 128)]),
+    "bad-digests")
+add("referrers_index", ref_index([{"x": [[[[{"manifests": [{}]}]]]]}, 3,
+                                  "s", None, [referrer(0)]],
+                                 subject={"digest": "sha256:" + "e" * 64}),
+    "nested-junk")
+add("referrers_index", '{"manifests":' + "[" * 300 + "]" * 300 + "}",
+    "deep-arrays")
+add("referrers_index", '{"manifests":[],"manifests":[]}', "duplicate-key")
+add("referrers_index", '{"manifests":{}}', "manifests-object")
+add("referrers_index", '[{"manifests":[]}]', "not-object")
+add("referrers_index", ref_index([referrer(0)]) + " trailing", "trailing")
+add("referrers_index", "", "empty")
+
 
 def main():
     if os.path.isdir(OUT):

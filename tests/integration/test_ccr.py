@@ -248,7 +248,7 @@ class CcrToTcrTest(unittest.TestCase):
         rc, out, err = run_it(self.args(w) + ['--ccrTagNums=1'])
         self.assertEqual(rc, 0, out + err)
         left_out = sum(len(r['tags']) - 1 for r in REPOS)
-        self.assertIn('%d older tags left out' % left_out, out + err)
+        self.assertIn('%d older tags were left out' % left_out, out + err)
         kept = [(r['name'], newest_tag(r)) for r in REPOS]
         rep = w.load_report()
         self.assertEqual(sorted(i['target'] for i in rep['images']),
@@ -285,7 +285,7 @@ class CcrToTcrTest(unittest.TestCase):
                                            'semver': 0, 'latest': 1})
         self.assertEqual(rep['summary']['tags_filtered']['exclude'], 2)
         left_out = sum(len(r['tags']) for r in REPOS) - len(kept) - 2
-        self.assertIn('%d older tags left out by --latest=1' % left_out,
+        self.assertIn('%d older tags were left out by --latest=1' % left_out,
                       out + err)
         # the two names of one flag must agree
         rc, out, err = run_it(self.args(w) + ['--latest=1',

@@ -1,8 +1,9 @@
 /*
  * test_preflight.c - the --preflight checklist model (preflight.c): lines,
  * failures and the exit code, the rendering (ASCII and UTF-8 glyphs,
- * hostile text escaped), the TCR namespace-name rule, the edition quotas,
- * and the flag (it implies --dry-run; --output=json is refused).
+ * hostile text escaped), the plan's time estimate, the TCR namespace-name
+ * rule, the edition quotas, and the flag (it implies --dry-run; --output=json
+ * is refused).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -115,6 +116,43 @@ static void test_render_ascii(void **state)
     free(out);
 }
 
+/* The plan's estimate: "under 1s" for a tiny plan (not "about under
+ * 1s"), "about" a rounded time otherwise. */
+static void test_estimate_text(void **state)
+{
+    (void)state;
+    static const struct {
+        double secs;
+        const char *want;
+    } cases[] = {
+        {0, "under 1s"},
+        {0.004, "under 1s"},
+        {0.999, "under 1s"},
+        {1, "about 1s"},
+        {42.4, "about 42s"},
+        {59.4, "about 59s"},
+        {59.6, "about 1m"},
+        {90, "about 2m"},
+        {180, "about 3m"},
+        {3569, "about 59m"},
+        {3570, "about 1h00m"},
+        {3900, "about 1h05m"},
+        {2 * 86400 + 3 * 3600, "about 2d03h"},
+        {-1, "--"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[48];
+        it_pf_estimate_text(out, sizeof(out), cases[i].secs);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("%g s: \"%s\", want \"%s\"", cases[i].secs, out,
+                     cases[i].want);
+    }
+    /* a short buffer is cut and terminated */
+    char small[6];
+    it_pf_estimate_text(small, sizeof(small), 180);
+    assert_string_equal(small, "about");
+}
+
 static void test_render_utf8(void **state)
 {
     (void)state;
@@ -191,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_render_ascii),
         cmocka_unit_test(test_render_utf8),
+        cmocka_unit_test(test_estimate_text),
         cmocka_unit_test(test_render_hostile_text),
         cmocka_unit_test(test_not_a_terminal),
         cmocka_unit_test(test_flag),

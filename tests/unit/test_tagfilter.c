@@ -1,7 +1,7 @@
 /* test_tagfilter.c - tag filters (src/tagfilter.c): regexes (the \d
  * translation, anchoring, exclude wins), semver parsing and precedence
- * (prerelease per semver.org section 11), every constraint operator, and
- * the newest-first orders. */
+ * (prerelease per semver.org section 11), every constraint operator, the
+ * newest-first orders, and the summary's note on what --latest left out. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -368,6 +368,27 @@ static void test_order_created(void **state)
     assert_string_equal(it_tag_order_name(IT_ORDER_PUSH_TIME), "push_time");
 }
 
+/* The summary's note on what --latest left out: singular for one tag. */
+static void test_latest_note(void **state)
+{
+    (void)state;
+    char buf[128];
+    int n = it_latest_note(buf, sizeof(buf), 1, "--latest=1");
+    assert_string_equal(buf, "1 older tag was left out by --latest=1");
+    assert_int_equal(n, (int)strlen(buf));
+    it_latest_note(buf, sizeof(buf), 3, "--latest=2");
+    assert_string_equal(buf, "3 older tags were left out by --latest=2");
+    it_latest_note(buf, sizeof(buf), 2, "--ccrTagNums=5");
+    assert_string_equal(buf, "2 older tags were left out by --ccrTagNums=5");
+    it_latest_note(buf, sizeof(buf), 11, "latest");
+    assert_string_equal(buf, "11 older tags were left out by latest");
+    /* a short buffer: cut, terminated, the whole length returned */
+    char small[8];
+    n = it_latest_note(small, sizeof(small), 1, "--latest=1");
+    assert_string_equal(small, "1 older");
+    assert_int_equal(n, (int)strlen("1 older tag was left out by --latest=1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_filter_check),
         cmocka_unit_test(test_order_semver),
         cmocka_unit_test(test_order_created),
+        cmocka_unit_test(test_latest_note),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
