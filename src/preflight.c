@@ -737,11 +737,14 @@ static bool ccr_api_checks(checks *c, char **probe_repo, bool *ns_exists)
             worst_action = calls[i].action;
         }
     }
-    char d[32];
-    it_format_duration(d, sizeof(d), worst);
+    char d[40] = "under 1s";
+    if (worst >= 1) {
+        memcpy(d, "at least ", 9);
+        it_format_duration(d + 9, sizeof(d) - 9, worst);
+    }
     it_pf_add(c->l, IT_PF_INFO, "API rate limits", NULL,
               "about %ld API calls; at the documented rates the listing "
-              "takes at least %s (%s, %.0f/s)",
+              "takes %s (%s, %.0f/s)",
               total, d, worst_action, tc_action_rate(worst_action));
 
     if (ncrepos > 0) {
