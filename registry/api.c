@@ -157,6 +157,41 @@ static int manifest_call(reg_resp *resp, char *what, size_t what_cap,
     return repo_call(c, &req, "/manifests/", ref, 200, what, resp, err);
 }
 
+int reg_manifest_head_if(reg_client *c, const char *repo, const char *ref,
+                         const char *expect,
+                         char digest_out[REG_DIGEST_LEN + 1], reg_error *err)
+{
+    if (expect == NULL || !reg_valid_digest(expect))
+        return reg_manifest_head(c, repo, ref, digest_out, NULL, NULL, err);
+    int rc = check_ref(repo, ref, err);
+    if (rc != REG_OK)
+        return rc;
+    char what[512], etag[REG_DIGEST_LEN + 3];
+    reg_resp resp = {0};
+    snprintf(what, sizeof(what), "head manifest %s:%s", repo, ref);
+    snprintf(etag, sizeof(etag), "\"%s\"", expect);
+    reg_req req = {.method = "HEAD",
+                   .repo = repo,
+                   .actions = "pull",
+                   .accept = REG_MANIFEST_ACCEPT,
+                   .if_none_match = etag};
+    rc = repo_call(c, &req, "/manifests/", ref, ANY_STATUS, what, &resp, err);
+    if (rc == REG_OK && resp.status == 304) {
+        snprintf(digest_out, REG_DIGEST_LEN + 1, "%s", expect);
+    } else if (rc == REG_OK && resp.status != 200) {
+        rc = http_fail(err, &resp, what);
+    } else if (rc == REG_OK && resp.docker_digest != NULL &&
+               reg_valid_digest(resp.docker_digest)) {
+        /* the tag moved, or the registry ignores If-None-Match */
+        snprintf(digest_out, REG_DIGEST_LEN + 1, "%s", resp.docker_digest);
+    } else if (rc == REG_OK) { /* no usable digest header: as HEAD does */
+        reg_resp_free(&resp);
+        rc = reg_manifest_head(c, repo, ref, digest_out, NULL, NULL, err);
+    }
+    reg_resp_free(&resp);
+    return rc;
+}
+
 int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
                      const char *ref, reg_error *err)
 {

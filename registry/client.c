@@ -595,9 +595,9 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
  */
 static int perform_once(reg_client *c, const char *method, const char *url,
                         const char *auth, const char *accept,
-                        const char *content_type, const void *body,
-                        size_t body_len, size_t max_response, reg_resp *resp,
-                        reg_error *err)
+                        const char *content_type, const char *if_none_match,
+                        const void *body, size_t body_len, size_t max_response,
+                        reg_resp *resp, reg_error *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
@@ -616,6 +616,8 @@ static int perform_once(reg_client *c, const char *method, const char *url,
         rc = reg__header_add(&hdrs, "Accept", accept, err);
     if (rc == REG_OK && content_type != NULL)
         rc = reg__header_add(&hdrs, "Content-Type", content_type, err);
+    if (rc == REG_OK && if_none_match != NULL)
+        rc = reg__header_add(&hdrs, "If-None-Match", if_none_match, err);
     if (rc == REG_OK) /* no "Expect: 100-continue" round trip */
         rc = reg__header_add(&hdrs, "Expect", "", err);
     if (rc == REG_OK && auth != NULL)
@@ -745,7 +747,7 @@ static int ensure_probed(reg_client *c, reg_error *err)
     }
     snprintf(url, n, "%s/v2/", c->base_url);
     reg_error e1 = {0};
-    rc = perform_once(c, "GET", url, NULL, NULL, NULL, NULL, 0, 64 * 1024,
+    rc = perform_once(c, "GET", url, NULL, NULL, NULL, NULL, NULL, 0, 64 * 1024,
                       &resp, &e1);
     if (rc != REG_OK && c->insecure && strncmp(url, "https://", 8) == 0 &&
         is_tls_mismatch(rc)) {
@@ -763,8 +765,8 @@ static int ensure_probed(reg_client *c, reg_error *err)
         snprintf(http_base, hn, "http://%s", c->host);
         snprintf(http_url, hn + 4, "%s/v2/", http_base);
         reg_error e2 = {0};
-        int rc2 = perform_once(c, "GET", http_url, NULL, NULL, NULL, NULL, 0,
-                               64 * 1024, &resp, &e2);
+        int rc2 = perform_once(c, "GET", http_url, NULL, NULL, NULL, NULL, NULL,
+                               0, 64 * 1024, &resp, &e2);
         free(http_url);
         if (rc2 == REG_OK) {
             free(c->base_url);
@@ -1154,7 +1156,7 @@ static int fetch_token(char **out, reg_client *c, const char *scope,
         if (form == NULL)
             goto oom;
         rc = perform_once(c, "POST", realm, NULL, "application/json",
-                          "application/x-www-form-urlencoded", form,
+                          "application/x-www-form-urlencoded", NULL, form,
                           strlen(form), TOKEN_MAX_BODY, &resp, &e);
         /* 404: a token server without the OAuth2 endpoint. Ask with the
          * GET, which never carries the identity token. */
@@ -1162,7 +1164,7 @@ static int fetch_token(char **out, reg_client *c, const char *scope,
             oauth = false;
             reg_resp_free(&resp);
             rc = perform_once(c, "GET", url, NULL, "application/json", NULL,
-                              NULL, 0, TOKEN_MAX_BODY, &resp, &e);
+                              NULL, NULL, 0, TOKEN_MAX_BODY, &resp, &e);
         }
     } else {
         if (has_user(c)) {
@@ -1171,7 +1173,7 @@ static int fetch_token(char **out, reg_client *c, const char *scope,
                 goto oom;
         }
         rc = perform_once(c, "GET", url, auth, "application/json", NULL, NULL,
-                          0, TOKEN_MAX_BODY, &resp, &e);
+                          NULL, 0, TOKEN_MAX_BODY, &resp, &e);
     }
     if (rc != REG_OK) {
         if (err != NULL)
@@ -1343,8 +1345,9 @@ static int perform_redirects(reg_client *c, const reg_req *req, const char *url,
         bool mine = same_registry(c, base, cur);
         *from_registry = mine;
         rc = perform_once(c, req->method, cur, mine ? auth : NULL, req->accept,
-                          req->content_type, req->body, req->body_len,
-                          req->max_response, resp, err);
+                          req->content_type, mine ? req->if_none_match : NULL,
+                          req->body, req->body_len, req->max_response, resp,
+                          err);
         if (rc != REG_OK || !follow)
             break;
         long s = resp->status;

@@ -46,6 +46,9 @@ typedef struct reg_req {
     /* whole namespaces (14C): send the client's basic credentials at once
      * (the Harbor API, not the registry's token dance); one try. */
     bool basic_auth;
+    /* issue 15: If-None-Match (a quoted digest) for a conditional HEAD,
+     * sent to the registry's own host only; NULL: none */
+    const char *if_none_match;
 } reg_req;
 
 typedef struct reg_resp {

@@ -317,6 +317,15 @@ int reg_manifest_get(reg_manifest **out, reg_client *c, const char *repo,
 int reg_manifest_head(reg_client *c, const char *repo, const char *ref,
                       char digest_out[REG_DIGEST_LEN + 1],
                       char **media_type_out, int64_t *size_out, reg_error *err);
+/* issue 15: a HEAD asking the registry to answer 304 Not Modified when
+ * ref still names `expect` (If-None-Match: "<expect>"; distribution checks
+ * it before it reads the manifest, so an unchanged tag costs it one link
+ * file): the digest in digest_out is then expect. A 200 gives the digest
+ * it names (the tag moved, or the registry ignores the header). expect
+ * NULL or not a digest: reg_manifest_head. */
+int reg_manifest_head_if(reg_client *c, const char *repo, const char *ref,
+                         const char *expect,
+                         char digest_out[REG_DIGEST_LEN + 1], reg_error *err);
 /* PUT the exact bytes of m under ref (a tag or m->digest). Checks the
  * digest the registry answers with against m->digest. */
 int reg_manifest_put(reg_client *c, const char *repo, const char *ref,

@@ -183,15 +183,11 @@ static bool has_tag(char **tags, const char *tag)
 
 /* The source manifest's digest by HEAD (no download), into img->digest. */
 static int head_source(it_engine *e, image_ctx *img, const char *src_ref,
-                       reg_error *err)
+                       const char *expect, reg_error *err)
 {
     repo_ctx *r = img->repo;
-    int rc, attempt = 0;
-    do {
-        rc = e->ops.manifest_head(e->ops.self, r->src, r->pair.src_repo,
-                                  src_ref, img->digest, err);
-    } while (eng_again(e, rc, err, &attempt, "check source"));
-    return rc;
+    return eng_head_source(e, r->src, r->pair.src_repo, src_ref, expect,
+                           img->digest, err);
 }
 
 /* The source digest an earlier run copied to this target (asked of the
@@ -224,7 +220,7 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
      * still has that digest, one HEAD settles it. */
     char *journaled = dst_has ? journal_digest(e, img) : NULL;
     if (journaled) {
-        if ((rc = head_source(e, img, *src_ref, err)) != 0)
+        if ((rc = head_source(e, img, *src_ref, journaled, err)) != 0)
             goto out;
         src_known = true;
         if (strcmp(img->digest, journaled) == 0) {
@@ -250,7 +246,7 @@ static int compare_target(it_engine *e, image_ctx *img, const char **src_ref,
     }
     if (dst_digest[0]) {
         /* Compare by HEAD on the source: no manifest download if same. */
-        if (!src_known && (rc = head_source(e, img, *src_ref, err)) != 0)
+        if (!src_known && (rc = head_source(e, img, *src_ref, NULL, err)) != 0)
             goto out;
         src_known = true;
         /* --verify found something under this tag absent: copy it
@@ -346,7 +342,7 @@ static void start_image(it_engine *e, image_ctx *img)
     if (e->o.dry_run) {
         /* The digest by HEAD, the manifests from the plan's cache. */
         if (src_ref != img->digest &&
-            (rc = head_source(e, img, src_ref, &err)) != 0)
+            (rc = head_source(e, img, src_ref, NULL, &err)) != 0)
             goto finish;
         if (eng_plan_image(e, img, &err) == 0) {
             st = IT_STATUS_PLANNED;

@@ -306,6 +306,12 @@ void eng_enumeration_step(it_engine *e, bool input_done, bool one_listed,
                           bool hinted);
 bool eng_stopping(const it_engine *e);
 bool eng_aborting(const it_engine *e);
+/* The source digest of repo:ref by HEAD into digest_out, retried like any
+ * request; expect: the digest the journal recorded (the registry may then
+ * answer without reading the manifest), or NULL. */
+int eng_head_source(it_engine *e, it_regclient *c, const char *repo,
+                    const char *ref, const char *expect,
+                    char digest_out[REG_DIGEST_LEN + 1], reg_error *err);
 bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
                const char *what);
 

@@ -230,15 +230,13 @@ static int journal_settles(it_engine *e, image_ctx *img, const char *src_ref,
     char d[IT_JOURNAL_DIGEST_CAP], t[IT_JOURNAL_DIGEST_CAP];
     char *plats = NULL;
     char dst[REG_DIGEST_LEN + 1];
-    int rc = 0, attempt = 0;
+    int rc = 0;
     if (!e->o.journal ||
         it_journal_platform_get(e->o.journal, img->src_str, img->dst_str,
                                 r->platforms_key, d, t, &plats) != 1)
         return 0;
-    do {
-        rc = e->ops.manifest_head(e->ops.self, r->src, r->pair.src_repo,
-                                  src_ref, img->digest, err);
-    } while (eng_again(e, rc, err, &attempt, "check source"));
+    rc = eng_head_source(e, r->src, r->pair.src_repo, src_ref, d, img->digest,
+                         err);
     if (rc != 0 || strcmp(img->digest, d) != 0)
         goto out;
     if ((rc = head_target(e, img, dst, err)) != 0 || strcmp(dst, t) != 0)

@@ -43,6 +43,15 @@ static int d_manifest_head(void *self, it_regclient *c, const char *repo,
     return reg_manifest_head(rc(c), repo, ref, digest_out, NULL, NULL, err);
 }
 
+static int d_manifest_head_if(void *self, it_regclient *c, const char *repo,
+                              const char *ref, const char *expect,
+                              char digest_out[REG_DIGEST_LEN + 1],
+                              reg_error *err)
+{
+    (void)self;
+    return reg_manifest_head_if(rc(c), repo, ref, expect, digest_out, err);
+}
+
 static int d_manifest_head_mt(void *self, it_regclient *c, const char *repo,
                               const char *ref,
                               char digest_out[REG_DIGEST_LEN + 1],
@@ -147,7 +156,8 @@ void it_regops_default(it_regops *ops, reg_global *g)
     ops->blob_mount = d_blob_mount;
     ops->blob_copy = d_blob_copy;
     ops->referrers_api = d_referrers_api;
-    ops->repos_each = d_repos_each;           /* 14C */
-    ops->manifest_delete = d_manifest_delete; /* 14C */
-    ops->blob_get = d_blob_get;               /* issue 14 */
+    ops->repos_each = d_repos_each;             /* 14C */
+    ops->manifest_delete = d_manifest_delete;   /* 14C */
+    ops->blob_get = d_blob_get;                 /* issue 14 */
+    ops->manifest_head_if = d_manifest_head_if; /* issue 15 */
 }

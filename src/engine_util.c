@@ -122,3 +122,18 @@ bool eng_again(it_engine *e, int rc, reg_error *err, int *attempt,
     }
     return true;
 }
+
+int eng_head_source(it_engine *e, it_regclient *c, const char *repo,
+                    const char *ref, const char *expect,
+                    char digest_out[REG_DIGEST_LEN + 1], reg_error *err)
+{
+    int rc, attempt = 0;
+    do {
+        rc = expect && e->ops.manifest_head_if
+                 ? e->ops.manifest_head_if(e->ops.self, c, repo, ref, expect,
+                                           digest_out, err)
+                 : e->ops.manifest_head(e->ops.self, c, repo, ref, digest_out,
+                                        err);
+    } while (eng_again(e, rc, err, &attempt, "check source"));
+    return rc;
+}

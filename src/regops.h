@@ -72,6 +72,13 @@ typedef struct it_regops {
                             const char *ref,
                             char digest_out[REG_DIGEST_LEN + 1],
                             char **media_type_out, reg_error *err);
+    /* issue 15: manifest_head when the digest is probably `expect` (the
+     * journal's): a registry may then answer without reading the
+     * manifest. Optional: NULL means manifest_head. */
+    int (*manifest_head_if)(void *self, it_regclient *c, const char *repo,
+                            const char *ref, const char *expect,
+                            char digest_out[REG_DIGEST_LEN + 1],
+                            reg_error *err);
 } it_regops;
 
 /* The table that reaches real registries through registry/, with g the

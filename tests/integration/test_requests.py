@@ -1,6 +1,9 @@
-"""Requests in flight and connections (issue 15, §4): the image-transfer
-binary copies 12 images between two real docker-registries, each behind
-fault_proxy.py adding 40 ms to every request, with --routines=2.
+"""Requests on the wire (issue 15, §4 and §5): the image-transfer binary
+copies 12 images between two real docker-registries, each behind
+fault_proxy.py (which logs every request and its answer).
+
+test_in_flight_per_host_and_connections (40 ms added to every request,
+--routines=2):
 
 - At most --routines requests are in flight to each registry at any time
   (from the proxies' logs: arrival and end of each request).
@@ -13,8 +16,15 @@ fault_proxy.py adding 40 ms to every request, with --routines=2.
   transfer runs in; the blob copier's own multi handle used to close an
   idle connection each time one came back).
 
-skopeo, talking to the target registry directly, checks what landed.
+test_journal_rerun_asks_conditionally: a rerun with the journal asks
+the source for each tag with If-None-Match: "<the journal's digest>";
+docker-registry answers 304 for an unchanged tag without reading its
+manifest (nothing to copy), and 200 with the new digest for a tag that
+moved since (copied again).
+
+skopeo, talking to the registries directly, checks what landed.
 """
+import json
 import os
 import sys
 import unittest
@@ -45,7 +55,7 @@ def in_flight_at(log, t):
             if e['t'] < t and e['done'] is not None and e['done'] > t + SLACK]
 
 
-class ConcurrencyTest(unittest.TestCase):
+class RequestsTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -72,25 +82,63 @@ class ConcurrencyTest(unittest.TestCase):
         self.dst.stop()
         self.w.cleanup()
 
+    def run_it(self, sp, dp, extra=()):
+        """One run through the proxies sp and dp (same state dir)."""
+        secrets = '%s:\n  insecure: true\n%s:\n  insecure: true\n' % (
+            sp.host, dp.host)
+        rules = ''.join('%s/%s: %s/%s\n' % (sp.host, r, dp.host, r)
+                        for r in REPOS)
+        rc, _, err = harness.run_binary(
+            ['--securityFile', self.w.write('secret.yaml', secrets),
+             '--ruleFile', self.w.write('rule.yaml', rules),
+             '--state-dir', self.w.state, '--report=' + self.w.report,
+             '--no-tui', '--qps=0', '--routines=%d' % ROUTINES] +
+            list(extra), timeout=300, home=self.w.dir)
+        self.assertEqual(rc, 0, err[-2000:])
+        return self.w.load_report()
+
+    def test_journal_rerun_asks_conditionally(self):
+        with FaultProxy(self.src.host) as sp, FaultProxy(self.dst.host) as dp:
+            rep = self.run_it(sp, dp)
+            self.assertEqual(rep['summary']['images_copied'], 12)
+            # unchanged: every tag settled by a 304, nothing read
+            sp.clear_log()
+            rep = self.run_it(sp, dp)
+            self.assertEqual(rep['summary']['images_skipped'], 12, rep)
+            for img in rep['images']:
+                self.assertIn('journal', img['error'], img)
+            heads = [e for e in sp.log() if e['method'] == 'HEAD']
+            self.assertEqual(len(heads), 12)
+            self.assertEqual({e['status'] for e in heads}, {304})
+            self.assertFalse([e for e in sp.log() if e['method'] == 'GET' and
+                              '/manifests/' in e['path']])
+            # a tag moved on the source: 200 with its new digest, copied
+            # (moved back at the end: the source is the class's)
+            orig = skopeo_raw(self.src, REPOS[0], TAGS[0])
+            self.addCleanup(harness.push_manifest, self.src, REPOS[0],
+                            TAGS[0], orig, json.loads(orig)['mediaType'])
+            seed_image(self.src, REPOS[0], TAGS[0],
+                       layers=[make_layer(2900, 24 * 1024)], seed=2900)
+            sp.clear_log()
+            rep = self.run_it(sp, dp)
+            self.assertEqual(rep['summary']['images_copied'], 1, rep)
+            self.assertEqual(rep['summary']['images_skipped'], 11, rep)
+            moved = '/v2/%s/manifests/%s' % (REPOS[0], TAGS[0])
+            by_path = {e['path']: e['status'] for e in sp.log()
+                       if e['method'] == 'HEAD'}
+            self.assertEqual(by_path.pop(moved), 200)
+            self.assertEqual(set(by_path.values()), {304})
+        self.assertEqual(skopeo_raw(self.dst, REPOS[0], TAGS[0]),
+                         skopeo_raw(self.src, REPOS[0], TAGS[0]))
+
     def test_in_flight_per_host_and_connections(self):
         delay = [{'action': 'delay', 'delay_ms': DELAY_MS}]
         with FaultProxy(self.src.host, rules=delay) as sp, \
                 FaultProxy(self.dst.host, rules=delay) as dp:
-            secrets = '%s:\n  insecure: true\n%s:\n  insecure: true\n' % (
-                sp.host, dp.host)
-            rules = ''.join('%s/%s: %s/%s\n' % (sp.host, r, dp.host, r)
-                            for r in REPOS)
-            rc, _, err = harness.run_binary(
-                ['--securityFile', self.w.write('secret.yaml', secrets),
-                 '--ruleFile', self.w.write('rule.yaml', rules),
-                 '--state-dir', self.w.state, '--report=' + self.w.report,
-                 '--no-tui', '--qps=0', '--routines=%d' % ROUTINES],
-                timeout=300, home=self.w.dir)
-            self.assertEqual(rc, 0, err[-2000:])
+            summary = self.run_it(sp, dp)['summary']
             slog, dlog = sp.log(), dp.log()
             sconn, dconn = sp.connections, dp.connections
 
-        summary = self.w.load_report()['summary']
         self.assertEqual(summary['images_copied'], len(REPOS) * len(TAGS))
         for repo in REPOS:
             for tag in TAGS:
