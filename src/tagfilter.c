@@ -402,6 +402,123 @@ bool it_semver_range_match(const it_semver_range *r, const it_semver *v)
 
 /* -------------------------------------------------------------- regex */
 
+/* The most copies of an atom an ERE may ask regcomp for: glibc builds
+ * `x{m,n}` as n copies of x and `x+` as `x x*`, so repetitions that nest
+ * multiply (a fuzzed `t++++...` asked for 2^100 and took 2 GiB). */
+#define TF_REGEX_COPIES 4096
+
+/* Whether the ERE `ere` compiles to a bounded tree: no repetition applied
+ * to a repetition (undefined in POSIX), and at most TF_REGEX_COPIES atoms
+ * once every repetition is expanded. false with why set otherwise. */
+static bool ere_bounded(const char *ere, char *why, size_t cap)
+{
+    long stack[64]; /* the weight of each open group's outer sequence */
+    int depth = 0;
+    long cur = 0, last = 0; /* this sequence's weight, its last atom's */
+    bool quantified = false, atom = false;
+    for (size_t i = 0; ere[i]; i++) {
+        char ch = ere[i];
+        long factor = 0;
+        if (ch == '*' || ch == '+' || ch == '?') {
+            factor = 2;
+        } else if (ch == '{') {
+            /* only {m}, {m,} or {m,n} in plain digits: what regcomp would
+             * read otherwise is not what this counts (it reads "\0" in
+             * "{2,222\00}" as a digit); a tag has no '{' to match */
+            const char *p = ere + i + 1;
+            long m = 0, n = -1;
+            size_t dm = 0, dn = 0;
+            for (; isdigit((unsigned char)*p) && dm < 6; p++, dm++)
+                m = m * 10 + (*p - '0');
+            if (*p == ',')
+                for (p++, n = 0; isdigit((unsigned char)*p) && dn < 6;
+                     p++, dn++)
+                    n = n * 10 + (*p - '0');
+            if (dm == 0 || *p != '}') {
+                snprintf(why, cap,
+                         "'{' must start a repetition bound {m}, {m,} or "
+                         "{m,n} (a tag has no '{')");
+                return false;
+            }
+            if (n < m)
+                n = m; /* {m,} and {m}: m + 1 copies; {m,n} with n < m fails */
+            factor = n + 1;
+            i = (size_t)(p - ere);
+            if (!atom)
+                factor = 0, last = 0; /* nothing to repeat: regcomp says so */
+        }
+        if (factor) {
+            if (quantified) {
+                snprintf(why, cap,
+                         "a repetition applied to a repetition "
+                         "(write one: '+', '*', '?' or {m,n})");
+                return false;
+            }
+            if (last > TF_REGEX_COPIES / factor + 1) {
+                last = TF_REGEX_COPIES + 1;
+            } else {
+                cur += last * (factor - 1);
+                last *= factor;
+            }
+            quantified = true;
+        } else if (ch == '(') {
+            if (depth == (int)(sizeof(stack) / sizeof(stack[0]))) {
+                snprintf(why, cap, "groups nested deeper than 64");
+                return false;
+            }
+            stack[depth++] = cur;
+            cur = 0;
+            atom = quantified = false;
+            continue;
+        } else if (ch == ')' && depth > 0) {
+            last = cur > 0 ? cur : 1;
+            cur = stack[--depth] + last;
+            atom = true;
+            quantified = false;
+        } else if (ch == '|' || ch == '^' || ch == '$') {
+            atom = quantified = false;
+            continue;
+        } else {
+            if (ch == '\\' && isdigit((unsigned char)ere[i + 1])) {
+                snprintf(why, cap, "back-references (\\%c) are not supported",
+                         ere[i + 1]);
+                return false;
+            } else if (ch == '\\' && ere[i + 1]) {
+                i++;
+            } else if (ch == '[') { /* to the closing ']' */
+                size_t j = i + 1;
+                if (ere[j] == '^')
+                    j++;
+                if (ere[j] == ']')
+                    j++;
+                while (ere[j] && ere[j] != ']') {
+                    if (ere[j] == '[' && ere[j + 1] &&
+                        strchr(":.=", ere[j + 1])) {
+                        const char close[3] = {ere[j + 1], ']', '\0'};
+                        const char *e2 = strstr(ere + j + 2, close);
+                        j = e2 ? (size_t)(e2 - ere) + 2 : j + 1;
+                        continue;
+                    }
+                    j++;
+                }
+                i = ere[j] ? j : j - 1;
+            }
+            last = 1;
+            cur += 1;
+            atom = true;
+            quantified = false;
+        }
+        if (cur > TF_REGEX_COPIES || last > TF_REGEX_COPIES) {
+            snprintf(why, cap,
+                     "too complex: its repetitions nest to more than %d "
+                     "copies",
+                     TF_REGEX_COPIES);
+            return false;
+        }
+    }
+    return true;
+}
+
 int it_tag_regex_compile(regex_t *re, const char *pattern, it_errbuf *err)
 {
     size_t len = strlen(pattern);
@@ -515,6 +632,12 @@ int it_tag_regex_compile(regex_t *re, const char *pattern, it_errbuf *err)
         buf[o++] = ch;
     }
     buf[o] = '\0';
+    char why[120];
+    if (!ere_bounded(buf, why, sizeof(why))) {
+        it_set_err(err, "regex '%.200s': %s", pattern, why);
+        free(buf);
+        return -1;
+    }
     int rc = regcomp(re, buf, REG_EXTENDED | REG_NOSUB);
     free(buf);
     if (rc != 0) {

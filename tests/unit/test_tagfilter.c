@@ -62,6 +62,15 @@ static void test_regex_cases(void **state)
         {"^1\\.2$", "1.2", true},
         {"^1\\.2$", "1x2", false},
         {"^[]a]+$", "]a]", true},
+        /* repetitions within bounds */
+        {"^(release|hotfix)-[a-z0-9]+(\\.[0-9]+)*$", "release-ab.1.2", true},
+        {"^x{0,3}$", "xxx", true},
+        {"^x{0,3}$", "xxxx", false},
+        {"^(ab){2,8}$", "ababab", true},
+        {"^a{1,4000}$", "aaa", true},
+        {"^[+*?]{2}$", "+*", true},
+        {"^a{2,}$", "aaaa", true},
+        {"^a{2,}$", "a", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (re_matches(cases[i].re, cases[i].tag) != cases[i].match)
@@ -79,6 +88,27 @@ static void test_regex_errors(void **state)
         {"a[", "regex 'a['"},
         {"[\\D]", "\\D inside [...] is not supported"},
         {"x{2,1}", "regex 'x{2,1}'"},
+        /* what would make regcomp build an exponential tree (a fuzzed
+         * rule file asked for 2^100 copies and 2 GiB) */
+        {"t++", "a repetition applied to a repetition"},
+        {"~t++++++++++++++++++++++++++++++++cr.examp\\d.]+",
+         "a repetition applied to a repetition"},
+        {".*?", "a repetition applied to a repetition"},
+        {"a{2}{3}", "a repetition applied to a repetition"},
+        {"((a{1,50}){1,50}){1,50}", "too complex"},
+        {"(a{1,4096})+", "too complex"},
+        {"((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)", "too complex"},
+        {"(a{2,}){2000}", "too complex"},
+        {"a{99999999999999999999}", "regex 'a{99999999999999999999}'"},
+        /* glibc reads "\\0" in a bound as a digit ({2,22200}): only plain
+         * digits are taken */
+        {"_\"[\\\\{.]+\",x{2,222\\00}\"", "'{' must start a repetition bound"},
+        {"a{,3}", "'{' must start a repetition bound"},
+        {"a{2", "'{' must start a repetition bound"},
+        /* back-references make matching exponential */
+        {"(a+)\\1", "back-references"},
+        /* a bracket cut short after "[" (read past the end once) */
+        {"a[b[", "regex 'a[b['"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         regex_t re;
