@@ -2,7 +2,7 @@
 copies 12 images between two real docker-registries, each behind
 fault_proxy.py (which logs every request and its answer).
 
-test_in_flight_per_host_and_connections (40 ms added to every request,
+test_in_flight_per_host_and_connections (60 ms added to every request,
 --routines=2):
 
 - At most --routines requests are in flight to each registry at any time
@@ -39,11 +39,11 @@ from harness import Registry, seed_image, make_layer, skopeo_raw  # noqa
 from fault_proxy import FaultProxy  # noqa: E402
 
 ROUTINES = 2
-DELAY_MS = 40
+DELAY_MS = 60
 # A request counts as overlapping another's arrival only when it is still
 # in flight this long after it: the proxy records a request's end after it
 # relayed the answer, a moment after the client may have sent its next one.
-SLACK = 0.015
+SLACK = 0.025
 REPOS = ['c/app%d' % i for i in range(6)]
 TAGS = ['v1', 'v2']
 
