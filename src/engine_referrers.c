@@ -62,6 +62,16 @@ static bool listing_covers_tags(const repo_ctx *r)
     return !r->pair.tags && !r->pair.src_digest && !r->filter;
 }
 
+/* Whether host serves the referrers API as this repository knows it (*mine:
+ * 1, -1, 0 unknown), else as another repository of the host found out. */
+static int api_known(it_engine *e, atomic_int *mine, const char *host)
+{
+    int v = atomic_load(mine);
+    if (!v && (v = eng_host_referrers_api(e, host)) != 0)
+        atomic_store(mine, v);
+    return v;
+}
+
 /* What refers to digest on the source: the API, or the tag schema, and
  * the cosign tags (engine_int.h; --verify=deep uses it too). */
 int eng_referrers_list(it_engine *e, repo_ctx *r, const char *digest,
@@ -72,10 +82,7 @@ int eng_referrers_list(it_engine *e, repo_ctx *r, const char *digest,
     char tag[REG_DIGEST_LEN + 16];
     int rc = 0, attempt = 0;
 
-    if (!atomic_load(&r->src_ref_api)) /* another repository asked */
-        atomic_store(&r->src_ref_api,
-                     eng_host_referrers_api(e, r->pair.src_host));
-    if (atomic_load(&r->src_ref_api) >= 0) {
+    if (api_known(e, &r->src_ref_api, r->pair.src_host) >= 0) {
         do {
             rc = e->ops.referrers_api(e->ops.self, &list, r->src,
                                       r->pair.src_repo, digest, err);
@@ -297,10 +304,7 @@ static int dst_serves_api(walk *w, const char *digest)
 {
     it_engine *e = w->e;
     repo_ctx *r = w->r;
-    int known = atomic_load(&r->dst_ref_api);
-    if (!known) /* another repository asked */
-        atomic_store(&r->dst_ref_api,
-                     known = eng_host_referrers_api(e, r->pair.dst_host));
+    int known = api_known(e, &r->dst_ref_api, r->pair.dst_host);
     if (known)
         return known > 0;
     reg_referrers *list = NULL;
@@ -410,9 +414,7 @@ bool eng_referrers_run(it_engine *e, image_ctx *img, const reg_manifest *m)
         rc = reg_error_set(&w.err, REG_ENOMEM, "out of memory");
         goto out;
     }
-    if (!atomic_load(&r->src_ref_api)) /* another repository asked */
-        atomic_store(&r->src_ref_api,
-                     eng_host_referrers_api(e, r->pair.src_host));
+    api_known(e, &r->src_ref_api, r->pair.src_host);
     if (!m && listing_covers_tags(r) && atomic_load(&r->src_ref_api) >= 0) {
         /* Without the referrers API (asked once per registry) the
          * listing holds every referrer tag: nothing to walk, and no
