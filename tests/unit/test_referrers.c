@@ -518,12 +518,12 @@ static void test_failing_referrer_fails_image(void **state)
     assert_non_null(strstr(f->error[0], "referrer sha256:"));
 }
 
-/* A foreign layer (urls, not in the source registry) is never fetched or
- * checked; the manifest is pushed as is. */
-static void test_foreign_layer_not_fetched(void **state)
+/* SRC/app:1, a Docker v2 image whose one layer is foreign (urls, not in
+ * the source registry): its config in c, the layer's digest in foreign,
+ * the manifest's in d. */
+static void foreign_image(fx *f, char c[72], char foreign[72], char d[72])
 {
-    fx *f = *state;
-    char c[72], foreign[72], d[72], got[72], json[1024];
+    char json[1024];
     memreg_blob(f->m, SRC, REPO, "config", 10, c);
     reg_sha256_digest(foreign, "windows-base", 12);
     snprintf(json, sizeof(json),
@@ -534,6 +534,15 @@ static void test_foreign_layer_not_fetched(void **state)
              "\"https://mcr.example/layer\"]}]}",
              REG_MT_DOCKER_V2S2, c, REG_MT_DOCKER_FOREIGN, foreign);
     memreg_put(f->m, SRC, REPO, "1", REG_MT_DOCKER_V2S2, json, d);
+}
+
+/* A foreign layer (urls, not in the source registry) is never fetched or
+ * checked; the manifest is pushed as is. */
+static void test_foreign_layer_not_fetched(void **state)
+{
+    fx *f = *state;
+    char c[72], foreign[72], d[72], got[72];
+    foreign_image(f, c, foreign, d);
     f->no_referrers = true;
     run(f);
     assert_int_equal(f->res[0].status, IT_STATUS_COPIED);
@@ -681,17 +690,8 @@ static void test_verify_deep_referrers_api(void **state)
 static void test_foreign_layer_verify_and_plan(void **state)
 {
     fx *f = *state;
-    char c[72], foreign[72], d[72], json[1024];
-    memreg_blob(f->m, SRC, REPO, "config", 10, c);
-    reg_sha256_digest(foreign, "windows-base", 12);
-    snprintf(json, sizeof(json),
-             "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
-             "\"mediaType\":\"application/vnd.docker.container.image.v1+json\","
-             "\"digest\":\"%s\",\"size\":10},\"layers\":[{\"mediaType\":\"%s\","
-             "\"digest\":\"%s\",\"size\":1000000,\"urls\":["
-             "\"https://mcr.example/layer\"]}]}",
-             REG_MT_DOCKER_V2S2, c, REG_MT_DOCKER_FOREIGN, foreign);
-    memreg_put(f->m, SRC, REPO, "1", REG_MT_DOCKER_V2S2, json, d);
+    char c[72], foreign[72], d[72];
+    foreign_image(f, c, foreign, d);
     f->no_referrers = true;
     f->dry_run = true;
     run(f);
